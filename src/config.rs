@@ -1,0 +1,565 @@
+//! Typed, validated node configuration.
+//!
+//! Sources, later ones winning: built-in defaults, the TOML file given with
+//! `--config`, then `TOLLGATE_*` environment variables (see [`overrides`]).
+//! Every user-facing table rejects unknown fields: a typo in a limit is a bug
+//! we want to hear about at start-up, not in production. Secrets may be written
+//! as `env.VAR` and are resolved once, here. This module knows nothing about
+//! HTTP servers or providers' wire formats.
+
+mod overrides;
+mod secret;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::{Deserialize, Deserializer};
+
+pub use secret::Secret;
+
+use crate::providers::presets::{self, ProviderKind};
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config: {0}")]
+    Parse(#[from] toml::de::Error),
+    #[error("environment variable {var}: {reason}")]
+    Env { var: String, reason: String },
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+}
+
+fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid {
+        field: field.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The whole node configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub server: ServerConfig,
+    /// Defaults for every provider's upstream calls; a provider may override any of them.
+    pub upstream: UpstreamConfig,
+    pub logs: LogsConfig,
+    /// Providers by name. The name is what clients write before the `/` in
+    /// `provider/model`. Order matters: a bare model name found in several
+    /// providers' catalogs resolves to the first.
+    pub providers: IndexMap<String, ProviderConfig>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            server: ServerConfig::default(),
+            upstream: UpstreamConfig::default(),
+            logs: LogsConfig::default(),
+            providers: IndexMap::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address the HTTP server binds. Default `0.0.0.0:8080`.
+    pub listen: SocketAddr,
+    /// Directory for RocksDB and other node-local data. Default `./data`.
+    pub data_dir: PathBuf,
+    /// Largest request body accepted, in bytes; larger bodies get 413. Default 32 MiB
+    /// (room for a few base64 images in a multimodal request).
+    pub max_body_bytes: usize,
+    /// Token required by `/api/...` as `Authorization: Bearer <token>`. When unset,
+    /// the admin API is open and the node says so loudly at start-up.
+    pub admin_token: Option<Secret>,
+    /// After SIGTERM, how long the node keeps serving with `/ready` failing, so a
+    /// load balancer stops sending it new requests before the listener closes.
+    #[serde(deserialize_with = "duration")]
+    pub drain_delay: Duration,
+    /// Then, how long it waits for in-flight requests and streams to finish.
+    #[serde(deserialize_with = "duration")]
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            data_dir: PathBuf::from("./data"),
+            max_body_bytes: 32 * 1024 * 1024,
+            admin_token: None,
+            drain_delay: Duration::ZERO,
+            shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Timeouts and retry policy for upstream calls.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UpstreamConfig {
+    /// TCP + TLS connect timeout.
+    #[serde(deserialize_with = "duration")]
+    pub connect_timeout: Duration,
+    /// Time from sending the request to receiving response headers.
+    #[serde(deserialize_with = "duration")]
+    pub first_byte_timeout: Duration,
+    /// Longest silence allowed between two body chunks (streams and plain bodies).
+    #[serde(deserialize_with = "duration")]
+    pub idle_timeout: Duration,
+    /// Retries of one target after 5xx, network errors and timeouts, before the
+    /// next fallback target is tried. Key rotation on 429/401/403 is not counted.
+    pub max_retries: u32,
+    /// First backoff delay; doubled per retry, with full jitter, capped at `backoff_max`.
+    #[serde(deserialize_with = "duration")]
+    pub backoff_base: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub backoff_max: Duration,
+}
+
+impl Default for UpstreamConfig {
+    fn default() -> Self {
+        UpstreamConfig {
+            connect_timeout: Duration::from_secs(5),
+            first_byte_timeout: Duration::from_secs(120),
+            idle_timeout: Duration::from_secs(60),
+            max_retries: 2,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_secs(2),
+        }
+    }
+}
+
+impl UpstreamConfig {
+    /// These defaults with a provider's overrides applied.
+    pub fn for_provider(&self, p: &ProviderConfig) -> UpstreamConfig {
+        UpstreamConfig {
+            connect_timeout: p.connect_timeout.unwrap_or(self.connect_timeout),
+            first_byte_timeout: p.first_byte_timeout.unwrap_or(self.first_byte_timeout),
+            idle_timeout: p.idle_timeout.unwrap_or(self.idle_timeout),
+            max_retries: p.max_retries.unwrap_or(self.max_retries),
+            ..self.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogsConfig {
+    /// Request logs older than this are deleted. Default 7 days.
+    #[serde(deserialize_with = "duration")]
+    pub retention: Duration,
+}
+
+impl Default for LogsConfig {
+    fn default() -> Self {
+        LogsConfig {
+            retention: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// One upstream provider.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderConfig {
+    /// Preset: decides the default base URL, auth header and catalog. Defaults to
+    /// the provider's name when that names a preset.
+    pub kind: Option<ProviderKind>,
+    /// Base URL of the API, up to and including its version segment
+    /// (`https://api.openai.com/v1`). For Azure: the resource endpoint
+    /// (`https://NAME.openai.azure.com`).
+    pub base_url: Option<String>,
+    /// Shorthand for a single key with weight 1 and no model restriction.
+    pub api_key: Option<Secret>,
+    pub keys: Vec<KeyConfig>,
+    /// Models this provider serves, for bare-name resolution and `/v1/models`.
+    /// Defaults to the preset's catalog. `provider/model` reaches any model
+    /// whether listed or not.
+    pub models: Option<Vec<String>>,
+    /// Extra headers sent upstream on every request (values may be `env.VAR`).
+    pub headers: IndexMap<String, Secret>,
+    /// Azure OpenAI: `api-version` query parameter.
+    pub api_version: Option<String>,
+    /// Azure OpenAI: model name → deployment name (default: the model name).
+    pub deployments: IndexMap<String, String>,
+    /// Overrides of `[upstream]` for this provider.
+    #[serde(deserialize_with = "opt_duration")]
+    pub connect_timeout: Option<Duration>,
+    #[serde(deserialize_with = "opt_duration")]
+    pub first_byte_timeout: Option<Duration>,
+    #[serde(deserialize_with = "opt_duration")]
+    pub idle_timeout: Option<Duration>,
+    pub max_retries: Option<u32>,
+}
+
+/// One API key of a provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KeyConfig {
+    /// Name shown in logs and metrics; the secret never is. Default `key-N`.
+    pub name: Option<String>,
+    pub secret: Secret,
+    /// Relative share of traffic among the keys that may serve a model.
+    #[serde(default = "one")]
+    pub weight: u32,
+    /// Model patterns this key may serve (`*` matches any run of characters).
+    /// Empty: every model.
+    #[serde(default)]
+    pub models: Vec<String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+impl Config {
+    /// Defaults, then the file (if any), then `TOLLGATE_*` overrides, then
+    /// providers found in the environment when none are configured; validated.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let text = match path {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.to_path_buf(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        Self::from_parts(&text, &vars)
+    }
+
+    /// [`Config::load`] with the file text and environment given explicitly (tests).
+    pub fn from_parts(text: &str, vars: &[(String, String)]) -> Result<Config, ConfigError> {
+        let mut doc: toml::Table = toml::from_str(text)?;
+        overrides::apply(&mut doc, vars)?;
+        let mut config: Config = Config::deserialize(toml::Value::Table(doc))?;
+        config.resolve_secrets(vars)?;
+        if config.providers.is_empty() {
+            config.providers = providers_from_env(vars);
+        }
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn resolve_secrets(&mut self, vars: &[(String, String)]) -> Result<(), ConfigError> {
+        let unset = |field: String| {
+            move |var: String| invalid(field, format!("environment variable {var} is not set"))
+        };
+        if let Some(t) = &mut self.server.admin_token {
+            t.resolve(vars)
+                .map_err(unset("server.admin_token".into()))?;
+        }
+        for (name, p) in &mut self.providers {
+            if let Some(k) = &mut p.api_key {
+                k.resolve(vars)
+                    .map_err(unset(format!("providers.{name}.api_key")))?;
+            }
+            for (i, k) in p.keys.iter_mut().enumerate() {
+                k.secret
+                    .resolve(vars)
+                    .map_err(unset(format!("providers.{name}.keys[{i}].secret")))?;
+            }
+            for (h, v) in &mut p.headers {
+                v.resolve(vars)
+                    .map_err(unset(format!("providers.{name}.headers.{h}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.server.max_body_bytes == 0 {
+            return Err(invalid("server.max_body_bytes", "must be positive"));
+        }
+        let u = &self.upstream;
+        for (name, d) in [
+            ("upstream.connect_timeout", u.connect_timeout),
+            ("upstream.first_byte_timeout", u.first_byte_timeout),
+            ("upstream.idle_timeout", u.idle_timeout),
+        ] {
+            if d.is_zero() {
+                return Err(invalid(name, "must be positive"));
+            }
+        }
+        if u.backoff_base > u.backoff_max {
+            return Err(invalid(
+                "upstream.backoff_base",
+                "must not exceed upstream.backoff_max",
+            ));
+        }
+        for (name, p) in &self.providers {
+            p.validate(name)?;
+        }
+        Ok(())
+    }
+}
+
+impl ProviderConfig {
+    /// The preset this provider follows.
+    pub fn resolved_kind(&self, name: &str) -> Option<ProviderKind> {
+        self.kind.or_else(|| ProviderKind::from_name(name))
+    }
+
+    /// All keys, the `api_key` shorthand first.
+    pub fn all_keys(&self) -> Vec<KeyConfig> {
+        let mut keys = Vec::with_capacity(self.keys.len() + 1);
+        if let Some(secret) = &self.api_key {
+            keys.push(KeyConfig {
+                name: Some("default".into()),
+                secret: secret.clone(),
+                weight: 1,
+                models: Vec::new(),
+            });
+        }
+        keys.extend(self.keys.iter().cloned());
+        keys
+    }
+
+    fn validate(&self, name: &str) -> Result<(), ConfigError> {
+        let field = |f: &str| format!("providers.{name}.{f}");
+        if name.is_empty() || name.contains('/') || name.chars().any(char::is_whitespace) {
+            return Err(invalid(
+                format!("providers.{name:?}"),
+                "a provider name must be non-empty, without '/' or spaces",
+            ));
+        }
+        let Some(kind) = self.resolved_kind(name) else {
+            return Err(invalid(
+                field("kind"),
+                format!(
+                    "required: '{name}' is not a preset name (presets: {})",
+                    presets::names().join(", ")
+                ),
+            ));
+        };
+        let preset = kind.preset();
+        let base = self.base_url.as_deref().or(preset.base_url);
+        match base {
+            None => return Err(invalid(field("base_url"), "required for this kind")),
+            Some(b) => {
+                let uri: http::Uri = b
+                    .parse()
+                    .map_err(|e| invalid(field("base_url"), format!("{b:?}: {e}")))?;
+                if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+                    return Err(invalid(
+                        field("base_url"),
+                        format!("{b:?} is not an http(s) URL"),
+                    ));
+                }
+                if uri.query().is_some() {
+                    return Err(invalid(field("base_url"), "must not carry a query"));
+                }
+            }
+        }
+        let keys = self.all_keys();
+        if keys.is_empty() && preset.needs_key {
+            return Err(invalid(
+                field("keys"),
+                "this provider needs at least one key (api_key or [[keys]])",
+            ));
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, k) in keys.iter().enumerate() {
+            if k.weight == 0 {
+                return Err(invalid(
+                    field(&format!("keys[{i}].weight")),
+                    "must be positive",
+                ));
+            }
+            if let Some(n) = &k.name
+                && !seen.insert(n.clone())
+            {
+                return Err(invalid(
+                    field(&format!("keys[{i}].name")),
+                    "duplicate key name",
+                ));
+            }
+            for m in &k.models {
+                if m.is_empty() {
+                    return Err(invalid(
+                        field(&format!("keys[{i}].models")),
+                        "empty model pattern",
+                    ));
+                }
+            }
+        }
+        if kind == ProviderKind::Azure && self.api_version.is_none() {
+            return Err(invalid(field("api_version"), "required for Azure OpenAI"));
+        }
+        for (h, _) in &self.headers {
+            http::HeaderName::from_bytes(h.as_bytes())
+                .map_err(|_| invalid(field("headers"), format!("{h:?} is not a header name")))?;
+        }
+        for (label, d) in [
+            ("connect_timeout", self.connect_timeout),
+            ("first_byte_timeout", self.first_byte_timeout),
+            ("idle_timeout", self.idle_timeout),
+        ] {
+            if d.is_some_and(|d| d.is_zero()) {
+                return Err(invalid(field(label), "must be positive"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// With no providers configured, every preset whose key variable is set
+/// (`OPENAI_API_KEY`, `GROQ_API_KEY`, ...) becomes a provider named after it.
+fn providers_from_env(vars: &[(String, String)]) -> IndexMap<String, ProviderConfig> {
+    let get = |name: &str| {
+        vars.iter()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| v.clone())
+    };
+    let mut out = IndexMap::new();
+    for kind in ProviderKind::ALL {
+        let preset = kind.preset();
+        let Some(var) = preset.key_env else { continue };
+        let Some(secret) = get(var) else { continue };
+        let mut p = ProviderConfig {
+            kind: Some(*kind),
+            api_key: Some(Secret::new(secret)),
+            ..Default::default()
+        };
+        if *kind == ProviderKind::Azure {
+            // Azure needs its endpoint and API version besides the key.
+            let (Some(endpoint), Some(version)) =
+                (get("AZURE_OPENAI_ENDPOINT"), get("OPENAI_API_VERSION"))
+            else {
+                continue;
+            };
+            p.base_url = Some(endpoint);
+            p.api_version = Some(version);
+        }
+        out.insert(preset.name.to_string(), p);
+    }
+    out
+}
+
+/// `"30s"`, `"1500ms"`, `"2m"`: durations in config are humantime strings.
+fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let s = String::deserialize(d)?;
+    humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let s: Option<String> = Option::deserialize(d)?;
+    s.map(|s| humantime::parse_duration(&s).map_err(serde::de::Error::custom))
+        .transpose()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(v: &[(&str, &str)]) -> Vec<(String, String)> {
+        v.iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn empty_config_gives_defaults() {
+        let c = Config::from_parts("", &[]).unwrap();
+        assert_eq!(c.server.listen.port(), 8080);
+        assert_eq!(c.server.data_dir, PathBuf::from("./data"));
+        assert!(c.providers.is_empty());
+    }
+
+    #[test]
+    fn unknown_fields_are_rejected() {
+        let err = Config::from_parts("[server]\nlisten_addr = \"0.0.0.0:1\"\n", &[]).unwrap_err();
+        assert!(err.to_string().contains("listen_addr"), "{err}");
+        let err = Config::from_parts("[providers.openai]\napi_key = \"x\"\nmax_retrys = 3\n", &[])
+            .unwrap_err();
+        assert!(err.to_string().contains("max_retrys"), "{err}");
+    }
+
+    #[test]
+    fn env_secrets_resolve_and_missing_ones_fail() {
+        let text = "[providers.groq]\napi_key = \"env.MY_GROQ\"\n";
+        let c = Config::from_parts(text, &vars(&[("MY_GROQ", "gsk-1")])).unwrap();
+        assert_eq!(
+            c.providers["groq"].api_key.as_ref().unwrap().expose(),
+            "gsk-1"
+        );
+        let err = Config::from_parts(text, &[]).unwrap_err();
+        assert!(err.to_string().contains("MY_GROQ"), "{err}");
+    }
+
+    #[test]
+    fn env_overrides_win_over_file() {
+        let c = Config::from_parts(
+            "[server]\nlisten = \"127.0.0.1:1000\"\n",
+            &vars(&[
+                ("TOLLGATE_SERVER__LISTEN", "127.0.0.1:2000"),
+                ("TOLLGATE_UPSTREAM__MAX_RETRIES", "5"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.server.listen.port(), 2000);
+        assert_eq!(c.upstream.max_retries, 5);
+    }
+
+    #[test]
+    fn providers_come_from_env_only_without_config() {
+        let env = vars(&[("OPENAI_API_KEY", "sk-a"), ("GROQ_API_KEY", "gsk-b")]);
+        let c = Config::from_parts("", &env).unwrap();
+        assert_eq!(c.providers.keys().collect::<Vec<_>>(), ["openai", "groq"]);
+        let c = Config::from_parts("[providers.mock]\n", &env).unwrap();
+        assert_eq!(c.providers.keys().collect::<Vec<_>>(), ["mock"]);
+    }
+
+    #[test]
+    fn validation_names_the_field() {
+        for (text, needle) in [
+            (
+                "[providers.custom]\nbase_url = \"http://x\"\n",
+                "providers.custom.kind",
+            ),
+            ("[providers.openai]\n", "providers.openai.keys"),
+            (
+                "[providers.x]\nkind = \"openai_compatible\"\nbase_url = \"ftp://x\"\n",
+                "base_url",
+            ),
+            (
+                "[providers.mock]\n[[providers.mock.keys]]\nsecret = \"a\"\nweight = 0\n",
+                "weight",
+            ),
+            (
+                "[providers.az]\nkind = \"azure\"\nbase_url = \"https://r.openai.azure.com\"\napi_key = \"k\"\n",
+                "api_version",
+            ),
+            ("[upstream]\nconnect_timeout = \"0s\"\n", "connect_timeout"),
+            (
+                "[upstream]\nconnect_timeout = \"soon\"\n",
+                "connect_timeout",
+            ),
+        ] {
+            let err = Config::from_parts(text, &[]).unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn keys_combine_shorthand_and_list() {
+        let c = Config::from_parts(
+            "[providers.openai]\napi_key = \"a\"\n[[providers.openai.keys]]\nname = \"b\"\nsecret = \"b\"\nweight = 3\nmodels = [\"gpt-4o*\"]\n",
+            &[],
+        )
+        .unwrap();
+        let keys = c.providers["openai"].all_keys();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[1].weight, 3);
+    }
+}

@@ -1,0 +1,104 @@
+//! `TOLLGATE_*` environment overrides of the TOML document.
+//!
+//! `TOLLGATE_SECTION__FIELD=value` sets `section.field` (double underscore
+//! separates levels; names are lower-cased). The value is read as a TOML value
+//! when it parses as one (`5`, `true`, `["a"]`) and as a string otherwise, so
+//! `TOLLGATE_SERVER__LISTEN=0.0.0.0:9000` and `TOLLGATE_UPSTREAM__MAX_RETRIES=5`
+//! both do what they say. Overrides are applied before typed parsing, so they
+//! are validated exactly like the file.
+
+use super::ConfigError;
+
+const PREFIX: &str = "TOLLGATE_";
+
+/// Variables that carry a node's identity or settings for later layers
+/// rather than a config path; they are not treated as overrides.
+const NOT_OVERRIDES: &[&str] = &["TOLLGATE_CONFIG", "TOLLGATE_LOG"];
+
+pub(super) fn apply(doc: &mut toml::Table, vars: &[(String, String)]) -> Result<(), ConfigError> {
+    let mut sorted: Vec<&(String, String)> = vars
+        .iter()
+        .filter(|(k, _)| k.starts_with(PREFIX) && !NOT_OVERRIDES.contains(&k.as_str()))
+        .collect();
+    // Deterministic order: shorter paths first, so a table set whole is then refined.
+    sorted.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then(a.0.cmp(&b.0)));
+    for (var, raw) in sorted {
+        let path: Vec<String> = var[PREFIX.len()..]
+            .split("__")
+            .map(|s| s.to_ascii_lowercase())
+            .collect();
+        if path.iter().any(String::is_empty) {
+            return Err(ConfigError::Env {
+                var: var.clone(),
+                reason: "empty path segment".into(),
+            });
+        }
+        set(doc, &path, parse_value(raw)).map_err(|reason| ConfigError::Env {
+            var: var.clone(),
+            reason,
+        })?;
+    }
+    Ok(())
+}
+
+fn parse_value(raw: &str) -> toml::Value {
+    // Parse as the right-hand side of `v = ...`; anything that is not a TOML
+    // value is a plain string.
+    match format!("v = {raw}").parse::<toml::Table>() {
+        Ok(mut t) => t
+            .remove("v")
+            .unwrap_or_else(|| toml::Value::String(raw.into())),
+        Err(_) => toml::Value::String(raw.into()),
+    }
+}
+
+fn set(doc: &mut toml::Table, path: &[String], value: toml::Value) -> Result<(), String> {
+    let (last, parents) = path.split_last().expect("non-empty path");
+    let mut table = doc;
+    for seg in parents {
+        let entry = table
+            .entry(seg.clone())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        table = entry
+            .as_table_mut()
+            .ok_or_else(|| format!("'{seg}' is not a table"))?;
+    }
+    table.insert(last.clone(), value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn values_are_typed_when_they_parse() {
+        assert_eq!(parse_value("5"), toml::Value::Integer(5));
+        assert_eq!(parse_value("true"), toml::Value::Boolean(true));
+        assert_eq!(
+            parse_value("0.0.0.0:9000"),
+            toml::Value::String("0.0.0.0:9000".into())
+        );
+        assert_eq!(
+            parse_value("[\"a\", \"b\"]"),
+            toml::Value::Array(vec!["a".into(), "b".into()])
+        );
+    }
+
+    #[test]
+    fn nested_paths_create_tables() {
+        let mut doc = toml::Table::new();
+        apply(
+            &mut doc,
+            &[(
+                "TOLLGATE_PROVIDERS__MOCK__BASE_URL".into(),
+                "http://m/v1".into(),
+            )],
+        )
+        .unwrap();
+        assert_eq!(
+            doc["providers"]["mock"]["base_url"].as_str(),
+            Some("http://m/v1")
+        );
+    }
+}

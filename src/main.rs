@@ -1,0 +1,128 @@
+//! The `tollgate` command line. The only place errors are `anyhow`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use tollgate::config::Config;
+use tollgate::mock::{self, MockOptions};
+
+#[derive(Parser)]
+#[command(name = "tollgate", version, about = "A clustered AI gateway")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run a gateway node (no config needed: HTTP on :8080, data in ./data).
+    Serve {
+        /// TOML config file; `TOLLGATE_*` environment variables override it.
+        #[arg(long, short, env = "TOLLGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Check a config file (and the environment) without starting anything.
+    CheckConfig {
+        #[arg(long, short, env = "TOLLGATE_CONFIG")]
+        config: Option<PathBuf>,
+    },
+    /// Run the mock LLM provider (OpenAI wire format), a fixture for tests and benchmarks.
+    Mock {
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        listen: SocketAddr,
+        /// Delay before every answer, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
+        /// Content chunks per streamed answer.
+        #[arg(long, default_value_t = 8)]
+        chunks: usize,
+        /// Delay between streamed chunks, in milliseconds.
+        #[arg(long, default_value_t = 0)]
+        chunk_delay_ms: u64,
+        /// Words of generated text per answer.
+        #[arg(long, default_value_t = 12)]
+        words: usize,
+        /// Share of requests that fail (0.0–1.0), exactly, spread evenly.
+        #[arg(long, default_value_t = 0.0)]
+        error_rate: f64,
+        /// Status of injected failures.
+        #[arg(long, default_value_t = 500)]
+        error_status: u16,
+    },
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    match cli.command {
+        Command::Serve { config } => {
+            let config = Config::load(config.as_deref()).context("configuration")?;
+            runtime.block_on(tollgate::node::run(config, shutdown_signal(), |_| {}))?;
+        }
+        Command::CheckConfig { config } => {
+            let config = Config::load(config.as_deref()).context("configuration")?;
+            println!("config ok: {} provider(s)", config.providers.len());
+            for (name, p) in &config.providers {
+                let kind = p
+                    .resolved_kind(name)
+                    .map(|k| k.preset().name)
+                    .unwrap_or("?");
+                println!("  {name}: kind {kind}, {} key(s)", p.all_keys().len());
+            }
+        }
+        Command::Mock {
+            listen,
+            latency_ms,
+            chunks,
+            chunk_delay_ms,
+            words,
+            error_rate,
+            error_status,
+        } => {
+            anyhow::ensure!(
+                (0.0..=1.0).contains(&error_rate),
+                "--error-rate must be within 0..=1"
+            );
+            let opts = MockOptions {
+                latency: Duration::from_millis(latency_ms),
+                chunks,
+                chunk_delay: Duration::from_millis(chunk_delay_ms),
+                words,
+                error_rate,
+                error_status,
+            };
+            runtime.block_on(mock::serve(listen, opts))?;
+        }
+    }
+    Ok(())
+}
+
+/// SIGTERM or Ctrl-C.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler installs");
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

@@ -1,0 +1,630 @@
+//! The mock LLM provider: an OpenAI-compatible HTTP server for tests, demos
+//! and benchmarks (`tollgate mock`).
+//!
+//! The gateway reaches it through the same provider code path as any real
+//! upstream (preset `mock`). Answers are deterministic functions of the
+//! request. Behaviour is set by flags for the whole server and per request by
+//! headers (which a provider's `headers` config can send):
+//!
+//! | header | effect |
+//! |---|---|
+//! | `x-mock-latency-ms` | wait before answering |
+//! | `x-mock-chunks` | content chunks in a stream (default 8) |
+//! | `x-mock-chunk-delay-ms` | wait between stream chunks |
+//! | `x-mock-words` | words of generated text (default 12, capped by `max_tokens`) |
+//! | `x-mock-error-rate`, `x-mock-error-status` | fail this share of requests (exactly, by count) with that status |
+//! | `x-mock-fail-after` | cut the stream's connection after N content chunks |
+//! | `x-mock-retry-after` | `Retry-After` seconds sent with a 429 |
+//!
+//! An API key `mock-status-<code>` makes every request with it fail with that
+//! status (e.g. `mock-status-429`, `mock-status-401`). `GET /mock/stats` counts
+//! requests per API key, so tests can see what reached the upstream.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use base64::Engine;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use serde_json::{Value, json};
+
+/// Server-wide defaults; headers override them per request.
+#[derive(Debug, Clone)]
+pub struct MockOptions {
+    pub latency: Duration,
+    pub chunks: usize,
+    pub chunk_delay: Duration,
+    pub words: usize,
+    pub error_rate: f64,
+    pub error_status: u16,
+}
+
+impl Default for MockOptions {
+    fn default() -> Self {
+        MockOptions {
+            latency: Duration::ZERO,
+            chunks: 8,
+            chunk_delay: Duration::ZERO,
+            words: 12,
+            error_rate: 0.0,
+            error_status: 500,
+        }
+    }
+}
+
+#[derive(Default)]
+struct Stats {
+    total: AtomicU64,
+    by_key: Mutex<HashMap<String, u64>>,
+}
+
+#[derive(Clone)]
+struct Mock {
+    opts: Arc<MockOptions>,
+    stats: Arc<Stats>,
+    /// Requests that have asked for error injection, for exact-rate failures.
+    injected: Arc<AtomicU64>,
+}
+
+pub fn router(opts: MockOptions) -> Router {
+    let state = Mock {
+        opts: Arc::new(opts),
+        stats: Arc::default(),
+        injected: Arc::default(),
+    };
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/completions", post(completions))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/v1/models", get(models))
+        .route("/mock/stats", get(stats))
+        .with_state(state)
+}
+
+/// Serves the mock until the process ends.
+pub async fn serve(addr: SocketAddr, opts: MockOptions) -> std::io::Result<()> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    tracing::info!(addr = %listener.local_addr()?, "mock provider serving");
+    axum::serve(listener, router(opts)).await
+}
+
+/// Per-request settings: defaults overridden by headers.
+struct Plan {
+    latency: Duration,
+    chunks: usize,
+    chunk_delay: Duration,
+    words: usize,
+    fail_after: Option<usize>,
+}
+
+fn header_num<T: std::str::FromStr>(h: &HeaderMap, name: &str) -> Option<T> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+impl Mock {
+    /// Counts the request and decides whether it fails; `Err` is the failure to send.
+    fn admit(&self, h: &HeaderMap) -> Result<Plan, Response> {
+        let key = h
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("")
+            .to_string();
+        self.stats.total.fetch_add(1, Ordering::Relaxed);
+        *self
+            .stats
+            .by_key
+            .lock()
+            .expect("stats lock")
+            .entry(key.clone())
+            .or_default() += 1;
+
+        let retry_after: u64 = header_num(h, "x-mock-retry-after").unwrap_or(1);
+        if let Some(code) = key
+            .strip_prefix("mock-status-")
+            .and_then(|c| c.parse::<u16>().ok())
+        {
+            return Err(error(code, retry_after));
+        }
+        let rate: f64 = header_num(h, "x-mock-error-rate").unwrap_or(self.opts.error_rate);
+        if rate > 0.0 {
+            // Exactly `rate` of requests fail, spread evenly: request n fails when
+            // floor((n+1)·rate) > floor(n·rate).
+            let n = self.injected.fetch_add(1, Ordering::Relaxed) as f64;
+            if ((n + 1.0) * rate).floor() > (n * rate).floor() {
+                let status = header_num(h, "x-mock-error-status").unwrap_or(self.opts.error_status);
+                return Err(error(status, retry_after));
+            }
+        }
+        Ok(Plan {
+            latency: header_num(h, "x-mock-latency-ms")
+                .map(Duration::from_millis)
+                .unwrap_or(self.opts.latency),
+            chunks: header_num(h, "x-mock-chunks")
+                .unwrap_or(self.opts.chunks)
+                .max(1),
+            chunk_delay: header_num(h, "x-mock-chunk-delay-ms")
+                .map(Duration::from_millis)
+                .unwrap_or(self.opts.chunk_delay),
+            words: header_num(h, "x-mock-words").unwrap_or(self.opts.words),
+            fail_after: header_num(h, "x-mock-fail-after"),
+        })
+    }
+}
+
+fn error(status: u16, retry_after: u64) -> Response {
+    let code = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut r = (
+        code,
+        Json(json!({"error": {"message": format!("mock error {status}"), "type": "mock_error", "param": null, "code": status.to_string()}})),
+    )
+        .into_response();
+    if status == 429 {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
+    }
+    r
+}
+
+fn bad_request(msg: impl std::fmt::Display) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        Json(json!({"error": {"message": msg.to_string(), "type": "invalid_request_error", "param": null, "code": null}})),
+    )
+        .into_response()
+}
+
+/// FNV-1a: a stable hash, so answers are the same across runs and platforms.
+fn fnv(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100000001b3)
+    })
+}
+
+const VOCAB: &[&str] = &[
+    "the", "gateway", "routes", "tokens", "through", "a", "cluster", "of", "nodes", "budget",
+    "holds", "every", "request", "stream", "model", "answers", "quickly", "and", "mock", "data",
+];
+
+fn text_for(seed: u64, words: usize) -> Vec<String> {
+    let mut h = seed;
+    (0..words)
+        .map(|_| {
+            h = h
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            VOCAB[(h >> 33) as usize % VOCAB.len()].to_string()
+        })
+        .collect()
+}
+
+/// A rough, deterministic token count: one token per four bytes of text.
+fn count_tokens(v: &Value) -> u64 {
+    fn chars(v: &Value) -> usize {
+        match v {
+            Value::String(s) => s.len(),
+            Value::Array(a) => a.iter().map(chars).sum(),
+            Value::Object(o) => o.values().map(chars).sum(),
+            _ => 0,
+        }
+    }
+    (chars(v) as u64).div_ceil(4).max(1)
+}
+
+fn word_budget(req: &Value, plan: &Plan) -> usize {
+    let cap = req
+        .get("max_completion_tokens")
+        .or_else(|| req.get("max_tokens"))
+        .and_then(Value::as_u64)
+        .map_or(usize::MAX, |n| n as usize);
+    plan.words.min(cap).max(1)
+}
+
+/// Arguments satisfying a JSON schema's required properties, with placeholder values.
+fn example_args(schema: &Value) -> Value {
+    let mut out = serde_json::Map::new();
+    let props = schema.get("properties").and_then(Value::as_object);
+    let required = schema.get("required").and_then(Value::as_array);
+    if let (Some(props), Some(required)) = (props, required) {
+        for name in required.iter().filter_map(Value::as_str) {
+            let p = props.get(name).cloned().unwrap_or(Value::Null);
+            let v = if let Some(first) = p
+                .get("enum")
+                .and_then(Value::as_array)
+                .and_then(|e| e.first())
+            {
+                first.clone()
+            } else {
+                match p.get("type").and_then(Value::as_str) {
+                    Some("integer") => json!(1),
+                    Some("number") => json!(1.5),
+                    Some("boolean") => json!(true),
+                    Some("array") => json!([]),
+                    Some("object") => example_args(&p),
+                    _ => json!("example"),
+                }
+            };
+            out.insert(name.to_string(), v);
+        }
+    }
+    Value::Object(out)
+}
+
+/// The tool call the mock makes, if any: when tools are offered, not refused by
+/// `tool_choice`, and the last message is the user's (not a tool result).
+fn tool_call(req: &Value, seed: u64) -> Option<Value> {
+    let tools = req.get("tools")?.as_array()?;
+    if req.get("tool_choice").and_then(Value::as_str) == Some("none") {
+        return None;
+    }
+    let last_role = req
+        .get("messages")?
+        .as_array()?
+        .last()?
+        .get("role")?
+        .as_str()?;
+    if last_role != "user" {
+        return None;
+    }
+    let f = tools.first()?.get("function")?;
+    let name = f.get("name")?.as_str()?;
+    let args = example_args(f.get("parameters").unwrap_or(&Value::Null));
+    Some(json!({
+        "id": format!("call_{:012x}", seed & 0xffff_ffff_ffff),
+        "type": "function",
+        "function": {"name": name, "arguments": args.to_string()},
+    }))
+}
+
+const CREATED: u64 = 1_700_000_000;
+
+async fn chat(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Response {
+    let plan = match m.admit(&headers) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let req: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(format!("invalid JSON: {e}")),
+    };
+    let Some(model) = req.get("model").and_then(Value::as_str).map(str::to_string) else {
+        return bad_request("model is required");
+    };
+    let Some(messages) = req.get("messages") else {
+        return bad_request("messages is required");
+    };
+    let seed = fnv(&body);
+    let prompt_tokens = count_tokens(messages);
+    let call = tool_call(&req, seed);
+    let words = text_for(seed, word_budget(&req, &plan));
+    let completion_tokens = if call.is_some() {
+        8
+    } else {
+        words.len() as u64
+    };
+    let usage = json!({
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    });
+    let id = format!("chatcmpl-mock-{seed:016x}");
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
+    let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
+    let finish = if call.is_some() { "tool_calls" } else { "stop" };
+    if !stream {
+        let message = match &call {
+            Some(c) => json!({"role": "assistant", "content": null, "tool_calls": [c]}),
+            None => json!({"role": "assistant", "content": words.join(" ")}),
+        };
+        return Json(json!({
+            "id": id, "object": "chat.completion", "created": CREATED, "model": model,
+            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": null}],
+            "usage": usage,
+        }))
+        .into_response();
+    }
+    let include_usage = req
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let chunk = |delta: Value, finish: Option<&str>| {
+        json!({
+            "id": id, "object": "chat.completion.chunk", "created": CREATED, "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        })
+    };
+    let mut events = vec![chunk(json!({"role": "assistant", "content": ""}), None)];
+    match &call {
+        Some(c) => {
+            let args = c["function"]["arguments"]
+                .as_str()
+                .unwrap_or("{}")
+                .to_string();
+            events.push(chunk(
+                json!({"tool_calls": [{"index": 0, "id": c["id"], "type": "function", "function": {"name": c["function"]["name"], "arguments": ""}}]}),
+                None,
+            ));
+            for part in split_even(&args, plan.chunks) {
+                events.push(chunk(
+                    json!({"tool_calls": [{"index": 0, "function": {"arguments": part}}]}),
+                    None,
+                ));
+            }
+        }
+        None => {
+            for part in split_words(&words, plan.chunks) {
+                events.push(chunk(json!({"content": part}), None));
+            }
+        }
+    }
+    events.push(chunk(json!({}), Some(finish)));
+    if include_usage {
+        events.push(json!({
+            "id": id, "object": "chat.completion.chunk", "created": CREATED, "model": model,
+            "choices": [], "usage": usage,
+        }));
+    }
+    sse(events, plan)
+}
+
+async fn completions(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Response {
+    let plan = match m.admit(&headers) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let req: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(format!("invalid JSON: {e}")),
+    };
+    let Some(model) = req.get("model").and_then(Value::as_str).map(str::to_string) else {
+        return bad_request("model is required");
+    };
+    let Some(prompt) = req.get("prompt") else {
+        return bad_request("prompt is required");
+    };
+    let seed = fnv(&body);
+    let words = text_for(seed, word_budget(&req, &plan));
+    let prompt_tokens = count_tokens(prompt);
+    let usage = json!({
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": words.len(),
+        "total_tokens": prompt_tokens + words.len() as u64,
+    });
+    let id = format!("cmpl-mock-{seed:016x}");
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
+    if !req.get("stream").and_then(Value::as_bool).unwrap_or(false) {
+        return Json(json!({
+            "id": id, "object": "text_completion", "created": CREATED, "model": model,
+            "choices": [{"index": 0, "text": words.join(" "), "finish_reason": "stop", "logprobs": null}],
+            "usage": usage,
+        }))
+        .into_response();
+    }
+    let chunk = |text: &str, finish: Option<&str>| {
+        json!({
+            "id": id, "object": "text_completion", "created": CREATED, "model": model,
+            "choices": [{"index": 0, "text": text, "finish_reason": finish, "logprobs": null}],
+        })
+    };
+    let mut events: Vec<Value> = split_words(&words, plan.chunks)
+        .iter()
+        .map(|p| chunk(p, None))
+        .collect();
+    events.push(chunk("", Some("stop")));
+    if req
+        .pointer("/stream_options/include_usage")
+        .and_then(Value::as_bool)
+        .unwrap_or(false)
+    {
+        events.push(json!({"id": id, "object": "text_completion", "created": CREATED, "model": model, "choices": [], "usage": usage}));
+    }
+    sse(events, plan)
+}
+
+async fn embeddings(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Response {
+    let plan = match m.admit(&headers) {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let req: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => return bad_request(format!("invalid JSON: {e}")),
+    };
+    let model = req
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or("mock-embed")
+        .to_string();
+    let inputs: Vec<Value> = match req.get("input") {
+        Some(Value::Array(a)) if a.iter().all(Value::is_number) => vec![Value::Array(a.clone())],
+        Some(Value::Array(a)) => a.clone(),
+        Some(v @ Value::String(_)) => vec![v.clone()],
+        _ => return bad_request("input must be a string or an array"),
+    };
+    let dims = req
+        .get("dimensions")
+        .and_then(Value::as_u64)
+        .unwrap_or(64)
+        .clamp(1, 4096) as usize;
+    let base64 = req.get("encoding_format").and_then(Value::as_str) == Some("base64");
+    if !plan.latency.is_zero() {
+        tokio::time::sleep(plan.latency).await;
+    }
+    let mut tokens = 0;
+    let data: Vec<Value> = inputs
+        .iter()
+        .enumerate()
+        .map(|(i, input)| {
+            tokens += count_tokens(input);
+            let v = embed(&input.to_string(), dims);
+            let embedding = if base64 {
+                let bytes: Vec<u8> = v.iter().flat_map(|f| f.to_le_bytes()).collect();
+                json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+            } else {
+                json!(v)
+            };
+            json!({"object": "embedding", "index": i, "embedding": embedding})
+        })
+        .collect();
+    Json(json!({
+        "object": "list", "data": data, "model": model,
+        "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+    }))
+    .into_response()
+}
+
+/// A unit vector determined by the text.
+pub fn embed(text: &str, dims: usize) -> Vec<f32> {
+    let mut h = fnv(text.as_bytes());
+    let mut v: Vec<f32> = (0..dims)
+        .map(|_| {
+            h = h
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            ((h >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+        })
+        .collect();
+    let norm = v
+        .iter()
+        .map(|x| x * x)
+        .sum::<f32>()
+        .sqrt()
+        .max(f32::MIN_POSITIVE);
+    v.iter_mut().for_each(|x| *x /= norm);
+    v
+}
+
+async fn models() -> Json<Value> {
+    Json(json!({"object": "list", "data": [
+        {"id": "mock-1", "object": "model", "created": CREATED, "owned_by": "mock"},
+        {"id": "mock-embed", "object": "model", "created": CREATED, "owned_by": "mock"},
+    ]}))
+}
+
+async fn stats(State(m): State<Mock>) -> Json<Value> {
+    let by_key = m.stats.by_key.lock().expect("stats lock").clone();
+    Json(json!({"requests": m.stats.total.load(Ordering::Relaxed), "by_key": by_key}))
+}
+
+/// Splits words into at most `n` non-empty pieces that concatenate to the text.
+fn split_words(words: &[String], n: usize) -> Vec<String> {
+    let n = n.min(words.len()).max(1);
+    let per = words.len().div_ceil(n);
+    words
+        .chunks(per.max(1))
+        .enumerate()
+        .map(|(i, c)| {
+            let s = c.join(" ");
+            if i == 0 { s } else { format!(" {s}") }
+        })
+        .collect()
+}
+
+fn split_even(s: &str, n: usize) -> Vec<String> {
+    let chars: Vec<char> = s.chars().collect();
+    let per = chars.len().div_ceil(n.max(1)).max(1);
+    chars.chunks(per).map(|c| c.iter().collect()).collect()
+}
+
+/// A stream of `events`, then `[DONE]`; cut (connection aborted) after
+/// `fail_after` content events when asked.
+fn sse(events: Vec<Value>, plan: Plan) -> Response {
+    let Plan {
+        chunk_delay,
+        fail_after,
+        ..
+    } = plan;
+    let stream = async_stream(events, chunk_delay, fail_after);
+    let mut r = Response::new(Body::from_stream(stream));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn async_stream(
+    events: Vec<Value>,
+    delay: Duration,
+    fail_after: Option<usize>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
+    let mut frames: Vec<Bytes> = events
+        .iter()
+        .map(|e| Bytes::from(format!("data: {e}\n\n")))
+        .collect();
+    frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    // Event 0 is the role-only preamble; content events follow it.
+    let cut_at = fail_after.map(|n| n + 1);
+    futures_util::stream::unfold((frames, 0usize), move |(frames, i)| async move {
+        if cut_at == Some(i) {
+            // Yield first so the server flushes what was sent before the cut;
+            // otherwise the abort can discard buffered events.
+            tokio::time::sleep(Duration::from_millis(10)).await;
+            return Some((
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "mock cut the stream",
+                )),
+                (frames, usize::MAX),
+            ));
+        }
+        if i >= frames.len() {
+            return None;
+        }
+        if i > 0 && !delay.is_zero() {
+            tokio::time::sleep(delay).await;
+        }
+        Some((Ok(frames[i].clone()), (frames, i + 1)))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_cover_the_text() {
+        let words: Vec<String> = ["a", "b", "c", "d", "e"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(split_words(&words, 2).concat(), "a b c d e");
+        assert_eq!(split_words(&words, 10).len(), 5);
+        assert_eq!(split_even("{\"x\":1}", 3).concat(), "{\"x\":1}");
+    }
+
+    #[test]
+    fn example_args_follow_the_schema() {
+        let schema = json!({"type": "object", "properties": {
+            "city": {"type": "string"}, "days": {"type": "integer"},
+            "unit": {"type": "string", "enum": ["c", "f"]}, "opt": {"type": "string"}},
+            "required": ["city", "days", "unit"]});
+        assert_eq!(
+            example_args(&schema),
+            json!({"city": "example", "days": 1, "unit": "c"})
+        );
+    }
+
+    #[test]
+    fn embeddings_are_deterministic_unit_vectors() {
+        let a = embed("hello", 32);
+        assert_eq!(a, embed("hello", 32));
+        assert_ne!(a, embed("world", 32));
+        let norm: f32 = a.iter().map(|x| x * x).sum();
+        assert!((norm - 1.0).abs() < 1e-4);
+    }
+}

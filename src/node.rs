@@ -1,0 +1,209 @@
+//! A running node: opens the store, builds the gateway, serves HTTP, and shuts
+//! down in order (stop being ready, drain, flush).
+//!
+//! Background tasks are spawned only through [`Tasks`], which tracks them and
+//! cancels them on shutdown.
+
+use std::future::{Future, IntoFuture};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::serve::ListenerExt;
+use http::{HeaderValue, StatusCode, header};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::admin::{self, AdminState};
+use crate::config::Config;
+use crate::observability::metrics::Metrics;
+use crate::observability::request_log::RequestLogs;
+use crate::proxy::{self, Gateway};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    #[error("cannot create data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Serve(std::io::Error),
+}
+
+/// The one place background tasks are spawned.
+#[derive(Clone, Default)]
+pub struct Tasks {
+    tracker: TaskTracker,
+    cancel: CancellationToken,
+}
+
+impl Tasks {
+    pub fn spawn<F>(&self, f: impl FnOnce(CancellationToken) -> F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        self.tracker.spawn(f(self.cancel.clone()));
+    }
+
+    /// Cancels every task and waits for them to finish.
+    pub async fn shutdown(&self) {
+        self.cancel.cancel();
+        self.tracker.close();
+        self.tracker.wait().await;
+    }
+}
+
+#[derive(Clone)]
+struct OpsState {
+    metrics: Arc<Metrics>,
+    ready: Arc<AtomicBool>,
+}
+
+/// Runs a node until `shutdown` resolves, then drains and stops. `on_bound`
+/// learns the actual listen address (useful with port 0).
+pub async fn run(
+    config: Config,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    on_bound: impl FnOnce(SocketAddr),
+) -> Result<(), NodeError> {
+    let data_dir = &config.server.data_dir;
+    std::fs::create_dir_all(data_dir).map_err(|source| NodeError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    })?;
+    let store = Store::open(&data_dir.join("db"))?;
+    let metrics = Arc::new(Metrics::new());
+    let tasks = Tasks::default();
+
+    let (logs, writer) = RequestLogs::new(store.clone(), metrics.clone());
+    tasks.spawn(|cancel| writer.run(cancel));
+    let retention = config.logs.retention;
+    let pruner = logs.clone();
+    tasks.spawn(move |cancel| async move {
+        let mut every = tokio::time::interval(Duration::from_secs(600));
+        loop {
+            tokio::select! {
+                _ = every.tick() => {
+                    let l = pruner.clone();
+                    let done = tokio::task::spawn_blocking(move || l.prune(retention)).await;
+                    if let Ok(Err(e)) = done {
+                        tracing::warn!(error = %e, "pruning request logs failed");
+                    }
+                }
+                _ = cancel.cancelled() => break,
+            }
+        }
+    });
+
+    if config.server.admin_token.is_none() {
+        tracing::warn!(
+            "no server.admin_token set: the admin API (/api/...) is open to anyone who can reach this node"
+        );
+    }
+    let gateway = Arc::new(Gateway::new(&config, metrics.clone(), logs.clone()));
+    for p in gateway.catalog.providers() {
+        tracing::info!(provider = %p.name, kind = ?p.kind, base_url = %p.base_url, keys = p.keys.len(), "provider registered");
+    }
+    let ready = Arc::new(AtomicBool::new(true));
+    let app = router(
+        gateway,
+        AdminState {
+            logs,
+            token: config.server.admin_token.clone(),
+        },
+        OpsState {
+            metrics,
+            ready: ready.clone(),
+        },
+    );
+
+    let addr = config.server.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind { addr, source })?;
+    let bound = listener.local_addr().map_err(NodeError::Serve)?;
+    tracing::info!(%bound, data_dir = %data_dir.display(), "tollgate node serving");
+    on_bound(bound);
+
+    let draining = Arc::new(tokio::sync::Notify::new());
+    let drain_signal = draining.clone();
+    let drain_delay = config.server.drain_delay;
+    let server = axum::serve(
+        listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        }),
+        app,
+    )
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        tracing::info!(?drain_delay, "shutting down: /ready fails from now on");
+        ready.store(false, Ordering::SeqCst);
+        tokio::time::sleep(drain_delay).await;
+        tracing::info!("closing the listener, finishing in-flight requests");
+        drain_signal.notify_one();
+    });
+    let grace = config.server.shutdown_grace;
+    tokio::select! {
+        r = server.into_future() => r.map_err(NodeError::Serve)?,
+        _ = async { draining.notified().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!(?grace, "shutdown grace elapsed; closing remaining connections");
+        }
+    }
+    tasks.shutdown().await;
+    store.flush()?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn router(gateway: Arc<Gateway>, admin: AdminState, ops: OpsState) -> Router {
+    let ops_routes = Router::new()
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(ops);
+    Router::new()
+        .merge(proxy::http_api::routes(gateway))
+        .merge(admin::routes(admin))
+        .merge(ops_routes)
+        .fallback(unknown_route)
+}
+
+async fn ready(State(s): State<OpsState>) -> Response {
+    if s.ready.load(Ordering::SeqCst) {
+        "ready".into_response()
+    } else {
+        (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response()
+    }
+}
+
+async fn metrics(State(s): State<OpsState>) -> Response {
+    let mut r = s.metrics.render().into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+async fn unknown_route(req: Request) -> Response {
+    admin::error(
+        StatusCode::NOT_FOUND,
+        "invalid_request_error",
+        format!("no route for {} {}", req.method(), req.uri().path()),
+    )
+}

@@ -1,0 +1,7 @@
+//! What the node tells operators: Prometheus metrics and the request log.
+//!
+//! Both are fed from the request path without blocking it: metrics are atomic
+//! counters, and log records go through a bounded channel to a writer task.
+
+pub mod metrics;
+pub mod request_log;

@@ -1,0 +1,175 @@
+//! Prometheus metrics of one node, rendered at `GET /metrics`.
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
+    Registry, TextEncoder,
+};
+
+/// Seconds; from 50 µs (a cache hit) to two minutes (a long generation).
+const LATENCY_BUCKETS: &[f64] = &[
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    2.5, 5.0, 10.0, 30.0, 60.0, 120.0,
+];
+/// Seconds; the gateway's own time per request is meant to stay in microseconds.
+const OVERHEAD_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05,
+];
+
+pub struct Metrics {
+    registry: Registry,
+    /// Requests finished, by endpoint, provider, model and HTTP status.
+    pub requests: IntCounterVec,
+    /// Time from sending upstream to the last byte of the response.
+    pub upstream_latency: HistogramVec,
+    /// Time from the client's request to the first content chunk of a stream.
+    pub time_to_first_token: HistogramVec,
+    /// Time the gateway itself spent on a request (the `x-tollgate-overhead-us` header).
+    pub overhead: Histogram,
+    /// Tokens by provider, model and kind (`prompt`, `completion`, `cached`).
+    pub tokens: IntCounterVec,
+    /// Failed upstream attempts by provider and cause.
+    pub upstream_errors: IntCounterVec,
+    /// Retries and key rotations by provider and cause.
+    pub retries: IntCounterVec,
+    /// Requests whose fallback target (not the first) answered.
+    pub fallbacks: IntCounterVec,
+    pub in_flight: IntGauge,
+    /// Request log records dropped because the writer fell behind.
+    pub logs_dropped: IntCounter,
+}
+
+impl Metrics {
+    pub fn new() -> Metrics {
+        let registry = Registry::new_custom(Some("tollgate".into()), None)
+            .expect("static registry settings are valid");
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let histogram = |name: &str, help: &str, labels: &[&str], buckets: &[f64]| {
+            let h = HistogramVec::new(
+                HistogramOpts::new(name, help).buckets(buckets.to_vec()),
+                labels,
+            )
+            .expect("valid metric");
+            registry
+                .register(Box::new(h.clone()))
+                .expect("unique metric");
+            h
+        };
+        let requests = counter(
+            "requests_total",
+            "Requests answered, by endpoint, provider, model and status.",
+            &["endpoint", "provider", "model", "status"],
+        );
+        let upstream_latency = histogram(
+            "upstream_latency_seconds",
+            "Upstream response time, request sent to last byte.",
+            &["provider", "model"],
+            LATENCY_BUCKETS,
+        );
+        let time_to_first_token = histogram(
+            "time_to_first_token_seconds",
+            "Client request to first streamed content chunk.",
+            &["provider", "model"],
+            LATENCY_BUCKETS,
+        );
+        let overhead = Histogram::with_opts(
+            HistogramOpts::new(
+                "gateway_overhead_seconds",
+                "Time the gateway itself spent on a request, upstream time excluded.",
+            )
+            .buckets(OVERHEAD_BUCKETS.to_vec()),
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(overhead.clone()))
+            .expect("unique metric");
+        let tokens = counter(
+            "tokens_total",
+            "Tokens by provider, model and kind.",
+            &["provider", "model", "kind"],
+        );
+        let upstream_errors = counter(
+            "upstream_errors_total",
+            "Failed upstream attempts by provider and cause.",
+            &["provider", "cause"],
+        );
+        let retries = counter(
+            "retries_total",
+            "Upstream retries and key rotations by provider and cause.",
+            &["provider", "cause"],
+        );
+        let fallbacks = counter(
+            "fallbacks_total",
+            "Requests answered by a fallback target, by the provider that answered.",
+            &["provider"],
+        );
+        let in_flight =
+            IntGauge::new("in_flight_requests", "Requests being served.").expect("valid metric");
+        registry
+            .register(Box::new(in_flight.clone()))
+            .expect("unique metric");
+        let logs_dropped = IntCounter::new(
+            "request_logs_dropped_total",
+            "Request log records dropped because the log writer fell behind.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(logs_dropped.clone()))
+            .expect("unique metric");
+        Metrics {
+            registry,
+            requests,
+            upstream_latency,
+            time_to_first_token,
+            overhead,
+            tokens,
+            upstream_errors,
+            retries,
+            fallbacks,
+            in_flight,
+            logs_dropped,
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .expect("text encoding into a Vec cannot fail");
+        String::from_utf8(out).expect("exposition is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_recorded_values() {
+        let m = Metrics::new();
+        m.requests
+            .with_label_values(&["chat", "mock", "mock-1", "200"])
+            .inc();
+        m.overhead.observe(0.00004);
+        let text = m.render();
+        assert!(text.contains(
+            "tollgate_requests_total{endpoint=\"chat\",model=\"mock-1\",provider=\"mock\",status=\"200\"} 1"
+        ), "{text}");
+        assert!(
+            text.contains("tollgate_gateway_overhead_seconds_count 1"),
+            "{text}"
+        );
+    }
+}

@@ -1,0 +1,431 @@
+//! The request log: one record per request, persisted in RocksDB, queried by
+//! `GET /api/logs`.
+//!
+//! Records are keyed by `(timestamp ms, sequence)` big-endian so that a reverse
+//! scan returns newest first. Writing happens on a task of its own, batched;
+//! the request path only `try_send`s into a bounded channel and counts a drop
+//! when the writer is behind, so a slow disk never slows a request.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use super::metrics::Metrics;
+use crate::providers::openai::Usage;
+use crate::store::{self, CF_REQUEST_LOGS, Store, StoreError};
+
+/// Format version of stored records (see `store`).
+const RECORD_VERSION: u8 = 1;
+const CHANNEL_CAPACITY: usize = 16 * 1024;
+const BATCH: usize = 512;
+/// Most rows one query examines before it returns a cursor to continue from.
+const MAX_SCAN: usize = 200_000;
+pub const MAX_PAGE: usize = 1000;
+
+/// What the node remembers about one request. Never holds a provider secret:
+/// `provider_key` is the key's configured name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestLog {
+    pub id: String,
+    /// Unix time in milliseconds when the request arrived.
+    pub ts_ms: u64,
+    pub endpoint: String,
+    /// The model as the client wrote it.
+    pub requested_model: String,
+    /// Provider and upstream model that answered (or were tried last).
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    pub provider_key: Option<String>,
+    pub stream: bool,
+    /// Status sent to the client; 499 when the client went away first.
+    pub status: u16,
+    pub error: Option<String>,
+    pub usage: Usage,
+    pub latency_us: u64,
+    pub upstream_us: u64,
+    pub ttft_us: Option<u64>,
+    pub overhead_us: u64,
+    /// Upstream attempts made, retries and key rotations included.
+    pub attempts: u32,
+    /// Index of the target that answered: 0 the requested model, 1.. its fallbacks.
+    pub target_index: u32,
+}
+
+/// Filters of a log query. All present filters must match.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LogQuery {
+    pub provider: Option<String>,
+    pub model: Option<String>,
+    /// Exact status (`429`) or a class (`2xx`, `4xx`, `5xx`).
+    pub status: Option<String>,
+    /// Provider key name.
+    pub key: Option<String>,
+    pub endpoint: Option<String>,
+    /// Inclusive lower bound, Unix ms.
+    pub since: Option<u64>,
+    /// Exclusive upper bound, Unix ms.
+    pub until: Option<u64>,
+    pub limit: Option<usize>,
+    /// Opaque: the `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct LogPage {
+    pub data: Vec<RequestLog>,
+    /// Pass as `cursor` for the next (older) page; absent at the end.
+    pub next_cursor: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    #[error("invalid status filter {0:?}: use a code like 429 or a class like 5xx")]
+    Status(String),
+    #[error("invalid cursor")]
+    Cursor,
+    #[error("limit must be between 1 and {MAX_PAGE}")]
+    Limit,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+enum StatusFilter {
+    Exact(u16),
+    Class(u16),
+}
+
+impl StatusFilter {
+    fn parse(s: &str) -> Result<StatusFilter, QueryError> {
+        let bad = || QueryError::Status(s.to_string());
+        if let Some(c) = s.strip_suffix("xx") {
+            let c: u16 = c.parse().map_err(|_| bad())?;
+            return (1..=5)
+                .contains(&c)
+                .then_some(StatusFilter::Class(c))
+                .ok_or_else(bad);
+        }
+        s.parse().map(StatusFilter::Exact).map_err(|_| bad())
+    }
+
+    fn matches(&self, status: u16) -> bool {
+        match self {
+            StatusFilter::Exact(s) => *s == status,
+            StatusFilter::Class(c) => status / 100 == *c,
+        }
+    }
+}
+
+/// Hands records to the writer task. Cheap to clone.
+#[derive(Clone)]
+pub struct RequestLogs {
+    tx: mpsc::Sender<RequestLog>,
+    store: Store,
+    metrics: Arc<Metrics>,
+}
+
+/// The writer task's end; run it with [`LogWriter::run`].
+pub struct LogWriter {
+    rx: mpsc::Receiver<RequestLog>,
+    store: Store,
+    seq: AtomicU64,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl RequestLogs {
+    pub fn new(store: Store, metrics: Arc<Metrics>) -> (RequestLogs, LogWriter) {
+        let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        (
+            RequestLogs {
+                tx,
+                store: store.clone(),
+                metrics,
+            },
+            LogWriter {
+                rx,
+                store,
+                seq: AtomicU64::new(0),
+            },
+        )
+    }
+
+    /// Queues a record; never waits.
+    pub fn record(&self, log: RequestLog) {
+        if self.tx.try_send(log).is_err() {
+            self.metrics.logs_dropped.inc();
+        }
+    }
+
+    /// Newest first, filtered and paged.
+    pub fn query(&self, q: &LogQuery) -> Result<LogPage, QueryError> {
+        let limit = q.limit.unwrap_or(100);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(QueryError::Limit);
+        }
+        let status = q.status.as_deref().map(StatusFilter::parse).transpose()?;
+        // Scan starts strictly below the cursor, or below `until`.
+        let start: Option<Vec<u8>> = match (&q.cursor, q.until) {
+            (Some(c), _) => Some(predecessor(&decode_cursor(c)?)),
+            (None, Some(until)) => Some(predecessor(&key(until, 0))),
+            (None, None) => None,
+        };
+        let since = q.since.unwrap_or(0);
+        let mut data = Vec::new();
+        let mut next_cursor = None;
+        let mut scanned = 0usize;
+        let mut failure = None;
+        self.store
+            .scan_rev(CF_REQUEST_LOGS, start.as_deref(), |k, v| {
+                let Some(ts) = k
+                    .get(..8)
+                    .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
+                else {
+                    return true;
+                };
+                if ts < since {
+                    return false;
+                }
+                scanned += 1;
+                match decode_record(v) {
+                    Ok(rec) => {
+                        let keep = q
+                            .provider
+                            .as_ref()
+                            .is_none_or(|p| rec.provider.as_ref() == Some(p))
+                            && q.model.as_ref().is_none_or(|m| {
+                                rec.model.as_ref() == Some(m) || &rec.requested_model == m
+                            })
+                            && q.key
+                                .as_ref()
+                                .is_none_or(|kk| rec.provider_key.as_ref() == Some(kk))
+                            && q.endpoint.as_ref().is_none_or(|e| &rec.endpoint == e)
+                            && status.as_ref().is_none_or(|s| s.matches(rec.status));
+                        if keep {
+                            data.push(rec);
+                        }
+                    }
+                    Err(e) => {
+                        failure = Some(e);
+                        return false;
+                    }
+                }
+                if data.len() == limit || scanned >= MAX_SCAN {
+                    next_cursor = Some(hex(k));
+                    return false;
+                }
+                true
+            })?;
+        if let Some(e) = failure {
+            return Err(e.into());
+        }
+        Ok(LogPage { data, next_cursor })
+    }
+
+    /// Deletes records older than `retention`.
+    pub fn prune(&self, retention: Duration) -> Result<(), StoreError> {
+        let cutoff = now_ms().saturating_sub(retention.as_millis() as u64);
+        self.store
+            .delete_range(CF_REQUEST_LOGS, &key(0, 0), &key(cutoff, 0))
+    }
+}
+
+impl LogWriter {
+    /// Writes batches until cancelled, then drains what is queued.
+    pub async fn run(mut self, cancel: CancellationToken) {
+        let mut buf = Vec::with_capacity(BATCH);
+        loop {
+            tokio::select! {
+                n = self.rx.recv_many(&mut buf, BATCH) => {
+                    if n == 0 { break; }
+                    self.write(&mut buf);
+                }
+                _ = cancel.cancelled() => {
+                    self.rx.close();
+                    while self.rx.recv_many(&mut buf, BATCH).await > 0 {
+                        self.write(&mut buf);
+                    }
+                    break;
+                }
+            }
+        }
+    }
+
+    fn write(&self, buf: &mut Vec<RequestLog>) {
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = buf
+            .drain(..)
+            .filter_map(|rec| {
+                let k = key(rec.ts_ms, self.seq.fetch_add(1, Ordering::Relaxed));
+                match store::encode(RECORD_VERSION, &rec) {
+                    Ok(v) => Some((k, v)),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot encode a request log record");
+                        None
+                    }
+                }
+            })
+            .collect();
+        if let Err(e) = self.store.put_batch(
+            CF_REQUEST_LOGS,
+            rows.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        ) {
+            tracing::error!(error = %e, records = rows.len(), "cannot write request logs");
+        }
+    }
+}
+
+fn decode_record(v: &[u8]) -> Result<RequestLog, StoreError> {
+    let (_version, body) = store::versioned(v, RECORD_VERSION)?;
+    store::decode(body)
+}
+
+fn key(ts_ms: u64, seq: u64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(16);
+    k.extend_from_slice(&ts_ms.to_be_bytes());
+    k.extend_from_slice(&seq.to_be_bytes());
+    k
+}
+
+/// The greatest 16-byte key strictly below `k` (for exclusive reverse starts).
+fn predecessor(k: &[u8]) -> Vec<u8> {
+    let mut n = u128::from_be_bytes(k.try_into().expect("keys are 16 bytes"));
+    n = n.saturating_sub(1);
+    n.to_be_bytes().to_vec()
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn decode_cursor(s: &str) -> Result<Vec<u8>, QueryError> {
+    if s.len() != 32 || !s.is_ascii() {
+        return Err(QueryError::Cursor);
+    }
+    (0..16)
+        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).map_err(|_| QueryError::Cursor))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rec(ts: u64, provider: &str, status: u16) -> RequestLog {
+        RequestLog {
+            id: format!("r{ts}"),
+            ts_ms: ts,
+            endpoint: "chat".into(),
+            requested_model: "m".into(),
+            provider: Some(provider.into()),
+            model: Some("m".into()),
+            provider_key: Some("k".into()),
+            stream: false,
+            status,
+            error: None,
+            usage: Usage::default(),
+            latency_us: 1,
+            upstream_us: 1,
+            ttft_us: None,
+            overhead_us: 1,
+            attempts: 1,
+            target_index: 0,
+        }
+    }
+
+    #[tokio::test]
+    async fn query_filters_pages_newest_first_and_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = Store::open(dir.path()).unwrap();
+            let (logs, writer) = RequestLogs::new(store.clone(), Arc::new(Metrics::new()));
+            let cancel = CancellationToken::new();
+            let task = tokio::spawn(writer.run(cancel.clone()));
+            for ts in 1..=10 {
+                logs.record(rec(
+                    ts,
+                    if ts % 2 == 0 { "a" } else { "b" },
+                    if ts == 7 { 502 } else { 200 },
+                ));
+            }
+            cancel.cancel();
+            task.await.unwrap();
+            store.flush().unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        let (logs, _w) = RequestLogs::new(store, Arc::new(Metrics::new()));
+        let q = |q: LogQuery| logs.query(&q).unwrap();
+        let all = q(LogQuery::default());
+        assert_eq!(
+            all.data.iter().map(|r| r.ts_ms).collect::<Vec<_>>(),
+            (1..=10).rev().collect::<Vec<_>>()
+        );
+        assert!(all.next_cursor.is_none());
+
+        let page1 = q(LogQuery {
+            provider: Some("a".into()),
+            limit: Some(2),
+            ..Default::default()
+        });
+        assert_eq!(
+            page1.data.iter().map(|r| r.ts_ms).collect::<Vec<_>>(),
+            vec![10, 8]
+        );
+        let page2 = q(LogQuery {
+            provider: Some("a".into()),
+            limit: Some(2),
+            cursor: page1.next_cursor.clone(),
+            ..Default::default()
+        });
+        assert_eq!(
+            page2.data.iter().map(|r| r.ts_ms).collect::<Vec<_>>(),
+            vec![6, 4]
+        );
+
+        let errors = q(LogQuery {
+            status: Some("5xx".into()),
+            ..Default::default()
+        });
+        assert_eq!(errors.data.len(), 1);
+        assert_eq!(errors.data[0].ts_ms, 7);
+        let window = q(LogQuery {
+            since: Some(3),
+            until: Some(6),
+            ..Default::default()
+        });
+        assert_eq!(
+            window.data.iter().map(|r| r.ts_ms).collect::<Vec<_>>(),
+            vec![5, 4, 3]
+        );
+
+        assert!(matches!(
+            logs.query(&LogQuery {
+                status: Some("abc".into()),
+                ..Default::default()
+            }),
+            Err(QueryError::Status(_))
+        ));
+        assert!(matches!(
+            logs.query(&LogQuery {
+                cursor: Some("zz".into()),
+                ..Default::default()
+            }),
+            Err(QueryError::Cursor)
+        ));
+        assert!(matches!(
+            logs.query(&LogQuery {
+                limit: Some(0),
+                ..Default::default()
+            }),
+            Err(QueryError::Limit)
+        ));
+    }
+}

@@ -1,0 +1,440 @@
+//! The OpenAI wire format, as far as the gateway needs to read it.
+//!
+//! Requests are parsed only to their top level ([`RawObject`]): the fields the
+//! gateway acts on (`model`, `stream`, `fallbacks`, ...) are read, and every
+//! other field passes to the upstream byte for byte, so parameters the gateway
+//! has never heard of keep working. Responses are scanned only for `usage`.
+
+use std::borrow::Cow;
+use std::fmt::Write as _;
+
+use bytes::Bytes;
+use serde::de::{Deserializer, MapAccess, Visitor};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// Which OpenAI endpoint a request is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    ChatCompletions,
+    Completions,
+    Embeddings,
+}
+
+impl Endpoint {
+    /// Path under the provider's base URL.
+    pub fn path(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "/chat/completions",
+            Endpoint::Completions => "/completions",
+            Endpoint::Embeddings => "/embeddings",
+        }
+    }
+
+    /// Short name for logs and metric labels.
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "chat",
+            Endpoint::Completions => "completions",
+            Endpoint::Embeddings => "embeddings",
+        }
+    }
+}
+
+/// A JSON object read only to its top level: keys in order, values as raw JSON.
+#[derive(Debug)]
+pub struct RawObject<'a> {
+    pub fields: Vec<(Cow<'a, str>, &'a RawValue)>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for RawObject<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = RawObject<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
+                let mut fields = Vec::with_capacity(map.size_hint().unwrap_or(8));
+                while let Some(k) = map.next_key::<Cow<'de, str>>()? {
+                    let v: &'de RawValue = map.next_value()?;
+                    fields.push((k, v));
+                }
+                Ok(RawObject { fields })
+            }
+        }
+        d.deserialize_map(V(std::marker::PhantomData))
+    }
+}
+
+impl<'a> RawObject<'a> {
+    pub fn parse(body: &'a [u8]) -> Result<RawObject<'a>, serde_json::Error> {
+        serde_json::from_slice(body)
+    }
+
+    pub fn get(&self, key: &str) -> Option<&'a RawValue> {
+        self.fields.iter().find(|(k, _)| k == key).map(|(_, v)| *v)
+    }
+
+    /// A field decoded as `T`; `Ok(None)` when absent or `null`.
+    pub fn decode<T: Deserialize<'a>>(&self, key: &str) -> Result<Option<T>, String> {
+        match self.get(key) {
+            None => Ok(None),
+            Some(v) if v.get() == "null" => Ok(None),
+            Some(v) => serde_json::from_str(v.get())
+                .map(Some)
+                .map_err(|e| format!("'{key}': {e}")),
+        }
+    }
+}
+
+/// What the gateway reads from a request body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestView {
+    pub model: String,
+    pub stream: bool,
+    /// `stream_options.include_usage` as the client sent it.
+    pub include_usage: bool,
+    pub fallbacks: Vec<String>,
+    pub max_tokens: Option<u64>,
+}
+
+/// A request the gateway cannot act on; becomes a 400.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct InvalidRequest {
+    pub message: String,
+    pub param: Option<&'static str>,
+}
+
+fn invalid(message: impl Into<String>, param: Option<&'static str>) -> InvalidRequest {
+    InvalidRequest {
+        message: message.into(),
+        param,
+    }
+}
+
+#[derive(Deserialize)]
+struct StreamOptions {
+    #[serde(default)]
+    include_usage: bool,
+}
+
+impl RequestView {
+    pub fn read(obj: &RawObject<'_>, endpoint: Endpoint) -> Result<RequestView, InvalidRequest> {
+        let model: String = obj
+            .decode("model")
+            .map_err(|e| invalid(format!("invalid {e}"), Some("model")))?
+            .ok_or_else(|| invalid("you must provide a model parameter", Some("model")))?;
+        if model.is_empty() {
+            return Err(invalid("model must not be empty", Some("model")));
+        }
+        let stream: bool = obj
+            .decode("stream")
+            .map_err(|e| invalid(format!("invalid {e}"), Some("stream")))?
+            .unwrap_or(false);
+        if stream && endpoint == Endpoint::Embeddings {
+            return Err(invalid("embeddings cannot be streamed", Some("stream")));
+        }
+        let include_usage = obj
+            .decode::<StreamOptions>("stream_options")
+            .map_err(|e| invalid(format!("invalid {e}"), Some("stream_options")))?
+            .is_some_and(|o| o.include_usage);
+        let fallbacks: Vec<String> = obj
+            .decode("fallbacks")
+            .map_err(|e| invalid(format!("invalid {e}"), Some("fallbacks")))?
+            .unwrap_or_default();
+        let max_tokens = match obj.decode::<u64>("max_completion_tokens") {
+            Ok(Some(n)) => Some(n),
+            _ => obj.decode::<u64>("max_tokens").ok().flatten(),
+        };
+        match endpoint {
+            Endpoint::ChatCompletions if obj.get("messages").is_none() => {
+                return Err(invalid(
+                    "you must provide a messages parameter",
+                    Some("messages"),
+                ));
+            }
+            Endpoint::Completions if obj.get("prompt").is_none() => {
+                return Err(invalid(
+                    "you must provide a prompt parameter",
+                    Some("prompt"),
+                ));
+            }
+            Endpoint::Embeddings if obj.get("input").is_none() => {
+                return Err(invalid(
+                    "you must provide an input parameter",
+                    Some("input"),
+                ));
+            }
+            _ => {}
+        }
+        Ok(RequestView {
+            model,
+            stream,
+            include_usage,
+            fallbacks,
+            max_tokens,
+        })
+    }
+}
+
+/// Fields that are the gateway's and never reach an upstream.
+const GATEWAY_FIELDS: &[&str] = &["fallbacks"];
+
+/// The body for the upstream: `model` replaced, gateway fields removed, and —
+/// when `ask_usage` is set on a stream — `stream_options.include_usage` turned
+/// on. Every other field is copied byte for byte.
+pub fn upstream_body(obj: &RawObject<'_>, upstream_model: &str, ask_usage: bool) -> Bytes {
+    let len: usize = obj
+        .fields
+        .iter()
+        .map(|(k, v)| k.len() + v.get().len() + 4)
+        .sum();
+    let mut out = String::with_capacity(len + upstream_model.len() + 48);
+    out.push('{');
+    let mut first = true;
+    let mut sep = |out: &mut String| {
+        if !first {
+            out.push(',');
+        }
+        first = false;
+    };
+    let mut wrote_options = false;
+    for (k, v) in &obj.fields {
+        if GATEWAY_FIELDS.contains(&k.as_ref()) {
+            continue;
+        }
+        sep(&mut out);
+        write_json_str(&mut out, k);
+        out.push(':');
+        if k == "model" {
+            write_json_str(&mut out, upstream_model);
+        } else if k == "stream_options" && ask_usage {
+            out.push_str(&with_include_usage(v));
+            wrote_options = true;
+        } else {
+            out.push_str(v.get());
+        }
+    }
+    if ask_usage && !wrote_options {
+        sep(&mut out);
+        out.push_str("\"stream_options\":{\"include_usage\":true}");
+    }
+    out.push('}');
+    Bytes::from(out)
+}
+
+/// `stream_options` with `include_usage: true`, other options kept.
+fn with_include_usage(v: &RawValue) -> String {
+    match RawObject::parse(v.get().as_bytes()) {
+        Ok(o) => {
+            let mut out = String::from("{\"include_usage\":true");
+            for (k, v) in o.fields.iter().filter(|(k, _)| k != "include_usage") {
+                out.push(',');
+                write_json_str(&mut out, k);
+                out.push(':');
+                out.push_str(v.get());
+            }
+            out.push('}');
+            out
+        }
+        // Not an object: leave it for the upstream to reject.
+        Err(_) => v.get().to_string(),
+    }
+}
+
+fn write_json_str(out: &mut String, s: &str) {
+    // serde_json's string escaping, without an intermediate allocation per call.
+    let escaped = serde_json::to_string(s).expect("strings always serialize");
+    out.push_str(&escaped);
+}
+
+/// Token usage as the OpenAI format reports it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Usage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+    /// Prompt tokens served from the provider's prompt cache.
+    #[serde(default)]
+    pub cached_tokens: u64,
+}
+
+#[derive(Deserialize)]
+struct WireUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+    #[serde(default)]
+    total_tokens: u64,
+    #[serde(default)]
+    prompt_tokens_details: Option<PromptDetails>,
+}
+
+#[derive(Deserialize)]
+struct PromptDetails {
+    #[serde(default)]
+    cached_tokens: Option<u64>,
+}
+
+impl From<WireUsage> for Usage {
+    fn from(w: WireUsage) -> Usage {
+        Usage {
+            prompt_tokens: w.prompt_tokens,
+            completion_tokens: w.completion_tokens,
+            total_tokens: if w.total_tokens > 0 {
+                w.total_tokens
+            } else {
+                w.prompt_tokens + w.completion_tokens
+            },
+            cached_tokens: w
+                .prompt_tokens_details
+                .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+        }
+    }
+}
+
+/// The `usage` of a response body or stream chunk, if it carries one.
+pub fn usage_of(json: &[u8]) -> Option<Usage> {
+    let obj = RawObject::parse(json).ok()?;
+    obj.decode::<WireUsage>("usage")
+        .ok()
+        .flatten()
+        .map(Usage::from)
+}
+
+#[derive(Deserialize)]
+struct ChoiceView<'a> {
+    #[serde(default, borrow)]
+    delta: Option<DeltaView<'a>>,
+    #[serde(default, borrow)]
+    text: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    finish_reason: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize)]
+struct DeltaView<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    refusal: Option<Cow<'a, str>>,
+    #[serde(default, borrow)]
+    tool_calls: Option<&'a RawValue>,
+}
+
+/// What one stream chunk means to the gateway.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChunkKind {
+    /// Carries output the client would show: text, reasoning, a tool call, or a finish reason.
+    Content,
+    /// No output: a role-only delta, an empty keep-alive chunk.
+    Preamble,
+    /// `choices` empty and `usage` set: the chunk `include_usage` adds at the end.
+    UsageOnly,
+    /// `[DONE]`.
+    Done,
+    /// An upstream `{"error": ...}` in the stream.
+    Error,
+    /// Not JSON the gateway understands; forwarded as is.
+    Other,
+}
+
+/// Classifies a chunk's `data` field.
+pub fn chunk_kind(data: &str) -> ChunkKind {
+    if data.trim() == "[DONE]" {
+        return ChunkKind::Done;
+    }
+    let Ok(obj) = RawObject::parse(data.as_bytes()) else {
+        return ChunkKind::Other;
+    };
+    if obj.get("error").is_some() {
+        return ChunkKind::Error;
+    }
+    let Some(choices) = obj.get("choices") else {
+        return ChunkKind::Other;
+    };
+    let Ok(choices) = serde_json::from_str::<Vec<ChoiceView>>(choices.get()) else {
+        return ChunkKind::Other;
+    };
+    if choices.is_empty() {
+        return match obj.get("usage") {
+            Some(u) if u.get() != "null" => ChunkKind::UsageOnly,
+            _ => ChunkKind::Preamble,
+        };
+    }
+    let has_output = choices.iter().any(|c| {
+        c.finish_reason.is_some()
+            || c.text.as_deref().is_some_and(|t| !t.is_empty())
+            || c.delta.as_ref().is_some_and(|d| {
+                d.content.as_deref().is_some_and(|t| !t.is_empty())
+                    || d.reasoning_content
+                        .as_deref()
+                        .is_some_and(|t| !t.is_empty())
+                    || d.refusal.as_deref().is_some_and(|t| !t.is_empty())
+                    || d.tool_calls.is_some_and(|t| t.get() != "null")
+            })
+    });
+    if has_output {
+        ChunkKind::Content
+    } else {
+        ChunkKind::Preamble
+    }
+}
+
+/// The text of the `error.message` of an upstream error body, if it has one.
+pub fn error_message(body: &[u8]) -> Option<String> {
+    #[derive(Deserialize)]
+    struct E {
+        error: Inner,
+    }
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Inner {
+        Obj { message: String },
+        Str(String),
+    }
+    match serde_json::from_slice::<E>(body).ok()?.error {
+        Inner::Obj { message } | Inner::Str(message) => Some(message),
+    }
+}
+
+/// An OpenAI-shaped error object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ErrorObject<'a> {
+    pub message: &'a str,
+    #[serde(rename = "type")]
+    pub kind: &'a str,
+    pub param: Option<&'a str>,
+    pub code: Option<&'a str>,
+}
+
+/// `{"error": {...}}`, the body of every error response.
+pub fn error_body(e: &ErrorObject<'_>) -> Bytes {
+    #[derive(Serialize)]
+    struct Envelope<'a> {
+        error: &'a ErrorObject<'a>,
+    }
+    Bytes::from(serde_json::to_vec(&Envelope { error: e }).expect("error serializes"))
+}
+
+/// The event that ends a stream which failed after content was sent. The OpenAI
+/// SDKs raise an `APIError` on a `data:` line that carries `error`.
+pub fn stream_error_event(e: &ErrorObject<'_>) -> Bytes {
+    let mut out = String::from("data: ");
+    out.push_str(std::str::from_utf8(&error_body(e)).expect("JSON is UTF-8"));
+    let _ = write!(out, "\n\n");
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests;

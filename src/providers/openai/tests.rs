@@ -1,0 +1,184 @@
+//! Golden tests of the OpenAI wire handling. Fixtures and snapshots live in
+//! `tests/golden/openai/`; `UPDATE_GOLDEN=1 cargo test` rewrites the snapshots,
+//! which are then reviewed in the diff like code.
+
+use super::*;
+use crate::providers::sse::SseParser;
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/openai");
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{DIR}/{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+fn golden(name: &str, actual: &str) {
+    let path = format!("{DIR}/{name}");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("snapshot {name} missing ({e}); run with UPDATE_GOLDEN=1"));
+    assert_eq!(
+        actual, expected,
+        "snapshot {name} differs; run with UPDATE_GOLDEN=1 and review"
+    );
+}
+
+fn pretty(bytes: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(bytes).unwrap();
+    serde_json::to_string_pretty(&v).unwrap() + "\n"
+}
+
+#[test]
+fn chat_request_view_and_upstream_body() {
+    let body = fixture("chat_request.json");
+    let obj = RawObject::parse(&body).unwrap();
+    let view = RequestView::read(&obj, Endpoint::ChatCompletions).unwrap();
+    assert_eq!(
+        view,
+        RequestView {
+            model: "openai/gpt-4o".into(),
+            stream: false,
+            include_usage: false,
+            fallbacks: vec!["groq/llama-3.3-70b-versatile".into()],
+            max_tokens: Some(256),
+        }
+    );
+    let up = upstream_body(&obj, "gpt-4o", false);
+    // Exact bytes: everything but `model` and `fallbacks` is copied verbatim.
+    golden(
+        "chat_request.upstream.json",
+        std::str::from_utf8(&up).unwrap(),
+    );
+    let before: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let mut after: serde_json::Value = serde_json::from_slice(&up).unwrap();
+    after["model"] = before["model"].clone();
+    after["fallbacks"] = before["fallbacks"].clone();
+    assert_eq!(after, before, "only model and fallbacks may change");
+}
+
+#[test]
+fn streaming_request_asks_for_usage_keeping_other_options() {
+    let body = fixture("chat_stream_request.json");
+    let obj = RawObject::parse(&body).unwrap();
+    let view = RequestView::read(&obj, Endpoint::ChatCompletions).unwrap();
+    assert!(view.stream && !view.include_usage);
+    let up = upstream_body(&obj, "gpt-4o-mini", true);
+    golden(
+        "chat_stream_request.upstream.json",
+        std::str::from_utf8(&up).unwrap(),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&up).unwrap();
+    assert_eq!(v["stream_options"]["include_usage"], true);
+    assert_eq!(v["stream_options"]["chunk_size_hint"], 4);
+    // Absent stream_options get added.
+    let obj = RawObject::parse(br#"{"model":"m","stream":true,"messages":[]}"#).unwrap();
+    let up = upstream_body(&obj, "m2", true);
+    assert_eq!(
+        &up[..],
+        br#"{"model":"m2","stream":true,"messages":[],"stream_options":{"include_usage":true}}"#
+    );
+}
+
+#[test]
+fn response_usage_with_cached_tokens() {
+    let usage = usage_of(&fixture("chat_response.json")).unwrap();
+    golden(
+        "chat_response.usage.json",
+        &(serde_json::to_string_pretty(&usage).unwrap() + "\n"),
+    );
+    assert_eq!(usage.cached_tokens, 64);
+}
+
+#[test]
+fn stream_events_classified() {
+    let mut p = SseParser::new();
+    p.push(&fixture("chat_stream.sse")).unwrap();
+    let mut lines = String::new();
+    while let Some(ev) = p.next_event() {
+        let line = match ev.data() {
+            None => "(no data)".to_string(),
+            Some(d) => {
+                let kind = chunk_kind(&d);
+                match usage_of(d.as_bytes()) {
+                    Some(u) => format!("{kind:?} usage={}", serde_json::to_string(&u).unwrap()),
+                    None => format!("{kind:?}"),
+                }
+            }
+        };
+        lines.push_str(&line);
+        lines.push('\n');
+    }
+    assert!(p.pending().is_empty());
+    golden("chat_stream.events.txt", &lines);
+}
+
+#[test]
+fn error_shapes() {
+    let e = ErrorObject {
+        message: "model 'x' not found",
+        kind: "invalid_request_error",
+        param: Some("model"),
+        code: Some("model_not_found"),
+    };
+    golden("error_body.json", &pretty(&error_body(&e)));
+    golden(
+        "stream_error_event.sse",
+        std::str::from_utf8(&stream_error_event(&ErrorObject {
+            message: "upstream closed the stream before it was complete",
+            kind: "upstream_error",
+            param: None,
+            code: Some("upstream_error"),
+        }))
+        .unwrap(),
+    );
+    assert_eq!(
+        error_message(br#"{"error":{"message":"bad key","type":"x"}}"#).as_deref(),
+        Some("bad key")
+    );
+    assert_eq!(
+        error_message(br#"{"error":"plain"}"#).as_deref(),
+        Some("plain")
+    );
+    assert_eq!(error_message(b"<html>"), None);
+}
+
+#[test]
+fn invalid_requests_name_the_param() {
+    for (body, endpoint, param) in [
+        (
+            &br#"{"messages":[]}"#[..],
+            Endpoint::ChatCompletions,
+            "model",
+        ),
+        (
+            br#"{"model":5,"messages":[]}"#,
+            Endpoint::ChatCompletions,
+            "model",
+        ),
+        (br#"{"model":"m"}"#, Endpoint::ChatCompletions, "messages"),
+        (
+            br#"{"model":"m","messages":[],"stream":"yes"}"#,
+            Endpoint::ChatCompletions,
+            "stream",
+        ),
+        (
+            br#"{"model":"m","messages":[],"fallbacks":"x"}"#,
+            Endpoint::ChatCompletions,
+            "fallbacks",
+        ),
+        (br#"{"model":"m"}"#, Endpoint::Completions, "prompt"),
+        (
+            br#"{"model":"m","input":"x","stream":true}"#,
+            Endpoint::Embeddings,
+            "stream",
+        ),
+    ] {
+        let obj = RawObject::parse(body).unwrap();
+        let err = RequestView::read(&obj, endpoint).unwrap_err();
+        assert_eq!(err.param, Some(param), "{}", String::from_utf8_lossy(body));
+    }
+    assert!(RawObject::parse(b"[1,2]").is_err());
+    assert!(RawObject::parse(b"{\"a\":").is_err());
+}

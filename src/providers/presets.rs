@@ -1,0 +1,299 @@
+//! Named presets of the OpenAI-compatible provider family.
+//!
+//! A preset is only defaults: base URL, how the key is sent, which environment
+//! variable registers it when no config exists, and a small catalog of model
+//! names so that bare names resolve. Every field can be overridden in config.
+//! Anthropic and Gemini are reached through their OpenAI-compatible endpoints
+//! until their native translators exist.
+
+use serde::Deserialize;
+
+/// How an upstream expects its API key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStyle {
+    /// `Authorization: Bearer <key>`
+    Bearer,
+    /// `api-key: <key>` (Azure OpenAI)
+    ApiKeyHeader,
+}
+
+/// URL layout of the upstream API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlStyle {
+    /// `{base_url}/chat/completions`
+    Plain,
+    /// `{base_url}/openai/deployments/{deployment}/chat/completions?api-version=V`
+    AzureDeployments,
+}
+
+#[derive(Debug)]
+pub struct Preset {
+    pub name: &'static str,
+    pub base_url: Option<&'static str>,
+    pub auth: AuthStyle,
+    pub urls: UrlStyle,
+    /// Variable that registers this provider when no providers are configured.
+    pub key_env: Option<&'static str>,
+    pub needs_key: bool,
+    /// Whether the upstream honours `stream_options.include_usage`; when it does
+    /// the gateway asks for usage on every stream so it can account for it.
+    pub stream_usage: bool,
+    pub models: &'static [&'static str],
+}
+
+macro_rules! kinds {
+    ($($variant:ident = $name:literal),* $(,)?) => {
+        /// A provider preset, written in config as its snake_case name.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+        pub enum ProviderKind { $(#[serde(rename = $name)] $variant),* }
+
+        impl ProviderKind {
+            pub const ALL: &'static [ProviderKind] = &[$(ProviderKind::$variant),*];
+
+            pub fn from_name(name: &str) -> Option<ProviderKind> {
+                match name { $($name => Some(ProviderKind::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+kinds! {
+    OpenAi = "openai",
+    Azure = "azure",
+    Anthropic = "anthropic",
+    Gemini = "gemini",
+    Groq = "groq",
+    Mistral = "mistral",
+    Cerebras = "cerebras",
+    DeepSeek = "deepseek",
+    Xai = "xai",
+    Together = "together",
+    Fireworks = "fireworks",
+    OpenRouter = "openrouter",
+    Perplexity = "perplexity",
+    Ollama = "ollama",
+    Vllm = "vllm",
+    Mock = "mock",
+    OpenAiCompatible = "openai_compatible",
+}
+
+const fn bearer(
+    name: &'static str,
+    base_url: &'static str,
+    key_env: &'static str,
+    models: &'static [&'static str],
+) -> Preset {
+    Preset {
+        name,
+        base_url: Some(base_url),
+        auth: AuthStyle::Bearer,
+        urls: UrlStyle::Plain,
+        key_env: Some(key_env),
+        needs_key: true,
+        stream_usage: true,
+        models,
+    }
+}
+
+const fn keyless(name: &'static str, base_url: Option<&'static str>) -> Preset {
+    Preset {
+        name,
+        base_url,
+        auth: AuthStyle::Bearer,
+        urls: UrlStyle::Plain,
+        key_env: None,
+        needs_key: false,
+        stream_usage: true,
+        models: &[],
+    }
+}
+
+static OPENAI: Preset = bearer(
+    "openai",
+    "https://api.openai.com/v1",
+    "OPENAI_API_KEY",
+    &[
+        "gpt-4.1",
+        "gpt-4.1-mini",
+        "gpt-4.1-nano",
+        "gpt-4o",
+        "gpt-4o-mini",
+        "o3",
+        "o3-mini",
+        "o4-mini",
+        "gpt-5",
+        "gpt-5-mini",
+        "gpt-5-nano",
+        "text-embedding-3-small",
+        "text-embedding-3-large",
+        "gpt-3.5-turbo-instruct",
+    ],
+);
+static AZURE: Preset = Preset {
+    name: "azure",
+    base_url: None,
+    auth: AuthStyle::ApiKeyHeader,
+    urls: UrlStyle::AzureDeployments,
+    key_env: Some("AZURE_OPENAI_API_KEY"),
+    needs_key: true,
+    stream_usage: true,
+    models: &[],
+};
+static ANTHROPIC: Preset = Preset {
+    // Anthropic's OpenAI SDK compatibility endpoint; it ignores stream_options.
+    stream_usage: false,
+    ..bearer(
+        "anthropic",
+        "https://api.anthropic.com/v1",
+        "ANTHROPIC_API_KEY",
+        &[
+            "claude-opus-4-1",
+            "claude-sonnet-4-5",
+            "claude-sonnet-4-0",
+            "claude-haiku-4-5",
+            "claude-3-5-haiku-latest",
+        ],
+    )
+};
+static GEMINI: Preset = bearer(
+    "gemini",
+    "https://generativelanguage.googleapis.com/v1beta/openai",
+    "GEMINI_API_KEY",
+    &[
+        "gemini-2.5-pro",
+        "gemini-2.5-flash",
+        "gemini-2.5-flash-lite",
+        "gemini-embedding-001",
+    ],
+);
+static GROQ: Preset = bearer(
+    "groq",
+    "https://api.groq.com/openai/v1",
+    "GROQ_API_KEY",
+    &[
+        "llama-3.3-70b-versatile",
+        "llama-3.1-8b-instant",
+        "openai/gpt-oss-120b",
+        "openai/gpt-oss-20b",
+    ],
+);
+static MISTRAL: Preset = bearer(
+    "mistral",
+    "https://api.mistral.ai/v1",
+    "MISTRAL_API_KEY",
+    &[
+        "mistral-large-latest",
+        "mistral-medium-latest",
+        "mistral-small-latest",
+        "codestral-latest",
+        "mistral-embed",
+    ],
+);
+static CEREBRAS: Preset = bearer(
+    "cerebras",
+    "https://api.cerebras.ai/v1",
+    "CEREBRAS_API_KEY",
+    &["llama3.1-8b", "llama-3.3-70b", "qwen-3-32b"],
+);
+static DEEPSEEK: Preset = bearer(
+    "deepseek",
+    "https://api.deepseek.com/v1",
+    "DEEPSEEK_API_KEY",
+    &["deepseek-chat", "deepseek-reasoner"],
+);
+static XAI: Preset = bearer(
+    "xai",
+    "https://api.x.ai/v1",
+    "XAI_API_KEY",
+    &["grok-4", "grok-3", "grok-3-mini"],
+);
+static TOGETHER: Preset = bearer(
+    "together",
+    "https://api.together.xyz/v1",
+    "TOGETHER_API_KEY",
+    &["meta-llama/Llama-3.3-70B-Instruct-Turbo"],
+);
+static FIREWORKS: Preset = bearer(
+    "fireworks",
+    "https://api.fireworks.ai/inference/v1",
+    "FIREWORKS_API_KEY",
+    &["accounts/fireworks/models/llama-v3p3-70b-instruct"],
+);
+static OPENROUTER: Preset = bearer(
+    "openrouter",
+    "https://openrouter.ai/api/v1",
+    "OPENROUTER_API_KEY",
+    &[],
+);
+static PERPLEXITY: Preset = Preset {
+    stream_usage: false,
+    ..bearer(
+        "perplexity",
+        "https://api.perplexity.ai",
+        "PERPLEXITY_API_KEY",
+        &["sonar", "sonar-pro", "sonar-reasoning"],
+    )
+};
+static OLLAMA: Preset = keyless("ollama", Some("http://localhost:11434/v1"));
+static VLLM: Preset = keyless("vllm", Some("http://localhost:8000/v1"));
+/// The mock upstream that `tollgate mock` serves (a test and benchmark fixture).
+static MOCK: Preset = Preset {
+    models: &["mock-1", "mock-embed"],
+    ..keyless("mock", Some("http://127.0.0.1:9000/v1"))
+};
+static OPENAI_COMPATIBLE: Preset = keyless("openai_compatible", None);
+
+impl ProviderKind {
+    pub fn preset(self) -> &'static Preset {
+        match self {
+            ProviderKind::OpenAi => &OPENAI,
+            ProviderKind::Azure => &AZURE,
+            ProviderKind::Anthropic => &ANTHROPIC,
+            ProviderKind::Gemini => &GEMINI,
+            ProviderKind::Groq => &GROQ,
+            ProviderKind::Mistral => &MISTRAL,
+            ProviderKind::Cerebras => &CEREBRAS,
+            ProviderKind::DeepSeek => &DEEPSEEK,
+            ProviderKind::Xai => &XAI,
+            ProviderKind::Together => &TOGETHER,
+            ProviderKind::Fireworks => &FIREWORKS,
+            ProviderKind::OpenRouter => &OPENROUTER,
+            ProviderKind::Perplexity => &PERPLEXITY,
+            ProviderKind::Ollama => &OLLAMA,
+            ProviderKind::Vllm => &VLLM,
+            ProviderKind::Mock => &MOCK,
+            ProviderKind::OpenAiCompatible => &OPENAI_COMPATIBLE,
+        }
+    }
+}
+
+/// Every preset name, for error messages.
+pub fn names() -> Vec<&'static str> {
+    ProviderKind::ALL.iter().map(|k| k.preset().name).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for k in ProviderKind::ALL {
+            assert_eq!(ProviderKind::from_name(k.preset().name), Some(*k));
+            let parsed: ProviderKind =
+                serde_json::from_value(serde_json::json!(k.preset().name)).unwrap();
+            assert_eq!(parsed, *k);
+        }
+    }
+
+    #[test]
+    fn keyed_presets_have_a_base_url_or_are_azure() {
+        for k in ProviderKind::ALL {
+            let p = k.preset();
+            assert!(
+                p.base_url.is_some()
+                    || matches!(k, ProviderKind::Azure | ProviderKind::OpenAiCompatible)
+            );
+        }
+    }
+}

@@ -1,0 +1,608 @@
+//! The request path of the LLM proxy.
+//!
+//! ```text
+//! read body ─▶ parse ─▶ resolve targets ─▶ attempt loop ───────────────▶ respond ─▶ finish
+//! (413)        (400)    (404)              │ pick key (weights, 429        │ JSON: whole body
+//!                                          │   cool-downs, 401/403 drops)  │ SSE: relay events
+//!                                          │ send (connect / first-byte    │
+//!                                          │   / idle deadlines)           └ log + metrics,
+//!                                          │ classify ─▶ retry w/ backoff    off the request path
+//!                                          │          ─▶ rotate key
+//!                                          └──────────▶ next fallback target
+//! ```
+//!
+//! Each phase is a function over one per-request [`Ctx`]. Errors carry who
+//! caused them ([`error::Cause`]) and map to an OpenAI-shaped response in one
+//! place ([`ProxyError::into_response`]). Bodies are parsed only to their top
+//! level and forwarded otherwise untouched; streams are relayed event by event
+//! and never buffered whole. A stream that fails before its first content
+//! chunk is retried or failed over like any other attempt; after content has
+//! reached the client it ends with an error event.
+
+pub mod error;
+pub mod http_api;
+mod stream;
+pub mod upstream;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use bytes::Bytes;
+use http::{HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+
+pub use error::{Cause, ErrorKind, ProxyError};
+
+use crate::config::Config;
+use crate::observability::metrics::Metrics;
+use crate::observability::request_log::{RequestLog, RequestLogs, now_ms};
+use crate::providers::openai::{self, Endpoint, RawObject, RequestView, Usage};
+use crate::routing::{Catalog, NoKey, ResolveError, Target};
+use upstream::{Failure, HttpClient, Next};
+
+/// Everything the request path needs, shared by all requests.
+pub struct Gateway {
+    pub catalog: Catalog,
+    /// One pooled client per provider, indexed by `Provider::index`.
+    clients: Vec<HttpClient>,
+    pub metrics: Arc<Metrics>,
+    pub logs: RequestLogs,
+    max_body_bytes: usize,
+}
+
+impl Gateway {
+    pub fn new(config: &Config, metrics: Arc<Metrics>, logs: RequestLogs) -> Gateway {
+        let catalog = Catalog::from_config(config);
+        let clients = catalog
+            .providers()
+            .iter()
+            .map(|p| upstream::http_client(p.upstream.connect_timeout))
+            .collect();
+        Gateway {
+            catalog,
+            clients,
+            metrics,
+            logs,
+            max_body_bytes: config.server.max_body_bytes,
+        }
+    }
+}
+
+/// What the gateway knows about one request as it moves through the phases.
+pub struct Ctx {
+    pub id: String,
+    started: Instant,
+    ts_ms: u64,
+    endpoint: Endpoint,
+    requested_model: String,
+    stream: bool,
+    /// Time spent waiting on upstreams (and backing off between their failures).
+    upstream: Duration,
+    attempts: u32,
+    target_index: u32,
+    provider: Option<Arc<str>>,
+    model: Option<String>,
+    key: Option<Arc<str>>,
+    usage: Usage,
+    ttft: Option<Duration>,
+    status: u16,
+    error: Option<String>,
+    overhead: Duration,
+}
+
+impl Ctx {
+    fn new(endpoint: Endpoint) -> Ctx {
+        Ctx {
+            id: format!("req_{:016x}", fastrand::u64(..)),
+            started: Instant::now(),
+            ts_ms: now_ms(),
+            endpoint,
+            requested_model: String::new(),
+            stream: false,
+            upstream: Duration::ZERO,
+            attempts: 0,
+            target_index: 0,
+            provider: None,
+            model: None,
+            key: None,
+            usage: Usage::default(),
+            ttft: None,
+            status: 0,
+            error: None,
+            overhead: Duration::ZERO,
+        }
+    }
+
+    fn on_target(&mut self, index: usize, target: &Target, key: Option<usize>) {
+        self.target_index = index as u32;
+        self.provider = Some(target.provider.name.clone());
+        self.model = Some(target.model.clone());
+        self.key = key.map(|k| target.provider.keys[k].name.clone());
+    }
+
+    /// Fixes the gateway's own time as of now and returns it for the header.
+    fn stamp_overhead(&mut self) -> Duration {
+        self.overhead = self.started.elapsed().saturating_sub(self.upstream);
+        self.overhead
+    }
+}
+
+/// Owns a request's [`Ctx`] until it is finished; finishing on drop means a
+/// client that goes away mid-request or mid-stream is still logged (as 499).
+struct Finisher {
+    gw: Arc<Gateway>,
+    ctx: Option<Ctx>,
+}
+
+impl Finisher {
+    fn new(gw: Arc<Gateway>, endpoint: Endpoint) -> Finisher {
+        gw.metrics.in_flight.inc();
+        Finisher {
+            gw,
+            ctx: Some(Ctx::new(endpoint)),
+        }
+    }
+
+    fn ctx(&mut self) -> &mut Ctx {
+        self.ctx.as_mut().expect("ctx lives until finish")
+    }
+
+    fn finish(&mut self) {
+        let Some(ctx) = self.ctx.take() else { return };
+        let m = &self.gw.metrics;
+        m.in_flight.dec();
+        let provider = ctx.provider.as_deref().unwrap_or("");
+        let model = ctx.model.as_deref().unwrap_or("");
+        m.requests
+            .with_label_values(&[
+                ctx.endpoint.label(),
+                provider,
+                model,
+                status_label(ctx.status),
+            ])
+            .inc();
+        m.overhead.observe(ctx.overhead.as_secs_f64());
+        if ctx.provider.is_some() && ctx.attempts > 0 {
+            m.upstream_latency
+                .with_label_values(&[provider, model])
+                .observe(ctx.upstream.as_secs_f64());
+        }
+        if let Some(t) = ctx.ttft {
+            m.time_to_first_token
+                .with_label_values(&[provider, model])
+                .observe(t.as_secs_f64());
+        }
+        if ctx.usage != Usage::default() {
+            let u = &ctx.usage;
+            for (kind, n) in [
+                ("prompt", u.prompt_tokens),
+                ("completion", u.completion_tokens),
+                ("cached", u.cached_tokens),
+            ] {
+                if n > 0 {
+                    m.tokens
+                        .with_label_values(&[provider, model, kind])
+                        .inc_by(n);
+                }
+            }
+        }
+        if ctx.target_index > 0 && ctx.status < 400 {
+            m.fallbacks.with_label_values(&[provider]).inc();
+        }
+        self.gw.logs.record(RequestLog {
+            id: ctx.id,
+            ts_ms: ctx.ts_ms,
+            endpoint: ctx.endpoint.label().to_string(),
+            requested_model: ctx.requested_model,
+            provider: ctx.provider.map(|p| p.to_string()),
+            model: ctx.model,
+            provider_key: ctx.key.map(|k| k.to_string()),
+            stream: ctx.stream,
+            status: ctx.status,
+            error: ctx.error,
+            usage: ctx.usage,
+            latency_us: ctx.started.elapsed().as_micros() as u64,
+            upstream_us: ctx.upstream.as_micros() as u64,
+            ttft_us: ctx.ttft.map(|t| t.as_micros() as u64),
+            overhead_us: ctx.overhead.as_micros() as u64,
+            attempts: ctx.attempts,
+            target_index: ctx.target_index,
+        });
+    }
+}
+
+impl Drop for Finisher {
+    fn drop(&mut self) {
+        if let Some(ctx) = self.ctx.as_mut() {
+            ctx.status = 499;
+            ctx.error
+                .get_or_insert_with(|| "client closed the connection".into());
+            self.finish();
+        }
+    }
+}
+
+fn status_label(s: u16) -> &'static str {
+    // Static labels for the statuses the proxy produces; avoids formatting per request.
+    match s {
+        200 => "200",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        408 => "408",
+        413 => "413",
+        422 => "422",
+        429 => "429",
+        499 => "499",
+        500 => "500",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        200..=299 => "2xx",
+        400..=499 => "4xx",
+        _ => "5xx",
+    }
+}
+
+/// The entry point of every proxied OpenAI request.
+pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request<Body>) -> Response<Body> {
+    let mut fin = Finisher::new(gw.clone(), endpoint);
+    match serve(&gw, &mut fin, req).await {
+        Ok(Reply::Whole(mut resp)) => {
+            let ctx = fin.ctx();
+            ctx.status = resp.status().as_u16();
+            let overhead = ctx.stamp_overhead();
+            decorate(&mut resp, ctx, overhead);
+            fin.finish();
+            resp
+        }
+        Ok(Reply::Stream(pre)) => {
+            let ctx = fin.ctx();
+            ctx.status = 200;
+            let overhead = ctx.stamp_overhead();
+            let mut resp = Response::new(Body::empty());
+            decorate(&mut resp, ctx, overhead);
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+            *resp.body_mut() = stream::relay(pre, fin);
+            resp
+        }
+        Err(e) => {
+            let ctx = fin.ctx();
+            ctx.status = e.status().as_u16();
+            ctx.error = Some(e.message.clone());
+            let overhead = ctx.stamp_overhead();
+            let mut resp = e.into_response();
+            decorate(&mut resp, ctx, overhead);
+            fin.finish();
+            resp
+        }
+    }
+}
+
+fn decorate(resp: &mut Response<Body>, ctx: &Ctx, overhead: Duration) {
+    let h = resp.headers_mut();
+    h.insert(
+        "x-tollgate-overhead-us",
+        HeaderValue::from(overhead.as_micros() as u64),
+    );
+    if let Ok(v) = HeaderValue::from_str(&ctx.id) {
+        h.insert("x-tollgate-request-id", v);
+    }
+    if let Some(p) = ctx
+        .provider
+        .as_deref()
+        .and_then(|p| HeaderValue::from_str(p).ok())
+    {
+        h.insert("x-tollgate-provider", p);
+    }
+    if ctx.attempts > 0 {
+        h.insert("x-tollgate-attempts", HeaderValue::from(ctx.attempts));
+    }
+}
+
+enum Reply {
+    /// A complete response: success, or an upstream's client error passed through.
+    Whole(Response<Body>),
+    /// A stream whose first content has arrived.
+    Stream(stream::Prefetched),
+}
+
+async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<Reply, ProxyError> {
+    let body = read_body(req, gw.max_body_bytes).await?;
+    let obj = RawObject::parse(&body).map_err(|e| {
+        ProxyError::new(
+            ErrorKind::InvalidRequest,
+            format!("request body is not a valid JSON object: {e}"),
+        )
+    })?;
+    let ctx = fin.ctx();
+    let view = RequestView::read(&obj, ctx.endpoint)
+        .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.message).with_param(e.param))?;
+    ctx.requested_model = view.model.clone();
+    ctx.stream = view.stream;
+    let targets = resolve_targets(&gw.catalog, &view)?;
+    attempt_all(gw, fin, &obj, &view, &targets).await
+}
+
+/// Reads the body up to `limit` bytes; more is a 413.
+async fn read_body(req: Request<Body>, limit: usize) -> Result<Bytes, ProxyError> {
+    let too_large = || {
+        ProxyError::new(
+            ErrorKind::BodyTooLarge,
+            format!("request body exceeds the limit of {limit} bytes"),
+        )
+    };
+    if let Some(len) = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+        && len > limit as u64
+    {
+        return Err(too_large());
+    }
+    match Limited::new(req.into_body(), limit).collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) => Err(ProxyError::new(
+            ErrorKind::InvalidRequest,
+            format!("cannot read request body: {e}"),
+        )),
+    }
+}
+
+fn resolve_targets(catalog: &Catalog, view: &RequestView) -> Result<Vec<Target>, ProxyError> {
+    let not_found = |e: ResolveError, param| {
+        ProxyError::new(ErrorKind::ModelNotFound, e.to_string()).with_param(Some(param))
+    };
+    let mut targets = Vec::with_capacity(1 + view.fallbacks.len());
+    targets.push(
+        catalog
+            .resolve(&view.model)
+            .map_err(|e| not_found(e, "model"))?,
+    );
+    for f in &view.fallbacks {
+        targets.push(catalog.resolve(f).map_err(|e| not_found(e, "fallbacks"))?);
+    }
+    Ok(targets)
+}
+
+/// Why the last target could not be served.
+enum Exhausted {
+    Failed(Failure, Arc<str>),
+    CoolingDown(Duration, Arc<str>),
+    KeysRejected(Arc<str>),
+}
+
+async fn attempt_all(
+    gw: &Gateway,
+    fin: &mut Finisher,
+    obj: &RawObject<'_>,
+    view: &RequestView,
+    targets: &[Target],
+) -> Result<Reply, ProxyError> {
+    let mut last: Option<Exhausted> = None;
+    for (index, target) in targets.iter().enumerate() {
+        let p = &target.provider;
+        // Ask for usage on streams when the upstream supports it, so every
+        // stream is accounted; the extra chunk is stripped if the client did not ask.
+        let ask_usage = view.stream && p.stream_usage && !view.include_usage;
+        let body = openai::upstream_body(obj, &target.model, ask_usage);
+        let client = &gw.clients[p.index];
+        let mut rejected: Vec<usize> = Vec::new();
+        let mut retries = 0u32;
+        loop {
+            let key = match gw.catalog.pick_key(target, &rejected) {
+                Ok(k) => k,
+                Err(NoKey::CoolingDown(d)) => {
+                    last = Some(Exhausted::CoolingDown(d, p.name.clone()));
+                    break;
+                }
+                Err(NoKey::Exhausted) => {
+                    last = Some(Exhausted::KeysRejected(p.name.clone()));
+                    break;
+                }
+            };
+            let ctx = fin.ctx();
+            ctx.on_target(index, target, key);
+            ctx.attempts += 1;
+            let sent = Instant::now();
+            let failure =
+                match upstream::send(client, target, key, ctx.endpoint, body.clone(), view.stream)
+                    .await
+                {
+                    Ok(resp) if view.stream => {
+                        match stream::prefetch(resp, p.upstream.idle_timeout, ask_usage).await {
+                            Ok(pre) => {
+                                let ctx = fin.ctx();
+                                ctx.upstream += sent.elapsed();
+                                ctx.ttft = Some(ctx.started.elapsed());
+                                return Ok(Reply::Stream(pre));
+                            }
+                            Err(f) => f,
+                        }
+                    }
+                    Ok(resp) => {
+                        let status = resp.status();
+                        let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+                        match upstream::read_body(resp.into_body(), p.upstream.idle_timeout).await {
+                            Ok(bytes) => {
+                                let ctx = fin.ctx();
+                                ctx.upstream += sent.elapsed();
+                                ctx.usage = openai::usage_of(&bytes).unwrap_or_default();
+                                return Ok(Reply::Whole(whole(status, content_type, bytes)));
+                            }
+                            Err(f) => f,
+                        }
+                    }
+                    Err(f) => f,
+                };
+            fin.ctx().upstream += sent.elapsed();
+            let m = &gw.metrics;
+            m.upstream_errors
+                .with_label_values(&[&p.name, failure.cause()])
+                .inc();
+            tracing::debug!(provider = %p.name, model = %target.model, cause = failure.cause(), "upstream attempt failed");
+            match failure.next() {
+                Next::Retry if retries < p.upstream.max_retries => {
+                    retries += 1;
+                    m.retries.with_label_values(&[&p.name, "retry"]).inc();
+                    let pause = backoff(retries, p.upstream.backoff_base, p.upstream.backoff_max);
+                    tokio::time::sleep(pause).await;
+                    fin.ctx().upstream += pause;
+                }
+                // The next pick_key either finds another key or says why not.
+                Next::RotateKey(cool) if key.is_some() => {
+                    gw.catalog.cool_down(target, key.expect("checked"), cool);
+                    m.retries
+                        .with_label_values(&[&p.name, "rate_limited_key"])
+                        .inc();
+                }
+                Next::DropKey if key.is_some() => {
+                    rejected.push(key.expect("checked"));
+                    m.retries
+                        .with_label_values(&[&p.name, "rejected_key"])
+                        .inc();
+                }
+                Next::GiveUp => {
+                    let Failure::Status {
+                        status,
+                        body,
+                        content_type,
+                        ..
+                    } = &failure
+                    else {
+                        unreachable!("only statuses give up")
+                    };
+                    fin.ctx().error = Some(failure.describe(&p.name));
+                    return Ok(Reply::Whole(whole(
+                        *status,
+                        content_type.clone(),
+                        body.clone(),
+                    )));
+                }
+                _ => {
+                    last = Some(Exhausted::Failed(failure, p.name.clone()));
+                    break;
+                }
+            }
+        }
+    }
+    Err(final_error(last.expect("at least one target was tried")))
+}
+
+fn whole(status: StatusCode, content_type: Option<HeaderValue>, body: Bytes) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        content_type.unwrap_or(HeaderValue::from_static("application/json")),
+    );
+    resp
+}
+
+/// Exponential backoff with equal jitter: half the step fixed, half random.
+fn backoff(retry: u32, base: Duration, max: Duration) -> Duration {
+    let step = base.saturating_mul(1u32 << (retry - 1).min(16)).min(max);
+    let half = step / 2;
+    half + Duration::from_nanos(fastrand::u64(0..=half.as_nanos() as u64))
+}
+
+fn final_error(last: Exhausted) -> ProxyError {
+    match last {
+        Exhausted::CoolingDown(d, provider) => {
+            let mut e = ProxyError::new(
+                ErrorKind::RateLimited,
+                format!(
+                    "every key of provider '{provider}' is rate-limited; retry after {}s",
+                    d.as_secs().max(1)
+                ),
+            );
+            e.retry_after = Some(d.as_secs_f64().ceil().max(1.0) as u64);
+            e
+        }
+        Exhausted::KeysRejected(provider) => ProxyError::new(
+            ErrorKind::UpstreamFailed,
+            format!("provider '{provider}' rejected every configured key"),
+        ),
+        Exhausted::Failed(f, provider) => {
+            let message = f.describe(&provider);
+            match &f {
+                f if f.is_timeout() => ProxyError::new(ErrorKind::UpstreamTimeout, message),
+                Failure::Status {
+                    status,
+                    retry_after,
+                    ..
+                } if status.as_u16() == 429 => {
+                    let mut e = ProxyError::new(ErrorKind::RateLimited, message);
+                    e.retry_after =
+                        Some(retry_after.map_or(1, |d| d.as_secs_f64().ceil().max(1.0) as u64));
+                    e
+                }
+                Failure::Status { status, .. } if status.as_u16() == 404 => {
+                    ProxyError::new(ErrorKind::ModelNotFound, message).with_param(Some("model"))
+                }
+                _ => ProxyError::new(ErrorKind::UpstreamFailed, message),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_within_bounds() {
+        let base = Duration::from_millis(100);
+        let max = Duration::from_secs(2);
+        for _ in 0..200 {
+            let b1 = backoff(1, base, max);
+            assert!(b1 >= Duration::from_millis(50) && b1 <= base, "{b1:?}");
+            let b3 = backoff(3, base, max);
+            assert!(
+                b3 >= Duration::from_millis(200) && b3 <= Duration::from_millis(400),
+                "{b3:?}"
+            );
+            let b30 = backoff(30, base, max);
+            assert!(b30 >= Duration::from_secs(1) && b30 <= max, "{b30:?}");
+        }
+    }
+
+    #[test]
+    fn final_errors_keep_status_semantics() {
+        let p: Arc<str> = "p".into();
+        assert_eq!(
+            final_error(Exhausted::CoolingDown(
+                Duration::from_millis(1500),
+                p.clone()
+            ))
+            .retry_after,
+            Some(2)
+        );
+        assert_eq!(
+            final_error(Exhausted::KeysRejected(p.clone())).status(),
+            502
+        );
+        assert_eq!(
+            final_error(Exhausted::Failed(
+                Failure::FirstByteTimeout(Duration::from_secs(1)),
+                p.clone()
+            ))
+            .status(),
+            504
+        );
+        assert_eq!(
+            final_error(Exhausted::Failed(Failure::Network("x".into()), p)).status(),
+            502
+        );
+    }
+}

@@ -1,0 +1,338 @@
+//! One upstream attempt: build the HTTP request, send it with deadlines, and
+//! classify what came back into what the pipeline should do next.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::providers::openai::{self, Endpoint};
+use crate::routing::Target;
+
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+
+/// Largest upstream body (non-streaming) the gateway will hold.
+const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
+
+/// An HTTP/1.1 + HTTP/2 client with rustls on the `ring` provider and the
+/// Mozilla root set, pooling connections per host.
+pub fn http_client(connect_timeout: Duration) -> HttpClient {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_nodelay(true);
+    http.enforce_http(false);
+    let roots = rustls::RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    };
+    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("ring supports the default protocol versions")
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let https = hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(tls)
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(1024)
+        .build(https)
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone)]
+pub enum Failure {
+    /// Could not connect (refused, DNS, TLS, connect timeout).
+    Connect(String),
+    /// The connection broke while sending or receiving.
+    Network(String),
+    FirstByteTimeout(Duration),
+    IdleTimeout(Duration),
+    /// A stream ended or errored before any content was sent to the client.
+    StreamBroken(String),
+    /// The upstream answered with a non-success status.
+    Status {
+        status: StatusCode,
+        body: Bytes,
+        content_type: Option<HeaderValue>,
+        retry_after: Option<Duration>,
+    },
+}
+
+/// What to do after a failure.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Next {
+    /// Same target again after a backoff (5xx, network, timeouts).
+    Retry,
+    /// Rate-limited key: cool it down for every request, try another key now.
+    RotateKey(Duration),
+    /// Key rejected (401/403): skip it for the rest of this request.
+    DropKey,
+    /// This target cannot serve the request (404): go to the next fallback.
+    NextTarget,
+    /// The request is at fault (400, 413, 422, ...): answer the client with it.
+    GiveUp,
+}
+
+/// Cool-down for a 429 that did not say how long to wait.
+pub const DEFAULT_COOL_DOWN: Duration = Duration::from_secs(1);
+
+impl Failure {
+    pub fn next(&self) -> Next {
+        match self {
+            Failure::Connect(_)
+            | Failure::Network(_)
+            | Failure::FirstByteTimeout(_)
+            | Failure::IdleTimeout(_)
+            | Failure::StreamBroken(_) => Next::Retry,
+            Failure::Status {
+                status,
+                retry_after,
+                ..
+            } => match status.as_u16() {
+                429 => Next::RotateKey(retry_after.unwrap_or(DEFAULT_COOL_DOWN)),
+                401 | 403 => Next::DropKey,
+                404 => Next::NextTarget,
+                408 | 409 | 500..=599 => Next::Retry,
+                _ => Next::GiveUp,
+            },
+        }
+    }
+
+    /// Label for metrics.
+    pub fn cause(&self) -> &'static str {
+        match self {
+            Failure::Connect(_) => "connect",
+            Failure::Network(_) => "network",
+            Failure::FirstByteTimeout(_) => "first_byte_timeout",
+            Failure::IdleTimeout(_) => "idle_timeout",
+            Failure::StreamBroken(_) => "stream_broken",
+            Failure::Status { status, .. } => match status.as_u16() {
+                429 => "status_429",
+                401 | 403 => "status_auth",
+                400..=499 => "status_4xx",
+                _ => "status_5xx",
+            },
+        }
+    }
+
+    pub fn is_timeout(&self) -> bool {
+        matches!(self, Failure::FirstByteTimeout(_) | Failure::IdleTimeout(_))
+    }
+
+    /// A message for the client and the log; never contains a secret.
+    pub fn describe(&self, provider: &str) -> String {
+        match self {
+            Failure::Connect(e) => format!("cannot connect to provider '{provider}': {e}"),
+            Failure::Network(e) => format!("connection to provider '{provider}' failed: {e}"),
+            Failure::FirstByteTimeout(d) => {
+                format!("provider '{provider}' did not answer within {d:?}")
+            }
+            Failure::IdleTimeout(d) => {
+                format!("provider '{provider}' sent nothing for {d:?}")
+            }
+            Failure::StreamBroken(e) => format!("stream from provider '{provider}' broke: {e}"),
+            Failure::Status { status, body, .. } => {
+                let detail = openai::error_message(body).unwrap_or_else(|| {
+                    String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned()
+                });
+                format!("provider '{provider}' answered {status}: {detail}")
+            }
+        }
+    }
+}
+
+/// Sends one attempt and waits for response headers. Non-success statuses are
+/// read whole and returned as [`Failure::Status`].
+pub async fn send(
+    client: &HttpClient,
+    target: &Target,
+    key: Option<usize>,
+    endpoint: Endpoint,
+    body: Bytes,
+    stream: bool,
+) -> Result<Response<Incoming>, Failure> {
+    let p = &target.provider;
+    let mut req = Request::post(p.url(endpoint.path(), &target.model))
+        .body(Full::new(body))
+        .map_err(|e| Failure::Connect(format!("invalid upstream URL: {e}")))?;
+    let h = req.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(
+        header::ACCEPT,
+        HeaderValue::from_static(if stream {
+            "text/event-stream"
+        } else {
+            "application/json"
+        }),
+    );
+    h.insert(
+        header::USER_AGENT,
+        HeaderValue::from_static(concat!("tollgate/", env!("CARGO_PKG_VERSION"))),
+    );
+    if let Some(k) = key {
+        h.insert(p.auth_header(), p.keys[k].header.clone());
+    }
+    for (name, value) in &p.headers {
+        h.insert(name.clone(), value.clone());
+    }
+    let timeout = p.upstream.first_byte_timeout;
+    let resp = match tokio::time::timeout(timeout, client.request(req)).await {
+        Err(_) => return Err(Failure::FirstByteTimeout(timeout)),
+        Ok(Err(e)) if e.is_connect() => return Err(Failure::Connect(error_chain(&e))),
+        Ok(Err(e)) => return Err(Failure::Network(error_chain(&e))),
+        Ok(Ok(r)) => r,
+    };
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    let status = resp.status();
+    let retry_after = retry_after(resp.headers());
+    let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+    let body = read_body(resp.into_body(), p.upstream.idle_timeout)
+        .await
+        .unwrap_or_default();
+    Err(Failure::Status {
+        status,
+        body,
+        content_type,
+        retry_after,
+    })
+}
+
+/// Reads a whole body, each frame within `idle`.
+pub async fn read_body(mut body: Incoming, idle: Duration) -> Result<Bytes, Failure> {
+    let mut out = BytesMut::new();
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err(Failure::IdleTimeout(idle)),
+            Ok(None) => return Ok(out.freeze()),
+            Ok(Some(Err(e))) => return Err(Failure::Network(error_chain(&e))),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    if out.len() + data.len() > MAX_UPSTREAM_BODY {
+                        return Err(Failure::Network(format!(
+                            "response body exceeds {MAX_UPSTREAM_BODY} bytes"
+                        )));
+                    }
+                    if out.is_empty() {
+                        // Most bodies arrive in one frame: keep it without copying.
+                        out = BytesMut::from(data);
+                    } else {
+                        out.extend_from_slice(&data);
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `retry-after-ms` (OpenAI), then `retry-after` as seconds or an HTTP date.
+pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
+    if let Some(ms) = h
+        .get("retry-after-ms")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|ms| ms.is_finite() && *ms >= 0.0)
+    {
+        return Some(Duration::from_secs_f64(ms / 1000.0));
+    }
+    let v = h.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
+    if let Ok(secs) = v.parse::<u64>() {
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(v).ok()?;
+    Some(
+        at.duration_since(std::time::SystemTime::now())
+            .unwrap_or(Duration::ZERO),
+    )
+}
+
+/// An error and its sources on one line; inspected by type elsewhere, only printed here.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(inner) = cur {
+        let msg = inner.to_string();
+        if !s.contains(&msg) {
+            s.push_str(": ");
+            s.push_str(&msg);
+        }
+        cur = inner.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16) -> Failure {
+        Failure::Status {
+            status: StatusCode::from_u16(code).unwrap(),
+            body: Bytes::new(),
+            content_type: None,
+            retry_after: None,
+        }
+    }
+
+    #[test]
+    fn failures_map_to_next_steps() {
+        assert_eq!(status(500).next(), Next::Retry);
+        assert_eq!(status(503).next(), Next::Retry);
+        assert_eq!(status(408).next(), Next::Retry);
+        assert_eq!(status(429).next(), Next::RotateKey(DEFAULT_COOL_DOWN));
+        assert_eq!(status(401).next(), Next::DropKey);
+        assert_eq!(status(403).next(), Next::DropKey);
+        assert_eq!(status(404).next(), Next::NextTarget);
+        assert_eq!(status(400).next(), Next::GiveUp);
+        assert_eq!(status(422).next(), Next::GiveUp);
+        assert_eq!(Failure::Network("reset".into()).next(), Next::Retry);
+        assert_eq!(
+            Failure::IdleTimeout(Duration::from_secs(1)).next(),
+            Next::Retry
+        );
+        let limited = Failure::Status {
+            status: StatusCode::TOO_MANY_REQUESTS,
+            body: Bytes::new(),
+            content_type: None,
+            retry_after: Some(Duration::from_secs(7)),
+        };
+        assert_eq!(limited.next(), Next::RotateKey(Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn retry_after_forms() {
+        let mut h = HeaderMap::new();
+        assert_eq!(retry_after(&h), None);
+        h.insert(header::RETRY_AFTER, HeaderValue::from_static("3"));
+        assert_eq!(retry_after(&h), Some(Duration::from_secs(3)));
+        h.insert("retry-after-ms", HeaderValue::from_static("250"));
+        assert_eq!(retry_after(&h), Some(Duration::from_millis(250)));
+        let mut h = HeaderMap::new();
+        let later = std::time::SystemTime::now() + Duration::from_secs(120);
+        h.insert(
+            header::RETRY_AFTER,
+            HeaderValue::from_str(&httpdate::fmt_http_date(later)).unwrap(),
+        );
+        let d = retry_after(&h).unwrap();
+        assert!(
+            d > Duration::from_secs(100) && d <= Duration::from_secs(120),
+            "{d:?}"
+        );
+    }
+}

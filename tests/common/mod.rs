@@ -1,0 +1,165 @@
+//! Test harness: the real `tollgate` binary, started as processes on loopback.
+
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Polls `url` until it answers 200 (process start-up), failing after 30 s.
+async fn wait_until_up(url: &str, child: &mut Child) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(url).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("process exited during start-up: {status}");
+        }
+        assert!(Instant::now() < deadline, "{url} did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// A running process, killed on drop.
+pub struct Proc {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Proc {
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    /// Sends SIGTERM (graceful shutdown).
+    pub fn terminate(&self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+    }
+}
+
+pub async fn start_mock(args: &[&str]) -> Proc {
+    let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    let mut child = Command::new(BIN)
+        .arg("mock")
+        .arg("--listen")
+        .arg(addr.to_string())
+        .args(args)
+        .env("TOLLGATE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_until_up(&format!("http://{addr}/v1/models"), &mut child).await;
+    Proc { child, addr }
+}
+
+/// A gateway node with `config` (TOML) and its own data directory.
+pub struct Gateway {
+    pub proc: Proc,
+    pub dir: tempfile::TempDir,
+}
+
+impl Gateway {
+    pub async fn start(config: &str) -> Gateway {
+        let dir = tempfile::tempdir().unwrap();
+        Self::start_in(config, dir).await
+    }
+
+    pub async fn start_in(config: &str, dir: tempfile::TempDir) -> Gateway {
+        let port = free_port();
+        let path: PathBuf = dir.path().join("tollgate.toml");
+        std::fs::write(&path, config).unwrap();
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .arg("--config")
+            .arg(&path)
+            .env("TOLLGATE_SERVER__LISTEN", format!("127.0.0.1:{port}"))
+            .env("TOLLGATE_SERVER__DATA_DIR", dir.path().join("data"))
+            .env("TOLLGATE_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
+        wait_until_up(&format!("http://{addr}/ready"), &mut child).await;
+        Gateway {
+            proc: Proc { child, addr },
+            dir,
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        self.proc.url(path)
+    }
+}
+
+/// Mock provider config: a provider named `name` at `mock`, with extra TOML lines.
+pub fn mock_provider(name: &str, mock: &Proc, extra: &str) -> String {
+    format!(
+        "[providers.{name}]\nkind = \"mock\"\nbase_url = \"http://{}/v1\"\n{extra}\n",
+        mock.addr
+    )
+}
+
+pub fn chat_body(model: &str) -> serde_json::Value {
+    serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hello there"}]})
+}
+
+/// The `data:` payloads of an SSE body.
+pub fn sse_data(body: &str) -> Vec<String> {
+    body.split("\n\n")
+        .filter_map(|ev| {
+            let lines: Vec<&str> = ev
+                .lines()
+                .filter_map(|l| l.strip_prefix("data:").map(|d| d.trim_start()))
+                .collect();
+            (!lines.is_empty()).then(|| lines.join("\n"))
+        })
+        .collect()
+}
+
+/// Polls `/api/logs` until `pred` holds for the page (logs are written off
+/// the request path), failing after 10 s.
+pub async fn logs_until(
+    gw: &Gateway,
+    query: &str,
+    token: Option<&str>,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut req = client.get(gw.url(&format!("/api/logs{query}")));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let page: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
+        if pred(&page) {
+            return page;
+        }
+        assert!(Instant::now() < deadline, "logs never matched: {page}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
