@@ -111,7 +111,7 @@ fn header_num<T: std::str::FromStr>(h: &HeaderMap, name: &str) -> Option<T> {
 
 impl Mock {
     /// Counts the request and decides whether it fails; `Err` is the failure to send.
-    fn admit(&self, h: &HeaderMap) -> Result<Plan, Response> {
+    fn admit(&self, h: &HeaderMap) -> Result<Plan, Injected> {
         let key = h
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
@@ -132,7 +132,10 @@ impl Mock {
             .strip_prefix("mock-status-")
             .and_then(|c| c.parse::<u16>().ok())
         {
-            return Err(error(code, retry_after));
+            return Err(Injected {
+                status: code,
+                retry_after,
+            });
         }
         let rate: f64 = header_num(h, "x-mock-error-rate").unwrap_or(self.opts.error_rate);
         if rate > 0.0 {
@@ -141,7 +144,10 @@ impl Mock {
             let n = self.injected.fetch_add(1, Ordering::Relaxed) as f64;
             if ((n + 1.0) * rate).floor() > (n * rate).floor() {
                 let status = header_num(h, "x-mock-error-status").unwrap_or(self.opts.error_status);
-                return Err(error(status, retry_after));
+                return Err(Injected {
+                    status,
+                    retry_after,
+                });
             }
         }
         Ok(Plan {
@@ -157,6 +163,18 @@ impl Mock {
             words: header_num(h, "x-mock-words").unwrap_or(self.opts.words),
             fail_after: header_num(h, "x-mock-fail-after"),
         })
+    }
+}
+
+/// A failure the mock was asked to produce.
+struct Injected {
+    status: u16,
+    retry_after: u64,
+}
+
+impl Injected {
+    fn response(self) -> Response {
+        error(self.status, self.retry_after)
     }
 }
 
@@ -289,7 +307,7 @@ const CREATED: u64 = 1_700_000_000;
 async fn chat(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Response {
     let plan = match m.admit(&headers) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return e.response(),
     };
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -380,7 +398,7 @@ async fn chat(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Respons
 async fn completions(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Response {
     let plan = match m.admit(&headers) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return e.response(),
     };
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
@@ -436,7 +454,7 @@ async fn completions(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> 
 async fn embeddings(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Response {
     let plan = match m.admit(&headers) {
         Ok(p) => p,
-        Err(r) => return r,
+        Err(e) => return e.response(),
     };
     let req: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,

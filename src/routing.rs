@@ -227,7 +227,7 @@ impl Catalog {
         // Raced with a concurrent cool-down between the passes: take any usable key.
         keys.iter()
             .enumerate()
-            .find(|(i, k)| usable(*i, *k))
+            .find(|(i, k)| usable(*i, k))
             .map(|(i, _)| Some(i))
             .ok_or(NoKey::Exhausted)
     }

@@ -6,20 +6,30 @@
 //! `TOLLGATE_SERVER__LISTEN=0.0.0.0:9000` and `TOLLGATE_UPSTREAM__MAX_RETRIES=5`
 //! both do what they say. Overrides are applied before typed parsing, so they
 //! are validated exactly like the file.
+//!
+//! Every config field sits in a section, so an override always has a `__`;
+//! other `TOLLGATE_*` variables (`TOLLGATE_CONFIG`, `TOLLGATE_LOG`, or a
+//! script's own) are not overrides, and unknown ones are warned about.
 
 use super::ConfigError;
 
 const PREFIX: &str = "TOLLGATE_";
 
-/// Variables that carry a node's identity or settings for later layers
-/// rather than a config path; they are not treated as overrides.
-const NOT_OVERRIDES: &[&str] = &["TOLLGATE_CONFIG", "TOLLGATE_LOG"];
+/// Variables the binary reads itself, outside the config document.
+const KNOWN_NON_OVERRIDES: &[&str] = &["TOLLGATE_CONFIG", "TOLLGATE_LOG"];
 
 pub(super) fn apply(doc: &mut toml::Table, vars: &[(String, String)]) -> Result<(), ConfigError> {
-    let mut sorted: Vec<&(String, String)> = vars
-        .iter()
-        .filter(|(k, _)| k.starts_with(PREFIX) && !NOT_OVERRIDES.contains(&k.as_str()))
-        .collect();
+    let mut sorted: Vec<&(String, String)> = Vec::new();
+    for v @ (k, _) in vars.iter().filter(|(k, _)| k.starts_with(PREFIX)) {
+        if k.contains("__") {
+            sorted.push(v);
+        } else if !KNOWN_NON_OVERRIDES.contains(&k.as_str()) {
+            tracing::warn!(
+                var = %k,
+                "ignored: not a config override (overrides look like TOLLGATE_SECTION__FIELD)"
+            );
+        }
+    }
     // Deterministic order: shorter paths first, so a table set whole is then refined.
     sorted.sort_by(|a, b| a.0.len().cmp(&b.0.len()).then(a.0.cmp(&b.0)));
     for (var, raw) in sorted {
@@ -83,6 +93,22 @@ mod tests {
             parse_value("[\"a\", \"b\"]"),
             toml::Value::Array(vec!["a".into(), "b".into()])
         );
+    }
+
+    #[test]
+    fn only_sectioned_variables_are_overrides() {
+        let mut doc = toml::Table::new();
+        apply(
+            &mut doc,
+            &[
+                ("TOLLGATE_BIN".into(), "/x".into()),
+                ("TOLLGATE_LOG".into(), "debug".into()),
+                ("TOLLGATE_SERVER__LISTEN".into(), "0.0.0.0:1".into()),
+            ],
+        )
+        .unwrap();
+        assert_eq!(doc.len(), 1);
+        assert_eq!(doc["server"]["listen"].as_str(), Some("0.0.0.0:1"));
     }
 
     #[test]
