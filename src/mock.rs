@@ -166,6 +166,29 @@ impl Mock {
     }
 }
 
+impl Mock {
+    /// Admission, then the body as JSON; `Err` is what to answer instead.
+    fn begin(&self, h: &HeaderMap, body: &[u8]) -> Result<(Plan, Value), Refusal> {
+        let plan = self.admit(h).map_err(Refusal::Injected)?;
+        let req = serde_json::from_slice(body).map_err(|e| Refusal::BadJson(e.to_string()))?;
+        Ok((plan, req))
+    }
+}
+
+enum Refusal {
+    Injected(Injected),
+    BadJson(String),
+}
+
+impl Refusal {
+    fn response(self) -> Response {
+        match self {
+            Refusal::Injected(i) => i.response(),
+            Refusal::BadJson(e) => bad_request(format!("invalid JSON: {e}")),
+        }
+    }
+}
+
 /// A failure the mock was asked to produce.
 struct Injected {
     status: u16,
@@ -305,13 +328,9 @@ fn tool_call(req: &Value, seed: u64) -> Option<Value> {
 const CREATED: u64 = 1_700_000_000;
 
 async fn chat(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Response {
-    let plan = match m.admit(&headers) {
-        Ok(p) => p,
-        Err(e) => return e.response(),
-    };
-    let req: Value = match serde_json::from_slice(&body) {
+    let (plan, req) = match m.begin(&headers, &body) {
         Ok(v) => v,
-        Err(e) => return bad_request(format!("invalid JSON: {e}")),
+        Err(r) => return r.response(),
     };
     let Some(model) = req.get("model").and_then(Value::as_str).map(str::to_string) else {
         return bad_request("model is required");
@@ -396,13 +415,9 @@ async fn chat(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Respons
 }
 
 async fn completions(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Response {
-    let plan = match m.admit(&headers) {
-        Ok(p) => p,
-        Err(e) => return e.response(),
-    };
-    let req: Value = match serde_json::from_slice(&body) {
+    let (plan, req) = match m.begin(&headers, &body) {
         Ok(v) => v,
-        Err(e) => return bad_request(format!("invalid JSON: {e}")),
+        Err(r) => return r.response(),
     };
     let Some(model) = req.get("model").and_then(Value::as_str).map(str::to_string) else {
         return bad_request("model is required");
@@ -452,13 +467,9 @@ async fn completions(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> 
 }
 
 async fn embeddings(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Response {
-    let plan = match m.admit(&headers) {
-        Ok(p) => p,
-        Err(e) => return e.response(),
-    };
-    let req: Value = match serde_json::from_slice(&body) {
+    let (plan, req) = match m.begin(&headers, &body) {
         Ok(v) => v,
-        Err(e) => return bad_request(format!("invalid JSON: {e}")),
+        Err(r) => return r.response(),
     };
     let model = req
         .get("model")

@@ -511,71 +511,32 @@ async fn logs_filters_admin_token_and_metrics() {
         "[server]\nadmin_token = \"env.TEST_ADMIN_TOKEN\"\n{}",
         mock_provider("mock", &mock, "")
     );
-    // SAFETY of the test: the variable is read by the child process only.
-    let dir = tempfile::tempdir().unwrap();
-    let gw = {
-        let path = dir.path().join("tollgate.toml");
-        std::fs::write(&path, &config).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = std::process::Command::new(BIN)
-            .args(["serve", "--config"])
-            .arg(&path)
-            .env("TEST_ADMIN_TOKEN", "s3cret")
-            .env("TOLLGATE_SERVER__LISTEN", format!("127.0.0.1:{port}"))
-            .env("TOLLGATE_SERVER__DATA_DIR", dir.path().join("data"))
-            .env("TOLLGATE_LOG", "warn")
-            .spawn()
-            .unwrap();
-        let addr: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-        let c = client();
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while c
-            .get(format!("http://{addr}/ready"))
-            .send()
-            .await
-            .map(|r| r.status() != 200)
-            .unwrap_or(true)
-        {
-            assert!(child.try_wait().unwrap().is_none(), "gateway exited");
-            assert!(std::time::Instant::now() < deadline);
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
-        Gateway {
-            proc: Proc { child, addr },
-            dir,
-        }
-    };
+    let gw = Gateway::start_with_env(
+        &config,
+        tempfile::tempdir().unwrap(),
+        &[("TEST_ADMIN_TOKEN", "s3cret")],
+    )
+    .await;
     post(&gw, "/v1/chat/completions", &chat_body("mock/mock-1")).await;
     post(&gw, "/v1/chat/completions", &chat_body("nosuch")).await;
 
     let c = client();
     let r = c.get(gw.url("/api/logs")).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = c
-        .get(gw.url("/api/logs"))
-        .bearer_auth("wrong")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 401);
-    let r = c
-        .get(gw.url("/api/logs?status=banana"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let r = c
-        .get(gw.url("/api/logs?colour=red"))
-        .bearer_auth("s3cret")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
+    for (query, token, status) in [
+        ("", "wrong", 401),
+        ("?status=banana", "s3cret", 400),
+        ("?colour=red", "s3cret", 400),
+        ("?limit=5000", "s3cret", 400),
+    ] {
+        let r = c
+            .get(gw.url(&format!("/api/logs{query}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), status, "{query} with {token}");
+    }
 
     let page = logs_until(&gw, "?status=404", Some("s3cret"), |p| {
         p["data"].as_array().is_some_and(|d| d.len() == 1)

@@ -89,6 +89,15 @@ impl Gateway {
     }
 
     pub async fn start_in(config: &str, dir: tempfile::TempDir) -> Gateway {
+        Self::start_with_env(config, dir, &[]).await
+    }
+
+    /// Starts with extra environment variables (e.g. secrets the config names as `env.VAR`).
+    pub async fn start_with_env(
+        config: &str,
+        dir: tempfile::TempDir,
+        env: &[(&str, &str)],
+    ) -> Gateway {
         let port = free_port();
         let path: PathBuf = dir.path().join("tollgate.toml");
         std::fs::write(&path, config).unwrap();
@@ -99,6 +108,7 @@ impl Gateway {
             .env("TOLLGATE_SERVER__LISTEN", format!("127.0.0.1:{port}"))
             .env("TOLLGATE_SERVER__DATA_DIR", dir.path().join("data"))
             .env("TOLLGATE_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
