@@ -12,4 +12,5 @@ pub mod observability;
 pub mod providers;
 pub mod proxy;
 pub mod routing;
+pub mod state;
 pub mod store;

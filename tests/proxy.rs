@@ -386,6 +386,32 @@ async fn upstream_timeout_is_504() {
 }
 
 #[tokio::test]
+async fn upstream_silence_between_chunks_hits_the_idle_timeout() {
+    let mock = start_mock(&[]).await;
+    // The role chunk comes at once, the first content a second later: past the
+    // idle timeout, and before any content reached the client, so a clean 504.
+    let config = mock_provider(
+        "stalling",
+        &mock,
+        "idle_timeout = \"300ms\"\nmax_retries = 0\nheaders = { \"x-mock-chunk-delay-ms\" = \"1000\" }",
+    );
+    let gw = Gateway::start(&config).await;
+    let mut body = chat_body("stalling/mock-1");
+    body["stream"] = json!(true);
+    let r = post(&gw, "/v1/chat/completions", &body).await;
+    assert_eq!(r.status(), 504);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["code"], "upstream_timeout");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("sent nothing"),
+        "{v}"
+    );
+}
+
+#[tokio::test]
 async fn dead_upstream_is_502() {
     // Nothing listens on port 9 (discard) on loopback here.
     let gw = Gateway::start("[upstream]\nmax_retries = 0\n[providers.dead]\nkind = \"mock\"\nbase_url = \"http://127.0.0.1:9/v1\"\n").await;

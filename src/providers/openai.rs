@@ -246,9 +246,14 @@ fn with_include_usage(v: &RawValue) -> String {
 }
 
 fn write_json_str(out: &mut String, s: &str) {
-    // serde_json's string escaping, without an intermediate allocation per call.
-    let escaped = serde_json::to_string(s).expect("strings always serialize");
-    out.push_str(&escaped);
+    // Keys and model ids rarely need escaping: copy those straight through.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+    } else {
+        out.push_str(&serde_json::to_string(s).expect("strings always serialize"));
+    }
 }
 
 /// Token usage as the OpenAI format reports it.

@@ -182,3 +182,12 @@ fn invalid_requests_name_the_param() {
     assert!(RawObject::parse(b"[1,2]").is_err());
     assert!(RawObject::parse(b"{\"a\":").is_err());
 }
+
+#[test]
+fn upstream_body_escapes_what_needs_it() {
+    let obj = RawObject::parse(br#"{"model":"m","we\"ird\u0001":1}"#).unwrap();
+    let up = upstream_body(&obj, "odd\"model\\x", false);
+    let v: serde_json::Value = serde_json::from_slice(&up).unwrap();
+    assert_eq!(v["model"], "odd\"model\\x");
+    assert_eq!(v["we\"ird\u{1}"], 1);
+}
