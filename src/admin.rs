@@ -4,8 +4,11 @@
 //! compared in constant time, when one is configured. Errors are JSON
 //! `{"error": {"message", "type"}}` with a precise 4xx.
 
+mod objects;
+
 use std::sync::Arc;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -15,11 +18,13 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::config::Secret;
+use crate::governance::Governance;
 use crate::observability::request_log::{LogQuery, QueryError, RequestLogs};
 
 #[derive(Clone)]
 pub struct AdminState {
     pub logs: RequestLogs,
+    pub governance: Arc<Governance>,
     pub token: Option<Secret>,
 }
 
@@ -27,6 +32,7 @@ pub fn routes(state: AdminState) -> Router {
     let token = Arc::new(state.token.clone());
     Router::new()
         .route("/api/logs", get(logs))
+        .merge(objects::routes())
         .route_layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
             async move { authorize(token.as_ref().as_ref(), req, next).await }
@@ -34,12 +40,50 @@ pub fn routes(state: AdminState) -> Router {
         .with_state(state)
 }
 
-pub fn error(status: StatusCode, kind: &str, message: impl std::fmt::Display) -> Response {
-    (
-        status,
-        Json(json!({"error": {"message": message.to_string(), "type": kind}})),
-    )
-        .into_response()
+/// An admin API error: status, type and message, shown as `{"error": {...}}`.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    message: String,
+}
+
+impl ApiError {
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        message: impl std::fmt::Display,
+    ) -> ApiError {
+        ApiError {
+            status,
+            kind,
+            message: message.to_string(),
+        }
+    }
+
+    pub fn bad_request(message: impl std::fmt::Display) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid_request_error", message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(json!({"error": {"message": self.message, "type": self.kind}})),
+        )
+            .into_response()
+    }
+}
+
+/// A query string parsed into `T`, or a 400 naming what is wrong.
+pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
+    q.map(|Query(q)| q)
+        .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+pub fn error(status: StatusCode, kind: &'static str, message: impl std::fmt::Display) -> Response {
+    ApiError::new(status, kind, message).into_response()
 }
 
 async fn authorize(token: Option<&Secret>, req: Request, next: Next) -> Response {
@@ -69,19 +113,10 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-async fn logs(
-    State(s): State<AdminState>,
-    q: Result<Query<LogQuery>, axum::extract::rejection::QueryRejection>,
-) -> Response {
-    let Query(q) = match q {
+async fn logs(State(s): State<AdminState>, q: Result<Query<LogQuery>, QueryRejection>) -> Response {
+    let q = match query(q) {
         Ok(q) => q,
-        Err(e) => {
-            return error(
-                StatusCode::BAD_REQUEST,
-                "invalid_request_error",
-                e.body_text(),
-            );
-        }
+        Err(e) => return e.into_response(),
     };
     // The scan reads RocksDB: keep it off the async workers.
     let logs = s.logs.clone();

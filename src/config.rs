@@ -52,6 +52,7 @@ pub struct Config {
     /// Defaults for every provider's upstream calls; a provider may override any of them.
     pub upstream: UpstreamConfig,
     pub logs: LogsConfig,
+    pub client: ClientConfig,
     /// Providers by name. The name is what clients write before the `/` in
     /// `provider/model`. Order matters: a bare model name found in several
     /// providers' catalogs resolves to the first.
@@ -64,6 +65,7 @@ impl Default for Config {
             server: ServerConfig::default(),
             upstream: UpstreamConfig::default(),
             logs: LogsConfig::default(),
+            client: ClientConfig::default(),
             providers: IndexMap::new(),
         }
     }
@@ -167,6 +169,15 @@ impl Default for LogsConfig {
             retention: Duration::from_secs(7 * 24 * 3600),
         }
     }
+}
+
+/// How the proxy treats its callers.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClientConfig {
+    /// Refuse (401) requests without a valid virtual key. Off by default for a
+    /// single developer; a presented `sk-tg-...` key is checked either way.
+    pub enforce_auth: bool,
 }
 
 /// One upstream provider.

@@ -6,6 +6,7 @@
 
 pub mod admin;
 pub mod config;
+pub mod governance;
 pub mod mock;
 pub mod node;
 pub mod observability;

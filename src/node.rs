@@ -22,9 +22,11 @@ use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
 use crate::config::Config;
+use crate::governance::Governance;
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::RequestLogs;
 use crate::proxy::{self, Gateway};
+use crate::state::hlc::SystemClock;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -115,7 +117,13 @@ pub async fn run(
             "no server.admin_token set: the admin API (/api/...) is open to anyone who can reach this node"
         );
     }
-    let gateway = Arc::new(Gateway::new(&config, metrics.clone(), logs.clone()));
+    let governance = Arc::new(Governance::open(store.clone(), Arc::new(SystemClock))?);
+    let gateway = Arc::new(Gateway::new(
+        &config,
+        metrics.clone(),
+        logs.clone(),
+        governance.clone(),
+    ));
     for p in gateway.catalog.providers() {
         tracing::info!(provider = %p.name, kind = ?p.kind, base_url = %p.base_url, keys = p.keys.len(), "provider registered");
     }
@@ -124,6 +132,7 @@ pub async fn run(
         gateway,
         AdminState {
             logs,
+            governance,
             token: config.server.admin_token.clone(),
         },
         OpsState {

@@ -35,6 +35,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 pub use error::{Cause, ErrorKind, ProxyError};
 
 use crate::config::Config;
+use crate::governance::{Governance, KeyView, SECRET_PREFIX};
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::{RequestLog, RequestLogs, now_ms};
 use crate::providers::openai::{self, Endpoint, RawObject, RequestView, Usage};
@@ -48,11 +49,18 @@ pub struct Gateway {
     clients: Vec<HttpClient>,
     pub metrics: Arc<Metrics>,
     pub logs: RequestLogs,
+    pub governance: Arc<Governance>,
     max_body_bytes: usize,
+    enforce_auth: bool,
 }
 
 impl Gateway {
-    pub fn new(config: &Config, metrics: Arc<Metrics>, logs: RequestLogs) -> Gateway {
+    pub fn new(
+        config: &Config,
+        metrics: Arc<Metrics>,
+        logs: RequestLogs,
+        governance: Arc<Governance>,
+    ) -> Gateway {
         let catalog = Catalog::from_config(config);
         let clients = catalog
             .providers()
@@ -64,7 +72,9 @@ impl Gateway {
             clients,
             metrics,
             logs,
+            governance,
             max_body_bytes: config.server.max_body_bytes,
+            enforce_auth: config.client.enforce_auth,
         }
     }
 }
@@ -77,6 +87,8 @@ pub struct Ctx {
     endpoint: Endpoint,
     requested_model: String,
     stream: bool,
+    /// The virtual key's id, when the request presented one.
+    virtual_key: Option<String>,
     /// Time spent waiting on upstreams (and backing off between their failures).
     upstream: Duration,
     attempts: u32,
@@ -100,6 +112,7 @@ impl Ctx {
             endpoint,
             requested_model: String::new(),
             stream: false,
+            virtual_key: None,
             upstream: Duration::ZERO,
             attempts: 0,
             target_index: 0,
@@ -192,6 +205,7 @@ impl Finisher {
             ts_ms: ctx.ts_ms,
             endpoint: ctx.endpoint.label().to_string(),
             requested_model: ctx.requested_model,
+            virtual_key: ctx.virtual_key,
             provider: ctx.provider.map(|p| p.to_string()),
             model: ctx.model,
             provider_key: ctx.key.map(|k| k.to_string()),
@@ -290,6 +304,8 @@ enum Reply {
 }
 
 async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<Reply, ProxyError> {
+    let caller = authenticate(gw, req.headers())?;
+    fin.ctx().virtual_key = caller.as_ref().map(|k| k.key.id.clone());
     let body = read_body(req, gw.max_body_bytes).await?;
     let obj = RawObject::parse(&body).map_err(|e| {
         ProxyError::new(
@@ -303,7 +319,60 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
     ctx.requested_model = view.model.clone();
     ctx.stream = view.stream;
     let targets = resolve_targets(&gw.catalog, &view)?;
+    if let Some(key) = &caller {
+        check_access(key, &targets)?;
+    }
     attempt_all(gw, fin, &obj, &view, &targets).await
+}
+
+/// Headers a virtual key may arrive in, in the order they are looked at.
+const KEY_HEADERS: &[&str] = &["x-tollgate-vk", "x-api-key", "x-goog-api-key", "api-key"];
+
+/// The caller's virtual key. A presented `sk-tg-` key must be valid; with
+/// `enforce_auth` a request without one is refused too. Otherwise the
+/// request goes on unattributed.
+fn authenticate(
+    gw: &Gateway,
+    headers: &http::HeaderMap,
+) -> Result<Option<Arc<KeyView>>, ProxyError> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let presented = bearer.filter(|v| v.starts_with(SECRET_PREFIX)).or_else(|| {
+        KEY_HEADERS
+            .iter()
+            .filter_map(|h| headers.get(*h)?.to_str().ok())
+            .find(|v| v.starts_with(SECRET_PREFIX))
+    });
+    match presented {
+        Some(secret) => gw
+            .governance
+            .authenticate(secret.trim())
+            .map(Some)
+            .map_err(|e| ProxyError::new(ErrorKind::Unauthenticated, e.to_string())),
+        None if gw.enforce_auth => Err(ProxyError::new(
+            ErrorKind::Unauthenticated,
+            "a virtual key is required: send it as 'Authorization: Bearer sk-tg-...'",
+        )),
+        None => Ok(None),
+    }
+}
+
+fn check_access(key: &KeyView, targets: &[Target]) -> Result<(), ProxyError> {
+    for (i, t) in targets.iter().enumerate() {
+        if !key.allows(&t.provider.name, &t.model) {
+            return Err(ProxyError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "this key may not use model '{}/{}'",
+                    t.provider.name, t.model
+                ),
+            )
+            .with_param(Some(if i == 0 { "model" } else { "fallbacks" })));
+        }
+    }
+    Ok(())
 }
 
 /// Reads the body up to `limit` bytes; more is a 413.

@@ -13,6 +13,7 @@
 pub mod counter;
 pub mod hlc;
 pub mod lww;
+pub mod table;
 
 #[cfg(test)]
 mod laws;

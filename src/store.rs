@@ -15,7 +15,9 @@ use serde::de::DeserializeOwned;
 /// Column families, created on open.
 pub const CF_REQUEST_LOGS: &str = "request_logs";
 pub const CF_META: &str = "meta";
-const FAMILIES: &[&str] = &[CF_REQUEST_LOGS, CF_META];
+/// Replicated state (governance objects), keyed `table \0 id`.
+pub const CF_STATE: &str = "state";
+const FAMILIES: &[&str] = &[CF_REQUEST_LOGS, CF_META, CF_STATE];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -110,6 +112,25 @@ impl Store {
             if !visit(&k, &v) {
                 break;
             }
+        }
+        Ok(())
+    }
+
+    /// Visits rows whose key starts with `prefix`, in ascending order.
+    pub fn scan_prefix(
+        &self,
+        family: &str,
+        prefix: &[u8],
+        mut visit: impl FnMut(&[u8], &[u8]),
+    ) -> Result<(), StoreError> {
+        let cf = self.cf(family);
+        let mode = IteratorMode::From(prefix, rocksdb::Direction::Forward);
+        for item in self.db.iterator_cf(&cf, mode) {
+            let (k, v) = item?;
+            if !k.starts_with(prefix) {
+                break;
+            }
+            visit(&k, &v);
         }
         Ok(())
     }

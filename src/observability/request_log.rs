@@ -36,6 +36,8 @@ pub struct RequestLog {
     pub endpoint: String,
     /// The model as the client wrote it.
     pub requested_model: String,
+    /// Id of the virtual key the request presented, if any.
+    pub virtual_key: Option<String>,
     /// Provider and upstream model that answered (or were tried last).
     pub provider: Option<String>,
     pub model: Option<String>,
@@ -65,6 +67,8 @@ pub struct LogQuery {
     pub status: Option<String>,
     /// Provider key name.
     pub key: Option<String>,
+    /// Virtual key id.
+    pub virtual_key: Option<String>,
     pub endpoint: Option<String>,
     /// Inclusive lower bound, Unix ms.
     pub since: Option<u64>,
@@ -92,6 +96,20 @@ pub enum QueryError {
     Limit,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+impl LogQuery {
+    /// Whether `rec` passes the exact-match filters (status is checked apart, parsed once).
+    fn matches(&self, rec: &RequestLog) -> bool {
+        fn eq(filter: &Option<String>, value: Option<&String>) -> bool {
+            filter.as_ref().is_none_or(|f| value == Some(f))
+        }
+        eq(&self.provider, rec.provider.as_ref())
+            && (eq(&self.model, rec.model.as_ref()) || eq(&self.model, Some(&rec.requested_model)))
+            && eq(&self.key, rec.provider_key.as_ref())
+            && eq(&self.virtual_key, rec.virtual_key.as_ref())
+            && eq(&self.endpoint, Some(&rec.endpoint))
+    }
 }
 
 enum StatusFilter {
@@ -198,17 +216,7 @@ impl RequestLogs {
                 scanned += 1;
                 match decode_record(v) {
                     Ok(rec) => {
-                        let keep = q
-                            .provider
-                            .as_ref()
-                            .is_none_or(|p| rec.provider.as_ref() == Some(p))
-                            && q.model.as_ref().is_none_or(|m| {
-                                rec.model.as_ref() == Some(m) || &rec.requested_model == m
-                            })
-                            && q.key
-                                .as_ref()
-                                .is_none_or(|kk| rec.provider_key.as_ref() == Some(kk))
-                            && q.endpoint.as_ref().is_none_or(|e| &rec.endpoint == e)
+                        let keep = q.matches(&rec)
                             && status.as_ref().is_none_or(|s| s.matches(rec.status));
                         if keep {
                             data.push(rec);
@@ -325,6 +333,7 @@ mod tests {
             ts_ms: ts,
             endpoint: "chat".into(),
             requested_model: "m".into(),
+            virtual_key: None,
             provider: Some(provider.into()),
             model: Some("m".into()),
             provider_key: Some("k".into()),

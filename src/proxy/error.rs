@@ -20,6 +20,8 @@ pub enum Cause {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorKind {
     InvalidRequest,
+    Unauthenticated,
+    Forbidden,
     ModelNotFound,
     BodyTooLarge,
     RateLimited,
@@ -43,9 +45,11 @@ pub struct ProxyError {
 impl ProxyError {
     pub fn new(kind: ErrorKind, message: impl Into<String>) -> ProxyError {
         let cause = match kind {
-            ErrorKind::InvalidRequest | ErrorKind::ModelNotFound | ErrorKind::BodyTooLarge => {
-                Cause::Client
-            }
+            ErrorKind::InvalidRequest
+            | ErrorKind::Unauthenticated
+            | ErrorKind::Forbidden
+            | ErrorKind::ModelNotFound
+            | ErrorKind::BodyTooLarge => Cause::Client,
             ErrorKind::RateLimited | ErrorKind::UpstreamFailed | ErrorKind::UpstreamTimeout => {
                 Cause::Upstream
             }
@@ -68,6 +72,8 @@ impl ProxyError {
     pub fn status(&self) -> StatusCode {
         match self.kind {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
+            ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
             ErrorKind::ModelNotFound => StatusCode::NOT_FOUND,
             ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -81,6 +87,8 @@ impl ProxyError {
     pub fn object(&self) -> ErrorObject<'_> {
         let (kind, code) = match self.kind {
             ErrorKind::InvalidRequest => ("invalid_request_error", None),
+            ErrorKind::Unauthenticated => ("authentication_error", Some("invalid_api_key")),
+            ErrorKind::Forbidden => ("permission_error", Some("model_not_allowed")),
             ErrorKind::ModelNotFound => ("invalid_request_error", Some("model_not_found")),
             ErrorKind::BodyTooLarge => ("invalid_request_error", Some("request_too_large")),
             ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),

@@ -1,0 +1,226 @@
+//! CRUD for governance objects: `/api/customers`, `/api/teams`, `/api/keys`.
+//!
+//! Bodies are JSON objects; unknown or read-only fields are refused with 400
+//! naming the field, missing objects are 404, and a refused write changes
+//! nothing. A key's secret appears only in the answers to create and rotate.
+
+use axum::Json;
+use axum::Router;
+use axum::extract::rejection::{JsonRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::StatusCode;
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use super::{AdminState, ApiError, error};
+use crate::governance::objects::{Customer, Object, Team, VirtualKey};
+use crate::governance::{GovError, PublicKey, Validate};
+
+const MAX_PAGE: usize = 1000;
+
+pub fn routes() -> Router<AdminState> {
+    Router::new()
+        .route(
+            "/api/customers",
+            post(create_customer).get(list::<Customer>),
+        )
+        .route(
+            "/api/customers/{id}",
+            get(get_one::<Customer>)
+                .patch(patch::<Customer>)
+                .delete(delete::<Customer>),
+        )
+        .route("/api/teams", post(create_team).get(list::<Team>))
+        .route(
+            "/api/teams/{id}",
+            get(get_one::<Team>)
+                .patch(patch::<Team>)
+                .delete(delete::<Team>),
+        )
+        .route("/api/keys", post(create_key).get(list::<VirtualKey>))
+        .route(
+            "/api/keys/{id}",
+            get(get_one::<VirtualKey>)
+                .patch(patch::<VirtualKey>)
+                .delete(delete::<VirtualKey>),
+        )
+        .route("/api/keys/{id}/rotate", post(rotate_key))
+}
+
+/// How an object is shown by the API.
+trait Shown {
+    fn shown(&self) -> Value;
+}
+
+impl Shown for Customer {
+    fn shown(&self) -> Value {
+        serde_json::to_value(self).expect("serializes")
+    }
+}
+
+impl Shown for Team {
+    fn shown(&self) -> Value {
+        serde_json::to_value(self).expect("serializes")
+    }
+}
+
+impl Shown for VirtualKey {
+    fn shown(&self) -> Value {
+        serde_json::to_value(PublicKey::from(self)).expect("serializes")
+    }
+}
+
+fn gov_error(e: GovError) -> Response {
+    match e {
+        GovError::NotFound { .. } => error(StatusCode::NOT_FOUND, "not_found", e),
+        GovError::Invalid { .. } => error(StatusCode::BAD_REQUEST, "invalid_request_error", e),
+        GovError::Store(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
+    }
+}
+
+fn body_object(body: Result<Json<Value>, JsonRejection>) -> Result<Map<String, Value>, ApiError> {
+    match body {
+        Ok(Json(Value::Object(m))) => Ok(m),
+        Ok(Json(_)) => Err(ApiError::bad_request("the body must be a JSON object")),
+        Err(e) => Err(ApiError::new(
+            e.status(),
+            "invalid_request_error",
+            e.body_text(),
+        )),
+    }
+}
+
+/// Typed create bodies; unknown fields are errors.
+fn typed<T: serde::de::DeserializeOwned>(m: Map<String, Value>) -> Result<T, ApiError> {
+    serde_json::from_value(Value::Object(m)).map_err(ApiError::bad_request)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewCustomer {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTeam {
+    name: String,
+    #[serde(default)]
+    customer_id: Option<String>,
+}
+
+async fn create_customer(
+    State(s): State<AdminState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    let new: NewCustomer = match body_object(body).and_then(typed) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    match s.governance.create_customer(new.name) {
+        Ok(c) => (StatusCode::CREATED, Json(c.shown())).into_response(),
+        Err(e) => gov_error(e),
+    }
+}
+
+async fn create_team(
+    State(s): State<AdminState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    let new: NewTeam = match body_object(body).and_then(typed) {
+        Ok(v) => v,
+        Err(r) => return r.into_response(),
+    };
+    match s.governance.create_team(new.name, new.customer_id) {
+        Ok(t) => (StatusCode::CREATED, Json(t.shown())).into_response(),
+        Err(e) => gov_error(e),
+    }
+}
+
+async fn create_key(
+    State(s): State<AdminState>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    let fields = match body_object(body) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    match s.governance.create_key(fields) {
+        Ok(issued) => (StatusCode::CREATED, Json(issued)).into_response(),
+        Err(e) => gov_error(e),
+    }
+}
+
+async fn rotate_key(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+    match s.governance.rotate_key(&id) {
+        Ok(issued) => Json(issued).into_response(),
+        Err(e) => gov_error(e),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Page {
+    limit: Option<usize>,
+    cursor: Option<String>,
+}
+
+async fn list<T: Object + Shown>(
+    State(s): State<AdminState>,
+    q: Result<Query<Page>, QueryRejection>,
+) -> Response {
+    let page = match super::query(q) {
+        Ok(p) => p,
+        Err(e) => return e.into_response(),
+    };
+    let limit = page.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            format!("limit must be between 1 and {MAX_PAGE}"),
+        );
+    }
+    let (items, more) = s.governance.list::<T>(page.cursor.as_deref(), limit);
+    let next_cursor = if more {
+        items.last().map(|i| i.id().to_string())
+    } else {
+        None
+    };
+    let data: Vec<Value> = items.iter().map(Shown::shown).collect();
+    Json(json!({"data": data, "next_cursor": next_cursor})).into_response()
+}
+
+async fn get_one<T: Object + Shown>(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> Response {
+    match s.governance.get::<T>(&id) {
+        Some(obj) => Json(obj.shown()).into_response(),
+        None => gov_error(GovError::NotFound { kind: T::KIND, id }),
+    }
+}
+
+async fn patch<T: Object + Shown + Validate>(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    let fields = match body_object(body) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    match s.governance.patch::<T>(&id, fields) {
+        Ok(obj) => Json(obj.shown()).into_response(),
+        Err(e) => gov_error(e),
+    }
+}
+
+async fn delete<T: Object>(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+    match s.governance.delete::<T>(&id) {
+        Ok(()) => StatusCode::NO_CONTENT.into_response(),
+        Err(e) => gov_error(e),
+    }
+}

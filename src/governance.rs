@@ -1,0 +1,658 @@
+//! Governance: customers, teams and virtual keys — who is calling, and what
+//! they may use.
+//!
+//! Objects live in replicated tables (`state`), so the cluster layer only has
+//! to carry deltas. The request path never touches the tables: it reads an
+//! immutable [`Snapshot`] that is rebuilt and swapped atomically after every
+//! change, so authenticating a request is one hash and one map lookup with no
+//! lock. This module knows nothing about HTTP.
+
+pub mod objects;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::routing::Pattern;
+use crate::state::hlc::{Clock, Hlc};
+use crate::state::table::Table;
+use crate::store::{CF_META, Store, StoreError};
+use objects::{Customer, Object, Team, VirtualKey};
+
+/// Prefix of every virtual key secret.
+pub const SECRET_PREFIX: &str = "sk-tg-";
+
+#[derive(Debug, thiserror::Error)]
+pub enum GovError {
+    #[error("{kind} '{id}' not found")]
+    NotFound { kind: &'static str, id: String },
+    #[error("{field}: {reason}")]
+    Invalid { field: String, reason: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> GovError {
+    GovError::Invalid {
+        field: field.to_string(),
+        reason: reason.into(),
+    }
+}
+
+/// What the request path reads: every live key by secret hash, with its
+/// compiled patterns.
+#[derive(Default)]
+pub struct Snapshot {
+    keys_by_hash: HashMap<String, Arc<KeyView>>,
+}
+
+/// A virtual key ready for the request path.
+#[derive(Debug)]
+pub struct KeyView {
+    pub key: VirtualKey,
+    models: Vec<Pattern>,
+    providers: Vec<Pattern>,
+}
+
+/// Why a presented key is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    #[error("invalid virtual key")]
+    Unknown,
+    #[error("this virtual key is deactivated")]
+    Inactive,
+    #[error("this virtual key has expired")]
+    Expired,
+}
+
+impl KeyView {
+    /// Whether this key may use `model` at `provider`. Patterns match either
+    /// the bare model or `provider/model`.
+    pub fn allows(&self, provider: &str, model: &str) -> bool {
+        let provider_ok =
+            self.providers.is_empty() || self.providers.iter().any(|p| p.matches(provider));
+        let full = format!("{provider}/{model}");
+        let model_ok = self.models.is_empty()
+            || self
+                .models
+                .iter()
+                .any(|p| p.matches(model) || p.matches(&full));
+        provider_ok && model_ok
+    }
+}
+
+pub struct Governance {
+    clock: Arc<dyn Clock>,
+    hlc: Hlc,
+    customers: Table,
+    teams: Table,
+    keys: Table,
+    snapshot: ArcSwap<Snapshot>,
+}
+
+/// A freshly created or rotated key: the only time the secret is seen.
+#[derive(Debug, serde::Serialize)]
+pub struct IssuedKey {
+    #[serde(flatten)]
+    pub key: PublicKey,
+    pub secret: String,
+}
+
+/// A key as the admin API shows it (no hash).
+#[derive(Debug, serde::Serialize)]
+pub struct PublicKey {
+    pub id: String,
+    pub name: String,
+    pub secret_prefix: String,
+    pub active: bool,
+    pub expires_at: Option<u64>,
+    pub team_id: Option<String>,
+    pub customer_id: Option<String>,
+    pub models: Vec<String>,
+    pub providers: Vec<String>,
+    pub created_at: u64,
+}
+
+impl From<&VirtualKey> for PublicKey {
+    fn from(k: &VirtualKey) -> PublicKey {
+        PublicKey {
+            id: k.id.clone(),
+            name: k.name.clone(),
+            secret_prefix: k.secret_prefix.clone(),
+            active: k.active,
+            expires_at: k.expires_at,
+            team_id: k.team_id.clone(),
+            customer_id: k.customer_id.clone(),
+            models: k.models.clone(),
+            providers: k.providers.clone(),
+            created_at: k.created_at,
+        }
+    }
+}
+
+/// Hex SHA-256 of a secret.
+pub fn hash_secret(secret: &str) -> String {
+    Sha256::digest(secret.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn random_token(bytes: usize) -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut raw = vec![0u8; bytes];
+    getrandom::fill(&mut raw).expect("the OS random source works");
+    // 62 symbols: reject bytes ≥ 248 to keep the distribution uniform.
+    let mut out = String::with_capacity(bytes);
+    let mut i = 0;
+    while out.len() < bytes {
+        if i == raw.len() {
+            getrandom::fill(&mut raw).expect("the OS random source works");
+            i = 0;
+        }
+        let b = raw[i];
+        i += 1;
+        if b < 248 {
+            out.push(ALPHABET[(b % 62) as usize] as char);
+        }
+    }
+    out
+}
+
+/// This node's id in replicated state: random on first start, then persisted.
+pub fn node_id(store: &Store) -> Result<u64, StoreError> {
+    if let Some(v) = store.get(CF_META, b"node_id")?
+        && let Ok(b) = <[u8; 8]>::try_from(v.as_slice())
+    {
+        return Ok(u64::from_be_bytes(b));
+    }
+    let mut b = [0u8; 8];
+    getrandom::fill(&mut b).expect("the OS random source works");
+    store.put(CF_META, b"node_id", &b)?;
+    Ok(u64::from_be_bytes(b))
+}
+
+impl Governance {
+    pub fn open(store: Store, clock: Arc<dyn Clock>) -> Result<Governance, StoreError> {
+        let node = node_id(&store)?;
+        let gov = Governance {
+            clock,
+            hlc: Hlc::new(node),
+            customers: Table::open(Customer::KIND, store.clone())?,
+            teams: Table::open(Team::KIND, store.clone())?,
+            keys: Table::open(VirtualKey::KIND, store)?,
+            snapshot: ArcSwap::from_pointee(Snapshot::default()),
+        };
+        // Later writes must be ordered after every write already stored.
+        for table in [&gov.customers, &gov.teams, &gov.keys] {
+            for (_, row) in table.rows() {
+                if let Some(ts) = row.last_write() {
+                    gov.hlc.observe(ts);
+                }
+            }
+        }
+        gov.rebuild();
+        Ok(gov)
+    }
+
+    fn table<T: Object>(&self) -> &Table {
+        match T::KIND {
+            "customers" => &self.customers,
+            "teams" => &self.teams,
+            "keys" => &self.keys,
+            other => unreachable!("no table for {other}"),
+        }
+    }
+
+    pub fn now_ms(&self) -> u64 {
+        self.clock.now_ms()
+    }
+
+    /// Rebuilds the request-path snapshot from the tables.
+    fn rebuild(&self) {
+        let mut keys_by_hash = HashMap::new();
+        for (_, row) in self.keys.rows() {
+            if let Some(k) = objects::from_row::<VirtualKey>(&row) {
+                let view = KeyView {
+                    models: k.models.iter().map(Pattern::new).collect(),
+                    providers: k.providers.iter().map(Pattern::new).collect(),
+                    key: k,
+                };
+                keys_by_hash.insert(view.key.secret_hash.clone(), Arc::new(view));
+            }
+        }
+        self.snapshot.store(Arc::new(Snapshot { keys_by_hash }));
+    }
+
+    /// The key a secret belongs to, if it may be used now.
+    pub fn authenticate(&self, secret: &str) -> Result<Arc<KeyView>, AuthError> {
+        let snap = self.snapshot.load();
+        let view = snap
+            .keys_by_hash
+            .get(&hash_secret(secret))
+            .ok_or(AuthError::Unknown)?;
+        if !view.key.active {
+            return Err(AuthError::Inactive);
+        }
+        if view
+            .key
+            .expires_at
+            .is_some_and(|t| t <= self.clock.now_ms())
+        {
+            return Err(AuthError::Expired);
+        }
+        Ok(view.clone())
+    }
+
+    pub fn get<T: Object>(&self, id: &str) -> Option<T> {
+        self.table::<T>()
+            .get(id)
+            .and_then(|r| objects::from_row(&r))
+    }
+
+    /// Live objects in id order, `limit` after `cursor`; and whether more follow.
+    pub fn list<T: Object>(&self, cursor: Option<&str>, limit: usize) -> (Vec<T>, bool) {
+        let mut out = Vec::new();
+        let mut more = false;
+        for (id, row) in self.table::<T>().rows() {
+            if cursor.is_some_and(|c| id.as_str() <= c) {
+                continue;
+            }
+            if let Some(obj) = objects::from_row::<T>(&row) {
+                if out.len() == limit {
+                    more = true;
+                    break;
+                }
+                out.push(obj);
+            }
+        }
+        (out, more)
+    }
+
+    fn write<T: Object>(&self, obj: &T, only: Option<&[String]>) -> Result<(), GovError> {
+        let ts = self.hlc.tick(self.clock.as_ref());
+        self.table::<T>()
+            .apply(obj.id(), &objects::to_delta(obj, ts, only))?;
+        self.rebuild();
+        Ok(())
+    }
+
+    pub fn delete<T: Object>(&self, id: &str) -> Result<(), GovError> {
+        if self.get::<T>(id).is_none() {
+            return Err(GovError::NotFound {
+                kind: T::KIND,
+                id: id.into(),
+            });
+        }
+        let ts = self.hlc.tick(self.clock.as_ref());
+        self.table::<T>().apply(id, &objects::deletion(ts))?;
+        self.rebuild();
+        Ok(())
+    }
+
+    fn new_id<T: Object>() -> String {
+        format!("{}{}", T::ID_PREFIX, random_token(16))
+    }
+
+    pub fn create_customer(&self, name: String) -> Result<Customer, GovError> {
+        let c = Customer {
+            id: Self::new_id::<Customer>(),
+            name,
+            created_at: self.now_ms(),
+        };
+        self.check_customer(&c)?;
+        self.write(&c, None)?;
+        Ok(c)
+    }
+
+    pub fn create_team(&self, name: String, customer_id: Option<String>) -> Result<Team, GovError> {
+        let t = Team {
+            id: Self::new_id::<Team>(),
+            name,
+            customer_id,
+            created_at: self.now_ms(),
+        };
+        self.check_team(&t)?;
+        self.write(&t, None)?;
+        Ok(t)
+    }
+
+    /// Creates a key from the admin API's fields (those of [`Object::PATCHABLE`]).
+    pub fn create_key(&self, fields: Map<String, Value>) -> Result<IssuedKey, GovError> {
+        let secret = format!("{SECRET_PREFIX}{}", random_token(40));
+        let base = VirtualKey {
+            id: Self::new_id::<VirtualKey>(),
+            name: String::new(),
+            secret_hash: hash_secret(&secret),
+            secret_prefix: secret[..SECRET_PREFIX.len() + 4].to_string(),
+            active: true,
+            expires_at: None,
+            team_id: None,
+            customer_id: None,
+            models: Vec::new(),
+            providers: Vec::new(),
+            created_at: self.now_ms(),
+        };
+        let (key, _) = overlay(&base, fields)?;
+        self.check_key(&key)?;
+        self.write(&key, None)?;
+        Ok(IssuedKey {
+            key: (&key).into(),
+            secret,
+        })
+    }
+
+    /// A new secret for an existing key; the old one stops working at once.
+    pub fn rotate_key(&self, id: &str) -> Result<IssuedKey, GovError> {
+        let mut key = self
+            .get::<VirtualKey>(id)
+            .ok_or_else(|| GovError::NotFound {
+                kind: VirtualKey::KIND,
+                id: id.into(),
+            })?;
+        let secret = format!("{SECRET_PREFIX}{}", random_token(40));
+        key.secret_hash = hash_secret(&secret);
+        key.secret_prefix = secret[..SECRET_PREFIX.len() + 4].to_string();
+        self.write(&key, Some(&["secret_hash".into(), "secret_prefix".into()]))?;
+        Ok(IssuedKey {
+            key: (&key).into(),
+            secret,
+        })
+    }
+
+    /// Applies a PATCH body: only [`Object::PATCHABLE`] fields, validated as a
+    /// whole object before anything is written.
+    pub fn patch<T: Object + Validate>(
+        &self,
+        id: &str,
+        fields: Map<String, Value>,
+    ) -> Result<T, GovError> {
+        let current = self.get::<T>(id).ok_or_else(|| GovError::NotFound {
+            kind: T::KIND,
+            id: id.into(),
+        })?;
+        let (updated, changed) = overlay(&current, fields)?;
+        updated.validate(self)?;
+        if !changed.is_empty() {
+            self.write(&updated, Some(&changed))?;
+        }
+        Ok(updated)
+    }
+
+    fn check_customer(&self, c: &Customer) -> Result<(), GovError> {
+        non_empty("name", &c.name)
+    }
+
+    fn check_team(&self, t: &Team) -> Result<(), GovError> {
+        non_empty("name", &t.name)?;
+        if let Some(c) = &t.customer_id
+            && self.get::<Customer>(c).is_none()
+        {
+            return Err(invalid(
+                "customer_id",
+                format!("customer '{c}' does not exist"),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check_key(&self, k: &VirtualKey) -> Result<(), GovError> {
+        non_empty("name", &k.name)?;
+        if let Some(t) = &k.team_id
+            && self.get::<Team>(t).is_none()
+        {
+            return Err(invalid("team_id", format!("team '{t}' does not exist")));
+        }
+        if let Some(c) = &k.customer_id
+            && self.get::<Customer>(c).is_none()
+        {
+            return Err(invalid(
+                "customer_id",
+                format!("customer '{c}' does not exist"),
+            ));
+        }
+        if k.team_id.is_some() && k.customer_id.is_some() {
+            return Err(invalid(
+                "customer_id",
+                "a key in a team belongs to the team's customer; set one of team_id, customer_id",
+            ));
+        }
+        for (field, list) in [("models", &k.models), ("providers", &k.providers)] {
+            if list.iter().any(|p| p.trim().is_empty()) {
+                return Err(invalid(field, "patterns must not be empty"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Validation of a whole object against the others it refers to.
+pub trait Validate {
+    fn validate(&self, gov: &Governance) -> Result<(), GovError>;
+}
+
+impl Validate for Customer {
+    fn validate(&self, gov: &Governance) -> Result<(), GovError> {
+        gov.check_customer(self)
+    }
+}
+
+impl Validate for Team {
+    fn validate(&self, gov: &Governance) -> Result<(), GovError> {
+        gov.check_team(self)
+    }
+}
+
+impl Validate for VirtualKey {
+    fn validate(&self, gov: &Governance) -> Result<(), GovError> {
+        gov.check_key(self)
+    }
+}
+
+fn non_empty(field: &str, v: &str) -> Result<(), GovError> {
+    if v.trim().is_empty() {
+        return Err(invalid(field, "must not be empty"));
+    }
+    Ok(())
+}
+
+/// `base` with `fields` laid over it. Only patchable fields are accepted, and
+/// the result must still be a well-typed object. Returns it and the names of
+/// the fields that changed.
+fn overlay<T: Object>(base: &T, fields: Map<String, Value>) -> Result<(T, Vec<String>), GovError> {
+    let Value::Object(mut merged) = serde_json::to_value(base).expect("objects serialize") else {
+        unreachable!("objects are structs");
+    };
+    let mut changed = Vec::new();
+    for (k, v) in fields {
+        if !T::PATCHABLE.contains(&k.as_str()) {
+            return Err(invalid(
+                &k,
+                format!(
+                    "unknown or read-only field (settable: {})",
+                    T::PATCHABLE.join(", ")
+                ),
+            ));
+        }
+        if merged.get(&k) != Some(&v) {
+            changed.push(k.clone());
+        }
+        merged.insert(k, v);
+    }
+    let obj = serde_json::from_value(Value::Object(merged))
+        .map_err(|e| invalid("body", e.to_string()))?;
+    Ok((obj, changed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::hlc::ManualClock;
+    use serde_json::json;
+
+    fn fields(v: Value) -> Map<String, Value> {
+        v.as_object().unwrap().clone()
+    }
+
+    fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> Governance {
+        Governance::open(Store::open(dir).unwrap(), clock).unwrap()
+    }
+
+    #[test]
+    fn keys_authenticate_until_revoked_or_expired() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(1_000_000));
+        let gov = open(dir.path(), clock.clone());
+        let issued = gov
+            .create_key(fields(json!({"name": "ci", "expires_at": 2_000_000})))
+            .unwrap();
+        assert!(issued.secret.starts_with(SECRET_PREFIX));
+        assert_eq!(
+            gov.authenticate(&issued.secret).unwrap().key.id,
+            issued.key.id
+        );
+        assert_eq!(
+            gov.authenticate("sk-tg-nope").unwrap_err(),
+            AuthError::Unknown
+        );
+
+        clock.set(2_000_000);
+        assert_eq!(
+            gov.authenticate(&issued.secret).unwrap_err(),
+            AuthError::Expired
+        );
+        gov.patch::<VirtualKey>(&issued.key.id, fields(json!({"expires_at": null})))
+            .unwrap();
+        assert!(gov.authenticate(&issued.secret).is_ok());
+
+        gov.patch::<VirtualKey>(&issued.key.id, fields(json!({"active": false})))
+            .unwrap();
+        assert_eq!(
+            gov.authenticate(&issued.secret).unwrap_err(),
+            AuthError::Inactive
+        );
+        gov.patch::<VirtualKey>(&issued.key.id, fields(json!({"active": true})))
+            .unwrap();
+
+        let rotated = gov.rotate_key(&issued.key.id).unwrap();
+        assert_eq!(
+            gov.authenticate(&issued.secret).unwrap_err(),
+            AuthError::Unknown
+        );
+        assert!(gov.authenticate(&rotated.secret).is_ok());
+
+        gov.delete::<VirtualKey>(&issued.key.id).unwrap();
+        assert_eq!(
+            gov.authenticate(&rotated.secret).unwrap_err(),
+            AuthError::Unknown
+        );
+    }
+
+    #[test]
+    fn objects_survive_a_restart_and_later_writes_order_after_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = Arc::new(ManualClock::new(5_000));
+        let (team, key) = {
+            let gov = open(dir.path(), clock.clone());
+            let c = gov.create_customer("acme".into()).unwrap();
+            let t = gov
+                .create_team("search".into(), Some(c.id.clone()))
+                .unwrap();
+            let k = gov
+                .create_key(fields(json!({"name": "k", "team_id": t.id})))
+                .unwrap();
+            (t, k)
+        };
+        // The clock went back across the restart: edits must still win.
+        clock.set(10);
+        let gov = open(dir.path(), clock);
+        assert!(gov.authenticate(&key.secret).is_ok());
+        gov.patch::<Team>(&team.id, fields(json!({"name": "renamed"})))
+            .unwrap();
+        assert_eq!(gov.get::<Team>(&team.id).unwrap().name, "renamed");
+    }
+
+    #[test]
+    fn bad_writes_are_refused_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let gov = open(dir.path(), Arc::new(ManualClock::new(1)));
+        let k = gov.create_key(fields(json!({"name": "k"}))).unwrap();
+        for body in [
+            json!({"name": ""}),
+            json!({"team_id": "team_missing"}),
+            json!({"secret_hash": "00"}),
+            json!({"id": "vk_other"}),
+            json!({"colour": "red"}),
+            json!({"active": "yes"}),
+            json!({"models": ["gpt-4o", " "]}),
+            json!({"name": "ok", "models": 7}),
+        ] {
+            let err = gov
+                .patch::<VirtualKey>(&k.key.id, fields(body.clone()))
+                .unwrap_err();
+            assert!(matches!(err, GovError::Invalid { .. }), "{body}: {err}");
+        }
+        // Nothing of the refused bodies was written, not even their valid parts.
+        let now = gov.get::<VirtualKey>(&k.key.id).unwrap();
+        assert_eq!(now.name, "k");
+        assert!(matches!(
+            gov.create_key(fields(json!({"name": "x", "extra": 1}))),
+            Err(GovError::Invalid { .. })
+        ));
+        assert!(matches!(
+            gov.patch::<VirtualKey>("vk_missing", Map::new()),
+            Err(GovError::NotFound { .. })
+        ));
+        assert!(matches!(
+            gov.delete::<Team>("team_missing"),
+            Err(GovError::NotFound { .. })
+        ));
+    }
+
+    #[test]
+    fn key_access_patterns() {
+        let dir = tempfile::tempdir().unwrap();
+        let gov = open(dir.path(), Arc::new(ManualClock::new(1)));
+        let k = gov
+            .create_key(fields(json!({"name": "k", "models": ["gpt-4o*", "groq/*"], "providers": ["openai", "groq"]})))
+            .unwrap();
+        let view = gov.authenticate(&k.secret).unwrap();
+        assert!(view.allows("openai", "gpt-4o-mini"));
+        assert!(view.allows("groq", "llama-3.3-70b-versatile"));
+        assert!(!view.allows("openai", "o3"));
+        assert!(!view.allows("mistral", "gpt-4o"), "provider not listed");
+        let open_key = gov.create_key(fields(json!({"name": "open"}))).unwrap();
+        assert!(
+            gov.authenticate(&open_key.secret)
+                .unwrap()
+                .allows("any", "thing")
+        );
+    }
+
+    #[test]
+    fn paging_lists_in_id_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let gov = open(dir.path(), Arc::new(ManualClock::new(1)));
+        for i in 0..5 {
+            gov.create_customer(format!("c{i}")).unwrap();
+        }
+        let (first, more) = gov.list::<Customer>(None, 2);
+        assert!(more);
+        let (second, _) = gov.list::<Customer>(Some(&first[1].id), 2);
+        let (rest, more) = gov.list::<Customer>(Some(&second[1].id), 2);
+        assert!(!more);
+        let all: Vec<String> = first
+            .iter()
+            .chain(&second)
+            .chain(&rest)
+            .map(|c| c.id.clone())
+            .collect();
+        let mut sorted = all.clone();
+        sorted.sort();
+        assert_eq!(all.len(), 5);
+        assert_eq!(all, sorted);
+    }
+}

@@ -1,0 +1,217 @@
+//! The governance objects and how they map onto replicated rows.
+//!
+//! Each object is a plain serde struct; in a [`Table`](crate::state::table::Table)
+//! it is an `LwwMap` with one register per top-level field (the field's JSON
+//! bytes), plus a `deleted` register as its tombstone. Fields added in later
+//! releases default when absent, so old rows keep decoding.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::state::hlc::Timestamp;
+use crate::state::lww::LwwMap;
+
+/// The field that marks a deleted object.
+const DELETED: &str = "deleted";
+
+/// An object stored in a replicated table.
+pub trait Object: Serialize + DeserializeOwned + Clone {
+    /// Table name, and the `/api/<kind>` path segment.
+    const KIND: &'static str;
+    /// Prefix of generated ids (`vk_`, `team_`, `cus_`).
+    const ID_PREFIX: &'static str;
+    /// Fields a PATCH may change.
+    const PATCHABLE: &'static [&'static str];
+    fn id(&self) -> &str;
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Customer {
+    pub id: String,
+    pub name: String,
+    /// Unix ms.
+    pub created_at: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Team {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    pub created_at: u64,
+}
+
+/// A virtual key. The secret itself is never stored: only its SHA-256.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VirtualKey {
+    pub id: String,
+    pub name: String,
+    /// Hex SHA-256 of the secret.
+    pub secret_hash: String,
+    /// The secret's first characters, to recognise it in lists (`sk-tg-AbC…`).
+    pub secret_prefix: String,
+    pub active: bool,
+    /// Unix ms after which the key is refused.
+    #[serde(default)]
+    pub expires_at: Option<u64>,
+    #[serde(default)]
+    pub team_id: Option<String>,
+    /// Customer of a key that belongs to no team.
+    #[serde(default)]
+    pub customer_id: Option<String>,
+    /// Model patterns (`gpt-4o*`, `groq/*`) this key may use; empty = all.
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// Providers this key may use; empty = all.
+    #[serde(default)]
+    pub providers: Vec<String>,
+    pub created_at: u64,
+}
+
+impl Object for Customer {
+    const KIND: &'static str = "customers";
+    const ID_PREFIX: &'static str = "cus_";
+    const PATCHABLE: &'static [&'static str] = &["name"];
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Object for Team {
+    const KIND: &'static str = "teams";
+    const ID_PREFIX: &'static str = "team_";
+    const PATCHABLE: &'static [&'static str] = &["name", "customer_id"];
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl Object for VirtualKey {
+    const KIND: &'static str = "keys";
+    const ID_PREFIX: &'static str = "vk_";
+    const PATCHABLE: &'static [&'static str] = &[
+        "name",
+        "active",
+        "expires_at",
+        "team_id",
+        "customer_id",
+        "models",
+        "providers",
+    ];
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// The fields of `obj` as a delta written at `ts` (all of them, or only `only`).
+pub fn to_delta<T: Object>(obj: &T, ts: Timestamp, only: Option<&[String]>) -> LwwMap {
+    let Value::Object(fields) = serde_json::to_value(obj).expect("objects serialize") else {
+        unreachable!("objects are structs");
+    };
+    let mut delta = LwwMap::default();
+    for (k, v) in fields {
+        if only.is_none_or(|o| o.contains(&k)) {
+            delta.set(
+                &k,
+                ts,
+                Some(serde_json::to_vec(&v).expect("values serialize")),
+            );
+        }
+    }
+    if only.is_none() {
+        delta.set(DELETED, ts, Some(b"false".to_vec()));
+    }
+    delta
+}
+
+/// The tombstone delta.
+pub fn deletion(ts: Timestamp) -> LwwMap {
+    let mut delta = LwwMap::default();
+    delta.set(DELETED, ts, Some(b"true".to_vec()));
+    delta
+}
+
+/// The object a row holds, or `None` if it is deleted or cannot be read.
+pub fn from_row<T: Object>(row: &LwwMap) -> Option<T> {
+    if row.get(DELETED) == Some(b"true") {
+        return None;
+    }
+    let mut fields = Map::new();
+    for (k, reg) in &row.fields {
+        if k == DELETED {
+            continue;
+        }
+        if let Some(bytes) = &reg.value {
+            fields.insert(k.clone(), serde_json::from_slice(bytes).ok()?);
+        }
+    }
+    match serde_json::from_value(Value::Object(fields)) {
+        Ok(obj) => Some(obj),
+        Err(e) => {
+            tracing::error!(kind = T::KIND, error = %e, "unreadable replicated object");
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ts(ms: u64, node: u64) -> Timestamp {
+        Timestamp {
+            wall_ms: ms,
+            counter: 0,
+            node,
+        }
+    }
+
+    fn team(name: &str) -> Team {
+        Team {
+            id: "team_1".into(),
+            name: name.into(),
+            customer_id: None,
+            created_at: 1,
+        }
+    }
+
+    #[test]
+    fn objects_round_trip_and_concurrent_field_edits_both_survive() {
+        use crate::state::Merge;
+        let mut row = to_delta(&team("a"), ts(1, 1), None);
+        assert_eq!(from_row::<Team>(&row), Some(team("a")));
+        // Node 1 renames, node 2 sets the customer, concurrently.
+        let rename = to_delta(&team("b"), ts(5, 1), Some(&["name".to_string()]));
+        let mut with_customer = team("a");
+        with_customer.customer_id = Some("cus_1".into());
+        let assign = to_delta(&with_customer, ts(5, 2), Some(&["customer_id".to_string()]));
+        let mut other = row.clone();
+        row.merge(&rename);
+        row.merge(&assign);
+        other.merge(&assign);
+        other.merge(&rename);
+        assert_eq!(row, other);
+        let t = from_row::<Team>(&row).unwrap();
+        assert_eq!(
+            (t.name.as_str(), t.customer_id.as_deref()),
+            ("b", Some("cus_1"))
+        );
+    }
+
+    #[test]
+    fn deletes_win_over_older_writes_and_lose_to_newer() {
+        use crate::state::Merge;
+        let mut row = to_delta(&team("a"), ts(1, 1), None);
+        row.merge(&deletion(ts(3, 2)));
+        row.merge(&to_delta(
+            &team("late-edit"),
+            ts(2, 1),
+            Some(&["name".to_string()]),
+        ));
+        assert_eq!(from_row::<Team>(&row), None);
+        row.merge(&to_delta(&team("recreated"), ts(4, 1), None));
+        assert_eq!(from_row::<Team>(&row).unwrap().name, "recreated");
+    }
+}
