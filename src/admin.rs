@@ -18,7 +18,8 @@ use http::StatusCode;
 use serde_json::json;
 
 use crate::config::Secret;
-use crate::governance::Governance;
+use crate::governance::budgets::Usd;
+use crate::governance::{Governance, PublicKey};
 use crate::observability::request_log::{LogQuery, QueryError, RequestLogs};
 
 #[derive(Clone)]
@@ -80,6 +81,48 @@ impl IntoResponse for ApiError {
 pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(q)| q)
         .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+/// `GET /api/self`: what a virtual key may still spend, for the key itself
+/// (authenticated by the key, not the admin token).
+pub fn self_service(governance: Arc<Governance>) -> Router {
+    Router::new()
+        .route("/api/self", get(key_self))
+        .with_state(governance)
+}
+
+async fn key_self(State(gov): State<Arc<Governance>>, headers: http::HeaderMap) -> Response {
+    let Some(secret) = crate::proxy::presented_key(&headers) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "send your virtual key as 'Authorization: Bearer sk-tg-...'",
+        );
+    };
+    let view = match gov.authenticate(secret) {
+        Ok(v) => v,
+        Err(e) => return error(StatusCode::UNAUTHORIZED, "authentication_error", e),
+    };
+    let now = gov.now_ms();
+    let budgets: Vec<serde_json::Value> = view
+        .budgets
+        .iter()
+        .map(|(scope, b)| {
+            let (start, end) = crate::governance::budgets::window(b, now);
+            let spent = gov.spent(scope, b);
+            json!({
+                "scope": scope,
+                "limit_usd": b.limit_usd,
+                "period": b.period,
+                "calendar": b.calendar,
+                "window_start_ms": start,
+                "window_end_ms": end,
+                "spent_usd": Usd(spent),
+                "remaining_usd": Usd(b.limit_usd.0.saturating_sub(spent)),
+            })
+        })
+        .collect();
+    Json(json!({"key": PublicKey::from(&view.key), "budgets": budgets})).into_response()
 }
 
 pub fn error(status: StatusCode, kind: &'static str, message: impl std::fmt::Display) -> Response {

@@ -10,6 +10,7 @@
 mod overrides;
 mod secret;
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -19,6 +20,7 @@ use serde::{Deserialize, Deserializer};
 
 pub use secret::Secret;
 
+use crate::governance::pricing::Price;
 use crate::providers::presets::{self, ProviderKind};
 
 /// Why a configuration could not be used.
@@ -53,6 +55,9 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub logs: LogsConfig,
     pub client: ClientConfig,
+    /// Price overrides by model id (or `provider/model`), in micro-dollars per
+    /// million tokens: `[pricing."gpt-4o"] input = 2500000, output = 10000000`.
+    pub pricing: HashMap<String, Price>,
     /// Providers by name. The name is what clients write before the `/` in
     /// `provider/model`. Order matters: a bare model name found in several
     /// providers' catalogs resolves to the first.
@@ -66,6 +71,7 @@ impl Default for Config {
             upstream: UpstreamConfig::default(),
             logs: LogsConfig::default(),
             client: ClientConfig::default(),
+            pricing: HashMap::new(),
             providers: IndexMap::new(),
         }
     }

@@ -7,7 +7,9 @@
 //! change, so authenticating a request is one hash and one map lookup with no
 //! lock. This module knows nothing about HTTP.
 
+pub mod budgets;
 pub mod objects;
+pub mod pricing;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,11 +18,14 @@ use arc_swap::ArcSwap;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::providers::openai::Usage;
 use crate::routing::Pattern;
 use crate::state::hlc::{Clock, Hlc};
 use crate::state::table::Table;
 use crate::store::{CF_META, Store, StoreError};
+use budgets::{Budget, BudgetExceeded, Ledger, Reservation, Scope};
 use objects::{Customer, Object, Team, VirtualKey};
+use pricing::{Micros, Price, Pricing};
 
 /// Prefix of every virtual key secret.
 pub const SECRET_PREFIX: &str = "sk-tg-";
@@ -55,6 +60,8 @@ pub struct KeyView {
     pub key: VirtualKey,
     models: Vec<Pattern>,
     providers: Vec<Pattern>,
+    /// Every budget that applies: the key's, its team's, its customer's.
+    pub budgets: Vec<(Scope, Budget)>,
 }
 
 /// Why a presented key is refused.
@@ -91,6 +98,8 @@ pub struct Governance {
     teams: Table,
     keys: Table,
     snapshot: ArcSwap<Snapshot>,
+    ledger: Ledger,
+    pub pricing: Pricing,
 }
 
 /// A freshly created or rotated key: the only time the secret is seen.
@@ -113,6 +122,8 @@ pub struct PublicKey {
     pub customer_id: Option<String>,
     pub models: Vec<String>,
     pub providers: Vec<String>,
+    pub budgets: Vec<Budget>,
+    pub default_max_tokens: Option<u64>,
     pub created_at: u64,
 }
 
@@ -128,6 +139,8 @@ impl From<&VirtualKey> for PublicKey {
             customer_id: k.customer_id.clone(),
             models: k.models.clone(),
             providers: k.providers.clone(),
+            budgets: k.budgets.clone(),
+            default_max_tokens: k.default_max_tokens,
             created_at: k.created_at,
         }
     }
@@ -176,15 +189,21 @@ pub fn node_id(store: &Store) -> Result<u64, StoreError> {
 }
 
 impl Governance {
-    pub fn open(store: Store, clock: Arc<dyn Clock>) -> Result<Governance, StoreError> {
+    pub fn open(
+        store: Store,
+        clock: Arc<dyn Clock>,
+        price_overrides: &HashMap<String, Price>,
+    ) -> Result<Governance, StoreError> {
         let node = node_id(&store)?;
         let gov = Governance {
             clock,
             hlc: Hlc::new(node),
             customers: Table::open(Customer::KIND, store.clone())?,
             teams: Table::open(Team::KIND, store.clone())?,
-            keys: Table::open(VirtualKey::KIND, store)?,
+            keys: Table::open(VirtualKey::KIND, store.clone())?,
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            ledger: Ledger::open(node, store)?,
+            pricing: Pricing::new(price_overrides),
         };
         // Later writes must be ordered after every write already stored.
         for table in [&gov.customers, &gov.teams, &gov.keys] {
@@ -216,9 +235,26 @@ impl Governance {
         let mut keys_by_hash = HashMap::new();
         for (_, row) in self.keys.rows() {
             if let Some(k) = objects::from_row::<VirtualKey>(&row) {
+                let mut budgets: Vec<(Scope, Budget)> = k
+                    .budgets
+                    .iter()
+                    .map(|b| (format!("key:{}", k.id), *b))
+                    .collect();
+                let team = k.team_id.as_deref().and_then(|t| self.get::<Team>(t));
+                let customer_id = k
+                    .customer_id
+                    .clone()
+                    .or_else(|| team.as_ref().and_then(|t| t.customer_id.clone()));
+                if let Some(t) = &team {
+                    budgets.extend(t.budgets.iter().map(|b| (format!("team:{}", t.id), *b)));
+                }
+                if let Some(c) = customer_id.as_deref().and_then(|c| self.get::<Customer>(c)) {
+                    budgets.extend(c.budgets.iter().map(|b| (format!("customer:{}", c.id), *b)));
+                }
                 let view = KeyView {
                     models: k.models.iter().map(Pattern::new).collect(),
                     providers: k.providers.iter().map(Pattern::new).collect(),
+                    budgets,
                     key: k,
                 };
                 keys_by_hash.insert(view.key.secret_hash.clone(), Arc::new(view));
@@ -297,24 +333,37 @@ impl Governance {
         format!("{}{}", T::ID_PREFIX, random_token(16))
     }
 
-    pub fn create_customer(&self, name: String) -> Result<Customer, GovError> {
-        let c = Customer {
+    pub fn create_customer(
+        &self,
+        name: String,
+        budgets: Vec<Budget>,
+    ) -> Result<Customer, GovError> {
+        let mut c = Customer {
             id: Self::new_id::<Customer>(),
             name,
+            budgets,
             created_at: self.now_ms(),
         };
+        c.anchor_budgets(self.now_ms());
         self.check_customer(&c)?;
         self.write(&c, None)?;
         Ok(c)
     }
 
-    pub fn create_team(&self, name: String, customer_id: Option<String>) -> Result<Team, GovError> {
-        let t = Team {
+    pub fn create_team(
+        &self,
+        name: String,
+        customer_id: Option<String>,
+        budgets: Vec<Budget>,
+    ) -> Result<Team, GovError> {
+        let mut t = Team {
             id: Self::new_id::<Team>(),
             name,
             customer_id,
+            budgets,
             created_at: self.now_ms(),
         };
+        t.anchor_budgets(self.now_ms());
         self.check_team(&t)?;
         self.write(&t, None)?;
         Ok(t)
@@ -334,9 +383,12 @@ impl Governance {
             customer_id: None,
             models: Vec::new(),
             providers: Vec::new(),
+            budgets: Vec::new(),
+            default_max_tokens: None,
             created_at: self.now_ms(),
         };
-        let (key, _) = overlay(&base, fields)?;
+        let (mut key, _) = overlay(&base, fields)?;
+        key.anchor_budgets(self.now_ms());
         self.check_key(&key)?;
         self.write(&key, None)?;
         Ok(IssuedKey {
@@ -374,12 +426,46 @@ impl Governance {
             kind: T::KIND,
             id: id.into(),
         })?;
-        let (updated, changed) = overlay(&current, fields)?;
+        let (mut updated, changed) = overlay(&current, fields)?;
+        updated.anchor_budgets(self.now_ms());
         updated.validate(self)?;
         if !changed.is_empty() {
             self.write(&updated, Some(&changed))?;
         }
         Ok(updated)
+    }
+
+    /// Reserves the worst-case `cost` in every budget of `key`, all or nothing.
+    pub fn reserve(
+        &self,
+        key: &KeyView,
+        cost: Micros,
+    ) -> Result<Option<Reservation>, BudgetExceeded> {
+        if key.budgets.is_empty() {
+            return Ok(None);
+        }
+        self.ledger
+            .reserve(&key.budgets, cost, self.now_ms())
+            .map(Some)
+    }
+
+    /// Releases a reservation and records what the request actually cost.
+    pub fn settle(&self, r: Reservation, actual: Micros) {
+        if let Err(e) = self.ledger.settle(r, actual) {
+            tracing::error!(error = %e, "cannot persist spend");
+        }
+    }
+
+    /// Spend so far in the window of `b` for `scope`.
+    pub fn spent(&self, scope: &str, b: &Budget) -> Micros {
+        self.ledger.spent(scope, b, self.now_ms())
+    }
+
+    /// Cost of `usage` on `provider/model` (0 for unpriced models).
+    pub fn cost(&self, provider: &str, model: &str, usage: &Usage) -> Micros {
+        self.pricing
+            .price(provider, model)
+            .map_or(0, |p| p.cost(usage))
     }
 
     fn check_customer(&self, c: &Customer) -> Result<(), GovError> {
@@ -498,7 +584,7 @@ mod tests {
     }
 
     fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> Governance {
-        Governance::open(Store::open(dir).unwrap(), clock).unwrap()
+        Governance::open(Store::open(dir).unwrap(), clock, &HashMap::new()).unwrap()
     }
 
     #[test]
@@ -557,9 +643,9 @@ mod tests {
         let clock = Arc::new(ManualClock::new(5_000));
         let (team, key) = {
             let gov = open(dir.path(), clock.clone());
-            let c = gov.create_customer("acme".into()).unwrap();
+            let c = gov.create_customer("acme".into(), vec![]).unwrap();
             let t = gov
-                .create_team("search".into(), Some(c.id.clone()))
+                .create_team("search".into(), Some(c.id.clone()), vec![])
                 .unwrap();
             let k = gov
                 .create_key(fields(json!({"name": "k", "team_id": t.id})))
@@ -637,7 +723,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gov = open(dir.path(), Arc::new(ManualClock::new(1)));
         for i in 0..5 {
-            gov.create_customer(format!("c{i}")).unwrap();
+            gov.create_customer(format!("c{i}"), vec![]).unwrap();
         }
         let (first, more) = gov.list::<Customer>(None, 2);
         assert!(more);

@@ -117,7 +117,11 @@ pub async fn run(
             "no server.admin_token set: the admin API (/api/...) is open to anyone who can reach this node"
         );
     }
-    let governance = Arc::new(Governance::open(store.clone(), Arc::new(SystemClock))?);
+    let governance = Arc::new(Governance::open(
+        store.clone(),
+        Arc::new(SystemClock),
+        &config.pricing,
+    )?);
     let gateway = Arc::new(Gateway::new(
         &config,
         metrics.clone(),
@@ -187,6 +191,7 @@ fn router(gateway: Arc<Gateway>, admin: AdminState, ops: OpsState) -> Router {
         .with_state(ops);
     Router::new()
         .merge(proxy::http_api::routes(gateway))
+        .merge(admin::self_service(admin.governance.clone()))
         .merge(admin::routes(admin))
         .merge(ops_routes)
         .fallback(unknown_route)

@@ -35,6 +35,8 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 pub use error::{Cause, ErrorKind, ProxyError};
 
 use crate::config::Config;
+use crate::governance::budgets::Reservation;
+use crate::governance::objects::DEFAULT_MAX_TOKENS;
 use crate::governance::{Governance, KeyView, SECRET_PREFIX};
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::{RequestLog, RequestLogs, now_ms};
@@ -89,6 +91,8 @@ pub struct Ctx {
     stream: bool,
     /// The virtual key's id, when the request presented one.
     virtual_key: Option<String>,
+    /// Worst-case cost held in the caller's budgets until the request settles.
+    reservation: Option<Reservation>,
     /// Time spent waiting on upstreams (and backing off between their failures).
     upstream: Duration,
     attempts: u32,
@@ -113,6 +117,7 @@ impl Ctx {
             requested_model: String::new(),
             stream: false,
             virtual_key: None,
+            reservation: None,
             upstream: Duration::ZERO,
             attempts: 0,
             target_index: 0,
@@ -162,8 +167,26 @@ impl Finisher {
     }
 
     fn finish(&mut self) {
-        let Some(ctx) = self.ctx.take() else { return };
+        let Some(mut ctx) = self.ctx.take() else {
+            return;
+        };
         let m = &self.gw.metrics;
+        let gov = &self.gw.governance;
+        let known_usage = ctx.usage != Usage::default();
+        let cost = match (&ctx.provider, &ctx.model) {
+            (Some(p), Some(model)) if known_usage => gov.cost(p, model, &ctx.usage),
+            _ => 0,
+        };
+        if let Some(r) = ctx.reservation.take() {
+            // A success whose usage never arrived is charged its reservation:
+            // never less than it may have cost.
+            let actual = if !known_usage && (200..300).contains(&ctx.status) {
+                r.amount()
+            } else {
+                cost
+            };
+            gov.settle(r, actual);
+        }
         m.in_flight.dec();
         let provider = ctx.provider.as_deref().unwrap_or("");
         let model = ctx.model.as_deref().unwrap_or("");
@@ -213,6 +236,7 @@ impl Finisher {
             status: ctx.status,
             error: ctx.error,
             usage: ctx.usage,
+            cost_micros: cost,
             latency_us: ctx.started.elapsed().as_micros() as u64,
             upstream_us: ctx.upstream.as_micros() as u64,
             ttft_us: ctx.ttft.map(|t| t.as_micros() as u64),
@@ -321,12 +345,30 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
     let targets = resolve_targets(&gw.catalog, &view)?;
     if let Some(key) = &caller {
         check_access(key, &targets)?;
+        fin.ctx().reservation = reserve(gw, key, &obj, &view, &targets)?;
     }
     attempt_all(gw, fin, &obj, &view, &targets).await
 }
 
 /// Headers a virtual key may arrive in, in the order they are looked at.
 const KEY_HEADERS: &[&str] = &["x-tollgate-vk", "x-api-key", "x-goog-api-key", "api-key"];
+
+/// The `sk-tg-` secret a request presents, from whichever header carries it.
+pub fn presented_key(headers: &http::HeaderMap) -> Option<&str> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    bearer
+        .filter(|v| v.starts_with(SECRET_PREFIX))
+        .or_else(|| {
+            KEY_HEADERS
+                .iter()
+                .filter_map(|h| headers.get(*h)?.to_str().ok())
+                .find(|v| v.starts_with(SECRET_PREFIX))
+        })
+        .map(str::trim)
+}
 
 /// The caller's virtual key. A presented `sk-tg-` key must be valid; with
 /// `enforce_auth` a request without one is refused too. Otherwise the
@@ -335,20 +377,10 @@ fn authenticate(
     gw: &Gateway,
     headers: &http::HeaderMap,
 ) -> Result<Option<Arc<KeyView>>, ProxyError> {
-    let bearer = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    let presented = bearer.filter(|v| v.starts_with(SECRET_PREFIX)).or_else(|| {
-        KEY_HEADERS
-            .iter()
-            .filter_map(|h| headers.get(*h)?.to_str().ok())
-            .find(|v| v.starts_with(SECRET_PREFIX))
-    });
-    match presented {
+    match presented_key(headers) {
         Some(secret) => gw
             .governance
-            .authenticate(secret.trim())
+            .authenticate(secret)
             .map(Some)
             .map_err(|e| ProxyError::new(ErrorKind::Unauthenticated, e.to_string())),
         None if gw.enforce_auth => Err(ProxyError::new(
@@ -357,6 +389,34 @@ fn authenticate(
         )),
         None => Ok(None),
     }
+}
+
+/// Holds the request's worst-case cost in every budget above the key: the
+/// prompt's token bound plus the output cap, at the dearest of the targets.
+fn reserve(
+    gw: &Gateway,
+    key: &KeyView,
+    obj: &RawObject<'_>,
+    view: &RequestView,
+    targets: &[Target],
+) -> Result<Option<Reservation>, ProxyError> {
+    if key.budgets.is_empty() {
+        return Ok(None);
+    }
+    let prompt = openai::prompt_token_bound(obj);
+    let output = view
+        .max_tokens
+        .or(key.key.default_max_tokens)
+        .unwrap_or(DEFAULT_MAX_TOKENS);
+    let worst = targets
+        .iter()
+        .filter_map(|t| gw.governance.pricing.price(&t.provider.name, &t.model))
+        .map(|p| p.worst_case(prompt, output))
+        .max()
+        .unwrap_or(0);
+    gw.governance
+        .reserve(key, worst)
+        .map_err(|e| ProxyError::new(ErrorKind::BudgetExceeded, e.to_string()))
 }
 
 fn check_access(key: &KeyView, targets: &[Target]) -> Result<(), ProxyError> {

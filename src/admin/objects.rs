@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{AdminState, ApiError, error};
+use crate::governance::budgets::Budget;
 use crate::governance::objects::{Customer, Object, Team, VirtualKey};
 use crate::governance::{GovError, PublicKey, Validate};
 
@@ -101,6 +102,8 @@ fn typed<T: serde::de::DeserializeOwned>(m: Map<String, Value>) -> Result<T, Api
 #[serde(deny_unknown_fields)]
 struct NewCustomer {
     name: String,
+    #[serde(default)]
+    budgets: Vec<Budget>,
 }
 
 #[derive(Deserialize)]
@@ -109,6 +112,8 @@ struct NewTeam {
     name: String,
     #[serde(default)]
     customer_id: Option<String>,
+    #[serde(default)]
+    budgets: Vec<Budget>,
 }
 
 async fn create_customer(
@@ -119,7 +124,7 @@ async fn create_customer(
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
-    match s.governance.create_customer(new.name) {
+    match s.governance.create_customer(new.name, new.budgets) {
         Ok(c) => (StatusCode::CREATED, Json(c.shown())).into_response(),
         Err(e) => gov_error(e),
     }
@@ -133,7 +138,10 @@ async fn create_team(
         Ok(v) => v,
         Err(r) => return r.into_response(),
     };
-    match s.governance.create_team(new.name, new.customer_id) {
+    match s
+        .governance
+        .create_team(new.name, new.customer_id, new.budgets)
+    {
         Ok(t) => (StatusCode::CREATED, Json(t.shown())).into_response(),
         Err(e) => gov_error(e),
     }

@@ -9,8 +9,12 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use super::budgets::Budget;
 use crate::state::hlc::Timestamp;
 use crate::state::lww::LwwMap;
+
+/// Output tokens a request without `max_tokens` reserves, unless its key says otherwise.
+pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
 /// The field that marks a deleted object.
 const DELETED: &str = "deleted";
@@ -24,12 +28,24 @@ pub trait Object: Serialize + DeserializeOwned + Clone {
     /// Fields a PATCH may change.
     const PATCHABLE: &'static [&'static str];
     fn id(&self) -> &str;
+    fn budgets_mut(&mut self) -> &mut Vec<Budget>;
+
+    /// Gives rolling budgets without an anchor their first window's start.
+    fn anchor_budgets(&mut self, now_ms: u64) {
+        for b in self.budgets_mut() {
+            if !b.calendar && b.anchor_ms == 0 {
+                b.anchor_ms = now_ms;
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Customer {
     pub id: String,
     pub name: String,
+    #[serde(default)]
+    pub budgets: Vec<Budget>,
     /// Unix ms.
     pub created_at: u64,
 }
@@ -38,6 +54,8 @@ pub struct Customer {
 pub struct Team {
     pub id: String,
     pub name: String,
+    #[serde(default)]
+    pub budgets: Vec<Budget>,
     #[serde(default)]
     pub customer_id: Option<String>,
     pub created_at: u64,
@@ -67,24 +85,36 @@ pub struct VirtualKey {
     /// Providers this key may use; empty = all.
     #[serde(default)]
     pub providers: Vec<String>,
+    #[serde(default)]
+    pub budgets: Vec<Budget>,
+    /// Output tokens reserved for a request that sets no `max_tokens`
+    /// (default [`DEFAULT_MAX_TOKENS`]).
+    #[serde(default)]
+    pub default_max_tokens: Option<u64>,
     pub created_at: u64,
 }
 
 impl Object for Customer {
     const KIND: &'static str = "customers";
     const ID_PREFIX: &'static str = "cus_";
-    const PATCHABLE: &'static [&'static str] = &["name"];
+    const PATCHABLE: &'static [&'static str] = &["name", "budgets"];
     fn id(&self) -> &str {
         &self.id
+    }
+    fn budgets_mut(&mut self) -> &mut Vec<Budget> {
+        &mut self.budgets
     }
 }
 
 impl Object for Team {
     const KIND: &'static str = "teams";
     const ID_PREFIX: &'static str = "team_";
-    const PATCHABLE: &'static [&'static str] = &["name", "customer_id"];
+    const PATCHABLE: &'static [&'static str] = &["name", "customer_id", "budgets"];
     fn id(&self) -> &str {
         &self.id
+    }
+    fn budgets_mut(&mut self) -> &mut Vec<Budget> {
+        &mut self.budgets
     }
 }
 
@@ -99,9 +129,14 @@ impl Object for VirtualKey {
         "customer_id",
         "models",
         "providers",
+        "budgets",
+        "default_max_tokens",
     ];
     fn id(&self) -> &str {
         &self.id
+    }
+    fn budgets_mut(&mut self) -> &mut Vec<Budget> {
+        &mut self.budgets
     }
 }
 
@@ -173,6 +208,7 @@ mod tests {
             id: "team_1".into(),
             name: name.into(),
             customer_id: None,
+            budgets: vec![],
             created_at: 1,
         }
     }

@@ -47,6 +47,8 @@ pub struct RequestLog {
     pub status: u16,
     pub error: Option<String>,
     pub usage: Usage,
+    /// What the request cost, in micro-dollars (0 when the model has no price).
+    pub cost_micros: u64,
     pub latency_us: u64,
     pub upstream_us: u64,
     pub ttft_us: Option<u64>,
@@ -341,6 +343,7 @@ mod tests {
             status,
             error: None,
             usage: Usage::default(),
+            cost_micros: 0,
             latency_us: 1,
             upstream_us: 1,
             ttft_us: None,

@@ -180,6 +180,27 @@ impl RequestView {
     }
 }
 
+/// An upper bound of the prompt's tokens: the UTF-8 bytes of every string in
+/// the fields that make up the prompt (no tokenizer maps a token to less than
+/// one byte), plus a few tokens of framing per message or input.
+pub fn prompt_token_bound(obj: &RawObject<'_>) -> u64 {
+    fn walk(v: &serde_json::Value) -> u64 {
+        match v {
+            serde_json::Value::String(s) => s.len() as u64,
+            serde_json::Value::Array(a) => a.iter().map(|x| walk(x) + 4).sum(),
+            serde_json::Value::Object(o) => o.iter().map(|(k, x)| k.len() as u64 + walk(x)).sum(),
+            serde_json::Value::Number(_) => 4,
+            _ => 1,
+        }
+    }
+    ["messages", "prompt", "input", "tools", "functions"]
+        .iter()
+        .filter_map(|f| obj.get(f))
+        .filter_map(|raw| serde_json::from_str::<serde_json::Value>(raw.get()).ok())
+        .map(|v| walk(&v) + 8)
+        .sum()
+}
+
 /// Fields that are the gateway's and never reach an upstream.
 const GATEWAY_FIELDS: &[&str] = &["fallbacks"];
 

@@ -22,6 +22,7 @@ pub enum ErrorKind {
     InvalidRequest,
     Unauthenticated,
     Forbidden,
+    BudgetExceeded,
     ModelNotFound,
     BodyTooLarge,
     RateLimited,
@@ -48,6 +49,7 @@ impl ProxyError {
             ErrorKind::InvalidRequest
             | ErrorKind::Unauthenticated
             | ErrorKind::Forbidden
+            | ErrorKind::BudgetExceeded
             | ErrorKind::ModelNotFound
             | ErrorKind::BodyTooLarge => Cause::Client,
             ErrorKind::RateLimited | ErrorKind::UpstreamFailed | ErrorKind::UpstreamTimeout => {
@@ -74,6 +76,7 @@ impl ProxyError {
             ErrorKind::InvalidRequest => StatusCode::BAD_REQUEST,
             ErrorKind::Unauthenticated => StatusCode::UNAUTHORIZED,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::BudgetExceeded => StatusCode::PAYMENT_REQUIRED,
             ErrorKind::ModelNotFound => StatusCode::NOT_FOUND,
             ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -89,6 +92,7 @@ impl ProxyError {
             ErrorKind::InvalidRequest => ("invalid_request_error", None),
             ErrorKind::Unauthenticated => ("authentication_error", Some("invalid_api_key")),
             ErrorKind::Forbidden => ("permission_error", Some("model_not_allowed")),
+            ErrorKind::BudgetExceeded => ("budget_exceeded", Some("budget_exceeded")),
             ErrorKind::ModelNotFound => ("invalid_request_error", Some("model_not_found")),
             ErrorKind::BodyTooLarge => ("invalid_request_error", Some("request_too_large")),
             ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),

@@ -1,0 +1,536 @@
+//! Budgets: USD limits per period, and the ledger that admits requests
+//! against them without overspending.
+//!
+//! A request *reserves* its worst-case cost in every budget that applies
+//! (key, team, customer) before it is sent, under one lock, so concurrent
+//! requests can never together pass a limit; when it finishes it *settles*:
+//! the reservation is released and the actual cost is added to the period's
+//! spend counter. Spend is a grow-only counter per (scope, window), so a new
+//! period is simply a new counter and needs no reset.
+//!
+//! Windows: calendar-aligned budgets follow UTC (minutes, hours, days, weeks
+//! from Monday, months, quarters, years); others are fixed-length windows
+//! (1m, 1h, 1d, 1w, 30 days, 91 days, 365 days) counted from the budget's
+//! anchor time.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::Mutex;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::pricing::Micros;
+use crate::state::counter::GCounter;
+use crate::state::{Merge, NodeId};
+use crate::store::{self, CF_STATE, Store, StoreError};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Period {
+    #[serde(rename = "1m")]
+    Minute,
+    #[serde(rename = "1h")]
+    Hour,
+    #[serde(rename = "1d")]
+    Day,
+    #[serde(rename = "1w")]
+    Week,
+    #[serde(rename = "1M")]
+    Month,
+    #[serde(rename = "1Q")]
+    Quarter,
+    #[serde(rename = "1Y")]
+    Year,
+}
+
+impl Period {
+    pub fn label(self) -> &'static str {
+        match self {
+            Period::Minute => "1m",
+            Period::Hour => "1h",
+            Period::Day => "1d",
+            Period::Week => "1w",
+            Period::Month => "1M",
+            Period::Quarter => "1Q",
+            Period::Year => "1Y",
+        }
+    }
+
+    /// Length of a non-calendar window.
+    fn fixed_ms(self) -> u64 {
+        const MIN: u64 = 60_000;
+        const DAY: u64 = 24 * 60 * MIN;
+        match self {
+            Period::Minute => MIN,
+            Period::Hour => 60 * MIN,
+            Period::Day => DAY,
+            Period::Week => 7 * DAY,
+            Period::Month => 30 * DAY,
+            Period::Quarter => 91 * DAY,
+            Period::Year => 365 * DAY,
+        }
+    }
+}
+
+/// An amount of US dollars held exactly as micro-dollars; written in JSON as
+/// a decimal string (`"12.50"`) or a whole number of dollars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Usd(pub Micros);
+
+impl fmt::Display for Usd {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{:06}", self.0 / 1_000_000, self.0 % 1_000_000)
+    }
+}
+
+impl Usd {
+    /// Parses `"12"`, `"12.5"`, `"0.000001"`; more than six decimals is an error.
+    pub fn parse(s: &str) -> Result<Usd, String> {
+        let bad = || format!("{s:?} is not a USD amount like \"12.50\"");
+        let (whole, frac) = s.trim().split_once('.').unwrap_or((s.trim(), ""));
+        if whole.is_empty()
+            || !whole.bytes().all(|b| b.is_ascii_digit())
+            || !frac.bytes().all(|b| b.is_ascii_digit())
+        {
+            return Err(bad());
+        }
+        if frac.len() > 6 {
+            return Err(format!("{s:?} has more than six decimals (micro-dollars)"));
+        }
+        let whole: u64 = whole.parse().map_err(|_| bad())?;
+        let frac_micros: u64 = format!("{frac:0<6}").parse().map_err(|_| bad())?;
+        whole
+            .checked_mul(1_000_000)
+            .and_then(|w| w.checked_add(frac_micros))
+            .map(Usd)
+            .ok_or_else(bad)
+    }
+}
+
+impl Serialize for Usd {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> Deserialize<'de> for Usd {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Text(String),
+            Whole(u64),
+        }
+        match Raw::deserialize(d)? {
+            Raw::Text(s) => Usd::parse(&s).map_err(serde::de::Error::custom),
+            Raw::Whole(n) => n
+                .checked_mul(1_000_000)
+                .map(Usd)
+                .ok_or_else(|| serde::de::Error::custom("amount too large")),
+        }
+    }
+}
+
+/// A spending limit over a recurring period.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Budget {
+    pub limit_usd: Usd,
+    pub period: Period,
+    /// Align windows to the UTC calendar (months start on the 1st, weeks on Monday).
+    #[serde(default)]
+    pub calendar: bool,
+    /// Start of the first window of a non-calendar budget (Unix ms); set when
+    /// the budget is written if absent.
+    #[serde(default)]
+    pub anchor_ms: u64,
+}
+
+/// `[start, end)` of the window containing `now`, in Unix ms.
+pub fn window(b: &Budget, now_ms: u64) -> (u64, u64) {
+    if !b.calendar {
+        let len = b.period.fixed_ms();
+        let anchor = b.anchor_ms.min(now_ms);
+        let start = anchor + (now_ms - anchor) / len * len;
+        return (start, start + len);
+    }
+    const DAY: u64 = 86_400_000;
+    match b.period {
+        Period::Minute | Period::Hour | Period::Day => {
+            let len = b.period.fixed_ms();
+            let start = now_ms / len * len;
+            (start, start + len)
+        }
+        Period::Week => {
+            let day = now_ms / DAY;
+            // 1970-01-01 was a Thursday: (day + 3) % 7 is days since Monday.
+            let monday = day - (day + 3) % 7;
+            (monday * DAY, (monday + 7) * DAY)
+        }
+        Period::Month | Period::Quarter | Period::Year => {
+            let (y, m, _) = civil_from_days((now_ms / DAY) as i64);
+            let (first_month, months) = match b.period {
+                Period::Month => (m, 1),
+                Period::Quarter => ((m - 1) / 3 * 3 + 1, 3),
+                _ => (1, 12),
+            };
+            let start = days_from_civil(y, first_month, 1);
+            let (ny, nm) = add_months(y, first_month, months);
+            let end = days_from_civil(ny, nm, 1);
+            (start as u64 * DAY, end as u64 * DAY)
+        }
+    }
+}
+
+fn add_months(y: i64, m: u32, n: u32) -> (i64, u32) {
+    let total = (m - 1) + n;
+    (y + i64::from(total / 12), total % 12 + 1)
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let mp = i64::from((m + 9) % 12);
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+/// The date of a day number (inverse of [`days_from_civil`]).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// Who a budget belongs to: `key:vk_…`, `team:team_…`, `customer:cus_…`.
+pub type Scope = String;
+
+/// One spend counter: a scope's spend in one window.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct CounterKey {
+    pub scope: Scope,
+    pub start_ms: u64,
+    pub end_ms: u64,
+}
+
+impl CounterKey {
+    fn row_key(&self) -> Vec<u8> {
+        format!(
+            "spend\0{}\0{:020}\0{:020}",
+            self.scope, self.start_ms, self.end_ms
+        )
+        .into_bytes()
+    }
+}
+
+/// A refused admission.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "budget exceeded for {scope}: {limit} USD per {period} (spent {spent}, {reserved} reserved by requests in flight, this request may cost up to {asked})"
+)]
+pub struct BudgetExceeded {
+    pub scope: Scope,
+    pub period: &'static str,
+    pub limit: Usd,
+    pub spent: Usd,
+    pub reserved: Usd,
+    pub asked: Usd,
+}
+
+/// Cost held in every applicable window until the request settles.
+#[derive(Debug)]
+pub struct Reservation {
+    keys: Vec<CounterKey>,
+    amount: Micros,
+}
+
+impl Reservation {
+    pub fn amount(&self) -> Micros {
+        self.amount
+    }
+}
+
+#[derive(Default)]
+struct Books {
+    spend: HashMap<CounterKey, GCounter>,
+    reserved: HashMap<CounterKey, Micros>,
+}
+
+/// Spend counters and in-flight reservations of this node.
+pub struct Ledger {
+    node: NodeId,
+    store: Store,
+    books: Mutex<Books>,
+}
+
+/// Format version of persisted spend counters.
+const COUNTER_VERSION: u8 = 1;
+
+impl Ledger {
+    /// Loads every persisted spend counter.
+    pub fn open(node: NodeId, store: Store) -> Result<Ledger, StoreError> {
+        let mut books = Books::default();
+        let mut failure = None;
+        store.scan_prefix(CF_STATE, b"spend\0", |_, v| {
+            match store::versioned(v, COUNTER_VERSION)
+                .and_then(|(_, body)| store::decode::<(CounterKey, GCounter)>(body))
+            {
+                Ok((k, c)) => {
+                    books.spend.entry(k).or_default().merge(&c);
+                }
+                Err(e) => failure = Some(e),
+            }
+        })?;
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        Ok(Ledger {
+            node,
+            store,
+            books: Mutex::new(books),
+        })
+    }
+
+    /// Reserves `amount` in every budget of every scope, or nothing at all.
+    pub fn reserve(
+        &self,
+        budgets: &[(Scope, Budget)],
+        amount: Micros,
+        now_ms: u64,
+    ) -> Result<Reservation, BudgetExceeded> {
+        let mut books = self.books.lock().expect("ledger lock");
+        let mut keys = Vec::with_capacity(budgets.len());
+        for (scope, b) in budgets {
+            let (start_ms, end_ms) = window(b, now_ms);
+            let key = CounterKey {
+                scope: scope.clone(),
+                start_ms,
+                end_ms,
+            };
+            let spent = books.spend.get(&key).map_or(0, GCounter::value);
+            let reserved = books.reserved.get(&key).copied().unwrap_or(0);
+            if spent.saturating_add(reserved).saturating_add(amount) > b.limit_usd.0 {
+                return Err(BudgetExceeded {
+                    scope: scope.clone(),
+                    period: b.period.label(),
+                    limit: b.limit_usd,
+                    spent: Usd(spent),
+                    reserved: Usd(reserved),
+                    asked: Usd(amount),
+                });
+            }
+            if !keys.contains(&key) {
+                keys.push(key);
+            }
+        }
+        for k in &keys {
+            *books.reserved.entry(k.clone()).or_default() += amount;
+        }
+        Ok(Reservation { keys, amount })
+    }
+
+    /// Releases a reservation and records the actual cost.
+    pub fn settle(&self, r: Reservation, actual: Micros) -> Result<(), StoreError> {
+        let mut books = self.books.lock().expect("ledger lock");
+        for k in &r.keys {
+            if let Some(held) = books.reserved.get_mut(k) {
+                *held = held.saturating_sub(r.amount);
+                if *held == 0 {
+                    books.reserved.remove(k);
+                }
+            }
+        }
+        if actual == 0 {
+            return Ok(());
+        }
+        let mut rows = Vec::with_capacity(r.keys.len());
+        for k in &r.keys {
+            let counter = books.spend.entry(k.clone()).or_default();
+            counter.add(self.node, actual);
+            rows.push((
+                k.row_key(),
+                store::encode(COUNTER_VERSION, &(k, &*counter))?,
+            ));
+        }
+        // Persisted under the lock: a later write never carries an older value.
+        self.store.put_batch(
+            CF_STATE,
+            rows.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+        )
+    }
+
+    /// Spend of `scope` in the window of `b` containing `now_ms`.
+    pub fn spent(&self, scope: &str, b: &Budget, now_ms: u64) -> Micros {
+        let (start_ms, end_ms) = window(b, now_ms);
+        let key = CounterKey {
+            scope: scope.to_string(),
+            start_ms,
+            end_ms,
+        };
+        self.books
+            .lock()
+            .expect("ledger lock")
+            .spend
+            .get(&key)
+            .map_or(0, GCounter::value)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DAY: u64 = 86_400_000;
+
+    fn ms(y: i64, m: u32, d: u32) -> u64 {
+        days_from_civil(y, m, d) as u64 * DAY
+    }
+
+    fn budget(limit: &str, period: Period, calendar: bool, anchor_ms: u64) -> Budget {
+        Budget {
+            limit_usd: Usd::parse(limit).unwrap(),
+            period,
+            calendar,
+            anchor_ms,
+        }
+    }
+
+    #[test]
+    fn usd_parses_exactly() {
+        assert_eq!(Usd::parse("12.5").unwrap().0, 12_500_000);
+        assert_eq!(Usd::parse("0.000001").unwrap().0, 1);
+        assert_eq!(Usd::parse("3").unwrap().0, 3_000_000);
+        assert!(Usd::parse("0.0000001").is_err());
+        assert!(Usd::parse("-1").is_err());
+        assert!(Usd::parse("1e3").is_err());
+        assert_eq!(Usd(12_500_000).to_string(), "12.500000");
+        let b: Budget =
+            serde_json::from_value(serde_json::json!({"limit_usd": 5, "period": "1d"})).unwrap();
+        assert_eq!(b.limit_usd.0, 5_000_000);
+    }
+
+    #[test]
+    fn civil_dates_round_trip() {
+        for day in [-800_000i64, -1, 0, 1, 11_016, 20_000, 2_932_896] {
+            let (y, m, d) = civil_from_days(day);
+            assert_eq!(days_from_civil(y, m, d), day);
+        }
+        assert_eq!(civil_from_days(0), (1970, 1, 1));
+        assert_eq!(
+            days_from_civil(2024, 2, 29) + 1,
+            days_from_civil(2024, 3, 1)
+        );
+    }
+
+    #[test]
+    fn calendar_windows_follow_utc() {
+        let now = ms(2026, 11, 27) + 13 * 3_600_000 + 5 * 60_000 + 7_000; // Fri 13:05:07
+        let w = |p| window(&budget("1", p, true, 0), now);
+        assert_eq!(w(Period::Minute), (now - 7_000, now - 7_000 + 60_000));
+        assert_eq!(w(Period::Day), (ms(2026, 11, 27), ms(2026, 11, 28)));
+        assert_eq!(
+            w(Period::Week),
+            (ms(2026, 11, 23), ms(2026, 11, 30)),
+            "Monday to Monday"
+        );
+        assert_eq!(w(Period::Month), (ms(2026, 11, 1), ms(2026, 12, 1)));
+        assert_eq!(w(Period::Quarter), (ms(2026, 10, 1), ms(2027, 1, 1)));
+        assert_eq!(w(Period::Year), (ms(2026, 1, 1), ms(2027, 1, 1)));
+        // February of a leap year.
+        let feb = window(&budget("1", Period::Month, true, 0), ms(2028, 2, 29) + 5);
+        assert_eq!(feb, (ms(2028, 2, 1), ms(2028, 3, 1)));
+    }
+
+    #[test]
+    fn rolling_windows_count_from_the_anchor() {
+        let anchor = ms(2026, 1, 15) + 12 * 3_600_000;
+        let b = budget("1", Period::Month, false, anchor);
+        assert_eq!(window(&b, anchor + 5), (anchor, anchor + 30 * DAY));
+        assert_eq!(
+            window(&b, anchor + 30 * DAY),
+            (anchor + 30 * DAY, anchor + 60 * DAY)
+        );
+        let d = budget("1", Period::Day, false, anchor);
+        assert_eq!(window(&d, anchor + DAY - 1).0, anchor);
+        assert_eq!(window(&d, anchor + DAY).0, anchor + DAY);
+    }
+
+    fn ledger() -> (tempfile::TempDir, Ledger) {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();
+        (dir, l)
+    }
+
+    #[test]
+    fn reservations_never_let_concurrent_requests_pass_a_budget() {
+        let (_d, l) = ledger();
+        let b = budget("0.000100", Period::Day, true, 0); // 100 µ$
+        let budgets = vec![("key:k".to_string(), b)];
+        let now = ms(2026, 11, 27);
+        // Ten requests of up to 10 µ$ fit; the eleventh does not, while all are in flight.
+        let held: Vec<_> = (0..10)
+            .map(|_| l.reserve(&budgets, 10, now).unwrap())
+            .collect();
+        let refused = l.reserve(&budgets, 10, now).unwrap_err();
+        assert_eq!((refused.reserved, refused.spent), (Usd(100), Usd(0)));
+        // Settling below the reservation frees the difference.
+        for r in held {
+            l.settle(r, 7).unwrap();
+        }
+        assert_eq!(l.spent("key:k", &b, now), 70);
+        assert!(l.reserve(&budgets, 30, now).is_ok());
+        assert!(l.reserve(&budgets, 1, now).is_err());
+    }
+
+    #[test]
+    fn every_level_is_checked_and_a_refusal_reserves_nothing() {
+        let (_d, l) = ledger();
+        let now = ms(2026, 11, 27);
+        let budgets = vec![
+            ("key:k".to_string(), budget("1", Period::Day, true, 0)),
+            (
+                "team:t".to_string(),
+                budget("0.000050", Period::Month, true, 0),
+            ),
+        ];
+        let r = l.reserve(&budgets, 40, now).unwrap();
+        let e = l.reserve(&budgets, 20, now).unwrap_err();
+        assert_eq!(e.scope, "team:t");
+        l.settle(r, 40).unwrap();
+        // The refused request held nothing in the key's budget.
+        assert!(l.reserve(&budgets[..1], 999_960, now).is_ok());
+    }
+
+    #[test]
+    fn a_new_period_starts_from_zero_and_spend_survives_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = budget("0.000010", Period::Day, true, 0);
+        let budgets = vec![("key:k".to_string(), b)];
+        let day1 = ms(2026, 11, 27) + 1000;
+        {
+            let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();
+            let r = l.reserve(&budgets, 10, day1).unwrap();
+            l.settle(r, 10).unwrap();
+            assert!(l.reserve(&budgets, 1, day1).is_err());
+        }
+        let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();
+        assert_eq!(l.spent("key:k", &b, day1), 10);
+        assert!(
+            l.reserve(&budgets, 1, day1 + DAY - 1001).is_err(),
+            "still the same day"
+        );
+        assert!(
+            l.reserve(&budgets, 10, day1 + DAY).is_ok(),
+            "the next day is a new window"
+        );
+    }
+}

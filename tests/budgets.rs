@@ -1,0 +1,214 @@
+//! Budgets through the real server: concurrent admission, every level of the
+//! hierarchy, persistence across a restart.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "budget-admin";
+
+/// The mock model costs nothing per input token and 1 µ$ per output token; a
+/// request with `max_tokens = 20` gets exactly 20 output tokens, so its
+/// reservation (its worst case) and its actual cost are both 20 µ$.
+fn config(mock: &Proc) -> String {
+    format!(
+        "[server]\nadmin_token = \"{TOKEN}\"\n[client]\nenforce_auth = true\n\
+         [pricing.\"mock-1\"]\ninput = 0\noutput = 1000000\n{}",
+        mock_provider(
+            "mock",
+            mock,
+            "headers = { \"x-mock-words\" = \"100\", \"x-mock-latency-ms\" = \"20\" }"
+        )
+    )
+}
+
+async fn admin(gw: &Gateway, path: &str, body: Value) -> Value {
+    let r = reqwest::Client::new()
+        .post(gw.url(path))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{path} {body}");
+    r.json().await.unwrap()
+}
+
+fn budget(usd: &str) -> Value {
+    json!([{"limit_usd": usd, "period": "1d", "calendar": true}])
+}
+
+async fn fire(gw: &Gateway, secret: &str, n: usize) -> (usize, usize) {
+    let body = json!({"model": "mock/mock-1", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]});
+    let client = reqwest::Client::new();
+    let tasks: Vec<_> = (0..n)
+        .map(|_| {
+            let req = client
+                .post(gw.url("/v1/chat/completions"))
+                .bearer_auth(secret)
+                .json(&body);
+            tokio::spawn(async move {
+                let r = req.send().await.unwrap();
+                let status = r.status().as_u16();
+                let v: Value = r.json().await.unwrap();
+                (status, v)
+            })
+        })
+        .collect();
+    let (mut ok, mut refused) = (0, 0);
+    for t in tasks {
+        let (status, v) = t.await.unwrap();
+        match status {
+            200 => ok += 1,
+            402 => {
+                assert_eq!(v["error"]["code"], "budget_exceeded", "{v}");
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {v}"),
+        }
+    }
+    (ok, refused)
+}
+
+async fn spent(gw: &Gateway, secret: &str) -> Vec<(String, String, String)> {
+    let v: Value = reqwest::Client::new()
+        .get(gw.url("/api/self"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            (
+                b["scope"]
+                    .as_str()
+                    .unwrap()
+                    .split(':')
+                    .next()
+                    .unwrap()
+                    .to_string(),
+                b["spent_usd"].as_str().unwrap().to_string(),
+                b["limit_usd"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn fifty_concurrent_requests_against_a_budget_for_ten_at_every_level() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    // The binding budget (200 µ$ = ten requests) sits at a different level each time.
+    for level in ["key", "team", "customer"] {
+        let tight = "0.000200";
+        let loose = "1";
+        let pick = |l: &str| budget(if l == level { tight } else { loose });
+        let customer = admin(
+            &gw,
+            "/api/customers",
+            json!({"name": "c", "budgets": pick("customer")}),
+        )
+        .await;
+        let team = admin(
+            &gw,
+            "/api/teams",
+            json!({"name": "t", "customer_id": customer["id"], "budgets": pick("team")}),
+        )
+        .await;
+        let key = admin(
+            &gw,
+            "/api/keys",
+            json!({"name": "k", "team_id": team["id"], "budgets": pick("key")}),
+        )
+        .await;
+        let secret = key["secret"].as_str().unwrap();
+
+        let (ok, refused) = fire(&gw, secret, 50).await;
+        assert_eq!((ok, refused), (10, 40), "binding budget at the {level}");
+
+        let spends = spent(&gw, secret).await;
+        assert_eq!(spends.len(), 3, "{spends:?}");
+        for (scope, spent, limit) in &spends {
+            assert_eq!(spent, "0.000200", "{scope} at {level}: {spends:?}");
+            let (s, l): (f64, f64) = (spent.parse().unwrap(), limit.parse().unwrap());
+            assert!(s <= l, "{scope} overspent: {spent} > {limit}");
+        }
+        // The logs agree on what was charged.
+        let page = logs_until(
+            &gw,
+            &format!("?virtual_key={}&status=200", key["id"].as_str().unwrap()),
+            Some(TOKEN),
+            |p| p["data"].as_array().is_some_and(|d| d.len() == 10),
+        )
+        .await;
+        let charged: u64 = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["cost_micros"].as_u64().unwrap())
+            .sum();
+        assert_eq!(charged, 200);
+    }
+}
+
+#[tokio::test]
+async fn spend_survives_a_restart() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    let key = admin(
+        &gw,
+        "/api/keys",
+        json!({"name": "k", "budgets": budget("0.000060")}),
+    )
+    .await;
+    let secret = key["secret"].as_str().unwrap().to_string();
+    assert_eq!(fire(&gw, &secret, 3).await, (3, 0));
+    assert_eq!(fire(&gw, &secret, 1).await, (0, 1));
+
+    gw.proc.terminate();
+    let Gateway { mut proc, dir } = gw;
+    assert!(proc.child.wait().unwrap().success());
+    let cfg = std::fs::read_to_string(dir.path().join("tollgate.toml")).unwrap();
+    let gw = Gateway::start_in(&cfg, dir).await;
+    assert_eq!(spent(&gw, &secret).await[0].1, "0.000060");
+    assert_eq!(
+        fire(&gw, &secret, 1).await,
+        (0, 1),
+        "still exhausted after the restart"
+    );
+}
+
+#[tokio::test]
+async fn budget_bodies_are_validated() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    for budgets in [
+        json!([{"limit_usd": "ten", "period": "1d"}]),
+        json!([{"limit_usd": "1", "period": "2d"}]),
+        json!([{"limit_usd": "1", "period": "1d", "reset": "daily"}]),
+        json!([{"limit_usd": 1.5, "period": "1d"}]),
+        json!([{"limit_usd": "0.0000001", "period": "1d"}]),
+    ] {
+        let r = reqwest::Client::new()
+            .post(gw.url("/api/keys"))
+            .bearer_auth(TOKEN)
+            .json(&json!({"name": "k", "budgets": budgets}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "{budgets}");
+    }
+    let r = reqwest::Client::new()
+        .get(gw.url("/api/self"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+}
