@@ -8,6 +8,7 @@
 //! lock. This module knows nothing about HTTP.
 
 pub mod budgets;
+pub mod limits;
 pub mod objects;
 pub mod pricing;
 
@@ -24,6 +25,7 @@ use crate::state::hlc::{Clock, Hlc};
 use crate::state::table::Table;
 use crate::store::{CF_META, Store, StoreError};
 use budgets::{Budget, BudgetExceeded, Ledger, Reservation, Scope};
+use limits::{Admitted, Limiter, RateLimit, RateLimited};
 use objects::{Customer, Object, Team, VirtualKey};
 use pricing::{Micros, Price, Pricing};
 
@@ -62,6 +64,8 @@ pub struct KeyView {
     providers: Vec<Pattern>,
     /// Every budget that applies: the key's, its team's, its customer's.
     pub budgets: Vec<(Scope, Budget)>,
+    /// Every rate limit that applies, likewise.
+    pub limits: Vec<(Scope, RateLimit)>,
 }
 
 /// Why a presented key is refused.
@@ -99,6 +103,7 @@ pub struct Governance {
     keys: Table,
     snapshot: ArcSwap<Snapshot>,
     ledger: Ledger,
+    limiter: Limiter,
     pub pricing: Pricing,
 }
 
@@ -123,6 +128,7 @@ pub struct PublicKey {
     pub models: Vec<String>,
     pub providers: Vec<String>,
     pub budgets: Vec<Budget>,
+    pub rate_limits: Vec<RateLimit>,
     pub default_max_tokens: Option<u64>,
     pub created_at: u64,
 }
@@ -140,6 +146,7 @@ impl From<&VirtualKey> for PublicKey {
             models: k.models.clone(),
             providers: k.providers.clone(),
             budgets: k.budgets.clone(),
+            rate_limits: k.rate_limits.clone(),
             default_max_tokens: k.default_max_tokens,
             created_at: k.created_at,
         }
@@ -203,6 +210,7 @@ impl Governance {
             keys: Table::open(VirtualKey::KIND, store.clone())?,
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             ledger: Ledger::open(node, store)?,
+            limiter: Limiter::default(),
             pricing: Pricing::new(price_overrides),
         };
         // Later writes must be ordered after every write already stored.
@@ -235,26 +243,31 @@ impl Governance {
         let mut keys_by_hash = HashMap::new();
         for (_, row) in self.keys.rows() {
             if let Some(k) = objects::from_row::<VirtualKey>(&row) {
-                let mut budgets: Vec<(Scope, Budget)> = k
-                    .budgets
-                    .iter()
-                    .map(|b| (format!("key:{}", k.id), *b))
-                    .collect();
+                let own = format!("key:{}", k.id);
+                let mut budgets: Vec<(Scope, Budget)> =
+                    k.budgets.iter().map(|b| (own.clone(), *b)).collect();
+                let mut limits: Vec<(Scope, RateLimit)> =
+                    k.rate_limits.iter().map(|l| (own.clone(), *l)).collect();
                 let team = k.team_id.as_deref().and_then(|t| self.get::<Team>(t));
                 let customer_id = k
                     .customer_id
                     .clone()
                     .or_else(|| team.as_ref().and_then(|t| t.customer_id.clone()));
                 if let Some(t) = &team {
-                    budgets.extend(t.budgets.iter().map(|b| (format!("team:{}", t.id), *b)));
+                    let scope = format!("team:{}", t.id);
+                    budgets.extend(t.budgets.iter().map(|b| (scope.clone(), *b)));
+                    limits.extend(t.rate_limits.iter().map(|l| (scope.clone(), *l)));
                 }
                 if let Some(c) = customer_id.as_deref().and_then(|c| self.get::<Customer>(c)) {
-                    budgets.extend(c.budgets.iter().map(|b| (format!("customer:{}", c.id), *b)));
+                    let scope = format!("customer:{}", c.id);
+                    budgets.extend(c.budgets.iter().map(|b| (scope.clone(), *b)));
+                    limits.extend(c.rate_limits.iter().map(|l| (scope.clone(), *l)));
                 }
                 let view = KeyView {
                     models: k.models.iter().map(Pattern::new).collect(),
                     providers: k.providers.iter().map(Pattern::new).collect(),
                     budgets,
+                    limits,
                     key: k,
                 };
                 keys_by_hash.insert(view.key.secret_hash.clone(), Arc::new(view));
@@ -333,40 +346,18 @@ impl Governance {
         format!("{}{}", T::ID_PREFIX, random_token(16))
     }
 
-    pub fn create_customer(
+    /// Creates a customer or team from the admin API's fields (those of
+    /// [`Object::PATCHABLE`]), validated whole before it is written.
+    pub fn create<T: Object + Blank + Validate>(
         &self,
-        name: String,
-        budgets: Vec<Budget>,
-    ) -> Result<Customer, GovError> {
-        let mut c = Customer {
-            id: Self::new_id::<Customer>(),
-            name,
-            budgets,
-            created_at: self.now_ms(),
-        };
-        c.anchor_budgets(self.now_ms());
-        self.check_customer(&c)?;
-        self.write(&c, None)?;
-        Ok(c)
-    }
-
-    pub fn create_team(
-        &self,
-        name: String,
-        customer_id: Option<String>,
-        budgets: Vec<Budget>,
-    ) -> Result<Team, GovError> {
-        let mut t = Team {
-            id: Self::new_id::<Team>(),
-            name,
-            customer_id,
-            budgets,
-            created_at: self.now_ms(),
-        };
-        t.anchor_budgets(self.now_ms());
-        self.check_team(&t)?;
-        self.write(&t, None)?;
-        Ok(t)
+        fields: Map<String, Value>,
+    ) -> Result<T, GovError> {
+        let now = self.now_ms();
+        let (mut obj, _) = overlay(&T::blank(Self::new_id::<T>(), now), fields)?;
+        obj.anchor_budgets(now);
+        obj.validate(self)?;
+        self.write(&obj, None)?;
+        Ok(obj)
     }
 
     /// Creates a key from the admin API's fields (those of [`Object::PATCHABLE`]).
@@ -384,6 +375,7 @@ impl Governance {
             models: Vec::new(),
             providers: Vec::new(),
             budgets: Vec::new(),
+            rate_limits: Vec::new(),
             default_max_tokens: None,
             created_at: self.now_ms(),
         };
@@ -449,6 +441,24 @@ impl Governance {
             .map(Some)
     }
 
+    /// Counts one request against every rate limit of `key`, or refuses it.
+    pub fn admit(&self, key: &KeyView) -> Result<Option<Admitted>, RateLimited> {
+        if key.limits.is_empty() {
+            return Ok(None);
+        }
+        self.limiter.admit(&key.limits, self.now_ms()).map(Some)
+    }
+
+    /// Un-counts a request refused after admission.
+    pub fn unadmit(&self, a: &Admitted) {
+        self.limiter.undo(a);
+    }
+
+    /// Adds a finished request's tokens to its rate-limit windows.
+    pub fn record_tokens(&self, a: &Admitted, tokens: u64) {
+        self.limiter.record_tokens(a, tokens);
+    }
+
     /// Releases a reservation and records what the request actually cost.
     pub fn settle(&self, r: Reservation, actual: Micros) {
         if let Err(e) = self.ledger.settle(r, actual) {
@@ -512,6 +522,36 @@ impl Governance {
             }
         }
         Ok(())
+    }
+}
+
+/// An object with every optional field empty, to create from API fields.
+pub trait Blank {
+    fn blank(id: String, now_ms: u64) -> Self;
+}
+
+impl Blank for Customer {
+    fn blank(id: String, now_ms: u64) -> Customer {
+        Customer {
+            id,
+            name: String::new(),
+            budgets: Vec::new(),
+            rate_limits: Vec::new(),
+            created_at: now_ms,
+        }
+    }
+}
+
+impl Blank for Team {
+    fn blank(id: String, now_ms: u64) -> Team {
+        Team {
+            id,
+            name: String::new(),
+            customer_id: None,
+            budgets: Vec::new(),
+            rate_limits: Vec::new(),
+            created_at: now_ms,
+        }
     }
 }
 
@@ -643,9 +683,11 @@ mod tests {
         let clock = Arc::new(ManualClock::new(5_000));
         let (team, key) = {
             let gov = open(dir.path(), clock.clone());
-            let c = gov.create_customer("acme".into(), vec![]).unwrap();
+            let c = gov
+                .create::<Customer>(fields(json!({"name": "acme"})))
+                .unwrap();
             let t = gov
-                .create_team("search".into(), Some(c.id.clone()), vec![])
+                .create::<Team>(fields(json!({"name": "search", "customer_id": c.id})))
                 .unwrap();
             let k = gov
                 .create_key(fields(json!({"name": "k", "team_id": t.id})))
@@ -723,7 +765,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gov = open(dir.path(), Arc::new(ManualClock::new(1)));
         for i in 0..5 {
-            gov.create_customer(format!("c{i}"), vec![]).unwrap();
+            gov.create::<Customer>(fields(json!({"name": format!("c{i}")})))
+                .unwrap();
         }
         let (first, more) = gov.list::<Customer>(None, 2);
         assert!(more);

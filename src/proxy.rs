@@ -36,6 +36,7 @@ pub use error::{Cause, ErrorKind, ProxyError};
 
 use crate::config::Config;
 use crate::governance::budgets::Reservation;
+use crate::governance::limits::Admitted;
 use crate::governance::objects::DEFAULT_MAX_TOKENS;
 use crate::governance::{Governance, KeyView, SECRET_PREFIX};
 use crate::observability::metrics::Metrics;
@@ -93,6 +94,8 @@ pub struct Ctx {
     virtual_key: Option<String>,
     /// Worst-case cost held in the caller's budgets until the request settles.
     reservation: Option<Reservation>,
+    /// The rate-limit windows the request was counted in.
+    admitted: Option<Admitted>,
     /// Time spent waiting on upstreams (and backing off between their failures).
     upstream: Duration,
     attempts: u32,
@@ -118,6 +121,7 @@ impl Ctx {
             stream: false,
             virtual_key: None,
             reservation: None,
+            admitted: None,
             upstream: Duration::ZERO,
             attempts: 0,
             target_index: 0,
@@ -186,6 +190,9 @@ impl Finisher {
                 cost
             };
             gov.settle(r, actual);
+        }
+        if let Some(a) = ctx.admitted.take() {
+            gov.record_tokens(&a, ctx.usage.total_tokens);
         }
         m.in_flight.dec();
         let provider = ctx.provider.as_deref().unwrap_or("");
@@ -345,7 +352,22 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
     let targets = resolve_targets(&gw.catalog, &view)?;
     if let Some(key) = &caller {
         check_access(key, &targets)?;
-        fin.ctx().reservation = reserve(gw, key, &obj, &view, &targets)?;
+        let admitted = gw.governance.admit(key).map_err(|e| {
+            let mut err = ProxyError::new(ErrorKind::RateLimited, e.to_string());
+            err.cause = Cause::Client;
+            err.retry_after = Some(e.retry_after_secs);
+            err
+        })?;
+        match reserve(gw, key, &obj, &view, &targets) {
+            Ok(r) => fin.ctx().reservation = r,
+            Err(e) => {
+                if let Some(a) = &admitted {
+                    gw.governance.unadmit(a);
+                }
+                return Err(e);
+            }
+        }
+        fin.ctx().admitted = admitted;
     }
     attempt_all(gw, fin, &obj, &view, &targets).await
 }

@@ -212,3 +212,65 @@ async fn budget_bodies_are_validated() {
         .unwrap();
     assert_eq!(r.status(), 401);
 }
+
+#[tokio::test]
+async fn rate_limits_refuse_with_retry_after_at_every_level() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    let body = json!({"model": "mock/mock-1", "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]});
+    let send = |secret: String| {
+        let req = reqwest::Client::new()
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(secret)
+            .json(&body);
+        async move { req.send().await.unwrap() }
+    };
+
+    // Requests per window on the key.
+    let key = admin(
+        &gw,
+        "/api/keys",
+        json!({"name": "k", "rate_limits": [{"requests": 3, "window": "1h"}]}),
+    )
+    .await;
+    let secret = key["secret"].as_str().unwrap().to_string();
+    for _ in 0..3 {
+        assert_eq!(send(secret.clone()).await.status(), 200);
+    }
+    let r = send(secret.clone()).await;
+    assert_eq!(r.status(), 429);
+    let retry: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=3600).contains(&retry), "{retry}");
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("requests"),
+        "{v}"
+    );
+
+    // Tokens per window on the team: the first request uses them up.
+    let team = admin(
+        &gw,
+        "/api/teams",
+        json!({"name": "t", "rate_limits": [{"tokens": 10, "window": "1d"}]}),
+    )
+    .await;
+    let member = admin(
+        &gw,
+        "/api/keys",
+        json!({"name": "m", "team_id": team["id"]}),
+    )
+    .await;
+    let secret = member["secret"].as_str().unwrap().to_string();
+    assert_eq!(send(secret.clone()).await.status(), 200);
+    let r = send(secret).await;
+    assert_eq!(r.status(), 429);
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["error"]["message"].as_str().unwrap().contains("tokens"),
+        "{v}"
+    );
+}

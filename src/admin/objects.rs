@@ -15,9 +15,8 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{AdminState, ApiError, error};
-use crate::governance::budgets::Budget;
 use crate::governance::objects::{Customer, Object, Team, VirtualKey};
-use crate::governance::{GovError, PublicKey, Validate};
+use crate::governance::{Blank, GovError, PublicKey, Validate};
 
 const MAX_PAGE: usize = 1000;
 
@@ -25,7 +24,7 @@ pub fn routes() -> Router<AdminState> {
     Router::new()
         .route(
             "/api/customers",
-            post(create_customer).get(list::<Customer>),
+            post(create::<Customer>).get(list::<Customer>),
         )
         .route(
             "/api/customers/{id}",
@@ -33,7 +32,7 @@ pub fn routes() -> Router<AdminState> {
                 .patch(patch::<Customer>)
                 .delete(delete::<Customer>),
         )
-        .route("/api/teams", post(create_team).get(list::<Team>))
+        .route("/api/teams", post(create::<Team>).get(list::<Team>))
         .route(
             "/api/teams/{id}",
             get(get_one::<Team>)
@@ -93,56 +92,16 @@ fn body_object(body: Result<Json<Value>, JsonRejection>) -> Result<Map<String, V
     }
 }
 
-/// Typed create bodies; unknown fields are errors.
-fn typed<T: serde::de::DeserializeOwned>(m: Map<String, Value>) -> Result<T, ApiError> {
-    serde_json::from_value(Value::Object(m)).map_err(ApiError::bad_request)
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewCustomer {
-    name: String,
-    #[serde(default)]
-    budgets: Vec<Budget>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct NewTeam {
-    name: String,
-    #[serde(default)]
-    customer_id: Option<String>,
-    #[serde(default)]
-    budgets: Vec<Budget>,
-}
-
-async fn create_customer(
+async fn create<T: Object + Blank + Validate + Shown>(
     State(s): State<AdminState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Response {
-    let new: NewCustomer = match body_object(body).and_then(typed) {
-        Ok(v) => v,
+    let fields = match body_object(body) {
+        Ok(m) => m,
         Err(r) => return r.into_response(),
     };
-    match s.governance.create_customer(new.name, new.budgets) {
-        Ok(c) => (StatusCode::CREATED, Json(c.shown())).into_response(),
-        Err(e) => gov_error(e),
-    }
-}
-
-async fn create_team(
-    State(s): State<AdminState>,
-    body: Result<Json<Value>, JsonRejection>,
-) -> Response {
-    let new: NewTeam = match body_object(body).and_then(typed) {
-        Ok(v) => v,
-        Err(r) => return r.into_response(),
-    };
-    match s
-        .governance
-        .create_team(new.name, new.customer_id, new.budgets)
-    {
-        Ok(t) => (StatusCode::CREATED, Json(t.shown())).into_response(),
+    match s.governance.create::<T>(fields) {
+        Ok(obj) => (StatusCode::CREATED, Json(obj.shown())).into_response(),
         Err(e) => gov_error(e),
     }
 }

@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use super::budgets::Budget;
+use super::limits::RateLimit;
 use crate::state::hlc::Timestamp;
 use crate::state::lww::LwwMap;
 
@@ -46,6 +47,8 @@ pub struct Customer {
     pub name: String,
     #[serde(default)]
     pub budgets: Vec<Budget>,
+    #[serde(default)]
+    pub rate_limits: Vec<RateLimit>,
     /// Unix ms.
     pub created_at: u64,
 }
@@ -56,6 +59,8 @@ pub struct Team {
     pub name: String,
     #[serde(default)]
     pub budgets: Vec<Budget>,
+    #[serde(default)]
+    pub rate_limits: Vec<RateLimit>,
     #[serde(default)]
     pub customer_id: Option<String>,
     pub created_at: u64,
@@ -87,6 +92,8 @@ pub struct VirtualKey {
     pub providers: Vec<String>,
     #[serde(default)]
     pub budgets: Vec<Budget>,
+    #[serde(default)]
+    pub rate_limits: Vec<RateLimit>,
     /// Output tokens reserved for a request that sets no `max_tokens`
     /// (default [`DEFAULT_MAX_TOKENS`]).
     #[serde(default)]
@@ -97,7 +104,7 @@ pub struct VirtualKey {
 impl Object for Customer {
     const KIND: &'static str = "customers";
     const ID_PREFIX: &'static str = "cus_";
-    const PATCHABLE: &'static [&'static str] = &["name", "budgets"];
+    const PATCHABLE: &'static [&'static str] = &["name", "budgets", "rate_limits"];
     fn id(&self) -> &str {
         &self.id
     }
@@ -109,7 +116,7 @@ impl Object for Customer {
 impl Object for Team {
     const KIND: &'static str = "teams";
     const ID_PREFIX: &'static str = "team_";
-    const PATCHABLE: &'static [&'static str] = &["name", "customer_id", "budgets"];
+    const PATCHABLE: &'static [&'static str] = &["name", "customer_id", "budgets", "rate_limits"];
     fn id(&self) -> &str {
         &self.id
     }
@@ -130,6 +137,7 @@ impl Object for VirtualKey {
         "models",
         "providers",
         "budgets",
+        "rate_limits",
         "default_max_tokens",
     ];
     fn id(&self) -> &str {
@@ -209,6 +217,7 @@ mod tests {
             name: name.into(),
             customer_id: None,
             budgets: vec![],
+            rate_limits: vec![],
             created_at: 1,
         }
     }
