@@ -349,7 +349,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.message).with_param(e.param))?;
     ctx.requested_model = view.model.clone();
     ctx.stream = view.stream;
-    let targets = resolve_targets(&gw.catalog, &view)?;
+    let targets = resolve_targets(&gw.catalog, &view, caller.as_deref())?;
     if let Some(key) = &caller {
         check_access(key, &targets)?;
         let admitted = gw.governance.admit(key).map_err(|e| {
@@ -484,16 +484,69 @@ async fn read_body(req: Request<Body>, limit: usize) -> Result<Bytes, ProxyError
     }
 }
 
-fn resolve_targets(catalog: &Catalog, view: &RequestView) -> Result<Vec<Target>, ProxyError> {
+/// The requested model, then each fallback. A bare name several providers
+/// serve goes, for a keyed caller, to a provider the key may use — chosen by
+/// the key's provider weights when it has them.
+fn resolve_targets(
+    catalog: &Catalog,
+    view: &RequestView,
+    caller: Option<&KeyView>,
+) -> Result<Vec<Target>, ProxyError> {
     let not_found = |e: ResolveError, param| {
         ProxyError::new(ErrorKind::ModelNotFound, e.to_string()).with_param(Some(param))
     };
+    let mut candidates = catalog
+        .candidates(&view.model)
+        .map_err(|e| not_found(e, "model"))?;
+    if let Some(key) = caller
+        && candidates.len() > 1
+    {
+        candidates.retain(|t| key.allows(&t.provider.name, &t.model));
+        if candidates.is_empty() {
+            return Err(ProxyError::new(
+                ErrorKind::Forbidden,
+                format!(
+                    "this key may not use model '{}' at any provider serving it",
+                    view.model
+                ),
+            )
+            .with_param(Some("model")));
+        }
+    }
+    let chosen = match caller {
+        Some(key) if candidates.len() > 1 => {
+            let w = |t: &Target| {
+                u64::from(
+                    key.key
+                        .provider_weights
+                        .get(&*t.provider.name)
+                        .copied()
+                        .unwrap_or(0),
+                )
+            };
+            let total: u64 = candidates.iter().map(w).sum();
+            if total == 0 {
+                0
+            } else {
+                let mut r = fastrand::u64(0..total);
+                candidates
+                    .iter()
+                    .position(|t| {
+                        let wt = w(t);
+                        if r < wt {
+                            true
+                        } else {
+                            r -= wt;
+                            false
+                        }
+                    })
+                    .expect("r < total")
+            }
+        }
+        _ => 0,
+    };
     let mut targets = Vec::with_capacity(1 + view.fallbacks.len());
-    targets.push(
-        catalog
-            .resolve(&view.model)
-            .map_err(|e| not_found(e, "model"))?,
-    );
+    targets.push(candidates.swap_remove(chosen));
     for f in &view.fallbacks {
         targets.push(catalog.resolve(f).map_err(|e| not_found(e, "fallbacks"))?);
     }

@@ -116,8 +116,8 @@ pub enum NoKey {
 pub struct Catalog {
     providers: Vec<Arc<Provider>>,
     by_name: HashMap<String, Arc<Provider>>,
-    /// Bare model name → first provider listing it.
-    bare: HashMap<String, Arc<Provider>>,
+    /// Bare model name → every provider listing it, in config order.
+    bare: HashMap<String, Vec<Arc<Provider>>>,
     epoch: Instant,
 }
 
@@ -134,7 +134,9 @@ impl Catalog {
         for p in &providers {
             by_name.insert(p.name.to_string(), p.clone());
             for m in &p.models {
-                bare.entry(m.clone()).or_insert_with(|| p.clone());
+                bare.entry(m.clone())
+                    .or_insert_with(Vec::new)
+                    .push(p.clone());
             }
         }
         Catalog {
@@ -150,18 +152,38 @@ impl Catalog {
     }
 
     /// `provider/model` when `provider` is configured; otherwise the whole
-    /// string as a bare catalog name.
+    /// string as a bare catalog name, served by the first provider listing it.
     pub fn resolve(&self, model: &str) -> Result<Target, ResolveError> {
+        self.candidates(model).map(|mut c| c.swap_remove(0))
+    }
+
+    /// Every target that can serve `model`: the one named by a
+    /// `provider/model`, or each provider whose catalog lists a bare name (in
+    /// config order, those with a key for it).
+    pub fn candidates(&self, model: &str) -> Result<Vec<Target>, ResolveError> {
         if let Some((prefix, rest)) = model.split_once('/')
             && let Some(p) = self.by_name.get(prefix)
             && !rest.is_empty()
         {
-            return self.check_keys(p, rest);
+            return self.check_keys(p, rest).map(|t| vec![t]);
         }
-        match self.bare.get(model) {
-            Some(p) => self.check_keys(p, model),
-            None => Err(ResolveError::UnknownModel(model.to_string())),
+        let Some(providers) = self.bare.get(model) else {
+            return Err(ResolveError::UnknownModel(model.to_string()));
+        };
+        let mut out = Vec::with_capacity(providers.len());
+        let mut first_err = None;
+        for p in providers {
+            match self.check_keys(p, model) {
+                Ok(t) => out.push(t),
+                Err(e) => {
+                    first_err.get_or_insert(e);
+                }
+            }
         }
+        if out.is_empty() {
+            return Err(first_err.expect("a listed model has a provider"));
+        }
+        Ok(out)
     }
 
     fn check_keys(&self, p: &Arc<Provider>, model: &str) -> Result<Target, ResolveError> {
@@ -395,6 +417,18 @@ mod tests {
         assert_eq!(&*t.provider.name, "openrouter");
         let t = c.resolve("llama-3.3-70b-versatile").unwrap();
         assert_eq!(&*t.provider.name, "groq");
+        // A bare name listed by several providers has them all as candidates, in order.
+        let c2 = catalog(
+            "[providers.a]\nkind = \"mock\"\nmodels = [\"m\"]\n[providers.b]\nkind = \"mock\"\nmodels = [\"m\"]\n",
+        );
+        let names: Vec<String> = c2
+            .candidates("m")
+            .unwrap()
+            .iter()
+            .map(|t| t.provider.name.to_string())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        assert_eq!(c2.candidates("a/x").unwrap().len(), 1);
         assert_eq!(
             c.resolve("nope").unwrap_err(),
             ResolveError::UnknownModel("nope".into())

@@ -366,3 +366,71 @@ async fn keys_survive_a_restart() {
         .await;
     assert_eq!((s, got["name"].as_str()), (200, Some("durable")));
 }
+
+#[tokio::test]
+async fn bare_models_route_by_the_keys_providers_and_weights() {
+    let mock = start_mock(&[]).await;
+    let config = format!(
+        "[server]\nadmin_token = \"{TOKEN}\"\n{}",
+        mock_provider("a", &mock, "models = [\"shared\"]")
+            + &mock_provider("b", &mock, "models = [\"shared\"]")
+    );
+    let gw = Gateway::start(&config).await;
+    let a = Admin::new(&gw);
+    let provider_of = |secret: String| {
+        let req = reqwest::Client::new()
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(secret)
+            .json(&chat_body("shared"));
+        async move {
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 200);
+            r.headers()["x-tollgate-provider"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    // Without a key or preferences: the first provider in config order.
+    assert_eq!(
+        chat(&gw, None, "shared").await.headers()["x-tollgate-provider"],
+        "a"
+    );
+
+    let (_, only_b) = a
+        .post("/api/keys", json!({"name": "b-only", "providers": ["b"]}))
+        .await;
+    let (_, weighted_b) = a
+        .post(
+            "/api/keys",
+            json!({"name": "prefers-b", "provider_weights": {"b": 1}}),
+        )
+        .await;
+    for _ in 0..10 {
+        assert_eq!(
+            provider_of(only_b["secret"].as_str().unwrap().into()).await,
+            "b"
+        );
+        assert_eq!(
+            provider_of(weighted_b["secret"].as_str().unwrap().into()).await,
+            "b"
+        );
+    }
+    let (_, split) = a
+        .post(
+            "/api/keys",
+            json!({"name": "split", "provider_weights": {"a": 1, "b": 3}}),
+        )
+        .await;
+    let mut seen = std::collections::HashMap::new();
+    for _ in 0..60 {
+        *seen
+            .entry(provider_of(split["secret"].as_str().unwrap().into()).await)
+            .or_insert(0) += 1;
+    }
+    // Both are used (the chance of either never appearing in 60 draws is below 1e-7).
+    assert!(
+        seen.get("a").is_some() && seen.get("b").is_some(),
+        "{seen:?}"
+    );
+}

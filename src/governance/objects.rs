@@ -90,6 +90,10 @@ pub struct VirtualKey {
     /// Providers this key may use; empty = all.
     #[serde(default)]
     pub providers: Vec<String>,
+    /// For a bare model several providers serve: relative weights by provider
+    /// name. Providers not listed are not chosen while any listed one can serve.
+    #[serde(default)]
+    pub provider_weights: std::collections::BTreeMap<String, u32>,
     #[serde(default)]
     pub budgets: Vec<Budget>,
     #[serde(default)]
@@ -136,6 +140,7 @@ impl Object for VirtualKey {
         "customer_id",
         "models",
         "providers",
+        "provider_weights",
         "budgets",
         "rate_limits",
         "default_max_tokens",
