@@ -430,7 +430,7 @@ async fn bare_models_route_by_the_keys_providers_and_weights() {
     }
     // Both are used (the chance of either never appearing in 60 draws is below 1e-7).
     assert!(
-        seen.get("a").is_some() && seen.get("b").is_some(),
+        seen.contains_key("a") && seen.contains_key("b"),
         "{seen:?}"
     );
 }
