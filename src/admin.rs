@@ -21,6 +21,7 @@ use crate::config::Secret;
 use crate::governance::budgets::Usd;
 use crate::governance::{Governance, PublicKey};
 use crate::observability::request_log::{LogQuery, QueryError, RequestLogs};
+use crate::observability::spend::{self, SpendQuery};
 
 #[derive(Clone)]
 pub struct AdminState {
@@ -33,6 +34,7 @@ pub fn routes(state: AdminState) -> Router {
     let token = Arc::new(state.token.clone());
     Router::new()
         .route("/api/logs", get(logs))
+        .route("/api/spend", get(spend))
         .merge(objects::routes())
         .route_layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
@@ -81,6 +83,23 @@ impl IntoResponse for ApiError {
 pub fn query<T>(q: Result<Query<T>, QueryRejection>) -> Result<T, ApiError> {
     q.map(|Query(q)| q)
         .map_err(|e| ApiError::bad_request(e.body_text()))
+}
+
+async fn spend(
+    State(s): State<AdminState>,
+    q: Result<Query<SpendQuery>, QueryRejection>,
+) -> Response {
+    let q = match query(q) {
+        Ok(q) => q,
+        Err(e) => return e.into_response(),
+    };
+    let logs = s.logs.clone();
+    let now = s.governance.now_ms();
+    match tokio::task::spawn_blocking(move || spend::report(&logs, &q, now)).await {
+        Ok(Ok(report)) => Json(report).into_response(),
+        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
+        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
+    }
 }
 
 /// `GET /api/self`: what a virtual key may still spend, for the key itself

@@ -66,6 +66,8 @@ pub struct KeyView {
     pub budgets: Vec<(Scope, Budget)>,
     /// Every rate limit that applies, likewise.
     pub limits: Vec<(Scope, RateLimit)>,
+    /// The customer above the key: its own, or its team's.
+    pub customer_id: Option<String>,
 }
 
 /// Why a presented key is refused.
@@ -270,6 +272,7 @@ impl Governance {
                     providers: k.providers.iter().map(Pattern::new).collect(),
                     budgets,
                     limits,
+                    customer_id,
                     key: k,
                 };
                 keys_by_hash.insert(view.key.secret_hash.clone(), Arc::new(view));

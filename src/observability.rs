@@ -5,3 +5,4 @@
 
 pub mod metrics;
 pub mod request_log;
+pub mod spend;

@@ -90,8 +90,11 @@ pub struct Ctx {
     endpoint: Endpoint,
     requested_model: String,
     stream: bool,
-    /// The virtual key's id, when the request presented one.
+    /// The virtual key's id, when the request presented one, and the team and
+    /// customer above it.
     virtual_key: Option<String>,
+    team: Option<String>,
+    customer: Option<String>,
     /// Worst-case cost held in the caller's budgets until the request settles.
     reservation: Option<Reservation>,
     /// The rate-limit windows the request was counted in.
@@ -120,6 +123,8 @@ impl Ctx {
             requested_model: String::new(),
             stream: false,
             virtual_key: None,
+            team: None,
+            customer: None,
             reservation: None,
             admitted: None,
             upstream: Duration::ZERO,
@@ -236,6 +241,8 @@ impl Finisher {
             endpoint: ctx.endpoint.label().to_string(),
             requested_model: ctx.requested_model,
             virtual_key: ctx.virtual_key,
+            team: ctx.team,
+            customer: ctx.customer,
             provider: ctx.provider.map(|p| p.to_string()),
             model: ctx.model,
             provider_key: ctx.key.map(|k| k.to_string()),
@@ -336,7 +343,12 @@ enum Reply {
 
 async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<Reply, ProxyError> {
     let caller = authenticate(gw, req.headers())?;
-    fin.ctx().virtual_key = caller.as_ref().map(|k| k.key.id.clone());
+    if let Some(k) = &caller {
+        let ctx = fin.ctx();
+        ctx.virtual_key = Some(k.key.id.clone());
+        ctx.team = k.key.team_id.clone();
+        ctx.customer = k.customer_id.clone();
+    }
     let body = read_body(req, gw.max_body_bytes).await?;
     let obj = RawObject::parse(&body).map_err(|e| {
         ProxyError::new(

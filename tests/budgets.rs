@@ -274,3 +274,62 @@ async fn rate_limits_refuse_with_retry_after_at_every_level() {
         "{v}"
     );
 }
+
+#[tokio::test]
+async fn spend_reports_group_by_key_team_customer_provider_and_model() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    let customer = admin(&gw, "/api/customers", json!({"name": "c"})).await;
+    let team = admin(
+        &gw,
+        "/api/teams",
+        json!({"name": "t", "customer_id": customer["id"]}),
+    )
+    .await;
+    let key = admin(
+        &gw,
+        "/api/keys",
+        json!({"name": "k", "team_id": team["id"]}),
+    )
+    .await;
+    assert_eq!(fire(&gw, key["secret"].as_str().unwrap(), 3).await, (3, 0));
+    logs_until(&gw, "?status=200", Some(TOKEN), |p| {
+        p["data"].as_array().is_some_and(|d| d.len() == 3)
+    })
+    .await;
+
+    let report = |q: &'static str| {
+        let req = reqwest::Client::new()
+            .get(gw.url(&format!("/api/spend{q}")))
+            .bearer_auth(TOKEN);
+        async move {
+            let r = req.send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    for (group, id) in [
+        ("key", &key["id"]),
+        ("team", &team["id"]),
+        ("customer", &customer["id"]),
+    ] {
+        let (s, v) = report(match group {
+            "key" => "?group_by=key",
+            "team" => "?group_by=team&bucket=1h",
+            _ => "?group_by=customer&bucket=1d",
+        })
+        .await;
+        assert_eq!(s, 200);
+        let rows = v["data"].as_array().unwrap();
+        assert_eq!(rows.len(), 1, "{group}: {v}");
+        assert_eq!(&rows[0]["group"], id);
+        assert_eq!(rows[0]["requests"], 3);
+        assert_eq!(rows[0]["cost_micros"], 60);
+        assert_eq!(rows[0]["completion_tokens"], 60);
+    }
+    let (_, v) = report("?group_by=model").await;
+    assert_eq!(v["data"][0]["group"], "mock-1");
+    let (s, _) = report("?group_by=colour").await;
+    assert_eq!(s, 400);
+    let (s, _) = report("").await;
+    assert_eq!(s, 400, "group_by is required");
+}

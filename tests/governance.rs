@@ -429,8 +429,5 @@ async fn bare_models_route_by_the_keys_providers_and_weights() {
             .or_insert(0) += 1;
     }
     // Both are used (the chance of either never appearing in 60 draws is below 1e-7).
-    assert!(
-        seen.contains_key("a") && seen.contains_key("b"),
-        "{seen:?}"
-    );
+    assert!(seen.contains_key("a") && seen.contains_key("b"), "{seen:?}");
 }

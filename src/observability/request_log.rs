@@ -36,8 +36,11 @@ pub struct RequestLog {
     pub endpoint: String,
     /// The model as the client wrote it.
     pub requested_model: String,
-    /// Id of the virtual key the request presented, if any.
+    /// Id of the virtual key the request presented, if any, and the team and
+    /// customer above it.
     pub virtual_key: Option<String>,
+    pub team: Option<String>,
+    pub customer: Option<String>,
     /// Provider and upstream model that answered (or were tried last).
     pub provider: Option<String>,
     pub model: Option<String>,
@@ -241,6 +244,43 @@ impl RequestLogs {
         Ok(LogPage { data, next_cursor })
     }
 
+    /// Visits every record with `since <= ts < until`, newest first, up to
+    /// the scan cap; returns whether the cap cut the scan short.
+    pub fn scan_range(
+        &self,
+        since: u64,
+        until: u64,
+        mut visit: impl FnMut(&RequestLog),
+    ) -> Result<bool, QueryError> {
+        let mut scanned = 0usize;
+        let mut truncated = false;
+        let mut failure = None;
+        let start = predecessor(&key(until, 0));
+        self.store.scan_rev(CF_REQUEST_LOGS, Some(&start), |k, v| {
+            let ts = u64::from_be_bytes(k[..8].try_into().expect("16-byte keys"));
+            if ts < since {
+                return false;
+            }
+            if scanned == MAX_SCAN {
+                truncated = true;
+                return false;
+            }
+            scanned += 1;
+            match decode_record(v) {
+                Ok(rec) => visit(&rec),
+                Err(e) => {
+                    failure = Some(e);
+                    return false;
+                }
+            }
+            true
+        })?;
+        match failure {
+            Some(e) => Err(e.into()),
+            None => Ok(truncated),
+        }
+    }
+
     /// Deletes records older than `retention`.
     pub fn prune(&self, retention: Duration) -> Result<(), StoreError> {
         let cutoff = now_ms().saturating_sub(retention.as_millis() as u64);
@@ -336,6 +376,8 @@ mod tests {
             endpoint: "chat".into(),
             requested_model: "m".into(),
             virtual_key: None,
+            team: None,
+            customer: None,
             provider: Some(provider.into()),
             model: Some("m".into()),
             provider_key: Some("k".into()),

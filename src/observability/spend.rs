@@ -1,0 +1,111 @@
+//! Spend and usage reports (`GET /api/spend`), aggregated from this node's
+//! request log by key, team, customer, provider or model, per time bucket.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use super::request_log::{QueryError, RequestLog, RequestLogs};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupBy {
+    Key,
+    Team,
+    Customer,
+    Provider,
+    Model,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum Bucket {
+    #[serde(rename = "1h")]
+    Hour,
+    #[serde(rename = "1d")]
+    Day,
+    /// One bucket for the whole range.
+    #[serde(rename = "all")]
+    All,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SpendQuery {
+    pub group_by: GroupBy,
+    /// Unix ms, inclusive; default 24 hours before `until`.
+    pub since: Option<u64>,
+    /// Unix ms, exclusive; default now.
+    pub until: Option<u64>,
+    #[serde(default = "all")]
+    pub bucket: Bucket,
+}
+
+fn all() -> Bucket {
+    Bucket::All
+}
+
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+pub struct Row {
+    /// The group's value; `null` for requests without one (e.g. no key).
+    pub group: Option<String>,
+    pub bucket_start_ms: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub cost_micros: u64,
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct SpendReport {
+    pub since: u64,
+    pub until: u64,
+    pub data: Vec<Row>,
+    /// The scan stopped at its row cap before reaching `since`.
+    pub truncated: bool,
+}
+
+fn group_of(r: &RequestLog, g: GroupBy) -> Option<String> {
+    match g {
+        GroupBy::Key => r.virtual_key.clone(),
+        GroupBy::Team => r.team.clone(),
+        GroupBy::Customer => r.customer.clone(),
+        GroupBy::Provider => r.provider.clone(),
+        GroupBy::Model => r.model.clone(),
+    }
+}
+
+pub fn report(logs: &RequestLogs, q: &SpendQuery, now_ms: u64) -> Result<SpendReport, QueryError> {
+    let until = q.until.unwrap_or(now_ms.saturating_add(1));
+    let since = q.since.unwrap_or(until.saturating_sub(24 * 3_600_000));
+    let width = match q.bucket {
+        Bucket::Hour => 3_600_000,
+        Bucket::Day => 86_400_000,
+        Bucket::All => 0,
+    };
+    let mut rows: BTreeMap<(u64, Option<String>), Row> = BTreeMap::new();
+    let truncated = logs.scan_range(since, until, |r| {
+        let bucket = if width == 0 {
+            since
+        } else {
+            r.ts_ms / width * width
+        };
+        let group = group_of(r, q.group_by);
+        let row = rows.entry((bucket, group.clone())).or_insert_with(|| Row {
+            group,
+            bucket_start_ms: bucket,
+            ..Row::default()
+        });
+        row.requests += 1;
+        row.errors += u64::from(r.status >= 400);
+        row.cost_micros += r.cost_micros;
+        row.prompt_tokens += r.usage.prompt_tokens;
+        row.completion_tokens += r.usage.completion_tokens;
+    })?;
+    Ok(SpendReport {
+        since,
+        until,
+        data: rows.into_values().collect(),
+        truncated,
+    })
+}
