@@ -85,11 +85,7 @@ pub fn report(logs: &RequestLogs, q: &SpendQuery, now_ms: u64) -> Result<SpendRe
     };
     let mut rows: BTreeMap<(u64, Option<String>), Row> = BTreeMap::new();
     let truncated = logs.scan_range(since, until, |r| {
-        let bucket = if width == 0 {
-            since
-        } else {
-            r.ts_ms / width * width
-        };
+        let bucket = r.ts_ms.checked_div(width).map_or(since, |n| n * width);
         let group = group_of(r, q.group_by);
         let row = rows.entry((bucket, group.clone())).or_insert_with(|| Row {
             group,
