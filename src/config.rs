@@ -206,6 +206,9 @@ pub struct ProviderConfig {
     pub models: Option<Vec<String>>,
     /// Extra headers sent upstream on every request (values may be `env.VAR`).
     pub headers: IndexMap<String, Secret>,
+    /// Whether the upstream honours `stream_options.include_usage` (default:
+    /// the preset's). When it does not, streamed tokens are counted by the gateway.
+    pub stream_usage: Option<bool>,
     /// Azure OpenAI: `api-version` query parameter.
     pub api_version: Option<String>,
     /// Azure OpenAI: model name → deployment name (default: the model name).

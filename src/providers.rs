@@ -7,3 +7,4 @@
 pub mod openai;
 pub mod presets;
 pub mod sse;
+pub mod tokens;

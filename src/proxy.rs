@@ -42,6 +42,7 @@ use crate::governance::{Governance, KeyView, SECRET_PREFIX};
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::{RequestLog, RequestLogs, now_ms};
 use crate::providers::openai::{self, Endpoint, RawObject, RequestView, Usage};
+use crate::providers::tokens;
 use crate::routing::{Catalog, NoKey, ResolveError, Target};
 use upstream::{Failure, HttpClient, Next};
 
@@ -610,7 +611,12 @@ async fn attempt_all(
                     .await
                 {
                     Ok(resp) if view.stream => {
-                        match stream::prefetch(resp, p.upstream.idle_timeout, ask_usage).await {
+                        // Upstreams that never report usage on streams are counted instead.
+                        let count_from =
+                            (!p.stream_usage).then(|| tokens::count(&openai::prompt_text(obj)));
+                        match stream::prefetch(resp, p.upstream.idle_timeout, ask_usage, count_from)
+                            .await
+                        {
                             Ok(pre) => {
                                 let ctx = fin.ctx();
                                 ctx.upstream += sent.elapsed();

@@ -362,7 +362,7 @@ fn build_provider(
         base_url,
         auth: preset.auth,
         urls: preset.urls,
-        stream_usage: preset.stream_usage,
+        stream_usage: p.stream_usage.unwrap_or(preset.stream_usage),
         keys,
         models: p
             .models

@@ -333,3 +333,49 @@ async fn spend_reports_group_by_key_team_customer_provider_and_model() {
     let (s, _) = report("").await;
     assert_eq!(s, 400, "group_by is required");
 }
+
+#[tokio::test]
+async fn streams_without_usage_are_counted_and_charged() {
+    let mock = start_mock(&["--words", "30"]).await;
+    let config = format!(
+        "[server]\nadmin_token = \"{TOKEN}\"\n[pricing.\"mock-1\"]\ninput = 1000000\noutput = 1000000\n{}",
+        mock_provider("quiet", &mock, "stream_usage = false")
+    );
+    let gw = Gateway::start(&config).await;
+    let key = admin(
+        &gw,
+        "/api/keys",
+        json!({"name": "k", "budgets": budget("1")}),
+    )
+    .await;
+    let body = json!({"model": "quiet/mock-1", "stream": true, "messages": [{"role": "user", "content": "count me please"}]});
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key["secret"].as_str().unwrap())
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let text = r.text().await.unwrap();
+    assert!(
+        !text.contains("\"usage\":{"),
+        "the upstream sent no usage: {text}"
+    );
+    let page = logs_until(&gw, "?limit=1", Some(TOKEN), |p| {
+        p["data"].as_array().is_some_and(|d| d.len() == 1)
+    })
+    .await;
+    let rec = &page["data"][0];
+    let completion = rec["usage"]["completion_tokens"].as_u64().unwrap();
+    // 30 words of mock text: counted with a real tokenizer, about a token a word.
+    assert!((25..=40).contains(&completion), "{rec}");
+    assert!(
+        rec["usage"]["prompt_tokens"].as_u64().unwrap() >= 3,
+        "{rec}"
+    );
+    assert_eq!(
+        rec["cost_micros"].as_u64().unwrap(),
+        rec["usage"]["total_tokens"].as_u64().unwrap(),
+        "1 µ$ a token"
+    );
+}

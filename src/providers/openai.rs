@@ -201,6 +201,96 @@ pub fn prompt_token_bound(obj: &RawObject<'_>) -> u64 {
         .sum()
 }
 
+/// The prompt's text: every string under `content`, `text`, `prompt`, `input`
+/// or `arguments` (image data and other structure left out), for token counting.
+pub fn prompt_text(obj: &RawObject<'_>) -> String {
+    fn walk(v: &serde_json::Value, textual: bool, out: &mut String) {
+        match v {
+            serde_json::Value::String(s) if textual => {
+                out.push_str(s);
+                out.push('\n');
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|x| walk(x, textual, out)),
+            serde_json::Value::Object(o) => o.iter().for_each(|(k, x)| {
+                walk(
+                    x,
+                    matches!(k.as_str(), "content" | "text" | "arguments"),
+                    out,
+                )
+            }),
+            _ => {}
+        }
+    }
+    let mut out = String::new();
+    for (field, textual) in [("messages", false), ("prompt", true), ("input", true)] {
+        if let Some(raw) = obj.get(field)
+            && let Ok(v) = serde_json::from_str::<serde_json::Value>(raw.get())
+        {
+            walk(&v, textual, &mut out);
+        }
+    }
+    out
+}
+
+/// The text a stream chunk adds: content, reasoning, refusal, tool-call
+/// arguments and legacy completion text.
+pub fn chunk_text(data: &str) -> String {
+    #[derive(Deserialize)]
+    struct Chunk {
+        #[serde(default)]
+        choices: Vec<Choice>,
+    }
+    #[derive(Deserialize)]
+    struct Choice {
+        #[serde(default)]
+        delta: Option<Delta>,
+        #[serde(default)]
+        text: Option<String>,
+    }
+    #[derive(Deserialize)]
+    struct Delta {
+        #[serde(default)]
+        content: Option<String>,
+        #[serde(default)]
+        reasoning_content: Option<String>,
+        #[serde(default)]
+        refusal: Option<String>,
+        #[serde(default)]
+        tool_calls: Vec<ToolCall>,
+    }
+    #[derive(Deserialize)]
+    struct ToolCall {
+        #[serde(default)]
+        function: Option<Function>,
+    }
+    #[derive(Deserialize)]
+    struct Function {
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        arguments: Option<String>,
+    }
+    let Ok(chunk) = serde_json::from_str::<Chunk>(data) else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for c in chunk.choices {
+        out.extend(c.text);
+        if let Some(d) = c.delta {
+            out.extend(d.content);
+            out.extend(d.reasoning_content);
+            out.extend(d.refusal);
+            for t in d.tool_calls {
+                if let Some(f) = t.function {
+                    out.extend(f.name);
+                    out.extend(f.arguments);
+                }
+            }
+        }
+    }
+    out
+}
+
 /// Fields that are the gateway's and never reach an upstream.
 const GATEWAY_FIELDS: &[&str] = &["fallbacks"];
 

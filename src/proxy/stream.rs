@@ -21,6 +21,7 @@ use super::upstream::{Failure, error_chain};
 use super::{ErrorKind, Finisher, ProxyError};
 use crate::providers::openai::{self, ChunkKind, Usage};
 use crate::providers::sse::{SseEvent, SseParser};
+use crate::providers::tokens;
 
 /// A stream whose first content event has arrived, with what came before it.
 pub struct Prefetched {
@@ -31,15 +32,21 @@ pub struct Prefetched {
     /// Drop the usage-only chunk: the gateway asked for it, the client did not.
     strip_usage: bool,
     usage: Option<Usage>,
+    /// For upstreams that report no usage on streams: the prompt's token
+    /// count and the text streamed so far, to count instead.
+    counted: Option<(u64, String)>,
     done: bool,
 }
 
 /// Reads `resp` until its first content event. Failures before it are returned
 /// for the pipeline to retry or fail over.
+/// `count_from` is the prompt's token count when the upstream will report no
+/// usage, so the output is counted as it passes.
 pub async fn prefetch(
     resp: Response<Incoming>,
     idle: Duration,
     strip_usage: bool,
+    count_from: Option<u64>,
 ) -> Result<Prefetched, Failure> {
     let mut pre = Prefetched {
         body: resp.into_body(),
@@ -48,6 +55,7 @@ pub async fn prefetch(
         idle,
         strip_usage,
         usage: None,
+        counted: count_from.map(|prompt| (prompt, String::new())),
         done: false,
     };
     loop {
@@ -99,6 +107,9 @@ impl Prefetched {
         if data == "[DONE]" {
             self.queue.push_back(ev.raw);
             return true;
+        }
+        if let Some((_, text)) = &mut self.counted {
+            text.push_str(&openai::chunk_text(data));
         }
         // Cheap test first: most chunks carry no usage, or `"usage":null`.
         if data.contains("\"usage\"") && !data.contains("\"usage\":null") {
@@ -191,7 +202,16 @@ impl Relay {
     }
 
     fn complete(&mut self, error: Option<ProxyError>) {
-        let usage = self.pre.usage;
+        let usage = self.pre.usage.or_else(|| {
+            let (prompt, text) = self.pre.counted.as_ref()?;
+            let completion = tokens::count(text);
+            Some(Usage {
+                prompt_tokens: *prompt,
+                completion_tokens: completion,
+                total_tokens: prompt + completion,
+                cached_tokens: 0,
+            })
+        });
         if let Some(ctx) = self.fin.ctx.as_mut() {
             if let Some(u) = usage {
                 ctx.usage = u;
