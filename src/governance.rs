@@ -26,7 +26,7 @@ use crate::state::table::Table;
 use crate::store::{CF_META, Store, StoreError};
 use budgets::{Budget, BudgetExceeded, Ledger, Reservation, Scope};
 use limits::{Admitted, Limiter, RateLimit, RateLimited};
-use objects::{Customer, Object, Team, VirtualKey};
+use objects::{Customer, Object, PriceOverride, Team, VirtualKey};
 use pricing::{Micros, Price, Pricing};
 
 /// Prefix of every virtual key secret.
@@ -106,7 +106,10 @@ pub struct Governance {
     snapshot: ArcSwap<Snapshot>,
     ledger: Ledger,
     limiter: Limiter,
-    pub pricing: Pricing,
+    prices: Table,
+    /// Config's `[pricing]`, under the admin API's overrides.
+    config_prices: HashMap<String, Price>,
+    pricing: ArcSwap<Pricing>,
 }
 
 /// A freshly created or rotated key: the only time the secret is seen.
@@ -213,12 +216,14 @@ impl Governance {
             teams: Table::open(Team::KIND, store.clone())?,
             keys: Table::open(VirtualKey::KIND, store.clone())?,
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
+            prices: Table::open(PriceOverride::KIND, store.clone())?,
             ledger: Ledger::open(node, store)?,
             limiter: Limiter::default(),
-            pricing: Pricing::new(price_overrides),
+            config_prices: price_overrides.clone(),
+            pricing: ArcSwap::from_pointee(Pricing::new(price_overrides)),
         };
         // Later writes must be ordered after every write already stored.
-        for table in [&gov.customers, &gov.teams, &gov.keys] {
+        for table in [&gov.customers, &gov.teams, &gov.keys, &gov.prices] {
             for (_, row) in table.rows() {
                 if let Some(ts) = row.last_write() {
                     gov.hlc.observe(ts);
@@ -234,6 +239,7 @@ impl Governance {
             "customers" => &self.customers,
             "teams" => &self.teams,
             "keys" => &self.keys,
+            "pricing" => &self.prices,
             other => unreachable!("no table for {other}"),
         }
     }
@@ -279,6 +285,48 @@ impl Governance {
             }
         }
         self.snapshot.store(Arc::new(Snapshot { keys_by_hash }));
+        let mut prices = self.config_prices.clone();
+        for (_, row) in self.prices.rows() {
+            if let Some(o) = objects::from_row::<PriceOverride>(&row) {
+                let price = Price {
+                    input: o.input,
+                    output: o.output,
+                    cached_input: o.cached_input,
+                };
+                prices.insert(o.id, price);
+            }
+        }
+        self.pricing.store(Arc::new(Pricing::new(&prices)));
+    }
+
+    /// The price of `model` at `provider`, overrides applied.
+    pub fn price(&self, provider: &str, model: &str) -> Option<Price> {
+        self.pricing.load().price(provider, model)
+    }
+
+    /// Sets (creates or replaces) the price override for `model`.
+    pub fn set_price(
+        &self,
+        model: &str,
+        fields: Map<String, Value>,
+    ) -> Result<PriceOverride, GovError> {
+        non_empty("model", model)?;
+        let blank = PriceOverride {
+            id: model.to_string(),
+            input: 0,
+            output: 0,
+            cached_input: None,
+        };
+        let mut required = fields.clone();
+        for f in ["input", "output"] {
+            if !required.contains_key(f) {
+                return Err(invalid(f, "required"));
+            }
+        }
+        required.entry("cached_input").or_insert(Value::Null);
+        let (price, _) = overlay(&blank, required)?;
+        self.write(&price, None)?;
+        Ok(price)
     }
 
     /// The key a secret belongs to, if it may be used now.
@@ -479,9 +527,7 @@ impl Governance {
 
     /// Cost of `usage` on `provider/model` (0 for unpriced models).
     pub fn cost(&self, provider: &str, model: &str, usage: &Usage) -> Micros {
-        self.pricing
-            .price(provider, model)
-            .map_or(0, |p| p.cost(usage))
+        self.price(provider, model).map_or(0, |p| p.cost(usage))
     }
 
     fn check_customer(&self, c: &Customer) -> Result<(), GovError> {

@@ -445,7 +445,7 @@ fn reserve(
         .unwrap_or(DEFAULT_MAX_TOKENS);
     let worst = targets
         .iter()
-        .filter_map(|t| gw.governance.pricing.price(&t.provider.name, &t.model))
+        .filter_map(|t| gw.governance.price(&t.provider.name, &t.model))
         .map(|p| p.worst_case(prompt, output))
         .max()
         .unwrap_or(0);

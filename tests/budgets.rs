@@ -379,3 +379,78 @@ async fn streams_without_usage_are_counted_and_charged() {
         "1 µ$ a token"
     );
 }
+
+#[tokio::test]
+async fn pricing_overrides_through_the_admin_api() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    let c = reqwest::Client::new();
+    let call = |method: reqwest::Method, path: &str, body: Option<Value>| {
+        let mut req = c.request(method, gw.url(path)).bearer_auth(TOKEN);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        async move {
+            let r = req.send().await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let key = admin(&gw, "/api/keys", json!({"name": "k"})).await;
+    let secret = key["secret"].as_str().unwrap().to_string();
+    let cost_of_next = || {
+        let gw = &gw;
+        let secret = secret.clone();
+        async move {
+            assert_eq!(fire(gw, &secret, 1).await, (1, 0));
+            let page = logs_until(gw, "?limit=1&status=200", Some(TOKEN), |p| {
+                p["data"].as_array().is_some_and(|d| !d.is_empty())
+            })
+            .await;
+            page["data"][0]["cost_micros"].as_u64().unwrap()
+        }
+    };
+    // The config's price: 1 µ$ per output token, 20 tokens.
+    assert_eq!(cost_of_next().await, 20);
+
+    let (s, v) = call(
+        reqwest::Method::PUT,
+        "/api/pricing/mock-1",
+        Some(json!({"input": 0, "output": 2000000})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (s, v) = call(reqwest::Method::GET, "/api/pricing/mock/mock-1", None).await;
+    assert_eq!((s, v["price"]["output"].as_u64()), (200, Some(2_000_000)));
+    // Logs are written off the request path: wait for the newest to differ.
+    assert_eq!(fire(&gw, &secret, 1).await, (1, 0));
+    logs_until(&gw, "?limit=1&status=200", Some(TOKEN), |p| {
+        p["data"][0]["cost_micros"] == 40
+    })
+    .await;
+
+    for body in [
+        json!({"input": 1}),
+        json!({"input": 1, "output": 2, "bonus": 3}),
+        json!({"input": -1, "output": 2}),
+    ] {
+        let (s, _) = call(
+            reqwest::Method::PUT,
+            "/api/pricing/mock-1",
+            Some(body.clone()),
+        )
+        .await;
+        assert_eq!(s, 400, "{body}");
+    }
+    let (_, list) = call(reqwest::Method::GET, "/api/pricing", None).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1);
+    let (s, _) = call(reqwest::Method::DELETE, "/api/pricing/mock-1", None).await;
+    assert_eq!(s, 204);
+    let (s, _) = call(reqwest::Method::GET, "/api/pricing/nosuch-model", None).await;
+    assert_eq!(s, 404);
+    assert_eq!(fire(&gw, &secret, 1).await, (1, 0));
+    logs_until(&gw, "?limit=1&status=200", Some(TOKEN), |p| {
+        p["data"][0]["cost_micros"] == 20
+    })
+    .await;
+}

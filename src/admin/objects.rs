@@ -15,7 +15,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{AdminState, ApiError, error};
-use crate::governance::objects::{Customer, Object, Team, VirtualKey};
+use crate::governance::objects::{Customer, Object, PriceOverride, Team, VirtualKey};
 use crate::governance::{Blank, GovError, PublicKey, Validate};
 
 const MAX_PAGE: usize = 1000;
@@ -47,6 +47,13 @@ pub fn routes() -> Router<AdminState> {
                 .delete(delete::<VirtualKey>),
         )
         .route("/api/keys/{id}/rotate", post(rotate_key))
+        .route("/api/pricing", get(list::<PriceOverride>))
+        .route(
+            "/api/pricing/{*model}",
+            get(get_price)
+                .put(put_price)
+                .delete(delete::<PriceOverride>),
+        )
 }
 
 /// How an object is shown by the API.
@@ -61,6 +68,12 @@ impl Shown for Customer {
 }
 
 impl Shown for Team {
+    fn shown(&self) -> Value {
+        serde_json::to_value(self).expect("serializes")
+    }
+}
+
+impl Shown for PriceOverride {
     fn shown(&self) -> Value {
         serde_json::to_value(self).expect("serializes")
     }
@@ -116,6 +129,35 @@ async fn create_key(
     };
     match s.governance.create_key(fields) {
         Ok(issued) => (StatusCode::CREATED, Json(issued)).into_response(),
+        Err(e) => gov_error(e),
+    }
+}
+
+/// The price in effect for a model (`provider/model` or a bare id), from
+/// whichever layer sets it.
+async fn get_price(State(s): State<AdminState>, Path(model): Path<String>) -> Response {
+    let (provider, bare) = model.split_once('/').unwrap_or(("", model.as_str()));
+    match s.governance.price(provider, bare) {
+        Some(p) => Json(json!({"model": model, "price": p})).into_response(),
+        None => error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            format!("no price for '{model}'"),
+        ),
+    }
+}
+
+async fn put_price(
+    State(s): State<AdminState>,
+    Path(model): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Response {
+    let fields = match body_object(body) {
+        Ok(m) => m,
+        Err(r) => return r.into_response(),
+    };
+    match s.governance.set_price(&model, fields) {
+        Ok(p) => Json(p.shown()).into_response(),
         Err(e) => gov_error(e),
     }
 }

@@ -29,15 +29,40 @@ pub trait Object: Serialize + DeserializeOwned + Clone {
     /// Fields a PATCH may change.
     const PATCHABLE: &'static [&'static str];
     fn id(&self) -> &str;
-    fn budgets_mut(&mut self) -> &mut Vec<Budget>;
+    /// The object's budgets, for objects that carry them.
+    fn budgets_mut(&mut self) -> Option<&mut Vec<Budget>> {
+        None
+    }
 
     /// Gives rolling budgets without an anchor their first window's start.
     fn anchor_budgets(&mut self, now_ms: u64) {
-        for b in self.budgets_mut() {
+        for b in self.budgets_mut().into_iter().flatten() {
             if !b.calendar && b.anchor_ms == 0 {
                 b.anchor_ms = now_ms;
             }
         }
+    }
+}
+
+/// A price set through the admin API for one model id (or `provider/model`),
+/// laid over the built-in catalog and the config's `[pricing]`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PriceOverride {
+    /// The model id the price is for.
+    pub id: String,
+    /// Micro-dollars per million tokens.
+    pub input: u64,
+    pub output: u64,
+    #[serde(default)]
+    pub cached_input: Option<u64>,
+}
+
+impl Object for PriceOverride {
+    const KIND: &'static str = "pricing";
+    const ID_PREFIX: &'static str = "";
+    const PATCHABLE: &'static [&'static str] = &["input", "output", "cached_input"];
+    fn id(&self) -> &str {
+        &self.id
     }
 }
 
@@ -112,8 +137,8 @@ impl Object for Customer {
     fn id(&self) -> &str {
         &self.id
     }
-    fn budgets_mut(&mut self) -> &mut Vec<Budget> {
-        &mut self.budgets
+    fn budgets_mut(&mut self) -> Option<&mut Vec<Budget>> {
+        Some(&mut self.budgets)
     }
 }
 
@@ -124,8 +149,8 @@ impl Object for Team {
     fn id(&self) -> &str {
         &self.id
     }
-    fn budgets_mut(&mut self) -> &mut Vec<Budget> {
-        &mut self.budgets
+    fn budgets_mut(&mut self) -> Option<&mut Vec<Budget>> {
+        Some(&mut self.budgets)
     }
 }
 
@@ -148,8 +173,8 @@ impl Object for VirtualKey {
     fn id(&self) -> &str {
         &self.id
     }
-    fn budgets_mut(&mut self) -> &mut Vec<Budget> {
-        &mut self.budgets
+    fn budgets_mut(&mut self) -> Option<&mut Vec<Budget>> {
+        Some(&mut self.budgets)
     }
 }
 
