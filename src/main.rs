@@ -9,6 +9,11 @@ use clap::{Parser, Subcommand};
 use tollgate::config::Config;
 use tollgate::mock::{self, MockOptions};
 
+// mimalloc: measured faster than glibc malloc on the proxy path, and it returns
+// memory to the OS promptly, which keeps the node's RSS small.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[derive(Parser)]
 #[command(name = "tollgate", version, about = "A clustered AI gateway")]
 struct Cli {
@@ -62,7 +67,16 @@ fn main() -> anyhow::Result<()> {
                 .unwrap_or_else(|_| "info".into()),
         )
         .init();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    // Worker threads: the number of cores unless TOLLGATE_WORKER_THREADS says otherwise.
+    if let Some(n) = std::env::var("TOLLGATE_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+    {
+        builder.worker_threads(n);
+    }
+    let runtime = builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

@@ -14,6 +14,7 @@
 //! | `x-mock-words` | words of generated text (default 12, capped by `max_tokens`) |
 //! | `x-mock-error-rate`, `x-mock-error-status` | fail this share of requests (exactly, by count) with that status |
 //! | `x-mock-fail-after` | cut the stream's connection after N content chunks |
+//! | `x-mock-single-write` | send the whole stream in one write (`1`) |
 //! | `x-mock-retry-after` | `Retry-After` seconds sent with a 429 |
 //!
 //! An API key `mock-status-<code>` makes every request with it fail with that
@@ -103,6 +104,7 @@ struct Plan {
     chunk_delay: Duration,
     words: usize,
     fail_after: Option<usize>,
+    single_write: bool,
 }
 
 fn header_num<T: std::str::FromStr>(h: &HeaderMap, name: &str) -> Option<T> {
@@ -162,6 +164,7 @@ impl Mock {
                 .unwrap_or(self.opts.chunk_delay),
             words: header_num(h, "x-mock-words").unwrap_or(self.opts.words),
             fail_after: header_num(h, "x-mock-fail-after"),
+            single_write: header_num::<u8>(h, "x-mock-single-write") == Some(1),
         })
     }
 }
@@ -573,10 +576,17 @@ fn sse(events: Vec<Value>, plan: Plan) -> Response {
     let Plan {
         chunk_delay,
         fail_after,
+        single_write,
         ..
     } = plan;
-    let stream = async_stream(events, chunk_delay, fail_after);
-    let mut r = Response::new(Body::from_stream(stream));
+    let body = if single_write {
+        let mut all: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
+        all.push_str("data: [DONE]\n\n");
+        Body::from(all)
+    } else {
+        Body::from_stream(async_stream(events, chunk_delay, fail_after))
+    };
+    let mut r = Response::new(body);
     r.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),

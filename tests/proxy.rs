@@ -97,6 +97,35 @@ async fn chat_stream_relays_chunks_and_usage() {
 }
 
 #[tokio::test]
+async fn a_stream_arriving_in_one_piece_is_relayed_whole() {
+    let mock = start_mock(&["--chunks", "6"]).await;
+    let gw = Gateway::start(&mock_provider(
+        "mock",
+        &mock,
+        "headers = { \"x-mock-single-write\" = \"1\" }",
+    ))
+    .await;
+    let mut body = chat_body("mock/mock-1");
+    body["stream"] = json!(true);
+    let text = post(&gw, "/v1/chat/completions", &body)
+        .await
+        .text()
+        .await
+        .unwrap();
+    let events = sse_data(&text);
+    assert_eq!(events.last().unwrap(), "[DONE]", "{events:?}");
+    assert!(
+        events.iter().all(|e| !e.contains("\"error\"")),
+        "{events:?}"
+    );
+    let contents = events
+        .iter()
+        .filter(|e| e.contains("\"content\":\""))
+        .count();
+    assert!(contents >= 6, "{events:?}");
+}
+
+#[tokio::test]
 async fn tool_calls_and_multimodal_parts_pass_through() {
     let mock = start_mock(&[]).await;
     let gw = Gateway::start(&mock_provider("mock", &mock, "")).await;

@@ -22,6 +22,7 @@ use crate::store::{self, CF_REQUEST_LOGS, Store, StoreError};
 const RECORD_VERSION: u8 = 1;
 const CHANNEL_CAPACITY: usize = 16 * 1024;
 const BATCH: usize = 512;
+const LINGER: Duration = Duration::from_millis(10);
 /// Most rows one query examines before it returns a cursor to continue from.
 const MAX_SCAN: usize = 200_000;
 pub const MAX_PAGE: usize = 1000;
@@ -298,6 +299,12 @@ impl LogWriter {
                 n = self.rx.recv_many(&mut buf, BATCH) => {
                     if n == 0 { break; }
                     self.write(&mut buf);
+                    // Linger so that busy periods write a few large batches
+                    // rather than one small write (and WAL append) per request.
+                    tokio::select! {
+                        _ = tokio::time::sleep(LINGER) => {}
+                        _ = cancel.cancelled() => {}
+                    }
                 }
                 _ = cancel.cancelled() => {
                     self.rx.close();

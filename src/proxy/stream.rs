@@ -101,6 +101,48 @@ pub async fn prefetch(
 }
 
 impl Prefetched {
+    /// Whether an event must be read rather than passed on as bytes: the end
+    /// marker, a chunk with usage, or any chunk while output is being counted.
+    /// Most content chunks take the fast path and are never parsed.
+    fn needs_reading(&self, raw: &[u8]) -> bool {
+        use memchr::memmem::find;
+        self.counted.is_some()
+            || find(raw, b"[DONE]").is_some()
+            || (find(raw, b"\"usage\"").is_some() && find(raw, b"\"usage\":null").is_none())
+    }
+
+    /// Passes an event on, reading it only when it has to.
+    fn accept(&mut self, ev: SseEvent) {
+        if !self.needs_reading(&ev.raw) {
+            self.queue.push_back(ev.raw);
+            return;
+        }
+        match ev.data() {
+            Some(d) => {
+                let done = self.take(ev, &d);
+                self.done |= done;
+            }
+            None => self.queue.push_back(ev.raw),
+        }
+    }
+
+    /// Everything queued, as one piece: one body frame per upstream read
+    /// rather than one per event.
+    fn drain(&mut self) -> Option<Bytes> {
+        match self.queue.len() {
+            0 => None,
+            1 => self.queue.pop_front(),
+            _ => {
+                let mut out =
+                    bytes::BytesMut::with_capacity(self.queue.iter().map(Bytes::len).sum());
+                for b in self.queue.drain(..) {
+                    out.extend_from_slice(&b);
+                }
+                Some(out.freeze())
+            }
+        }
+    }
+
     /// Queues an event for the client (or drops a stripped usage chunk) and
     /// notes usage. Returns whether it was the `[DONE]` marker.
     fn take(&mut self, ev: SseEvent, data: &str) -> bool {
@@ -147,12 +189,18 @@ struct Relay {
 impl Relay {
     async fn next(&mut self) -> Option<Bytes> {
         loop {
-            if let Some(b) = self.pre.queue.pop_front() {
+            if let Some(b) = self.pre.drain() {
                 return Some(b);
             }
             if self.ended {
                 self.complete(None);
                 return None;
+            }
+            // Events that arrived with the first content (one upstream read
+            // often carries many) go out before anything new is read.
+            if let Some(ev) = self.pre.parser.next_event() {
+                self.pre.accept(ev);
+                continue;
             }
             let idle = self.pre.idle;
             match tokio::time::timeout(idle, self.pre.body.frame()).await {
@@ -178,13 +226,7 @@ impl Relay {
                         continue;
                     }
                     while let Some(ev) = self.pre.parser.next_event() {
-                        match ev.data() {
-                            Some(d) => {
-                                let done = self.pre.take(ev, &d);
-                                self.pre.done |= done;
-                            }
-                            None => self.pre.queue.push_back(ev.raw),
-                        }
+                        self.pre.accept(ev);
                     }
                 }
             }
