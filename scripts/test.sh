@@ -13,16 +13,8 @@ cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 VENV="${TOLLGATE_VENV:-$PWD/.venv}"
 
-# RocksDB's bindings are generated with bindgen, which needs libclang.
-if ! ldconfig -p 2>/dev/null | grep -q 'libclang'; then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-    echo "--- installing libclang-dev"
-    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev >/dev/null
-  else
-    echo "libclang is missing: install libclang-dev (Debian/Ubuntu) or clang" >&2
-    exit 1
-  fi
-fi
+. scripts/lib/deps.sh
+ensure_libclang
 
 echo "--- cargo fmt --check"
 cargo fmt --all -- --check
@@ -39,7 +31,14 @@ fi
 
 echo "--- python SDK tests"
 if [ ! -x "$VENV/bin/python" ]; then
-  python3 -m venv "$VENV"
+  if ! python3 -m venv "$VENV" 2>/dev/null; then
+    # Debian's system Python ships venv separately.
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+    fi
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+  fi
 fi
 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
 TOLLGATE_BIN="$CARGO_TARGET_DIR/debug/tollgate" "$VENV/bin/python" -m pytest -q tests/sdk

@@ -1,0 +1,17 @@
+# Sourced by the scripts: installs the system packages a build needs.
+# RocksDB's bindings are generated with bindgen, which needs libclang.
+ensure_libclang() {
+  if ldconfig -p 2>/dev/null | grep -q 'libclang'; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "--- installing libclang-dev"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev >/dev/null
+  elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then
+    echo "--- installing libclang-dev (sudo)"
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libclang-dev >/dev/null
+  else
+    echo "libclang is missing: install libclang-dev (Debian/Ubuntu) or clang" >&2
+    return 1
+  fi
+}
