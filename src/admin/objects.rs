@@ -14,7 +14,7 @@ use http::StatusCode;
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use super::{AdminState, ApiError, error};
+use super::{AdminState, ApiError};
 use crate::governance::objects::{Customer, Object, PriceOverride, Team, VirtualKey};
 use crate::governance::{Blank, GovError, PublicKey, Validate};
 
@@ -56,42 +56,36 @@ pub fn routes() -> Router<AdminState> {
         )
 }
 
-/// How an object is shown by the API.
-trait Shown {
-    fn shown(&self) -> Value;
-}
-
-impl Shown for Customer {
+/// How an object is shown by the API: as stored, except keys (no hash).
+trait Shown: serde::Serialize {
     fn shown(&self) -> Value {
-        serde_json::to_value(self).expect("serializes")
+        serde_json::to_value(self).expect("objects serialize")
     }
 }
 
-impl Shown for Team {
-    fn shown(&self) -> Value {
-        serde_json::to_value(self).expect("serializes")
-    }
-}
-
-impl Shown for PriceOverride {
-    fn shown(&self) -> Value {
-        serde_json::to_value(self).expect("serializes")
-    }
-}
+impl Shown for Customer {}
+impl Shown for Team {}
+impl Shown for PriceOverride {}
 
 impl Shown for VirtualKey {
     fn shown(&self) -> Value {
-        serde_json::to_value(PublicKey::from(self)).expect("serializes")
+        serde_json::to_value(PublicKey::from(self)).expect("keys serialize")
     }
 }
 
-fn gov_error(e: GovError) -> Response {
-    match e {
-        GovError::NotFound { .. } => error(StatusCode::NOT_FOUND, "not_found", e),
-        GovError::Invalid { .. } => error(StatusCode::BAD_REQUEST, "invalid_request_error", e),
-        GovError::Store(_) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
+impl From<GovError> for ApiError {
+    fn from(e: GovError) -> ApiError {
+        match e {
+            GovError::NotFound { .. } => ApiError::new(StatusCode::NOT_FOUND, "not_found", e),
+            GovError::Invalid { .. } => ApiError::bad_request(e),
+            GovError::Store(_) => {
+                ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e)
+            }
+        }
     }
 }
+
+type Answer = Result<Response, ApiError>;
 
 fn body_object(body: Result<Json<Value>, JsonRejection>) -> Result<Map<String, Value>, ApiError> {
     match body {
@@ -108,42 +102,30 @@ fn body_object(body: Result<Json<Value>, JsonRejection>) -> Result<Map<String, V
 async fn create<T: Object + Blank + Validate + Shown>(
     State(s): State<AdminState>,
     body: Result<Json<Value>, JsonRejection>,
-) -> Response {
-    let fields = match body_object(body) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
-    match s.governance.create::<T>(fields) {
-        Ok(obj) => (StatusCode::CREATED, Json(obj.shown())).into_response(),
-        Err(e) => gov_error(e),
-    }
+) -> Answer {
+    let obj = s.governance.create::<T>(body_object(body)?)?;
+    Ok((StatusCode::CREATED, Json(obj.shown())).into_response())
 }
 
 async fn create_key(
     State(s): State<AdminState>,
     body: Result<Json<Value>, JsonRejection>,
-) -> Response {
-    let fields = match body_object(body) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
-    match s.governance.create_key(fields) {
-        Ok(issued) => (StatusCode::CREATED, Json(issued)).into_response(),
-        Err(e) => gov_error(e),
-    }
+) -> Answer {
+    let issued = s.governance.create_key(body_object(body)?)?;
+    Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
 
-/// The price in effect for a model (`provider/model` or a bare id), from
-/// whichever layer sets it.
-async fn get_price(State(s): State<AdminState>, Path(model): Path<String>) -> Response {
+/// The price in effect for a model (`provider/model` or a bare id), whichever
+/// layer sets it.
+async fn get_price(State(s): State<AdminState>, Path(model): Path<String>) -> Answer {
     let (provider, bare) = model.split_once('/').unwrap_or(("", model.as_str()));
     match s.governance.price(provider, bare) {
-        Some(p) => Json(json!({"model": model, "price": p})).into_response(),
-        None => error(
+        Some(p) => Ok(Json(json!({"model": model, "price": p})).into_response()),
+        None => Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "not_found",
             format!("no price for '{model}'"),
-        ),
+        )),
     }
 }
 
@@ -151,22 +133,13 @@ async fn put_price(
     State(s): State<AdminState>,
     Path(model): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
-) -> Response {
-    let fields = match body_object(body) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
-    match s.governance.set_price(&model, fields) {
-        Ok(p) => Json(p.shown()).into_response(),
-        Err(e) => gov_error(e),
-    }
+) -> Answer {
+    let price = s.governance.set_price(&model, body_object(body)?)?;
+    Ok(Json(price.shown()).into_response())
 }
 
-async fn rotate_key(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
-    match s.governance.rotate_key(&id) {
-        Ok(issued) => Json(issued).into_response(),
-        Err(e) => gov_error(e),
-    }
+async fn rotate_key(State(s): State<AdminState>, Path(id): Path<String>) -> Answer {
+    Ok(Json(s.governance.rotate_key(&id)?).into_response())
 }
 
 #[derive(Deserialize)]
@@ -179,18 +152,13 @@ struct Page {
 async fn list<T: Object + Shown>(
     State(s): State<AdminState>,
     q: Result<Query<Page>, QueryRejection>,
-) -> Response {
-    let page = match super::query(q) {
-        Ok(p) => p,
-        Err(e) => return e.into_response(),
-    };
+) -> Answer {
+    let page = super::query(q)?;
     let limit = page.limit.unwrap_or(100);
     if limit == 0 || limit > MAX_PAGE {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request_error",
-            format!("limit must be between 1 and {MAX_PAGE}"),
-        );
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
     }
     let (items, more) = s.governance.list::<T>(page.cursor.as_deref(), limit);
     let next_cursor = if more {
@@ -199,37 +167,27 @@ async fn list<T: Object + Shown>(
         None
     };
     let data: Vec<Value> = items.iter().map(Shown::shown).collect();
-    Json(json!({"data": data, "next_cursor": next_cursor})).into_response()
+    Ok(Json(json!({"data": data, "next_cursor": next_cursor})).into_response())
 }
 
-async fn get_one<T: Object + Shown>(
-    State(s): State<AdminState>,
-    Path(id): Path<String>,
-) -> Response {
-    match s.governance.get::<T>(&id) {
-        Some(obj) => Json(obj.shown()).into_response(),
-        None => gov_error(GovError::NotFound { kind: T::KIND, id }),
-    }
+async fn get_one<T: Object + Shown>(State(s): State<AdminState>, Path(id): Path<String>) -> Answer {
+    let obj = s
+        .governance
+        .get::<T>(&id)
+        .ok_or(GovError::NotFound { kind: T::KIND, id })?;
+    Ok(Json(obj.shown()).into_response())
 }
 
 async fn patch<T: Object + Shown + Validate>(
     State(s): State<AdminState>,
     Path(id): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
-) -> Response {
-    let fields = match body_object(body) {
-        Ok(m) => m,
-        Err(r) => return r.into_response(),
-    };
-    match s.governance.patch::<T>(&id, fields) {
-        Ok(obj) => Json(obj.shown()).into_response(),
-        Err(e) => gov_error(e),
-    }
+) -> Answer {
+    let obj = s.governance.patch::<T>(&id, body_object(body)?)?;
+    Ok(Json(obj.shown()).into_response())
 }
 
-async fn delete<T: Object>(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
-    match s.governance.delete::<T>(&id) {
-        Ok(()) => StatusCode::NO_CONTENT.into_response(),
-        Err(e) => gov_error(e),
-    }
+async fn delete<T: Object>(State(s): State<AdminState>, Path(id): Path<String>) -> Answer {
+    s.governance.delete::<T>(&id)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
 }
