@@ -175,3 +175,55 @@ mod tests {
         assert_eq!(p.push(&big), Err(EventTooLarge));
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn events() -> impl Strategy<Value = Vec<String>> {
+        prop::collection::vec("[a-z0-9 {}\":,\\[\\]]{0,40}", 0..8)
+    }
+
+    proptest! {
+        /// However the bytes are cut, the same events come out, whole and in order.
+        #[test]
+        fn chunking_never_changes_the_events(payloads in events(), cuts in prop::collection::vec(0usize..400, 0..10), crlf in any::<bool>()) {
+            let nl = if crlf { "\r\n" } else { "\n" };
+            let stream: String = payloads.iter().map(|p| format!("data: {p}{nl}{nl}")).collect();
+            let bytes = stream.as_bytes();
+            let mut points: Vec<usize> = cuts.into_iter().map(|c| c.min(bytes.len())).collect();
+            points.sort();
+            let mut p = SseParser::new();
+            let mut got = Vec::new();
+            let mut last = 0;
+            for cut in points.into_iter().chain([bytes.len()]) {
+                p.push(&bytes[last..cut]).unwrap();
+                last = cut;
+                while let Some(ev) = p.next_event() {
+                    got.push(ev.data().unwrap());
+                }
+            }
+            prop_assert_eq!(got, payloads);
+            prop_assert!(p.pending().is_empty());
+        }
+
+        /// Arbitrary bytes from a hostile upstream never panic the parser.
+        #[test]
+        fn arbitrary_bytes_are_survived(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..16)) {
+            let mut p = SseParser::new();
+            for c in &chunks {
+                p.push(c).unwrap();
+                while let Some(ev) = p.next_event() {
+                    let _ = ev.data();
+                    let _ = ev.event_type();
+                    if let Some(d) = ev.data() {
+                        let _ = crate::providers::openai::chunk_kind(&d);
+                        let _ = crate::providers::openai::chunk_text(&d);
+                    }
+                }
+            }
+        }
+    }
+}

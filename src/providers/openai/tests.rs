@@ -191,3 +191,62 @@ fn upstream_body_escapes_what_needs_it() {
     assert_eq!(v["model"], "odd\"model\\x");
     assert_eq!(v["we\"ird\u{1}"], 1);
 }
+
+mod properties {
+    use proptest::prelude::*;
+    use serde_json::{Map, Value};
+
+    use super::*;
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(|n| Value::from(n)),
+            "\\PC{0,12}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("\\PC{1,8}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect::<Map<_, _>>())),
+            ]
+        })
+    }
+
+    proptest! {
+        /// Whatever else a request carries reaches the upstream unchanged:
+        /// only `model` is replaced and `fallbacks` removed.
+        #[test]
+        fn upstream_body_changes_only_the_gateways_fields(
+            extra in prop::collection::btree_map(r#"[a-z_"\\]{1,10}"#, json_value(), 0..6),
+            model in "\\PC{1,20}",
+        ) {
+            let mut req = Map::new();
+            for (k, v) in extra {
+                req.insert(k, v);
+            }
+            req.insert("model".into(), Value::from("orig"));
+            req.insert("fallbacks".into(), Value::from(vec!["x/y"]));
+            let body = serde_json::to_vec(&Value::Object(req.clone())).unwrap();
+            let obj = RawObject::parse(&body).unwrap();
+            let out: Value = serde_json::from_slice(&upstream_body(&obj, &model, false)).unwrap();
+            let mut expected = req;
+            expected.remove("fallbacks");
+            expected.insert("model".into(), Value::from(model));
+            prop_assert_eq!(out, Value::Object(expected));
+        }
+
+        /// Arbitrary bytes as a request body are refused or read, never a panic.
+        #[test]
+        fn arbitrary_bodies_never_panic(body in prop::collection::vec(any::<u8>(), 0..200)) {
+            if let Ok(obj) = RawObject::parse(&body) {
+                let _ = RequestView::read(&obj, Endpoint::ChatCompletions);
+                let _ = prompt_token_bound(&obj);
+                let _ = prompt_text(&obj);
+            }
+            let _ = usage_of(&body);
+            let _ = error_message(&body);
+        }
+    }
+}
