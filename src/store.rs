@@ -135,6 +135,32 @@ impl Store {
         Ok(())
     }
 
+    /// Every row under `prefix`, decoded as `T` of at most format `version`;
+    /// the first row that cannot be read fails the whole load (a node must not
+    /// start on partial state).
+    pub fn load_prefix<T: DeserializeOwned>(
+        &self,
+        family: &str,
+        prefix: &[u8],
+        version: u8,
+    ) -> Result<Vec<(Vec<u8>, T)>, StoreError> {
+        let mut rows = Vec::new();
+        let mut failure = None;
+        self.scan_prefix(family, prefix, |k, v| {
+            if failure.is_some() {
+                return;
+            }
+            match versioned(v, version).and_then(|(_, body)| decode::<T>(body)) {
+                Ok(row) => rows.push((k[prefix.len()..].to_vec(), row)),
+                Err(e) => failure = Some(e),
+            }
+        })?;
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(rows),
+        }
+    }
+
     /// Deletes every row with key in `[from, to)`.
     pub fn delete_range(&self, family: &str, from: &[u8], to: &[u8]) -> Result<(), StoreError> {
         let cf = self.cf(family);

@@ -279,19 +279,10 @@ impl Ledger {
     /// Loads every persisted spend counter.
     pub fn open(node: NodeId, store: Store) -> Result<Ledger, StoreError> {
         let mut books = Books::default();
-        let mut failure = None;
-        store.scan_prefix(CF_STATE, b"spend\0", |_, v| {
-            match store::versioned(v, COUNTER_VERSION)
-                .and_then(|(_, body)| store::decode::<(CounterKey, GCounter)>(body))
-            {
-                Ok((k, c)) => {
-                    books.spend.entry(k).or_default().merge(&c);
-                }
-                Err(e) => failure = Some(e),
-            }
-        })?;
-        if let Some(e) = failure {
-            return Err(e);
+        for (_, (k, c)) in
+            store.load_prefix::<(CounterKey, GCounter)>(CF_STATE, b"spend\0", COUNTER_VERSION)?
+        {
+            books.spend.entry(k).or_default().merge(&c);
         }
         Ok(Ledger {
             node,

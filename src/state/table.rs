@@ -24,23 +24,11 @@ pub struct Table {
 impl Table {
     /// Loads every row of table `name` from the store.
     pub fn open(name: &'static str, store: Store) -> Result<Table, StoreError> {
-        let prefix = Self::prefix(name);
-        let mut rows = BTreeMap::new();
-        let mut failure = None;
-        store.scan_prefix(CF_STATE, &prefix, |k, v| {
-            let id = String::from_utf8_lossy(&k[prefix.len()..]).into_owned();
-            match store::versioned(v, ROW_VERSION)
-                .and_then(|(_, body)| store::decode::<LwwMap>(body))
-            {
-                Ok(row) => {
-                    rows.insert(id, row);
-                }
-                Err(e) => failure = Some(e),
-            }
-        })?;
-        if let Some(e) = failure {
-            return Err(e);
-        }
+        let rows = store
+            .load_prefix::<LwwMap>(CF_STATE, &Self::prefix(name), ROW_VERSION)?
+            .into_iter()
+            .map(|(id, row)| (String::from_utf8_lossy(&id).into_owned(), row))
+            .collect();
         Ok(Table {
             name,
             store,
