@@ -123,9 +123,12 @@ async fn key_self(State(gov): State<Arc<Governance>>, headers: http::HeaderMap) 
         Err(e) => return error(StatusCode::UNAUTHORIZED, "authentication_error", e),
     };
     let now = gov.now_ms();
-    let budgets: Vec<serde_json::Value> = view
+    let all = view
         .budgets
         .iter()
+        .map(|(scope, b)| (scope, b))
+        .chain(view.provider_budgets.iter().map(|(_, scope, b)| (scope, b)));
+    let budgets: Vec<serde_json::Value> = all
         .map(|(scope, b)| {
             let (start, end) = crate::governance::budgets::window(b, now);
             let spent = gov.spent(scope, b);

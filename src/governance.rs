@@ -64,6 +64,8 @@ pub struct KeyView {
     providers: Vec<Pattern>,
     /// Every budget that applies: the key's, its team's, its customer's.
     pub budgets: Vec<(Scope, Budget)>,
+    /// The key's budgets at single providers: (provider, scope, budget).
+    pub provider_budgets: Vec<(String, Scope, Budget)>,
     /// Every rate limit that applies, likewise.
     pub limits: Vec<(Scope, RateLimit)>,
     /// The customer above the key: its own, or its team's.
@@ -134,6 +136,7 @@ pub struct PublicKey {
     pub providers: Vec<String>,
     pub provider_weights: std::collections::BTreeMap<String, u32>,
     pub budgets: Vec<Budget>,
+    pub provider_budgets: std::collections::BTreeMap<String, Vec<Budget>>,
     pub rate_limits: Vec<RateLimit>,
     pub default_max_tokens: Option<u64>,
     pub created_at: u64,
@@ -153,11 +156,17 @@ impl From<&VirtualKey> for PublicKey {
             providers: k.providers.clone(),
             provider_weights: k.provider_weights.clone(),
             budgets: k.budgets.clone(),
+            provider_budgets: k.provider_budgets.clone(),
             rate_limits: k.rate_limits.clone(),
             default_max_tokens: k.default_max_tokens,
             created_at: k.created_at,
         }
     }
+}
+
+/// The scope of a key's budget at one provider.
+pub fn provider_scope(key_id: &str, provider: &str) -> Scope {
+    format!("key:{key_id}/provider:{provider}")
 }
 
 /// Hex SHA-256 of a secret.
@@ -276,6 +285,14 @@ impl Governance {
                 let view = KeyView {
                     models: k.models.iter().map(Pattern::new).collect(),
                     providers: k.providers.iter().map(Pattern::new).collect(),
+                    provider_budgets: k
+                        .provider_budgets
+                        .iter()
+                        .flat_map(|(p, bs)| {
+                            let scope = provider_scope(&k.id, p);
+                            bs.iter().map(move |b| (p.clone(), scope.clone(), *b))
+                        })
+                        .collect(),
                     budgets,
                     limits,
                     customer_id,
@@ -429,6 +446,7 @@ impl Governance {
             providers: Vec::new(),
             provider_weights: Default::default(),
             budgets: Vec::new(),
+            provider_budgets: Default::default(),
             rate_limits: Vec::new(),
             default_max_tokens: None,
             created_at: self.now_ms(),
@@ -481,18 +499,26 @@ impl Governance {
         Ok(updated)
     }
 
-    /// Reserves the worst-case `cost` in every budget of `key`, all or nothing.
+    /// Reserves the worst-case `cost` in every budget of `key` and in its
+    /// budgets at each of `providers` (every target the request may use), all
+    /// or nothing.
     pub fn reserve(
         &self,
         key: &KeyView,
+        providers: &[&str],
         cost: Micros,
     ) -> Result<Option<Reservation>, BudgetExceeded> {
-        if key.budgets.is_empty() {
+        let mut budgets = key.budgets.clone();
+        budgets.extend(
+            key.provider_budgets
+                .iter()
+                .filter(|(p, _, _)| providers.contains(&p.as_str()))
+                .map(|(_, scope, b)| (scope.clone(), *b)),
+        );
+        if budgets.is_empty() {
             return Ok(None);
         }
-        self.ledger
-            .reserve(&key.budgets, cost, self.now_ms())
-            .map(Some)
+        self.ledger.reserve(&budgets, cost, self.now_ms()).map(Some)
     }
 
     /// Counts one request against every rate limit of `key`, or refuses it.
@@ -513,9 +539,14 @@ impl Governance {
         self.limiter.record_tokens(a, tokens);
     }
 
-    /// Releases a reservation and records what the request actually cost.
-    pub fn settle(&self, r: Reservation, actual: Micros) {
-        if let Err(e) = self.ledger.settle(r, actual) {
+    /// Releases a reservation and records what the request actually cost,
+    /// in the key's budgets at `served_by` but not at the other providers.
+    pub fn settle(&self, r: Reservation, actual: Micros, served_by: Option<&str>) {
+        let charged = |scope: &str| match scope.split_once("/provider:") {
+            Some((_, p)) => served_by == Some(p),
+            None => true,
+        };
+        if let Err(e) = self.ledger.settle(r, actual, charged) {
             tracing::error!(error = %e, "cannot persist spend");
         }
     }

@@ -195,7 +195,7 @@ impl Finisher {
             } else {
                 cost
             };
-            gov.settle(r, actual);
+            gov.settle(r, actual, ctx.provider.as_deref());
         }
         if let Some(a) = ctx.admitted.take() {
             gov.record_tokens(&a, ctx.usage.total_tokens);
@@ -435,7 +435,7 @@ fn reserve(
     view: &RequestView,
     targets: &[Target],
 ) -> Result<Option<Reservation>, ProxyError> {
-    if key.budgets.is_empty() {
+    if key.budgets.is_empty() && key.provider_budgets.is_empty() {
         return Ok(None);
     }
     let prompt = openai::prompt_token_bound(obj);
@@ -449,8 +449,9 @@ fn reserve(
         .map(|p| p.worst_case(prompt, output))
         .max()
         .unwrap_or(0);
+    let providers: Vec<&str> = targets.iter().map(|t| &*t.provider.name).collect();
     gw.governance
-        .reserve(key, worst)
+        .reserve(key, &providers, worst)
         .map_err(|e| ProxyError::new(ErrorKind::BudgetExceeded, e.to_string()))
 }
 

@@ -454,3 +454,42 @@ async fn pricing_overrides_through_the_admin_api() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_keys_budget_at_one_provider_limits_only_that_provider() {
+    let mock = start_mock(&[]).await;
+    let config =
+        config(&mock) + &mock_provider("other", &mock, "headers = { \"x-mock-words\" = \"100\" }");
+    let gw = Gateway::start(&config).await;
+    // 40 µ$ at provider "mock": two requests of 20 µ$; "other" is unbudgeted.
+    let key = admin(
+        &gw,
+        "/api/keys",
+        json!({"name": "k", "provider_budgets": {"mock": budget("0.000040")}}),
+    )
+    .await;
+    let secret = key["secret"].as_str().unwrap().to_string();
+    let send = |model: &'static str| {
+        let req = reqwest::Client::new()
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(&secret)
+            .json(&json!({"model": model, "max_tokens": 20, "messages": [{"role": "user", "content": "hi"}]}));
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(send("mock/mock-1").await, 200);
+    assert_eq!(send("mock/mock-1").await, 200);
+    assert_eq!(send("mock/mock-1").await, 402);
+    for _ in 0..3 {
+        assert_eq!(
+            send("other/mock-1").await,
+            200,
+            "another provider is not held by this budget"
+        );
+    }
+    let spends = spent(&gw, &secret).await;
+    assert_eq!(spends.len(), 1);
+    assert_eq!(
+        spends[0].1, "0.000040",
+        "only the budgeted provider's spend counts: {spends:?}"
+    );
+}

@@ -329,8 +329,15 @@ impl Ledger {
         Ok(Reservation { keys, amount })
     }
 
-    /// Releases a reservation and records the actual cost.
-    pub fn settle(&self, r: Reservation, actual: Micros) -> Result<(), StoreError> {
+    /// Releases a reservation and records the actual cost in the scopes
+    /// `charged` accepts (a provider's budget is charged only when that
+    /// provider served the request).
+    pub fn settle(
+        &self,
+        r: Reservation,
+        actual: Micros,
+        charged: impl Fn(&str) -> bool,
+    ) -> Result<(), StoreError> {
         let mut books = self.books.lock().expect("ledger lock");
         for k in &r.keys {
             if let Some(held) = books.reserved.get_mut(k) {
@@ -344,7 +351,7 @@ impl Ledger {
             return Ok(());
         }
         let mut rows = Vec::with_capacity(r.keys.len());
-        for k in &r.keys {
+        for k in r.keys.iter().filter(|k| charged(&k.scope)) {
             let counter = books.spend.entry(k.clone()).or_default();
             counter.add(self.node, actual);
             rows.push((
@@ -475,7 +482,7 @@ mod tests {
         assert_eq!((refused.reserved, refused.spent), (Usd(100), Usd(0)));
         // Settling below the reservation frees the difference.
         for r in held {
-            l.settle(r, 7).unwrap();
+            l.settle(r, 7, |_| true).unwrap();
         }
         assert_eq!(l.spent("key:k", &b, now), 70);
         assert!(l.reserve(&budgets, 30, now).is_ok());
@@ -496,7 +503,7 @@ mod tests {
         let r = l.reserve(&budgets, 40, now).unwrap();
         let e = l.reserve(&budgets, 20, now).unwrap_err();
         assert_eq!(e.scope, "team:t");
-        l.settle(r, 40).unwrap();
+        l.settle(r, 40, |_| true).unwrap();
         // The refused request held nothing in the key's budget.
         assert!(l.reserve(&budgets[..1], 999_960, now).is_ok());
     }
@@ -510,7 +517,7 @@ mod tests {
         {
             let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();
             let r = l.reserve(&budgets, 10, day1).unwrap();
-            l.settle(r, 10).unwrap();
+            l.settle(r, 10, |_| true).unwrap();
             assert!(l.reserve(&budgets, 1, day1).is_err());
         }
         let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();

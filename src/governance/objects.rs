@@ -121,6 +121,10 @@ pub struct VirtualKey {
     pub provider_weights: std::collections::BTreeMap<String, u32>,
     #[serde(default)]
     pub budgets: Vec<Budget>,
+    /// Budgets of this key at one provider (the per-key provider level of
+    /// the hierarchy), by provider name.
+    #[serde(default)]
+    pub provider_budgets: std::collections::BTreeMap<String, Vec<Budget>>,
     #[serde(default)]
     pub rate_limits: Vec<RateLimit>,
     /// Output tokens reserved for a request that sets no `max_tokens`
@@ -167,6 +171,7 @@ impl Object for VirtualKey {
         "providers",
         "provider_weights",
         "budgets",
+        "provider_budgets",
         "rate_limits",
         "default_max_tokens",
     ];
@@ -175,6 +180,18 @@ impl Object for VirtualKey {
     }
     fn budgets_mut(&mut self) -> Option<&mut Vec<Budget>> {
         Some(&mut self.budgets)
+    }
+
+    fn anchor_budgets(&mut self, now_ms: u64) {
+        let all = self
+            .budgets
+            .iter_mut()
+            .chain(self.provider_budgets.values_mut().flatten());
+        for b in all {
+            if !b.calendar && b.anchor_ms == 0 {
+                b.anchor_ms = now_ms;
+            }
+        }
     }
 }
 
