@@ -27,6 +27,8 @@ use crate::observability::spend::{self, SpendQuery};
 pub struct AdminState {
     pub logs: RequestLogs,
     pub governance: Arc<Governance>,
+    /// Providers of the config file (shown beside the API's, secrets redacted).
+    pub config_providers: Arc<indexmap::IndexMap<String, crate::config::ProviderConfig>>,
     pub token: Option<Secret>,
 }
 

@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 pub use secret::Secret;
 
@@ -186,8 +186,9 @@ pub struct ClientConfig {
     pub enforce_auth: bool,
 }
 
-/// One upstream provider.
-#[derive(Debug, Clone, Default, Deserialize)]
+/// One upstream provider. Also the body of `PUT /api/providers/{name}`, and
+/// stored as written (secrets as `env.VAR` references or literals).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProviderConfig {
     /// Preset: decides the default base URL, auth header and catalog. Defaults to
@@ -214,17 +215,17 @@ pub struct ProviderConfig {
     /// Azure OpenAI: model name → deployment name (default: the model name).
     pub deployments: IndexMap<String, String>,
     /// Overrides of `[upstream]` for this provider.
-    #[serde(deserialize_with = "opt_duration")]
+    #[serde(deserialize_with = "opt_duration", serialize_with = "ser_opt_duration")]
     pub connect_timeout: Option<Duration>,
-    #[serde(deserialize_with = "opt_duration")]
+    #[serde(deserialize_with = "opt_duration", serialize_with = "ser_opt_duration")]
     pub first_byte_timeout: Option<Duration>,
-    #[serde(deserialize_with = "opt_duration")]
+    #[serde(deserialize_with = "opt_duration", serialize_with = "ser_opt_duration")]
     pub idle_timeout: Option<Duration>,
     pub max_retries: Option<u32>,
 }
 
 /// One API key of a provider.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyConfig {
     /// Name shown in logs and metrics; the secret never is. Default `key-N`.
@@ -325,6 +326,25 @@ impl Config {
 }
 
 impl ProviderConfig {
+    /// Fills `env.VAR` secrets from `vars`; names the first unset variable.
+    pub fn resolve_secrets(&mut self, vars: &[(String, String)]) -> Result<(), String> {
+        if let Some(k) = &mut self.api_key {
+            k.resolve(vars)?;
+        }
+        for k in &mut self.keys {
+            k.secret.resolve(vars)?;
+        }
+        for (_, v) in &mut self.headers {
+            v.resolve(vars)?;
+        }
+        Ok(())
+    }
+
+    /// Checks this provider as `[providers.<name>]` would be checked.
+    pub fn check(&self, name: &str) -> Result<(), ConfigError> {
+        self.validate(name)
+    }
+
     /// The preset this provider follows.
     pub fn resolved_kind(&self, name: &str) -> Option<ProviderKind> {
         self.kind.or_else(|| ProviderKind::from_name(name))
@@ -470,6 +490,13 @@ fn providers_from_env(vars: &[(String, String)]) -> IndexMap<String, ProviderCon
 fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     let s = String::deserialize(d)?;
     humantime::parse_duration(&s).map_err(serde::de::Error::custom)
+}
+
+fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&humantime::format_duration(*d).to_string()),
+        None => s.serialize_none(),
+    }
 }
 
 fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {

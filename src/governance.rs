@@ -19,6 +19,7 @@ use arc_swap::ArcSwap;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+use crate::config::ProviderConfig;
 use crate::providers::openai::Usage;
 use crate::routing::Pattern;
 use crate::state::hlc::{Clock, Hlc};
@@ -26,7 +27,7 @@ use crate::state::table::Table;
 use crate::store::{CF_META, Store, StoreError};
 use budgets::{Budget, BudgetExceeded, Ledger, Reservation, Scope};
 use limits::{Admitted, Limiter, RateLimit, RateLimited};
-use objects::{Customer, Object, PriceOverride, Team, VirtualKey};
+use objects::{Customer, Object, PriceOverride, ProviderObject, Team, VirtualKey};
 use pricing::{Micros, Price, Pricing};
 
 /// Prefix of every virtual key secret.
@@ -109,6 +110,12 @@ pub struct Governance {
     ledger: Ledger,
     limiter: Limiter,
     prices: Table,
+    providers: Table,
+    /// Providers of the config file; the API may not define these names.
+    config_providers: Vec<String>,
+    /// Bumped whenever the set of API-defined providers changes.
+    providers_version: std::sync::atomic::AtomicU64,
+    providers_seen: std::sync::Mutex<String>,
     /// Config's `[pricing]`, under the admin API's overrides.
     config_prices: HashMap<String, Price>,
     pricing: ArcSwap<Pricing>,
@@ -215,8 +222,9 @@ impl Governance {
     pub fn open(
         store: Store,
         clock: Arc<dyn Clock>,
-        price_overrides: &HashMap<String, Price>,
+        config: &crate::config::Config,
     ) -> Result<Governance, StoreError> {
+        let price_overrides = &config.pricing;
         let node = node_id(&store)?;
         let gov = Governance {
             clock,
@@ -226,13 +234,23 @@ impl Governance {
             keys: Table::open(VirtualKey::KIND, store.clone())?,
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             prices: Table::open(PriceOverride::KIND, store.clone())?,
+            providers: Table::open(ProviderObject::KIND, store.clone())?,
+            config_providers: config.providers.keys().cloned().collect(),
+            providers_version: Default::default(),
+            providers_seen: Default::default(),
             ledger: Ledger::open(node, store)?,
             limiter: Limiter::default(),
             config_prices: price_overrides.clone(),
             pricing: ArcSwap::from_pointee(Pricing::new(price_overrides)),
         };
         // Later writes must be ordered after every write already stored.
-        for table in [&gov.customers, &gov.teams, &gov.keys, &gov.prices] {
+        for table in [
+            &gov.customers,
+            &gov.teams,
+            &gov.keys,
+            &gov.prices,
+            &gov.providers,
+        ] {
             for (_, row) in table.rows() {
                 if let Some(ts) = row.last_write() {
                     gov.hlc.observe(ts);
@@ -249,6 +267,7 @@ impl Governance {
             "teams" => &self.teams,
             "keys" => &self.keys,
             "pricing" => &self.prices,
+            "providers" => &self.providers,
             other => unreachable!("no table for {other}"),
         }
     }
@@ -314,6 +333,63 @@ impl Governance {
             }
         }
         self.pricing.store(Arc::new(Pricing::new(&prices)));
+        let seen = serde_json::to_string(&self.api_providers()).expect("providers serialize");
+        let mut last = self.providers_seen.lock().expect("providers lock");
+        if *last != seen {
+            *last = seen;
+            self.providers_version
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Changes whenever a provider is set or deleted through the API.
+    pub fn providers_version(&self) -> u64 {
+        self.providers_version
+            .load(std::sync::atomic::Ordering::SeqCst)
+    }
+
+    /// Providers defined through the API, by name, as written.
+    pub fn api_providers(&self) -> Vec<(String, ProviderConfig)> {
+        self.providers
+            .rows()
+            .iter()
+            .filter_map(|(_, row)| objects::from_row::<ProviderObject>(row))
+            .map(|p| (p.id, p.config))
+            .collect()
+    }
+
+    /// Creates or replaces the provider `name` from a `[providers.<name>]`-shaped
+    /// body, checked like the config file; `env.VAR` secrets must be set on
+    /// this node.
+    pub fn set_provider(
+        &self,
+        name: &str,
+        body: Map<String, Value>,
+    ) -> Result<ProviderObject, GovError> {
+        if self.config_providers.iter().any(|p| p == name) {
+            return Err(invalid(
+                "name",
+                format!("provider '{name}' is defined in the config file; change it there"),
+            ));
+        }
+        let config: ProviderConfig = serde_json::from_value(Value::Object(body))
+            .map_err(|e| invalid("body", e.to_string()))?;
+        config
+            .check(name)
+            .map_err(|e| invalid("body", e.to_string()))?;
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        config.clone().resolve_secrets(&vars).map_err(|var| {
+            invalid(
+                "body",
+                format!("environment variable {var} is not set on this node"),
+            )
+        })?;
+        let obj = ProviderObject {
+            id: name.to_string(),
+            config,
+        };
+        self.write(&obj, None)?;
+        Ok(obj)
     }
 
     /// The price of `model` at `provider`, overrides applied.
@@ -707,7 +783,12 @@ mod tests {
     }
 
     fn open(dir: &std::path::Path, clock: Arc<ManualClock>) -> Governance {
-        Governance::open(Store::open(dir).unwrap(), clock, &HashMap::new()).unwrap()
+        Governance::open(
+            Store::open(dir).unwrap(),
+            clock,
+            &crate::config::Config::default(),
+        )
+        .unwrap()
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub async fn run(
     let governance = Arc::new(Governance::open(
         store.clone(),
         Arc::new(SystemClock),
-        &config.pricing,
+        &config,
     )?);
     let gateway = Arc::new(Gateway::new(
         &config,
@@ -128,7 +128,7 @@ pub async fn run(
         logs.clone(),
         governance.clone(),
     ));
-    for p in gateway.catalog.providers() {
+    for p in gateway.routes().catalog.providers() {
         tracing::info!(provider = %p.name, kind = ?p.kind, base_url = %p.base_url, keys = p.keys.len(), "provider registered");
     }
     let ready = Arc::new(AtomicBool::new(true));
@@ -137,6 +137,7 @@ pub async fn run(
         AdminState {
             logs,
             governance,
+            config_providers: Arc::new(config.providers.clone()),
             token: config.server.admin_token.clone(),
         },
         OpsState {

@@ -48,14 +48,27 @@ use upstream::{Failure, HttpClient, Next};
 
 /// Everything the request path needs, shared by all requests.
 pub struct Gateway {
-    pub catalog: Catalog,
-    /// One pooled client per provider, indexed by `Provider::index`.
-    clients: Vec<HttpClient>,
+    /// Providers of the config file and of the admin API, rebuilt when the
+    /// latter change.
+    routes: arc_swap::ArcSwap<Routes>,
+    rebuilding: std::sync::Mutex<()>,
+    /// The config the routes are built from, before API providers are added.
+    config: Config,
     pub metrics: Arc<Metrics>,
     pub logs: RequestLogs,
     pub governance: Arc<Governance>,
     max_body_bytes: usize,
     enforce_auth: bool,
+}
+
+/// The providers in force: the catalog, one pooled client per provider
+/// (indexed by `Provider::index`), and the `/v1/models` answer.
+pub struct Routes {
+    pub catalog: Catalog,
+    clients: Vec<HttpClient>,
+    pub models: Bytes,
+    /// `Governance::providers_version` these were built at.
+    version: u64,
 }
 
 impl Gateway {
@@ -65,21 +78,64 @@ impl Gateway {
         logs: RequestLogs,
         governance: Arc<Governance>,
     ) -> Gateway {
-        let catalog = Catalog::from_config(config);
-        let clients = catalog
-            .providers()
-            .iter()
-            .map(|p| upstream::http_client(p.upstream.connect_timeout))
-            .collect();
+        let routes = build_routes(config, &governance);
         Gateway {
-            catalog,
-            clients,
+            routes: arc_swap::ArcSwap::from_pointee(routes),
+            rebuilding: std::sync::Mutex::new(()),
+            config: config.clone(),
             metrics,
             logs,
             governance,
             max_body_bytes: config.server.max_body_bytes,
             enforce_auth: config.client.enforce_auth,
         }
+    }
+
+    /// The routes in force, rebuilt first if API providers changed since.
+    pub fn routes(&self) -> Arc<Routes> {
+        let current = self.routes.load_full();
+        if current.version == self.governance.providers_version() {
+            return current;
+        }
+        let _one_at_a_time = self.rebuilding.lock().expect("rebuild lock");
+        let current = self.routes.load_full();
+        if current.version == self.governance.providers_version() {
+            return current;
+        }
+        let fresh = Arc::new(build_routes(&self.config, &self.governance));
+        self.routes.store(fresh.clone());
+        fresh
+    }
+}
+
+/// Config providers first, then the API's; an API provider whose `env.VAR`
+/// secret is unset on this node is left out (and said so).
+fn build_routes(config: &Config, governance: &Governance) -> Routes {
+    let version = governance.providers_version();
+    let mut config = config.clone();
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    for (name, mut p) in governance.api_providers() {
+        match p.resolve_secrets(&vars) {
+            Ok(()) => {
+                config.providers.insert(name, p);
+            }
+            Err(var) => {
+                tracing::error!(provider = %name, %var, "provider left out: its secret's variable is not set on this node")
+            }
+        }
+    }
+    let catalog = Catalog::from_config(&config);
+    let clients = catalog
+        .providers()
+        .iter()
+        .map(|p| upstream::http_client(p.upstream.connect_timeout))
+        .collect();
+    let models = http_api::models_body(&catalog);
+    Routes {
+        catalog,
+        clients,
+        models,
+        version,
     }
 }
 
@@ -362,7 +418,8 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.message).with_param(e.param))?;
     ctx.requested_model = view.model.clone();
     ctx.stream = view.stream;
-    let targets = resolve_targets(&gw.catalog, &view, caller.as_deref())?;
+    let routes = gw.routes();
+    let targets = resolve_targets(&routes.catalog, &view, caller.as_deref())?;
     if let Some(key) = &caller {
         check_access(key, &targets)?;
         let admitted = gw.governance.admit(key).map_err(|e| {
@@ -382,7 +439,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         }
         fin.ctx().admitted = admitted;
     }
-    attempt_all(gw, fin, &obj, &view, &targets).await
+    attempt_all(gw, &routes, fin, &obj, &view, &targets).await
 }
 
 /// Headers a virtual key may arrive in, in the order they are looked at.
@@ -576,6 +633,7 @@ enum Exhausted {
 
 async fn attempt_all(
     gw: &Gateway,
+    routes: &Routes,
     fin: &mut Finisher,
     obj: &RawObject<'_>,
     view: &RequestView,
@@ -588,11 +646,11 @@ async fn attempt_all(
         // stream is accounted; the extra chunk is stripped if the client did not ask.
         let ask_usage = view.stream && p.stream_usage && !view.include_usage;
         let body = openai::upstream_body(obj, &target.model, ask_usage);
-        let client = &gw.clients[p.index];
+        let client = &routes.clients[p.index];
         let mut rejected: Vec<usize> = Vec::new();
         let mut retries = 0u32;
         loop {
-            let key = match gw.catalog.pick_key(target, &rejected) {
+            let key = match routes.catalog.pick_key(target, &rejected) {
                 Ok(k) => k,
                 Err(NoKey::CoolingDown(d)) => {
                     last = Some(Exhausted::CoolingDown(d, p.name.clone()));
@@ -658,7 +716,9 @@ async fn attempt_all(
                 }
                 // The next pick_key either finds another key or says why not.
                 Next::RotateKey(cool) if key.is_some() => {
-                    gw.catalog.cool_down(target, key.expect("checked"), cool);
+                    routes
+                        .catalog
+                        .cool_down(target, key.expect("checked"), cool);
                     m.retries
                         .with_label_values(&[&p.name, "rate_limited_key"])
                         .inc();

@@ -431,3 +431,105 @@ async fn bare_models_route_by_the_keys_providers_and_weights() {
     // Both are used (the chance of either never appearing in 60 draws is below 1e-7).
     assert!(seen.contains_key("a") && seen.contains_key("b"), "{seen:?}");
 }
+
+#[tokio::test]
+async fn providers_through_the_admin_api() {
+    let mock = start_mock(&[]).await;
+    let config = format!(
+        "[server]\nadmin_token = \"{TOKEN}\"\n{}",
+        mock_provider("mock", &mock, "")
+    );
+    let gw = Gateway::start(&config).await;
+    let a = Admin::new(&gw);
+    let body = json!({
+        "kind": "mock",
+        "base_url": format!("http://{}/v1", mock.addr),
+        "api_key": "lit-secret",
+        "models": ["extra-model"],
+    });
+    let (s, v) = a
+        .call(
+            reqwest::Method::PUT,
+            "/api/providers/extra",
+            Some(body.clone()),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(
+        v["config"]["api_key"], "***",
+        "secrets are never shown: {v}"
+    );
+
+    let r = chat(&gw, None, "extra/mock-1").await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-tollgate-provider"], "extra");
+    assert_eq!(
+        chat(&gw, None, "extra-model").await.status(),
+        200,
+        "bare names of API providers resolve"
+    );
+    let stats: Value = reqwest::get(mock.url("/mock/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        stats["by_key"]["lit-secret"], 2,
+        "the stored key is what goes upstream"
+    );
+    let models: Value = reqwest::get(gw.url("/v1/models"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(models.to_string().contains("extra/extra-model"), "{models}");
+
+    let (_, list) = a.get("/api/providers").await;
+    let sources: Vec<(&str, &str)> = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| (p["name"].as_str().unwrap(), p["source"].as_str().unwrap()))
+        .collect();
+    assert_eq!(sources, [("mock", "config"), ("extra", "api")]);
+    assert!(!list.to_string().contains("lit-secret"));
+
+    for (name, bad) in [
+        ("mock", body.clone()),
+        ("extra", json!({"kind": "mock", "base_url": "ftp://x"})),
+        ("extra", json!({"kind": "mock", "colour": "red"})),
+        (
+            "extra",
+            json!({"kind": "mock", "api_key": "env.TOLLGATE_TEST_SURELY_UNSET"}),
+        ),
+        ("extra", json!({"kind": "nonsense"})),
+    ] {
+        let (s, v) = a
+            .call(
+                reqwest::Method::PUT,
+                &format!("/api/providers/{name}"),
+                Some(bad.clone()),
+            )
+            .await;
+        assert_eq!(s, 400, "{name} {bad}: {v}");
+    }
+    // The refused bodies left the provider as it was.
+    assert_eq!(chat(&gw, None, "extra/mock-1").await.status(), 200);
+
+    let (s, _) = a.delete("/api/providers/extra").await;
+    assert_eq!(s, 204);
+    assert_eq!(chat(&gw, None, "extra/mock-1").await.status(), 404);
+    let (s, _) = a.delete("/api/providers/mock").await;
+    assert_eq!(s, 404, "config providers are not the API's to delete");
+
+    // API providers survive a restart.
+    a.call(reqwest::Method::PUT, "/api/providers/kept", Some(body))
+        .await;
+    gw.proc.terminate();
+    let Gateway { mut proc, dir } = gw;
+    assert!(proc.child.wait().unwrap().success());
+    let gw = Gateway::start_in(&config, dir).await;
+    assert_eq!(chat(&gw, None, "kept/mock-1").await.status(), 200);
+}

@@ -15,7 +15,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use super::{AdminState, ApiError};
-use crate::governance::objects::{Customer, Object, PriceOverride, Team, VirtualKey};
+use crate::config::ProviderConfig;
+use crate::governance::objects::{
+    Customer, Object, PriceOverride, ProviderObject, Team, VirtualKey,
+};
 use crate::governance::{Blank, GovError, PublicKey, Validate};
 
 const MAX_PAGE: usize = 1000;
@@ -47,6 +50,13 @@ pub fn routes() -> Router<AdminState> {
                 .delete(delete::<VirtualKey>),
         )
         .route("/api/keys/{id}/rotate", post(rotate_key))
+        .route("/api/providers", get(list_providers))
+        .route(
+            "/api/providers/{name}",
+            get(get_provider)
+                .put(put_provider)
+                .delete(delete::<ProviderObject>),
+        )
         .route("/api/pricing", get(list::<PriceOverride>))
         .route(
             "/api/pricing/{*model}",
@@ -66,6 +76,76 @@ trait Shown: serde::Serialize {
 impl Shown for Customer {}
 impl Shown for Team {}
 impl Shown for PriceOverride {}
+
+impl Shown for ProviderObject {
+    fn shown(&self) -> Value {
+        json!({"name": self.id, "source": "api", "config": redacted(&self.config)})
+    }
+}
+
+/// A provider's settings with every literal secret replaced by `***`
+/// (`env.VAR` references are shown: they name a variable, not a secret).
+fn redacted(p: &ProviderConfig) -> Value {
+    fn hide(v: &mut Value) {
+        if let Some(s) = v.as_str()
+            && !s.starts_with("env.")
+        {
+            *v = Value::from("***");
+        }
+    }
+    let mut v = serde_json::to_value(p).expect("providers serialize");
+    if let Some(k) = v.get_mut("api_key") {
+        hide(k);
+    }
+    if let Some(keys) = v.get_mut("keys").and_then(Value::as_array_mut) {
+        for k in keys {
+            if let Some(secret) = k.get_mut("secret") {
+                hide(secret);
+            }
+        }
+    }
+    if let Some(headers) = v.get_mut("headers").and_then(Value::as_object_mut) {
+        headers.values_mut().for_each(hide);
+    }
+    v
+}
+
+/// Config-file providers first, then those set through the API.
+async fn list_providers(State(s): State<AdminState>) -> Answer {
+    let mut data: Vec<Value> = s
+        .config_providers
+        .iter()
+        .map(|(name, p)| json!({"name": name, "source": "config", "config": redacted(p)}))
+        .collect();
+    let (api, _) = s.governance.list::<ProviderObject>(None, usize::MAX);
+    data.extend(api.iter().map(Shown::shown));
+    Ok(Json(json!({"data": data})).into_response())
+}
+
+async fn get_provider(State(s): State<AdminState>, Path(name): Path<String>) -> Answer {
+    if let Some(p) = s.config_providers.get(&name) {
+        return Ok(
+            Json(json!({"name": name, "source": "config", "config": redacted(p)})).into_response(),
+        );
+    }
+    let p = s
+        .governance
+        .get::<ProviderObject>(&name)
+        .ok_or(GovError::NotFound {
+            kind: ProviderObject::KIND,
+            id: name,
+        })?;
+    Ok(Json(p.shown()).into_response())
+}
+
+async fn put_provider(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Answer {
+    let p = s.governance.set_provider(&name, body_object(body)?)?;
+    Ok(Json(p.shown()).into_response())
+}
 
 impl Shown for VirtualKey {
     fn shown(&self) -> Value {

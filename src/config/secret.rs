@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// A secret written in config either literally or as `env.VAR`. References
 /// are resolved once at load ([`Secret::resolve`]); `Debug` never shows the value.
@@ -26,8 +26,13 @@ impl Secret {
         &self.value
     }
 
+    /// The `env.VAR` reference this secret was written as, if any.
+    pub fn env_var(&self) -> Option<&str> {
+        self.env_var.as_deref()
+    }
+
     /// Fills an `env.VAR` reference from `vars`; an unset variable is an error.
-    pub(super) fn resolve(&mut self, vars: &[(String, String)]) -> Result<(), String> {
+    pub(crate) fn resolve(&mut self, vars: &[(String, String)]) -> Result<(), String> {
         let Some(var) = &self.env_var else {
             return Ok(());
         };
@@ -46,6 +51,17 @@ impl fmt::Debug for Secret {
         match &self.env_var {
             Some(var) => write!(f, "Secret(env.{var})"),
             None => f.write_str("Secret(***)"),
+        }
+    }
+}
+
+/// Written back as it was given: `env.VAR`, or the literal (for storage of
+/// providers set through the admin API; the API never shows literals).
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match &self.env_var {
+            Some(var) => s.serialize_str(&format!("env.{var}")),
+            None => s.serialize_str(&self.value),
         }
     }
 }

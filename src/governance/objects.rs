@@ -44,6 +44,24 @@ pub trait Object: Serialize + DeserializeOwned + Clone {
     }
 }
 
+/// A provider set through the admin API (`PUT /api/providers/{name}`), kept
+/// beside those of the config file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ProviderObject {
+    /// The provider's name.
+    pub id: String,
+    pub config: crate::config::ProviderConfig,
+}
+
+impl Object for ProviderObject {
+    const KIND: &'static str = "providers";
+    const ID_PREFIX: &'static str = "";
+    const PATCHABLE: &'static [&'static str] = &["config"];
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 /// A price set through the admin API for one model id (or `provider/model`),
 /// laid over the built-in catalog and the config's `[pricing]`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -6,7 +6,7 @@
 //! Anthropic and Gemini are reached through their OpenAI-compatible endpoints
 //! until their native translators exist.
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// How an upstream expects its API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -44,7 +44,7 @@ pub struct Preset {
 macro_rules! kinds {
     ($($variant:ident = $name:literal),* $(,)?) => {
         /// A provider preset, written in config as its snake_case name.
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
         pub enum ProviderKind { $(#[serde(rename = $name)] $variant),* }
 
         impl ProviderKind {

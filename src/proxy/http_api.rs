@@ -12,20 +12,16 @@ use serde::Serialize;
 
 use super::{Gateway, handle};
 use crate::providers::openai::Endpoint;
+use crate::routing::Catalog;
 
 #[derive(Clone)]
 struct ApiState {
     gw: Arc<Gateway>,
-    /// `/v1/models` is the same for the life of the process: rendered once.
-    models: Bytes,
 }
 
 /// Routes of the proxy, mounted at the root and under `/openai`.
 pub fn routes(gw: Arc<Gateway>) -> Router {
-    let state = ApiState {
-        models: models_body(&gw),
-        gw,
-    };
+    let state = ApiState { gw };
     let v1 = Router::new()
         .route("/chat/completions", post(chat))
         .route("/completions", post(completions))
@@ -48,7 +44,8 @@ async fn embeddings(State(s): State<ApiState>, req: Request) -> Response<Body> {
 }
 
 async fn models(State(s): State<ApiState>) -> Response<Body> {
-    let mut resp = Response::new(Body::from(s.models.clone()));
+    // Rendered once per change of providers, with the routes.
+    let mut resp = Response::new(Body::from(s.gw.routes().models.clone()));
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
@@ -70,9 +67,9 @@ struct Model<'a> {
     owned_by: &'a str,
 }
 
-fn models_body(gw: &Gateway) -> Bytes {
-    let data = gw
-        .catalog
+/// The `/v1/models` answer for `catalog`.
+pub(super) fn models_body(catalog: &Catalog) -> Bytes {
+    let data = catalog
         .listed_models()
         .map(|(provider, model)| Model {
             id: format!("{provider}/{model}"),
