@@ -67,6 +67,8 @@ pub struct KeyView {
     pub budgets: Vec<(Scope, Budget)>,
     /// The key's budgets at single providers: (provider, scope, budget).
     pub provider_budgets: Vec<(String, Scope, Budget)>,
+    /// The key's rate limits at single providers: (provider, scope, limit).
+    pub provider_limits: Vec<(String, Scope, RateLimit)>,
     /// Every rate limit that applies, likewise.
     pub limits: Vec<(Scope, RateLimit)>,
     /// The customer above the key: its own, or its team's.
@@ -145,6 +147,7 @@ pub struct PublicKey {
     pub budgets: Vec<Budget>,
     pub provider_budgets: std::collections::BTreeMap<String, Vec<Budget>>,
     pub rate_limits: Vec<RateLimit>,
+    pub provider_rate_limits: std::collections::BTreeMap<String, Vec<RateLimit>>,
     pub default_max_tokens: Option<u64>,
     pub created_at: u64,
 }
@@ -164,6 +167,7 @@ impl From<&VirtualKey> for PublicKey {
             provider_weights: k.provider_weights.clone(),
             budgets: k.budgets.clone(),
             provider_budgets: k.provider_budgets.clone(),
+            provider_rate_limits: k.provider_rate_limits.clone(),
             rate_limits: k.rate_limits.clone(),
             default_max_tokens: k.default_max_tokens,
             created_at: k.created_at,
@@ -310,6 +314,14 @@ impl Governance {
                         .flat_map(|(p, bs)| {
                             let scope = provider_scope(&k.id, p);
                             bs.iter().map(move |b| (p.clone(), scope.clone(), *b))
+                        })
+                        .collect(),
+                    provider_limits: k
+                        .provider_rate_limits
+                        .iter()
+                        .flat_map(|(p, ls)| {
+                            let scope = provider_scope(&k.id, p);
+                            ls.iter().map(move |l| (p.clone(), scope.clone(), *l))
                         })
                         .collect(),
                     budgets,
@@ -523,6 +535,7 @@ impl Governance {
             provider_weights: Default::default(),
             budgets: Vec::new(),
             provider_budgets: Default::default(),
+            provider_rate_limits: Default::default(),
             rate_limits: Vec::new(),
             default_max_tokens: None,
             created_at: self.now_ms(),
@@ -597,12 +610,24 @@ impl Governance {
         self.ledger.reserve(&budgets, cost, self.now_ms()).map(Some)
     }
 
-    /// Counts one request against every rate limit of `key`, or refuses it.
-    pub fn admit(&self, key: &KeyView) -> Result<Option<Admitted>, RateLimited> {
-        if key.limits.is_empty() {
+    /// Counts one request against every rate limit of `key` and its limits
+    /// at each of `providers`, or refuses it.
+    pub fn admit(
+        &self,
+        key: &KeyView,
+        providers: &[&str],
+    ) -> Result<Option<Admitted>, RateLimited> {
+        let mut limits = key.limits.clone();
+        limits.extend(
+            key.provider_limits
+                .iter()
+                .filter(|(p, _, _)| providers.contains(&p.as_str()))
+                .map(|(_, scope, l)| (scope.clone(), *l)),
+        );
+        if limits.is_empty() {
             return Ok(None);
         }
-        self.limiter.admit(&key.limits, self.now_ms()).map(Some)
+        self.limiter.admit(&limits, self.now_ms()).map(Some)
     }
 
     /// Un-counts a request refused after admission.

@@ -422,7 +422,8 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
     let targets = resolve_targets(&routes.catalog, &view, caller.as_deref())?;
     if let Some(key) = &caller {
         check_access(key, &targets)?;
-        let admitted = gw.governance.admit(key).map_err(|e| {
+        let providers: Vec<&str> = targets.iter().map(|t| &*t.provider.name).collect();
+        let admitted = gw.governance.admit(key, &providers).map_err(|e| {
             let mut err = ProxyError::new(ErrorKind::RateLimited, e.to_string());
             err.cause = Cause::Client;
             err.retry_after = Some(e.retry_after_secs);

@@ -493,3 +493,28 @@ async fn a_keys_budget_at_one_provider_limits_only_that_provider() {
         "only the budgeted provider's spend counts: {spends:?}"
     );
 }
+
+#[tokio::test]
+async fn a_keys_rate_limit_at_one_provider_limits_only_that_provider() {
+    let mock = start_mock(&[]).await;
+    let config = config(&mock) + &mock_provider("other", &mock, "");
+    let gw = Gateway::start(&config).await;
+    let key = admin(
+        &gw,
+        "/api/keys",
+        json!({"name": "k", "provider_rate_limits": {"mock": [{"requests": 2, "window": "1h"}]}}),
+    )
+    .await;
+    let secret = key["secret"].as_str().unwrap().to_string();
+    let send = |model: &'static str| {
+        let req = reqwest::Client::new()
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(&secret)
+            .json(&json!({"model": model, "messages": [{"role": "user", "content": "hi"}]}));
+        async move { req.send().await.unwrap().status().as_u16() }
+    };
+    assert_eq!(send("mock/mock-1").await, 200);
+    assert_eq!(send("mock/mock-1").await, 200);
+    assert_eq!(send("mock/mock-1").await, 429);
+    assert_eq!(send("other/mock-1").await, 200);
+}

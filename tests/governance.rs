@@ -495,6 +495,12 @@ async fn providers_through_the_admin_api() {
         .collect();
     assert_eq!(sources, [("mock", "config"), ("extra", "api")]);
     assert!(!list.to_string().contains("lit-secret"));
+    let (_, first) = a.get("/api/providers?limit=1").await;
+    assert_eq!(first["data"][0]["name"], "mock");
+    assert_eq!(first["next_cursor"], "mock");
+    let (_, second) = a.get("/api/providers?limit=1&cursor=mock").await;
+    assert_eq!(second["data"][0]["name"], "extra");
+    assert!(second["next_cursor"].is_null());
 
     for (name, bad) in [
         ("mock", body.clone()),

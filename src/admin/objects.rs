@@ -110,16 +110,42 @@ fn redacted(p: &ProviderConfig) -> Value {
     v
 }
 
-/// Config-file providers first, then those set through the API.
-async fn list_providers(State(s): State<AdminState>) -> Answer {
-    let mut data: Vec<Value> = s
+/// Config-file providers first, then those set through the API; paged like
+/// the other lists, the cursor being the last name of the previous page.
+async fn list_providers(
+    State(s): State<AdminState>,
+    q: Result<Query<Page>, QueryRejection>,
+) -> Answer {
+    let page = super::query(q)?;
+    let limit = page.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(ApiError::bad_request(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    let (api, _) = s.governance.list::<ProviderObject>(None, usize::MAX);
+    let all: Vec<(String, Value)> = s
         .config_providers
         .iter()
-        .map(|(name, p)| json!({"name": name, "source": "config", "config": redacted(p)}))
+        .map(|(name, p)| {
+            (
+                name.clone(),
+                json!({"name": name, "source": "config", "config": redacted(p)}),
+            )
+        })
+        .chain(api.iter().map(|p| (p.id.clone(), p.shown())))
         .collect();
-    let (api, _) = s.governance.list::<ProviderObject>(None, usize::MAX);
-    data.extend(api.iter().map(Shown::shown));
-    Ok(Json(json!({"data": data})).into_response())
+    let start = match &page.cursor {
+        Some(c) => all
+            .iter()
+            .position(|(n, _)| n == c)
+            .map_or(all.len(), |i| i + 1),
+        None => 0,
+    };
+    let rest = &all[start.min(all.len())..];
+    let data: Vec<&Value> = rest.iter().take(limit).map(|(_, v)| v).collect();
+    let next_cursor = (rest.len() > limit).then(|| rest[limit - 1].0.clone());
+    Ok(Json(json!({"data": data, "next_cursor": next_cursor})).into_response())
 }
 
 async fn get_provider(State(s): State<AdminState>, Path(name): Path<String>) -> Answer {

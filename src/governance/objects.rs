@@ -145,6 +145,9 @@ pub struct VirtualKey {
     pub provider_budgets: std::collections::BTreeMap<String, Vec<Budget>>,
     #[serde(default)]
     pub rate_limits: Vec<RateLimit>,
+    /// Rate limits of this key at one provider, by provider name.
+    #[serde(default)]
+    pub provider_rate_limits: std::collections::BTreeMap<String, Vec<RateLimit>>,
     /// Output tokens reserved for a request that sets no `max_tokens`
     /// (default [`DEFAULT_MAX_TOKENS`]).
     #[serde(default)]
@@ -190,6 +193,7 @@ impl Object for VirtualKey {
         "provider_weights",
         "budgets",
         "provider_budgets",
+        "provider_rate_limits",
         "rate_limits",
         "default_max_tokens",
     ];
