@@ -1,7 +1,8 @@
 //! The admin REST API under `/api/...`.
 //!
 //! Every route requires the admin token (`Authorization: Bearer <token>`),
-//! compared in constant time, when one is configured. Errors are JSON
+//! compared in constant time: `server.admin_token`, or without one a token
+//! generated on first start into `data_dir/admin-token`. Errors are JSON
 //! `{"error": {"message", "type"}}` with a precise 4xx.
 
 mod objects;

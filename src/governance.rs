@@ -188,7 +188,8 @@ pub fn hash_secret(secret: &str) -> String {
         .collect()
 }
 
-fn random_token(bytes: usize) -> String {
+/// `len` random letters and digits from the OS's random source.
+pub fn random_token(bytes: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut raw = vec![0u8; bytes];
     getrandom::fill(&mut raw).expect("the OS random source works");

@@ -21,7 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
-use crate::config::Config;
+use crate::config::{Config, Secret};
 use crate::governance::Governance;
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::RequestLogs;
@@ -112,11 +112,10 @@ pub async fn run(
         }
     });
 
-    if config.server.admin_token.is_none() {
-        tracing::warn!(
-            "no server.admin_token set: the admin API (/api/...) is open to anyone who can reach this node"
-        );
-    }
+    let admin_token = match &config.server.admin_token {
+        Some(t) => t.clone(),
+        None => generated_admin_token(data_dir)?,
+    };
     let governance = Arc::new(Governance::open(
         store.clone(),
         Arc::new(SystemClock),
@@ -138,7 +137,7 @@ pub async fn run(
             logs,
             governance,
             config_providers: Arc::new(config.providers.clone()),
-            token: config.server.admin_token.clone(),
+            token: Some(admin_token),
         },
         OpsState {
             metrics,
@@ -182,6 +181,32 @@ pub async fn run(
     store.flush()?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// With no `server.admin_token`, the admin API still needs one: a random
+/// token made on first start and kept in `data_dir/admin-token` (mode 0600).
+fn generated_admin_token(data_dir: &std::path::Path) -> Result<Secret, NodeError> {
+    let path = data_dir.join("admin-token");
+    let io = |source| NodeError::DataDir {
+        path: path.display().to_string(),
+        source,
+    };
+    let token = match std::fs::read_to_string(&path) {
+        Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
+        _ => {
+            let t = crate::governance::random_token(40);
+            std::fs::write(&path, &t).map_err(io)?;
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                    .map_err(io)?;
+            }
+            t
+        }
+    };
+    tracing::info!(path = %path.display(), "no server.admin_token set: the admin API uses the token in this file");
+    Ok(Secret::new(token))
 }
 
 fn router(gateway: Arc<Gateway>, admin: AdminState, ops: OpsState) -> Router {

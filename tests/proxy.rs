@@ -293,6 +293,7 @@ async fn rate_limited_key_rotates_and_cools_down() {
     // The log never holds a provider secret.
     let raw = client()
         .get(gw.url("/api/logs"))
+        .bearer_auth(gw.generated_admin_token())
         .send()
         .await
         .unwrap()
@@ -626,6 +627,34 @@ async fn logs_filters_admin_token_and_metrics() {
     );
     assert!(metrics.contains("tollgate_upstream_latency_seconds_bucket"));
     assert_eq!(c.get(gw.url("/health")).send().await.unwrap().status(), 200);
+}
+
+#[tokio::test]
+async fn without_a_configured_admin_token_the_node_makes_one() {
+    let gw = Gateway::start("").await;
+    let token = gw.generated_admin_token();
+    assert!(token.len() >= 32);
+    let c = client();
+    assert_eq!(
+        c.get(gw.url("/api/logs")).send().await.unwrap().status(),
+        401
+    );
+    let r = c
+        .get(gw.url("/api/logs"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(gw.dir.path().join("data/admin-token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
 }
 
 #[tokio::test]

@@ -123,6 +123,12 @@ impl Gateway {
     pub fn url(&self, path: &str) -> String {
         self.proc.url(path)
     }
+
+    /// The admin token the node generated for itself (when its config sets none).
+    pub fn generated_admin_token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("data/admin-token"))
+            .expect("a node without admin_token writes one")
+    }
 }
 
 /// Mock provider config: a provider named `name` at `mock`, with extra TOML lines.
@@ -151,7 +157,8 @@ pub fn sse_data(body: &str) -> Vec<String> {
 }
 
 /// Polls `/api/logs` until `pred` holds for the page (logs are written off
-/// the request path), failing after 10 s.
+/// the request path), failing after 10 s. Without `token`, uses the node's
+/// generated admin token.
 pub async fn logs_until(
     gw: &Gateway,
     query: &str,
@@ -160,11 +167,11 @@ pub async fn logs_until(
 ) -> serde_json::Value {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(10);
+    let token = token.map_or_else(|| gw.generated_admin_token(), str::to_string);
     loop {
-        let mut req = client.get(gw.url(&format!("/api/logs{query}")));
-        if let Some(t) = token {
-            req = req.bearer_auth(t);
-        }
+        let req = client
+            .get(gw.url(&format!("/api/logs{query}")))
+            .bearer_auth(&token);
         let page: serde_json::Value = req.send().await.unwrap().json().await.unwrap();
         if pred(&page) {
             return page;
