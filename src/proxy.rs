@@ -239,19 +239,20 @@ impl Finisher {
         let m = &self.gw.metrics;
         let gov = &self.gw.governance;
         let known_usage = ctx.usage != Usage::default();
-        let cost = match (&ctx.provider, &ctx.model) {
+        let mut cost = match (&ctx.provider, &ctx.model) {
             (Some(p), Some(model)) if known_usage => gov.cost(p, model, &ctx.usage),
             _ => 0,
         };
         if let Some(r) = ctx.reservation.take() {
-            // A success whose usage never arrived is charged its reservation:
+            // A success whose usage never arrived, or a request the client
+            // left after an upstream took it, is charged its reservation:
             // never less than it may have cost.
-            let actual = if !known_usage && (200..300).contains(&ctx.status) {
-                r.amount()
-            } else {
-                cost
-            };
-            gov.settle(r, actual, ctx.provider.as_deref());
+            let upstream_may_charge =
+                (200..300).contains(&ctx.status) || (ctx.status == 499 && ctx.attempts > 0);
+            if !known_usage && upstream_may_charge {
+                cost = r.amount();
+            }
+            gov.settle(r, cost, ctx.provider.as_deref());
         }
         if let Some(a) = ctx.admitted.take() {
             gov.record_tokens(&a, ctx.usage.total_tokens);

@@ -518,3 +518,52 @@ async fn a_keys_rate_limit_at_one_provider_limits_only_that_provider() {
     assert_eq!(send("mock/mock-1").await, 429);
     assert_eq!(send("other/mock-1").await, 200);
 }
+
+#[tokio::test]
+async fn a_client_leaving_mid_stream_is_charged_its_reservation() {
+    let mock = start_mock(&["--chunks", "10", "--chunk-delay-ms", "200"]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    let key = admin(
+        &gw,
+        "/api/keys",
+        json!({"name": "k", "budgets": budget("1")}),
+    )
+    .await;
+    let secret = key["secret"].as_str().unwrap().to_string();
+    let mut r = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(&secret)
+        .json(
+            &json!({"model": "mock/mock-1", "stream": true, "max_tokens": 20,
+                      "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.chunk().await.unwrap().is_some(), "the stream started");
+    drop(r);
+    // The upstream may have billed what it generated; the gateway never
+    // charges less than the reservation (20 output tokens at 1 µ$).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let spends = spent(&gw, &secret).await;
+        if spends[0].1 != "0.000000" {
+            assert_eq!(spends[0].1, "0.000020");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never settled: {spends:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let page = logs_until(&gw, "?status=499", Some(TOKEN), |p| {
+        p["data"].as_array().is_some_and(|d| d.len() == 1)
+    })
+    .await;
+    assert_eq!(
+        page["data"][0]["cost_micros"], 20,
+        "the log records what was charged"
+    );
+}

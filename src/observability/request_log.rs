@@ -51,7 +51,9 @@ pub struct RequestLog {
     pub status: u16,
     pub error: Option<String>,
     pub usage: Usage,
-    /// What the request cost, in micro-dollars (0 when the model has no price).
+    /// What the request was charged, in micro-dollars: the cost of its usage
+    /// (0 when the model has no price), or its reservation when a keyed
+    /// request's usage never arrived.
     pub cost_micros: u64,
     pub latency_us: u64,
     pub upstream_us: u64,
