@@ -180,6 +180,36 @@ pub fn provider_scope(key_id: &str, provider: &str) -> Scope {
     format!("key:{key_id}/provider:{provider}")
 }
 
+/// A key's budgets or limits by provider, flattened to (provider, scope, item).
+fn per_provider<T: Copy>(
+    key_id: &str,
+    by_provider: &std::collections::BTreeMap<String, Vec<T>>,
+) -> Vec<(String, Scope, T)> {
+    by_provider
+        .iter()
+        .flat_map(|(p, items)| {
+            let scope = provider_scope(key_id, p);
+            items.iter().map(move |i| (p.clone(), scope.clone(), *i))
+        })
+        .collect()
+}
+
+/// The items of every level, plus those at the providers the request may use.
+fn applicable<T: Copy>(
+    levels: &[(Scope, T)],
+    at_providers: &[(String, Scope, T)],
+    providers: &[&str],
+) -> Vec<(Scope, T)> {
+    let mut out = levels.to_vec();
+    out.extend(
+        at_providers
+            .iter()
+            .filter(|(p, _, _)| providers.contains(&p.as_str()))
+            .map(|(_, scope, i)| (scope.clone(), *i)),
+    );
+    out
+}
+
 /// Hex SHA-256 of a secret.
 pub fn hash_secret(secret: &str) -> String {
     Sha256::digest(secret.as_bytes())
@@ -309,22 +339,8 @@ impl Governance {
                 let view = KeyView {
                     models: k.models.iter().map(Pattern::new).collect(),
                     providers: k.providers.iter().map(Pattern::new).collect(),
-                    provider_budgets: k
-                        .provider_budgets
-                        .iter()
-                        .flat_map(|(p, bs)| {
-                            let scope = provider_scope(&k.id, p);
-                            bs.iter().map(move |b| (p.clone(), scope.clone(), *b))
-                        })
-                        .collect(),
-                    provider_limits: k
-                        .provider_rate_limits
-                        .iter()
-                        .flat_map(|(p, ls)| {
-                            let scope = provider_scope(&k.id, p);
-                            ls.iter().map(move |l| (p.clone(), scope.clone(), *l))
-                        })
-                        .collect(),
+                    provider_budgets: per_provider(&k.id, &k.provider_budgets),
+                    provider_limits: per_provider(&k.id, &k.provider_rate_limits),
                     budgets,
                     limits,
                     customer_id,
@@ -598,13 +614,7 @@ impl Governance {
         providers: &[&str],
         cost: Micros,
     ) -> Result<Option<Reservation>, BudgetExceeded> {
-        let mut budgets = key.budgets.clone();
-        budgets.extend(
-            key.provider_budgets
-                .iter()
-                .filter(|(p, _, _)| providers.contains(&p.as_str()))
-                .map(|(_, scope, b)| (scope.clone(), *b)),
-        );
+        let budgets = applicable(&key.budgets, &key.provider_budgets, providers);
         if budgets.is_empty() {
             return Ok(None);
         }
@@ -618,13 +628,7 @@ impl Governance {
         key: &KeyView,
         providers: &[&str],
     ) -> Result<Option<Admitted>, RateLimited> {
-        let mut limits = key.limits.clone();
-        limits.extend(
-            key.provider_limits
-                .iter()
-                .filter(|(p, _, _)| providers.contains(&p.as_str()))
-                .map(|(_, scope, l)| (scope.clone(), *l)),
-        );
+        let limits = applicable(&key.limits, &key.provider_limits, providers);
         if limits.is_empty() {
             return Ok(None);
         }

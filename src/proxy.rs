@@ -430,7 +430,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
             err.retry_after = Some(e.retry_after_secs);
             err
         })?;
-        match reserve(gw, key, &obj, &view, &targets) {
+        match reserve(gw, key, &obj, &view, &targets, &providers) {
             Ok(r) => fin.ctx().reservation = r,
             Err(e) => {
                 if let Some(a) = &admitted {
@@ -493,6 +493,7 @@ fn reserve(
     obj: &RawObject<'_>,
     view: &RequestView,
     targets: &[Target],
+    providers: &[&str],
 ) -> Result<Option<Reservation>, ProxyError> {
     if key.budgets.is_empty() && key.provider_budgets.is_empty() {
         return Ok(None);
@@ -508,9 +509,8 @@ fn reserve(
         .map(|p| p.worst_case(prompt, output))
         .max()
         .unwrap_or(0);
-    let providers: Vec<&str> = targets.iter().map(|t| &*t.provider.name).collect();
     gw.governance
-        .reserve(key, &providers, worst)
+        .reserve(key, providers, worst)
         .map_err(|e| ProxyError::new(ErrorKind::BudgetExceeded, e.to_string()))
 }
 

@@ -117,12 +117,7 @@ async fn list_providers(
     q: Result<Query<Page>, QueryRejection>,
 ) -> Answer {
     let page = super::query(q)?;
-    let limit = page.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
-    }
+    let limit = page.limit()?;
     let (api, _) = s.governance.list::<ProviderObject>(None, usize::MAX);
     let all: Vec<(String, Value)> = s
         .config_providers
@@ -255,17 +250,25 @@ struct Page {
     cursor: Option<String>,
 }
 
+impl Page {
+    /// The page size asked for (default 100), within 1..=MAX_PAGE.
+    fn limit(&self) -> Result<usize, ApiError> {
+        let limit = self.limit.unwrap_or(100);
+        if limit == 0 || limit > MAX_PAGE {
+            return Err(ApiError::bad_request(format!(
+                "limit must be between 1 and {MAX_PAGE}"
+            )));
+        }
+        Ok(limit)
+    }
+}
+
 async fn list<T: Object + Shown>(
     State(s): State<AdminState>,
     q: Result<Query<Page>, QueryRejection>,
 ) -> Answer {
     let page = super::query(q)?;
-    let limit = page.limit.unwrap_or(100);
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(ApiError::bad_request(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
-    }
+    let limit = page.limit()?;
     let (items, more) = s.governance.list::<T>(page.cursor.as_deref(), limit);
     let next_cursor = if more {
         items.last().map(|i| i.id().to_string())
