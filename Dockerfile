@@ -12,6 +12,6 @@ COPY --from=build /src/target/release/tollgate /usr/local/bin/tollgate
 USER tollgate
 WORKDIR /data
 ENV TOLLGATE_SERVER__DATA_DIR=/data
-EXPOSE 8080
+EXPOSE 8080 7946/udp
 ENTRYPOINT ["tollgate"]
 CMD ["serve"]

@@ -31,6 +31,8 @@ pub struct AdminState {
     /// Providers of the config file (shown beside the API's, secrets redacted).
     pub config_providers: Arc<indexmap::IndexMap<String, crate::config::ProviderConfig>>,
     pub token: Option<Secret>,
+    /// `None` when the node runs alone (no cluster secret).
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 pub fn routes(state: AdminState) -> Router {
@@ -38,6 +40,7 @@ pub fn routes(state: AdminState) -> Router {
     Router::new()
         .route("/api/logs", get(logs))
         .route("/api/spend", get(spend))
+        .route("/api/cluster", get(cluster))
         .merge(objects::routes())
         .route_layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
@@ -195,6 +198,19 @@ async fn logs(State(s): State<AdminState>, q: Result<Query<LogQuery>, QueryRejec
         }
         Ok(Err(e)) => error(StatusCode::BAD_REQUEST, "invalid_request_error", e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
+    }
+}
+
+/// `GET /api/cluster`: this node, its peers, their states and replication lag.
+async fn cluster(State(s): State<AdminState>) -> Response {
+    match &s.cluster {
+        Some(c) => Json(c.view()).into_response(),
+        None => Json(json!({
+            "enabled": false,
+            "node": format!("{:016x}", s.governance.node()),
+            "members": [],
+        }))
+        .into_response(),
     }
 }
 

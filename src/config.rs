@@ -55,6 +55,7 @@ pub struct Config {
     pub upstream: UpstreamConfig,
     pub logs: LogsConfig,
     pub client: ClientConfig,
+    pub cluster: ClusterConfig,
     /// Price overrides by model id (or `provider/model`), in micro-dollars per
     /// million tokens: `[pricing."gpt-4o"] input = 2500000, output = 10000000`.
     pub pricing: HashMap<String, Price>,
@@ -71,6 +72,7 @@ impl Default for Config {
             upstream: UpstreamConfig::default(),
             logs: LogsConfig::default(),
             client: ClientConfig::default(),
+            cluster: ClusterConfig::default(),
             pricing: HashMap::new(),
             providers: IndexMap::new(),
         }
@@ -108,6 +110,45 @@ impl Default for ServerConfig {
             admin_token: None,
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Membership and replication between nodes (`docs/cluster.md`). The node
+/// joins a cluster when `secret` is set; without it, it runs alone.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Shared by every node; the cluster's TLS CA is derived from it, so a
+    /// process without it can neither join nor send anything. At least 16
+    /// characters. Also read from `TOLLGATE_CLUSTER_SECRET`.
+    pub secret: Option<Secret>,
+    /// UDP address of the node's QUIC endpoint. Default `0.0.0.0:7946`.
+    pub listen: SocketAddr,
+    /// `host:port` peers reach this node's QUIC endpoint at, resolved at
+    /// start. Default: `listen`, which must then not be a wildcard address.
+    pub advertise: Option<String>,
+    /// `host:port` of this node's HTTP server as peers and operators reach
+    /// it (shown in `/api/cluster`). Default: the advertised host with the
+    /// port of `server.listen`.
+    pub advertise_http: Option<String>,
+    /// `host:port` of nodes to join through; names are resolved again on
+    /// every attempt. Also read from `TOLLGATE_SEEDS` (comma-separated).
+    pub seeds: Vec<String>,
+    /// How often the node compares its whole state with a random peer's.
+    #[serde(deserialize_with = "duration")]
+    pub sync_interval: Duration,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            secret: None,
+            listen: SocketAddr::from(([0, 0, 0, 0], 7946)),
+            advertise: None,
+            advertise_http: None,
+            seeds: Vec::new(),
+            sync_interval: Duration::from_secs(10),
         }
     }
 }
@@ -263,6 +304,7 @@ impl Config {
     pub fn from_parts(text: &str, vars: &[(String, String)]) -> Result<Config, ConfigError> {
         let mut doc: toml::Table = toml::from_str(text)?;
         overrides::apply(&mut doc, vars)?;
+        overrides::cluster_shorthands(&mut doc, vars)?;
         let mut config: Config = Config::deserialize(toml::Value::Table(doc))?;
         config.resolve_secrets(vars)?;
         if config.providers.is_empty() {
@@ -279,6 +321,9 @@ impl Config {
         if let Some(t) = &mut self.server.admin_token {
             t.resolve(vars)
                 .map_err(unset("server.admin_token".into()))?;
+        }
+        if let Some(t) = &mut self.cluster.secret {
+            t.resolve(vars).map_err(unset("cluster.secret".into()))?;
         }
         for (name, p) in &mut self.providers {
             if let Some(k) = &mut p.api_key {
@@ -320,6 +365,27 @@ impl Config {
         }
         for (name, p) in &self.providers {
             p.validate(name)?;
+        }
+        let c = &self.cluster;
+        if let Some(s) = &c.secret
+            && s.expose().len() < 16
+        {
+            return Err(invalid("cluster.secret", "must be at least 16 characters"));
+        }
+        if c.secret.is_none() && !c.seeds.is_empty() {
+            return Err(invalid(
+                "cluster.seeds",
+                "joining a cluster needs cluster.secret (or TOLLGATE_CLUSTER_SECRET)",
+            ));
+        }
+        if c.sync_interval.is_zero() {
+            return Err(invalid("cluster.sync_interval", "must be positive"));
+        }
+        if c.secret.is_some() && c.advertise.is_none() && c.listen.ip().is_unspecified() {
+            return Err(invalid(
+                "cluster.advertise",
+                "required when cluster.listen is a wildcard address: peers need an address to reach this node",
+            ));
         }
         Ok(())
     }

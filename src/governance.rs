@@ -23,7 +23,9 @@ use crate::config::ProviderConfig;
 use crate::providers::openai::Usage;
 use crate::routing::Pattern;
 use crate::state::hlc::{Clock, Hlc};
+use crate::state::lww::LwwMap;
 use crate::state::table::Table;
+use crate::state::{self, Change};
 use crate::store::{CF_META, Store, StoreError};
 use budgets::{Budget, BudgetExceeded, Ledger, Reservation, Scope};
 use limits::{Admitted, Limiter, RateLimit, RateLimited};
@@ -121,7 +123,12 @@ pub struct Governance {
     /// Config's `[pricing]`, under the admin API's overrides.
     config_prices: HashMap<String, Price>,
     pricing: ArcSwap<Pricing>,
+    /// Where this node's own changes go to be replicated (set by the cluster).
+    feed: std::sync::OnceLock<ChangeFeed>,
 }
+
+/// Receives every change this node makes to replicated state.
+pub type ChangeFeed = tokio::sync::mpsc::UnboundedSender<Change>;
 
 /// A freshly created or rotated key: the only time the secret is seen.
 #[derive(Debug, serde::Serialize)]
@@ -210,6 +217,14 @@ fn applicable<T: Copy>(
     out
 }
 
+/// A stable 64-bit hash of a replicated item's state (SHA-256 of its postcard
+/// encoding, truncated), the same on every node and build.
+fn state_hash<T: serde::Serialize>(value: &T) -> u64 {
+    let bytes = postcard::to_stdvec(value).expect("state encodes");
+    let d = Sha256::digest(&bytes);
+    u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+}
+
 /// Hex SHA-256 of a secret.
 pub fn hash_secret(secret: &str) -> String {
     Sha256::digest(secret.as_bytes())
@@ -277,15 +292,10 @@ impl Governance {
             limiter: Limiter::default(),
             config_prices: price_overrides.clone(),
             pricing: ArcSwap::from_pointee(Pricing::new(price_overrides)),
+            feed: std::sync::OnceLock::new(),
         };
         // Later writes must be ordered after every write already stored.
-        for table in [
-            &gov.customers,
-            &gov.teams,
-            &gov.keys,
-            &gov.prices,
-            &gov.providers,
-        ] {
+        for table in gov.tables() {
             for (_, row) in table.rows() {
                 if let Some(ts) = row.last_write() {
                     gov.hlc.observe(ts);
@@ -294,6 +304,17 @@ impl Governance {
         }
         gov.rebuild();
         Ok(gov)
+    }
+
+    /// Every replicated table.
+    fn tables(&self) -> [&Table; 5] {
+        [
+            &self.customers,
+            &self.teams,
+            &self.keys,
+            &self.prices,
+            &self.providers,
+        ]
     }
 
     fn table<T: Object>(&self) -> &Table {
@@ -305,6 +326,11 @@ impl Governance {
             "providers" => &self.providers,
             other => unreachable!("no table for {other}"),
         }
+    }
+
+    /// This node's id in replicated state.
+    pub fn node(&self) -> crate::state::NodeId {
+        self.hlc.node()
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -498,10 +524,115 @@ impl Governance {
 
     fn write<T: Object>(&self, obj: &T, only: Option<&[String]>) -> Result<(), GovError> {
         let ts = self.hlc.tick(self.clock.as_ref());
-        self.table::<T>()
-            .apply(obj.id(), &objects::to_delta(obj, ts, only))?;
+        self.commit::<T>(obj.id(), objects::to_delta(obj, ts, only))
+    }
+
+    /// Applies a local delta, rebuilds the snapshot and hands the delta to
+    /// the cluster.
+    fn commit<T: Object>(&self, id: &str, delta: LwwMap) -> Result<(), GovError> {
+        self.table::<T>().apply(id, &delta)?;
         self.rebuild();
+        self.publish(vec![Change::Row {
+            table: T::KIND.to_string(),
+            id: id.to_string(),
+            row: delta,
+        }]);
         Ok(())
+    }
+
+    fn publish(&self, changes: Vec<Change>) {
+        if let Some(feed) = self.feed.get() {
+            for c in changes {
+                // A closed feed means the cluster layer stopped (shutdown).
+                let _ = feed.send(c);
+            }
+        }
+    }
+
+    /// Sends every later local change to `feed`. Set once, by the cluster layer.
+    pub fn set_feed(&self, feed: ChangeFeed) {
+        if self.feed.set(feed).is_err() {
+            tracing::warn!("governance change feed set twice; keeping the first");
+        }
+    }
+
+    /// Merges changes from a peer; returns how many changed something here.
+    pub fn apply_remote(&self, changes: &[Change]) -> Result<usize, GovError> {
+        let mut applied = 0;
+        let mut rows_changed = false;
+        for change in changes {
+            match change {
+                Change::Row { table, id, row } => {
+                    let Some(t) = self.tables().into_iter().find(|t| t.name() == table) else {
+                        // A table this version does not know (a newer peer's).
+                        continue;
+                    };
+                    if let Some(ts) = row.last_write() {
+                        self.hlc.observe(ts);
+                    }
+                    if t.apply_if_changed(id, row)? {
+                        applied += 1;
+                        rows_changed = true;
+                    }
+                }
+                Change::Counter { key, counter } => {
+                    if self.ledger.merge(key, counter)? {
+                        applied += 1;
+                    }
+                }
+            }
+        }
+        if rows_changed {
+            self.rebuild();
+        }
+        Ok(applied)
+    }
+
+    /// A digest of every replicated item: its name and a hash of its state.
+    /// Two nodes whose digests agree hold the same state.
+    pub fn digest(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        for t in self.tables() {
+            for (id, row) in t.rows() {
+                out.push((state::row_item(t.name(), &id), state_hash(&row)));
+            }
+        }
+        for (name, c) in self.ledger.counters() {
+            out.push((state::counter_item(&name), state_hash(&c)));
+        }
+        out
+    }
+
+    /// The whole state of each named item this node has, as changes.
+    pub fn changes_for(&self, items: &[String]) -> Vec<Change> {
+        let mut out = Vec::new();
+        for item in items {
+            if let Some(rest) = item.strip_prefix("row\0") {
+                let Some((table, id)) = rest.split_once('\0') else {
+                    continue;
+                };
+                let row = self
+                    .tables()
+                    .into_iter()
+                    .find(|t| t.name() == table)
+                    .and_then(|t| t.get(id));
+                if let Some(row) = row {
+                    out.push(Change::Row {
+                        table: table.to_string(),
+                        id: id.to_string(),
+                        row,
+                    });
+                }
+            } else if let Some(name) = item.strip_prefix("ctr\0")
+                && let Some(counter) = self.ledger.counter(name)
+            {
+                out.push(Change::Counter {
+                    key: name.to_string(),
+                    counter,
+                });
+            }
+        }
+        out
     }
 
     pub fn delete<T: Object>(&self, id: &str) -> Result<(), GovError> {
@@ -512,9 +643,7 @@ impl Governance {
             });
         }
         let ts = self.hlc.tick(self.clock.as_ref());
-        self.table::<T>().apply(id, &objects::deletion(ts))?;
-        self.rebuild();
-        Ok(())
+        self.commit::<T>(id, objects::deletion(ts))
     }
 
     fn new_id<T: Object>() -> String {
@@ -652,8 +781,9 @@ impl Governance {
             Some((_, p)) => served_by == Some(p),
             None => true,
         };
-        if let Err(e) = self.ledger.settle(r, actual, charged) {
-            tracing::error!(error = %e, "cannot persist spend");
+        match self.ledger.settle(r, actual, charged) {
+            Ok(changes) => self.publish(changes),
+            Err(e) => tracing::error!(error = %e, "cannot persist spend"),
         }
     }
 

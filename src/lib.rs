@@ -1,12 +1,13 @@
 //! Tollgate: a clustered AI gateway.
 //!
 //! The crate is laid out as future crates would be (see `docs/architecture.md`):
-//! layers point one way — `store` ← `state` ← `governance` ← `proxy` ← `admin`
-//! ← `node` ← `main`, with `observability` beside `governance` — and
+//! layers point one way — `store` ← `state` ← `governance` ← `cluster`/`proxy`
+//! ← `admin` ← `node` ← `main`, with `observability` beside `governance` — and
 //! `providers` is pure wire-format knowledge with no server in it. `state`
 //! knows nothing about LLMs; `mock` is a separate server reached over HTTP.
 
 pub mod admin;
+pub mod cluster;
 pub mod config;
 pub mod governance;
 pub mod mock;

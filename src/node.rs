@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
+use crate::cluster::Cluster;
 use crate::config::{Config, Secret};
 use crate::governance::Governance;
 use crate::observability::metrics::Metrics;
@@ -45,6 +46,8 @@ pub enum NodeError {
     },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
 }
 
 /// The one place background tasks are spawned.
@@ -130,6 +133,18 @@ pub async fn run(
     for p in gateway.routes().catalog.providers() {
         tracing::info!(provider = %p.name, kind = ?p.kind, base_url = %p.base_url, keys = p.keys.len(), "provider registered");
     }
+    let addr = config.server.listen;
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|source| NodeError::Bind { addr, source })?;
+    let bound = listener.local_addr().map_err(NodeError::Serve)?;
+    let cluster = match config.cluster.secret {
+        Some(_) => {
+            Some(Cluster::start(&config, bound, governance.clone(), &metrics, &tasks).await?)
+        }
+        None => None,
+    };
+
     let ready = Arc::new(AtomicBool::new(true));
     let app = router(
         gateway,
@@ -138,18 +153,13 @@ pub async fn run(
             governance,
             config_providers: Arc::new(config.providers.clone()),
             token: Some(admin_token),
+            cluster: cluster.clone(),
         },
         OpsState {
             metrics,
             ready: ready.clone(),
         },
     );
-
-    let addr = config.server.listen;
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|source| NodeError::Bind { addr, source })?;
-    let bound = listener.local_addr().map_err(NodeError::Serve)?;
     tracing::info!(%bound, data_dir = %data_dir.display(), "tollgate node serving");
     on_bound(bound);
 
@@ -176,6 +186,10 @@ pub async fn run(
         _ = async { draining.notified().await; tokio::time::sleep(grace).await } => {
             tracing::warn!(?grace, "shutdown grace elapsed; closing remaining connections");
         }
+    }
+    if let Some(c) = &cluster {
+        tracing::info!("leaving the cluster");
+        c.leave().await;
     }
     tasks.shutdown().await;
     store.flush()?;

@@ -35,3 +35,42 @@ pub type NodeId = u64;
 pub trait Merge {
     fn merge(&mut self, other: &Self);
 }
+
+/// One replicated change, as the cluster layer carries it: a delta of a table
+/// row, or of a grow-only counter. Merging a change is idempotent, so a change
+/// may arrive any number of times, in any order, by push or by anti-entropy.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum Change {
+    /// A delta of row `id` of table `table`.
+    Row {
+        table: String,
+        id: String,
+        row: lww::LwwMap,
+    },
+    /// A delta of the counter named `key` (its owner knows how to read the name).
+    Counter {
+        key: String,
+        counter: counter::GCounter,
+    },
+}
+
+impl Change {
+    /// The identity of the replicated item this change is about, unique across
+    /// tables and counters: what anti-entropy digests are keyed by.
+    pub fn item(&self) -> String {
+        match self {
+            Change::Row { table, id, .. } => row_item(table, id),
+            Change::Counter { key, .. } => counter_item(key),
+        }
+    }
+}
+
+/// The item name of a table row.
+pub fn row_item(table: &str, id: &str) -> String {
+    format!("row\0{table}\0{id}")
+}
+
+/// The item name of a counter.
+pub fn counter_item(key: &str) -> String {
+    format!("ctr\0{key}")
+}

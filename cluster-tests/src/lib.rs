@@ -1,5 +1,194 @@
-//! Multi-node scenarios: in-process clusters over an in-memory transport with a
-//! controlled clock, and docker compose clusters over real QUIC.
+//! Multi-node scenarios.
 //!
-//! Empty until the cluster layer exists (membership, replication); the crate is
-//! part of the workspace now so that `scripts/test.sh` already runs it.
+//! - `tests/processes.rs`: real `tollgate` processes on loopback, talking
+//!   real QUIC with mutual TLS ([`Node`] starts them).
+//! - `tests/simulation.rs`: in-process nodes over an in-memory network with a
+//!   controlled clock, seeded, for partitions and large clusters.
+
+pub mod sim;
+
+use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The `tollgate` binary: `TOLLGATE_BIN`, or the one cargo built beside
+/// this test executable (`target/<profile>/tollgate`).
+pub fn binary() -> PathBuf {
+    if let Some(p) = std::env::var_os("TOLLGATE_BIN") {
+        return PathBuf::from(p);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps");
+    let bin = profile_dir.join("tollgate");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build --workspace)",
+        bin.display()
+    );
+    bin
+}
+
+pub fn free_tcp_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+pub fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A node process with its own data directory; killed on drop.
+pub struct Node {
+    pub child: Child,
+    pub http: SocketAddr,
+    pub quic: SocketAddr,
+    pub data: PathBuf,
+    secret: String,
+    seeds: Vec<SocketAddr>,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Node {
+    /// Starts a node with cluster `secret`, joining through `seeds`, keeping
+    /// its data in `data`; returns once it answers `/ready`.
+    pub async fn start(secret: &str, seeds: &[SocketAddr], data: &Path) -> Node {
+        let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let quic: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
+        Self::start_at(secret, seeds, data, http, quic).await
+    }
+
+    async fn start_at(
+        secret: &str,
+        seeds: &[SocketAddr],
+        data: &Path,
+        http: SocketAddr,
+        quic: SocketAddr,
+    ) -> Node {
+        let seeds_var = seeds
+            .iter()
+            .map(SocketAddr::to_string)
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut child = Command::new(binary())
+            .arg("serve")
+            .env("TOLLGATE_SERVER__LISTEN", http.to_string())
+            .env("TOLLGATE_SERVER__DATA_DIR", data)
+            .env("TOLLGATE_SERVER__ADMIN_TOKEN", "admin-token-for-tests")
+            .env("TOLLGATE_CLUSTER__LISTEN", quic.to_string())
+            .env("TOLLGATE_CLUSTER__SYNC_INTERVAL", "\"1s\"")
+            .env("TOLLGATE_CLUSTER_SECRET", secret)
+            .env("TOLLGATE_SEEDS", seeds_var)
+            .env("TOLLGATE_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let client = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = client.get(format!("http://{http}/ready")).send().await
+                && r.status().is_success()
+            {
+                break;
+            }
+            if let Some(status) = child.try_wait().unwrap() {
+                panic!("node exited during start-up: {status}");
+            }
+            assert!(Instant::now() < deadline, "node did not come up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Node {
+            child,
+            http,
+            quic,
+            data: data.to_path_buf(),
+            secret: secret.to_string(),
+            seeds: seeds.to_vec(),
+        }
+    }
+
+    /// Kills the process (no goodbye) and starts it again on the same
+    /// addresses and data directory.
+    pub async fn restart(mut self) -> Node {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let (secret, seeds, data) = (self.secret.clone(), self.seeds.clone(), self.data.clone());
+        let (http, quic) = (self.http, self.quic);
+        drop(self);
+        Self::start_at(&secret, &seeds, &data, http, quic).await
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.http, path)
+    }
+
+    /// `GET` an admin path as JSON.
+    pub async fn admin_get(&self, path: &str) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new()
+            .get(self.url(path))
+            .bearer_auth("admin-token-for-tests")
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// `POST` JSON to an admin path.
+    pub async fn admin_post(
+        &self,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = reqwest::Client::new()
+            .post(self.url(path))
+            .bearer_auth("admin-token-for-tests")
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// How many peers this node sees alive.
+    pub async fn alive_peers(&self) -> usize {
+        let (_, v) = self.admin_get("/api/cluster").await;
+        v["members"]
+            .as_array()
+            .map_or(0, |m| m.iter().filter(|p| p["state"] == "alive").count())
+    }
+}
+
+/// Polls `check` every 20 ms until it returns `Some`, failing after `limit`
+/// with `what`. Returns the value and how long it took.
+pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> (T, Duration)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let start = Instant::now();
+    loop {
+        if let Some(v) = check().await {
+            return (v, start.elapsed());
+        }
+        assert!(start.elapsed() < limit, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}

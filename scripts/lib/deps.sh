@@ -1,7 +1,8 @@
 # Sourced by the scripts: installs the system packages a build needs.
 # RocksDB's bindings are generated with bindgen, which needs libclang.
 ensure_libclang() {
-  if ldconfig -p 2>/dev/null | grep -q 'libclang'; then
+  # clang-sys loads libclang.so or libclang-<version>.so (libclang-cpp is not it).
+  if ldconfig -p 2>/dev/null | grep -Eq '[[:space:]]libclang(-[0-9.]+)?\.so[[:space:]]'; then
     return 0
   fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -16,8 +16,47 @@ use super::ConfigError;
 const PREFIX: &str = "TOLLGATE_";
 
 /// Variables the binary reads itself, outside the config document.
-const KNOWN_NON_OVERRIDES: &[&str] =
-    &["TOLLGATE_CONFIG", "TOLLGATE_LOG", "TOLLGATE_WORKER_THREADS"];
+const KNOWN_NON_OVERRIDES: &[&str] = &[
+    "TOLLGATE_CONFIG",
+    "TOLLGATE_LOG",
+    "TOLLGATE_WORKER_THREADS",
+    "TOLLGATE_SEEDS",
+    "TOLLGATE_CLUSTER_SECRET",
+];
+
+/// The two cluster variables every deployment sets get short names:
+/// `TOLLGATE_SEEDS=a:7946,b:7946` and `TOLLGATE_CLUSTER_SECRET=...`. They win
+/// over the file and over `TOLLGATE_CLUSTER__*`.
+pub(super) fn cluster_shorthands(
+    doc: &mut toml::Table,
+    vars: &[(String, String)],
+) -> Result<(), ConfigError> {
+    for (k, v) in vars {
+        let value = match k.as_str() {
+            "TOLLGATE_SEEDS" => toml::Value::Array(
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(|s| toml::Value::String(s.to_string()))
+                    .collect(),
+            ),
+            "TOLLGATE_CLUSTER_SECRET" if !v.is_empty() => toml::Value::String(v.clone()),
+            _ => continue,
+        };
+        let field = if k == "TOLLGATE_SEEDS" {
+            "seeds"
+        } else {
+            "secret"
+        };
+        set(doc, &["cluster".to_string(), field.to_string()], value).map_err(|reason| {
+            ConfigError::Env {
+                var: k.clone(),
+                reason,
+            }
+        })?;
+    }
+    Ok(())
+}
 
 pub(super) fn apply(doc: &mut toml::Table, vars: &[(String, String)]) -> Result<(), ConfigError> {
     let mut sorted: Vec<&(String, String)> = Vec::new();

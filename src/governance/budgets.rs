@@ -21,7 +21,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::pricing::Micros;
 use crate::state::counter::GCounter;
-use crate::state::{Merge, NodeId};
+use crate::state::{Change, Merge, NodeId};
 use crate::store::{self, CF_STATE, Store, StoreError};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -223,12 +223,28 @@ pub struct CounterKey {
 }
 
 impl CounterKey {
-    fn row_key(&self) -> Vec<u8> {
+    /// The counter's name: its key in the store and in replication.
+    pub fn name(&self) -> String {
         format!(
             "spend\0{}\0{:020}\0{:020}",
             self.scope, self.start_ms, self.end_ms
         )
-        .into_bytes()
+    }
+
+    /// The key a [`CounterKey::name`] was made from.
+    pub fn from_name(name: &str) -> Option<CounterKey> {
+        let mut parts = name.strip_prefix("spend\0")?.split('\0');
+        let scope = parts.next()?.to_string();
+        let start_ms = parts.next()?.parse().ok()?;
+        let end_ms = parts.next()?.parse().ok()?;
+        if parts.next().is_some() || scope.is_empty() {
+            return None;
+        }
+        Some(CounterKey {
+            scope,
+            start_ms,
+            end_ms,
+        })
     }
 }
 
@@ -331,13 +347,13 @@ impl Ledger {
 
     /// Releases a reservation and records the actual cost in the scopes
     /// `charged` accepts (a provider's budget is charged only when that
-    /// provider served the request).
+    /// provider served the request). Returns the counter deltas to replicate.
     pub fn settle(
         &self,
         r: Reservation,
         actual: Micros,
         charged: impl Fn(&str) -> bool,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<Change>, StoreError> {
         let mut books = self.books.lock().expect("ledger lock");
         for k in &r.keys {
             if let Some(held) = books.reserved.get_mut(k) {
@@ -348,22 +364,64 @@ impl Ledger {
             }
         }
         if actual == 0 {
-            return Ok(());
+            return Ok(Vec::new());
         }
         let mut rows = Vec::with_capacity(r.keys.len());
+        let mut changes = Vec::with_capacity(r.keys.len());
         for k in r.keys.iter().filter(|k| charged(&k.scope)) {
             let counter = books.spend.entry(k.clone()).or_default();
-            counter.add(self.node, actual);
-            rows.push((
-                k.row_key(),
-                store::encode(COUNTER_VERSION, &(k, &*counter))?,
-            ));
+            let delta = counter.add(self.node, actual);
+            rows.push((k.name(), store::encode(COUNTER_VERSION, &(k, &*counter))?));
+            changes.push(Change::Counter {
+                key: k.name(),
+                counter: delta,
+            });
         }
         // Persisted under the lock: a later write never carries an older value.
         self.store.put_batch(
             CF_STATE,
-            rows.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
-        )
+            rows.iter().map(|(k, v)| (k.as_bytes(), v.as_slice())),
+        )?;
+        Ok(changes)
+    }
+
+    /// Every spend counter by name, for anti-entropy.
+    pub fn counters(&self) -> Vec<(String, GCounter)> {
+        let books = self.books.lock().expect("ledger lock");
+        books
+            .spend
+            .iter()
+            .map(|(k, c)| (k.name(), c.clone()))
+            .collect()
+    }
+
+    /// The counter `name`, if this node has it.
+    pub fn counter(&self, name: &str) -> Option<GCounter> {
+        let key = CounterKey::from_name(name)?;
+        self.books
+            .lock()
+            .expect("ledger lock")
+            .spend
+            .get(&key)
+            .cloned()
+    }
+
+    /// Merges a counter delta from a peer and persists the result. Names that
+    /// are not spend counters are ignored (`Ok(false)`).
+    pub fn merge(&self, name: &str, delta: &GCounter) -> Result<bool, StoreError> {
+        let Some(key) = CounterKey::from_name(name) else {
+            return Ok(false);
+        };
+        let mut books = self.books.lock().expect("ledger lock");
+        let counter = books.spend.entry(key.clone()).or_default();
+        let before = counter.clone();
+        counter.merge(delta);
+        if *counter == before {
+            return Ok(false);
+        }
+        let row = store::encode(COUNTER_VERSION, &(&key, &*counter))?;
+        self.store.put(CF_STATE, key.name().as_bytes(), &row)?;
+        Ok(true)
     }
 
     /// Spend of `scope` in the window of `b` containing `now_ms`.
@@ -530,5 +588,38 @@ mod tests {
             l.reserve(&budgets, 10, day1 + DAY).is_ok(),
             "the next day is a new window"
         );
+    }
+
+    #[test]
+    fn peers_spend_merges_into_the_same_budget() {
+        let (_dir, here) = ledger();
+        let dir2 = tempfile::tempdir().unwrap();
+        let there = Ledger::open(2, Store::open(dir2.path()).unwrap()).unwrap();
+        let b = budget("0.000100", Period::Day, true, 0);
+        let budgets = vec![("key:k".to_string(), b)];
+        let now = ms(2026, 11, 27);
+        let r = there.reserve(&budgets, 60, now).unwrap();
+        let changes = there.settle(r, 60, |_| true).unwrap();
+        assert_eq!(changes.len(), 1);
+        for c in &changes {
+            let Change::Counter { key, counter } = c else {
+                panic!("spend travels as counters: {c:?}")
+            };
+            assert_eq!(CounterKey::from_name(key).unwrap().scope, "key:k");
+            assert!(
+                here.merge(key, counter).unwrap(),
+                "new spend changes the counter"
+            );
+            assert!(
+                !here.merge(key, counter).unwrap(),
+                "merging twice changes nothing"
+            );
+        }
+        assert_eq!(here.spent("key:k", &b, now), 60);
+        assert!(
+            here.reserve(&budgets, 41, now).is_err(),
+            "the peer's spend counts here"
+        );
+        assert!(!here.merge("keys\0vk_1", &GCounter::default()).unwrap());
     }
 }

@@ -136,6 +136,11 @@ impl Metrics {
         }
     }
 
+    /// The registry, for layers that keep their own metrics (the cluster).
+    pub fn registry(&self) -> &Registry {
+        &self.registry
+    }
+
     /// The Prometheus text exposition of every metric.
     pub fn render(&self) -> String {
         let mut out = Vec::new();

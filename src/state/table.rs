@@ -42,6 +42,30 @@ impl Table {
         p
     }
 
+    pub fn name(&self) -> &'static str {
+        self.name
+    }
+
+    /// Merges a peer's delta into row `id`; persists and returns `true` only
+    /// if it changed the row (a change seen before is a no-op).
+    pub fn apply_if_changed(&self, id: &str, delta: &LwwMap) -> Result<bool, StoreError> {
+        let unchanged = self
+            .rows
+            .read()
+            .expect("table lock")
+            .get(id)
+            .is_some_and(|row| {
+                let mut merged = row.clone();
+                merged.merge(delta);
+                merged == *row
+            });
+        if unchanged {
+            return Ok(false);
+        }
+        self.apply(id, delta)?;
+        Ok(true)
+    }
+
     /// Merges `delta` into row `id` and persists the result; returns the merged row.
     pub fn apply(&self, id: &str, delta: &LwwMap) -> Result<LwwMap, StoreError> {
         let mut rows = self.rows.write().expect("table lock");

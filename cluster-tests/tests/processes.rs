@@ -1,0 +1,168 @@
+//! Real `tollgate` processes on loopback, over real QUIC with mutual TLS.
+//!
+//! Timings are printed (run with `--nocapture` to see them) and never
+//! asserted: every wait is bounded generously only so a broken cluster fails
+//! instead of hanging.
+
+use std::time::Duration;
+
+use cluster_tests::{Node, eventually};
+use serde_json::json;
+
+const SECRET: &str = "cluster-secret-for-tests-0123456789";
+const LIMIT: Duration = Duration::from_secs(30);
+
+async fn until_peers(node: &Node, n: usize) -> Duration {
+    eventually(
+        LIMIT,
+        &format!("{} sees {n} live peers", node.http),
+        || async { (node.alive_peers().await == n).then_some(()) },
+    )
+    .await
+    .1
+}
+
+async fn until_visible(
+    node: &Node,
+    path: &str,
+    pred: impl Fn(&serde_json::Value) -> bool,
+) -> Duration {
+    eventually(LIMIT, &format!("{path} on {}", node.http), || async {
+        let (status, v) = node.admin_get(path).await;
+        (status == 200 && pred(&v)).then_some(())
+    })
+    .await
+    .1
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn writes_replicate_and_a_restarted_node_catches_up() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let n1 = Node::start(SECRET, &[], dirs[0].path()).await;
+    let n2 = Node::start(SECRET, &[n1.quic], dirs[1].path()).await;
+    let n3 = Node::start(SECRET, &[n1.quic, n2.quic], dirs[2].path()).await;
+    for n in [&n1, &n2, &n3] {
+        let t = until_peers(n, 2).await;
+        println!("{} sees both peers after {t:?}", n.http);
+    }
+
+    // A write on node 1 is readable on nodes 2 and 3.
+    let (status, customer) = n1
+        .admin_post(
+            "/api/customers",
+            json!({"name": "acme", "budgets": [{"limit_usd": 100, "period": "1M"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{customer}");
+    let id = customer["id"].as_str().unwrap().to_string();
+    for n in [&n2, &n3] {
+        let t = until_visible(n, &format!("/api/customers/{id}"), |v| v["name"] == "acme").await;
+        println!("customer visible on {} after {t:?}", n.http);
+    }
+
+    // A key made on node 2 is visible, then its deactivation too, on node 3.
+    let (status, key) = n2
+        .admin_post("/api/keys", json!({"name": "ci", "customer_id": id}))
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let key_id = key["id"].as_str().unwrap().to_string();
+    until_visible(&n3, &format!("/api/keys/{key_id}"), |v| v["active"] == true).await;
+    let r = reqwest::Client::new()
+        .patch(n1.url(&format!("/api/keys/{key_id}")))
+        .bearer_auth("admin-token-for-tests")
+        .json(&json!({"active": false}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for n in [&n2, &n3] {
+        let t = until_visible(n, &format!("/api/keys/{key_id}"), |v| v["active"] == false).await;
+        println!("deactivation visible on {} after {t:?}", n.http);
+    }
+
+    // Node 3 goes away without a goodbye; the others mark it down.
+    let mut n3 = n3;
+    let _ = n3.child.kill();
+    let _ = n3.child.wait();
+    let killed = std::time::Instant::now();
+    eventually(LIMIT, "node 1 marks node 3 down", || async {
+        let (_, v) = n1.admin_get("/api/cluster").await;
+        let members = v["members"].as_array().cloned().unwrap_or_default();
+        members
+            .iter()
+            .any(|m| m["quic"] == n3.quic.to_string() && m["state"] == "down")
+            .then_some(())
+    })
+    .await;
+    println!("node 3 marked down after {:?}", killed.elapsed());
+
+    // Writes while it is down reach it when it comes back from its data.
+    let (status, team) = n1
+        .admin_post("/api/teams", json!({"name": "platform", "customer_id": id}))
+        .await;
+    assert_eq!(status, 201, "{team}");
+    let team_id = team["id"].as_str().unwrap().to_string();
+    let n3 = n3.restart().await;
+    let (status, c) = n3.admin_get(&format!("/api/customers/{id}")).await;
+    assert_eq!(
+        (status, &c["name"]),
+        (200, &json!("acme")),
+        "persisted before the crash"
+    );
+    let t = until_visible(&n3, &format!("/api/teams/{team_id}"), |v| {
+        v["name"] == "platform"
+    })
+    .await;
+    println!("restarted node 3 caught up after {t:?}");
+    until_peers(&n3, 2).await;
+    let (_, k) = n3.admin_get(&format!("/api/keys/{key_id}")).await;
+    assert_eq!(k["active"], false);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_without_the_secret_is_rejected() {
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let n1 = Node::start(SECRET, &[], dirs[0].path()).await;
+    let outsider = Node::start("some-other-secret-0123456789", &[n1.quic], dirs[1].path()).await;
+    let n2 = Node::start(SECRET, &[n1.quic], dirs[2].path()).await;
+    until_peers(&n1, 1).await;
+    until_peers(&n2, 1).await;
+
+    // The outsider has been knocking all along: its handshakes fail.
+    eventually(LIMIT, "the outsider's handshakes are refused", || async {
+        let body = reqwest::get(outsider.url("/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        body.lines()
+            .any(|l| {
+                l.starts_with("tollgate_cluster_errors_total{cause=\"handshake\"}")
+                    && !l.ends_with(" 0")
+            })
+            .then_some(())
+    })
+    .await;
+    let (_, view) = n1.admin_get("/api/cluster").await;
+    let members = view["members"].as_array().unwrap();
+    assert_eq!(members.len(), 1, "only the node with the secret: {view}");
+    assert_eq!(members[0]["quic"], n2.quic.to_string());
+    assert_eq!(outsider.alive_peers().await, 0);
+
+    // And nothing it writes reaches the cluster.
+    let (status, c) = outsider
+        .admin_post("/api/customers", json!({"name": "intruder"}))
+        .await;
+    assert_eq!(status, 201);
+    let id = c["id"].as_str().unwrap().to_string();
+    // Give a push every chance to happen, then check it did not.
+    let (status, c) = n2
+        .admin_post("/api/customers", json!({"name": "insider"}))
+        .await;
+    assert_eq!(status, 201);
+    let insider = c["id"].as_str().unwrap().to_string();
+    until_visible(&n1, &format!("/api/customers/{insider}"), |_| true).await;
+    let (status, _) = n1.admin_get(&format!("/api/customers/{id}")).await;
+    assert_eq!(status, 404);
+}

@@ -1,0 +1,761 @@
+//! The cluster: nodes that find each other and share all governance state,
+//! with no leader and nothing beside them (`docs/cluster.md`).
+//!
+//! - Membership is SWIM (foca, [`membership`]) over QUIC datagrams.
+//! - Transport is one quinn endpoint per node with mutual TLS from the
+//!   cluster secret ([`tls`], [`transport`]).
+//! - Replication: every change this node makes to replicated state (a
+//!   governance object's delta, a spend counter's slot) is pushed at once to
+//!   every live peer on a QUIC stream; anti-entropy ([`Cluster::sync_with`])
+//!   compares digests with a random peer every `sync_interval` and with every
+//!   peer that comes up, and exchanges whatever differs. Merges are CRDT
+//!   merges, so order, duplicates and loss do not matter: a node that was
+//!   down for an hour, or is new, catches up on its first sync.
+//!
+//! The wire format is in [`proto`].
+
+pub mod membership;
+pub mod proto;
+pub mod tls;
+pub mod transport;
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use foca::OwnedNotification;
+use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts};
+use serde::Serialize;
+use tokio::sync::mpsc;
+
+use crate::config::Config;
+use crate::governance::Governance;
+use crate::node::Tasks;
+use crate::observability::metrics::Metrics;
+use crate::state::{Change, NodeId};
+use membership::{Input, Member, Output};
+use proto::{Body, Envelope, MIN_WIRE_VERSION, WIRE_VERSION};
+use transport::{Transport, TransportError, read_frame, write_frame};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cluster TLS: {0}")]
+    Tls(#[from] tls::TlsError),
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error("cannot resolve cluster.advertise '{0}'")]
+    Advertise(String),
+}
+
+/// A peer's state as this node sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PeerState {
+    Alive,
+    Down,
+}
+
+#[derive(Debug, Clone)]
+struct Peer {
+    member: Member,
+    state: PeerState,
+    /// When it last changed state (Unix ms).
+    since_ms: u64,
+    /// Last anti-entropy round with it that completed (Unix ms).
+    last_sync_ms: Option<u64>,
+    /// How far behind its writer its last pushed change arrived (ms).
+    last_lag_ms: Option<u64>,
+}
+
+struct ClusterMetrics {
+    members: IntGaugeVec,
+    messages: IntCounterVec,
+    bytes: IntCounterVec,
+    syncs: IntCounterVec,
+    applied: IntCounterVec,
+    lag: Histogram,
+    errors: IntCounterVec,
+}
+
+impl ClusterMetrics {
+    fn new(metrics: &Metrics) -> ClusterMetrics {
+        let r = metrics.registry();
+        let counter = |name: &str, help: &str, labels: &[&str]| {
+            let c = IntCounterVec::new(Opts::new(name, help), labels).expect("valid metric");
+            r.register(Box::new(c.clone())).expect("unique metric");
+            c
+        };
+        let members = IntGaugeVec::new(
+            Opts::new("cluster_members", "Peers by state, as this node sees them."),
+            &["state"],
+        )
+        .expect("valid metric");
+        r.register(Box::new(members.clone()))
+            .expect("unique metric");
+        let lag = Histogram::with_opts(
+            HistogramOpts::new(
+                "cluster_replication_lag_seconds",
+                "Age of a pushed change when it is applied here (its writer's clock to ours).",
+            )
+            .buckets(vec![
+                0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+        )
+        .expect("valid metric");
+        r.register(Box::new(lag.clone())).expect("unique metric");
+        ClusterMetrics {
+            members,
+            messages: counter(
+                "cluster_messages_total",
+                "Node-to-node messages by direction and kind.",
+                &["direction", "kind"],
+            ),
+            bytes: counter(
+                "cluster_bytes_total",
+                "Node-to-node bytes (QUIC payload) by direction.",
+                &["direction"],
+            ),
+            syncs: counter(
+                "cluster_sync_total",
+                "Anti-entropy rounds by role and result.",
+                &["role", "result"],
+            ),
+            applied: counter(
+                "cluster_changes_applied_total",
+                "Peers' changes that changed local state, by how they came.",
+                &["via"],
+            ),
+            lag,
+            errors: counter(
+                "cluster_errors_total",
+                "Failed handshakes, undecodable messages and transport errors.",
+                &["cause"],
+            ),
+        }
+    }
+
+    fn sent(&self, kind: &str, bytes: usize) {
+        self.messages.with_label_values(&["out", kind]).inc();
+        self.bytes.with_label_values(&["out"]).inc_by(bytes as u64);
+    }
+
+    fn received(&self, kind: &str, bytes: usize) {
+        self.messages.with_label_values(&["in", kind]).inc();
+        self.bytes.with_label_values(&["in"]).inc_by(bytes as u64);
+    }
+}
+
+fn kind(body: &Body) -> &'static str {
+    match body {
+        Body::Swim(_) => "swim",
+        Body::Changes(_) => "changes",
+        Body::SyncDigest(_) => "sync_digest",
+        Body::SyncReply { .. } => "sync_reply",
+        Body::SyncFinish(_) => "sync_finish",
+        Body::Leaving => "leaving",
+    }
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A running cluster membership and replication.
+pub struct Cluster {
+    me: Member,
+    gov: Arc<Governance>,
+    transport: Transport,
+    peers: RwLock<BTreeMap<NodeId, Peer>>,
+    swim: mpsc::Sender<Input>,
+    seeds: Vec<String>,
+    metrics: ClusterMetrics,
+}
+
+impl Cluster {
+    /// Binds the QUIC endpoint, joins through the seeds and starts
+    /// replicating `gov`. Its tasks run on `tasks` until shutdown.
+    pub async fn start(
+        config: &Config,
+        http_addr: SocketAddr,
+        gov: Arc<Governance>,
+        metrics: &Metrics,
+        tasks: &Tasks,
+    ) -> Result<Arc<Cluster>, ClusterError> {
+        let c = &config.cluster;
+        let secret = c
+            .secret
+            .as_ref()
+            .expect("the cluster starts only with a secret");
+        let tls = tls::node_tls(secret.expose(), Duration::from_secs(15))?;
+        let transport = Transport::bind(c.listen, tls)?;
+        let bound = transport
+            .local_addr()
+            .map_err(|source| TransportError::Bind {
+                addr: c.listen,
+                source,
+            })?;
+        let addr = match &c.advertise {
+            Some(a) => resolve(a)
+                .await
+                .into_iter()
+                .next()
+                .ok_or_else(|| ClusterError::Advertise(a.clone()))?,
+            None => bound,
+        };
+        let http = c.advertise_http.clone().unwrap_or_else(|| {
+            let host = if http_addr.ip().is_unspecified() {
+                addr.ip()
+            } else {
+                http_addr.ip()
+            };
+            SocketAddr::new(host, http_addr.port()).to_string()
+        });
+        let me = Member {
+            node: gov.node(),
+            addr,
+            http,
+            wire: (MIN_WIRE_VERSION, WIRE_VERSION),
+            bump: (now_ms() / 1000) as u32,
+        };
+        tracing::info!(node = %format!("{:016x}", me.node), quic = %bound, advertise = %addr, "cluster endpoint up");
+
+        let (swim_tx, swim_rx) = mpsc::channel(4096);
+        let (out_tx, mut out_rx) = mpsc::unbounded_channel();
+        let cluster = Arc::new(Cluster {
+            me: me.clone(),
+            gov: gov.clone(),
+            transport,
+            peers: RwLock::new(BTreeMap::new()),
+            swim: swim_tx.clone(),
+            seeds: c.seeds.clone(),
+            metrics: ClusterMetrics::new(metrics),
+        });
+
+        let (feed_tx, mut feed_rx) = mpsc::unbounded_channel();
+        gov.set_feed(feed_tx);
+
+        let timers = swim_tx.clone();
+        tasks.spawn(move |_cancel| {
+            membership::run(me, membership::swim_config(), swim_rx, timers, out_tx)
+        });
+        let cl = cluster.clone();
+        tasks.spawn(move |cancel| async move {
+            while let Some(Some(out)) = cancel.run_until_cancelled(out_rx.recv()).await {
+                match out {
+                    Output::Send(addr, data) => cl.send_swim(addr, data),
+                    Output::Notify(n) => cl.on_notification(n),
+                }
+            }
+        });
+        let cl = cluster.clone();
+        tasks.spawn(move |cancel| async move {
+            while let Some(Some(incoming)) = cancel.run_until_cancelled(cl.transport.accept()).await
+            {
+                let cl = cl.clone();
+                tokio::spawn(async move {
+                    match incoming.await {
+                        Ok(conn) => {
+                            cl.transport.adopt(&conn).await;
+                            cl.serve_connection(conn);
+                        }
+                        Err(e) => {
+                            cl.metrics.errors.with_label_values(&["handshake"]).inc();
+                            tracing::warn!(error = %e, "refused a cluster connection");
+                        }
+                    }
+                });
+            }
+        });
+        let cl = cluster.clone();
+        tasks.spawn(move |cancel| async move {
+            while let Some(Some(first)) = cancel.run_until_cancelled(feed_rx.recv()).await {
+                let mut batch = vec![first];
+                while batch.len() < 512
+                    && let Ok(c) = feed_rx.try_recv()
+                {
+                    batch.push(c);
+                }
+                cl.push(batch);
+            }
+        });
+        let cl = cluster.clone();
+        tasks.spawn(move |cancel| async move { cl.join_loop(cancel).await });
+        let cl = cluster.clone();
+        let every = c.sync_interval;
+        tasks.spawn(move |cancel| async move {
+            let pause = || tokio::time::sleep(every + every.mul_f64(fastrand::f64() * 0.5));
+            while cancel.run_until_cancelled(pause()).await.is_some() {
+                if let Some(peer) = cl.random_alive_peer() {
+                    cl.sync_logged(peer).await;
+                }
+            }
+        });
+        Ok(cluster)
+    }
+
+    pub fn me(&self) -> &Member {
+        &self.me
+    }
+
+    fn alive(&self) -> Vec<Member> {
+        self.peers
+            .read()
+            .expect("peers lock")
+            .values()
+            .filter(|p| p.state == PeerState::Alive)
+            .map(|p| p.member.clone())
+            .collect()
+    }
+
+    fn random_alive_peer(&self) -> Option<Member> {
+        let alive = self.alive();
+        (!alive.is_empty()).then(|| alive[fastrand::usize(..alive.len())].clone())
+    }
+
+    /// Announces to every seed (names resolved again each time) until some
+    /// peer is alive, then keeps checking, so a node that lost everyone finds
+    /// the seeds again.
+    async fn join_loop(self: Arc<Self>, cancel: tokio_util::sync::CancellationToken) {
+        loop {
+            let lonely = self.alive().is_empty();
+            if lonely {
+                for seed in &self.seeds {
+                    for addr in resolve(seed).await {
+                        if addr != self.me.addr {
+                            let _ = self.swim.send(Input::Announce(addr)).await;
+                        }
+                    }
+                }
+            }
+            let wait = if lonely {
+                Duration::from_secs(1)
+            } else {
+                Duration::from_secs(15)
+            };
+            tokio::select! {
+                _ = tokio::time::sleep(wait) => {}
+                _ = cancel.cancelled() => break,
+            }
+        }
+    }
+
+    fn send_swim(self: &Arc<Self>, addr: SocketAddr, data: bytes::Bytes) {
+        let cl = self.clone();
+        tokio::spawn(async move {
+            let env = Envelope::new(cl.me.node, Body::Swim(data.to_vec()));
+            let sent = match cl.connect(addr).await {
+                Ok(conn) => Transport::send_datagram(&conn, &env),
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(n) => cl.metrics.sent("swim", n),
+                Err(e) => {
+                    cl.metrics.errors.with_label_values(&["send"]).inc();
+                    tracing::debug!(%addr, error = %e, "swim send failed");
+                }
+            }
+        });
+    }
+
+    /// The connection to `addr`; a new one is served like an inbound one.
+    async fn connect(
+        self: &Arc<Self>,
+        addr: SocketAddr,
+    ) -> Result<quinn::Connection, TransportError> {
+        let (conn, fresh) = self.transport.connection(addr).await.inspect_err(|e| {
+            if matches!(e, TransportError::Connection(_)) {
+                self.metrics.errors.with_label_values(&["handshake"]).inc();
+            }
+        })?;
+        if fresh {
+            self.serve_connection(conn.clone());
+        }
+        Ok(conn)
+    }
+
+    fn on_notification(self: &Arc<Self>, n: OwnedNotification<Member>) {
+        let now = now_ms();
+        let mut came_up = None;
+        {
+            let mut peers = self.peers.write().expect("peers lock");
+            match n {
+                OwnedNotification::MemberUp(m) => {
+                    tracing::info!(node = %format!("{:016x}", m.node), addr = %m.addr, "member up");
+                    came_up = Some(m.clone());
+                    peers.insert(
+                        m.node,
+                        Peer {
+                            member: m,
+                            state: PeerState::Alive,
+                            since_ms: now,
+                            last_sync_ms: None,
+                            last_lag_ms: None,
+                        },
+                    );
+                }
+                OwnedNotification::MemberDown(m) => {
+                    tracing::warn!(node = %format!("{:016x}", m.node), addr = %m.addr, "member down");
+                    if let Some(p) = peers.get_mut(&m.node)
+                        && p.member == m
+                    {
+                        p.state = PeerState::Down;
+                        p.since_ms = now;
+                    }
+                }
+                OwnedNotification::Rename(old, new) => {
+                    // The same address with a newer identity: a restart.
+                    if old.node != new.node {
+                        peers.remove(&old.node);
+                    } else if let Some(p) = peers.get_mut(&new.node) {
+                        p.member = new;
+                    }
+                }
+                OwnedNotification::Defunct => {
+                    tracing::warn!("this node was declared down by the cluster; rejoining");
+                }
+                other => tracing::debug!(?other, "membership notification"),
+            }
+            let alive = peers
+                .values()
+                .filter(|p| p.state == PeerState::Alive)
+                .count();
+            self.metrics
+                .members
+                .with_label_values(&["alive"])
+                .set(alive as i64);
+            self.metrics
+                .members
+                .with_label_values(&["down"])
+                .set((peers.len() - alive) as i64);
+        }
+        if let Some(m) = came_up {
+            let cl = self.clone();
+            tokio::spawn(async move { cl.sync_logged(m).await });
+        }
+    }
+
+    /// Reads everything a peer sends on one connection: datagrams into SWIM,
+    /// unidirectional streams of changes, bidirectional anti-entropy rounds.
+    fn serve_connection(self: &Arc<Self>, conn: quinn::Connection) {
+        let cl = self.clone();
+        let c = conn.clone();
+        tokio::spawn(async move {
+            while let Ok(d) = c.read_datagram().await {
+                match Envelope::decode(&d) {
+                    Ok(Envelope {
+                        body: Body::Swim(data),
+                        ..
+                    }) => {
+                        cl.metrics.received("swim", d.len());
+                        if cl.swim.send(Input::Datagram(data.into())).await.is_err() {
+                            break;
+                        }
+                    }
+                    Ok(other) => cl.unexpected(&other),
+                    Err(e) => cl.undecodable(&e),
+                }
+            }
+        });
+        let cl = self.clone();
+        let c = conn.clone();
+        tokio::spawn(async move {
+            while let Ok(mut s) = c.accept_uni().await {
+                let cl = cl.clone();
+                tokio::spawn(async move {
+                    match read_frame(&mut s).await {
+                        Ok(Some((env, n))) => {
+                            cl.metrics.received(kind(&env.body), n);
+                            match env.body {
+                                Body::Changes(changes) => cl.apply(changes, "push").await,
+                                Body::Leaving => cl.mark_left(env.from),
+                                _ => cl.unexpected(&env),
+                            }
+                        }
+                        Ok(None) => {}
+                        Err(e) => cl.undecodable(&e),
+                    }
+                });
+            }
+        });
+        let cl = self.clone();
+        tokio::spawn(async move {
+            while let Ok((send, recv)) = conn.accept_bi().await {
+                let cl = cl.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = cl.answer_sync(send, recv).await {
+                        cl.metrics
+                            .syncs
+                            .with_label_values(&["responder", "error"])
+                            .inc();
+                        tracing::debug!(error = %e, "anti-entropy (responder) failed");
+                    }
+                });
+            }
+        });
+    }
+
+    fn unexpected(&self, env: &Envelope) {
+        self.metrics.errors.with_label_values(&["unexpected"]).inc();
+        tracing::debug!(kind = kind(&env.body), "unexpected message here; ignored");
+    }
+
+    fn undecodable(&self, e: &dyn std::fmt::Display) {
+        self.metrics.errors.with_label_values(&["decode"]).inc();
+        tracing::warn!(error = %e, "undecodable message from a peer; ignored");
+    }
+
+    fn mark_left(&self, node: NodeId) {
+        if let Some(p) = self.peers.write().expect("peers lock").get_mut(&node) {
+            p.state = PeerState::Down;
+            p.since_ms = now_ms();
+        }
+    }
+
+    /// Merges peers' changes into governance (on a blocking thread: it
+    /// writes RocksDB).
+    async fn apply(self: &Arc<Self>, changes: Vec<Change>, via: &'static str) {
+        if changes.is_empty() {
+            return;
+        }
+        let now = now_ms();
+        let newest = changes
+            .iter()
+            .filter_map(|c| match c {
+                Change::Row { row, .. } => row.last_write(),
+                Change::Counter { .. } => None,
+            })
+            .max();
+        if via == "push"
+            && let Some(ts) = newest
+        {
+            let lag = now.saturating_sub(ts.wall_ms);
+            self.metrics.lag.observe(lag as f64 / 1000.0);
+            if let Some(p) = self.peers.write().expect("peers lock").get_mut(&ts.node) {
+                p.last_lag_ms = Some(lag);
+            }
+        }
+        let gov = self.gov.clone();
+        match tokio::task::spawn_blocking(move || gov.apply_remote(&changes)).await {
+            Ok(Ok(n)) => self
+                .metrics
+                .applied
+                .with_label_values(&[via])
+                .inc_by(n as u64),
+            Ok(Err(e)) => tracing::error!(error = %e, "cannot apply a peer's changes"),
+            Err(e) => tracing::error!(error = %e, "applying a peer's changes panicked"),
+        }
+    }
+
+    /// Pushes this node's changes to every live peer. A push that fails is
+    /// repaired by the next anti-entropy round.
+    fn push(self: &Arc<Self>, changes: Vec<Change>) {
+        let env = Arc::new(Envelope::new(self.me.node, Body::Changes(changes)));
+        for peer in self.alive() {
+            let cl = self.clone();
+            let env = env.clone();
+            tokio::spawn(async move {
+                let sent = match cl.connect(peer.addr).await {
+                    Ok(conn) => Transport::send_uni(&conn, &env).await,
+                    Err(e) => Err(e),
+                };
+                match sent {
+                    Ok(n) => cl.metrics.sent("changes", n),
+                    Err(e) => {
+                        cl.metrics.errors.with_label_values(&["send"]).inc();
+                        tracing::debug!(peer = %peer.addr, error = %e, "push failed; anti-entropy will repair");
+                    }
+                }
+            });
+        }
+    }
+
+    async fn sync_logged(self: &Arc<Self>, peer: Member) {
+        match self.sync_with(peer.addr).await {
+            Ok(()) => {
+                self.metrics
+                    .syncs
+                    .with_label_values(&["initiator", "ok"])
+                    .inc();
+                if let Some(p) = self.peers.write().expect("peers lock").get_mut(&peer.node) {
+                    p.last_sync_ms = Some(now_ms());
+                }
+            }
+            Err(e) => {
+                self.metrics
+                    .syncs
+                    .with_label_values(&["initiator", "error"])
+                    .inc();
+                tracing::debug!(peer = %peer.addr, error = %e, "anti-entropy failed");
+            }
+        }
+    }
+
+    /// One anti-entropy round with the node at `addr`: send our digest,
+    /// take what it has that we lack, send what it asks for.
+    pub async fn sync_with(self: &Arc<Self>, addr: SocketAddr) -> Result<(), TransportError> {
+        let conn = self.connect(addr).await?;
+        let (mut send, mut recv) = conn.open_bi().await?;
+        let digest = Envelope::new(self.me.node, Body::SyncDigest(self.gov.digest()));
+        let n = write_frame(&mut send, &digest).await?;
+        self.metrics.sent("sync_digest", n);
+        let Some((reply, n)) = read_frame(&mut recv).await? else {
+            return Ok(());
+        };
+        self.metrics.received("sync_reply", n);
+        let Body::SyncReply { changes, wants } = reply.body else {
+            self.unexpected(&reply);
+            return Ok(());
+        };
+        self.apply(changes, "sync").await;
+        let finish = Envelope::new(self.me.node, Body::SyncFinish(self.gov.changes_for(&wants)));
+        let n = write_frame(&mut send, &finish).await?;
+        self.metrics.sent("sync_finish", n);
+        send.finish()?;
+        // Wait for the peer to read everything before the stream goes away.
+        let _ = send.stopped().await;
+        Ok(())
+    }
+
+    async fn answer_sync(
+        self: &Arc<Self>,
+        mut send: quinn::SendStream,
+        mut recv: quinn::RecvStream,
+    ) -> Result<(), TransportError> {
+        let Some((first, n)) = read_frame(&mut recv).await? else {
+            return Ok(());
+        };
+        self.metrics.received(kind(&first.body), n);
+        let Body::SyncDigest(theirs) = first.body else {
+            self.unexpected(&first);
+            return Ok(());
+        };
+        let (changes, wants) = reconcile(&self.gov, theirs);
+        let reply = Envelope::new(self.me.node, Body::SyncReply { changes, wants });
+        let n = write_frame(&mut send, &reply).await?;
+        self.metrics.sent("sync_reply", n);
+        send.finish()?;
+        if let Some((finish, n)) = read_frame(&mut recv).await? {
+            self.metrics.received(kind(&finish.body), n);
+            match finish.body {
+                Body::SyncFinish(changes) => self.apply(changes, "sync").await,
+                _ => self.unexpected(&finish),
+            }
+        }
+        self.metrics
+            .syncs
+            .with_label_values(&["responder", "ok"])
+            .inc();
+        Ok(())
+    }
+
+    /// Leaves the cluster on purpose: peers hear it at once instead of
+    /// suspecting a failure, then connections close.
+    pub async fn leave(self: &Arc<Self>) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.swim.send(Input::Leave(tx)).await.is_ok() {
+            let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
+        }
+        let env = Envelope::new(self.me.node, Body::Leaving);
+        let sends = self.alive().into_iter().map(|peer| {
+            let cl = self.clone();
+            let env = env.clone();
+            async move {
+                if let Ok(conn) = cl.connect(peer.addr).await {
+                    let _ = Transport::send_uni(&conn, &env).await;
+                }
+            }
+        });
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            futures_util::future::join_all(sends),
+        )
+        .await;
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.transport.close()).await;
+    }
+
+    /// What `GET /api/cluster` shows.
+    pub fn view(&self) -> ClusterView {
+        let now = now_ms();
+        let peers = self.peers.read().expect("peers lock");
+        ClusterView {
+            enabled: true,
+            node: format!("{:016x}", self.me.node),
+            quic: self.me.addr.to_string(),
+            http: self.me.http.clone(),
+            wire: self.me.wire,
+            members: peers
+                .values()
+                .map(|p| MemberView {
+                    node: format!("{:016x}", p.member.node),
+                    quic: p.member.addr.to_string(),
+                    http: p.member.http.clone(),
+                    wire: p.member.wire,
+                    state: p.state,
+                    since_ms: p.since_ms,
+                    last_sync_ago_ms: p.last_sync_ms.map(|t| now.saturating_sub(t)),
+                    last_push_lag_ms: p.last_lag_ms,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The responder's half of anti-entropy: given the initiator's digest, our
+/// whole state of every item it lacks or holds differently, and the items we
+/// lack or hold differently. The initiator applies the first and answers the
+/// second with [`Governance::changes_for`]; afterwards both hold the merge of
+/// both states for every item either had.
+pub fn reconcile(gov: &Governance, theirs: Vec<(String, u64)>) -> (Vec<Change>, Vec<String>) {
+    let mine: HashMap<String, u64> = gov.digest().into_iter().collect();
+    let theirs: HashMap<String, u64> = theirs.into_iter().collect();
+    let send: Vec<String> = mine
+        .iter()
+        .filter(|(item, h)| theirs.get(*item) != Some(h))
+        .map(|(item, _)| item.clone())
+        .collect();
+    let wants = theirs
+        .iter()
+        .filter(|(item, h)| mine.get(*item) != Some(h))
+        .map(|(item, _)| item.clone())
+        .collect();
+    (gov.changes_for(&send), wants)
+}
+
+async fn resolve(host_port: &str) -> Vec<SocketAddr> {
+    match tokio::net::lookup_host(host_port).await {
+        Ok(addrs) => addrs.collect(),
+        Err(e) => {
+            tracing::debug!(seed = host_port, error = %e, "cannot resolve");
+            Vec::new()
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct ClusterView {
+    pub enabled: bool,
+    pub node: String,
+    pub quic: String,
+    pub http: String,
+    pub wire: (u16, u16),
+    pub members: Vec<MemberView>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct MemberView {
+    pub node: String,
+    pub quic: String,
+    pub http: String,
+    pub wire: (u16, u16),
+    pub state: PeerState,
+    /// When it entered its state (Unix ms).
+    pub since_ms: u64,
+    /// Time since the last completed anti-entropy round with it.
+    pub last_sync_ago_ms: Option<u64>,
+    /// How old its last pushed change was on arrival (clocks permitting).
+    pub last_push_lag_ms: Option<u64>,
+}
