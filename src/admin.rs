@@ -41,6 +41,7 @@ pub fn routes(state: AdminState) -> Router {
         .route("/api/logs", get(logs))
         .route("/api/spend", get(spend))
         .route("/api/cluster", get(cluster))
+        .route("/api/cluster/forget/{node}", axum::routing::post(forget))
         .merge(objects::routes())
         .route_layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
@@ -199,6 +200,30 @@ async fn logs(State(s): State<AdminState>, q: Result<Query<LogQuery>, QueryRejec
         Ok(Err(e)) => error(StatusCode::BAD_REQUEST, "invalid_request_error", e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
     }
+}
+
+/// `POST /api/cluster/forget/{node}`: this node becomes the home of every
+/// budget homed at `node` (hex id), releasing the budget share a node that is
+/// gone for good would otherwise hold until the window ends.
+async fn forget(
+    State(s): State<AdminState>,
+    axum::extract::Path(node): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let id = u64::from_str_radix(&node, 16)
+        .map_err(|_| ApiError::bad_request(format!("'{node}' is not a node id (16 hex digits)")))?;
+    if id == s.governance.node() {
+        return Err(ApiError::bad_request("a node cannot forget itself"));
+    }
+    let moved = s
+        .governance
+        .adopt_budgets_of(id)
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e))?;
+    Ok(Json(json!({
+        "forgotten": node,
+        "new_home": format!("{:016x}", s.governance.node()),
+        "objects_moved": moved,
+    }))
+    .into_response())
 }
 
 /// `GET /api/cluster`: this node, its peers, their states and replication lag.

@@ -154,6 +154,7 @@ fn kind(body: &Body) -> &'static str {
         Body::SyncReply { .. } => "sync_reply",
         Body::SyncFinish(_) => "sync_finish",
         Body::Leaving => "leaving",
+        Body::AllowanceRequest { .. } => "allowance_request",
     }
 }
 
@@ -280,6 +281,14 @@ impl Cluster {
                     batch.push(c);
                 }
                 cl.push(batch);
+            }
+        });
+        let (short_tx, mut short_rx) = mpsc::unbounded_channel();
+        gov.set_allowance_requests(short_tx);
+        let cl = cluster.clone();
+        tasks.spawn(move |cancel| async move {
+            while let Some(Some(short)) = cancel.run_until_cancelled(short_rx.recv()).await {
+                cl.ask_for_allowance(short);
             }
         });
         let cl = cluster.clone();
@@ -472,6 +481,9 @@ impl Cluster {
                             match env.body {
                                 Body::Changes(changes) => cl.apply(changes, "push").await,
                                 Body::Leaving => cl.mark_left(env.from),
+                                Body::AllowanceRequest { key, amount } => {
+                                    cl.gov.give_allowance(&key, env.from, amount);
+                                }
                                 _ => cl.unexpected(&env),
                             }
                         }
@@ -573,6 +585,41 @@ impl Cluster {
         }
     }
 
+    /// Asks the live peer that holds the most allowance (as far as this node
+    /// knows) for what a refused request lacked. The gift, if any, arrives as
+    /// a pushed change and wakes the waiting request.
+    fn ask_for_allowance(self: &Arc<Self>, short: crate::governance::budgets::Shortfall) {
+        let best = self
+            .alive()
+            .into_iter()
+            .map(|m| (self.gov.allowance_of(m.node, &short.key), m))
+            .filter(|(free, _)| *free > 0)
+            .max_by_key(|(free, _)| *free);
+        let Some((_, peer)) = best else {
+            return;
+        };
+        let cl = self.clone();
+        tokio::spawn(async move {
+            let env = Envelope::new(
+                cl.me.node,
+                Body::AllowanceRequest {
+                    key: short.key,
+                    amount: short.amount,
+                },
+            );
+            let sent = match cl.connect(peer.addr).await {
+                Ok(conn) => Transport::send_uni(&conn, &env).await,
+                Err(e) => Err(e),
+            };
+            match sent {
+                Ok(n) => cl.metrics.sent("allowance_request", n),
+                Err(e) => {
+                    tracing::debug!(peer = %peer.addr, error = %e, "allowance request failed")
+                }
+            }
+        });
+    }
+
     async fn sync_logged(self: &Arc<Self>, peer: Member) {
         match self.sync_with(peer.addr).await {
             Ok(()) => {
@@ -655,6 +702,7 @@ impl Cluster {
     /// Leaves the cluster on purpose: peers hear it at once instead of
     /// suspecting a failure, then connections close.
     pub async fn leave(self: &Arc<Self>) {
+        self.hand_back().await;
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.swim.send(Input::Leave(tx)).await.is_ok() {
             let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
@@ -675,6 +723,48 @@ impl Cluster {
         )
         .await;
         let _ = tokio::time::timeout(Duration::from_secs(1), self.transport.close()).await;
+    }
+
+    /// Gives every open budget window's unspent allowance to the budget's
+    /// home (or, for budgets homed here, to a live peer) and delivers the
+    /// gifts to every live peer before returning, so nothing this node held
+    /// is stranded when it is gone.
+    async fn hand_back(self: &Arc<Self>) {
+        let alive = self.alive();
+        if alive.is_empty() {
+            return;
+        }
+        let me = self.me.node;
+        let changes = self.gov.hand_back(|e| {
+            if e.home != me && alive.iter().any(|m| m.node == e.home) {
+                Some(e.home)
+            } else {
+                alive.first().map(|m| m.node)
+            }
+        });
+        if changes.is_empty() {
+            return;
+        }
+        tracing::info!(
+            gifts = changes.len(),
+            "handing allowance back before leaving"
+        );
+        let env = Envelope::new(me, Body::Changes(changes));
+        let sends = alive.iter().map(|peer| {
+            let cl = self.clone();
+            let env = env.clone();
+            let addr = peer.addr;
+            async move {
+                if let Ok(conn) = cl.connect(addr).await {
+                    let _ = Transport::send_uni(&conn, &env).await;
+                }
+            }
+        });
+        let _ = tokio::time::timeout(
+            Duration::from_secs(2),
+            futures_util::future::join_all(sends),
+        )
+        .await;
     }
 
     /// What `GET /api/cluster` shows.

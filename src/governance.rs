@@ -25,7 +25,7 @@ use crate::routing::Pattern;
 use crate::state::hlc::{Clock, Hlc};
 use crate::state::lww::LwwMap;
 use crate::state::table::Table;
-use crate::state::{self, Change};
+use crate::state::{self, Change, NodeId};
 use crate::store::{CF_META, Store, StoreError};
 use budgets::{Budget, BudgetExceeded, Ledger, Reservation, Scope};
 use limits::{Admitted, Limiter, RateLimit, RateLimited};
@@ -57,6 +57,8 @@ fn invalid(field: &str, reason: impl Into<String>) -> GovError {
 #[derive(Default)]
 pub struct Snapshot {
     keys_by_hash: HashMap<String, Arc<KeyView>>,
+    /// Every budget by scope, with the scope's home node (escrow).
+    budgets: HashMap<Scope, (Vec<Budget>, NodeId)>,
 }
 
 /// A virtual key ready for the request path.
@@ -75,6 +77,8 @@ pub struct KeyView {
     pub limits: Vec<(Scope, RateLimit)>,
     /// The customer above the key: its own, or its team's.
     pub customer_id: Option<String>,
+    /// The home node of each budget scope above (see [`budgets::Escrow`]).
+    pub homes: HashMap<Scope, NodeId>,
 }
 
 /// Why a presented key is refused.
@@ -125,6 +129,8 @@ pub struct Governance {
     pricing: ArcSwap<Pricing>,
     /// Where this node's own changes go to be replicated (set by the cluster).
     feed: std::sync::OnceLock<ChangeFeed>,
+    allowance_requests: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<budgets::Shortfall>>,
+    allowance_changed: tokio::sync::Notify,
 }
 
 /// Receives every change this node makes to replicated state.
@@ -293,6 +299,8 @@ impl Governance {
             config_prices: price_overrides.clone(),
             pricing: ArcSwap::from_pointee(Pricing::new(price_overrides)),
             feed: std::sync::OnceLock::new(),
+            allowance_requests: std::sync::OnceLock::new(),
+            allowance_changed: tokio::sync::Notify::new(),
         };
         // Later writes must be ordered after every write already stored.
         for table in gov.tables() {
@@ -340,6 +348,8 @@ impl Governance {
     /// Rebuilds the request-path snapshot from the tables.
     fn rebuild(&self) {
         let mut keys_by_hash = HashMap::new();
+        let index = self.budget_index();
+        let home_of = |scope: &str| index.get(scope).map_or(self.node(), |(_, h)| *h);
         for (_, row) in self.keys.rows() {
             if let Some(k) = objects::from_row::<VirtualKey>(&row) {
                 let own = format!("key:{}", k.id);
@@ -362,10 +372,18 @@ impl Governance {
                     budgets.extend(c.budgets.iter().map(|b| (scope.clone(), *b)));
                     limits.extend(c.rate_limits.iter().map(|l| (scope.clone(), *l)));
                 }
+                let provider_budgets = per_provider(&k.id, &k.provider_budgets);
+                let homes = budgets
+                    .iter()
+                    .map(|(scope, _)| scope)
+                    .chain(provider_budgets.iter().map(|(_, scope, _)| scope))
+                    .map(|scope| (scope.clone(), home_of(scope)))
+                    .collect();
                 let view = KeyView {
+                    homes,
                     models: k.models.iter().map(Pattern::new).collect(),
                     providers: k.providers.iter().map(Pattern::new).collect(),
-                    provider_budgets: per_provider(&k.id, &k.provider_budgets),
+                    provider_budgets,
                     provider_limits: per_provider(&k.id, &k.provider_rate_limits),
                     budgets,
                     limits,
@@ -375,7 +393,10 @@ impl Governance {
                 keys_by_hash.insert(view.key.secret_hash.clone(), Arc::new(view));
             }
         }
-        self.snapshot.store(Arc::new(Snapshot { keys_by_hash }));
+        self.snapshot.store(Arc::new(Snapshot {
+            keys_by_hash,
+            budgets: index,
+        }));
         let mut prices = self.config_prices.clone();
         for (_, row) in self.prices.rows() {
             if let Some(o) = objects::from_row::<PriceOverride>(&row) {
@@ -395,6 +416,154 @@ impl Governance {
             self.providers_version
                 .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
         }
+    }
+
+    /// Every budget scope with its budgets and its home: the node that last
+    /// wrote the budgets (the register's writer, the same on every node once
+    /// replicated). Moving a budget's home is rewriting it elsewhere.
+    fn budget_index(&self) -> HashMap<Scope, (Vec<Budget>, NodeId)> {
+        let mut index = HashMap::new();
+        let writer = |row: &LwwMap, field: &str| {
+            row.fields.get(field).map_or(self.node(), |reg| reg.ts.node)
+        };
+        for (_, row) in self.customers.rows() {
+            if let Some(c) = objects::from_row::<Customer>(&row) {
+                index.insert(
+                    format!("customer:{}", c.id),
+                    (c.budgets, writer(&row, "budgets")),
+                );
+            }
+        }
+        for (_, row) in self.teams.rows() {
+            if let Some(t) = objects::from_row::<Team>(&row) {
+                index.insert(
+                    format!("team:{}", t.id),
+                    (t.budgets, writer(&row, "budgets")),
+                );
+            }
+        }
+        for (_, row) in self.keys.rows() {
+            if let Some(k) = objects::from_row::<VirtualKey>(&row) {
+                let at_providers = writer(&row, "provider_budgets");
+                for (p, list) in &k.provider_budgets {
+                    index.insert(provider_scope(&k.id, p), (list.clone(), at_providers));
+                }
+                index.insert(
+                    format!("key:{}", k.id),
+                    (k.budgets, writer(&row, "budgets")),
+                );
+            }
+        }
+        index
+    }
+
+    /// The limit and home of the budget a counter window belongs to.
+    pub fn escrow_of(&self, key: &budgets::CounterKey) -> Option<budgets::Escrow> {
+        let snap = self.snapshot.load();
+        let (list, home) = snap.budgets.get(&key.scope)?;
+        list.iter()
+            .find(|b| budgets::window(b, key.start_ms) == (key.start_ms, key.end_ms))
+            .map(|b| budgets::Escrow {
+                limit: b.limit_usd.0,
+                home: *home,
+            })
+    }
+
+    fn escrow_by_name(&self, key: &str) -> Option<budgets::Escrow> {
+        self.escrow_of(&budgets::CounterKey::from_name(key)?)
+    }
+
+    /// What `node` holds of the window named `key`, as far as this node knows.
+    pub fn allowance_of(&self, node: NodeId, key: &str) -> i128 {
+        self.escrow_by_name(key)
+            .map_or(0, |e| self.ledger.available(node, key, e))
+    }
+
+    /// Answers a peer's request for allowance: gives it part of this node's
+    /// (see [`Ledger::give`]) and replicates the gift. Returns whether it gave.
+    pub fn give_allowance(&self, key: &str, to: NodeId, amount: Micros) -> bool {
+        let Some(e) = self.escrow_by_name(key) else {
+            return false;
+        };
+        match self.ledger.give(key, to, amount, e) {
+            Ok(Some(change)) => {
+                self.publish(vec![change]);
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot persist an allowance gift");
+                false
+            }
+        }
+    }
+
+    /// Gives away all of this node's allowance in open windows, to the node
+    /// `to` picks for each budget; returns the changes (already persisted)
+    /// for the caller to deliver before the node leaves.
+    pub fn hand_back(&self, to: impl Fn(&budgets::Escrow) -> Option<NodeId>) -> Vec<Change> {
+        let now = self.now_ms();
+        match self.ledger.hand_back(now, |k| self.escrow_of(k), to) {
+            Ok(changes) => changes,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot persist allowance handed back");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Makes this node the home of every budget whose home is `node` (an
+    /// operator's `forget` of a node that is gone for good): the budgets are
+    /// rewritten here, so the cluster agrees this node now grants them.
+    /// Returns how many objects changed.
+    pub fn adopt_budgets_of(&self, node: NodeId) -> Result<usize, GovError> {
+        let homed_at =
+            |row: &LwwMap, field: &str| row.fields.get(field).is_some_and(|r| r.ts.node == node);
+        let mut n = 0;
+        for (_, row) in self.customers.rows() {
+            if homed_at(&row, "budgets")
+                && let Some(c) = objects::from_row::<Customer>(&row)
+            {
+                self.write(&c, Some(&["budgets".into()]))?;
+                n += 1;
+            }
+        }
+        for (_, row) in self.teams.rows() {
+            if homed_at(&row, "budgets")
+                && let Some(t) = objects::from_row::<Team>(&row)
+            {
+                self.write(&t, Some(&["budgets".into()]))?;
+                n += 1;
+            }
+        }
+        for (_, row) in self.keys.rows() {
+            let fields: Vec<String> = ["budgets", "provider_budgets"]
+                .into_iter()
+                .filter(|f| homed_at(&row, f))
+                .map(String::from)
+                .collect();
+            if !fields.is_empty()
+                && let Some(k) = objects::from_row::<VirtualKey>(&row)
+            {
+                self.write(&k, Some(&fields))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Where a node short of allowance asks the cluster for more (set by the
+    /// cluster layer; without it a node alone holds every budget whole).
+    pub fn set_allowance_requests(
+        &self,
+        tx: tokio::sync::mpsc::UnboundedSender<budgets::Shortfall>,
+    ) {
+        let _ = self.allowance_requests.set(tx);
+    }
+
+    /// Changes whenever a peer's counter changes something here.
+    pub fn allowance_changed(&self) -> &tokio::sync::Notify {
+        &self.allowance_changed
     }
 
     /// Changes whenever a provider is set or deleted through the API.
@@ -560,6 +729,7 @@ impl Governance {
     pub fn apply_remote(&self, changes: &[Change]) -> Result<usize, GovError> {
         let mut applied = 0;
         let mut rows_changed = false;
+        let mut counters_changed = false;
         for change in changes {
             match change {
                 Change::Row { table, id, row } => {
@@ -578,12 +748,16 @@ impl Governance {
                 Change::Counter { key, counter } => {
                     if self.ledger.merge(key, counter)? {
                         applied += 1;
+                        counters_changed = true;
                     }
                 }
             }
         }
         if rows_changed {
             self.rebuild();
+        }
+        if counters_changed || rows_changed {
+            self.allowance_changed.notify_waiters();
         }
         Ok(applied)
     }
@@ -747,7 +921,41 @@ impl Governance {
         if budgets.is_empty() {
             return Ok(None);
         }
-        self.ledger.reserve(&budgets, cost, self.now_ms()).map(Some)
+        let home = |scope: &str| key.homes.get(scope).copied().unwrap_or(self.node());
+        self.ledger
+            .reserve(&budgets, cost, self.now_ms(), home)
+            .map(Some)
+    }
+
+    /// [`Governance::reserve`], and when only this node's allowance is short
+    /// while the cluster has room, asks peers for allowance and tries again
+    /// (a few times, waiting up to `patience` for a gift each time).
+    pub async fn reserve_or_borrow(
+        &self,
+        key: &KeyView,
+        providers: &[&str],
+        cost: Micros,
+        patience: std::time::Duration,
+    ) -> Result<Option<Reservation>, BudgetExceeded> {
+        let mut asked = 0;
+        loop {
+            let refused = match self.reserve(key, providers, cost) {
+                Err(e) if asked < 3 => e,
+                other => return other,
+            };
+            let (Some(short), Some(requests)) = (&refused.shortfall, self.allowance_requests.get())
+            else {
+                return Err(refused);
+            };
+            let gift = self.allowance_changed.notified();
+            tokio::pin!(gift);
+            gift.as_mut().enable();
+            if requests.send(short.clone()).is_err() {
+                return Err(refused);
+            }
+            asked += 1;
+            let _ = tokio::time::timeout(patience, gift).await;
+        }
     }
 
     /// Counts one request against every rate limit of `key` and its limits

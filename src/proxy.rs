@@ -38,6 +38,7 @@ use crate::config::Config;
 use crate::governance::budgets::Reservation;
 use crate::governance::limits::Admitted;
 use crate::governance::objects::DEFAULT_MAX_TOKENS;
+use crate::governance::pricing::Micros;
 use crate::governance::{Governance, KeyView, SECRET_PREFIX};
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::{RequestLog, RequestLogs, now_ms};
@@ -430,7 +431,15 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
             err.retry_after = Some(e.retry_after_secs);
             err
         })?;
-        match reserve(gw, key, &obj, &view, &targets, &providers) {
+        let reserved = match worst_cost(gw, key, &obj, &view, &targets) {
+            Some(worst) => gw
+                .governance
+                .reserve_or_borrow(key, &providers, worst, ALLOWANCE_PATIENCE)
+                .await
+                .map_err(|e| ProxyError::new(ErrorKind::BudgetExceeded, e.to_string())),
+            None => Ok(None),
+        };
+        match reserved {
             Ok(r) => fin.ctx().reservation = r,
             Err(e) => {
                 if let Some(a) = &admitted {
@@ -487,16 +496,21 @@ fn authenticate(
 
 /// Holds the request's worst-case cost in every budget above the key: the
 /// prompt's token bound plus the output cap, at the dearest of the targets.
-fn reserve(
+/// How long a request waits for a peer's allowance gift before another try
+/// (a cluster round trip is a millisecond or two on a LAN).
+const ALLOWANCE_PATIENCE: Duration = Duration::from_millis(250);
+
+/// The most a request may cost at any of its targets, when the key has
+/// budgets (`None` when nothing needs reserving).
+fn worst_cost(
     gw: &Gateway,
     key: &KeyView,
     obj: &RawObject<'_>,
     view: &RequestView,
     targets: &[Target],
-    providers: &[&str],
-) -> Result<Option<Reservation>, ProxyError> {
+) -> Option<Micros> {
     if key.budgets.is_empty() && key.provider_budgets.is_empty() {
-        return Ok(None);
+        return None;
     }
     let prompt = openai::prompt_token_bound(obj);
     let output = view
@@ -509,9 +523,7 @@ fn reserve(
         .map(|p| p.worst_case(prompt, output))
         .max()
         .unwrap_or(0);
-    gw.governance
-        .reserve(key, providers, worst)
-        .map_err(|e| ProxyError::new(ErrorKind::BudgetExceeded, e.to_string()))
+    Some(worst)
 }
 
 fn check_access(key: &KeyView, targets: &[Target]) -> Result<(), ProxyError> {

@@ -51,6 +51,12 @@ enum Event {
     SyncTick {
         node: usize,
     },
+    AllowanceAsk {
+        from: usize,
+        to: usize,
+        key: String,
+        amount: u64,
+    },
 }
 
 pub struct SimNode {
@@ -330,6 +336,20 @@ impl Sim {
                 self.nodes[to].gov.apply_remote(&changes).unwrap();
                 self.drain(to);
             }
+            Event::AllowanceAsk {
+                from,
+                to,
+                key,
+                amount,
+            } => {
+                if !self.nodes[to].up || !self.reachable(from, to) {
+                    return;
+                }
+                *self.delivered.entry("allowance_request").or_default() += 1;
+                let asker = self.nodes[from].gov.node();
+                self.nodes[to].gov.give_allowance(&key, asker, amount);
+                self.drain(to);
+            }
             Event::SyncTick { node } => {
                 let jitter = self.rng.random_range(0..SYNC_INTERVAL_MS / 2);
                 self.schedule(SYNC_INTERVAL_MS + jitter, Event::SyncTick { node });
@@ -346,6 +366,49 @@ impl Sim {
                     self.drain(node);
                     self.drain(peer);
                 }
+            }
+        }
+    }
+
+    /// A request on node `i` with key `secret` that costs `cost` µ$: reserved
+    /// and settled if the node's allowance admits it, as the proxy does. When
+    /// only this node's allowance is short, it asks the peer it believes
+    /// holds the most (the gift arrives later, like on a real network).
+    pub fn try_spend(&mut self, i: usize, secret: &str, cost: u64) -> bool {
+        let gov = self.nodes[i].gov.clone();
+        let key = gov.authenticate(secret).expect("a live key");
+        match gov.reserve(&key, &[], cost) {
+            Ok(r) => {
+                if let Some(r) = r {
+                    gov.settle(r, cost, None);
+                }
+                self.drain(i);
+                true
+            }
+            Err(e) => {
+                if let Some(short) = e.shortfall {
+                    let best = self.nodes[i]
+                        .view
+                        .iter()
+                        .map(|&p| (gov.allowance_of(self.nodes[p].gov.node(), &short.key), p))
+                        .filter(|(free, _)| *free > 0)
+                        .max();
+                    if let Some((_, to)) = best
+                        && self.reachable(i, to)
+                    {
+                        let after = self.latency();
+                        self.schedule(
+                            after,
+                            Event::AllowanceAsk {
+                                from: i,
+                                to,
+                                key: short.key,
+                                amount: short.amount,
+                            },
+                        );
+                    }
+                }
+                false
             }
         }
     }

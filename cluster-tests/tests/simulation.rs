@@ -5,6 +5,7 @@
 
 use cluster_tests::sim::Sim;
 use serde_json::{Map, Value, json};
+use tollgate::governance::budgets::Budget;
 use tollgate::governance::objects::Customer;
 
 fn fields(v: Value) -> Map<String, Value> {
@@ -164,4 +165,76 @@ fn fifty_nodes_converge() {
         .expect("anti-entropy alone reaches all 50 nodes");
     println!("50 nodes: anti-entropy alone reached every node in {t} ms");
     assert!(sim.converged(&all));
+}
+
+/// Spend on both sides of a partition never passes a budget, not by one
+/// micro-dollar: each node spends only allowance it was given (the escrow of
+/// DESIGN §5), so the cut side spends at most what it held when cut.
+#[test]
+fn a_partition_never_overspends_a_budget() {
+    let mut sim = joined(5, 5);
+    let all = [0, 1, 2, 3, 4];
+    let limit = 1_000_000; // $1
+    let c: Customer = sim.on(0, |g| {
+        g.create(fields(
+            json!({"name": "acme", "budgets": [{"limit_usd": "1", "period": "1d"}]}),
+        ))
+        .unwrap()
+    });
+    let issued = sim.on(0, |g| {
+        g.create_key(fields(json!({"name": "k", "customer_id": c.id})))
+            .unwrap()
+    });
+    let secret = issued.secret.clone();
+    sim.run_until(10_000, |s| s.converged(&all))
+        .expect("replicated");
+
+    // Traffic everywhere for a while: allowance flows from the home (node 0).
+    let cost = 7_000;
+    let mut served = [0u64; 5];
+    for _round in 0..8 {
+        for (i, n) in served.iter_mut().enumerate() {
+            if sim.try_spend(i, &secret, cost) {
+                *n += 1;
+            }
+        }
+        sim.run_for(20);
+    }
+    assert!(
+        served[3] + served[4] > 0,
+        "nodes away from the home got allowance"
+    );
+    let before_cut = served;
+
+    sim.partition(&[0, 1, 2], &[3, 4]);
+    for _round in 0..400 {
+        for (i, n) in served.iter_mut().enumerate() {
+            if sim.try_spend(i, &secret, cost) {
+                *n += 1;
+            }
+        }
+        sim.run_for(20);
+    }
+    sim.heal();
+    sim.run_until(120_000, |s| s.fully_joined() && s.converged(&all))
+        .expect("converges after healing");
+    let total: u64 = served.iter().sum::<u64>() * cost;
+    let budget: Budget = c.budgets[0];
+    let seen = sim.nodes[0]
+        .gov
+        .spent(&format!("customer:{}", c.id), &budget);
+    println!(
+        "served per node before the cut {before_cut:?}, in the end {served:?}: {total} µ$ of {limit} µ$ spent (overshoot {} µ$)",
+        total.saturating_sub(limit)
+    );
+    assert!(
+        served[3] + served[4] > before_cut[3] + before_cut[4],
+        "the cut side kept serving from its allowance"
+    );
+    assert_eq!(seen, total, "every node's spend is counted once");
+    assert!(total <= limit, "overspent: {total} > {limit}");
+    assert!(
+        total > limit - 5 * cost * 10,
+        "the budget was used, not stranded: {total}"
+    );
 }

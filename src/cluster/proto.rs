@@ -52,6 +52,10 @@ pub enum Body {
     SyncFinish(Vec<Change>),
     /// A node leaving on purpose, so peers stop waiting for it at once.
     Leaving,
+    /// The sender lacks `amount` µ$ of allowance in the budget window named
+    /// `key` (a spend counter name); the receiver may give it some, which
+    /// then travels as a `Changes` of its gift counter (uni stream).
+    AllowanceRequest { key: String, amount: u64 },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +150,16 @@ mod tests {
             ),
             ("sync_finish", env(Body::SyncFinish(vec![row_change]))),
             ("leaving", env(Body::Leaving)),
+            (
+                "allowance_request",
+                env(Body::AllowanceRequest {
+                    key: format!(
+                        "spend\0team:team_1\0{:020}\0{:020}",
+                        1_795_000_000_000u64, 1_795_086_400_000u64
+                    ),
+                    amount: 25_000,
+                }),
+            ),
         ]
     }
 

@@ -13,7 +13,7 @@
 //! (1m, 1h, 1d, 1w, 30 days, 91 days, 365 days) counted from the budget's
 //! anchor time.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::sync::Mutex;
 
@@ -260,6 +260,17 @@ pub struct BudgetExceeded {
     pub spent: Usd,
     pub reserved: Usd,
     pub asked: Usd,
+    /// Set when the cluster as a whole still has room and only this node's
+    /// allowance is short: a peer may give it what is missing.
+    pub shortfall: Option<Shortfall>,
+}
+
+/// What a node lacks to admit a request: `amount` more allowance in the
+/// window named `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Shortfall {
+    pub key: String,
+    pub amount: Micros,
 }
 
 /// Cost held in every applicable window until the request settles.
@@ -275,13 +286,78 @@ impl Reservation {
     }
 }
 
+/// Where a budget's allowance comes from: its limit, and the node that holds
+/// the whole limit at the start of every window (the budget's home).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Escrow {
+    pub limit: Micros,
+    pub home: NodeId,
+}
+
+/// The name of a replicated counter of the ledger: a window's spend (one slot
+/// per spending node), or the allowance one node gave away in a window (one
+/// slot per receiving node, written only by the giver).
+enum CounterName {
+    Spend(CounterKey),
+    Given { giver: NodeId, key: CounterKey },
+}
+
+impl CounterName {
+    fn parse(name: &str) -> Option<CounterName> {
+        if name.starts_with("spend\0") {
+            return CounterKey::from_name(name).map(CounterName::Spend);
+        }
+        let rest = name.strip_prefix("give\0")?;
+        let (giver, spend) = rest.split_once('\0')?;
+        let giver = u64::from_str_radix(giver, 16).ok()?;
+        let key = CounterKey::from_name(&format!("spend\0{spend}"))?;
+        Some(CounterName::Given { giver, key })
+    }
+}
+
+fn given_name(giver: NodeId, key: &CounterKey) -> String {
+    let spend = key.name();
+    format!(
+        "give\0{giver:016x}\0{}",
+        spend.strip_prefix("spend\0").expect("spend names start so")
+    )
+}
+
 #[derive(Default)]
 struct Books {
     spend: HashMap<CounterKey, GCounter>,
+    /// Allowance given away in each window: giver → its receivers' slots.
+    given: HashMap<CounterKey, BTreeMap<NodeId, GCounter>>,
     reserved: HashMap<CounterKey, Micros>,
 }
 
-/// Spend counters and in-flight reservations of this node.
+impl Books {
+    /// What `node` may still spend in window `key`: the whole limit if it is
+    /// the home, plus what it was given, minus what it gave and spent. The
+    /// allowances of all nodes sum to the limit minus total spend, whatever
+    /// each node knows, because only a giver writes its gifts: a gift lowers
+    /// the giver's allowance before anyone can see it raise the receiver's.
+    fn allowance(&self, node: NodeId, key: &CounterKey, e: Escrow) -> i128 {
+        let base = if node == e.home {
+            i128::from(e.limit)
+        } else {
+            0
+        };
+        let (received, gave) = self.given.get(key).map_or((0, 0), |by| {
+            let received: i128 = by
+                .iter()
+                .filter(|(g, _)| **g != node)
+                .map(|(_, c)| i128::from(c.of(node)))
+                .sum();
+            let gave = by.get(&node).map_or(0, |c| i128::from(c.value()));
+            (received, gave)
+        });
+        let spent = self.spend.get(key).map_or(0, |c| i128::from(c.of(node)));
+        base + received - gave - spent
+    }
+}
+
+/// Spend counters, allowances and in-flight reservations of this node.
 pub struct Ledger {
     node: NodeId,
     store: Store,
@@ -292,13 +368,26 @@ pub struct Ledger {
 const COUNTER_VERSION: u8 = 1;
 
 impl Ledger {
-    /// Loads every persisted spend counter.
+    /// Loads every persisted spend and allowance counter.
     pub fn open(node: NodeId, store: Store) -> Result<Ledger, StoreError> {
         let mut books = Books::default();
         for (_, (k, c)) in
             store.load_prefix::<(CounterKey, GCounter)>(CF_STATE, b"spend\0", COUNTER_VERSION)?
         {
             books.spend.entry(k).or_default().merge(&c);
+        }
+        for (_, (giver, k, c)) in store.load_prefix::<(NodeId, CounterKey, GCounter)>(
+            CF_STATE,
+            b"give\0",
+            COUNTER_VERSION,
+        )? {
+            books
+                .given
+                .entry(k)
+                .or_default()
+                .entry(giver)
+                .or_default()
+                .merge(&c);
         }
         Ok(Ledger {
             node,
@@ -308,11 +397,14 @@ impl Ledger {
     }
 
     /// Reserves `amount` in every budget of every scope, or nothing at all.
+    /// A budget admits a request only from this node's own allowance
+    /// (`escrow` tells each budget's home).
     pub fn reserve(
         &self,
         budgets: &[(Scope, Budget)],
         amount: Micros,
         now_ms: u64,
+        home: impl Fn(&str) -> NodeId,
     ) -> Result<Reservation, BudgetExceeded> {
         let mut books = self.books.lock().expect("ledger lock");
         let mut keys = Vec::with_capacity(budgets.len());
@@ -323,9 +415,16 @@ impl Ledger {
                 start_ms,
                 end_ms,
             };
+            let escrow = Escrow {
+                limit: b.limit_usd.0,
+                home: home(scope),
+            };
             let spent = books.spend.get(&key).map_or(0, GCounter::value);
             let reserved = books.reserved.get(&key).copied().unwrap_or(0);
-            if spent.saturating_add(reserved).saturating_add(amount) > b.limit_usd.0 {
+            let mine = books.allowance(self.node, &key, escrow) - i128::from(reserved);
+            if i128::from(amount) > mine {
+                let cluster_room =
+                    spent.saturating_add(reserved).saturating_add(amount) <= b.limit_usd.0;
                 return Err(BudgetExceeded {
                     scope: scope.clone(),
                     period: b.period.label(),
@@ -333,6 +432,10 @@ impl Ledger {
                     spent: Usd(spent),
                     reserved: Usd(reserved),
                     asked: Usd(amount),
+                    shortfall: cluster_room.then(|| Shortfall {
+                        key: key.name(),
+                        amount: (i128::from(amount) - mine.max(0)) as Micros,
+                    }),
                 });
             }
             if !keys.contains(&key) {
@@ -385,46 +488,164 @@ impl Ledger {
         Ok(changes)
     }
 
-    /// Every spend counter by name, for anti-entropy.
+    /// This node's unreserved allowance in the window named `key` (a spend
+    /// counter name), or what `node` holds as far as this node knows.
+    pub fn available(&self, node: NodeId, key: &str, e: Escrow) -> i128 {
+        let Some(key) = CounterKey::from_name(key) else {
+            return 0;
+        };
+        let books = self.books.lock().expect("ledger lock");
+        let reserved = if node == self.node {
+            books.reserved.get(&key).copied().unwrap_or(0)
+        } else {
+            0
+        };
+        books.allowance(node, &key, e) - i128::from(reserved)
+    }
+
+    /// Gives `to` part of this node's unreserved allowance in window `key`:
+    /// at least `asked` if it can, and half of what it has if that is more,
+    /// so allowance spreads to where requests are in few round trips.
+    /// Returns the change to replicate, or `None` if it has nothing to give.
+    pub fn give(
+        &self,
+        key: &str,
+        to: NodeId,
+        asked: Micros,
+        e: Escrow,
+    ) -> Result<Option<Change>, StoreError> {
+        let Some(key) = CounterKey::from_name(key) else {
+            return Ok(None);
+        };
+        if to == self.node {
+            return Ok(None);
+        }
+        let mut books = self.books.lock().expect("ledger lock");
+        let reserved = books.reserved.get(&key).copied().unwrap_or(0);
+        let free = books.allowance(self.node, &key, e) - i128::from(reserved);
+        if free <= 0 {
+            return Ok(None);
+        }
+        let gift = free.min(i128::from(asked).max(free / 2)) as u64;
+        self.record_gift(&mut books, &key, to, gift).map(Some)
+    }
+
+    /// Gives away everything this node holds in every window still open at
+    /// `now_ms` whose budget `escrow` knows, to the node `to` picks: what a
+    /// node does before it leaves the cluster. Returns the changes to send.
+    pub fn hand_back(
+        &self,
+        now_ms: u64,
+        escrow: impl Fn(&CounterKey) -> Option<Escrow>,
+        to: impl Fn(&Escrow) -> Option<NodeId>,
+    ) -> Result<Vec<Change>, StoreError> {
+        let mut books = self.books.lock().expect("ledger lock");
+        let keys: Vec<CounterKey> = books
+            .spend
+            .keys()
+            .chain(books.given.keys())
+            .filter(|k| k.end_ms > now_ms)
+            .cloned()
+            .collect::<std::collections::HashSet<_>>()
+            .into_iter()
+            .collect();
+        let mut out = Vec::new();
+        for key in keys {
+            let Some(e) = escrow(&key) else { continue };
+            let reserved = books.reserved.get(&key).copied().unwrap_or(0);
+            let free = books.allowance(self.node, &key, e) - i128::from(reserved);
+            if let Some(receiver) = to(&e)
+                && free > 0
+                && receiver != self.node
+            {
+                out.push(self.record_gift(&mut books, &key, receiver, free as u64)?);
+            }
+        }
+        Ok(out)
+    }
+
+    fn record_gift(
+        &self,
+        books: &mut Books,
+        key: &CounterKey,
+        to: NodeId,
+        amount: Micros,
+    ) -> Result<Change, StoreError> {
+        let mine = books
+            .given
+            .entry(key.clone())
+            .or_default()
+            .entry(self.node)
+            .or_default();
+        let delta = mine.add(to, amount);
+        let name = given_name(self.node, key);
+        let row = store::encode(COUNTER_VERSION, &(self.node, key, &*mine))?;
+        // Persisted before anyone can hear of it: the gift is never undone.
+        self.store.put(CF_STATE, name.as_bytes(), &row)?;
+        Ok(Change::Counter {
+            key: name,
+            counter: delta,
+        })
+    }
+
+    /// Every counter by name, for anti-entropy.
     pub fn counters(&self) -> Vec<(String, GCounter)> {
         let books = self.books.lock().expect("ledger lock");
-        books
-            .spend
-            .iter()
-            .map(|(k, c)| (k.name(), c.clone()))
-            .collect()
+        let spend = books.spend.iter().map(|(k, c)| (k.name(), c.clone()));
+        let given = books.given.iter().flat_map(|(k, by)| {
+            by.iter()
+                .map(move |(giver, c)| (given_name(*giver, k), c.clone()))
+        });
+        spend.chain(given).collect()
     }
 
     /// The counter `name`, if this node has it.
     pub fn counter(&self, name: &str) -> Option<GCounter> {
-        let key = CounterKey::from_name(name)?;
-        self.books
-            .lock()
-            .expect("ledger lock")
-            .spend
-            .get(&key)
-            .cloned()
+        let books = self.books.lock().expect("ledger lock");
+        match CounterName::parse(name)? {
+            CounterName::Spend(key) => books.spend.get(&key).cloned(),
+            CounterName::Given { giver, key } => books.given.get(&key)?.get(&giver).cloned(),
+        }
     }
 
     /// Merges a counter delta from a peer and persists the result. Names that
-    /// are not spend counters are ignored (`Ok(false)`).
+    /// are not ledger counters are ignored (`Ok(false)`).
     pub fn merge(&self, name: &str, delta: &GCounter) -> Result<bool, StoreError> {
-        let Some(key) = CounterKey::from_name(name) else {
+        fn grew(c: &mut GCounter, delta: &GCounter) -> bool {
+            let before = c.clone();
+            c.merge(delta);
+            *c != before
+        }
+        let Some(parsed) = CounterName::parse(name) else {
             return Ok(false);
         };
         let mut books = self.books.lock().expect("ledger lock");
-        let counter = books.spend.entry(key.clone()).or_default();
-        let before = counter.clone();
-        counter.merge(delta);
-        if *counter == before {
-            return Ok(false);
-        }
-        let row = store::encode(COUNTER_VERSION, &(&key, &*counter))?;
-        self.store.put(CF_STATE, key.name().as_bytes(), &row)?;
+        let row = match &parsed {
+            CounterName::Spend(key) => {
+                let c = books.spend.entry(key.clone()).or_default();
+                if !grew(c, delta) {
+                    return Ok(false);
+                }
+                store::encode(COUNTER_VERSION, &(key, &*c))?
+            }
+            CounterName::Given { giver, key } => {
+                let c = books
+                    .given
+                    .entry(key.clone())
+                    .or_default()
+                    .entry(*giver)
+                    .or_default();
+                if !grew(c, delta) {
+                    return Ok(false);
+                }
+                store::encode(COUNTER_VERSION, &(giver, key, &*c))?
+            }
+        };
+        self.store.put(CF_STATE, name.as_bytes(), &row)?;
         Ok(true)
     }
 
-    /// Spend of `scope` in the window of `b` containing `now_ms`.
+    /// Spend of `scope` in the window of `b` containing `now_ms`, cluster-wide.
     pub fn spent(&self, scope: &str, b: &Budget, now_ms: u64) -> Micros {
         let (start_ms, end_ms) = window(b, now_ms);
         let key = CounterKey {
@@ -534,17 +755,17 @@ mod tests {
         let now = ms(2026, 11, 27);
         // Ten requests of up to 10 µ$ fit; the eleventh does not, while all are in flight.
         let held: Vec<_> = (0..10)
-            .map(|_| l.reserve(&budgets, 10, now).unwrap())
+            .map(|_| l.reserve(&budgets, 10, now, |_| 1).unwrap())
             .collect();
-        let refused = l.reserve(&budgets, 10, now).unwrap_err();
+        let refused = l.reserve(&budgets, 10, now, |_| 1).unwrap_err();
         assert_eq!((refused.reserved, refused.spent), (Usd(100), Usd(0)));
         // Settling below the reservation frees the difference.
         for r in held {
             l.settle(r, 7, |_| true).unwrap();
         }
         assert_eq!(l.spent("key:k", &b, now), 70);
-        assert!(l.reserve(&budgets, 30, now).is_ok());
-        assert!(l.reserve(&budgets, 1, now).is_err());
+        assert!(l.reserve(&budgets, 30, now, |_| 1).is_ok());
+        assert!(l.reserve(&budgets, 1, now, |_| 1).is_err());
     }
 
     #[test]
@@ -558,12 +779,12 @@ mod tests {
                 budget("0.000050", Period::Month, true, 0),
             ),
         ];
-        let r = l.reserve(&budgets, 40, now).unwrap();
-        let e = l.reserve(&budgets, 20, now).unwrap_err();
+        let r = l.reserve(&budgets, 40, now, |_| 1).unwrap();
+        let e = l.reserve(&budgets, 20, now, |_| 1).unwrap_err();
         assert_eq!(e.scope, "team:t");
         l.settle(r, 40, |_| true).unwrap();
         // The refused request held nothing in the key's budget.
-        assert!(l.reserve(&budgets[..1], 999_960, now).is_ok());
+        assert!(l.reserve(&budgets[..1], 999_960, now, |_| 1).is_ok());
     }
 
     #[test]
@@ -574,31 +795,33 @@ mod tests {
         let day1 = ms(2026, 11, 27) + 1000;
         {
             let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();
-            let r = l.reserve(&budgets, 10, day1).unwrap();
+            let r = l.reserve(&budgets, 10, day1, |_| 1).unwrap();
             l.settle(r, 10, |_| true).unwrap();
-            assert!(l.reserve(&budgets, 1, day1).is_err());
+            assert!(l.reserve(&budgets, 1, day1, |_| 1).is_err());
         }
         let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();
         assert_eq!(l.spent("key:k", &b, day1), 10);
         assert!(
-            l.reserve(&budgets, 1, day1 + DAY - 1001).is_err(),
+            l.reserve(&budgets, 1, day1 + DAY - 1001, |_| 1).is_err(),
             "still the same day"
         );
         assert!(
-            l.reserve(&budgets, 10, day1 + DAY).is_ok(),
+            l.reserve(&budgets, 10, day1 + DAY, |_| 1).is_ok(),
             "the next day is a new window"
         );
     }
 
     #[test]
-    fn peers_spend_merges_into_the_same_budget() {
+    fn peers_spend_merges_into_the_same_budget_and_allowance_moves_by_gift() {
         let (_dir, here) = ledger();
         let dir2 = tempfile::tempdir().unwrap();
         let there = Ledger::open(2, Store::open(dir2.path()).unwrap()).unwrap();
         let b = budget("0.000100", Period::Day, true, 0);
         let budgets = vec![("key:k".to_string(), b)];
         let now = ms(2026, 11, 27);
-        let r = there.reserve(&budgets, 60, now).unwrap();
+        // Node 2 is the budget's home: it holds the whole limit.
+        let home = |_: &str| 2;
+        let r = there.reserve(&budgets, 60, now, home).unwrap();
         let changes = there.settle(r, 60, |_| true).unwrap();
         assert_eq!(changes.len(), 1);
         for c in &changes {
@@ -616,10 +839,134 @@ mod tests {
             );
         }
         assert_eq!(here.spent("key:k", &b, now), 60);
+        let e = here.reserve(&budgets, 41, now, home).unwrap_err();
+        assert_eq!(e.shortfall, None, "the cluster has no room for 41");
+        let e = here.reserve(&budgets, 30, now, home).unwrap_err();
+        let short = e
+            .shortfall
+            .expect("node 1 holds nothing, but the cluster has 40");
+        assert_eq!(short.amount, 30);
+
+        // Node 2 gives at least what was asked, half its free allowance if more.
+        let escrow = Escrow {
+            limit: 100,
+            home: 2,
+        };
+        let gift = there
+            .give(&short.key, 1, short.amount, escrow)
+            .unwrap()
+            .unwrap();
+        let Change::Counter { key, counter } = &gift else {
+            panic!("{gift:?}")
+        };
+        assert_eq!(counter.of(1), 30);
+        assert_eq!(there.available(2, &short.key, escrow), 10);
+        here.merge(key, counter).unwrap();
+        assert_eq!(here.available(1, &short.key, escrow), 30);
+        here.reserve(&budgets, 30, now, home).unwrap();
         assert!(
-            here.reserve(&budgets, 41, now).is_err(),
-            "the peer's spend counts here"
+            here.reserve(&budgets, 1, now, home).is_err(),
+            "30 was all it got"
         );
         assert!(!here.merge("keys\0vk_1", &GCounter::default()).unwrap());
+    }
+
+    /// The bounded-counter invariant: whatever nodes reserve, spend and give,
+    /// and however late, duplicated or reordered their changes arrive, the
+    /// spend of all nodes together never passes the limit.
+    #[test]
+    fn total_spend_never_passes_the_limit() {
+        use proptest::prelude::*;
+        #[derive(Debug, Clone)]
+        enum Op {
+            Spend {
+                node: usize,
+                amount: u64,
+                actual_pct: u64,
+            },
+            Ask {
+                from: usize,
+                to: usize,
+                amount: u64,
+            },
+            Deliver {
+                pick: usize,
+            },
+        }
+        let op = prop_oneof![
+            (0..3usize, 1..40u64, 0..=100u64).prop_map(|(node, amount, actual_pct)| Op::Spend {
+                node,
+                amount,
+                actual_pct
+            }),
+            (0..3usize, 0..3usize, 1..40u64).prop_map(|(from, to, amount)| Op::Ask {
+                from,
+                to,
+                amount
+            }),
+            (0..1000usize).prop_map(|pick| Op::Deliver { pick }),
+        ];
+        let config = ProptestConfig {
+            cases: 64,
+            ..ProptestConfig::default()
+        };
+        proptest!(config, |(ops in proptest::collection::vec(op, 1..120), home in 0..3u64)| {
+            let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+            let nodes: Vec<Ledger> = dirs
+                .iter()
+                .enumerate()
+                .map(|(i, d)| Ledger::open(i as u64, Store::open(d.path()).unwrap()).unwrap())
+                .collect();
+            let b = budget("0.000100", Period::Day, true, 0);
+            let budgets = vec![("team:t".to_string(), b)];
+            let now = ms(2026, 11, 27);
+            let escrow = Escrow { limit: 100, home };
+            let key = CounterKey { scope: "team:t".into(), start_ms: window(&b, now).0, end_ms: window(&b, now).1 }.name();
+            // Changes in flight: (receiver, change).
+            let mut wire: Vec<(usize, Change)> = Vec::new();
+            let mut true_spend = 0u64;
+            for op in ops {
+                match op {
+                    Op::Spend { node, amount, actual_pct } => {
+                        if let Ok(r) = nodes[node].reserve(&budgets, amount, now, |_| home) {
+                            let actual = amount * actual_pct / 100;
+                            true_spend += actual;
+                            for c in nodes[node].settle(r, actual, |_| true).unwrap() {
+                                for to in (0..3).filter(|&t| t != node) {
+                                    wire.push((to, c.clone()));
+                                }
+                            }
+                        }
+                    }
+                    Op::Ask { from, to, amount } => {
+                        if let Some(c) = nodes[from].give(&key, to as u64, amount, escrow).unwrap() {
+                            for t in (0..3).filter(|&t| t != from) {
+                                wire.push((t, c.clone()));
+                            }
+                        }
+                    }
+                    Op::Deliver { pick } => {
+                        if !wire.is_empty() {
+                            let (to, c) = wire[pick % wire.len()].clone();
+                            // Delivered, but it may be delivered again later.
+                            if pick % 3 != 0 {
+                                wire.remove(pick % wire.len());
+                            }
+                            let Change::Counter { key, counter } = c else { unreachable!() };
+                            nodes[to].merge(&key, &counter).unwrap();
+                        }
+                    }
+                }
+                prop_assert!(true_spend <= 100, "spent {true_spend} of 100");
+            }
+            // Once everything arrives, every node agrees on the total.
+            for (to, c) in wire {
+                let Change::Counter { key, counter } = c else { unreachable!() };
+                nodes[to].merge(&key, &counter).unwrap();
+            }
+            for n in &nodes {
+                prop_assert_eq!(n.spent("team:t", &b, now), true_spend);
+            }
+        });
     }
 }
