@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Builds the images docker-compose.yml uses from local parts only, for
 # machines that cannot pull images:
-#   tollgate:local     the release binary and the shared libraries it links, on an empty base
+#   tollgate:local     the tollgate binary and the shared libraries it links, on an empty base
 #   tollgate-lb:local  HAProxy on a Debian root filesystem made with debootstrap
 # Users who can pull images use the Dockerfile and haproxy:2.8 instead.
 #
 #   scripts/images.sh        then   TOLLGATE_IMAGE=tollgate:local HAPROXY_IMAGE=tollgate-lb:local docker compose up
+#
+# The binary is a fresh release build, or TOLLGATE_IMAGE_BIN if set (the test
+# command passes the debug binary it already built, to build only once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CACHE="${TOLLGATE_IMAGE_CACHE:-/var/cache/tollgate/images}"
@@ -16,8 +19,12 @@ mkdir -p "$CACHE"
 ensure_libclang
 
 echo "--- tollgate:local"
-cargo build --release --locked --bin tollgate
-bin="$CARGO_TARGET_DIR/release/tollgate"
+if [ -n "${TOLLGATE_IMAGE_BIN:-}" ]; then
+  bin="$TOLLGATE_IMAGE_BIN"
+else
+  cargo build --release --locked --bin tollgate
+  bin="$CARGO_TARGET_DIR/release/tollgate"
+fi
 root="$(mktemp -d)"
 trap 'rm -rf "$root"' EXIT
 mkdir -p "$root/usr/local/bin" "$root/data" "$root/tmp"
@@ -31,7 +38,7 @@ tar -C "$root" -c . | docker import \
   -c 'CMD ["serve"]' \
   -c 'ENV TOLLGATE_SERVER__DATA_DIR=/data' \
   -c 'WORKDIR /data' \
-  -c 'EXPOSE 8080' \
+  -c 'EXPOSE 8080 7946/udp' \
   - tollgate:local >/dev/null
 
 echo "--- tollgate-lb:local"

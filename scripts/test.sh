@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command: installs what the tests need on a fresh Debian
 # machine, builds once, and runs every suite (Rust unit + integration tests
-# with nextest, then the official OpenAI Python SDK against the real binary).
+# and in-process/multi-process cluster tests with nextest, the docker compose
+# cluster tests on local images, then the official Python SDKs against the
+# real binary).
 #
 #   scripts/test.sh
 #
@@ -27,6 +29,15 @@ if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast
 else
   cargo test --workspace --locked --no-fail-fast
+fi
+
+echo "--- docker compose cluster tests"
+if docker info >/dev/null 2>&1; then
+  # The images reuse the debug binary built above: one build for everything.
+  TOLLGATE_IMAGE_BIN="$CARGO_TARGET_DIR/debug/tollgate" scripts/images.sh
+  cargo test -p cluster-tests --locked --test compose -- --ignored --nocapture
+else
+  echo "docker is not available here: the compose cluster tests did not run" >&2
 fi
 
 echo "--- python SDK tests"

@@ -306,6 +306,11 @@ impl Cluster {
         Ok(cluster)
     }
 
+    /// Whether any peer is alive (a write may then be racing replication).
+    pub fn has_peers(&self) -> bool {
+        !self.alive().is_empty()
+    }
+
     pub fn me(&self) -> &Member {
         &self.me
     }

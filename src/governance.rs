@@ -666,6 +666,15 @@ impl Governance {
         Ok(view.clone())
     }
 
+    /// Whether a live object of table `kind` has id `id`.
+    pub fn exists(&self, kind: &str, id: &str) -> bool {
+        self.tables()
+            .into_iter()
+            .find(|t| t.name() == kind)
+            .and_then(|t| t.get(id))
+            .is_some_and(|row| row.get(objects::DELETED) != Some(b"true"))
+    }
+
     pub fn get<T: Object>(&self, id: &str) -> Option<T> {
         self.table::<T>()
             .get(id)

@@ -200,11 +200,37 @@ fn body_object(body: Result<Json<Value>, JsonRejection>) -> Result<Map<String, V
     }
 }
 
+/// Read-your-writes through a load balancer: a write that names an object
+/// (its own id, or a `team_id`/`customer_id` it refers to) may arrive at a
+/// node a few milliseconds before that object does, when the object was just
+/// written on another node. In a cluster, such a write waits up to
+/// [`REPLICATION_GRACE`] for the objects it names before it is refused.
+async fn await_named(s: &AdminState, own: Option<(&str, &str)>, fields: &Map<String, Value>) {
+    if !s.cluster.as_ref().is_some_and(|c| c.has_peers()) {
+        return;
+    }
+    let mut wanted: Vec<(&str, &str)> = own.into_iter().collect();
+    for (field, kind) in [("team_id", Team::KIND), ("customer_id", Customer::KIND)] {
+        if let Some(id) = fields.get(field).and_then(Value::as_str) {
+            wanted.push((kind, id));
+        }
+    }
+    let present = |(kind, id): &(&str, &str)| s.governance.exists(kind, id);
+    let deadline = tokio::time::Instant::now() + REPLICATION_GRACE;
+    while !wanted.iter().all(present) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+const REPLICATION_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 async fn create<T: Object + Blank + Validate + Shown>(
     State(s): State<AdminState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Answer {
-    let obj = s.governance.create::<T>(body_object(body)?)?;
+    let fields = body_object(body)?;
+    await_named(&s, None, &fields).await;
+    let obj = s.governance.create::<T>(fields)?;
     Ok((StatusCode::CREATED, Json(obj.shown())).into_response())
 }
 
@@ -212,7 +238,9 @@ async fn create_key(
     State(s): State<AdminState>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Answer {
-    let issued = s.governance.create_key(body_object(body)?)?;
+    let fields = body_object(body)?;
+    await_named(&s, None, &fields).await;
+    let issued = s.governance.create_key(fields)?;
     Ok((StatusCode::CREATED, Json(issued)).into_response())
 }
 
@@ -292,11 +320,14 @@ async fn patch<T: Object + Shown + Validate>(
     Path(id): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
 ) -> Answer {
-    let obj = s.governance.patch::<T>(&id, body_object(body)?)?;
+    let fields = body_object(body)?;
+    await_named(&s, Some((T::KIND, &id)), &fields).await;
+    let obj = s.governance.patch::<T>(&id, fields)?;
     Ok(Json(obj.shown()).into_response())
 }
 
 async fn delete<T: Object>(State(s): State<AdminState>, Path(id): Path<String>) -> Answer {
+    await_named(&s, Some((T::KIND, &id)), &Map::new()).await;
     s.governance.delete::<T>(&id)?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
