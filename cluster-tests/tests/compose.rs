@@ -112,6 +112,22 @@ impl Client {
         }
     }
 
+    /// Waits until `observer` sees node `id` down; how long that took.
+    async fn until_down(&self, observer: &str, id: &str) -> Duration {
+        eventually(LIMIT, &format!("{observer} sees {id} down"), || async {
+            let (_, v) = self
+                .admin("GET", format!("{observer}/api/cluster"), None)
+                .await;
+            v["members"]
+                .as_array()?
+                .iter()
+                .any(|m| m["node"] == id && m["state"] == "down")
+                .then_some(())
+        })
+        .await
+        .1
+    }
+
     async fn until_ready(&self, base: &str) {
         eventually(LIMIT, &format!("{base}/ready"), || async {
             let r = self.0.get(format!("{base}/ready")).send().await.ok()?;
@@ -252,17 +268,7 @@ async fn compose_cluster() {
     }
     println!("through the load balancer right after the kill: {ok}/30 answered 200");
     assert_eq!(ok, 30);
-    eventually(LIMIT, "node 1 marks node 3 down", || async {
-        let (_, v) = c
-            .admin("GET", format!("{}/api/cluster", NODES[0]), None)
-            .await;
-        v["members"]
-            .as_array()?
-            .iter()
-            .any(|m| m["node"] == node3_id.as_str() && m["state"] == "down")
-            .then_some(())
-    })
-    .await;
+    c.until_down(NODES[0], &node3_id).await;
     println!("failure detected {:?} after the kill", killed.elapsed());
     let team = c
         .create(format!("{LB}/api/teams"), json!({"name": "while-down"}))
@@ -343,18 +349,7 @@ async fn compose_cluster() {
     assert!(served[0] + served[1] > 0, "the other side kept serving");
     // Hold the cut until membership notices, so healing has to rejoin the
     // node and repair state rather than just let QUIC retransmit.
-    let cut_seen = eventually(LIMIT, "node 1 sees node 3 down", || async {
-        let (_, v) = c
-            .admin("GET", format!("{}/api/cluster", NODES[0]), None)
-            .await;
-        v["members"]
-            .as_array()?
-            .iter()
-            .any(|m| m["node"] == node3_id.as_str() && m["state"] == "down")
-            .then_some(())
-    })
-    .await
-    .1;
+    let cut_seen = c.until_down(NODES[0], &node3_id).await;
     println!("partition detected by node 1 after {cut_seen:?}");
     docker(&[
         "network",
