@@ -190,16 +190,123 @@ async fn logs(State(s): State<AdminState>, q: Result<Query<LogQuery>, QueryRejec
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
+    let local_only = match q.node.as_deref() {
+        None | Some("all") => false,
+        Some("local") => true,
+        Some(other) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("node must be 'local' or 'all', not '{other}'"),
+            );
+        }
+    };
+    match &s.cluster {
+        Some(cluster) if !local_only => cluster_logs(&s, cluster, q).await,
+        _ => local_logs(&s, q).await,
+    }
+}
+
+fn query_error(e: QueryError) -> Response {
+    match e {
+        QueryError::Store(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
+        e => error(StatusCode::BAD_REQUEST, "invalid_request_error", e),
+    }
+}
+
+async fn local_logs(s: &AdminState, q: LogQuery) -> Response {
     // The scan reads RocksDB: keep it off the async workers.
     let logs = s.logs.clone();
     match tokio::task::spawn_blocking(move || logs.query(&q)).await {
         Ok(Ok(page)) => Json(page).into_response(),
-        Ok(Err(QueryError::Store(e))) => {
-            error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e)
-        }
-        Ok(Err(e)) => error(StatusCode::BAD_REQUEST, "invalid_request_error", e),
+        Ok(Err(e)) => query_error(e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
     }
+}
+
+/// The records of every live node, merged newest first; each record names
+/// its node, and the cursor continues every node exactly where this page
+/// stopped. Nodes that did not answer are listed in `missing_nodes`.
+async fn cluster_logs(
+    s: &AdminState,
+    cluster: &Arc<crate::cluster::Cluster>,
+    q: LogQuery,
+) -> Response {
+    use crate::observability::request_log::{
+        NodeCursors, decode_cluster_cursor, encode_cluster_cursor, merge_pages,
+    };
+    let limit = q.limit.unwrap_or(100);
+    let cursors: NodeCursors = match q.cursor.as_deref().map(decode_cluster_cursor) {
+        None => NodeCursors::new(),
+        Some(Ok(Some(c))) => c,
+        Some(Ok(None)) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                "this cursor is from a node-local query; add node=local",
+            );
+        }
+        Some(Err(e)) => return query_error(e),
+    };
+    // Each node's own query: its cursor, or none yet; finished nodes are skipped.
+    let for_node = |node: &str| -> Option<LogQuery> {
+        let cursor = match cursors.get(node) {
+            Some(None) => return None,
+            Some(Some(c)) => Some(c.clone()),
+            None => None,
+        };
+        Some(LogQuery {
+            cursor,
+            node: Some("local".into()),
+            ..q.clone()
+        })
+    };
+    let me = cluster.me().clone();
+    let mut pages = Vec::new();
+    let mut missing = Vec::new();
+    if let Some(mine) = for_node(&hex_node(me.node)) {
+        let logs = s.logs.clone();
+        match tokio::task::spawn_blocking(move || logs.query_marked(&mine)).await {
+            Ok(Ok(page)) => pages.push((hex_node(me.node), page)),
+            Ok(Err(e)) => return query_error(e),
+            Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
+        }
+    }
+    let asks = cluster.peers().into_iter().filter_map(|peer| {
+        let q = for_node(&hex_node(peer.node))?;
+        Some(async move {
+            let page = cluster.query_peer_logs(&peer, &q).await;
+            (hex_node(peer.node), page)
+        })
+    });
+    for (node, page) in futures_util::future::join_all(asks).await {
+        match page {
+            Ok(p) => pages.push((node, p)),
+            Err(e) => {
+                tracing::warn!(%node, error = %e, "a peer did not answer a log query");
+                missing.push(node);
+            }
+        }
+    }
+    let (data, next) = merge_pages(pages, limit, cursors);
+    let data: Vec<serde_json::Value> = data
+        .into_iter()
+        .map(|(node, rec)| {
+            let mut v = serde_json::to_value(rec).expect("records encode");
+            v["node"] = json!(node);
+            v
+        })
+        .collect();
+    Json(json!({
+        "data": data,
+        "next_cursor": next.as_ref().map(encode_cluster_cursor),
+        "missing_nodes": missing,
+    }))
+    .into_response()
+}
+
+fn hex_node(node: u64) -> String {
+    format!("{node:016x}")
 }
 
 /// `POST /api/cluster/forget/{node}`: this node becomes the home of every

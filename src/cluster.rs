@@ -33,6 +33,7 @@ use crate::config::Config;
 use crate::governance::Governance;
 use crate::node::Tasks;
 use crate::observability::metrics::Metrics;
+use crate::observability::request_log::{LogQuery, MarkedPage, RequestLogs};
 use crate::state::{Change, NodeId};
 use membership::{Input, Member, Output};
 use proto::{Body, Envelope, MIN_WIRE_VERSION, WIRE_VERSION};
@@ -47,6 +48,11 @@ pub enum ClusterError {
     #[error("cannot resolve cluster.advertise '{0}'")]
     Advertise(String),
 }
+
+/// How often a node sends its rate-limit counts to its peers: with the
+/// network hop, the window in which other nodes' admissions are not yet
+/// counted here (the cluster-wide rate-limit bound, `docs/cluster.md`).
+pub const RATE_SYNC: Duration = Duration::from_millis(100);
 
 /// A peer's state as this node sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -76,6 +82,7 @@ struct ClusterMetrics {
     applied: IntCounterVec,
     lag: Histogram,
     errors: IntCounterVec,
+    allowance: IntCounterVec,
 }
 
 impl ClusterMetrics {
@@ -132,6 +139,11 @@ impl ClusterMetrics {
                 "Failed handshakes, undecodable messages and transport errors.",
                 &["cause"],
             ),
+            allowance: counter(
+                "cluster_allowance_total",
+                "Budget allowance traffic: asked (a request short here asked a peer), no_giver (no peer had any), gave / had_none (answers to peers), handed_back (windows given away on leaving).",
+                &["event"],
+            ),
         }
     }
 
@@ -155,6 +167,8 @@ fn kind(body: &Body) -> &'static str {
         Body::SyncFinish(_) => "sync_finish",
         Body::Leaving => "leaving",
         Body::AllowanceRequest { .. } => "allowance_request",
+        Body::LogQuery(_) => "log_query",
+        Body::LogPage(_) => "log_page",
     }
 }
 
@@ -169,6 +183,7 @@ fn now_ms() -> u64 {
 pub struct Cluster {
     me: Member,
     gov: Arc<Governance>,
+    logs: RequestLogs,
     transport: Transport,
     peers: RwLock<BTreeMap<NodeId, Peer>>,
     swim: mpsc::Sender<Input>,
@@ -183,6 +198,7 @@ impl Cluster {
         config: &Config,
         http_addr: SocketAddr,
         gov: Arc<Governance>,
+        logs: RequestLogs,
         metrics: &Metrics,
         tasks: &Tasks,
     ) -> Result<Arc<Cluster>, ClusterError> {
@@ -229,6 +245,7 @@ impl Cluster {
         let cluster = Arc::new(Cluster {
             me: me.clone(),
             gov: gov.clone(),
+            logs,
             transport,
             peers: RwLock::new(BTreeMap::new()),
             swim: swim_tx.clone(),
@@ -281,6 +298,17 @@ impl Cluster {
                     batch.push(c);
                 }
                 cl.push(batch);
+            }
+        });
+        let cl = cluster.clone();
+        tasks.spawn(move |cancel| async move {
+            let mut every = tokio::time::interval(RATE_SYNC);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while cancel.run_until_cancelled(every.tick()).await.is_some() {
+                let counts = cl.gov.rate_deltas();
+                if !counts.is_empty() {
+                    cl.push(counts);
+                }
             }
         });
         let (short_tx, mut short_rx) = mpsc::unbounded_channel();
@@ -487,7 +515,9 @@ impl Cluster {
                                 Body::Changes(changes) => cl.apply(changes, "push").await,
                                 Body::Leaving => cl.mark_left(env.from),
                                 Body::AllowanceRequest { key, amount } => {
-                                    cl.gov.give_allowance(&key, env.from, amount);
+                                    let gave = cl.gov.give_allowance(&key, env.from, amount);
+                                    let event = if gave { "gave" } else { "had_none" };
+                                    cl.metrics.allowance.with_label_values(&[event]).inc();
                                 }
                                 _ => cl.unexpected(&env),
                             }
@@ -601,8 +631,13 @@ impl Cluster {
             .filter(|(free, _)| *free > 0)
             .max_by_key(|(free, _)| *free);
         let Some((_, peer)) = best else {
+            self.metrics
+                .allowance
+                .with_label_values(&["no_giver"])
+                .inc();
             return;
         };
+        self.metrics.allowance.with_label_values(&["asked"]).inc();
         let cl = self.clone();
         tokio::spawn(async move {
             let env = Envelope::new(
@@ -681,9 +716,13 @@ impl Cluster {
             return Ok(());
         };
         self.metrics.received(kind(&first.body), n);
-        let Body::SyncDigest(theirs) = first.body else {
-            self.unexpected(&first);
-            return Ok(());
+        let theirs = match first.body {
+            Body::SyncDigest(theirs) => theirs,
+            Body::LogQuery(q) => return self.answer_log_query(send, q).await,
+            _ => {
+                self.unexpected(&first);
+                return Ok(());
+            }
         };
         let (changes, wants) = reconcile(&self.gov, theirs);
         let reply = Envelope::new(self.me.node, Body::SyncReply { changes, wants });
@@ -702,6 +741,62 @@ impl Cluster {
             .with_label_values(&["responder", "ok"])
             .inc();
         Ok(())
+    }
+
+    async fn answer_log_query(
+        self: &Arc<Self>,
+        mut send: quinn::SendStream,
+        query: String,
+    ) -> Result<(), TransportError> {
+        let logs = self.logs.clone();
+        let page = tokio::task::spawn_blocking(move || {
+            let q: LogQuery = serde_json::from_str(&query).map_err(|e| e.to_string())?;
+            let page = logs.query_marked(&q).map_err(|e| e.to_string())?;
+            Ok(serde_json::to_string(&page).expect("pages encode"))
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        let n = write_frame(&mut send, &Envelope::new(self.me.node, Body::LogPage(page))).await?;
+        self.metrics.sent("log_page", n);
+        send.finish()?;
+        let _ = send.stopped().await;
+        Ok(())
+    }
+
+    /// Live peers (members this node sees alive).
+    pub fn peers(&self) -> Vec<Member> {
+        self.alive()
+    }
+
+    /// Runs a request-log query on a peer.
+    pub async fn query_peer_logs(
+        self: &Arc<Self>,
+        peer: &Member,
+        q: &LogQuery,
+    ) -> Result<MarkedPage, String> {
+        let ask = async {
+            let conn = self.connect(peer.addr).await.map_err(|e| e.to_string())?;
+            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+            let body = Body::LogQuery(serde_json::to_string(q).expect("queries encode"));
+            let n = write_frame(&mut send, &Envelope::new(self.me.node, body))
+                .await
+                .map_err(|e| e.to_string())?;
+            self.metrics.sent("log_query", n);
+            send.finish().map_err(|e| e.to_string())?;
+            let (env, n) = read_frame(&mut recv)
+                .await
+                .map_err(|e| e.to_string())?
+                .ok_or("the peer closed the stream")?;
+            self.metrics.received("log_page", n);
+            match env.body {
+                Body::LogPage(Ok(json)) => serde_json::from_str(&json).map_err(|e| e.to_string()),
+                Body::LogPage(Err(e)) => Err(e),
+                _ => Err("unexpected answer".to_string()),
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(10), ask)
+            .await
+            .unwrap_or_else(|_| Err("timed out".into()))
     }
 
     /// Leaves the cluster on purpose: peers hear it at once instead of
@@ -754,6 +849,10 @@ impl Cluster {
             gifts = changes.len(),
             "handing allowance back before leaving"
         );
+        self.metrics
+            .allowance
+            .with_label_values(&["handed_back"])
+            .inc_by(changes.len() as u64);
         let env = Envelope::new(me, Body::Changes(changes));
         let sends = alive.iter().map(|peer| {
             let cl = self.clone();

@@ -295,7 +295,7 @@ impl Governance {
             providers_version: Default::default(),
             providers_seen: Default::default(),
             ledger: Ledger::open(node, store)?,
-            limiter: Limiter::default(),
+            limiter: Limiter::new(node),
             config_prices: price_overrides.clone(),
             pricing: ArcSwap::from_pointee(Pricing::new(price_overrides)),
             feed: std::sync::OnceLock::new(),
@@ -754,6 +754,11 @@ impl Governance {
                         rows_changed = true;
                     }
                 }
+                Change::Counter { key, counter } if limits::is_rate_counter(key) => {
+                    if self.limiter.merge(key, counter, self.now_ms()) {
+                        applied += 1;
+                    }
+                }
                 Change::Counter { key, counter } => {
                     if self.ledger.merge(key, counter)? {
                         applied += 1;
@@ -979,6 +984,11 @@ impl Governance {
             return Ok(None);
         }
         self.limiter.admit(&limits, self.now_ms()).map(Some)
+    }
+
+    /// This node's rate-limit counts that grew since the last call, for peers.
+    pub fn rate_deltas(&self) -> Vec<Change> {
+        self.limiter.deltas(self.now_ms())
     }
 
     /// Un-counts a request refused after admission.

@@ -139,9 +139,17 @@ pub async fn run(
         .map_err(|source| NodeError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(NodeError::Serve)?;
     let cluster = match config.cluster.secret {
-        Some(_) => {
-            Some(Cluster::start(&config, bound, governance.clone(), &metrics, &tasks).await?)
-        }
+        Some(_) => Some(
+            Cluster::start(
+                &config,
+                bound,
+                governance.clone(),
+                logs.clone(),
+                &metrics,
+                &tasks,
+            )
+            .await?,
+        ),
         None => None,
     };
 

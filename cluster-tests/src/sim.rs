@@ -32,6 +32,8 @@ use tollgate::store::Store;
 const EPOCH_MS: u64 = 1_795_000_000_000;
 /// Anti-entropy period of every simulated node.
 pub const SYNC_INTERVAL_MS: u64 = 1_000;
+/// Rate-limit count period, as `cluster::RATE_SYNC`.
+pub const RATE_SYNC_MS: u64 = 100;
 
 enum Event {
     Datagram {
@@ -56,6 +58,9 @@ enum Event {
         to: usize,
         key: String,
         amount: u64,
+    },
+    RateTick {
+        node: usize,
     },
 }
 
@@ -146,6 +151,8 @@ impl Sim {
             });
             let first_tick = sim.rng.random_range(0..SYNC_INTERVAL_MS);
             sim.schedule(first_tick, Event::SyncTick { node: i });
+            let first_rate = sim.rng.random_range(0..RATE_SYNC_MS);
+            sim.schedule(first_rate, Event::RateTick { node: i });
         }
         sim
     }
@@ -350,6 +357,28 @@ impl Sim {
                 self.nodes[to].gov.give_allowance(&key, asker, amount);
                 self.drain(to);
             }
+            Event::RateTick { node } => {
+                self.schedule(RATE_SYNC_MS, Event::RateTick { node });
+                if !self.nodes[node].up {
+                    return;
+                }
+                let counts = self.nodes[node].gov.rate_deltas();
+                let peers: Vec<usize> = self.nodes[node].view.iter().copied().collect();
+                for to in peers {
+                    if self.reachable(node, to) && !counts.is_empty() {
+                        let after = self.latency();
+                        let changes = counts.clone();
+                        self.schedule(
+                            after,
+                            Event::Changes {
+                                from: node,
+                                to,
+                                changes,
+                            },
+                        );
+                    }
+                }
+            }
             Event::SyncTick { node } => {
                 let jitter = self.rng.random_range(0..SYNC_INTERVAL_MS / 2);
                 self.schedule(SYNC_INTERVAL_MS + jitter, Event::SyncTick { node });
@@ -411,6 +440,14 @@ impl Sim {
                 false
             }
         }
+    }
+
+    /// A request on node `i` with key `secret` through the rate limits
+    /// only; whether it was admitted.
+    pub fn try_admit(&mut self, i: usize, secret: &str) -> bool {
+        let gov = self.nodes[i].gov.clone();
+        let key = gov.authenticate(secret).expect("a live key");
+        gov.admit(&key, &[]).is_ok()
     }
 
     /// Whether every running node sees every other running node alive.

@@ -166,3 +166,73 @@ async fn a_node_without_the_secret_is_rejected() {
     let (status, _) = n1.admin_get(&format!("/api/customers/{id}")).await;
     assert_eq!(status, 404);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn request_log_queries_fan_out_to_every_node() {
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let n1 = Node::start(SECRET, &[], dirs[0].path()).await;
+    let n2 = Node::start(SECRET, &[n1.quic], dirs[1].path()).await;
+    until_peers(&n1, 1).await;
+    until_peers(&n2, 1).await;
+    // Requests that fail (no such provider) are logged like any other.
+    let client = reqwest::Client::new();
+    for (node, n) in [(&n1, 3), (&n2, 2)] {
+        for _ in 0..n {
+            let r = client
+                .post(node.url("/v1/chat/completions"))
+                .json(
+                    &json!({"model": "nowhere/m", "messages": [{"role": "user", "content": "hi"}]}),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 404);
+        }
+    }
+    let (page, _) = eventually(LIMIT, "node 1 lists both nodes' requests", || async {
+        let (_, v) = n1.admin_get("/api/logs").await;
+        (v["data"].as_array()?.len() == 5).then_some(v)
+    })
+    .await;
+    let from = |v: &serde_json::Value, node: &serde_json::Value| {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|r| r["node"] == *node)
+            .count()
+    };
+    let (_, c1) = n1.admin_get("/api/cluster").await;
+    let (_, c2) = n2.admin_get("/api/cluster").await;
+    assert_eq!(from(&page, &c1["node"]), 3);
+    assert_eq!(from(&page, &c2["node"]), 2);
+    assert!(page["missing_nodes"].as_array().unwrap().is_empty());
+
+    // Paged two at a time from node 2: every record once, newest first.
+    let mut ids = Vec::new();
+    let mut path = "/api/logs?limit=2".to_string();
+    loop {
+        let (status, v) = n2.admin_get(&path).await;
+        assert_eq!(status, 200, "{v}");
+        let data = v["data"].as_array().unwrap();
+        assert!(data.len() <= 2);
+        ids.extend(
+            data.iter()
+                .map(|r| (r["ts_ms"].as_u64().unwrap(), r["id"].to_string())),
+        );
+        match v["next_cursor"].as_str() {
+            Some(c) => path = format!("/api/logs?limit=2&cursor={c}"),
+            None => break,
+        }
+    }
+    assert_eq!(ids.len(), 5, "{ids:?}");
+    assert!(
+        ids.windows(2).all(|w| w[0].0 >= w[1].0),
+        "newest first: {ids:?}"
+    );
+    let unique: std::collections::HashSet<_> = ids.iter().map(|(_, id)| id).collect();
+    assert_eq!(unique.len(), 5);
+
+    let (_, local) = n2.admin_get("/api/logs?node=local").await;
+    assert_eq!(local["data"].as_array().unwrap().len(), 2);
+}

@@ -238,3 +238,38 @@ fn a_partition_never_overspends_a_budget() {
         "the budget was used, not stranded: {total}"
     );
 }
+
+/// A rate limit holds across the cluster within its documented bound: the
+/// limit plus what the other nodes admit in one count period (100 ms) plus a
+/// hop. Here every node sees a request every 10 ms, so the bound is the
+/// limit + 4 nodes × ~11 requests.
+#[test]
+fn a_rate_limit_holds_across_nodes() {
+    let mut sim = joined(5, 6);
+    let all = [0, 1, 2, 3, 4];
+    let issued = sim.on(0, |g| {
+        g.create_key(fields(
+            json!({"name": "limited", "rate_limits": [{"requests": 200, "window": "1h"}]}),
+        ))
+        .unwrap()
+    });
+    sim.run_until(10_000, |s| s.converged(&all))
+        .expect("replicated");
+    let mut admitted = [0u64; 5];
+    for _round in 0..300 {
+        for (i, n) in admitted.iter_mut().enumerate() {
+            if sim.try_admit(i, &issued.secret) {
+                *n += 1;
+            }
+        }
+        sim.run_for(10);
+    }
+    let total: u64 = admitted.iter().sum();
+    println!("rate limit 200/h, 1500 attempts on 5 nodes: admitted {admitted:?} = {total}");
+    assert!(total >= 200, "the limit itself is available");
+    assert!(total <= 200 + 4 * 11, "over the documented bound: {total}");
+    assert!(
+        admitted.iter().all(|&n| n < 200),
+        "no node used the limit alone"
+    );
+}

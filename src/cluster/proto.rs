@@ -56,6 +56,11 @@ pub enum Body {
     /// `key` (a spend counter name); the receiver may give it some, which
     /// then travels as a `Changes` of its gift counter (uni stream).
     AllowanceRequest { key: String, amount: u64 },
+    /// A request-log query (bidirectional stream): the JSON of a
+    /// `LogQuery`, answered with one `LogPage`.
+    LogQuery(String),
+    /// The answer: the JSON of a `MarkedPage`, or an error message.
+    LogPage(Result<String, String>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -150,6 +155,16 @@ mod tests {
             ),
             ("sync_finish", env(Body::SyncFinish(vec![row_change]))),
             ("leaving", env(Body::Leaving)),
+            (
+                "log_query",
+                env(Body::LogQuery(r#"{"provider":"mock","limit":50}"#.into())),
+            ),
+            (
+                "log_page",
+                env(Body::LogPage(
+                    Ok(r#"{"data":[],"next_cursor":null}"#.into()),
+                )),
+            ),
             (
                 "allowance_request",
                 env(Body::AllowanceRequest {

@@ -1,13 +1,22 @@
-//! Rate limits: requests and tokens per window, per scope.
+//! Rate limits: requests and tokens per window, per scope, cluster-wide.
 //!
-//! Model (one node): fixed windows aligned to the UTC clock (`1m` windows
-//! start on the minute). A request is admitted when its scope's window has
-//! fewer requests than the request limit and fewer tokens than the token
-//! limit; admission counts the request at once, and the request's tokens are
-//! added when it finishes. So the request count never exceeds its limit, and
-//! the token count exceeds its limit by at most what the requests admitted
-//! before it filled up went on to use. Refusals carry the time until the
-//! window ends (`Retry-After`).
+//! Model: fixed windows aligned to the UTC clock (`1m` windows start on the
+//! minute). Each node counts what it admits in its own slot of the window
+//! (requests at admission, tokens when the request finishes) and a node
+//! admits a request when the window's count over all nodes — its own, exact,
+//! plus the latest it has heard from every peer — is below the limit. Nodes
+//! send their slots to each other every `cluster::RATE_SYNC` (the
+//! cluster layer drives this; see `docs/cluster.md`).
+//!
+//! Bound: on one node the request count never exceeds its limit. In a
+//! cluster of `n` nodes, a window can admit at most the limit plus what the
+//! other `n − 1` nodes admit within one propagation interval (the sync period
+//! plus a network hop) before their counts arrive; while partitioned, each
+//! side counts only what it hears, so each side can admit up to the limit.
+//! Tokens exceed their limit by at most what the requests admitted before it
+//! filled up went on to use. Refusals carry the time until the window ends
+//! (`Retry-After`). Window counts live in memory: a restarted node forgets
+//! its own past admissions in the current window.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -15,6 +24,8 @@ use std::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 use super::budgets::{Period, Scope};
+use crate::state::counter::GCounter;
+use crate::state::{Change, NodeId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -38,24 +49,45 @@ pub struct RateLimited {
     pub retry_after_secs: u64,
 }
 
-#[derive(Default, Clone, Copy)]
+#[derive(Default, Clone, Copy, PartialEq, Eq)]
 struct Counts {
     requests: u64,
     tokens: u64,
 }
 
+/// One window of one scope: `[start, end)` in Unix ms.
+type WindowKey = (Scope, u64, u64);
+
+#[derive(Default)]
+struct Window {
+    own: Counts,
+    /// The highest counts heard from each peer.
+    peers: HashMap<NodeId, Counts>,
+    /// Own counts last sent to peers.
+    sent: Counts,
+}
+
+impl Window {
+    fn total(&self) -> Counts {
+        self.peers.values().fold(self.own, |a, c| Counts {
+            requests: a.requests + c.requests,
+            tokens: a.tokens + c.tokens,
+        })
+    }
+}
+
 /// The windows a request was counted in, to add its tokens to later.
 #[derive(Debug, Default)]
 pub struct Admitted {
-    windows: Vec<(Scope, Period, u64)>,
+    windows: Vec<WindowKey>,
 }
 
-#[derive(Default)]
 pub struct Limiter {
-    windows: Mutex<HashMap<(Scope, Period, u64), Counts>>,
+    node: NodeId,
+    windows: Mutex<HashMap<WindowKey, Window>>,
 }
 
-fn window_start(p: Period, now_ms: u64) -> (u64, u64) {
+fn window_of(p: Period, now_ms: u64) -> (u64, u64) {
     let b = super::budgets::Budget {
         limit_usd: super::budgets::Usd(0),
         period: p,
@@ -65,7 +97,31 @@ fn window_start(p: Period, now_ms: u64) -> (u64, u64) {
     super::budgets::window(&b, now_ms)
 }
 
+/// Counter names: `rate\0<scope>\0<start>\0<end>\0r` (requests) or `…\0t` (tokens).
+fn counter_name((scope, start, end): &WindowKey, what: char) -> String {
+    format!("rate\0{scope}\0{start}\0{end}\0{what}")
+}
+
+fn parse_name(name: &str) -> Option<(WindowKey, char)> {
+    let mut parts = name.strip_prefix("rate\0")?.split('\0');
+    let scope = parts.next()?.to_string();
+    let start = parts.next()?.parse().ok()?;
+    let end = parts.next()?.parse().ok()?;
+    let what = parts.next()?.chars().next()?;
+    parts
+        .next()
+        .is_none()
+        .then_some(((scope, start, end), what))
+}
+
 impl Limiter {
+    pub fn new(node: NodeId) -> Limiter {
+        Limiter {
+            node,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// Admits and counts one request against every limit, or refuses it
     /// without counting anything.
     pub fn admit(
@@ -74,15 +130,13 @@ impl Limiter {
         now_ms: u64,
     ) -> Result<Admitted, RateLimited> {
         let mut windows = self.windows.lock().expect("limiter lock");
-        // Old windows are dropped as time moves on; a map of live windows stays small.
-        windows.retain(|(_, p, start), _| window_start(*p, now_ms).0 <= *start);
+        // Ended windows are dropped as time moves on; the map stays small.
+        windows.retain(|(_, _, end), _| *end > now_ms);
         let mut admitted = Admitted::default();
         for (scope, l) in limits {
-            let (start, end) = window_start(l.window, now_ms);
-            let c = windows
-                .get(&(scope.clone(), l.window, start))
-                .copied()
-                .unwrap_or_default();
+            let (start, end) = window_of(l.window, now_ms);
+            let key = (scope.clone(), start, end);
+            let c = windows.get(&key).map(Window::total).unwrap_or_default();
             let refuse = |what, limit| RateLimited {
                 scope: scope.clone(),
                 what,
@@ -100,13 +154,12 @@ impl Limiter {
             {
                 return Err(refuse("tokens", max));
             }
-            let w = (scope.clone(), l.window, start);
-            if !admitted.windows.contains(&w) {
-                admitted.windows.push(w);
+            if !admitted.windows.contains(&key) {
+                admitted.windows.push(key);
             }
         }
         for w in &admitted.windows {
-            windows.entry(w.clone()).or_default().requests += 1;
+            windows.entry(w.clone()).or_default().own.requests += 1;
         }
         Ok(admitted)
     }
@@ -116,7 +169,7 @@ impl Limiter {
         let mut windows = self.windows.lock().expect("limiter lock");
         for w in &a.windows {
             if let Some(c) = windows.get_mut(w) {
-                c.requests = c.requests.saturating_sub(1);
+                c.own.requests = c.own.requests.saturating_sub(1);
             }
         }
     }
@@ -128,9 +181,66 @@ impl Limiter {
         }
         let mut windows = self.windows.lock().expect("limiter lock");
         for w in &a.windows {
-            windows.entry(w.clone()).or_default().tokens += tokens;
+            windows.entry(w.clone()).or_default().own.tokens += tokens;
         }
     }
+
+    /// This node's counts that grew since the last call, as counter changes
+    /// for peers (a count that an undo lowered is not sent lower: peers keep
+    /// the higher value, which only makes them stricter).
+    pub fn deltas(&self, now_ms: u64) -> Vec<Change> {
+        let mut windows = self.windows.lock().expect("limiter lock");
+        let mut out = Vec::new();
+        for (key, w) in windows.iter_mut().filter(|((_, _, end), _)| *end > now_ms) {
+            for (what, own, sent) in [
+                ('r', w.own.requests, &mut w.sent.requests),
+                ('t', w.own.tokens, &mut w.sent.tokens),
+            ] {
+                if own > *sent {
+                    *sent = own;
+                    let mut counter = GCounter::default();
+                    counter.slots.insert(self.node, own);
+                    out.push(Change::Counter {
+                        key: counter_name(key, what),
+                        counter,
+                    });
+                }
+            }
+        }
+        out
+    }
+
+    /// Takes in a peer's counts. Names that are not rate counters, and
+    /// windows already over, are ignored (`false`).
+    pub fn merge(&self, name: &str, counter: &GCounter, now_ms: u64) -> bool {
+        let Some((key, what)) = parse_name(name) else {
+            return false;
+        };
+        if key.2 <= now_ms {
+            return false;
+        }
+        let mut windows = self.windows.lock().expect("limiter lock");
+        let w = windows.entry(key).or_default();
+        let mut changed = false;
+        for (&node, &n) in counter.slots.iter().filter(|(n, _)| **n != self.node) {
+            let c = w.peers.entry(node).or_default();
+            let slot = if what == 'r' {
+                &mut c.requests
+            } else {
+                &mut c.tokens
+            };
+            if n > *slot {
+                *slot = n;
+                changed = true;
+            }
+        }
+        changed
+    }
+}
+
+/// Whether a counter name belongs to the limiter.
+pub fn is_rate_counter(name: &str) -> bool {
+    name.starts_with("rate\0")
 }
 
 #[cfg(test)]
@@ -150,7 +260,7 @@ mod tests {
 
     #[test]
     fn requests_are_capped_per_window_with_retry_after() {
-        let l = Limiter::default();
+        let l = Limiter::new(1);
         let limits = limit(Some(3), None);
         let t0 = 1_800_000_000_000 + 10_000; // 10 s into a minute
         for _ in 0..3 {
@@ -164,13 +274,13 @@ mod tests {
 
     #[test]
     fn tokens_count_after_the_fact_and_undo_uncounts() {
-        let l = Limiter::default();
+        let l = Limiter::new(1);
         let limits = limit(Some(10), Some(100));
         let now = 1_800_000_000_000;
         let a = l.admit(&limits, now).unwrap();
         l.record_tokens(&a, 150);
         assert_eq!(l.admit(&limits, now).unwrap_err().what, "tokens");
-        let l = Limiter::default();
+        let l = Limiter::new(1);
         let limits = limit(Some(1), None);
         let a = l.admit(&limits, now).unwrap();
         l.undo(&a);
@@ -179,7 +289,7 @@ mod tests {
 
     #[test]
     fn a_refusal_counts_nothing_at_other_levels() {
-        let l = Limiter::default();
+        let l = Limiter::new(1);
         let now = 1_800_000_000_000;
         let limits = vec![
             (
@@ -209,5 +319,42 @@ mod tests {
             l.admit(key_only, now).unwrap();
         }
         assert!(l.admit(key_only, now).is_err());
+    }
+
+    #[test]
+    fn peers_counts_add_up_to_one_cluster_wide_limit() {
+        let (a, b) = (Limiter::new(1), Limiter::new(2));
+        let limits = limit(Some(5), None);
+        let now = 1_800_000_000_000;
+        for _ in 0..3 {
+            a.admit(&limits, now).unwrap();
+        }
+        for c in a.deltas(now) {
+            let Change::Counter { key, counter } = c else {
+                unreachable!()
+            };
+            assert!(b.merge(&key, &counter, now));
+            assert!(
+                !b.merge(&key, &counter, now),
+                "the same count twice is no news"
+            );
+        }
+        assert!(a.deltas(now).is_empty(), "nothing new to send");
+        b.admit(&limits, now).unwrap();
+        b.admit(&limits, now).unwrap();
+        assert_eq!(
+            b.admit(&limits, now).unwrap_err().what,
+            "requests",
+            "3 + 2 of 5"
+        );
+        // Ended windows are not taken in.
+        let old = a.deltas(now);
+        assert!(old.is_empty());
+        a.admit(&limits, now).unwrap();
+        let Change::Counter { key, counter } = a.deltas(now).remove(0) else {
+            unreachable!()
+        };
+        assert!(!b.merge(&key, &counter, now + 120_000));
+        assert!(!b.merge("spend\0key:k\0x\0y", &counter, now));
     }
 }

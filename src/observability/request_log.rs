@@ -66,7 +66,7 @@ pub struct RequestLog {
 }
 
 /// Filters of a log query. All present filters must match.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogQuery {
     pub provider: Option<String>,
@@ -85,6 +85,9 @@ pub struct LogQuery {
     pub limit: Option<usize>,
     /// Opaque: the `next_cursor` of the previous page.
     pub cursor: Option<String>,
+    /// `local` for this node's records only; by default a node in a cluster
+    /// answers for every live node (`docs/admin-api.md`).
+    pub node: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -92,6 +95,80 @@ pub struct LogPage {
     pub data: Vec<RequestLog>,
     /// Pass as `cursor` for the next (older) page; absent at the end.
     pub next_cursor: Option<String>,
+}
+
+/// A page whose records carry their own cursors.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct MarkedPage {
+    pub data: Vec<(String, RequestLog)>,
+    pub next_cursor: Option<String>,
+}
+
+/// Where each node's part of a cluster-wide query stands: absent, not read
+/// yet; `Some(cursor)`, continue after it; `None`, finished.
+pub type NodeCursors = std::collections::BTreeMap<String, Option<String>>;
+
+/// Encodes the cursors of a cluster-wide page as one opaque cursor.
+pub fn encode_cluster_cursor(c: &NodeCursors) -> String {
+    format!(
+        "m{}",
+        hex(serde_json::to_string(c).expect("cursors encode").as_bytes())
+    )
+}
+
+/// The node cursors of a cluster-wide cursor; `None` for a plain one.
+pub fn decode_cluster_cursor(s: &str) -> Result<Option<NodeCursors>, QueryError> {
+    let Some(h) = s.strip_prefix('m') else {
+        return Ok(None);
+    };
+    if h.len() % 2 != 0 || !h.is_ascii() {
+        return Err(QueryError::Cursor);
+    }
+    let bytes: Vec<u8> = (0..h.len() / 2)
+        .map(|i| u8::from_str_radix(&h[2 * i..2 * i + 2], 16).map_err(|_| QueryError::Cursor))
+        .collect::<Result<_, _>>()?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|_| QueryError::Cursor)
+}
+
+/// Merges pages from several nodes (newest first) into one page of `limit`
+/// records, each with the node it came from, and the cursors to continue
+/// each node exactly after what this page showed (`None` once every node is
+/// finished).
+pub fn merge_pages(
+    pages: Vec<(String, MarkedPage)>,
+    limit: usize,
+    mut cursors: NodeCursors,
+) -> (Vec<(String, RequestLog)>, Option<NodeCursors>) {
+    let mut all: Vec<(String, String, RequestLog)> = Vec::new();
+    let mut ended = Vec::new();
+    for (node, page) in pages {
+        if page.next_cursor.is_none() {
+            ended.push((node.clone(), page.data.len()));
+        }
+        all.extend(page.data.into_iter().map(|(c, r)| (node.clone(), c, r)));
+    }
+    all.sort_by(|a, b| {
+        b.2.ts_ms
+            .cmp(&a.2.ts_ms)
+            .then_with(|| a.0.cmp(&b.0))
+            .then_with(|| b.1.cmp(&a.1))
+    });
+    all.truncate(limit);
+    let mut taken: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    for (node, cursor, _) in &all {
+        *taken.entry(node).or_default() += 1;
+        cursors.insert(node.clone(), Some(cursor.clone()));
+    }
+    for (node, n) in ended {
+        if taken.get(node.as_str()).copied().unwrap_or(0) == n {
+            cursors.insert(node, None);
+        }
+    }
+    let more = cursors.values().any(Option::is_some) || all.len() == limit;
+    let data = all.into_iter().map(|(n, _, r)| (n, r)).collect();
+    (data, more.then_some(cursors))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -194,6 +271,16 @@ impl RequestLogs {
 
     /// Newest first, filtered and paged.
     pub fn query(&self, q: &LogQuery) -> Result<LogPage, QueryError> {
+        let page = self.query_marked(q)?;
+        Ok(LogPage {
+            data: page.data.into_iter().map(|(_, r)| r).collect(),
+            next_cursor: page.next_cursor,
+        })
+    }
+
+    /// [`RequestLogs::query`], with each record's own cursor (to continue
+    /// right after it), for merging pages of several nodes.
+    pub fn query_marked(&self, q: &LogQuery) -> Result<MarkedPage, QueryError> {
         let limit = q.limit.unwrap_or(100);
         if limit == 0 || limit > MAX_PAGE {
             return Err(QueryError::Limit);
@@ -227,7 +314,7 @@ impl RequestLogs {
                         let keep = q.matches(&rec)
                             && status.as_ref().is_none_or(|s| s.matches(rec.status));
                         if keep {
-                            data.push(rec);
+                            data.push((hex(k), rec));
                         }
                     }
                     Err(e) => {
@@ -244,7 +331,7 @@ impl RequestLogs {
         if let Some(e) = failure {
             return Err(e.into());
         }
-        Ok(LogPage { data, next_cursor })
+        Ok(MarkedPage { data, next_cursor })
     }
 
     /// Visits every record with `since <= ts < until`, newest first, up to
@@ -490,5 +577,61 @@ mod tests {
             }),
             Err(QueryError::Limit)
         ));
+    }
+
+    /// Paging a cluster-wide query (three nodes' logs merged) visits every
+    /// record exactly once, newest first, whatever the page size.
+    #[tokio::test]
+    async fn merged_pages_visit_every_node_record_once_in_order() {
+        let mut nodes = Vec::new();
+        let mut expected = Vec::new();
+        for (n, stamps) in [(0u64, vec![1u64, 4, 4, 9]), (1, vec![2, 4, 8]), (2, vec![])] {
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open(dir.path()).unwrap();
+            let (logs, writer) = RequestLogs::new(store, Arc::new(Metrics::new()));
+            let cancel = CancellationToken::new();
+            let task = tokio::spawn(writer.run(cancel.clone()));
+            for ts in &stamps {
+                logs.record(rec(*ts, "p", 200));
+                expected.push((*ts, format!("n{n}")));
+            }
+            cancel.cancel();
+            task.await.unwrap();
+            nodes.push((format!("n{n}"), logs, dir));
+        }
+        expected.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| a.1.cmp(&b.1)));
+        for limit in [1, 2, 3, 7, 20] {
+            let mut seen = Vec::new();
+            let mut cursors = NodeCursors::new();
+            for _ in 0..20 {
+                let mut pages = Vec::new();
+                for (name, logs, _) in &nodes {
+                    let cursor = match cursors.get(name) {
+                        Some(None) => continue,
+                        Some(Some(c)) => Some(c.clone()),
+                        None => None,
+                    };
+                    let q = LogQuery {
+                        cursor,
+                        limit: Some(limit),
+                        ..LogQuery::default()
+                    };
+                    pages.push((name.clone(), logs.query_marked(&q).unwrap()));
+                }
+                let (data, next) = merge_pages(pages, limit, cursors.clone());
+                assert!(data.len() <= limit);
+                seen.extend(data.into_iter().map(|(n, r)| (r.ts_ms, n)));
+                match next {
+                    Some(c) => {
+                        let round_trip = decode_cluster_cursor(&encode_cluster_cursor(&c));
+                        cursors = round_trip.unwrap().unwrap();
+                    }
+                    None => break,
+                }
+            }
+            assert_eq!(seen, expected, "page size {limit}");
+        }
+        assert!(decode_cluster_cursor("mzz").is_err());
+        assert_eq!(decode_cluster_cursor("00ff").unwrap(), None);
     }
 }
