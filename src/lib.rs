@@ -10,6 +10,7 @@ pub mod admin;
 pub mod cluster;
 pub mod config;
 pub mod governance;
+pub mod health;
 pub mod mock;
 pub mod node;
 pub mod observability;
