@@ -33,6 +33,7 @@ pub struct AdminState {
     pub token: Option<Secret>,
     /// `None` when the node runs alone (no cluster secret).
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
+    pub health: Arc<crate::health::HealthBook>,
 }
 
 pub fn routes(state: AdminState) -> Router {
@@ -41,6 +42,7 @@ pub fn routes(state: AdminState) -> Router {
         .route("/api/logs", get(logs))
         .route("/api/spend", get(spend))
         .route("/api/cluster", get(cluster))
+        .route("/api/routes", get(routes_health))
         .route("/api/cluster/forget/{node}", axum::routing::post(forget))
         .merge(objects::routes())
         .route_layer(middleware::from_fn(move |req: Request, next: Next| {
@@ -307,6 +309,12 @@ async fn cluster_logs(
 
 fn hex_node(node: u64) -> String {
     format!("{node:016x}")
+}
+
+/// `GET /api/routes`: every (provider, key, model) route this node has used
+/// or heard of, with its health state and score inputs.
+async fn routes_health(State(s): State<AdminState>) -> Response {
+    Json(json!({"data": s.health.view(s.governance.now_ms())})).into_response()
 }
 
 /// `POST /api/cluster/forget/{node}`: this node becomes the home of every

@@ -31,6 +31,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::governance::Governance;
+use crate::health::HealthBook;
 use crate::node::Tasks;
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::{LogQuery, MarkedPage, RequestLogs};
@@ -53,6 +54,9 @@ pub enum ClusterError {
 /// network hop, the window in which other nodes' admissions are not yet
 /// counted here (the cluster-wide rate-limit bound, `docs/cluster.md`).
 pub const RATE_SYNC: Duration = Duration::from_millis(100);
+
+/// How often a node tells its peers how the routes it uses are doing.
+pub const HEALTH_GOSSIP: Duration = Duration::from_secs(1);
 
 /// A peer's state as this node sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -169,6 +173,7 @@ fn kind(body: &Body) -> &'static str {
         Body::AllowanceRequest { .. } => "allowance_request",
         Body::LogQuery(_) => "log_query",
         Body::LogPage(_) => "log_page",
+        Body::Health(_) => "health",
     }
 }
 
@@ -184,6 +189,7 @@ pub struct Cluster {
     me: Member,
     gov: Arc<Governance>,
     logs: RequestLogs,
+    health: Arc<HealthBook>,
     transport: Transport,
     peers: RwLock<BTreeMap<NodeId, Peer>>,
     swim: mpsc::Sender<Input>,
@@ -199,6 +205,7 @@ impl Cluster {
         http_addr: SocketAddr,
         gov: Arc<Governance>,
         logs: RequestLogs,
+        health: Arc<HealthBook>,
         metrics: &Metrics,
         tasks: &Tasks,
     ) -> Result<Arc<Cluster>, ClusterError> {
@@ -246,6 +253,7 @@ impl Cluster {
             me: me.clone(),
             gov: gov.clone(),
             logs,
+            health,
             transport,
             peers: RwLock::new(BTreeMap::new()),
             swim: swim_tx.clone(),
@@ -308,6 +316,17 @@ impl Cluster {
                 let counts = cl.gov.rate_deltas();
                 if !counts.is_empty() {
                     cl.push(counts);
+                }
+            }
+        });
+        let cl = cluster.clone();
+        tasks.spawn(move |cancel| async move {
+            let mut every = tokio::time::interval(HEALTH_GOSSIP);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while cancel.run_until_cancelled(every.tick()).await.is_some() {
+                let summaries = cl.health.summaries();
+                if !summaries.is_empty() {
+                    cl.broadcast(Body::Health(summaries), "health");
                 }
             }
         });
@@ -514,6 +533,9 @@ impl Cluster {
                             match env.body {
                                 Body::Changes(changes) => cl.apply(changes, "push").await,
                                 Body::Leaving => cl.mark_left(env.from),
+                                Body::Health(summaries) => {
+                                    cl.health.hear(env.from, &summaries, now_ms());
+                                }
                                 Body::AllowanceRequest { key, amount } => {
                                     let gave = cl.gov.give_allowance(&key, env.from, amount);
                                     let event = if gave { "gave" } else { "had_none" };
@@ -600,7 +622,12 @@ impl Cluster {
     /// Pushes this node's changes to every live peer. A push that fails is
     /// repaired by the next anti-entropy round.
     fn push(self: &Arc<Self>, changes: Vec<Change>) {
-        let env = Arc::new(Envelope::new(self.me.node, Body::Changes(changes)));
+        self.broadcast(Body::Changes(changes), "changes");
+    }
+
+    /// Sends one message to every live peer on a unidirectional stream each.
+    fn broadcast(self: &Arc<Self>, body: Body, kind: &'static str) {
+        let env = Arc::new(Envelope::new(self.me.node, body));
         for peer in self.alive() {
             let cl = self.clone();
             let env = env.clone();
@@ -610,10 +637,10 @@ impl Cluster {
                     Err(e) => Err(e),
                 };
                 match sent {
-                    Ok(n) => cl.metrics.sent("changes", n),
+                    Ok(n) => cl.metrics.sent(kind, n),
                     Err(e) => {
                         cl.metrics.errors.with_label_values(&["send"]).inc();
-                        tracing::debug!(peer = %peer.addr, error = %e, "push failed; anti-entropy will repair");
+                        tracing::debug!(peer = %peer.addr, error = %e, kind, "send failed");
                     }
                 }
             });

@@ -24,6 +24,7 @@ use crate::admin::{self, AdminState};
 use crate::cluster::Cluster;
 use crate::config::{Config, Secret};
 use crate::governance::Governance;
+use crate::health::HealthBook;
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::RequestLogs;
 use crate::proxy::{self, Gateway};
@@ -138,6 +139,7 @@ pub async fn run(
         .await
         .map_err(|source| NodeError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(NodeError::Serve)?;
+    let health = Arc::new(HealthBook::default());
     let cluster = match config.cluster.secret {
         Some(_) => Some(
             Cluster::start(
@@ -145,6 +147,7 @@ pub async fn run(
                 bound,
                 governance.clone(),
                 logs.clone(),
+                health.clone(),
                 &metrics,
                 &tasks,
             )
@@ -162,6 +165,7 @@ pub async fn run(
             config_providers: Arc::new(config.providers.clone()),
             token: Some(admin_token),
             cluster: cluster.clone(),
+            health: health.clone(),
         },
         OpsState {
             metrics,

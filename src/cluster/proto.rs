@@ -16,6 +16,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::health::{RouteId, Summary};
 use crate::state::{Change, NodeId};
 
 /// The version this build speaks.
@@ -61,6 +62,9 @@ pub enum Body {
     LogQuery(String),
     /// The answer: the JSON of a `MarkedPage`, or an error message.
     LogPage(Result<String, String>),
+    /// The sender's own health summaries of the routes it used (datagram-
+    /// free: a unidirectional stream, every second).
+    Health(Vec<(RouteId, Summary)>),
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +162,21 @@ mod tests {
             (
                 "log_query",
                 env(Body::LogQuery(r#"{"provider":"mock","limit":50}"#.into())),
+            ),
+            (
+                "health",
+                env(Body::Health(vec![(
+                    RouteId {
+                        provider: "groq".into(),
+                        key: "team-a".into(),
+                        model: "llama-3.3-70b-versatile".into(),
+                    },
+                    Summary {
+                        errors: 0.25,
+                        latency_ms: 180.5,
+                        samples: 40,
+                    },
+                )])),
             ),
             (
                 "log_page",
