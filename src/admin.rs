@@ -102,13 +102,45 @@ async fn spend(
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
-    let logs = s.logs.clone();
     let now = s.governance.now_ms();
-    match tokio::task::spawn_blocking(move || spend::report(&logs, &q, now)).await {
-        Ok(Ok(report)) => Json(report).into_response(),
-        Ok(Err(e)) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
-        Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
+    // One time range for every node, fixed here.
+    let q = q.resolved(now);
+    let logs = s.logs.clone();
+    let mine = q.clone();
+    let local = match tokio::task::spawn_blocking(move || spend::report(&logs, &mine, now)).await {
+        Ok(Ok(report)) => report,
+        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
+        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
+    };
+    let Some(cluster) = s
+        .cluster
+        .as_ref()
+        .filter(|_| q.node.as_deref() != Some("local"))
+    else {
+        return Json(local).into_response();
+    };
+    let asks = cluster.peers().into_iter().map(|peer| {
+        let q = q.clone();
+        async move {
+            let r: Result<spend::SpendReport, String> =
+                cluster.query_peer(&peer, "spend", &q).await;
+            (format!("{:016x}", peer.node), r)
+        }
+    });
+    let mut reports = vec![local];
+    let mut missing = Vec::new();
+    for (node, r) in futures_util::future::join_all(asks).await {
+        match r {
+            Ok(r) => reports.push(r),
+            Err(e) => {
+                tracing::warn!(%node, error = %e, "a peer did not answer a spend query");
+                missing.push(node);
+            }
+        }
     }
+    let mut merged = serde_json::to_value(spend::merge(reports)).expect("reports encode");
+    merged["missing_nodes"] = json!(missing);
+    Json(merged).into_response()
 }
 
 /// `GET /api/self`: what a virtual key may still spend, for the key itself
@@ -277,7 +309,7 @@ async fn cluster_logs(
     let asks = cluster.peers().into_iter().filter_map(|peer| {
         let q = for_node(&hex_node(peer.node))?;
         Some(async move {
-            let page = cluster.query_peer_logs(&peer, &q).await;
+            let page = cluster.query_peer(&peer, "logs", &q).await;
             (hex_node(peer.node), page)
         })
     });

@@ -34,7 +34,8 @@ use crate::governance::Governance;
 use crate::health::HealthBook;
 use crate::node::Tasks;
 use crate::observability::metrics::Metrics;
-use crate::observability::request_log::{LogQuery, MarkedPage, RequestLogs};
+use crate::observability::request_log::{LogQuery, RequestLogs};
+use crate::observability::spend::{self, SpendQuery};
 use crate::state::{Change, NodeId};
 use membership::{Input, Member, Output};
 use proto::{Body, Envelope, MIN_WIRE_VERSION, WIRE_VERSION};
@@ -171,8 +172,8 @@ fn kind(body: &Body) -> &'static str {
         Body::SyncFinish(_) => "sync_finish",
         Body::Leaving => "leaving",
         Body::AllowanceRequest { .. } => "allowance_request",
-        Body::LogQuery(_) => "log_query",
-        Body::LogPage(_) => "log_page",
+        Body::Query { .. } => "query",
+        Body::Answer(_) => "answer",
         Body::Health(_) => "health",
     }
 }
@@ -745,7 +746,7 @@ impl Cluster {
         self.metrics.received(kind(&first.body), n);
         let theirs = match first.body {
             Body::SyncDigest(theirs) => theirs,
-            Body::LogQuery(q) => return self.answer_log_query(send, q).await,
+            Body::Query { what, args } => return self.answer_query(send, what, args).await,
             _ => {
                 self.unexpected(&first);
                 return Ok(());
@@ -770,21 +771,38 @@ impl Cluster {
         Ok(())
     }
 
-    async fn answer_log_query(
+    async fn answer_query(
         self: &Arc<Self>,
         mut send: quinn::SendStream,
-        query: String,
+        what: String,
+        args: String,
     ) -> Result<(), TransportError> {
         let logs = self.logs.clone();
-        let page = tokio::task::spawn_blocking(move || {
-            let q: LogQuery = serde_json::from_str(&query).map_err(|e| e.to_string())?;
-            let page = logs.query_marked(&q).map_err(|e| e.to_string())?;
-            Ok(serde_json::to_string(&page).expect("pages encode"))
+        let now = self.gov.now_ms();
+        let answer = tokio::task::spawn_blocking(move || -> Result<String, String> {
+            let json = match what.as_str() {
+                "logs" => {
+                    let q: LogQuery = serde_json::from_str(&args).map_err(|e| e.to_string())?;
+                    serde_json::to_string(&logs.query_marked(&q).map_err(|e| e.to_string())?)
+                }
+                "spend" => {
+                    let q: SpendQuery = serde_json::from_str(&args).map_err(|e| e.to_string())?;
+                    serde_json::to_string(
+                        &spend::report(&logs, &q, now).map_err(|e| e.to_string())?,
+                    )
+                }
+                other => return Err(format!("this node does not answer '{other}' queries")),
+            };
+            Ok(json.expect("answers encode"))
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
-        let n = write_frame(&mut send, &Envelope::new(self.me.node, Body::LogPage(page))).await?;
-        self.metrics.sent("log_page", n);
+        let n = write_frame(
+            &mut send,
+            &Envelope::new(self.me.node, Body::Answer(answer)),
+        )
+        .await?;
+        self.metrics.sent("answer", n);
         send.finish()?;
         let _ = send.stopped().await;
         Ok(())
@@ -795,29 +813,34 @@ impl Cluster {
         self.alive()
     }
 
-    /// Runs a request-log query on a peer.
-    pub async fn query_peer_logs(
+    /// Runs a query of node-local data (`what`: `logs` or `spend`) on a
+    /// peer and decodes its answer.
+    pub async fn query_peer<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
         self: &Arc<Self>,
         peer: &Member,
-        q: &LogQuery,
-    ) -> Result<MarkedPage, String> {
+        what: &str,
+        q: &Q,
+    ) -> Result<A, String> {
         let ask = async {
             let conn = self.connect(peer.addr).await.map_err(|e| e.to_string())?;
             let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
-            let body = Body::LogQuery(serde_json::to_string(q).expect("queries encode"));
+            let body = Body::Query {
+                what: what.to_string(),
+                args: serde_json::to_string(q).expect("queries encode"),
+            };
             let n = write_frame(&mut send, &Envelope::new(self.me.node, body))
                 .await
                 .map_err(|e| e.to_string())?;
-            self.metrics.sent("log_query", n);
+            self.metrics.sent("query", n);
             send.finish().map_err(|e| e.to_string())?;
             let (env, n) = read_frame(&mut recv)
                 .await
                 .map_err(|e| e.to_string())?
                 .ok_or("the peer closed the stream")?;
-            self.metrics.received("log_page", n);
+            self.metrics.received("answer", n);
             match env.body {
-                Body::LogPage(Ok(json)) => serde_json::from_str(&json).map_err(|e| e.to_string()),
-                Body::LogPage(Err(e)) => Err(e),
+                Body::Answer(Ok(json)) => serde_json::from_str(&json).map_err(|e| e.to_string()),
+                Body::Answer(Err(e)) => Err(e),
                 _ => Err("unexpected answer".to_string()),
             }
         };

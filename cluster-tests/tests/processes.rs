@@ -235,4 +235,19 @@ async fn request_log_queries_fan_out_to_every_node() {
 
     let (_, local) = n2.admin_get("/api/logs?node=local").await;
     assert_eq!(local["data"].as_array().unwrap().len(), 2);
+
+    // Spend reports sum every node's requests.
+    let requests = |v: &serde_json::Value| -> u64 {
+        v["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["requests"].as_u64().unwrap())
+            .sum()
+    };
+    let (status, all) = n2.admin_get("/api/spend?group_by=key").await;
+    assert_eq!(status, 200, "{all}");
+    assert_eq!(requests(&all), 5, "{all}");
+    let (_, local) = n1.admin_get("/api/spend?group_by=key&node=local").await;
+    assert_eq!(requests(&local), 3, "{local}");
 }

@@ -57,11 +57,14 @@ pub enum Body {
     /// `key` (a spend counter name); the receiver may give it some, which
     /// then travels as a `Changes` of its gift counter (uni stream).
     AllowanceRequest { key: String, amount: u64 },
-    /// A request-log query (bidirectional stream): the JSON of a
-    /// `LogQuery`, answered with one `LogPage`.
-    LogQuery(String),
-    /// The answer: the JSON of a `MarkedPage`, or an error message.
-    LogPage(Result<String, String>),
+    /// A read-only query of the receiver's node-local data (bidirectional
+    /// stream), answered with one `Answer`: `what` names the query (`logs`:
+    /// a `LogQuery`, answered with a `MarkedPage`; `spend`: a `SpendQuery`
+    /// with `since` and `until` set, answered with a `SpendReport`), `args`
+    /// is its JSON. A node that does not know `what` answers an error.
+    Query { what: String, args: String },
+    /// The answer: JSON, or an error message.
+    Answer(Result<String, String>),
     /// The sender's own health summaries of the routes it used (datagram-
     /// free: a unidirectional stream, every second).
     Health(Vec<(RouteId, Summary)>),
@@ -160,8 +163,11 @@ mod tests {
             ("sync_finish", env(Body::SyncFinish(vec![row_change]))),
             ("leaving", env(Body::Leaving)),
             (
-                "log_query",
-                env(Body::LogQuery(r#"{"provider":"mock","limit":50}"#.into())),
+                "query",
+                env(Body::Query {
+                    what: "logs".into(),
+                    args: r#"{"provider":"mock","limit":50}"#.into(),
+                }),
             ),
             (
                 "health",
@@ -179,10 +185,8 @@ mod tests {
                 )])),
             ),
             (
-                "log_page",
-                env(Body::LogPage(
-                    Ok(r#"{"data":[],"next_cursor":null}"#.into()),
-                )),
+                "answer",
+                env(Body::Answer(Ok(r#"{"data":[],"next_cursor":null}"#.into()))),
             ),
             (
                 "allowance_request",

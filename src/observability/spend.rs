@@ -1,5 +1,6 @@
-//! Spend and usage reports (`GET /api/spend`), aggregated from this node's
-//! request log by key, team, customer, provider or model, per time bucket.
+//! Spend and usage reports (`GET /api/spend`), aggregated from request logs
+//! by key, team, customer, provider or model, per time bucket: one node's
+//! ([`report`]), and several nodes' summed ([`merge`]).
 
 use std::collections::BTreeMap;
 
@@ -7,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use super::request_log::{QueryError, RequestLog, RequestLogs};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum GroupBy {
     Key,
@@ -17,7 +18,7 @@ pub enum GroupBy {
     Model,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Bucket {
     #[serde(rename = "1h")]
     Hour,
@@ -28,7 +29,7 @@ pub enum Bucket {
     All,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SpendQuery {
     pub group_by: GroupBy,
@@ -38,13 +39,27 @@ pub struct SpendQuery {
     pub until: Option<u64>,
     #[serde(default = "all")]
     pub bucket: Bucket,
+    /// `local` for this node's requests only; by default a node in a
+    /// cluster reports for every live node.
+    #[serde(default)]
+    pub node: Option<String>,
+}
+
+impl SpendQuery {
+    /// The query with its time range made explicit (defaults applied at `now_ms`).
+    pub fn resolved(mut self, now_ms: u64) -> SpendQuery {
+        let until = self.until.unwrap_or(now_ms.saturating_add(1));
+        self.since = Some(self.since.unwrap_or(until.saturating_sub(24 * 3_600_000)));
+        self.until = Some(until);
+        self
+    }
 }
 
 fn all() -> Bucket {
     Bucket::All
 }
 
-#[derive(Debug, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Row {
     /// The group's value; `null` for requests without one (e.g. no key).
     pub group: Option<String>,
@@ -56,7 +71,7 @@ pub struct Row {
     pub completion_tokens: u64,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct SpendReport {
     pub since: u64,
     pub until: u64,
@@ -73,6 +88,36 @@ fn group_of(r: &RequestLog, g: GroupBy) -> Option<String> {
         GroupBy::Provider => r.provider.clone(),
         GroupBy::Model => r.model.clone(),
     }
+}
+
+/// Several nodes' reports of the same query, summed row by row.
+pub fn merge(reports: Vec<SpendReport>) -> SpendReport {
+    let mut out = SpendReport {
+        since: reports.first().map_or(0, |r| r.since),
+        until: reports.first().map_or(0, |r| r.until),
+        data: Vec::new(),
+        truncated: false,
+    };
+    let mut rows: BTreeMap<(u64, Option<String>), Row> = BTreeMap::new();
+    for r in reports {
+        out.truncated |= r.truncated;
+        for row in r.data {
+            let sum = rows
+                .entry((row.bucket_start_ms, row.group.clone()))
+                .or_insert_with(|| Row {
+                    group: row.group.clone(),
+                    bucket_start_ms: row.bucket_start_ms,
+                    ..Row::default()
+                });
+            sum.requests += row.requests;
+            sum.errors += row.errors;
+            sum.cost_micros += row.cost_micros;
+            sum.prompt_tokens += row.prompt_tokens;
+            sum.completion_tokens += row.completion_tokens;
+        }
+    }
+    out.data = rows.into_values().collect();
+    out
 }
 
 pub fn report(logs: &RequestLogs, q: &SpendQuery, now_ms: u64) -> Result<SpendReport, QueryError> {
