@@ -17,5 +17,6 @@ pub mod observability;
 pub mod providers;
 pub mod proxy;
 pub mod routing;
+pub mod rules;
 pub mod state;
 pub mod store;
