@@ -37,6 +37,8 @@ use base64::Engine;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
+mod anthropic;
+
 /// Server-wide defaults; headers override them per request.
 #[derive(Debug, Clone)]
 pub struct MockOptions {
@@ -86,6 +88,7 @@ pub fn router(opts: MockOptions) -> Router {
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(models))
+        .route("/v1/messages", post(anthropic::messages))
         .route("/mock/stats", get(stats))
         .with_state(state)
 }
@@ -118,6 +121,7 @@ impl Mock {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()))
             .unwrap_or("")
             .to_string();
         self.stats.total.fetch_add(1, Ordering::Relaxed);
@@ -573,18 +577,22 @@ fn split_even(s: &str, n: usize) -> Vec<String> {
 /// A stream of `events`, then `[DONE]`; cut (connection aborted) after
 /// `fail_after` content events when asked.
 fn sse(events: Vec<Value>, plan: Plan) -> Response {
-    let Plan {
-        chunk_delay,
-        fail_after,
-        single_write,
-        ..
-    } = plan;
-    let body = if single_write {
-        let mut all: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
-        all.push_str("data: [DONE]\n\n");
-        Body::from(all)
+    let mut frames: Vec<Bytes> = events
+        .iter()
+        .map(|e| Bytes::from(format!("data: {e}\n\n")))
+        .collect();
+    frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    // Event 0 is the role-only preamble; content events follow it.
+    let cut_at = plan.fail_after.map(|n| n + 1);
+    sse_frames(frames, cut_at, &plan)
+}
+
+/// Whole SSE events, cut (connection aborted) before frame `cut_at` when set.
+fn sse_frames(frames: Vec<Bytes>, cut_at: Option<usize>, plan: &Plan) -> Response {
+    let body = if plan.single_write {
+        Body::from(frames.concat())
     } else {
-        Body::from_stream(async_stream(events, chunk_delay, fail_after))
+        Body::from_stream(async_stream(frames, plan.chunk_delay, cut_at))
     };
     let mut r = Response::new(body);
     r.headers_mut().insert(
@@ -597,17 +605,10 @@ fn sse(events: Vec<Value>, plan: Plan) -> Response {
 }
 
 fn async_stream(
-    events: Vec<Value>,
+    frames: Vec<Bytes>,
     delay: Duration,
-    fail_after: Option<usize>,
+    cut_at: Option<usize>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
-    let mut frames: Vec<Bytes> = events
-        .iter()
-        .map(|e| Bytes::from(format!("data: {e}\n\n")))
-        .collect();
-    frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    // Event 0 is the role-only preamble; content events follow it.
-    let cut_at = fail_after.map(|n| n + 1);
     futures_util::stream::unfold((frames, 0usize), move |(frames, i)| async move {
         if cut_at == Some(i) {
             // Yield first so the server flushes what was sent before the cut;

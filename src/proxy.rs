@@ -21,6 +21,7 @@
 
 pub mod error;
 pub mod http_api;
+mod native;
 mod stream;
 pub mod upstream;
 
@@ -44,6 +45,7 @@ use crate::observability::request_log::{RequestLog, RequestLogs, now_ms};
 use crate::providers::openai::{self, Endpoint, RawObject, RequestView, Usage};
 use crate::providers::tokens;
 use crate::routing::{Catalog, NoKey, ResolveError, Target};
+use crate::translate::{self, Format};
 use upstream::{Failure, HttpClient, Next};
 
 /// Everything the request path needs, shared by all requests.
@@ -145,6 +147,8 @@ pub struct Ctx {
     started: Instant,
     ts_ms: u64,
     endpoint: Endpoint,
+    /// The wire format the client speaks; errors and answers leave in it.
+    inbound: Format,
     requested_model: String,
     stream: bool,
     /// The virtual key's id, when the request presented one, and the team and
@@ -171,12 +175,13 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn new(endpoint: Endpoint) -> Ctx {
+    fn new(endpoint: Endpoint, inbound: Format) -> Ctx {
         Ctx {
             id: format!("req_{:016x}", fastrand::u64(..)),
             started: Instant::now(),
             ts_ms: now_ms(),
             endpoint,
+            inbound,
             requested_model: String::new(),
             stream: false,
             virtual_key: None,
@@ -205,6 +210,14 @@ impl Ctx {
         self.key = key.map(|k| target.provider.keys[k].name.clone());
     }
 
+    /// The endpoint as logs and metrics name it.
+    fn label(&self) -> &'static str {
+        match self.inbound {
+            Format::OpenAi => self.endpoint.label(),
+            Format::Anthropic => "anthropic_messages",
+        }
+    }
+
     /// Fixes the gateway's own time as of now and returns it for the header.
     fn stamp_overhead(&mut self) -> Duration {
         self.overhead = self.started.elapsed().saturating_sub(self.upstream);
@@ -220,11 +233,11 @@ struct Finisher {
 }
 
 impl Finisher {
-    fn new(gw: Arc<Gateway>, endpoint: Endpoint) -> Finisher {
+    fn new(gw: Arc<Gateway>, endpoint: Endpoint, inbound: Format) -> Finisher {
         gw.metrics.in_flight.inc();
         Finisher {
             gw,
-            ctx: Some(Ctx::new(endpoint)),
+            ctx: Some(Ctx::new(endpoint, inbound)),
         }
     }
 
@@ -263,7 +276,7 @@ impl Finisher {
         // Any three-digit code parses, 499 (client went away) included.
         let status = StatusCode::from_u16(ctx.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         m.requests
-            .with_label_values(&[ctx.endpoint.label(), provider, model, status.as_str()])
+            .with_label_values(&[ctx.label(), provider, model, status.as_str()])
             .inc();
         m.overhead.observe(ctx.overhead.as_secs_f64());
         if ctx.provider.is_some() && ctx.attempts > 0 {
@@ -293,10 +306,11 @@ impl Finisher {
         if ctx.target_index > 0 && ctx.status < 400 {
             m.fallbacks.with_label_values(&[provider]).inc();
         }
+        let label = ctx.label();
         self.gw.logs.record(RequestLog {
             id: ctx.id,
             ts_ms: ctx.ts_ms,
-            endpoint: ctx.endpoint.label().to_string(),
+            endpoint: label.to_string(),
             requested_model: ctx.requested_model,
             virtual_key: ctx.virtual_key,
             team: ctx.team,
@@ -332,10 +346,25 @@ impl Drop for Finisher {
 
 /// The entry point of every proxied OpenAI request.
 pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request<Body>) -> Response<Body> {
-    let mut fin = Finisher::new(gw.clone(), endpoint);
+    handle_in(gw, endpoint, Format::OpenAi, req).await
+}
+
+/// The entry point of every proxied request, in the client's `inbound` format.
+pub async fn handle_in(
+    gw: Arc<Gateway>,
+    endpoint: Endpoint,
+    inbound: Format,
+    req: Request<Body>,
+) -> Response<Body> {
+    let mut fin = Finisher::new(gw.clone(), endpoint, inbound);
     match serve(&gw, &mut fin, req).await {
-        Ok(Reply::Whole(mut resp)) => {
+        Ok(Reply::Whole(resp)) => {
             let ctx = fin.ctx();
+            let mut resp = if inbound == Format::OpenAi {
+                resp
+            } else {
+                native::whole_for_client(resp, inbound, &ctx.requested_model).await
+            };
             ctx.status = resp.status().as_u16();
             let overhead = ctx.stamp_overhead();
             decorate(&mut resp, ctx, overhead);
@@ -355,7 +384,8 @@ pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request<Body>) ->
             );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-            *resp.body_mut() = stream::relay(pre, fin);
+            let model = ctx.requested_model.clone();
+            *resp.body_mut() = native::stream_for_client(stream::relay(pre, fin), inbound, &model);
             resp
         }
         Err(e) => {
@@ -363,7 +393,7 @@ pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request<Body>) ->
             ctx.status = e.status().as_u16();
             ctx.error = Some(e.message.clone());
             let overhead = ctx.stamp_overhead();
-            let mut resp = e.into_response();
+            let mut resp = e.into_response_for(inbound);
             decorate(&mut resp, ctx, overhead);
             fin.finish();
             resp
@@ -407,7 +437,18 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         ctx.team = k.key.team_id.clone();
         ctx.customer = k.customer_id.clone();
     }
-    let body = read_body(req, gw.max_body_bytes).await?;
+    let raw = read_body(req, gw.max_body_bytes).await?;
+    let inbound = fin.ctx().inbound;
+    let mut canonical = None;
+    let body = match inbound {
+        Format::OpenAi => raw,
+        format => {
+            let read = translate::read_request(format, &raw)
+                .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
+            canonical = Some(read.request);
+            read.internal
+        }
+    };
     let obj = RawObject::parse(&body).map_err(|e| {
         ProxyError::new(
             ErrorKind::InvalidRequest,
@@ -421,6 +462,16 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
     ctx.stream = view.stream;
     let routes = gw.routes();
     let targets = resolve_targets(&routes.catalog, &view, caller.as_deref())?;
+    // An OpenAI request for an upstream of another format is read whole, once.
+    if canonical.is_none() && targets.iter().any(|t| t.provider.wire != Format::OpenAi) {
+        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+            ProxyError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
+        })?;
+        canonical = Some(
+            translate::openai::request_from_openai(&v)
+                .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?,
+        );
+    }
     if let Some(key) = &caller {
         check_access(key, &targets)?;
         let providers: Vec<&str> = targets.iter().map(|t| &*t.provider.name).collect();
@@ -441,7 +492,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         }
         fin.ctx().admitted = admitted;
     }
-    attempt_all(gw, &routes, fin, &obj, &view, &targets).await
+    attempt_all(gw, &routes, fin, &obj, &view, &targets, canonical.as_ref()).await
 }
 
 /// Headers a virtual key may arrive in, in the order they are looked at.
@@ -640,6 +691,7 @@ async fn attempt_all(
     obj: &RawObject<'_>,
     view: &RequestView,
     targets: &[Target],
+    canonical: Option<&translate::Request>,
 ) -> Result<Reply, ProxyError> {
     let mut last: Option<Exhausted> = None;
     for (index, target) in targets.iter().enumerate() {
@@ -647,7 +699,13 @@ async fn attempt_all(
         // Ask for usage on streams when the upstream supports it, so every
         // stream is accounted; the extra chunk is stripped if the client did not ask.
         let ask_usage = view.stream && p.stream_usage && !view.include_usage;
-        let body = openai::upstream_body(obj, &target.model, ask_usage);
+        let (path, body) = match (p.wire, canonical) {
+            (Format::OpenAi, _) | (_, None) => (
+                fin.ctx().endpoint.path().to_string(),
+                openai::upstream_body(obj, &target.model, ask_usage),
+            ),
+            (wire, Some(c)) => translate::upstream_request(wire, c, &target.model, ask_usage),
+        };
         let client = &routes.clients[p.index];
         let mut rejected: Vec<usize> = Vec::new();
         let mut retries = 0u32;
@@ -668,10 +726,9 @@ async fn attempt_all(
             ctx.attempts += 1;
             let sent = Instant::now();
             let failure =
-                match upstream::send(client, target, key, ctx.endpoint, body.clone(), view.stream)
-                    .await
-                {
+                match upstream::send(client, target, key, &path, body.clone(), view.stream).await {
                     Ok(resp) if view.stream => {
+                        let resp = native::upstream_stream(resp, p.wire);
                         // Upstreams that never report usage on streams are counted instead.
                         let count_from =
                             (!p.stream_usage).then(|| tokens::count(&openai::prompt_text(obj)));
@@ -691,12 +748,18 @@ async fn attempt_all(
                         let status = resp.status();
                         let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
                         match upstream::read_body(resp.into_body(), p.upstream.idle_timeout).await {
-                            Ok(bytes) => {
-                                let ctx = fin.ctx();
-                                ctx.upstream += sent.elapsed();
-                                ctx.usage = openai::usage_of(&bytes).unwrap_or_default();
-                                return Ok(Reply::Whole(whole(status, content_type, bytes)));
-                            }
+                            Ok(bytes) => match translate::upstream_response(p.wire, &bytes) {
+                                Some(bytes) => {
+                                    let ctx = fin.ctx();
+                                    ctx.upstream += sent.elapsed();
+                                    ctx.usage = openai::usage_of(&bytes).unwrap_or_default();
+                                    return Ok(Reply::Whole(whole(status, content_type, bytes)));
+                                }
+                                None => Failure::Network(format!(
+                                    "the answer is not a {} response",
+                                    p.wire.label()
+                                )),
+                            },
                             Err(f) => f,
                         }
                     }
@@ -742,6 +805,17 @@ async fn attempt_all(
                         unreachable!("only statuses give up")
                     };
                     fin.ctx().error = Some(failure.describe(&p.name));
+                    if p.wire != Format::OpenAi {
+                        // The pipeline speaks OpenAI: an upstream's own error shape is rewritten.
+                        let message = openai::error_message(body)
+                            .unwrap_or_else(|| failure.describe(&p.name));
+                        let e = ProxyError::new(ErrorKind::InvalidRequest, message);
+                        return Ok(Reply::Whole(whole(
+                            *status,
+                            None,
+                            openai::error_body(&e.object()),
+                        )));
+                    }
                     return Ok(Reply::Whole(whole(
                         *status,
                         content_type.clone(),

@@ -16,6 +16,7 @@ use http::{HeaderName, HeaderValue};
 
 use crate::config::{Config, ProviderConfig, UpstreamConfig};
 use crate::providers::presets::{AuthStyle, ProviderKind, UrlStyle};
+use crate::translate::Format;
 
 /// A provider as the request path uses it: config resolved, headers pre-built.
 #[derive(Debug)]
@@ -29,6 +30,8 @@ pub struct Provider {
     pub auth: AuthStyle,
     pub urls: UrlStyle,
     pub stream_usage: bool,
+    /// The API the upstream speaks.
+    pub wire: Format,
     pub keys: Vec<ProviderKey>,
     pub models: Vec<String>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -298,6 +301,7 @@ impl Provider {
         match self.auth {
             AuthStyle::Bearer => http::header::AUTHORIZATION,
             AuthStyle::ApiKeyHeader => HeaderName::from_static("api-key"),
+            AuthStyle::XApiKey => HeaderName::from_static("x-api-key"),
         }
     }
 }
@@ -325,7 +329,7 @@ fn build_provider(
         .map(|(i, k)| {
             let raw = match preset.auth {
                 AuthStyle::Bearer => format!("Bearer {}", k.secret.expose()),
-                AuthStyle::ApiKeyHeader => k.secret.expose().to_string(),
+                AuthStyle::ApiKeyHeader | AuthStyle::XApiKey => k.secret.expose().to_string(),
             };
             let mut header = HeaderValue::from_str(&raw).unwrap_or_else(|_| {
                 tracing::error!(
@@ -345,7 +349,7 @@ fn build_provider(
             }
         })
         .collect();
-    let headers = p
+    let mut headers: Vec<(HeaderName, HeaderValue)> = p
         .headers
         .iter()
         .filter_map(|(h, v)| {
@@ -355,6 +359,12 @@ fn build_provider(
             Some((name, value))
         })
         .collect();
+    if preset.wire == Format::Anthropic && !headers.iter().any(|(h, _)| h == "anthropic-version") {
+        headers.push((
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static("2023-06-01"),
+        ));
+    }
     Provider {
         index,
         name: name.into(),
@@ -363,6 +373,7 @@ fn build_provider(
         auth: preset.auth,
         urls: preset.urls,
         stream_usage: p.stream_usage.unwrap_or(preset.stream_usage),
+        wire: preset.wire,
         keys,
         models: p
             .models

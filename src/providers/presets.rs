@@ -3,10 +3,12 @@
 //! A preset is only defaults: base URL, how the key is sent, which environment
 //! variable registers it when no config exists, and a small catalog of model
 //! names so that bare names resolve. Every field can be overridden in config.
-//! Anthropic and Gemini are reached through their OpenAI-compatible endpoints
-//! until their native translators exist.
+//! Anthropic is reached through its native Messages API (see `translate`);
+//! Gemini through its OpenAI-compatible endpoint.
 
 use serde::{Deserialize, Serialize};
+
+use crate::translate::Format;
 
 /// How an upstream expects its API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +17,8 @@ pub enum AuthStyle {
     Bearer,
     /// `api-key: <key>` (Azure OpenAI)
     ApiKeyHeader,
+    /// `x-api-key: <key>` (Anthropic)
+    XApiKey,
 }
 
 /// URL layout of the upstream API.
@@ -39,6 +43,8 @@ pub struct Preset {
     /// the gateway asks for usage on every stream so it can account for it.
     pub stream_usage: bool,
     pub models: &'static [&'static str],
+    /// The API the upstream speaks; requests in another format are translated.
+    pub wire: Format,
 }
 
 macro_rules! kinds {
@@ -92,6 +98,7 @@ const fn bearer(
         needs_key: true,
         stream_usage: true,
         models,
+        wire: Format::OpenAi,
     }
 }
 
@@ -105,6 +112,7 @@ const fn keyless(name: &'static str, base_url: Option<&'static str>) -> Preset {
         needs_key: false,
         stream_usage: true,
         models: &[],
+        wire: Format::OpenAi,
     }
 }
 
@@ -138,10 +146,13 @@ static AZURE: Preset = Preset {
     needs_key: true,
     stream_usage: true,
     models: &[],
+    wire: Format::OpenAi,
 };
 static ANTHROPIC: Preset = Preset {
-    // Anthropic's OpenAI SDK compatibility endpoint; it ignores stream_options.
-    stream_usage: false,
+    // The native Messages API (`{base_url}/messages`, `x-api-key`,
+    // `anthropic-version`); its streams always report usage.
+    auth: AuthStyle::XApiKey,
+    wire: Format::Anthropic,
     ..bearer(
         "anthropic",
         "https://api.anthropic.com/v1",

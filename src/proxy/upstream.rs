@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::providers::openai::{self, Endpoint};
+use crate::providers::openai;
 use crate::routing::Target;
 
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -159,12 +159,12 @@ pub async fn send(
     client: &HttpClient,
     target: &Target,
     key: Option<usize>,
-    endpoint: Endpoint,
+    path: &str,
     body: Bytes,
     stream: bool,
 ) -> Result<Response<Incoming>, Failure> {
     let p = &target.provider;
-    let mut req = Request::post(p.url(endpoint.path(), &target.model))
+    let mut req = Request::post(p.url(path, &target.model))
         .body(Full::new(body))
         .map_err(|e| Failure::Connect(format!("invalid upstream URL: {e}")))?;
     let h = req.headers_mut();

@@ -1,0 +1,208 @@
+//! The native (non-OpenAI) surfaces: `/anthropic/v1/...`, and the glue that
+//! puts the translators of [`crate::translate`] around the pipeline — the
+//! upstream's stream decoded into internal chunks before the relay, the
+//! client's answer encoded after it.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use futures_util::StreamExt;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::combinators::UnsyncBoxBody;
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::{Frame, Incoming};
+use serde_json::{Value, json};
+
+use super::{ErrorKind, Gateway, ProxyError, authenticate, handle_in, read_body};
+use crate::providers::openai::{self, Endpoint};
+use crate::providers::tokens;
+use crate::translate::{self, Format, Transcoder};
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An upstream body, translated into internal chunks when the upstream
+/// speaks another format.
+pub type UpstreamBody = UnsyncBoxBody<Bytes, BoxError>;
+
+/// The upstream's streaming response as the relay reads it: internal chunks.
+pub fn upstream_stream(resp: Response<Incoming>, wire: Format) -> Response<UpstreamBody> {
+    let Some(decoder) = translate::decoder(wire) else {
+        return resp.map(|b| UnsyncBoxBody::new(b.map_err(|e| Box::new(e) as BoxError)));
+    };
+    resp.map(|b| decoded(b, decoder))
+}
+
+fn decoded(body: Incoming, t: Transcoder) -> UpstreamBody {
+    let frames =
+        futures_util::stream::unfold((body, t, false), |(mut body, mut t, ended)| async move {
+            if ended {
+                return None;
+            }
+            loop {
+                match body.frame().await {
+                    None => {
+                        let tail = t.finish();
+                        return (!tail.is_empty())
+                            .then(|| (Ok(Frame::data(tail)), (body, t, true)));
+                    }
+                    Some(Err(e)) => return Some((Err(Box::new(e) as BoxError), (body, t, true))),
+                    Some(Ok(frame)) => {
+                        let Ok(data) = frame.into_data() else {
+                            continue;
+                        };
+                        match t.push(&data) {
+                            Ok(out) if out.is_empty() => continue,
+                            Ok(out) => return Some((Ok(Frame::data(out)), (body, t, false))),
+                            Err(e) => return Some((Err(Box::new(e) as BoxError), (body, t, true))),
+                        }
+                    }
+                }
+            }
+        });
+    UnsyncBoxBody::new(StreamBody::new(frames))
+}
+
+/// The relay's internal chunks in the client's `format`. When the relay ends
+/// without the end marker, the encoder closes the stream with an error event.
+pub fn stream_for_client(relay: Body, format: Format, model: &str) -> Body {
+    let Some(encoder) = translate::encoder(format, model) else {
+        return relay;
+    };
+    let chunks = relay.into_data_stream();
+    Body::from_stream(futures_util::stream::unfold(
+        (chunks, encoder, false),
+        |(mut chunks, mut t, ended)| async move {
+            if ended {
+                return None;
+            }
+            loop {
+                match chunks.next().await {
+                    Some(Ok(data)) => {
+                        let out = t.push(&data).unwrap_or_else(|_| t.finish());
+                        if !out.is_empty() {
+                            return Some((Ok::<_, Infallible>(out), (chunks, t, false)));
+                        }
+                    }
+                    None | Some(Err(_)) => {
+                        let tail = t.finish();
+                        return (!tail.is_empty()).then_some((Ok(tail), (chunks, t, true)));
+                    }
+                }
+            }
+        },
+    ))
+}
+
+/// A whole internal answer (success or OpenAI-shaped error) in the client's `format`.
+pub async fn whole_for_client(resp: Response<Body>, format: Format, model: &str) -> Response<Body> {
+    let (mut parts, body) = resp.into_parts();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let out = if parts.status.is_success() {
+        translate::client_response(format, &bytes, model)
+    } else {
+        let message = openai::error_message(&bytes)
+            .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
+        translate::error_body(format, parts.status.as_u16(), &message)
+    };
+    let body = out.unwrap_or_else(|| {
+        parts.status = StatusCode::BAD_GATEWAY;
+        translate::error_body(format, 502, "the upstream answer could not be translated")
+            .unwrap_or_default()
+    });
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body))
+}
+
+/// `/anthropic/v1/...`: Messages (JSON and SSE), token counting, models.
+pub fn routes(gw: Arc<Gateway>) -> Router {
+    Router::new()
+        .route("/anthropic/v1/messages", post(messages))
+        .route("/anthropic/v1/messages/count_tokens", post(count_tokens))
+        .route("/anthropic/v1/models", get(anthropic_models))
+        .with_state(gw)
+}
+
+async fn messages(State(gw): State<Arc<Gateway>>, req: Request) -> Response<Body> {
+    handle_in(gw, Endpoint::ChatCompletions, Format::Anthropic, req).await
+}
+
+fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut resp = Response::new(Body::from(body));
+    *resp.status_mut() = status;
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
+}
+
+/// Counts with the gateway's tokenizer: an estimate for non-OpenAI models,
+/// the same one budgets reserve by.
+async fn count_tokens(State(gw): State<Arc<Gateway>>, req: Request) -> Response<Body> {
+    let fail = |e: ProxyError| e.into_response_for(Format::Anthropic);
+    if let Err(e) = authenticate(&gw, req.headers()) {
+        return fail(e);
+    }
+    let body = match read_body(req, gw.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    let mut v: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return fail(ProxyError::new(
+                ErrorKind::InvalidRequest,
+                format!("request body is not valid JSON: {e}"),
+            ));
+        }
+    };
+    // count_tokens bodies carry no max_tokens; the reader does not need one.
+    v["max_tokens"] = json!(1);
+    match translate::anthropic::request_from_anthropic(&v) {
+        Ok(r) => {
+            let n = tokens::count(&r.prompt_text());
+            json_response(
+                StatusCode::OK,
+                Bytes::from(json!({"input_tokens": n}).to_string()),
+            )
+        }
+        Err(e) => fail(ProxyError::new(ErrorKind::InvalidRequest, e.0)),
+    }
+}
+
+async fn anthropic_models(State(gw): State<Arc<Gateway>>, req: Request) -> Response<Body> {
+    if let Err(e) = authenticate(&gw, req.headers()) {
+        return e.into_response_for(Format::Anthropic);
+    }
+    let routes = gw.routes();
+    let data: Vec<Value> = routes
+        .catalog
+        .listed_models()
+        .map(|(p, m)| {
+            json!({"type": "model", "id": format!("{p}/{m}"), "display_name": format!("{p}/{m}"),
+                "created_at": "1970-01-01T00:00:00Z"})
+        })
+        .collect();
+    let first = data.first().map(|m| m["id"].clone()).unwrap_or(Value::Null);
+    let last = data.last().map(|m| m["id"].clone()).unwrap_or(Value::Null);
+    json_response(
+        StatusCode::OK,
+        Bytes::from(
+            json!({"data": data, "has_more": false, "first_id": first, "last_id": last})
+                .to_string(),
+        ),
+    )
+}

@@ -1,0 +1,180 @@
+//! Translation between wire formats through one canonical model.
+//!
+//! Pure: bytes and JSON in, bytes and JSON out; no socket, no server, no
+//! governance. The proxy's pipeline speaks OpenAI Chat Completions; a request
+//! in another format is read into [`canonical::Request`] at the edge, and the
+//! pipeline sends each upstream the request in that upstream's own format.
+//! Upstream answers come back to the pipeline as Chat Completions (with the
+//! reasoning extensions of [`openai`]) and leave in the client's format.
+//! When client and upstream both speak OpenAI, none of this runs.
+//!
+//! Streams are translated event by event by small state machines
+//! ([`Transcode`]) over parsed SSE events; nothing is buffered whole.
+
+pub mod anthropic;
+pub mod canonical;
+pub mod openai;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::providers::sse::{EventTooLarge, SseEvent, SseParser};
+pub use canonical::{Invalid, Request};
+
+/// A wire format, as a client speaks it or an upstream expects it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    /// OpenAI Chat Completions (and its other endpoints).
+    #[default]
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+}
+
+impl Format {
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::OpenAi => "openai",
+            Format::Anthropic => "anthropic",
+        }
+    }
+}
+
+/// A client request read into canonical form, and the Chat Completions body
+/// the pipeline reads (model, stream, limits, prompt) from it.
+pub struct Inbound {
+    pub request: Request,
+    pub internal: Bytes,
+}
+
+/// Reads a request body in `format` (not OpenAI: that is never translated).
+/// Streams ask for usage so the client's format can report it.
+pub fn read_request(format: Format, body: &[u8]) -> Result<Inbound, Invalid> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| canonical::invalid(format!("request body is not valid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(canonical::invalid("request body must be a JSON object"));
+    }
+    let request = match format {
+        Format::OpenAi => openai::request_from_openai(&v)?,
+        Format::Anthropic => anthropic::request_from_anthropic(&v)?,
+    };
+    let internal = openai::request_to_openai(&request, &request.model, true);
+    Ok(Inbound {
+        request,
+        internal: Bytes::from(internal.to_string()),
+    })
+}
+
+/// The path under the provider's base URL, and the body, for an upstream of `wire`.
+pub fn upstream_request(
+    wire: Format,
+    r: &Request,
+    model: &str,
+    ask_usage: bool,
+) -> (String, Bytes) {
+    let (path, v) = match wire {
+        Format::OpenAi => (
+            "/chat/completions".to_string(),
+            openai::request_to_openai(r, model, ask_usage),
+        ),
+        Format::Anthropic => (
+            "/messages".to_string(),
+            anthropic::request_to_anthropic(r, model),
+        ),
+    };
+    (path, Bytes::from(v.to_string()))
+}
+
+/// An upstream's success body in `wire`, as an internal chat completion.
+/// `None` when it is not the JSON that format answers with.
+pub fn upstream_response(wire: Format, body: &[u8]) -> Option<Bytes> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let r = match wire {
+        Format::OpenAi => return Some(Bytes::copy_from_slice(body)),
+        Format::Anthropic => anthropic::response_from_anthropic(&v),
+    };
+    Some(Bytes::from(openai::response_to_openai(&r).to_string()))
+}
+
+/// An internal chat completion in the client's `format`, reporting `model`.
+pub fn client_response(format: Format, body: &[u8], model: &str) -> Option<Bytes> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let mut r = openai::response_from_openai(&v);
+    model.clone_into(&mut r.model);
+    let out = match format {
+        Format::OpenAi => return Some(Bytes::copy_from_slice(body)),
+        Format::Anthropic => anthropic::response_to_anthropic(&r),
+    };
+    Some(Bytes::from(out.to_string()))
+}
+
+/// An error body in the client's `format`.
+pub fn error_body(format: Format, status: u16, message: &str) -> Option<Bytes> {
+    let v = match format {
+        Format::OpenAi => return None,
+        Format::Anthropic => anthropic::error_body(status, message),
+    };
+    Some(Bytes::from(v.to_string()))
+}
+
+/// One direction of a stream translation, fed one SSE event at a time.
+pub trait Transcode: Send {
+    /// Appends to `out` what `ev` becomes on the other side.
+    fn event(&mut self, ev: &SseEvent, out: &mut Vec<u8>);
+    /// The input ended, cleanly or not: appends anything still owed (for a
+    /// client, an error event if the stream was incomplete).
+    fn end(&mut self, out: &mut Vec<u8>);
+}
+
+/// A [`Transcode`] behind an incremental SSE parser: bytes in any pieces in,
+/// translated bytes out.
+pub struct Transcoder {
+    parser: SseParser,
+    inner: Box<dyn Transcode>,
+}
+
+impl Transcoder {
+    pub fn new(inner: Box<dyn Transcode>) -> Transcoder {
+        Transcoder {
+            parser: SseParser::new(),
+            inner,
+        }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Bytes, EventTooLarge> {
+        self.parser.push(bytes)?;
+        let mut out = Vec::new();
+        while let Some(ev) = self.parser.next_event() {
+            self.inner.event(&ev, &mut out);
+        }
+        Ok(Bytes::from(out))
+    }
+
+    pub fn finish(&mut self) -> Bytes {
+        let mut out = Vec::new();
+        self.inner.end(&mut out);
+        Bytes::from(out)
+    }
+}
+
+/// Upstream SSE of `wire` → internal chunks; `None` for OpenAI (no translation).
+pub fn decoder(wire: Format) -> Option<Transcoder> {
+    match wire {
+        Format::OpenAi => None,
+        Format::Anthropic => Some(Transcoder::new(Box::<anthropic::Decoder>::default())),
+    }
+}
+
+/// Internal chunks → the client's `format`; `None` for OpenAI.
+pub fn encoder(format: Format, model: &str) -> Option<Transcoder> {
+    match format {
+        Format::OpenAi => None,
+        Format::Anthropic => Some(Transcoder::new(Box::new(anthropic::Encoder::new(
+            model.to_string(),
+        )))),
+    }
+}
+
+#[cfg(test)]
+mod tests;

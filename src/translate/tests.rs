@@ -1,0 +1,180 @@
+//! Golden tests of the translators: one fixture per source format, one
+//! snapshot per target format, for requests, responses and streams. Files
+//! live in `tests/golden/translate/`; `UPDATE_GOLDEN=1 cargo test` rewrites
+//! the snapshots, which are then reviewed in the diff like code.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/translate");
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(format!("{DIR}/{name}")).unwrap_or_else(|e| panic!("fixture {name}: {e}"))
+}
+
+fn fixture_json(name: &str) -> Value {
+    serde_json::from_slice(&fixture(name)).unwrap()
+}
+
+fn golden(name: &str, actual: &str) {
+    crate::providers::openai::tests::golden_file(&format!("{DIR}/{name}"), actual);
+}
+
+fn golden_json(name: &str, v: &Value) {
+    golden(name, &(serde_json::to_string_pretty(v).unwrap() + "\n"));
+}
+
+/// Runs a whole stream through a transcoder, cut into pieces of `piece` bytes.
+fn transcode(mut t: Transcoder, input: &[u8], piece: usize) -> String {
+    let mut out = Vec::new();
+    for p in input.chunks(piece) {
+        out.extend_from_slice(&t.push(p).unwrap());
+    }
+    out.extend_from_slice(&t.finish());
+    String::from_utf8(out).unwrap()
+}
+
+#[test]
+fn anthropic_request_to_every_format() {
+    let v = fixture_json("anthropic_request.json");
+    let r = anthropic::request_from_anthropic(&v).unwrap();
+    assert_eq!(r.system, ["You are a careful assistant."]);
+    assert_eq!(
+        r.thinking,
+        Some(canonical::Thinking {
+            budget_tokens: 2048
+        })
+    );
+    assert_eq!(
+        r.tools.len(),
+        2,
+        "server tools have no schema and are dropped"
+    );
+    golden_json(
+        "anthropic_request.to_openai.json",
+        &openai::request_to_openai(&r, "gpt-4o", false),
+    );
+    let back = anthropic::request_to_anthropic(&r, "claude-sonnet-4-5");
+    golden_json("anthropic_request.to_anthropic.json", &back);
+    // What Anthropic shares with itself survives the round trip whole.
+    assert_eq!(anthropic::request_from_anthropic(&back).unwrap(), r);
+    for field in [
+        "system",
+        "messages",
+        "stop_sequences",
+        "temperature",
+        "thinking",
+    ] {
+        assert!(back.get(field).is_some(), "{field}");
+    }
+    assert_eq!(back["messages"][1]["content"][0]["signature"], "sig-abc");
+}
+
+#[test]
+fn openai_request_to_every_format() {
+    let v = fixture_json("openai_request.json");
+    let r = openai::request_from_openai(&v).unwrap();
+    assert_eq!(r.fallbacks, ["oai/mock-1"]);
+    assert_eq!(r.parallel_tool_calls, Some(false));
+    // Consecutive tool results become one user turn.
+    assert_eq!(r.messages.len(), 3);
+    let a = anthropic::request_to_anthropic(&r, "claude-sonnet-4-5");
+    golden_json("openai_request.to_anthropic.json", &a);
+    assert_eq!(
+        a["tool_choice"],
+        json!({"type": "tool", "name": "get_weather", "disable_parallel_tool_use": true})
+    );
+    assert_eq!(a["thinking"]["budget_tokens"], 8192);
+    assert!(a["max_tokens"].as_u64().unwrap() > 8192);
+    let o = openai::request_to_openai(&r, &r.model, true);
+    golden_json("openai_request.to_openai.json", &o);
+    assert_eq!(openai::request_from_openai(&o).unwrap(), r);
+}
+
+#[test]
+fn anthropic_response_to_every_format() {
+    let v = fixture_json("anthropic_response.json");
+    let r = anthropic::response_from_anthropic(&v);
+    assert_eq!(r.usage.prompt_tokens, 1000, "cached input counts as prompt");
+    assert_eq!(r.usage.cached_tokens, 900);
+    let internal = openai::response_to_openai(&r);
+    golden_json("anthropic_response.to_openai.json", &internal);
+    let back = anthropic::response_to_anthropic(&openai::response_from_openai(&internal));
+    golden_json("anthropic_response.to_anthropic.json", &back);
+    assert_eq!(back["content"], v["content"]);
+    assert_eq!(back["usage"], v["usage"]);
+}
+
+#[test]
+fn anthropic_stream_decodes_to_chunks_and_back() {
+    let input = fixture("anthropic_stream.sse");
+    let chunks = transcode(decoder(Format::Anthropic).unwrap(), &input, input.len());
+    golden("anthropic_stream.to_openai.sse", &chunks);
+    // However the upstream's bytes are cut, the same chunks come out.
+    for piece in [1, 7, 64] {
+        let cut = transcode(decoder(Format::Anthropic).unwrap(), &input, piece);
+        assert_eq!(cut, chunks, "pieces of {piece}");
+    }
+    let again = transcode(
+        encoder(Format::Anthropic, "claude-sonnet-4-5").unwrap(),
+        chunks.as_bytes(),
+        chunks.len(),
+    );
+    golden("anthropic_stream.to_anthropic.sse", &again);
+    // Same blocks, deltas and stop reason as the original; usage restored.
+    let kinds = |s: &str| -> Vec<String> {
+        s.lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .filter(|e| *e != "ping")
+            .map(str::to_string)
+            .collect()
+    };
+    let original = String::from_utf8(input).unwrap();
+    assert_eq!(kinds(&again), kinds(&original));
+    assert!(again.contains(r#""usage":{"cache_creation_input_tokens":0,"cache_read_input_tokens":900,"input_tokens":100,"output_tokens":40}"#), "{again}");
+}
+
+#[test]
+fn openai_stream_encodes_to_anthropic() {
+    let input = fixture("openai_stream.sse");
+    let out = transcode(
+        encoder(Format::Anthropic, "groq/llama").unwrap(),
+        &input,
+        input.len(),
+    );
+    golden("openai_stream.to_anthropic.sse", &out);
+    assert!(out.contains(r#""stop_reason":"tool_use""#));
+}
+
+#[test]
+fn an_encoded_stream_cut_short_ends_with_an_error_event() {
+    let input = fixture("openai_stream.sse");
+    let text = String::from_utf8(input).unwrap();
+    // Cut inside an event: that partial event never completes.
+    let cut = &text[..text.find("tool_calls").unwrap()];
+    let whole_events = &cut[..cut.rfind("\n\n").unwrap() + 2];
+    let out = transcode(encoder(Format::Anthropic, "m").unwrap(), cut.as_bytes(), 16);
+    let last = out.trim_end().rsplit("\n\n").next().unwrap();
+    assert!(last.starts_with("event: error\n"), "{out}");
+    assert!(!out.contains("message_stop"));
+    // An upstream error chunk in the middle becomes the same error event.
+    let with_error = format!("{whole_events}data: {{\"error\":{{\"message\":\"boom\"}}}}\n\n");
+    let out = transcode(
+        encoder(Format::Anthropic, "m").unwrap(),
+        with_error.as_bytes(),
+        16,
+    );
+    assert!(out.ends_with("event: error\ndata: {\"error\":{\"message\":\"boom\",\"type\":\"api_error\"},\"type\":\"error\"}\n\n"), "{out}");
+}
+
+#[test]
+fn errors_take_the_clients_shape() {
+    let b = error_body(Format::Anthropic, 429, "slow down").unwrap();
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        v,
+        json!({"type": "error", "error": {"type": "rate_limit_error", "message": "slow down"}})
+    );
+    assert_eq!(error_body(Format::OpenAi, 429, "x"), None);
+}

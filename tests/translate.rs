@@ -1,0 +1,508 @@
+//! Translation end to end: every inbound format against every upstream
+//! format, over real sockets, with the real mock answering in each upstream
+//! wire format. Each answer is read back in the client's own format and
+//! checked for the same facts: the mock's deterministic text, its tool call
+//! with arguments built from the offered schema, stop reasons and usage.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Inbound {
+    OpenAi,
+    Anthropic,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Upstream {
+    OpenAi,
+    Anthropic,
+}
+
+const UPSTREAMS: [Upstream; 2] = [Upstream::OpenAi, Upstream::Anthropic];
+const INBOUNDS: [Inbound; 2] = [Inbound::OpenAi, Inbound::Anthropic];
+
+/// One provider per upstream format, all at the same mock.
+fn config(mock: &Proc, extra: &str) -> String {
+    format!(
+        "[providers.oai]\nkind = \"mock\"\nbase_url = \"http://{a}/v1\"\n{extra}\n\
+         [providers.ant]\nkind = \"anthropic\"\nbase_url = \"http://{a}/v1\"\napi_key = \"mock-key\"\n{extra}\n",
+        a = mock.addr
+    )
+}
+
+fn model(up: Upstream) -> &'static str {
+    match up {
+        Upstream::OpenAi => "oai/mock-1",
+        Upstream::Anthropic => "ant/claude-mock",
+    }
+}
+
+fn weather_schema() -> Value {
+    json!({"type": "object", "properties": {"city": {"type": "string"}, "days": {"type": "integer"}},
+        "required": ["city", "days"]})
+}
+
+/// What every format's answer is reduced to.
+#[derive(Debug, Default)]
+struct Answer {
+    text: String,
+    thinking: String,
+    /// (id, name, arguments)
+    calls: Vec<(String, String, Value)>,
+    /// Normalized: "stop" | "tool" | "length".
+    stop: String,
+    output_tokens: u64,
+    input_tokens: u64,
+}
+
+fn request(inbound: Inbound, model: &str, stream: bool, tools: bool) -> (String, Value) {
+    match inbound {
+        Inbound::OpenAi => {
+            let mut b = json!({"model": model, "stream": stream,
+                "messages": [{"role": "system", "content": "be brief"}, {"role": "user", "content": "weather in Paris?"}]});
+            if stream {
+                b["stream_options"] = json!({"include_usage": true});
+            }
+            if tools {
+                b["tools"] = json!([{"type": "function", "function": {"name": "get_weather",
+                    "description": "Weather by city", "parameters": weather_schema()}}]);
+            }
+            ("/v1/chat/completions".into(), b)
+        }
+        Inbound::Anthropic => {
+            let mut b = json!({"model": model, "stream": stream, "max_tokens": 256, "system": "be brief",
+                "messages": [{"role": "user", "content": [{"type": "text", "text": "weather in Paris?"}]}]});
+            if tools {
+                b["tools"] = json!([{"name": "get_weather", "description": "Weather by city",
+                    "input_schema": weather_schema()}]);
+            }
+            ("/anthropic/v1/messages".into(), b)
+        }
+    }
+}
+
+fn read_openai_json(v: &Value) -> Answer {
+    let m = &v["choices"][0]["message"];
+    Answer {
+        text: m["content"].as_str().unwrap_or_default().to_string(),
+        thinking: m["reasoning_content"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        calls: m["tool_calls"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|c| {
+                (
+                    c["id"].as_str().unwrap().to_string(),
+                    c["function"]["name"].as_str().unwrap().to_string(),
+                    serde_json::from_str(c["function"]["arguments"].as_str().unwrap()).unwrap(),
+                )
+            })
+            .collect(),
+        stop: match v["choices"][0]["finish_reason"].as_str().unwrap() {
+            "tool_calls" => "tool",
+            s => s,
+        }
+        .to_string(),
+        output_tokens: v["usage"]["completion_tokens"].as_u64().unwrap(),
+        input_tokens: v["usage"]["prompt_tokens"].as_u64().unwrap(),
+    }
+}
+
+fn read_openai_stream(body: &str) -> Answer {
+    let events = sse_data(body);
+    assert_eq!(events.last().map(String::as_str), Some("[DONE]"), "{body}");
+    let mut a = Answer::default();
+    let mut args: Vec<String> = Vec::new();
+    for e in &events[..events.len() - 1] {
+        let v: Value = serde_json::from_str(e).unwrap();
+        assert!(v.get("error").is_none(), "{e}");
+        if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+            a.output_tokens = u["completion_tokens"].as_u64().unwrap();
+            a.input_tokens = u["prompt_tokens"].as_u64().unwrap();
+        }
+        let Some(c) = v["choices"].get(0) else {
+            continue;
+        };
+        let d = &c["delta"];
+        a.text.push_str(d["content"].as_str().unwrap_or_default());
+        a.thinking
+            .push_str(d["reasoning_content"].as_str().unwrap_or_default());
+        for t in d["tool_calls"].as_array().into_iter().flatten() {
+            let i = t["index"].as_u64().unwrap() as usize;
+            if let Some(id) = t["id"].as_str() {
+                a.calls.push((
+                    id.into(),
+                    t["function"]["name"].as_str().unwrap().into(),
+                    Value::Null,
+                ));
+                args.push(String::new());
+            }
+            args[i].push_str(t["function"]["arguments"].as_str().unwrap_or_default());
+        }
+        if let Some(f) = c["finish_reason"].as_str() {
+            a.stop = if f == "tool_calls" { "tool" } else { f }.into();
+        }
+    }
+    for (c, s) in a.calls.iter_mut().zip(args) {
+        c.2 = serde_json::from_str(&s).unwrap();
+    }
+    a
+}
+
+fn anthropic_stop(s: &str) -> String {
+    match s {
+        "end_turn" => "stop",
+        "tool_use" => "tool",
+        "max_tokens" => "length",
+        s => s,
+    }
+    .into()
+}
+
+fn read_anthropic_json(v: &Value) -> Answer {
+    assert_eq!(v["type"], "message", "{v}");
+    assert!(v["id"].as_str().unwrap().starts_with("msg_"), "{v}");
+    let mut a = Answer {
+        stop: anthropic_stop(v["stop_reason"].as_str().unwrap()),
+        output_tokens: v["usage"]["output_tokens"].as_u64().unwrap(),
+        input_tokens: v["usage"]["input_tokens"].as_u64().unwrap(),
+        ..Answer::default()
+    };
+    for b in v["content"].as_array().unwrap() {
+        match b["type"].as_str().unwrap() {
+            "text" => a.text.push_str(b["text"].as_str().unwrap()),
+            "thinking" => a.thinking.push_str(b["thinking"].as_str().unwrap()),
+            "tool_use" => a.calls.push((
+                b["id"].as_str().unwrap().into(),
+                b["name"].as_str().unwrap().into(),
+                b["input"].clone(),
+            )),
+            t => panic!("unexpected block {t}"),
+        }
+    }
+    a
+}
+
+/// `(event, data)` pairs of an SSE body.
+fn named_events(body: &str) -> Vec<(String, Value)> {
+    body.split("\n\n")
+        .filter(|e| !e.trim().is_empty())
+        .map(|e| {
+            let name = e
+                .lines()
+                .find_map(|l| l.strip_prefix("event: "))
+                .unwrap_or_else(|| panic!("no event name in {e:?}"));
+            let data = e.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+            (name.to_string(), serde_json::from_str(data).unwrap())
+        })
+        .collect()
+}
+
+/// Reads an Anthropic stream, checking the event grammar as the SDKs do.
+fn read_anthropic_stream(body: &str) -> Answer {
+    let events = named_events(body);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(names[0], "message_start", "{names:?}");
+    assert_eq!(names.last(), Some(&"message_stop"), "{names:?}");
+    assert_eq!(names[names.len() - 2], "message_delta", "{names:?}");
+    let mut a = Answer::default();
+    let mut open: Option<u64> = None;
+    let mut blocks: Vec<(String, String)> = Vec::new();
+    for (name, v) in &events {
+        assert_eq!(v["type"].as_str(), Some(name.as_str()), "{v}");
+        match name.as_str() {
+            "content_block_start" => {
+                assert_eq!(open, None, "a block was still open: {names:?}");
+                let i = v["index"].as_u64().unwrap();
+                assert_eq!(i as usize, blocks.len(), "indexes count up");
+                open = Some(i);
+                let b = &v["content_block"];
+                blocks.push((b["type"].as_str().unwrap().into(), String::new()));
+                if b["type"] == "tool_use" {
+                    a.calls.push((
+                        b["id"].as_str().unwrap().into(),
+                        b["name"].as_str().unwrap().into(),
+                        Value::Null,
+                    ));
+                }
+            }
+            "content_block_delta" => {
+                let i = v["index"].as_u64().unwrap();
+                assert_eq!(open, Some(i));
+                let d = &v["delta"];
+                let piece = match d["type"].as_str().unwrap() {
+                    "text_delta" => d["text"].as_str(),
+                    "thinking_delta" => d["thinking"].as_str(),
+                    "input_json_delta" => d["partial_json"].as_str(),
+                    "signature_delta" => Some(""),
+                    t => panic!("unexpected delta {t}"),
+                };
+                blocks[i as usize].1.push_str(piece.unwrap());
+            }
+            "content_block_stop" => {
+                assert_eq!(open.take(), Some(v["index"].as_u64().unwrap()));
+            }
+            "message_delta" => {
+                assert_eq!(open, None);
+                a.stop = anthropic_stop(v["delta"]["stop_reason"].as_str().unwrap());
+                a.output_tokens = v["usage"]["output_tokens"].as_u64().unwrap();
+                a.input_tokens = v["usage"]["input_tokens"].as_u64().unwrap_or(0);
+            }
+            "message_start" | "message_stop" | "ping" => {}
+            "error" => panic!("stream failed: {v}"),
+            n => panic!("unexpected event {n}"),
+        }
+    }
+    let mut calls = a.calls.iter_mut();
+    for (kind, text) in blocks {
+        match kind.as_str() {
+            "text" => a.text.push_str(&text),
+            "thinking" => a.thinking.push_str(&text),
+            "tool_use" => calls.next().unwrap().2 = serde_json::from_str(&text).unwrap(),
+            k => panic!("block {k}"),
+        }
+    }
+    a
+}
+
+async fn post(gw: &Gateway, path: &str, body: &Value) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(gw.url(path))
+        .json(body)
+        .send()
+        .await
+        .unwrap()
+}
+
+async fn ask(gw: &Gateway, inbound: Inbound, path: &str, body: &Value) -> Answer {
+    let r = post(gw, path, body).await;
+    let status = r.status();
+    let ct = r.headers()["content-type"].to_str().unwrap().to_string();
+    let text = r.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    let stream = body["stream"] == true;
+    assert_eq!(ct.starts_with("text/event-stream"), stream, "{ct}");
+    match (inbound, stream) {
+        (Inbound::OpenAi, false) => read_openai_json(&serde_json::from_str(&text).unwrap()),
+        (Inbound::OpenAi, true) => read_openai_stream(&text),
+        (Inbound::Anthropic, false) => read_anthropic_json(&serde_json::from_str(&text).unwrap()),
+        (Inbound::Anthropic, true) => read_anthropic_stream(&text),
+    }
+}
+
+const VOCAB: &[&str] = &[
+    "the", "gateway", "routes", "tokens", "through", "a", "cluster", "of", "nodes", "budget",
+    "holds", "every", "request", "stream", "model", "answers", "quickly", "and", "mock", "data",
+];
+
+#[tokio::test]
+async fn every_inbound_format_reaches_every_upstream_format() {
+    let mock = start_mock(&["--chunks", "4"]).await;
+    let gw = Gateway::start(&config(&mock, "")).await;
+    for up in UPSTREAMS {
+        for inbound in INBOUNDS {
+            for stream in [false, true] {
+                let case = format!("{inbound:?} → {up:?}, stream {stream}");
+                // Plain text: the mock's 12 words, counted as 12 output tokens.
+                let (path, body) = request(inbound, model(up), stream, false);
+                let a = ask(&gw, inbound, &path, &body).await;
+                let words: Vec<&str> = a.text.split(' ').collect();
+                assert_eq!(words.len(), 12, "{case}: {a:?}");
+                assert!(words.iter().all(|w| VOCAB.contains(w)), "{case}: {a:?}");
+                assert_eq!(a.stop, "stop", "{case}");
+                assert!(a.calls.is_empty(), "{case}");
+                assert_eq!(a.output_tokens, 12, "{case}: {a:?}");
+                assert!(a.input_tokens > 0, "{case}: {a:?}");
+
+                // Tools: the mock calls the first tool with schema-shaped arguments.
+                let (path, body) = request(inbound, model(up), stream, true);
+                let a = ask(&gw, inbound, &path, &body).await;
+                assert_eq!(a.stop, "tool", "{case}: {a:?}");
+                assert_eq!(a.calls.len(), 1, "{case}: {a:?}");
+                let (id, name, args) = &a.calls[0];
+                assert_eq!(name, "get_weather", "{case}");
+                assert_eq!(args, &json!({"city": "example", "days": 1}), "{case}");
+                assert!(!id.is_empty(), "{case}");
+
+                // The round trip: the tool's result goes back, the model answers in text.
+                let body = with_tool_result(inbound, body, id, args);
+                let a = ask(&gw, inbound, &path, &body).await;
+                assert!(a.calls.is_empty(), "{case}: {a:?}");
+                assert_eq!(a.stop, "stop", "{case}: {a:?}");
+                assert!(!a.text.is_empty(), "{case}: {a:?}");
+            }
+        }
+    }
+    // Every request was logged under its inbound endpoint with its usage.
+    let page = logs_until(&gw, "?limit=100", None, |p| {
+        p["data"].as_array().is_some_and(|d| d.len() >= 24)
+    })
+    .await;
+    for log in page["data"].as_array().unwrap() {
+        assert_eq!(log["status"], 200, "{log}");
+        assert!(
+            log["usage"]["completion_tokens"].as_u64().unwrap() > 0,
+            "{log}"
+        );
+        let endpoint = log["endpoint"].as_str().unwrap();
+        assert!(["chat", "anthropic_messages"].contains(&endpoint), "{log}");
+    }
+}
+
+fn with_tool_result(inbound: Inbound, mut body: Value, id: &str, args: &Value) -> Value {
+    let msgs = body["messages"].as_array_mut().unwrap();
+    match inbound {
+        Inbound::OpenAi => {
+            msgs.push(json!({"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
+                "function": {"name": "get_weather", "arguments": args.to_string()}}]}));
+            msgs.push(json!({"role": "tool", "tool_call_id": id, "content": "sunny, 21C"}));
+        }
+        Inbound::Anthropic => {
+            msgs.push(json!({"role": "assistant", "content": [{"type": "tool_use", "id": id, "name": "get_weather", "input": args}]}));
+            msgs.push(json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "sunny, 21C"}]}));
+        }
+    }
+    body
+}
+
+#[tokio::test]
+async fn thinking_crosses_from_anthropic_upstreams() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock, "")).await;
+    for inbound in INBOUNDS {
+        for stream in [false, true] {
+            let (path, mut body) = request(inbound, model(Upstream::Anthropic), stream, false);
+            match inbound {
+                Inbound::OpenAi => body["reasoning_effort"] = json!("low"),
+                Inbound::Anthropic => {
+                    body["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
+                    body["max_tokens"] = json!(2048);
+                }
+            }
+            let a = ask(&gw, inbound, &path, &body).await;
+            assert!(
+                a.thinking.starts_with("The user wrote "),
+                "{inbound:?} stream {stream}: {a:?}"
+            );
+            assert_eq!(a.text.split(' ').count(), 12);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_stream_cut_upstream_ends_with_an_error_event_in_the_clients_format() {
+    let mock = start_mock(&["--chunks", "6"]).await;
+    let gw = Gateway::start(&config(
+        &mock,
+        "headers = { \"x-mock-fail-after\" = \"2\" }",
+    ))
+    .await;
+    for up in UPSTREAMS {
+        let (path, body) = request(Inbound::Anthropic, model(up), true, false);
+        let r = post(&gw, &path, &body).await;
+        assert_eq!(r.status(), 200);
+        let events = named_events(&r.text().await.unwrap());
+        let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names[0], "message_start", "{up:?}: {names:?}");
+        assert!(names.contains(&"content_block_delta"), "{up:?}: {names:?}");
+        let (last, v) = events.last().unwrap();
+        assert_eq!(last, "error", "{up:?}: {names:?}");
+        assert_eq!(v["type"], "error");
+        assert_eq!(v["error"]["type"], "api_error");
+        assert!(!names.contains(&"message_stop"), "{up:?}: {names:?}");
+
+        // An OpenAI client of an Anthropic upstream gets OpenAI's error chunk.
+        let (path, body) = request(Inbound::OpenAi, model(up), true, false);
+        let r = post(&gw, &path, &body).await;
+        let events = sse_data(&r.text().await.unwrap());
+        let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+        assert_eq!(
+            last["error"]["type"], "upstream_error",
+            "{up:?}: {events:?}"
+        );
+    }
+}
+
+/// Posts, expects `status`, and returns the error body, whose message must contain `says`.
+async fn error_of(gw: &Gateway, path: &str, body: &Value, status: u16, says: &str) -> Value {
+    let r = post(gw, path, body).await;
+    assert_eq!(r.status(), status);
+    let v: Value = r.json().await.unwrap();
+    let message = v["error"]["message"].as_str().unwrap_or_default();
+    assert!(message.contains(says), "{v}");
+    v
+}
+
+#[tokio::test]
+async fn errors_come_back_in_the_clients_shape() {
+    let mock = start_mock(&[]).await;
+    let refusing = format!(
+        "[providers.limited]\nkind = \"anthropic\"\nbase_url = \"http://{}/v1\"\n\
+         api_key = \"mock-status-400\"\nmax_retries = 0\n",
+        mock.addr
+    );
+    let gw = Gateway::start(&(config(&mock, "") + &refusing)).await;
+    // Gateway errors: unknown model, a body that is not a Messages request.
+    let (path, body) = request(Inbound::Anthropic, "nope/none", false, false);
+    let v = error_of(&gw, &path, &body, 404, "nope/none").await;
+    assert_eq!(v["type"], "error");
+    assert_eq!(v["error"]["type"], "not_found_error");
+    let v = error_of(&gw, &path, &json!({"model": "ant/x"}), 400, "messages").await;
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    // An upstream's 400 reaches each client in its own shape.
+    let (path, body) = request(Inbound::Anthropic, "limited/claude-mock", false, false);
+    let v = error_of(&gw, &path, &body, 400, "mock error 400").await;
+    assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    let (path, body) = request(Inbound::OpenAi, "limited/claude-mock", false, false);
+    let v = error_of(&gw, &path, &body, 400, "mock error 400").await;
+    assert!(v.get("type").is_none(), "OpenAI shape: {v}");
+}
+
+#[tokio::test]
+async fn anthropic_models_and_token_counting() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock, "models = [\"m-1\"]")).await;
+    let c = reqwest::Client::new();
+    let v: Value = c
+        .get(gw.url("/anthropic/v1/models"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["oai/m-1", "ant/m-1"]);
+    assert_eq!(v["data"][0]["type"], "model");
+    let count = |text: &str| {
+        let c = c.clone();
+        let url = gw.url("/anthropic/v1/messages/count_tokens");
+        let body = json!({"model": "ant/m-1", "messages": [{"role": "user", "content": text}]});
+        async move {
+            let v: Value = c
+                .post(url)
+                .json(&body)
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            v["input_tokens"].as_u64().unwrap()
+        }
+    };
+    let short = count("hello").await;
+    let long = count(&"hello there, general ".repeat(20)).await;
+    assert!(short >= 1 && long > short * 10, "{short} {long}");
+}
