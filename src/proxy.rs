@@ -443,7 +443,12 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
     let body = match inbound {
         Format::OpenAi => raw,
         format => {
-            let read = translate::read_request(format, &raw)
+            let tiers = &gw.config.anthropic;
+            let rename = |m: &str| match format {
+                Format::Anthropic => tiers.tier_model(m).map(str::to_string),
+                Format::OpenAi => None,
+            };
+            let read = translate::read_request(format, &raw, rename)
                 .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
             canonical = Some(read.request);
             read.internal

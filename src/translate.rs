@@ -48,17 +48,25 @@ pub struct Inbound {
 }
 
 /// Reads a request body in `format` (not OpenAI: that is never translated).
-/// Streams ask for usage so the client's format can report it.
-pub fn read_request(format: Format, body: &[u8]) -> Result<Inbound, Invalid> {
+/// Streams ask for usage so the client's format can report it. `rename`
+/// may replace the requested model (tier mapping).
+pub fn read_request(
+    format: Format,
+    body: &[u8],
+    rename: impl Fn(&str) -> Option<String>,
+) -> Result<Inbound, Invalid> {
     let v: Value = serde_json::from_slice(body)
         .map_err(|e| canonical::invalid(format!("request body is not valid JSON: {e}")))?;
     if !v.is_object() {
         return Err(canonical::invalid("request body must be a JSON object"));
     }
-    let request = match format {
+    let mut request = match format {
         Format::OpenAi => openai::request_from_openai(&v)?,
         Format::Anthropic => anthropic::request_from_anthropic(&v)?,
     };
+    if let Some(m) = rename(&request.model) {
+        request.model = m;
+    }
     let internal = openai::request_to_openai(&request, &request.model, true);
     Ok(Inbound {
         request,

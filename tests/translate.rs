@@ -506,3 +506,24 @@ async fn anthropic_models_and_token_counting() {
     let long = count(&"hello there, general ".repeat(20)).await;
     assert!(short >= 1 && long > short * 10, "{short} {long}");
 }
+
+#[tokio::test]
+async fn claude_tiers_map_to_configured_models() {
+    let mock = start_mock(&[]).await;
+    let tiers = "[anthropic]\nsonnet_model = \"oai/mock-1\"\nopus_model = \"ant/claude-mock\"\n";
+    let gw = Gateway::start(&(config(&mock, "") + tiers)).await;
+    for (asked, provider) in [
+        ("claude-sonnet-4-5-20250929", "oai"),
+        ("claude-opus-4-1", "ant"),
+    ] {
+        let (path, body) = request(Inbound::Anthropic, asked, false, false);
+        let r = post(&gw, &path, &body).await;
+        assert_eq!(r.status(), 200, "{asked}");
+        assert_eq!(r.headers()["x-tollgate-provider"], provider, "{asked}");
+        let a = read_anthropic_json(&r.json().await.unwrap());
+        assert_eq!(a.text.split(' ').count(), 12, "{asked}");
+    }
+    // An unset tier is an ordinary model name (this one in no catalog).
+    let (path, body) = request(Inbound::Anthropic, "claude-haiku-9", false, false);
+    error_of(&gw, &path, &body, 404, "claude-haiku-9").await;
+}
