@@ -1,5 +1,6 @@
-//! The mock LLM provider: an OpenAI-compatible HTTP server for tests, demos
-//! and benchmarks (`tollgate mock`).
+//! The mock LLM provider: an HTTP server for tests, demos and benchmarks
+//! (`tollgate mock`) that answers in the OpenAI format, and in Anthropic's
+//! (`/v1/messages`) and Gemini's (`/v1beta/models/{model}:generateContent`).
 //!
 //! The gateway reaches it through the same provider code path as any real
 //! upstream (preset `mock`). Answers are deterministic functions of the
@@ -38,6 +39,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 mod anthropic;
+mod gemini;
 
 /// Server-wide defaults; headers override them per request.
 #[derive(Debug, Clone)]
@@ -89,6 +91,7 @@ pub fn router(opts: MockOptions) -> Router {
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(models))
         .route("/v1/messages", post(anthropic::messages))
+        .route("/v1beta/models/{*call}", post(gemini::generate))
         .route("/mock/stats", get(stats))
         .with_state(state)
 }
@@ -122,6 +125,7 @@ impl Mock {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()))
+            .or_else(|| h.get("x-goog-api-key").and_then(|v| v.to_str().ok()))
             .unwrap_or("")
             .to_string();
         self.stats.total.fetch_add(1, Ordering::Relaxed);
@@ -185,6 +189,23 @@ impl Mock {
 enum Refusal {
     Injected(Injected),
     BadJson(String),
+}
+
+impl Refusal {
+    /// The refusal in a native format, given that format's error response.
+    fn response_as(self, error: fn(u16, &str) -> Response) -> Response {
+        match self {
+            Refusal::Injected(i) => {
+                let mut r = error(i.status, &format!("mock error {}", i.status));
+                if i.status == 429 {
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(i.retry_after));
+                }
+                r
+            }
+            Refusal::BadJson(e) => error(400, &format!("invalid JSON: {e}")),
+        }
+    }
 }
 
 impl Refusal {

@@ -215,6 +215,7 @@ impl Ctx {
         match self.inbound {
             Format::OpenAi => self.endpoint.label(),
             Format::Anthropic => "anthropic_messages",
+            Format::Gemini => "gemini_generate_content",
         }
     }
 
@@ -446,7 +447,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
             let tiers = &gw.config.anthropic;
             let rename = |m: &str| match format {
                 Format::Anthropic => tiers.tier_model(m).map(str::to_string),
-                Format::OpenAi => None,
+                Format::OpenAi | Format::Gemini => None,
             };
             let read = translate::read_request(format, &raw, rename)
                 .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
@@ -469,6 +470,12 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
     let targets = resolve_targets(&routes.catalog, &view, caller.as_deref())?;
     // An OpenAI request for an upstream of another format is read whole, once.
     if canonical.is_none() && targets.iter().any(|t| t.provider.wire != Format::OpenAi) {
+        if fin.ctx().endpoint != Endpoint::ChatCompletions {
+            return Err(ProxyError::new(
+                ErrorKind::InvalidRequest,
+                "only chat requests are translated for providers of another wire format",
+            ));
+        }
         let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
             ProxyError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
         })?;

@@ -302,6 +302,7 @@ impl Provider {
             AuthStyle::Bearer => http::header::AUTHORIZATION,
             AuthStyle::ApiKeyHeader => HeaderName::from_static("api-key"),
             AuthStyle::XApiKey => HeaderName::from_static("x-api-key"),
+            AuthStyle::GoogApiKey => HeaderName::from_static("x-goog-api-key"),
         }
     }
 }
@@ -329,7 +330,9 @@ fn build_provider(
         .map(|(i, k)| {
             let raw = match preset.auth {
                 AuthStyle::Bearer => format!("Bearer {}", k.secret.expose()),
-                AuthStyle::ApiKeyHeader | AuthStyle::XApiKey => k.secret.expose().to_string(),
+                AuthStyle::ApiKeyHeader | AuthStyle::XApiKey | AuthStyle::GoogApiKey => {
+                    k.secret.expose().to_string()
+                }
             };
             let mut header = HeaderValue::from_str(&raw).unwrap_or_else(|_| {
                 tracing::error!(

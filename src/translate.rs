@@ -13,6 +13,7 @@
 
 pub mod anthropic;
 pub mod canonical;
+pub mod gemini;
 pub mod openai;
 
 use bytes::Bytes;
@@ -29,6 +30,8 @@ pub enum Format {
     OpenAi,
     /// Anthropic Messages.
     Anthropic,
+    /// Gemini `generateContent`.
+    Gemini,
 }
 
 impl Format {
@@ -36,6 +39,7 @@ impl Format {
         match self {
             Format::OpenAi => "openai",
             Format::Anthropic => "anthropic",
+            Format::Gemini => "gemini",
         }
     }
 }
@@ -63,6 +67,13 @@ pub fn read_request(
     let mut request = match format {
         Format::OpenAi => openai::request_from_openai(&v)?,
         Format::Anthropic => anthropic::request_from_anthropic(&v)?,
+        // Gemini names the model and streaming in the URL; the route puts
+        // them in the body as `model` and `stream` before it gets here.
+        Format::Gemini => {
+            let model = canonical::str_of(&v, "model").unwrap_or_default();
+            let stream = v.get("stream").and_then(Value::as_bool).unwrap_or(false);
+            gemini::request_from_gemini(&v, &model, stream)?
+        }
     };
     if let Some(m) = rename(&request.model) {
         request.model = m;
@@ -90,6 +101,14 @@ pub fn upstream_request(
             "/messages".to_string(),
             anthropic::request_to_anthropic(r, model),
         ),
+        Format::Gemini => (
+            if r.stream {
+                format!("/models/{model}:streamGenerateContent?alt=sse")
+            } else {
+                format!("/models/{model}:generateContent")
+            },
+            gemini::request_to_gemini(r),
+        ),
     };
     (path, Bytes::from(v.to_string()))
 }
@@ -101,6 +120,7 @@ pub fn upstream_response(wire: Format, body: &[u8]) -> Option<Bytes> {
     let r = match wire {
         Format::OpenAi => return Some(Bytes::copy_from_slice(body)),
         Format::Anthropic => anthropic::response_from_anthropic(&v),
+        Format::Gemini => gemini::response_from_gemini(&v),
     };
     Some(Bytes::from(openai::response_to_openai(&r).to_string()))
 }
@@ -113,6 +133,7 @@ pub fn client_response(format: Format, body: &[u8], model: &str) -> Option<Bytes
     let out = match format {
         Format::OpenAi => return Some(Bytes::copy_from_slice(body)),
         Format::Anthropic => anthropic::response_to_anthropic(&r),
+        Format::Gemini => gemini::response_to_gemini(&r),
     };
     Some(Bytes::from(out.to_string()))
 }
@@ -122,6 +143,7 @@ pub fn error_body(format: Format, status: u16, message: &str) -> Option<Bytes> {
     let v = match format {
         Format::OpenAi => return None,
         Format::Anthropic => anthropic::error_body(status, message),
+        Format::Gemini => gemini::error_body(status, message),
     };
     Some(Bytes::from(v.to_string()))
 }
@@ -171,6 +193,7 @@ pub fn decoder(wire: Format) -> Option<Transcoder> {
     match wire {
         Format::OpenAi => None,
         Format::Anthropic => Some(Transcoder::new(Box::<anthropic::Decoder>::default())),
+        Format::Gemini => Some(Transcoder::new(Box::<gemini::Decoder>::default())),
     }
 }
 
@@ -179,6 +202,9 @@ pub fn encoder(format: Format, model: &str) -> Option<Transcoder> {
     match format {
         Format::OpenAi => None,
         Format::Anthropic => Some(Transcoder::new(Box::new(anthropic::Encoder::new(
+            model.to_string(),
+        )))),
+        Format::Gemini => Some(Transcoder::new(Box::new(gemini::Encoder::new(
             model.to_string(),
         )))),
     }

@@ -1,5 +1,5 @@
-//! Translation end to end: every inbound format against every upstream
-//! format, over real sockets, with the real mock answering in each upstream
+//! Translation end to end: every inbound format (OpenAI chat, Anthropic
+//! Messages, Gemini generateContent) against every upstream format, over real sockets, with the real mock answering in each upstream
 //! wire format. Each answer is read back in the client's own format and
 //! checked for the same facts: the mock's deterministic text, its tool call
 //! with arguments built from the offered schema, stop reasons and usage.
@@ -13,22 +13,25 @@ use serde_json::{Value, json};
 enum Inbound {
     OpenAi,
     Anthropic,
+    Gemini,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Upstream {
     OpenAi,
     Anthropic,
+    Gemini,
 }
 
-const UPSTREAMS: [Upstream; 2] = [Upstream::OpenAi, Upstream::Anthropic];
-const INBOUNDS: [Inbound; 2] = [Inbound::OpenAi, Inbound::Anthropic];
+const UPSTREAMS: [Upstream; 3] = [Upstream::OpenAi, Upstream::Anthropic, Upstream::Gemini];
+const INBOUNDS: [Inbound; 3] = [Inbound::OpenAi, Inbound::Anthropic, Inbound::Gemini];
 
 /// One provider per upstream format, all at the same mock.
 fn config(mock: &Proc, extra: &str) -> String {
     format!(
         "[providers.oai]\nkind = \"mock\"\nbase_url = \"http://{a}/v1\"\n{extra}\n\
-         [providers.ant]\nkind = \"anthropic\"\nbase_url = \"http://{a}/v1\"\napi_key = \"mock-key\"\n{extra}\n",
+         [providers.ant]\nkind = \"anthropic\"\nbase_url = \"http://{a}/v1\"\napi_key = \"mock-key\"\n{extra}\n\
+         [providers.gem]\nkind = \"gemini\"\nbase_url = \"http://{a}/v1beta\"\napi_key = \"mock-key\"\n{extra}\n",
         a = mock.addr
     )
 }
@@ -37,6 +40,7 @@ fn model(up: Upstream) -> &'static str {
     match up {
         Upstream::OpenAi => "oai/mock-1",
         Upstream::Anthropic => "ant/claude-mock",
+        Upstream::Gemini => "gem/gemini-mock",
     }
 }
 
@@ -80,6 +84,21 @@ fn request(inbound: Inbound, model: &str, stream: bool, tools: bool) -> (String,
                     "input_schema": weather_schema()}]);
             }
             ("/anthropic/v1/messages".into(), b)
+        }
+        Inbound::Gemini => {
+            let mut b = json!({"systemInstruction": {"parts": [{"text": "be brief"}]},
+                "contents": [{"role": "user", "parts": [{"text": "weather in Paris?"}]}],
+                "generationConfig": {"maxOutputTokens": 256}});
+            if tools {
+                b["tools"] = json!([{"functionDeclarations": [{"name": "get_weather",
+                    "description": "Weather by city", "parameters": weather_schema()}]}]);
+            }
+            let method = if stream {
+                "streamGenerateContent?alt=sse"
+            } else {
+                "generateContent"
+            };
+            (format!("/genai/v1beta/models/{model}:{method}"), b)
         }
     }
 }
@@ -189,6 +208,46 @@ fn read_anthropic_json(v: &Value) -> Answer {
     a
 }
 
+/// One Gemini response (or stream chunk) added to `a`.
+fn add_gemini(a: &mut Answer, v: &Value) {
+    assert!(v.get("error").is_none(), "{v}");
+    let c = &v["candidates"][0];
+    for p in c["content"]["parts"].as_array().into_iter().flatten() {
+        if let Some(f) = p.get("functionCall") {
+            let name = f["name"].as_str().unwrap().to_string();
+            a.calls.push((name.clone(), name, f["args"].clone()));
+        } else if p["thought"] == true {
+            a.thinking.push_str(p["text"].as_str().unwrap());
+        } else if let Some(t) = p["text"].as_str() {
+            a.text.push_str(t);
+        }
+    }
+    if let Some(f) = c["finishReason"].as_str() {
+        a.stop = match f {
+            "STOP" if !a.calls.is_empty() => "tool",
+            "STOP" => "stop",
+            "MAX_TOKENS" => "length",
+            f => f,
+        }
+        .into();
+        let u = &v["usageMetadata"];
+        a.output_tokens = u["candidatesTokenCount"].as_u64().unwrap();
+        a.input_tokens = u["promptTokenCount"].as_u64().unwrap();
+    }
+}
+
+fn read_gemini_stream(body: &str) -> Answer {
+    let mut a = Answer::default();
+    for e in sse_data(body) {
+        add_gemini(&mut a, &serde_json::from_str(&e).unwrap());
+    }
+    assert!(
+        !a.stop.is_empty(),
+        "the last chunk has a finish reason: {body}"
+    );
+    a
+}
+
 /// `(event, data)` pairs of an SSE body.
 fn named_events(body: &str) -> Vec<(String, Value)> {
     body.split("\n\n")
@@ -281,18 +340,24 @@ async fn post(gw: &Gateway, path: &str, body: &Value) -> reqwest::Response {
 }
 
 async fn ask(gw: &Gateway, inbound: Inbound, path: &str, body: &Value) -> Answer {
+    let stream = body["stream"] == true || path.contains("streamGenerateContent");
     let r = post(gw, path, body).await;
     let status = r.status();
     let ct = r.headers()["content-type"].to_str().unwrap().to_string();
     let text = r.text().await.unwrap();
     assert_eq!(status, 200, "{text}");
-    let stream = body["stream"] == true;
     assert_eq!(ct.starts_with("text/event-stream"), stream, "{ct}");
     match (inbound, stream) {
         (Inbound::OpenAi, false) => read_openai_json(&serde_json::from_str(&text).unwrap()),
         (Inbound::OpenAi, true) => read_openai_stream(&text),
         (Inbound::Anthropic, false) => read_anthropic_json(&serde_json::from_str(&text).unwrap()),
         (Inbound::Anthropic, true) => read_anthropic_stream(&text),
+        (Inbound::Gemini, false) => {
+            let mut a = Answer::default();
+            add_gemini(&mut a, &serde_json::from_str(&text).unwrap());
+            a
+        }
+        (Inbound::Gemini, true) => read_gemini_stream(&text),
     }
 }
 
@@ -341,7 +406,7 @@ async fn every_inbound_format_reaches_every_upstream_format() {
     }
     // Every request was logged under its inbound endpoint with its usage.
     let page = logs_until(&gw, "?limit=100", None, |p| {
-        p["data"].as_array().is_some_and(|d| d.len() >= 24)
+        p["data"].as_array().is_some_and(|d| d.len() >= 54)
     })
     .await;
     for log in page["data"].as_array().unwrap() {
@@ -351,46 +416,60 @@ async fn every_inbound_format_reaches_every_upstream_format() {
             "{log}"
         );
         let endpoint = log["endpoint"].as_str().unwrap();
-        assert!(["chat", "anthropic_messages"].contains(&endpoint), "{log}");
+        assert!(
+            ["chat", "anthropic_messages", "gemini_generate_content"].contains(&endpoint),
+            "{log}"
+        );
     }
 }
 
 fn with_tool_result(inbound: Inbound, mut body: Value, id: &str, args: &Value) -> Value {
-    let msgs = body["messages"].as_array_mut().unwrap();
     match inbound {
         Inbound::OpenAi => {
+            let msgs = body["messages"].as_array_mut().unwrap();
             msgs.push(json!({"role": "assistant", "content": null, "tool_calls": [{"id": id, "type": "function",
                 "function": {"name": "get_weather", "arguments": args.to_string()}}]}));
             msgs.push(json!({"role": "tool", "tool_call_id": id, "content": "sunny, 21C"}));
         }
         Inbound::Anthropic => {
+            let msgs = body["messages"].as_array_mut().unwrap();
             msgs.push(json!({"role": "assistant", "content": [{"type": "tool_use", "id": id, "name": "get_weather", "input": args}]}));
             msgs.push(json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "sunny, 21C"}]}));
+        }
+        Inbound::Gemini => {
+            let turns = body["contents"].as_array_mut().unwrap();
+            turns.push(json!({"role": "model", "parts": [{"functionCall": {"name": "get_weather", "args": args}}]}));
+            turns.push(json!({"role": "user", "parts": [{"functionResponse": {"name": "get_weather", "response": {"result": "sunny, 21C"}}}]}));
         }
     }
     body
 }
 
 #[tokio::test]
-async fn thinking_crosses_from_anthropic_upstreams() {
+async fn thinking_crosses_from_anthropic_and_gemini_upstreams() {
     let mock = start_mock(&[]).await;
     let gw = Gateway::start(&config(&mock, "")).await;
     for inbound in INBOUNDS {
-        for stream in [false, true] {
-            let (path, mut body) = request(inbound, model(Upstream::Anthropic), stream, false);
+        for (up, stream) in [Upstream::Anthropic, Upstream::Gemini]
+            .into_iter()
+            .flat_map(|u| [(u, false), (u, true)])
+        {
+            let (path, mut body) = request(inbound, model(up), stream, false);
             match inbound {
                 Inbound::OpenAi => body["reasoning_effort"] = json!("low"),
                 Inbound::Anthropic => {
                     body["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
                     body["max_tokens"] = json!(2048);
                 }
+                Inbound::Gemini => {
+                    body["generationConfig"]["thinkingConfig"] =
+                        json!({"thinkingBudget": 1024, "includeThoughts": true})
+                }
             }
             let a = ask(&gw, inbound, &path, &body).await;
-            assert!(
-                a.thinking.starts_with("The user wrote "),
-                "{inbound:?} stream {stream}: {a:?}"
-            );
-            assert_eq!(a.text.split(' ').count(), 12);
+            let case = format!("{inbound:?} → {up:?} stream {stream}: {a:?}");
+            assert!(a.thinking.starts_with("The user wrote "), "{case}");
+            assert_eq!(a.text.split(' ').count(), 12, "{case}");
         }
     }
 }
@@ -417,7 +496,15 @@ async fn a_stream_cut_upstream_ends_with_an_error_event_in_the_clients_format() 
         assert_eq!(v["error"]["type"], "api_error");
         assert!(!names.contains(&"message_stop"), "{up:?}: {names:?}");
 
-        // An OpenAI client of an Anthropic upstream gets OpenAI's error chunk.
+        // A Gemini client gets Gemini's error object as the last chunk.
+        let (path, body) = request(Inbound::Gemini, model(up), true, false);
+        let r = post(&gw, &path, &body).await;
+        let events = sse_data(&r.text().await.unwrap());
+        let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
+        assert_eq!(last["error"]["status"], "UNAVAILABLE", "{up:?}: {events:?}");
+        assert!(events.len() > 1, "content came first: {events:?}");
+
+        // An OpenAI client gets OpenAI's error chunk.
         let (path, body) = request(Inbound::OpenAi, model(up), true, false);
         let r = post(&gw, &path, &body).await;
         let events = sse_data(&r.text().await.unwrap());
@@ -455,10 +542,17 @@ async fn errors_come_back_in_the_clients_shape() {
     assert_eq!(v["error"]["type"], "not_found_error");
     let v = error_of(&gw, &path, &json!({"model": "ant/x"}), 400, "messages").await;
     assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    let (path, body) = request(Inbound::Gemini, "nope/none", false, false);
+    let v = error_of(&gw, &path, &body, 404, "nope/none").await;
+    assert_eq!(v["error"]["status"], "NOT_FOUND");
+    assert_eq!(v["error"]["code"], 404);
     // An upstream's 400 reaches each client in its own shape.
     let (path, body) = request(Inbound::Anthropic, "limited/claude-mock", false, false);
     let v = error_of(&gw, &path, &body, 400, "mock error 400").await;
     assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+    let (path, body) = request(Inbound::Gemini, "limited/claude-mock", false, false);
+    let v = error_of(&gw, &path, &body, 400, "mock error 400").await;
+    assert_eq!(v["error"]["status"], "INVALID_ARGUMENT", "{v}");
     let (path, body) = request(Inbound::OpenAi, "limited/claude-mock", false, false);
     let v = error_of(&gw, &path, &body, 400, "mock error 400").await;
     assert!(v.get("type").is_none(), "OpenAI shape: {v}");
@@ -483,7 +577,7 @@ async fn anthropic_models_and_token_counting() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["oai/m-1", "ant/m-1"]);
+    assert_eq!(ids, ["oai/m-1", "ant/m-1", "gem/m-1"]);
     assert_eq!(v["data"][0]["type"], "model");
     let count = |text: &str| {
         let c = c.clone();

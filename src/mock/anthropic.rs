@@ -8,12 +8,10 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, StatusCode};
 use serde_json::{Value, json};
 
-use super::{
-    Mock, Refusal, count_tokens, example_args, fnv, split_even, split_words, sse_frames, text_for,
-};
+use super::{Mock, count_tokens, example_args, fnv, split_even, split_words, sse_frames, text_for};
 
 fn error(status: u16, message: &str) -> Response {
     let kind = match status {
@@ -67,15 +65,7 @@ fn tool_use(req: &Value, seed: u64) -> Option<Value> {
 pub(super) async fn messages(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Response {
     let (plan, req) = match m.begin(&headers, &body) {
         Ok(v) => v,
-        Err(Refusal::Injected(i)) => {
-            let mut r = error(i.status, &format!("mock error {}", i.status));
-            if i.status == 429 {
-                r.headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from(i.retry_after));
-            }
-            return r;
-        }
-        Err(Refusal::BadJson(e)) => return error(400, &format!("invalid JSON: {e}")),
+        Err(r) => return r.response_as(error),
     };
     let Some(model) = req.get("model").and_then(Value::as_str).map(str::to_string) else {
         return error(400, "model: Field required");

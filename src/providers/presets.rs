@@ -3,8 +3,7 @@
 //! A preset is only defaults: base URL, how the key is sent, which environment
 //! variable registers it when no config exists, and a small catalog of model
 //! names so that bare names resolve. Every field can be overridden in config.
-//! Anthropic is reached through its native Messages API (see `translate`);
-//! Gemini through its OpenAI-compatible endpoint.
+//! Anthropic and Gemini are reached through their native APIs (see `translate`).
 
 use serde::{Deserialize, Serialize};
 
@@ -19,6 +18,8 @@ pub enum AuthStyle {
     ApiKeyHeader,
     /// `x-api-key: <key>` (Anthropic)
     XApiKey,
+    /// `x-goog-api-key: <key>` (Gemini)
+    GoogApiKey,
 }
 
 /// URL layout of the upstream API.
@@ -166,17 +167,22 @@ static ANTHROPIC: Preset = Preset {
         ],
     )
 };
-static GEMINI: Preset = bearer(
-    "gemini",
-    "https://generativelanguage.googleapis.com/v1beta/openai",
-    "GEMINI_API_KEY",
-    &[
-        "gemini-2.5-pro",
-        "gemini-2.5-flash",
-        "gemini-2.5-flash-lite",
-        "gemini-embedding-001",
-    ],
-);
+static GEMINI: Preset = Preset {
+    // The native API (`{base_url}/models/{model}:generateContent`,
+    // `x-goog-api-key`); its streams always report usage.
+    auth: AuthStyle::GoogApiKey,
+    wire: Format::Gemini,
+    ..bearer(
+        "gemini",
+        "https://generativelanguage.googleapis.com/v1beta",
+        "GEMINI_API_KEY",
+        &[
+            "gemini-2.5-pro",
+            "gemini-2.5-flash",
+            "gemini-2.5-flash-lite",
+        ],
+    )
+};
 static GROQ: Preset = bearer(
     "groq",
     "https://api.groq.com/openai/v1",

@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::{Path, Request, State};
 use axum::routing::{get, post};
 use bytes::Bytes;
 use futures_util::StreamExt;
@@ -126,9 +126,11 @@ pub async fn whole_for_client(resp: Response<Body>, format: Format, model: &str)
     Response::from_parts(parts, Body::from(body))
 }
 
-/// `/anthropic/v1/...`: Messages (JSON and SSE), token counting, models.
+/// `/anthropic/v1/...`: Messages (JSON and SSE), token counting, models;
+/// `/genai/v1beta/models/{model}:generateContent` and `:streamGenerateContent`.
 pub fn routes(gw: Arc<Gateway>) -> Router {
     Router::new()
+        .route("/genai/v1beta/models/{*call}", post(generate_content))
         .route("/anthropic/v1/messages", post(messages))
         .route("/anthropic/v1/messages/count_tokens", post(count_tokens))
         .route("/anthropic/v1/models", get(anthropic_models))
@@ -205,4 +207,58 @@ async fn anthropic_models(State(gw): State<Arc<Gateway>>, req: Request) -> Respo
                 .to_string(),
         ),
     )
+}
+
+/// Gemini names the model and the method in the path (`{model}:{method}`,
+/// the model possibly `provider/model`); both are put in the body for the
+/// translator. A key may also come as `?key=`, as the Gemini SDKs send it.
+async fn generate_content(
+    State(gw): State<Arc<Gateway>>,
+    Path(call): Path<String>,
+    req: Request,
+) -> Response<Body> {
+    let fail = |e: ProxyError| e.into_response_for(Format::Gemini);
+    let Some((model, method)) = call.rsplit_once(':') else {
+        return fail(ProxyError::new(
+            ErrorKind::ModelNotFound,
+            format!("no method in '{call}': expected {{model}}:generateContent"),
+        ));
+    };
+    let stream = match method {
+        "generateContent" => false,
+        "streamGenerateContent" => true,
+        other => {
+            return fail(ProxyError::new(
+                ErrorKind::ModelNotFound,
+                format!("method '{other}' is not served"),
+            ));
+        }
+    };
+    let (mut parts, body) = req.into_parts();
+    let query_key = parts.uri.query().and_then(|q| {
+        q.split('&')
+            .find_map(|kv| kv.strip_prefix("key="))
+            .and_then(|k| HeaderValue::from_str(k).ok())
+    });
+    if let Some(k) = query_key {
+        parts.headers.entry("x-goog-api-key").or_insert(k);
+    }
+    let bytes = match read_body(Request::from_parts(parts.clone(), body), gw.max_body_bytes).await {
+        Ok(b) => b,
+        Err(e) => return fail(e),
+    };
+    let mut v: Value = match serde_json::from_slice(&bytes) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            return fail(ProxyError::new(
+                ErrorKind::InvalidRequest,
+                "request body must be a JSON object",
+            ));
+        }
+    };
+    v["model"] = json!(model);
+    v["stream"] = json!(stream);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    let req = Request::from_parts(parts, Body::from(v.to_string()));
+    handle_in(gw, Endpoint::ChatCompletions, Format::Gemini, req).await
 }

@@ -5,7 +5,7 @@ use serde_json::{Map, Value, json};
 use super::Transcode;
 use super::canonical::{
     Image, Invalid, Part, Request, Response, Role, StopReason, Thinking, Tool, ToolCall,
-    ToolChoice, Usage, invalid, str_of, strings,
+    ToolChoice, Usage, error_message, invalid, str_of, strings,
 };
 use super::openai::{ChunkWriter, named_event, push};
 use crate::providers::sse::SseEvent;
@@ -222,13 +222,7 @@ pub fn request_to_anthropic(r: &Request, model: &str) -> Value {
         let tools: Vec<Value> = r
             .tools
             .iter()
-            .map(|t| {
-                let mut v = json!({"name": t.name, "input_schema": t.parameters});
-                if let Some(d) = &t.description {
-                    v["description"] = json!(d);
-                }
-                v
-            })
+            .map(|t| t.declaration("input_schema"))
             .collect();
         out.insert("tools".into(), Value::Array(tools));
         let mut choice = match &r.tool_choice {
@@ -453,13 +447,7 @@ impl Transcode for Decoder {
                 self.w.usage(&self.usage, out);
                 ChunkWriter::done(out);
             }
-            "error" => {
-                let msg = v
-                    .pointer("/error/message")
-                    .and_then(Value::as_str)
-                    .unwrap_or("upstream error event");
-                ChunkWriter::error(msg, out);
-            }
+            "error" => ChunkWriter::error(error_message(&v).unwrap_or("upstream error"), out),
             _ => {}
         }
     }
@@ -579,11 +567,7 @@ impl Transcode for Encoder {
         let Ok(v) = serde_json::from_str::<Value>(&data) else {
             return;
         };
-        if let Some(e) = v.get("error") {
-            let msg = e
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("upstream error");
+        if let Some(msg) = error_message(&v) {
             self.fail(msg, out);
             return;
         }

@@ -81,6 +81,29 @@ pub struct Tool {
     pub parameters: Value,
 }
 
+impl Tool {
+    /// `{"name", "description"?, <schema_key>: parameters}`: the declaration
+    /// every format writes, under its own name for the schema.
+    pub fn declaration(&self, schema_key: &str) -> Value {
+        let mut d = serde_json::json!({"name": self.name});
+        if let Some(desc) = &self.description {
+            d["description"] = Value::String(desc.clone());
+        }
+        d[schema_key] = self.parameters.clone();
+        d
+    }
+}
+
+/// An error object's message, if `v` is an `{"error": ...}` body or event.
+pub fn error_message(v: &Value) -> Option<&str> {
+    let e = v.get("error")?;
+    Some(
+        e.get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("upstream error"),
+    )
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ToolChoice {
     Auto,

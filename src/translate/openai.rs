@@ -255,13 +255,7 @@ pub fn request_to_openai(r: &Request, model: &str, ask_usage: bool) -> Value {
         let tools: Vec<Value> = r
             .tools
             .iter()
-            .map(|t| {
-                let mut f = json!({"name": t.name, "parameters": t.parameters});
-                if let Some(d) = &t.description {
-                    f["description"] = json!(d);
-                }
-                json!({"type": "function", "function": f})
-            })
+            .map(|t| json!({"type": "function", "function": t.declaration("parameters")}))
             .collect();
         out.insert("tools".into(), Value::Array(tools));
         if let Some(p) = r.parallel_tool_calls {

@@ -178,3 +178,119 @@ fn errors_take_the_clients_shape() {
     );
     assert_eq!(error_body(Format::OpenAi, 429, "x"), None);
 }
+
+#[test]
+fn gemini_request_to_every_format() {
+    let v = fixture_json("gemini_request.json");
+    let r = gemini::request_from_gemini(&v, "gemini-2.5-flash", false).unwrap();
+    assert_eq!(
+        r.tool_choice,
+        Some(canonical::ToolChoice::Tool("get_weather".into()))
+    );
+    assert_eq!(
+        r.tools[0].parameters["properties"]["city"]["type"], "string",
+        "Gemini's capitalized types become JSON Schema's"
+    );
+    golden_json(
+        "gemini_request.to_openai.json",
+        &openai::request_to_openai(&r, "gpt-4o", false),
+    );
+    golden_json(
+        "gemini_request.to_anthropic.json",
+        &anthropic::request_to_anthropic(&r, "claude-sonnet-4-5"),
+    );
+    let back = gemini::request_to_gemini(&r);
+    golden_json("gemini_request.to_gemini.json", &back);
+    assert_eq!(
+        gemini::request_from_gemini(&back, "gemini-2.5-flash", false).unwrap(),
+        r
+    );
+}
+
+#[test]
+fn other_requests_to_gemini() {
+    let r = anthropic::request_from_anthropic(&fixture_json("anthropic_request.json")).unwrap();
+    let g = gemini::request_to_gemini(&r);
+    golden_json("anthropic_request.to_gemini.json", &g);
+    // Results name the function of the call they answer.
+    let results = &g["contents"][2]["parts"];
+    assert_eq!(results[0]["functionResponse"]["name"], "get_weather");
+    assert_eq!(results[1]["functionResponse"]["name"], "get_time");
+    let r = openai::request_from_openai(&fixture_json("openai_request.json")).unwrap();
+    golden_json(
+        "openai_request.to_gemini.json",
+        &gemini::request_to_gemini(&r),
+    );
+}
+
+#[test]
+fn gemini_response_to_every_format() {
+    let r = gemini::response_from_gemini(&fixture_json("gemini_response.json"));
+    assert_eq!(
+        r.stop,
+        canonical::StopReason::ToolUse,
+        "calls mean tool use"
+    );
+    assert_eq!(r.usage.completion_tokens, 40, "thoughts count as output");
+    assert_eq!(r.usage.cached_tokens, 900);
+    let internal = openai::response_to_openai(&r);
+    golden_json("gemini_response.to_openai.json", &internal);
+    golden_json(
+        "gemini_response.to_anthropic.json",
+        &anthropic::response_to_anthropic(&r),
+    );
+    golden_json(
+        "gemini_response.to_gemini.json",
+        &gemini::response_to_gemini(&openai::response_from_openai(&internal)),
+    );
+    // Anthropic's answer in Gemini's format.
+    let a = anthropic::response_from_anthropic(&fixture_json("anthropic_response.json"));
+    golden_json(
+        "anthropic_response.to_gemini.json",
+        &gemini::response_to_gemini(&a),
+    );
+}
+
+#[test]
+fn gemini_stream_decodes_and_every_stream_encodes_to_gemini() {
+    let input = fixture("gemini_stream.sse");
+    let chunks = transcode(decoder(Format::Gemini).unwrap(), &input, input.len());
+    golden("gemini_stream.to_openai.sse", &chunks);
+    for piece in [1, 5, 50] {
+        let cut = transcode(decoder(Format::Gemini).unwrap(), &input, piece);
+        assert_eq!(cut, chunks, "pieces of {piece}");
+    }
+    assert!(chunks.ends_with("data: [DONE]\n\n"));
+    let to_anthropic = transcode(
+        encoder(Format::Anthropic, "gem/gemini-2.5-flash").unwrap(),
+        chunks.as_bytes(),
+        chunks.len(),
+    );
+    golden("gemini_stream.to_anthropic.sse", &to_anthropic);
+    let back = transcode(
+        encoder(Format::Gemini, "gemini-2.5-flash").unwrap(),
+        chunks.as_bytes(),
+        chunks.len(),
+    );
+    golden("gemini_stream.to_gemini.sse", &back);
+    let openai = fixture("openai_stream.sse");
+    let out = transcode(
+        encoder(Format::Gemini, "groq/llama").unwrap(),
+        &openai,
+        openai.len(),
+    );
+    golden("openai_stream.to_gemini.sse", &out);
+    // Tool calls leave whole, with the finish reason, in the last chunk.
+    let last: Value =
+        serde_json::from_str(out.trim_end().rsplit("data: ").next().unwrap()).unwrap();
+    assert_eq!(last["candidates"][0]["finishReason"], "STOP");
+    assert_eq!(
+        last["candidates"][0]["content"]["parts"][1]["functionCall"],
+        json!({"name": "get_time", "args": {"tz": "UTC"}})
+    );
+    // A Gemini stream without a finish reason was cut: no end marker is made up.
+    let cut = &input[..input.len() / 2];
+    let cut = &cut[..cut.len() - cut.rsplitn(2, |&b| b == b'\n').next().unwrap().len()];
+    let partial = transcode(decoder(Format::Gemini).unwrap(), cut, 16);
+    assert!(!partial.contains("[DONE]"), "{partial}");
+}
