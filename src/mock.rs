@@ -251,6 +251,12 @@ fn bad_request(msg: impl std::fmt::Display) -> Response {
         .into_response()
 }
 
+/// A thinking signature as the real APIs send them: base64 (Gemini's SDK
+/// decodes it as bytes), here of a readable, seed-determined text.
+fn signature(seed: u64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("mock-signature-{seed:016x}"))
+}
+
 /// FNV-1a: a stable hash, so answers are the same across runs and platforms.
 fn fnv(bytes: &[u8]) -> u64 {
     bytes.iter().fold(0xcbf29ce484222325u64, |h, &b| {

@@ -82,7 +82,7 @@ pub(super) async fn messages(State(m): State<Mock>, headers: HeaderMap, body: By
     let words = text_for(seed, plan.words.min(max_tokens as usize).max(1));
     let thinking = (req.pointer("/thinking/type").and_then(Value::as_str) == Some("enabled"))
         .then(|| format!("The user wrote {input_tokens} tokens; answer plainly."));
-    let signature = format!("mock-signature-{seed:016x}");
+    let signature = super::signature(seed);
     let mut content = Vec::new();
     if let Some(t) = &thinking {
         content.push(json!({"type": "thinking", "thinking": t, "signature": signature}));

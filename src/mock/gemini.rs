@@ -99,9 +99,8 @@ pub(super) async fn generate(
     if !plan.latency.is_zero() {
         tokio::time::sleep(plan.latency).await;
     }
-    let thought_part = thought.map(|t| {
-        json!({"text": t, "thought": true, "thoughtSignature": format!("mock-signature-{seed:016x}")})
-    });
+    let thought_part = thought
+        .map(|t| json!({"text": t, "thought": true, "thoughtSignature": super::signature(seed)}));
     let chunk = |parts: Vec<Value>, last: bool| {
         let mut cand = json!({"content": {"role": "model", "parts": parts}, "index": 0});
         let mut v = json!({"modelVersion": model, "responseId": id});

@@ -183,7 +183,7 @@ fn part_to(p: &Part, names: &[(&str, &str)]) -> Option<Value> {
         Part::Image(Image::Url(u)) => json!({"fileData": {"fileUri": u}}),
         Part::Thinking { text, signature } => {
             let mut v = json!({"text": text, "thought": true});
-            if let Some(s) = signature {
+            if let Some(s) = signature.as_deref().filter(|s| is_base64(s)) {
                 v["thoughtSignature"] = json!(s);
             }
             v
@@ -353,6 +353,14 @@ pub fn response_to_gemini(r: &Response) -> Value {
         "modelVersion": r.model,
         "responseId": r.id,
     })
+}
+
+/// Gemini's signatures are bytes, sent as base64; one that is not (from
+/// another provider) cannot be sent and is left out.
+fn is_base64(s: &str) -> bool {
+    s.len().is_multiple_of(4)
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'/' | b'='))
 }
 
 /// The gRPC-style status Google APIs name an HTTP status by.
@@ -531,7 +539,11 @@ impl Transcode for Encoder {
         {
             parts.push(json!({"text": t, "thought": true}));
         }
-        if let Some(s) = d.get("reasoning_signature").and_then(Value::as_str) {
+        if let Some(s) = d
+            .get("reasoning_signature")
+            .and_then(Value::as_str)
+            .filter(|s| is_base64(s))
+        {
             parts.push(json!({"text": "", "thought": true, "thoughtSignature": s}));
         }
         if let Some(t) = d.get("content").and_then(Value::as_str)

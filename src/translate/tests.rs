@@ -68,7 +68,10 @@ fn anthropic_request_to_every_format() {
     ] {
         assert!(back.get(field).is_some(), "{field}");
     }
-    assert_eq!(back["messages"][1]["content"][0]["signature"], "sig-abc");
+    assert_eq!(
+        back["messages"][1]["content"][0]["signature"],
+        "c2lnLWFiYw=="
+    );
 }
 
 #[test]

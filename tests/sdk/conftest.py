@@ -46,6 +46,8 @@ def gateway_url():
                 # The same mock, answering in Anthropic's own format.
                 f'[providers.ant]\nkind = "anthropic"\napi_key = "mock-key"\n'
                 f'base_url = "http://127.0.0.1:{mock_port}/v1"\n'
+                f'[providers.gem]\nkind = "gemini"\napi_key = "mock-key"\n'
+                f'base_url = "http://127.0.0.1:{mock_port}/v1beta"\n'
                 # Streams cut by the upstream after two content events.
                 f'[providers.cut]\nkind = "anthropic"\napi_key = "mock-key"\nmax_retries = 0\n'
                 f'base_url = "http://127.0.0.1:{mock_port}/v1"\n'

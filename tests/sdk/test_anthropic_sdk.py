@@ -2,6 +2,8 @@
 Messages JSON and streams, tools, thinking, token counting, models and errors,
 with both an OpenAI-format upstream (mock/...) and an Anthropic one (ant/...)."""
 
+import base64
+
 import anthropic
 import pytest
 
@@ -77,7 +79,7 @@ def test_thinking_streams_with_its_signature(client):
         m = s.get_final_message()
     assert [b.type for b in m.content] == ["thinking", "text"]
     assert m.content[0].thinking.startswith("The user wrote ")
-    assert m.content[0].signature.startswith("mock-signature-")
+    assert base64.b64decode(m.content[0].signature).startswith(b"mock-signature-")
 
 
 def test_count_tokens_and_models(client):
