@@ -59,6 +59,8 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     pub logs: RequestLogs,
     pub governance: Arc<Governance>,
+    /// Responses this node served, for `previous_response_id`.
+    responses: native::ResponseStore,
     max_body_bytes: usize,
     enforce_auth: bool,
 }
@@ -88,6 +90,7 @@ impl Gateway {
             metrics,
             logs,
             governance,
+            responses: native::ResponseStore::default(),
             max_body_bytes: config.server.max_body_bytes,
             enforce_auth: config.client.enforce_auth,
         }
@@ -149,6 +152,8 @@ pub struct Ctx {
     endpoint: Endpoint,
     /// The wire format the client speaks; errors and answers leave in it.
     inbound: Format,
+    /// Responses requests: the answer's id and the conversation it continues.
+    conversation: Option<native::Conversation>,
     requested_model: String,
     stream: bool,
     /// The virtual key's id, when the request presented one, and the team and
@@ -182,6 +187,7 @@ impl Ctx {
             ts_ms: now_ms(),
             endpoint,
             inbound,
+            conversation: None,
             requested_model: String::new(),
             stream: false,
             virtual_key: None,
@@ -216,6 +222,7 @@ impl Ctx {
             Format::OpenAi => self.endpoint.label(),
             Format::Anthropic => "anthropic_messages",
             Format::Gemini => "gemini_generate_content",
+            Format::Responses => "responses",
         }
     }
 
@@ -364,7 +371,9 @@ pub async fn handle_in(
             let mut resp = if inbound == Format::OpenAi {
                 resp
             } else {
-                native::whole_for_client(resp, inbound, &ctx.requested_model).await
+                let conversation = ctx.conversation.take();
+                native::whole_for_client(resp, inbound, &ctx.requested_model, conversation, &gw)
+                    .await
             };
             ctx.status = resp.status().as_u16();
             let overhead = ctx.stamp_overhead();
@@ -386,7 +395,10 @@ pub async fn handle_in(
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             h.insert("x-accel-buffering", HeaderValue::from_static("no"));
             let model = ctx.requested_model.clone();
-            *resp.body_mut() = native::stream_for_client(stream::relay(pre, fin), inbound, &model);
+            let conversation = ctx.conversation.take();
+            let relay = stream::relay(pre, fin);
+            *resp.body_mut() =
+                native::stream_for_client(relay, inbound, &model, conversation, gw.clone());
             resp
         }
         Err(e) => {
@@ -447,10 +459,14 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
             let tiers = &gw.config.anthropic;
             let rename = |m: &str| match format {
                 Format::Anthropic => tiers.tier_model(m).map(str::to_string),
-                Format::OpenAi | Format::Gemini => None,
+                _ => None,
             };
-            let read = translate::read_request(format, &raw, rename)
+            let mut read = translate::read_request(format, &raw, rename)
                 .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
+            if format == Format::Responses {
+                let ctx = fin.ctx();
+                ctx.conversation = Some(gw.responses.continue_from(&mut read, &ctx.id)?);
+            }
             canonical = Some(read.request);
             read.internal
         }

@@ -15,6 +15,7 @@ pub mod anthropic;
 pub mod canonical;
 pub mod gemini;
 pub mod openai;
+pub mod responses;
 
 use bytes::Bytes;
 use serde_json::Value;
@@ -32,6 +33,8 @@ pub enum Format {
     Anthropic,
     /// Gemini `generateContent`.
     Gemini,
+    /// OpenAI Responses (clients only).
+    Responses,
 }
 
 impl Format {
@@ -40,6 +43,7 @@ impl Format {
             Format::OpenAi => "openai",
             Format::Anthropic => "anthropic",
             Format::Gemini => "gemini",
+            Format::Responses => "responses",
         }
     }
 }
@@ -49,6 +53,15 @@ impl Format {
 pub struct Inbound {
     pub request: Request,
     pub internal: Bytes,
+    /// Responses: the earlier response this one continues.
+    pub previous: Option<String>,
+    /// Responses: whether the answer may be continued later.
+    pub store: bool,
+}
+
+/// The Chat Completions body the pipeline reads for `r`.
+pub fn internal_body(r: &Request) -> Bytes {
+    Bytes::from(openai::request_to_openai(r, &r.model, true).to_string())
 }
 
 /// Reads a request body in `format` (not OpenAI: that is never translated).
@@ -64,8 +77,14 @@ pub fn read_request(
     if !v.is_object() {
         return Err(canonical::invalid("request body must be a JSON object"));
     }
+    let (mut previous, mut store) = (None, false);
     let mut request = match format {
         Format::OpenAi => openai::request_from_openai(&v)?,
+        Format::Responses => {
+            let read = responses::request_from_responses(&v)?;
+            (previous, store) = (read.previous, read.store);
+            read.request
+        }
         Format::Anthropic => anthropic::request_from_anthropic(&v)?,
         // Gemini names the model and streaming in the URL; the route puts
         // them in the body as `model` and `stream` before it gets here.
@@ -78,10 +97,11 @@ pub fn read_request(
     if let Some(m) = rename(&request.model) {
         request.model = m;
     }
-    let internal = openai::request_to_openai(&request, &request.model, true);
     Ok(Inbound {
+        internal: internal_body(&request),
         request,
-        internal: Bytes::from(internal.to_string()),
+        previous,
+        store,
     })
 }
 
@@ -93,13 +113,14 @@ pub fn upstream_request(
     ask_usage: bool,
 ) -> (String, Bytes) {
     let (path, v) = match wire {
-        Format::OpenAi => (
-            "/chat/completions".to_string(),
-            openai::request_to_openai(r, model, ask_usage),
-        ),
         Format::Anthropic => (
             "/messages".to_string(),
             anthropic::request_to_anthropic(r, model),
+        ),
+        // Nothing is reached through the Responses API: OpenAI chat instead.
+        Format::OpenAi | Format::Responses => (
+            "/chat/completions".to_string(),
+            openai::request_to_openai(r, model, ask_usage),
         ),
         Format::Gemini => (
             if r.stream {
@@ -118,24 +139,30 @@ pub fn upstream_request(
 pub fn upstream_response(wire: Format, body: &[u8]) -> Option<Bytes> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let r = match wire {
-        Format::OpenAi => return Some(Bytes::copy_from_slice(body)),
+        Format::OpenAi | Format::Responses => return Some(Bytes::copy_from_slice(body)),
         Format::Anthropic => anthropic::response_from_anthropic(&v),
         Format::Gemini => gemini::response_from_gemini(&v),
     };
     Some(Bytes::from(openai::response_to_openai(&r).to_string()))
 }
 
-/// An internal chat completion in the client's `format`, reporting `model`.
-pub fn client_response(format: Format, body: &[u8], model: &str) -> Option<Bytes> {
+/// An internal chat completion as canonical, reporting `model`.
+pub fn read_response(body: &[u8], model: &str) -> Option<canonical::Response> {
     let v: Value = serde_json::from_slice(body).ok()?;
     let mut r = openai::response_from_openai(&v);
     model.clone_into(&mut r.model);
+    Some(r)
+}
+
+/// A response in the client's `format`; `id` names Responses answers.
+pub fn client_response(format: Format, r: &canonical::Response, id: &str) -> Bytes {
     let out = match format {
-        Format::OpenAi => return Some(Bytes::copy_from_slice(body)),
-        Format::Anthropic => anthropic::response_to_anthropic(&r),
-        Format::Gemini => gemini::response_to_gemini(&r),
+        Format::OpenAi => openai::response_to_openai(r),
+        Format::Anthropic => anthropic::response_to_anthropic(r),
+        Format::Gemini => gemini::response_to_gemini(r),
+        Format::Responses => responses::response_to_responses(r, id),
     };
-    Some(Bytes::from(out.to_string()))
+    Bytes::from(out.to_string())
 }
 
 /// An error body in the client's `format`.
@@ -144,6 +171,7 @@ pub fn error_body(format: Format, status: u16, message: &str) -> Option<Bytes> {
         Format::OpenAi => return None,
         Format::Anthropic => anthropic::error_body(status, message),
         Format::Gemini => gemini::error_body(status, message),
+        Format::Responses => responses::error_body(status, message),
     };
     Some(Bytes::from(v.to_string()))
 }
@@ -155,6 +183,38 @@ pub trait Transcode: Send {
     /// The input ended, cleanly or not: appends anything still owed (for a
     /// client, an error event if the stream was incomplete).
     fn end(&mut self, out: &mut Vec<u8>);
+}
+
+/// The client side of a stream: what a format makes of each piece of an
+/// internal chunk. Its [`Transcode`] comes with it: once finished, the rest
+/// is ignored, and input that ends before the end marker fails the stream.
+pub trait Encode: Send {
+    fn finished(&self) -> bool;
+    fn delta(&mut self, d: openai::Delta, out: &mut Vec<u8>);
+    /// The end marker arrived: the stream is complete.
+    fn complete(&mut self, out: &mut Vec<u8>);
+    /// Ends the stream with the format's error event.
+    fn fail(&mut self, message: &str, out: &mut Vec<u8>);
+}
+
+impl<E: Encode> Transcode for E {
+    fn event(&mut self, ev: &SseEvent, out: &mut Vec<u8>) {
+        if self.finished() {
+            return;
+        }
+        match openai::read_chunk(ev) {
+            None => {}
+            Some(openai::Chunk::Done) => self.complete(out),
+            Some(openai::Chunk::Error(message)) => self.fail(&message, out),
+            Some(openai::Chunk::Delta(d)) => self.delta(d, out),
+        }
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) {
+        if !self.finished() {
+            self.fail("the stream ended before it was complete", out);
+        }
+    }
 }
 
 /// A [`Transcode`] behind an incremental SSE parser: bytes in any pieces in,
@@ -191,14 +251,20 @@ impl Transcoder {
 /// Upstream SSE of `wire` → internal chunks; `None` for OpenAI (no translation).
 pub fn decoder(wire: Format) -> Option<Transcoder> {
     match wire {
-        Format::OpenAi => None,
+        Format::OpenAi | Format::Responses => None,
         Format::Anthropic => Some(Transcoder::new(Box::<anthropic::Decoder>::default())),
         Format::Gemini => Some(Transcoder::new(Box::<gemini::Decoder>::default())),
     }
 }
 
-/// Internal chunks → the client's `format`; `None` for OpenAI.
-pub fn encoder(format: Format, model: &str) -> Option<Transcoder> {
+/// Internal chunks → the client's `format`; `None` for OpenAI. `id` names
+/// Responses answers, and `on_done` receives a Responses answer once complete.
+pub fn encoder(
+    format: Format,
+    model: &str,
+    id: &str,
+    on_done: Box<dyn FnOnce(canonical::Response) + Send>,
+) -> Option<Transcoder> {
     match format {
         Format::OpenAi => None,
         Format::Anthropic => Some(Transcoder::new(Box::new(anthropic::Encoder::new(
@@ -206,6 +272,11 @@ pub fn encoder(format: Format, model: &str) -> Option<Transcoder> {
         )))),
         Format::Gemini => Some(Transcoder::new(Box::new(gemini::Encoder::new(
             model.to_string(),
+        )))),
+        Format::Responses => Some(Transcoder::new(Box::new(responses::Encoder::new(
+            id.to_string(),
+            model.to_string(),
+            on_done,
         )))),
     }
 }

@@ -14,6 +14,7 @@ enum Inbound {
     OpenAi,
     Anthropic,
     Gemini,
+    Responses,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -24,7 +25,12 @@ enum Upstream {
 }
 
 const UPSTREAMS: [Upstream; 3] = [Upstream::OpenAi, Upstream::Anthropic, Upstream::Gemini];
-const INBOUNDS: [Inbound; 3] = [Inbound::OpenAi, Inbound::Anthropic, Inbound::Gemini];
+const INBOUNDS: [Inbound; 4] = [
+    Inbound::OpenAi,
+    Inbound::Anthropic,
+    Inbound::Gemini,
+    Inbound::Responses,
+];
 
 /// One provider per upstream format, all at the same mock.
 fn config(mock: &Proc, extra: &str) -> String {
@@ -100,7 +106,101 @@ fn request(inbound: Inbound, model: &str, stream: bool, tools: bool) -> (String,
             };
             (format!("/genai/v1beta/models/{model}:{method}"), b)
         }
+        Inbound::Responses => {
+            let mut b = json!({"model": model, "stream": stream, "instructions": "be brief",
+                "input": [{"role": "user", "content": "weather in Paris?"}], "max_output_tokens": 256});
+            if tools {
+                b["tools"] = json!([{"type": "function", "name": "get_weather",
+                    "description": "Weather by city", "parameters": weather_schema()}]);
+            }
+            // Both mounts; Codex CLI uses the second.
+            let path = if stream {
+                "/openai/v1/responses"
+            } else {
+                "/v1/responses"
+            };
+            (path.into(), b)
+        }
     }
+}
+
+/// A Responses `response` object as an answer.
+fn read_responses_json(v: &Value) -> Answer {
+    assert_eq!(v["object"], "response", "{v}");
+    assert!(v["id"].as_str().unwrap().starts_with("resp_"), "{v}");
+    let mut a = Answer {
+        output_tokens: v["usage"]["output_tokens"].as_u64().unwrap(),
+        input_tokens: v["usage"]["input_tokens"].as_u64().unwrap(),
+        ..Answer::default()
+    };
+    for item in v["output"].as_array().unwrap() {
+        match item["type"].as_str().unwrap() {
+            "message" => a
+                .text
+                .push_str(item["content"][0]["text"].as_str().unwrap()),
+            "reasoning" => a
+                .thinking
+                .push_str(item["summary"][0]["text"].as_str().unwrap()),
+            "function_call" => a.calls.push((
+                item["call_id"].as_str().unwrap().into(),
+                item["name"].as_str().unwrap().into(),
+                serde_json::from_str(item["arguments"].as_str().unwrap()).unwrap(),
+            )),
+            t => panic!("unexpected item {t}"),
+        }
+    }
+    a.stop = match (v["status"].as_str().unwrap(), a.calls.is_empty()) {
+        ("completed", true) => "stop",
+        ("completed", false) => "tool",
+        ("incomplete", _) => "length",
+        (s, _) => panic!("status {s}"),
+    }
+    .into();
+    a
+}
+
+/// Reads a Responses stream: its deltas must add up to the final response.
+fn read_responses_stream(body: &str) -> Answer {
+    let events = named_events(body);
+    let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names[..2],
+        ["response.created", "response.in_progress"],
+        "{names:?}"
+    );
+    assert_eq!(names.last(), Some(&"response.completed"), "{names:?}");
+    for (i, (name, v)) in events.iter().enumerate() {
+        assert_eq!(v["type"].as_str(), Some(name.as_str()));
+        assert_eq!(v["sequence_number"], i as u64);
+    }
+    let deltas = |kind: &str| -> String {
+        events
+            .iter()
+            .filter(|(n, _)| n == kind)
+            .map(|(_, v)| v["delta"].as_str().unwrap())
+            .collect()
+    };
+    let a = read_responses_json(&events.last().unwrap().1["response"]);
+    assert_eq!(deltas("response.output_text.delta"), a.text);
+    assert_eq!(deltas("response.reasoning_summary_text.delta"), a.thinking);
+    let args: String = a.calls.iter().map(|c| c.2.to_string()).collect();
+    let streamed: Value = match deltas("response.function_call_arguments.delta") {
+        s if s.is_empty() => Value::Null,
+        s => serde_json::from_str(&s).unwrap(),
+    };
+    if !a.calls.is_empty() {
+        assert_eq!(streamed.to_string(), args);
+    }
+    let added = names
+        .iter()
+        .filter(|n| **n == "response.output_item.added")
+        .count();
+    let done = names
+        .iter()
+        .filter(|n| **n == "response.output_item.done")
+        .count();
+    assert_eq!(added, done, "{names:?}");
+    a
 }
 
 fn read_openai_json(v: &Value) -> Answer {
@@ -358,6 +458,8 @@ async fn ask(gw: &Gateway, inbound: Inbound, path: &str, body: &Value) -> Answer
             a
         }
         (Inbound::Gemini, true) => read_gemini_stream(&text),
+        (Inbound::Responses, false) => read_responses_json(&serde_json::from_str(&text).unwrap()),
+        (Inbound::Responses, true) => read_responses_stream(&text),
     }
 }
 
@@ -406,7 +508,7 @@ async fn every_inbound_format_reaches_every_upstream_format() {
     }
     // Every request was logged under its inbound endpoint with its usage.
     let page = logs_until(&gw, "?limit=100", None, |p| {
-        p["data"].as_array().is_some_and(|d| d.len() >= 54)
+        p["data"].as_array().is_some_and(|d| d.len() >= 72)
     })
     .await;
     for log in page["data"].as_array().unwrap() {
@@ -417,7 +519,13 @@ async fn every_inbound_format_reaches_every_upstream_format() {
         );
         let endpoint = log["endpoint"].as_str().unwrap();
         assert!(
-            ["chat", "anthropic_messages", "gemini_generate_content"].contains(&endpoint),
+            [
+                "chat",
+                "anthropic_messages",
+                "gemini_generate_content",
+                "responses"
+            ]
+            .contains(&endpoint),
             "{log}"
         );
     }
@@ -435,6 +543,13 @@ fn with_tool_result(inbound: Inbound, mut body: Value, id: &str, args: &Value) -
             let msgs = body["messages"].as_array_mut().unwrap();
             msgs.push(json!({"role": "assistant", "content": [{"type": "tool_use", "id": id, "name": "get_weather", "input": args}]}));
             msgs.push(json!({"role": "user", "content": [{"type": "tool_result", "tool_use_id": id, "content": "sunny, 21C"}]}));
+        }
+        Inbound::Responses => {
+            let items = body["input"].as_array_mut().unwrap();
+            items.push(json!({"type": "function_call", "call_id": id, "name": "get_weather", "arguments": args.to_string()}));
+            items.push(
+                json!({"type": "function_call_output", "call_id": id, "output": "sunny, 21C"}),
+            );
         }
         Inbound::Gemini => {
             let turns = body["contents"].as_array_mut().unwrap();
@@ -465,6 +580,7 @@ async fn thinking_crosses_from_anthropic_and_gemini_upstreams() {
                     body["generationConfig"]["thinkingConfig"] =
                         json!({"thinkingBudget": 1024, "includeThoughts": true})
                 }
+                Inbound::Responses => body["reasoning"] = json!({"effort": "low"}),
             }
             let a = ask(&gw, inbound, &path, &body).await;
             let case = format!("{inbound:?} → {up:?} stream {stream}: {a:?}");
@@ -503,6 +619,26 @@ async fn a_stream_cut_upstream_ends_with_an_error_event_in_the_clients_format() 
         let last: Value = serde_json::from_str(events.last().unwrap()).unwrap();
         assert_eq!(last["error"]["status"], "UNAVAILABLE", "{up:?}: {events:?}");
         assert!(events.len() > 1, "content came first: {events:?}");
+
+        // A Responses client gets `error`, then `response.failed`.
+        let (path, body) = request(Inbound::Responses, model(up), true, false);
+        let r = post(&gw, &path, &body).await;
+        let events = named_events(&r.text().await.unwrap());
+        let names: Vec<&str> = events.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(names.contains(&"response.output_text.delta"), "{names:?}");
+        assert_eq!(
+            names[names.len() - 2..],
+            ["error", "response.failed"],
+            "{names:?}"
+        );
+        let failed = &events.last().unwrap().1["response"];
+        assert_eq!(failed["status"], "failed");
+        assert!(
+            failed["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("upstream")
+        );
 
         // An OpenAI client gets OpenAI's error chunk.
         let (path, body) = request(Inbound::OpenAi, model(up), true, false);
@@ -546,6 +682,9 @@ async fn errors_come_back_in_the_clients_shape() {
     let v = error_of(&gw, &path, &body, 404, "nope/none").await;
     assert_eq!(v["error"]["status"], "NOT_FOUND");
     assert_eq!(v["error"]["code"], 404);
+    let (path, body) = request(Inbound::Responses, "nope/none", false, false);
+    let v = error_of(&gw, &path, &body, 404, "nope/none").await;
+    assert_eq!(v["error"]["code"], "not_found");
     // An upstream's 400 reaches each client in its own shape.
     let (path, body) = request(Inbound::Anthropic, "limited/claude-mock", false, false);
     let v = error_of(&gw, &path, &body, 400, "mock error 400").await;
@@ -620,4 +759,50 @@ async fn claude_tiers_map_to_configured_models() {
     // An unset tier is an ordinary model name (this one in no catalog).
     let (path, body) = request(Inbound::Anthropic, "claude-haiku-9", false, false);
     error_of(&gw, &path, &body, 404, "claude-haiku-9").await;
+}
+
+#[tokio::test]
+async fn responses_continue_from_a_previous_response() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock, "")).await;
+    for up in UPSTREAMS {
+        for stream in [false, true] {
+            let case = format!("{up:?} stream {stream}");
+            let (path, body) = request(Inbound::Responses, model(up), stream, true);
+            let r = post(&gw, &path, &body).await;
+            let text = r.text().await.unwrap();
+            let first = if stream {
+                named_events(&text).last().unwrap().1["response"].clone()
+            } else {
+                serde_json::from_str(&text).unwrap()
+            };
+            let id = first["id"].as_str().unwrap();
+            let call = first["output"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|i| i["type"] == "function_call")
+                .unwrap_or_else(|| panic!("{case}: {first}"));
+            // Only the tool's output is sent: the call and the question come from the node.
+            let output = json!({"type": "function_call_output", "call_id": call["call_id"], "output": "sunny, 21C"});
+            let mut next = json!({"model": model(up), "input": [output], "previous_response_id": id,
+                "tools": body["tools"], "stream": stream});
+            let continued = ask(&gw, Inbound::Responses, &path, &next).await;
+            assert!(continued.calls.is_empty(), "{case}: {continued:?}");
+            assert_eq!(continued.stop, "stop", "{case}");
+            next.as_object_mut().unwrap().remove("previous_response_id");
+            next["input"] = json!([{"role": "user", "content": "sunny, 21C"}]);
+            let alone = ask(&gw, Inbound::Responses, &path, &next).await;
+            assert!(
+                continued.input_tokens > alone.input_tokens + 5,
+                "{case}: the history reached the upstream: {} vs {}",
+                continued.input_tokens,
+                alone.input_tokens
+            );
+        }
+    }
+    let (path, mut body) = request(Inbound::Responses, "oai/mock-1", false, false);
+    body["previous_response_id"] = json!("resp_unknown");
+    let v = error_of(&gw, &path, &body, 404, "resp_unknown").await;
+    assert_eq!(v["error"]["type"], "invalid_request_error");
 }

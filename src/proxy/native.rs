@@ -21,7 +21,8 @@ use serde_json::{Value, json};
 use super::{ErrorKind, Gateway, ProxyError, authenticate, handle_in, read_body};
 use crate::providers::openai::{self, Endpoint};
 use crate::providers::tokens;
-use crate::translate::{self, Format, Transcoder};
+use crate::translate::canonical::{self, Message, Part, Role};
+use crate::translate::{self, Format, Inbound, Transcoder};
 
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -69,8 +70,22 @@ fn decoded(body: Incoming, t: Transcoder) -> UpstreamBody {
 
 /// The relay's internal chunks in the client's `format`. When the relay ends
 /// without the end marker, the encoder closes the stream with an error event.
-pub fn stream_for_client(relay: Body, format: Format, model: &str) -> Body {
-    let Some(encoder) = translate::encoder(format, model) else {
+pub fn stream_for_client(
+    relay: Body,
+    format: Format,
+    model: &str,
+    conversation: Option<Conversation>,
+    gw: Arc<Gateway>,
+) -> Body {
+    let id = conversation
+        .as_ref()
+        .map_or(String::new(), |c| c.id.clone());
+    let on_done = Box::new(move |r: canonical::Response| {
+        if let Some(c) = conversation {
+            gw.responses.finish(c, r);
+        }
+    });
+    let Some(encoder) = translate::encoder(format, model, &id, on_done) else {
         return relay;
     };
     let chunks = relay.into_data_stream();
@@ -99,7 +114,13 @@ pub fn stream_for_client(relay: Body, format: Format, model: &str) -> Body {
 }
 
 /// A whole internal answer (success or OpenAI-shaped error) in the client's `format`.
-pub async fn whole_for_client(resp: Response<Body>, format: Format, model: &str) -> Response<Body> {
+pub async fn whole_for_client(
+    resp: Response<Body>,
+    format: Format,
+    model: &str,
+    conversation: Option<Conversation>,
+    gw: &Gateway,
+) -> Response<Body> {
     let (mut parts, body) = resp.into_parts();
     let bytes = body
         .collect()
@@ -107,7 +128,16 @@ pub async fn whole_for_client(resp: Response<Body>, format: Format, model: &str)
         .map(|c| c.to_bytes())
         .unwrap_or_default();
     let out = if parts.status.is_success() {
-        translate::client_response(format, &bytes, model)
+        translate::read_response(&bytes, model).map(|r| {
+            let id = conversation
+                .as_ref()
+                .map_or(String::new(), |c| c.id.clone());
+            let out = translate::client_response(format, &r, &id);
+            if let Some(c) = conversation {
+                gw.responses.finish(c, r);
+            }
+            out
+        })
     } else {
         let message = openai::error_message(&bytes)
             .unwrap_or_else(|| String::from_utf8_lossy(&bytes).into_owned());
@@ -131,10 +161,16 @@ pub async fn whole_for_client(resp: Response<Body>, format: Format, model: &str)
 pub fn routes(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/genai/v1beta/models/{*call}", post(generate_content))
+        .route("/v1/responses", post(responses))
+        .route("/openai/v1/responses", post(responses))
         .route("/anthropic/v1/messages", post(messages))
         .route("/anthropic/v1/messages/count_tokens", post(count_tokens))
         .route("/anthropic/v1/models", get(anthropic_models))
         .with_state(gw)
+}
+
+async fn responses(State(gw): State<Arc<Gateway>>, req: Request) -> Response<Body> {
+    handle_in(gw, Endpoint::ChatCompletions, Format::Responses, req).await
 }
 
 async fn messages(State(gw): State<Arc<Gateway>>, req: Request) -> Response<Body> {
@@ -261,4 +297,98 @@ async fn generate_content(
     parts.headers.remove(header::CONTENT_LENGTH);
     let req = Request::from_parts(parts, Body::from(v.to_string()));
     handle_in(gw, Endpoint::ChatCompletions, Format::Gemini, req).await
+}
+
+/// Responses served by this node, kept so a later request may continue one
+/// with `previous_response_id`: the whole conversation up to and including
+/// the answer. In memory and bounded: the oldest are forgotten first, and a
+/// node restart forgets all (the client then gets a 404 and resends the
+/// conversation in full).
+pub struct ResponseStore {
+    inner: std::sync::Mutex<Stored>,
+}
+
+#[derive(Default)]
+struct Stored {
+    by_id: std::collections::HashMap<String, Arc<Vec<Message>>>,
+    order: std::collections::VecDeque<String>,
+}
+
+/// How many responses a node keeps for `previous_response_id`.
+pub const STORED_RESPONSES: usize = 4096;
+
+impl Default for ResponseStore {
+    fn default() -> Self {
+        ResponseStore {
+            inner: std::sync::Mutex::new(Stored::default()),
+        }
+    }
+}
+
+/// A Responses request in flight: its answer's id, and the conversation
+/// (history included) to store with the answer when it completes.
+pub struct Conversation {
+    pub id: String,
+    messages: Vec<Message>,
+    store: bool,
+}
+
+impl ResponseStore {
+    /// Puts the history `read` continues in front of its input, and the
+    /// internal body to match. An unknown id is a 404.
+    pub(super) fn continue_from(
+        &self,
+        read: &mut Inbound,
+        request_id: &str,
+    ) -> Result<Conversation, ProxyError> {
+        if let Some(prev) = &read.previous {
+            let history = self
+                .inner
+                .lock()
+                .expect("response store lock")
+                .by_id
+                .get(prev)
+                .cloned()
+                .ok_or_else(|| {
+                    ProxyError::new(
+                        ErrorKind::ModelNotFound,
+                        format!("previous response with id '{prev}' not found on this node"),
+                    )
+                    .with_param(Some("previous_response_id"))
+                })?;
+            let mut messages = (*history).clone();
+            messages.append(&mut read.request.messages);
+            read.request.messages = messages;
+            read.internal = translate::internal_body(&read.request);
+        }
+        Ok(Conversation {
+            id: translate::responses::response_id(request_id),
+            messages: read.request.messages.clone(),
+            store: read.store,
+        })
+    }
+
+    /// Stores a completed answer with the conversation it ends.
+    pub(super) fn finish(&self, c: Conversation, answer: canonical::Response) {
+        if !c.store {
+            return;
+        }
+        let mut messages = c.messages;
+        let content: Vec<Part> = answer.content;
+        if !content.is_empty() {
+            messages.push(Message {
+                role: Role::Assistant,
+                content,
+            });
+        }
+        let mut s = self.inner.lock().expect("response store lock");
+        if s.by_id.insert(c.id.clone(), Arc::new(messages)).is_none() {
+            s.order.push_back(c.id);
+        }
+        while s.order.len() > STORED_RESPONSES {
+            if let Some(old) = s.order.pop_front() {
+                s.by_id.remove(&old);
+            }
+        }
+    }
 }

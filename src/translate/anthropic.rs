@@ -2,12 +2,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Transcode;
 use super::canonical::{
     Image, Invalid, Part, Request, Response, Role, StopReason, Thinking, Tool, ToolCall,
     ToolChoice, Usage, error_message, invalid, str_of, strings,
 };
-use super::openai::{ChunkWriter, named_event, push};
+use super::openai::{ChunkWriter, Delta, named_event, push};
+use super::{Encode, Transcode};
 use crate::providers::sse::SseEvent;
 
 /// What the API requires when a request names no `max_tokens`.
@@ -537,51 +537,25 @@ impl Encoder {
             out,
         );
     }
-
-    fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
-        self.finished = true;
-        named_event("error", &error_body(502, message), out);
-    }
 }
 
-impl Transcode for Encoder {
-    fn event(&mut self, ev: &SseEvent, out: &mut Vec<u8>) {
-        if self.finished {
-            return;
-        }
-        let Some(data) = ev.data() else { return };
-        if data.trim() == "[DONE]" {
-            self.start("", out);
-            self.close(out);
-            let mut usage = usage_to(&self.usage);
-            usage["output_tokens"] = json!(self.usage.completion_tokens);
-            named_event(
-                "message_delta",
-                &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason(self.stop.unwrap_or_default()), "stop_sequence": null}, "usage": usage}),
-                out,
-            );
-            named_event("message_stop", &json!({"type": "message_stop"}), out);
-            self.finished = true;
-            return;
-        }
-        let Ok(v) = serde_json::from_str::<Value>(&data) else {
-            return;
-        };
-        if let Some(msg) = error_message(&v) {
-            self.fail(msg, out);
-            return;
-        }
-        self.start(v.get("id").and_then(Value::as_str).unwrap_or(""), out);
-        if let Some(u) = v.get("usage").filter(|u| !u.is_null())
-            && let Some(u) =
-                crate::providers::openai::usage_of(json!({"usage": u}).to_string().as_bytes())
-        {
+impl Encode for Encoder {
+    fn finished(&self) -> bool {
+        self.finished
+    }
+
+    fn delta(&mut self, c: Delta, out: &mut Vec<u8>) {
+        let Delta {
+            id,
+            usage,
+            delta: d,
+            finish,
+        } = c;
+        self.start(id.as_deref().unwrap_or(""), out);
+        if let Some(u) = usage {
             self.usage = u;
         }
-        let Some(choice) = v.pointer("/choices/0") else {
-            return;
-        };
-        let d = choice.get("delta").unwrap_or(&Value::Null);
+        let d = &d;
         if let Some(t) = d.get("reasoning_content").and_then(Value::as_str)
             && !t.is_empty()
         {
@@ -630,15 +604,30 @@ impl Transcode for Encoder {
                 );
             }
         }
-        if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
-            self.stop = Some(super::openai::stop_from_finish(f));
+        if let Some(f) = finish {
+            self.stop = Some(f);
         }
     }
 
-    fn end(&mut self, out: &mut Vec<u8>) {
-        if !self.finished {
-            self.start("", out);
-            self.fail("the stream ended before it was complete", out);
-        }
+    /// The end marker: close what is open and end the stream as the format does.
+    fn complete(&mut self, out: &mut Vec<u8>) {
+        self.start("", out);
+        self.close(out);
+        let mut usage = usage_to(&self.usage);
+        usage["output_tokens"] = json!(self.usage.completion_tokens);
+        named_event(
+            "message_delta",
+            &json!({"type": "message_delta", "delta": {"stop_reason": stop_reason(self.stop.unwrap_or_default()), "stop_sequence": null}, "usage": usage}),
+            out,
+        );
+        named_event("message_stop", &json!({"type": "message_stop"}), out);
+        self.finished = true;
+    }
+
+    fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        // The SDKs read no event before `message_start`.
+        self.start("", out);
+        self.finished = true;
+        named_event("error", &error_body(502, message), out);
     }
 }

@@ -7,12 +7,12 @@
 
 use serde_json::{Map, Value, json};
 
-use super::Transcode;
 use super::canonical::{
     Image, Invalid, Part, Request, Response, Role, StopReason, Thinking, Tool, ToolCall,
     ToolChoice, Usage, error_message, invalid, str_of, strings,
 };
-use super::openai::{ChunkWriter, data_event, push};
+use super::openai::{ChunkWriter, Delta, data_event, push};
+use super::{Encode, Transcode};
 use crate::providers::sse::SseEvent;
 
 /// `camelCase` or `snake_case`: the API accepts both, SDKs send either.
@@ -489,50 +489,29 @@ impl Encoder {
     }
 }
 
-impl Transcode for Encoder {
-    fn event(&mut self, ev: &SseEvent, out: &mut Vec<u8>) {
-        if self.finished {
-            return;
-        }
-        let Some(data) = ev.data() else { return };
-        if data.trim() == "[DONE]" {
-            let parts = self
-                .calls
-                .iter()
-                .map(|(id, name, args)| {
-                    let call = ToolCall {
-                        id: id.clone(),
-                        name: name.clone(),
-                        arguments: args.clone(),
-                    };
-                    part_to(&Part::ToolCall(call), &[]).expect("calls always have a part")
-                })
-                .collect();
-            self.chunk(parts, Some(self.stop.unwrap_or_default()), out);
-            self.finished = true;
-            return;
-        }
-        let Ok(v) = serde_json::from_str::<Value>(&data) else {
-            return;
-        };
-        if let Some(msg) = error_message(&v) {
-            data_event(&error_body(502, msg), out);
-            self.finished = true;
-            return;
-        }
-        if self.id.is_empty() {
-            self.id = str_of(&v, "id").unwrap_or_default();
-        }
-        if let Some(u) = v.get("usage").filter(|u| !u.is_null())
-            && let Some(u) =
-                crate::providers::openai::usage_of(json!({"usage": u}).to_string().as_bytes())
+impl Encoder {}
+
+impl Encode for Encoder {
+    fn finished(&self) -> bool {
+        self.finished
+    }
+
+    fn delta(&mut self, c: Delta, out: &mut Vec<u8>) {
+        let Delta {
+            id,
+            usage,
+            delta: d,
+            finish,
+        } = c;
+        if self.id.is_empty()
+            && let Some(id) = id
         {
+            self.id = id;
+        }
+        if let Some(u) = usage {
             self.usage = u;
         }
-        let Some(choice) = v.pointer("/choices/0") else {
-            return;
-        };
-        let d = choice.get("delta").unwrap_or(&Value::Null);
+        let d = &d;
         let mut parts = Vec::new();
         if let Some(t) = d.get("reasoning_content").and_then(Value::as_str)
             && !t.is_empty()
@@ -572,21 +551,35 @@ impl Transcode for Encoder {
                 call.2.push_str(a);
             }
         }
-        if let Some(f) = choice.get("finish_reason").and_then(Value::as_str) {
-            self.stop = Some(super::openai::stop_from_finish(f));
+        if let Some(f) = finish {
+            self.stop = Some(f);
         }
         if !parts.is_empty() {
             self.chunk(parts, None, out);
         }
     }
 
-    fn end(&mut self, out: &mut Vec<u8>) {
-        if !self.finished {
-            self.finished = true;
-            data_event(
-                &error_body(502, "the stream ended before it was complete"),
-                out,
-            );
-        }
+    /// The end marker: close what is open and end the stream as the format does.
+    fn complete(&mut self, out: &mut Vec<u8>) {
+        let parts = self
+            .calls
+            .iter()
+            .map(|(id, name, args)| {
+                let call = ToolCall {
+                    id: id.clone(),
+                    name: name.clone(),
+                    arguments: args.clone(),
+                };
+                part_to(&Part::ToolCall(call), &[]).expect("calls always have a part")
+            })
+            .collect();
+        self.chunk(parts, Some(self.stop.unwrap_or_default()), out);
+        self.finished = true;
+    }
+
+    /// Ends the stream with Gemini's error object, as the API does mid-stream.
+    fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+        self.finished = true;
+        data_event(&error_body(502, message), out);
     }
 }

@@ -139,28 +139,82 @@ pub fn request_from_openai(v: &Value) -> Result<Request, Invalid> {
         .flatten()
     {
         let Some(f) = t.get("function") else { continue };
-        r.tools.push(Tool {
-            name: str_of(f, "name").unwrap_or_default(),
-            description: str_of(f, "description"),
-            parameters: f
-                .get("parameters")
-                .cloned()
-                .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-        });
+        r.tools.push(tool_from(f));
     }
-    r.tool_choice = match v.get("tool_choice") {
-        Some(Value::String(s)) => match s.as_str() {
-            "none" => Some(ToolChoice::None),
-            "required" => Some(ToolChoice::Required),
-            _ => Some(ToolChoice::Auto),
-        },
-        Some(o @ Value::Object(_)) => o
-            .pointer("/function/name")
+    r.tool_choice = tool_choice_from(v.get("tool_choice"), "/function/name");
+    Ok(r)
+}
+
+/// A function declaration (`name`, `description`, `parameters`), as both
+/// OpenAI APIs write it.
+pub fn tool_from(f: &Value) -> Tool {
+    Tool {
+        name: str_of(f, "name").unwrap_or_default(),
+        description: str_of(f, "description"),
+        parameters: f
+            .get("parameters")
+            .cloned()
+            .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
+    }
+}
+
+/// `tool_choice` as both OpenAI APIs write it: a mode, or an object naming
+/// the function at `name_at`.
+pub fn tool_choice_from(v: Option<&Value>, name_at: &str) -> Option<ToolChoice> {
+    match v? {
+        Value::String(s) => Some(match s.as_str() {
+            "none" => ToolChoice::None,
+            "required" => ToolChoice::Required,
+            _ => ToolChoice::Auto,
+        }),
+        o => o
+            .pointer(name_at)
             .and_then(Value::as_str)
             .map(|n| ToolChoice::Tool(n.to_string())),
-        _ => None,
-    };
-    Ok(r)
+    }
+}
+
+/// What a client encoder reads from one internal chunk.
+pub enum Chunk {
+    /// `[DONE]`: the stream is complete.
+    Done,
+    /// An `{"error": ...}` chunk: the stream failed.
+    Error(String),
+    Delta(Delta),
+}
+
+/// A content chunk, as far as a client encoder needs it.
+pub struct Delta {
+    pub id: Option<String>,
+    pub usage: Option<Usage>,
+    /// The first choice's delta (`null` in a usage-only chunk).
+    pub delta: Value,
+    pub finish: Option<StopReason>,
+}
+
+/// Reads one internal chunk; `None` for comments and what is not JSON.
+pub fn read_chunk(ev: &crate::providers::sse::SseEvent) -> Option<Chunk> {
+    let data = ev.data()?;
+    if data.trim() == "[DONE]" {
+        return Some(Chunk::Done);
+    }
+    let v: Value = serde_json::from_str(&data).ok()?;
+    if let Some(msg) = super::canonical::error_message(&v) {
+        return Some(Chunk::Error(msg.to_string()));
+    }
+    let usage = v.get("usage").filter(|u| !u.is_null()).and_then(|u| {
+        crate::providers::openai::usage_of(json!({"usage": u}).to_string().as_bytes())
+    });
+    let choice = v.pointer("/choices/0").unwrap_or(&Value::Null);
+    Some(Chunk::Delta(Delta {
+        id: str_of(&v, "id"),
+        usage,
+        delta: choice.get("delta").cloned().unwrap_or(Value::Null),
+        finish: choice
+            .get("finish_reason")
+            .and_then(Value::as_str)
+            .map(stop_from_finish),
+    }))
 }
 
 /// Appends, merging with the previous message of the same role (consecutive

@@ -25,6 +25,11 @@ fn golden_json(name: &str, v: &Value) {
     golden(name, &(serde_json::to_string_pretty(v).unwrap() + "\n"));
 }
 
+/// An encoder for `format` whose Responses answers go nowhere.
+fn enc(format: Format, model: &str) -> Option<Transcoder> {
+    encoder(format, model, "resp_test", Box::new(|_| {}))
+}
+
 /// Runs a whole stream through a transcoder, cut into pieces of `piece` bytes.
 fn transcode(mut t: Transcoder, input: &[u8], piece: usize) -> String {
     let mut out = Vec::new();
@@ -120,7 +125,7 @@ fn anthropic_stream_decodes_to_chunks_and_back() {
         assert_eq!(cut, chunks, "pieces of {piece}");
     }
     let again = transcode(
-        encoder(Format::Anthropic, "claude-sonnet-4-5").unwrap(),
+        enc(Format::Anthropic, "claude-sonnet-4-5").unwrap(),
         chunks.as_bytes(),
         chunks.len(),
     );
@@ -142,7 +147,7 @@ fn anthropic_stream_decodes_to_chunks_and_back() {
 fn openai_stream_encodes_to_anthropic() {
     let input = fixture("openai_stream.sse");
     let out = transcode(
-        encoder(Format::Anthropic, "groq/llama").unwrap(),
+        enc(Format::Anthropic, "groq/llama").unwrap(),
         &input,
         input.len(),
     );
@@ -157,14 +162,14 @@ fn an_encoded_stream_cut_short_ends_with_an_error_event() {
     // Cut inside an event: that partial event never completes.
     let cut = &text[..text.find("tool_calls").unwrap()];
     let whole_events = &cut[..cut.rfind("\n\n").unwrap() + 2];
-    let out = transcode(encoder(Format::Anthropic, "m").unwrap(), cut.as_bytes(), 16);
+    let out = transcode(enc(Format::Anthropic, "m").unwrap(), cut.as_bytes(), 16);
     let last = out.trim_end().rsplit("\n\n").next().unwrap();
     assert!(last.starts_with("event: error\n"), "{out}");
     assert!(!out.contains("message_stop"));
     // An upstream error chunk in the middle becomes the same error event.
     let with_error = format!("{whole_events}data: {{\"error\":{{\"message\":\"boom\"}}}}\n\n");
     let out = transcode(
-        encoder(Format::Anthropic, "m").unwrap(),
+        enc(Format::Anthropic, "m").unwrap(),
         with_error.as_bytes(),
         16,
     );
@@ -265,20 +270,20 @@ fn gemini_stream_decodes_and_every_stream_encodes_to_gemini() {
     }
     assert!(chunks.ends_with("data: [DONE]\n\n"));
     let to_anthropic = transcode(
-        encoder(Format::Anthropic, "gem/gemini-2.5-flash").unwrap(),
+        enc(Format::Anthropic, "gem/gemini-2.5-flash").unwrap(),
         chunks.as_bytes(),
         chunks.len(),
     );
     golden("gemini_stream.to_anthropic.sse", &to_anthropic);
     let back = transcode(
-        encoder(Format::Gemini, "gemini-2.5-flash").unwrap(),
+        enc(Format::Gemini, "gemini-2.5-flash").unwrap(),
         chunks.as_bytes(),
         chunks.len(),
     );
     golden("gemini_stream.to_gemini.sse", &back);
     let openai = fixture("openai_stream.sse");
     let out = transcode(
-        encoder(Format::Gemini, "groq/llama").unwrap(),
+        enc(Format::Gemini, "groq/llama").unwrap(),
         &openai,
         openai.len(),
     );
@@ -296,4 +301,73 @@ fn gemini_stream_decodes_and_every_stream_encodes_to_gemini() {
     let cut = &cut[..cut.len() - cut.rsplitn(2, |&b| b == b'\n').next().unwrap().len()];
     let partial = transcode(decoder(Format::Gemini).unwrap(), cut, 16);
     assert!(!partial.contains("[DONE]"), "{partial}");
+}
+
+#[test]
+fn responses_request_to_every_format() {
+    let read = responses::request_from_responses(&fixture_json("responses_request.json")).unwrap();
+    assert_eq!(read.previous.as_deref(), Some("resp_abc"));
+    assert!(!read.store);
+    let r = read.request;
+    assert_eq!(r.tools.len(), 1, "built-in tools are dropped");
+    assert_eq!(
+        r.messages.len(),
+        3,
+        "reasoning, text and call form one assistant turn"
+    );
+    golden_json(
+        "responses_request.to_openai.json",
+        &openai::request_to_openai(&r, "gpt-4o", true),
+    );
+    golden_json(
+        "responses_request.to_anthropic.json",
+        &anthropic::request_to_anthropic(&r, "claude-sonnet-4-5"),
+    );
+    golden_json(
+        "responses_request.to_gemini.json",
+        &gemini::request_to_gemini(&r),
+    );
+}
+
+#[test]
+fn responses_answers_and_streams() {
+    let a = anthropic::response_from_anthropic(&fixture_json("anthropic_response.json"));
+    let v = responses::response_to_responses(&a, "resp_1");
+    golden_json("anthropic_response.to_responses.json", &v);
+    let kinds: Vec<&str> = v["output"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["type"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kinds,
+        ["reasoning", "message", "function_call", "function_call"]
+    );
+    assert_eq!(v["usage"]["input_tokens_details"]["cached_tokens"], 900);
+
+    let input = fixture("openai_stream.sse");
+    let done = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let sink = done.clone();
+    let t = encoder(
+        Format::Responses,
+        "groq/llama",
+        "resp_1",
+        Box::new(move |r| *sink.lock().unwrap() = Some(r)),
+    )
+    .unwrap();
+    let out = transcode(t, &input, 9);
+    golden("openai_stream.to_responses.sse", &out);
+    // The whole answer is handed over for `previous_response_id`.
+    let r = done.lock().unwrap().take().expect("completed");
+    assert_eq!(canonical::text_of(&r.content), "Let me check.");
+    let calls: Vec<&str> = r
+        .content
+        .iter()
+        .filter_map(|p| match p {
+            canonical::Part::ToolCall(c) => Some(c.arguments.as_str()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(calls, [r#"{"city":"Paris"}"#, r#"{"tz":"UTC"}"#]);
 }
