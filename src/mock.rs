@@ -20,7 +20,9 @@
 //!
 //! An API key `mock-status-<code>` makes every request with it fail with that
 //! status (e.g. `mock-status-429`, `mock-status-401`). `GET /mock/stats` counts
-//! requests per API key, so tests can see what reached the upstream.
+//! requests per API key and `GET /mock/last` shows the last request body
+//! (with its `anthropic-version` and `anthropic-beta` headers), so tests can
+//! see what reached the upstream.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -69,6 +71,8 @@ impl Default for MockOptions {
 struct Stats {
     total: AtomicU64,
     by_key: Mutex<HashMap<String, u64>>,
+    /// The last request body and its format headers, for `GET /mock/last`.
+    last: Mutex<Value>,
 }
 
 #[derive(Clone)]
@@ -93,6 +97,7 @@ pub fn router(opts: MockOptions) -> Router {
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1beta/models/{*call}", post(gemini::generate))
         .route("/mock/stats", get(stats))
+        .route("/mock/last", get(last))
         .with_state(state)
 }
 
@@ -181,7 +186,11 @@ impl Mock {
     /// Admission, then the body as JSON; `Err` is what to answer instead.
     fn begin(&self, h: &HeaderMap, body: &[u8]) -> Result<(Plan, Value), Refusal> {
         let plan = self.admit(h).map_err(Refusal::Injected)?;
-        let req = serde_json::from_slice(body).map_err(|e| Refusal::BadJson(e.to_string()))?;
+        let req: Value =
+            serde_json::from_slice(body).map_err(|e| Refusal::BadJson(e.to_string()))?;
+        let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        *self.stats.last.lock().expect("stats lock") = json!({"body": req,
+            "anthropic-version": header("anthropic-version"), "anthropic-beta": header("anthropic-beta")});
         Ok((plan, req))
     }
 }
@@ -574,6 +583,10 @@ async fn models() -> Json<Value> {
         {"id": "mock-1", "object": "model", "created": CREATED, "owned_by": "mock"},
         {"id": "mock-embed", "object": "model", "created": CREATED, "owned_by": "mock"},
     ]}))
+}
+
+async fn last(State(m): State<Mock>) -> Json<Value> {
+    Json(m.stats.last.lock().expect("stats lock").clone())
 }
 
 async fn stats(State(m): State<Mock>) -> Json<Value> {

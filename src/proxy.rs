@@ -444,6 +444,7 @@ enum Reply {
 
 async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<Reply, ProxyError> {
     let caller = authenticate(gw, req.headers())?;
+    let forwarded = native::forwarded_headers(fin.ctx().inbound, req.headers());
     if let Some(k) = &caller {
         let ctx = fin.ctx();
         ctx.virtual_key = Some(k.key.id.clone());
@@ -452,7 +453,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
     }
     let raw = read_body(req, gw.max_body_bytes).await?;
     let inbound = fin.ctx().inbound;
-    let mut canonical = None;
+    let mut translated = native::Translated::default();
     let body = match inbound {
         Format::OpenAi => raw,
         format => {
@@ -467,7 +468,8 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
                 let ctx = fin.ctx();
                 ctx.conversation = Some(gw.responses.continue_from(&mut read, &ctx.id)?);
             }
-            canonical = Some(read.request);
+            translated.native = Some(native::Native::new(format, raw, forwarded));
+            translated.canonical = Some(read.request);
             read.internal
         }
     };
@@ -485,7 +487,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
     let routes = gw.routes();
     let targets = resolve_targets(&routes.catalog, &view, caller.as_deref())?;
     // An OpenAI request for an upstream of another format is read whole, once.
-    if canonical.is_none() && targets.iter().any(|t| t.provider.wire != Format::OpenAi) {
+    if translated.canonical.is_none() && targets.iter().any(|t| t.provider.wire != Format::OpenAi) {
         if fin.ctx().endpoint != Endpoint::ChatCompletions {
             return Err(ProxyError::new(
                 ErrorKind::InvalidRequest,
@@ -495,7 +497,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
             ProxyError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
         })?;
-        canonical = Some(
+        translated.canonical = Some(
             translate::openai::request_from_openai(&v)
                 .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?,
         );
@@ -520,7 +522,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         }
         fin.ctx().admitted = admitted;
     }
-    attempt_all(gw, &routes, fin, &obj, &view, &targets, canonical.as_ref()).await
+    attempt_all(gw, &routes, fin, &obj, &view, &targets, &translated).await
 }
 
 /// Headers a virtual key may arrive in, in the order they are looked at.
@@ -719,7 +721,7 @@ async fn attempt_all(
     obj: &RawObject<'_>,
     view: &RequestView,
     targets: &[Target],
-    canonical: Option<&translate::Request>,
+    translated: &native::Translated,
 ) -> Result<Reply, ProxyError> {
     let mut last: Option<Exhausted> = None;
     for (index, target) in targets.iter().enumerate() {
@@ -727,13 +729,8 @@ async fn attempt_all(
         // Ask for usage on streams when the upstream supports it, so every
         // stream is accounted; the extra chunk is stripped if the client did not ask.
         let ask_usage = view.stream && p.stream_usage && !view.include_usage;
-        let (path, body) = match (p.wire, canonical) {
-            (Format::OpenAi, _) | (_, None) => (
-                fin.ctx().endpoint.path().to_string(),
-                openai::upstream_body(obj, &target.model, ask_usage),
-            ),
-            (wire, Some(c)) => translate::upstream_request(wire, c, &target.model, ask_usage),
-        };
+        let (path, body, forwarded) =
+            translated.request_for(fin.ctx().endpoint, obj, target, ask_usage);
         let client = &routes.clients[p.index];
         let mut rejected: Vec<usize> = Vec::new();
         let mut retries = 0u32;
@@ -753,46 +750,55 @@ async fn attempt_all(
             ctx.on_target(index, target, key);
             ctx.attempts += 1;
             let sent = Instant::now();
-            let failure =
-                match upstream::send(client, target, key, &path, body.clone(), view.stream).await {
-                    Ok(resp) if view.stream => {
-                        let resp = native::upstream_stream(resp, p.wire);
-                        // Upstreams that never report usage on streams are counted instead.
-                        let count_from =
-                            (!p.stream_usage).then(|| tokens::count(&openai::prompt_text(obj)));
-                        match stream::prefetch(resp, p.upstream.idle_timeout, ask_usage, count_from)
-                            .await
-                        {
-                            Ok(pre) => {
+            let failure = match upstream::send(
+                client,
+                target,
+                key,
+                &path,
+                forwarded,
+                body.clone(),
+                view.stream,
+            )
+            .await
+            {
+                Ok(resp) if view.stream => {
+                    let resp = native::upstream_stream(resp, p.wire);
+                    // Upstreams that never report usage on streams are counted instead.
+                    let count_from =
+                        (!p.stream_usage).then(|| tokens::count(&openai::prompt_text(obj)));
+                    match stream::prefetch(resp, p.upstream.idle_timeout, ask_usage, count_from)
+                        .await
+                    {
+                        Ok(pre) => {
+                            let ctx = fin.ctx();
+                            ctx.upstream += sent.elapsed();
+                            ctx.ttft = Some(ctx.started.elapsed());
+                            return Ok(Reply::Stream(pre));
+                        }
+                        Err(f) => f,
+                    }
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+                    match upstream::read_body(resp.into_body(), p.upstream.idle_timeout).await {
+                        Ok(bytes) => match translate::upstream_response(p.wire, &bytes) {
+                            Some(bytes) => {
                                 let ctx = fin.ctx();
                                 ctx.upstream += sent.elapsed();
-                                ctx.ttft = Some(ctx.started.elapsed());
-                                return Ok(Reply::Stream(pre));
+                                ctx.usage = openai::usage_of(&bytes).unwrap_or_default();
+                                return Ok(Reply::Whole(whole(status, content_type, bytes)));
                             }
-                            Err(f) => f,
-                        }
+                            None => Failure::Network(format!(
+                                "the answer is not a {} response",
+                                p.wire.label()
+                            )),
+                        },
+                        Err(f) => f,
                     }
-                    Ok(resp) => {
-                        let status = resp.status();
-                        let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
-                        match upstream::read_body(resp.into_body(), p.upstream.idle_timeout).await {
-                            Ok(bytes) => match translate::upstream_response(p.wire, &bytes) {
-                                Some(bytes) => {
-                                    let ctx = fin.ctx();
-                                    ctx.upstream += sent.elapsed();
-                                    ctx.usage = openai::usage_of(&bytes).unwrap_or_default();
-                                    return Ok(Reply::Whole(whole(status, content_type, bytes)));
-                                }
-                                None => Failure::Network(format!(
-                                    "the answer is not a {} response",
-                                    p.wire.label()
-                                )),
-                            },
-                            Err(f) => f,
-                        }
-                    }
-                    Err(f) => f,
-                };
+                }
+                Err(f) => f,
+            };
             fin.ctx().upstream += sent.elapsed();
             let m = &gw.metrics;
             m.upstream_errors

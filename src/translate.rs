@@ -20,6 +20,7 @@ pub mod responses;
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::providers::openai::RawObject;
 use crate::providers::sse::{EventTooLarge, SseEvent, SseParser};
 pub use canonical::{Invalid, Request};
 
@@ -105,6 +106,17 @@ pub fn read_request(
     })
 }
 
+/// The path under the provider's base URL of a chat request to `wire`.
+pub fn upstream_path(wire: Format, model: &str, stream: bool) -> String {
+    match wire {
+        // Nothing is reached through the Responses API: OpenAI chat instead.
+        Format::OpenAi | Format::Responses => "/chat/completions".to_string(),
+        Format::Anthropic => "/messages".to_string(),
+        Format::Gemini if stream => format!("/models/{model}:streamGenerateContent?alt=sse"),
+        Format::Gemini => format!("/models/{model}:generateContent"),
+    }
+}
+
 /// The path under the provider's base URL, and the body, for an upstream of `wire`.
 pub fn upstream_request(
     wire: Format,
@@ -112,26 +124,36 @@ pub fn upstream_request(
     model: &str,
     ask_usage: bool,
 ) -> (String, Bytes) {
-    let (path, v) = match wire {
-        Format::Anthropic => (
-            "/messages".to_string(),
-            anthropic::request_to_anthropic(r, model),
-        ),
-        // Nothing is reached through the Responses API: OpenAI chat instead.
-        Format::OpenAi | Format::Responses => (
-            "/chat/completions".to_string(),
-            openai::request_to_openai(r, model, ask_usage),
-        ),
-        Format::Gemini => (
-            if r.stream {
-                format!("/models/{model}:streamGenerateContent?alt=sse")
-            } else {
-                format!("/models/{model}:generateContent")
-            },
-            gemini::request_to_gemini(r),
-        ),
+    let v = match wire {
+        Format::OpenAi | Format::Responses => openai::request_to_openai(r, model, ask_usage),
+        Format::Anthropic => anthropic::request_to_anthropic(r, model),
+        Format::Gemini => gemini::request_to_gemini(r),
     };
-    (path, Bytes::from(v.to_string()))
+    (
+        upstream_path(wire, model, r.stream),
+        Bytes::from(v.to_string()),
+    )
+}
+
+/// A client's body for an upstream of its own format: every field as sent,
+/// but the model (in the body for Anthropic, in the path for Gemini) and the
+/// gateway's own fields.
+pub fn passthrough_body(format: Format, raw: &[u8], model: &str) -> Option<Bytes> {
+    let obj = RawObject::parse(raw).ok()?;
+    match format {
+        Format::Anthropic => Some(crate::providers::openai::upstream_body(&obj, model, false)),
+        Format::Gemini => {
+            // `model` and `stream` were put in by the route, from the path.
+            let kept: serde_json::Map<String, Value> = obj
+                .fields
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_ref(), "model" | "stream" | "fallbacks"))
+                .filter_map(|(k, v)| Some((k.to_string(), serde_json::from_str(v.get()).ok()?)))
+                .collect();
+            Some(Bytes::from(Value::Object(kept).to_string()))
+        }
+        Format::OpenAi | Format::Responses => None,
+    }
 }
 
 /// An upstream's success body in `wire`, as an internal chat completion.

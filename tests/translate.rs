@@ -806,3 +806,63 @@ async fn responses_continue_from_a_previous_response() {
     let v = error_of(&gw, &path, &body, 404, "resp_unknown").await;
     assert_eq!(v["error"]["type"], "invalid_request_error");
 }
+
+#[tokio::test]
+async fn same_format_upstreams_get_the_clients_body_untouched() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock, "")).await;
+    let last = || async {
+        let v: Value = reqwest::get(mock.url("/mock/last"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v
+    };
+    // Anthropic → Anthropic: prompt-cache markers, metadata and beta flags pass.
+    let (path, mut body) = request(Inbound::Anthropic, "ant/claude-mock", false, false);
+    body["system"] =
+        json!([{"type": "text", "text": "be brief", "cache_control": {"type": "ephemeral"}}]);
+    body["metadata"] = json!({"user_id": "u-1"});
+    body["fallbacks"] = json!(["oai/mock-1"]);
+    let r = reqwest::Client::new()
+        .post(gw.url(&path))
+        .header("anthropic-beta", "interleaved-thinking-2025-05-14")
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let seen = last().await;
+    let mut expected = body.clone();
+    expected["model"] = json!("claude-mock");
+    expected.as_object_mut().unwrap().remove("fallbacks");
+    assert_eq!(seen["body"], expected);
+    assert_eq!(seen["anthropic-beta"], "interleaved-thinking-2025-05-14");
+    assert_eq!(seen["anthropic-version"], "2023-06-01");
+    // Anthropic → OpenAI: translated, so Anthropic-only fields are gone.
+    let (path, mut body) = request(Inbound::Anthropic, "oai/mock-1", false, false);
+    body["metadata"] = json!({"user_id": "u-1"});
+    assert_eq!(post(&gw, &path, &body).await.status(), 200);
+    let seen = last().await;
+    assert_eq!(
+        seen["body"]["messages"][0],
+        json!({"role": "system", "content": "be brief"})
+    );
+    assert!(seen["body"].get("metadata").is_none(), "{seen}");
+    // Gemini → Gemini: fields the canonical model lacks pass; the model stays in the path.
+    let (path, mut body) = request(Inbound::Gemini, "gem/gemini-mock", false, false);
+    body["safetySettings"] =
+        json!([{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]);
+    assert_eq!(post(&gw, &path, &body).await.status(), 200);
+    assert_eq!(last().await["body"], body);
+    // Each native provider got its key in its own header.
+    let stats: Value = reqwest::get(mock.url("/mock/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(stats["by_key"]["mock-key"], 2, "{stats}");
+}

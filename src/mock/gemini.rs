@@ -31,13 +31,33 @@ fn error(status: u16, message: &str) -> Response {
         .into_response()
 }
 
+/// A field by its camelCase or snake_case name: the API takes both, and the
+/// SDKs send a mix.
+fn field<'a>(v: &'a Value, camel: &str) -> Option<&'a Value> {
+    v.get(camel).or_else(|| {
+        let snake: String = camel
+            .chars()
+            .flat_map(|c| {
+                let lower = c.to_ascii_lowercase();
+                (c.is_ascii_uppercase().then_some('_').into_iter()).chain([lower])
+            })
+            .collect();
+        v.get(snake)
+    })
+}
+
+/// `field` along a path of camelCase names.
+fn path<'a>(v: &'a Value, names: &[&str]) -> Option<&'a Value> {
+    names.iter().try_fold(v, |v, n| field(v, n))
+}
+
 fn function_call(req: &Value) -> Option<Value> {
     let decl = req
         .get("tools")?
         .as_array()?
         .iter()
-        .find_map(|t| t.get("functionDeclarations")?.as_array()?.first())?;
-    if req.pointer("/toolConfig/functionCallingConfig/mode") == Some(&json!("NONE")) {
+        .find_map(|t| field(t, "functionDeclarations")?.as_array()?.first())?;
+    if path(req, &["toolConfig", "functionCallingConfig", "mode"]) == Some(&json!("NONE")) {
         return None;
     }
     let last = req.get("contents")?.as_array()?.last()?;
@@ -47,12 +67,11 @@ fn function_call(req: &Value) -> Option<Value> {
     let answered = last
         .get("parts")
         .and_then(Value::as_array)
-        .is_some_and(|ps| ps.iter().any(|p| p.get("functionResponse").is_some()));
+        .is_some_and(|ps| ps.iter().any(|p| field(p, "functionResponse").is_some()));
     if answered {
         return None;
     }
-    let schema = decl
-        .get("parametersJsonSchema")
+    let schema = field(decl, "parametersJsonSchema")
         .or_else(|| decl.get("parameters"))
         .unwrap_or(&Value::Null);
     Some(json!({"functionCall": {"name": decl.get("name")?, "args": example_args(schema)}}))
@@ -78,14 +97,15 @@ pub(super) async fn generate(
     };
     let seed = fnv(&body);
     let prompt_tokens = count_tokens(contents);
-    let cap = req
-        .pointer("/generationConfig/maxOutputTokens")
+    let cap = path(&req, &["generationConfig", "maxOutputTokens"])
         .and_then(Value::as_u64)
         .map_or(usize::MAX, |n| n as usize);
     let words = text_for(seed, plan.words.min(cap).max(1));
     let call = function_call(&req);
-    let thought = (req.pointer("/generationConfig/thinkingConfig/includeThoughts")
-        == Some(&json!(true)))
+    let thought = (path(
+        &req,
+        &["generationConfig", "thinkingConfig", "includeThoughts"],
+    ) == Some(&json!(true)))
     .then(|| format!("The user wrote {prompt_tokens} tokens; answer plainly."));
     let output_tokens = if call.is_some() {
         8

@@ -12,15 +12,16 @@ use axum::extract::{Path, Request, State};
 use axum::routing::{get, post};
 use bytes::Bytes;
 use futures_util::StreamExt;
-use http::{HeaderValue, Response, StatusCode, header};
+use http::{HeaderName, HeaderValue, Response, StatusCode, header};
 use http_body_util::combinators::UnsyncBoxBody;
 use http_body_util::{BodyExt, StreamBody};
 use hyper::body::{Frame, Incoming};
 use serde_json::{Value, json};
 
 use super::{ErrorKind, Gateway, ProxyError, authenticate, handle_in, read_body};
-use crate::providers::openai::{self, Endpoint};
+use crate::providers::openai::{self, Endpoint, RawObject};
 use crate::providers::tokens;
+use crate::routing::Target;
 use crate::translate::canonical::{self, Message, Part, Role};
 use crate::translate::{self, Format, Inbound, Transcoder};
 
@@ -154,6 +155,84 @@ pub async fn whole_for_client(
     );
     parts.headers.remove(header::CONTENT_LENGTH);
     Response::from_parts(parts, Body::from(body))
+}
+
+/// What the attempts need of a request the pipeline reads translated.
+#[derive(Default)]
+pub struct Translated {
+    /// The request as canonical, when a target may speak another format
+    /// than the client.
+    pub canonical: Option<canonical::Request>,
+    /// The client's own body and headers, for targets of the client's format.
+    pub native: Option<Native>,
+}
+
+/// A request as the client sent it.
+pub struct Native {
+    format: Format,
+    body: Bytes,
+    headers: Vec<(HeaderName, HeaderValue)>,
+}
+
+impl Native {
+    pub fn new(format: Format, body: Bytes, headers: Vec<(HeaderName, HeaderValue)>) -> Native {
+        Native {
+            format,
+            body,
+            headers,
+        }
+    }
+}
+
+/// Headers of the client's format that must reach an upstream of the same
+/// format with the body they qualify: Anthropic's beta flags.
+pub fn forwarded_headers(
+    format: Format,
+    headers: &http::HeaderMap,
+) -> Vec<(HeaderName, HeaderValue)> {
+    match format {
+        Format::Anthropic => headers
+            .get_all("anthropic-beta")
+            .iter()
+            .map(|v| (HeaderName::from_static("anthropic-beta"), v.clone()))
+            .collect(),
+        _ => vec![],
+    }
+}
+
+impl Translated {
+    /// The path under the target's base URL, the body, and headers to forward.
+    /// A target of the client's own format gets the client's body with only
+    /// the model changed, so fields the canonical model lacks (prompt-cache
+    /// markers, beta features) survive; OpenAI targets of OpenAI clients get
+    /// the fast path; every other target gets a translation.
+    pub fn request_for(
+        &self,
+        endpoint: Endpoint,
+        obj: &RawObject<'_>,
+        target: &Target,
+        ask_usage: bool,
+    ) -> (String, Bytes, &[(HeaderName, HeaderValue)]) {
+        let wire = target.provider.wire;
+        if let (Some(n), Some(c)) = (&self.native, &self.canonical)
+            && n.format == wire
+            && let Some(body) = translate::passthrough_body(wire, &n.body, &target.model)
+        {
+            let path = translate::upstream_path(wire, &target.model, c.stream);
+            return (path, body, &n.headers);
+        }
+        match (wire, &self.canonical) {
+            (Format::OpenAi, _) | (_, None) => (
+                endpoint.path().to_string(),
+                openai::upstream_body(obj, &target.model, ask_usage),
+                &[],
+            ),
+            (wire, Some(c)) => {
+                let (path, body) = translate::upstream_request(wire, c, &target.model, ask_usage);
+                (path, body, &[])
+            }
+        }
+    }
 }
 
 /// `/anthropic/v1/...`: Messages (JSON and SSE), token counting, models;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -160,6 +160,7 @@ pub async fn send(
     target: &Target,
     key: Option<usize>,
     path: &str,
+    forwarded: &[(HeaderName, HeaderValue)],
     body: Bytes,
     stream: bool,
 ) -> Result<Response<Incoming>, Failure> {
@@ -187,7 +188,8 @@ pub async fn send(
     if let Some(k) = key {
         h.insert(p.auth_header(), p.keys[k].header.clone());
     }
-    for (name, value) in &p.headers {
+    // The client's own format headers first: the provider's config wins.
+    for (name, value) in forwarded.iter().chain(&p.headers) {
         h.insert(name.clone(), value.clone());
     }
     let timeout = p.upstream.first_byte_timeout;
