@@ -866,3 +866,99 @@ async fn same_format_upstreams_get_the_clients_body_untouched() {
         .unwrap();
     assert_eq!(stats["by_key"]["mock-key"], 2, "{stats}");
 }
+
+#[tokio::test]
+async fn virtual_keys_and_budgets_hold_on_every_surface() {
+    let mock = start_mock(&[]).await;
+    // 1 µ$ per output token; 12 tokens per answer (the mock's 12 words, capped at 12).
+    let pricing: String = ["mock-1", "claude-mock", "gemini-mock"]
+        .iter()
+        .map(|m| format!("[pricing.\"{m}\"]\ninput = 0\noutput = 1000000\n"))
+        .collect();
+    let gw = Gateway::start(&format!(
+        "[server]\nadmin_token = \"t\"\n[client]\nenforce_auth = true\n{pricing}{}",
+        config(&mock, "")
+    ))
+    .await;
+    let c = reqwest::Client::new();
+    let key: Value = c
+        .post(gw.url("/api/keys"))
+        .bearer_auth("t")
+        .json(&json!({"name": "agent", "budgets": [{"limit_usd": "0.000040", "period": "1d"}]}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = key["secret"].as_str().unwrap();
+    let small = |inbound, model| {
+        let (path, mut body) = request(inbound, model, false, false);
+        match inbound {
+            Inbound::Anthropic => body["max_tokens"] = json!(12),
+            Inbound::Gemini => body["generationConfig"]["maxOutputTokens"] = json!(12),
+            Inbound::Responses => body["max_output_tokens"] = json!(12),
+            Inbound::OpenAi => body["max_tokens"] = json!(12),
+        }
+        (path, body)
+    };
+    // No key: refused in each client's shape.
+    let (path, body) = small(Inbound::Anthropic, "oai/mock-1");
+    let v = error_of(&gw, &path, &body, 401, "virtual key").await;
+    assert_eq!(v["error"]["type"], "authentication_error");
+    let (gpath, gbody) = small(Inbound::Gemini, "ant/claude-mock");
+    let v = error_of(&gw, &gpath, &gbody, 401, "virtual key").await;
+    assert_eq!(v["error"]["status"], "UNAUTHENTICATED");
+    // The key as each SDK sends it: x-api-key, x-goog-api-key, ?key=.
+    let sent = [
+        c.post(gw.url(&path))
+            .header("x-api-key", secret)
+            .json(&body),
+        c.post(gw.url(&gpath))
+            .header("x-goog-api-key", secret)
+            .json(&gbody),
+    ];
+    for req in sent {
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+    }
+    let (kpath, kbody) = small(Inbound::Gemini, "gem/gemini-mock");
+    let r = c
+        .post(gw.url(&format!("{kpath}?key={secret}")))
+        .json(&kbody)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // 36 µ$ spent of 40: the next worst case (12 µ$) does not fit.
+    let (rpath, rbody) = small(Inbound::Responses, "oai/mock-1");
+    let r = c
+        .post(gw.url(&rpath))
+        .bearer_auth(secret)
+        .json(&rbody)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 402);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "budget_exceeded", "{v}");
+    let r = c
+        .post(gw.url(&path))
+        .header("x-api-key", secret)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 402);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"]["type"], "billing_error", "{v}");
+    // Spend was settled from each format's own usage report.
+    let page = logs_until(&gw, "?status=2xx", Some("t"), |p| {
+        p["data"].as_array().is_some_and(|d| d.len() == 3)
+    })
+    .await;
+    for log in page["data"].as_array().unwrap() {
+        assert_eq!(log["cost_micros"], 12, "{log}");
+        assert_eq!(log["virtual_key"], key["id"], "{log}");
+    }
+}

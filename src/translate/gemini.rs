@@ -455,6 +455,9 @@ impl Transcode for Decoder {
     }
 }
 
+/// How far past the known tool calls a new call's index may point.
+const MAX_CALL_GAP: usize = 64;
+
 /// Internal chunks → Gemini SSE: one `GenerateContentResponse` per chunk of
 /// text or thought; tool calls, whose arguments stream in pieces, leave whole
 /// in the last chunk with the finish reason and usage.
@@ -537,6 +540,10 @@ impl Encode for Encoder {
             .flatten()
         {
             let i = c.get("index").and_then(Value::as_u64).unwrap_or(0) as usize;
+            // Indexes count up from 0; a wild one must not size the table.
+            if i > self.calls.len() + MAX_CALL_GAP {
+                continue;
+            }
             if i >= self.calls.len() {
                 self.calls.resize(i + 1, Default::default());
             }

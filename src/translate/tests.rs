@@ -371,3 +371,77 @@ fn responses_answers_and_streams() {
         .collect();
     assert_eq!(calls, [r#"{"city":"Paris"}"#, r#"{"tz":"UTC"}"#]);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn every_transcoder() -> Vec<Transcoder> {
+        let mut all: Vec<Transcoder> = [Format::Anthropic, Format::Gemini]
+            .into_iter()
+            .filter_map(decoder)
+            .collect();
+        all.extend(
+            [Format::Anthropic, Format::Gemini, Format::Responses]
+                .into_iter()
+                .filter_map(|f| enc(f, "m")),
+        );
+        all
+    }
+
+    /// Events shaped like the real ones, with fields missing or of the wrong type.
+    fn hostile_events() -> impl Strategy<Value = Vec<String>> {
+        let value = prop_oneof![
+            Just("null".to_string()),
+            Just("1".to_string()),
+            Just("\"x\"".to_string()),
+            Just("{}".to_string()),
+            Just("[]".to_string()),
+            Just("18446744073709551615".to_string()),
+        ];
+        let event = (
+            prop::sample::select(vec![
+                "message_start",
+                "content_block_start",
+                "content_block_delta",
+                "message_delta",
+                "message_stop",
+                "error",
+            ]),
+            value.clone(),
+            value,
+        )
+            .prop_map(|(t, a, b)| {
+                format!(
+                    "data: {{\"type\":\"{t}\",\"index\":{a},\"delta\":{b},\"choices\":[{{\"delta\":{{\"tool_calls\":[{{\"index\":{a}}}],\"content\":{b}}}}}],\"candidates\":[{{\"content\":{{\"parts\":{b}}}}}]}}\n\n"
+                )
+            });
+        prop::collection::vec(event, 0..12)
+    }
+
+    proptest! {
+        /// Arbitrary bytes from an upstream or the relay never panic a translator.
+        #[test]
+        fn arbitrary_bytes_are_survived(chunks in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..16)) {
+            for mut t in every_transcoder() {
+                for c in &chunks {
+                    let _ = t.push(c);
+                }
+                let _ = t.finish();
+            }
+        }
+
+        /// Well-framed events with wrong shapes never panic a translator either.
+        #[test]
+        fn malformed_events_are_survived(events in hostile_events()) {
+            for mut t in every_transcoder() {
+                for e in &events {
+                    let _ = t.push(e.as_bytes());
+                }
+                let _ = t.push(b"data: [DONE]\n\n");
+                let _ = t.finish();
+            }
+        }
+    }
+}
