@@ -909,49 +909,38 @@ async fn virtual_keys_and_budgets_hold_on_every_surface() {
     let (gpath, gbody) = small(Inbound::Gemini, "ant/claude-mock");
     let v = error_of(&gw, &gpath, &gbody, 401, "virtual key").await;
     assert_eq!(v["error"]["status"], "UNAUTHENTICATED");
-    // The key as each SDK sends it: x-api-key, x-goog-api-key, ?key=.
-    let sent = [
+    // The key as each SDK sends it: x-api-key, x-goog-api-key, ?key=, Bearer.
+    let (kpath, kbody) = small(Inbound::Gemini, "gem/gemini-mock");
+    let (rpath, rbody) = small(Inbound::Responses, "oai/mock-1");
+    let anthropic = || {
         c.post(gw.url(&path))
             .header("x-api-key", secret)
-            .json(&body),
+            .json(&body)
+    };
+    let answers = [
+        anthropic(),
         c.post(gw.url(&gpath))
             .header("x-goog-api-key", secret)
             .json(&gbody),
+        c.post(gw.url(&format!("{kpath}?key={secret}")))
+            .json(&kbody),
+        // 36 µ$ spent of 40: the next worst case (12 µ$) does not fit.
+        c.post(gw.url(&rpath)).bearer_auth(secret).json(&rbody),
+        anthropic(),
     ];
-    for req in sent {
+    let mut statuses = Vec::new();
+    let mut refusals = Vec::new();
+    for req in answers {
         let r = req.send().await.unwrap();
-        assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
+        statuses.push(r.status().as_u16());
+        let v: Value = r.json().await.unwrap();
+        refusals.push(v["error"]["type"].clone());
     }
-    let (kpath, kbody) = small(Inbound::Gemini, "gem/gemini-mock");
-    let r = c
-        .post(gw.url(&format!("{kpath}?key={secret}")))
-        .json(&kbody)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    // 36 µ$ spent of 40: the next worst case (12 µ$) does not fit.
-    let (rpath, rbody) = small(Inbound::Responses, "oai/mock-1");
-    let r = c
-        .post(gw.url(&rpath))
-        .bearer_auth(secret)
-        .json(&rbody)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 402);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"]["type"], "budget_exceeded", "{v}");
-    let r = c
-        .post(gw.url(&path))
-        .header("x-api-key", secret)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 402);
-    let v: Value = r.json().await.unwrap();
-    assert_eq!(v["error"]["type"], "billing_error", "{v}");
+    assert_eq!(statuses, [200, 200, 200, 402, 402], "{refusals:?}");
+    assert_eq!(
+        refusals[3..],
+        [json!("budget_exceeded"), json!("billing_error")]
+    );
     // Spend was settled from each format's own usage report.
     let page = logs_until(&gw, "?status=2xx", Some("t"), |p| {
         p["data"].as_array().is_some_and(|d| d.len() == 3)
