@@ -698,7 +698,7 @@ async fn errors_come_back_in_the_clients_shape() {
 }
 
 #[tokio::test]
-async fn anthropic_models_and_token_counting() {
+async fn models_and_token_counting() {
     let mock = start_mock(&[]).await;
     let gw = Gateway::start(&config(&mock, "models = [\"m-1\"]")).await;
     let c = reqwest::Client::new();
@@ -738,6 +738,19 @@ async fn anthropic_models_and_token_counting() {
     let short = count("hello").await;
     let long = count(&"hello there, general ".repeat(20)).await;
     assert!(short >= 1 && long > short * 10, "{short} {long}");
+    // Gemini's countTokens counts the same text the same way.
+    let url = gw.url("/genai/v1beta/models/gem/m-1:countTokens");
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": "hello there, general ".repeat(20)}]}]});
+    let v: Value = c
+        .post(url)
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["totalTokens"], long, "{v}");
 }
 
 #[tokio::test]

@@ -236,7 +236,8 @@ impl Translated {
 }
 
 /// `/anthropic/v1/...`: Messages (JSON and SSE), token counting, models;
-/// `/genai/v1beta/models/{model}:generateContent` and `:streamGenerateContent`.
+/// `/genai/v1beta/models/{model}:generateContent`, `:streamGenerateContent`
+/// and `:countTokens`.
 pub fn routes(gw: Arc<Gateway>) -> Router {
     Router::new()
         .route("/genai/v1beta/models/{*call}", post(generate_content))
@@ -266,38 +267,24 @@ fn json_response(status: StatusCode, body: Bytes) -> Response<Body> {
     resp
 }
 
-/// Counts with the gateway's tokenizer: an estimate for non-OpenAI models,
-/// the same one budgets reserve by.
+/// Counts a request's prompt with the gateway's tokenizer: an estimate for
+/// non-OpenAI models, the same one budgets reserve by.
 async fn count_tokens(State(gw): State<Arc<Gateway>>, req: Request) -> Response<Body> {
-    let fail = |e: ProxyError| e.into_response_for(Format::Anthropic);
-    if let Err(e) = authenticate(&gw, req.headers()) {
-        return fail(e);
+    match count(&gw, Format::Anthropic, req).await {
+        Ok(n) => json_response(
+            StatusCode::OK,
+            Bytes::from(json!({"input_tokens": n}).to_string()),
+        ),
+        Err(e) => e.into_response_for(Format::Anthropic),
     }
-    let body = match read_body(req, gw.max_body_bytes).await {
-        Ok(b) => b,
-        Err(e) => return fail(e),
-    };
-    let mut v: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return fail(ProxyError::new(
-                ErrorKind::InvalidRequest,
-                format!("request body is not valid JSON: {e}"),
-            ));
-        }
-    };
-    // count_tokens bodies carry no max_tokens; the reader does not need one.
-    v["max_tokens"] = json!(1);
-    match translate::anthropic::request_from_anthropic(&v) {
-        Ok(r) => {
-            let n = tokens::count(&r.prompt_text());
-            json_response(
-                StatusCode::OK,
-                Bytes::from(json!({"input_tokens": n}).to_string()),
-            )
-        }
-        Err(e) => fail(ProxyError::new(ErrorKind::InvalidRequest, e.0)),
-    }
+}
+
+async fn count(gw: &Gateway, format: Format, req: Request) -> Result<u64, ProxyError> {
+    authenticate(gw, req.headers())?;
+    let body = read_body(req, gw.max_body_bytes).await?;
+    let read = translate::read_request(format, &body, |_| None)
+        .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
+    Ok(tokens::count(&read.request.prompt_text()))
 }
 
 async fn anthropic_models(State(gw): State<Arc<Gateway>>, req: Request) -> Response<Body> {
@@ -340,7 +327,7 @@ async fn generate_content(
         ));
     };
     let stream = match method {
-        "generateContent" => false,
+        "generateContent" | "countTokens" => false,
         "streamGenerateContent" => true,
         other => {
             return fail(ProxyError::new(
@@ -375,6 +362,15 @@ async fn generate_content(
     v["stream"] = json!(stream);
     parts.headers.remove(header::CONTENT_LENGTH);
     let req = Request::from_parts(parts, Body::from(v.to_string()));
+    if method == "countTokens" {
+        return match count(&gw, Format::Gemini, req).await {
+            Ok(n) => json_response(
+                StatusCode::OK,
+                Bytes::from(json!({"totalTokens": n}).to_string()),
+            ),
+            Err(e) => fail(e),
+        };
+    }
     handle_in(gw, Endpoint::ChatCompletions, Format::Gemini, req).await
 }
 

@@ -105,3 +105,9 @@ def test_a_cut_stream_raises_instead_of_hanging(client):
         for _ in client.models.generate_content_stream(model="cut/claude-mock", contents=ASK):
             pass
     assert e.value.code == 502
+
+
+def test_count_tokens(client):
+    short = client.models.count_tokens(model="gem/gemini-mock", contents=ASK).total_tokens
+    long = client.models.count_tokens(model="gem/gemini-mock", contents=ASK * 50).total_tokens
+    assert 0 < short < long
