@@ -718,39 +718,22 @@ async fn models_and_token_counting() {
         .collect();
     assert_eq!(ids, ["oai/m-1", "ant/m-1", "gem/m-1"]);
     assert_eq!(v["data"][0]["type"], "model");
-    let count = |text: &str| {
-        let c = c.clone();
-        let url = gw.url("/anthropic/v1/messages/count_tokens");
-        let body = json!({"model": "ant/m-1", "messages": [{"role": "user", "content": text}]});
-        async move {
-            let v: Value = c
-                .post(url)
-                .json(&body)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
-            v["input_tokens"].as_u64().unwrap()
-        }
-    };
-    let short = count("hello").await;
-    let long = count(&"hello there, general ".repeat(20)).await;
+    let count =
+        |text: &str| json!({"model": "ant/m-1", "messages": [{"role": "user", "content": text}]});
+    let path = "/anthropic/v1/messages/count_tokens";
+    let short = json_of(&gw, path, count("hello")).await["input_tokens"].clone();
+    let text = "hello there, general ".repeat(20);
+    let long = json_of(&gw, path, count(&text)).await["input_tokens"].clone();
+    let (short, long) = (short.as_u64().unwrap(), long.as_u64().unwrap());
     assert!(short >= 1 && long > short * 10, "{short} {long}");
     // Gemini's countTokens counts the same text the same way.
-    let url = gw.url("/genai/v1beta/models/gem/m-1:countTokens");
-    let body = json!({"contents": [{"role": "user", "parts": [{"text": "hello there, general ".repeat(20)}]}]});
-    let v: Value = c
-        .post(url)
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let body = json!({"contents": [{"role": "user", "parts": [{"text": text}]}]});
+    let v = json_of(&gw, "/genai/v1beta/models/gem/m-1:countTokens", body).await;
     assert_eq!(v["totalTokens"], long, "{v}");
+}
+
+async fn json_of(gw: &Gateway, path: &str, body: Value) -> Value {
+    post(gw, path, &body).await.json().await.unwrap()
 }
 
 #[tokio::test]
