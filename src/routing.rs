@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 use http::{HeaderName, HeaderValue};
 
 use crate::config::{Config, ProviderConfig, UpstreamConfig};
+use crate::providers::presets::Format;
 use crate::providers::presets::{AuthStyle, ProviderKind, UrlStyle};
-use crate::translate::Format;
 
 /// A provider as the request path uses it: config resolved, headers pre-built.
 #[derive(Debug)]

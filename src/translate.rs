@@ -21,33 +21,9 @@ use bytes::Bytes;
 use serde_json::Value;
 
 use crate::providers::openai::RawObject;
+pub use crate::providers::presets::Format;
 use crate::providers::sse::{EventTooLarge, SseEvent, SseParser};
 pub use canonical::{Invalid, Request};
-
-/// A wire format, as a client speaks it or an upstream expects it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Format {
-    /// OpenAI Chat Completions (and its other endpoints).
-    #[default]
-    OpenAi,
-    /// Anthropic Messages.
-    Anthropic,
-    /// Gemini `generateContent`.
-    Gemini,
-    /// OpenAI Responses (clients only).
-    Responses,
-}
-
-impl Format {
-    pub fn label(self) -> &'static str {
-        match self {
-            Format::OpenAi => "openai",
-            Format::Anthropic => "anthropic",
-            Format::Gemini => "gemini",
-            Format::Responses => "responses",
-        }
-    }
-}
 
 /// A client request read into canonical form, and the Chat Completions body
 /// the pipeline reads (model, stream, limits, prompt) from it.

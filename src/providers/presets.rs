@@ -7,7 +7,30 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::translate::Format;
+/// A wire format, as a client speaks it or an upstream expects it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    /// OpenAI Chat Completions (and its other endpoints).
+    #[default]
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Gemini `generateContent`.
+    Gemini,
+    /// OpenAI Responses (clients only).
+    Responses,
+}
+
+impl Format {
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::OpenAi => "openai",
+            Format::Anthropic => "anthropic",
+            Format::Gemini => "gemini",
+            Format::Responses => "responses",
+        }
+    }
+}
 
 /// How an upstream expects its API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
