@@ -262,6 +262,10 @@ pub struct Encoder {
     started: bool,
     /// Output items so far; the open one is last.
     items: Vec<Value>,
+    /// Each item's text, summary or arguments so far, written into the item
+    /// when it closes (appending to a JSON string per delta would copy it
+    /// whole every time).
+    acc: Vec<String>,
     open: Option<Open>,
     /// Tool calls by chunk index → item position.
     calls: Vec<(u64, usize)>,
@@ -287,6 +291,7 @@ impl Encoder {
             seq: 0,
             started: false,
             items: Vec::new(),
+            acc: Vec::new(),
             open: None,
             calls: Vec::new(),
             stop: None,
@@ -323,10 +328,23 @@ impl Encoder {
         )
     }
 
+    /// Writes an item's accumulated text into it.
+    fn sync(&mut self, index: usize) {
+        let text = json!(self.acc[index]);
+        let item = &mut self.items[index];
+        match item["type"].as_str() {
+            Some("message") => item["content"][0]["text"] = text,
+            Some("reasoning") => item["summary"][0]["text"] = text,
+            Some("function_call") => item["arguments"] = text,
+            _ => {}
+        }
+    }
+
     /// Closes the open item: its `.done` events, with its full content.
     fn close(&mut self, out: &mut Vec<u8>) {
         let Some(open) = self.open.take() else { return };
         let index = self.items.len() - 1;
+        self.sync(index);
         let item_id = self.items[index]["id"].clone();
         match open {
             Open::Message => {
@@ -374,6 +392,7 @@ impl Encoder {
         v["status"] = json!("in_progress");
         let index = self.items.len();
         self.items.push(v.clone());
+        self.acc.push(String::new());
         self.open = Some(kind);
         if kind == Open::Reasoning {
             self.items[index]["summary"] = json!([{"type": "summary_text", "text": ""}]);
@@ -429,13 +448,7 @@ impl Encode for Encoder {
                 |id| json!({"type": "reasoning", "id": id}),
                 out,
             );
-            self.items[i]["summary"][0]["text"] = json!(
-                self.items[i]["summary"][0]["text"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string()
-                    + t
-            );
+            self.acc[i].push_str(t);
             let item_id = self.items[i]["id"].clone();
             self.emit(
                 "response.reasoning_summary_text.delta",
@@ -469,11 +482,7 @@ impl Encode for Encoder {
                 },
                 out,
             );
-            let so_far = self.items[i]["content"][0]["text"]
-                .as_str()
-                .unwrap_or("")
-                .to_string();
-            self.items[i]["content"][0]["text"] = json!(so_far + t);
+            self.acc[i].push_str(t);
             let item_id = self.items[i]["id"].clone();
             self.emit(
                 "response.output_text.delta",
@@ -522,11 +531,7 @@ impl Encode for Encoder {
             if let Some(a) = c.pointer("/function/arguments").and_then(Value::as_str)
                 && !a.is_empty()
             {
-                let so_far = self.items[i]["arguments"]
-                    .as_str()
-                    .unwrap_or("")
-                    .to_string();
-                self.items[i]["arguments"] = json!(so_far + a);
+                self.acc[i].push_str(a);
                 let item_id = self.items[i]["id"].clone();
                 self.emit(
                     "response.function_call_arguments.delta",
@@ -585,6 +590,9 @@ impl Encode for Encoder {
             json!({"code": "upstream_error", "message": message, "param": null}),
             out,
         );
+        if self.open.is_some() {
+            self.sync(self.items.len() - 1);
+        }
         let mut r = envelope(
             &self.id,
             &self.model,
