@@ -467,3 +467,61 @@ impl ResponseStore {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(input: &str, previous: Option<&str>) -> Inbound {
+        let mut body = json!({"model": "m", "input": input});
+        if let Some(p) = previous {
+            body["previous_response_id"] = json!(p);
+        }
+        translate::read_request(Format::Responses, body.to_string().as_bytes(), |_| None).unwrap()
+    }
+
+    fn answer(text: &str) -> canonical::Response {
+        canonical::Response {
+            content: vec![Part::Text(text.into())],
+            ..canonical::Response::default()
+        }
+    }
+
+    #[test]
+    fn continued_conversations_carry_their_history_and_the_oldest_go_first() {
+        let store = ResponseStore::default();
+        let c = store.continue_from(&mut read("hi", None), "req_1").unwrap();
+        assert_eq!(c.id, "resp_1");
+        store.finish(c, answer("hello"));
+        let mut next = read("and?", Some("resp_1"));
+        let c = store.continue_from(&mut next, "req_2").unwrap();
+        let texts: Vec<String> = next
+            .request
+            .messages
+            .iter()
+            .map(|m| canonical::text_of(&m.content))
+            .collect();
+        assert_eq!(texts, ["hi", "hello", "and?"]);
+        let internal: Value = serde_json::from_slice(&next.internal).unwrap();
+        assert_eq!(internal["messages"].as_array().unwrap().len(), 3);
+        store.finish(c, answer("more"));
+        for i in 0..STORED_RESPONSES {
+            let c = store
+                .continue_from(&mut read("x", None), &format!("req_f{i}"))
+                .unwrap();
+            store.finish(c, answer("y"));
+        }
+        let gone = store.continue_from(&mut read("x", Some("resp_1")), "req_3");
+        assert_eq!(gone.err().map(|e| e.status().as_u16()), Some(404));
+        // Answers the client asked not to store are not.
+        let mut unstored = read("x", None);
+        unstored.store = false;
+        let c = store.continue_from(&mut unstored, "req_4").unwrap();
+        store.finish(c, answer("y"));
+        assert!(
+            store
+                .continue_from(&mut read("x", Some("resp_4")), "req_5")
+                .is_err()
+        );
+    }
+}
