@@ -12,8 +12,9 @@
 //! ```
 //!
 //! Each phase is a function over one per-request [`Ctx`]. Errors carry who
-//! caused them ([`error::Cause`]) and map to an OpenAI-shaped response in one
-//! place ([`ProxyError::into_response`]). Bodies are parsed only to their top
+//! caused them ([`error::Cause`]) and map to a response in the client's wire
+//! format in one place ([`ProxyError::into_response_for`]). Requests in other
+//! formats than OpenAI's are translated at the edges ([`native`]). Bodies are parsed only to their top
 //! level and forwarded otherwise untouched; streams are relayed event by event
 //! and never buffered whole. A stream that fails before its first content
 //! chunk is retried or failed over like any other attempt; after content has
@@ -452,27 +453,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         ctx.customer = k.customer_id.clone();
     }
     let raw = read_body(req, gw.max_body_bytes).await?;
-    let inbound = fin.ctx().inbound;
-    let mut translated = native::Translated::default();
-    let body = match inbound {
-        Format::OpenAi => raw,
-        format => {
-            let tiers = &gw.config.anthropic;
-            let rename = |m: &str| match format {
-                Format::Anthropic => tiers.tier_model(m).map(str::to_string),
-                _ => None,
-            };
-            let mut read = translate::read_request(format, &raw, rename)
-                .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
-            if format == Format::Responses {
-                let ctx = fin.ctx();
-                ctx.conversation = Some(gw.responses.continue_from(&mut read, &ctx.id)?);
-            }
-            translated.native = Some(native::Native::new(format, raw, forwarded));
-            translated.canonical = Some(read.request);
-            read.internal
-        }
-    };
+    let (body, mut translated) = native::prepare(gw, fin.ctx(), raw, forwarded)?;
     let obj = RawObject::parse(&body).map_err(|e| {
         ProxyError::new(
             ErrorKind::InvalidRequest,
@@ -486,22 +467,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
     ctx.stream = view.stream;
     let routes = gw.routes();
     let targets = resolve_targets(&routes.catalog, &view, caller.as_deref())?;
-    // An OpenAI request for an upstream of another format is read whole, once.
-    if translated.canonical.is_none() && targets.iter().any(|t| t.provider.wire != Format::OpenAi) {
-        if fin.ctx().endpoint != Endpoint::ChatCompletions {
-            return Err(ProxyError::new(
-                ErrorKind::InvalidRequest,
-                "only chat requests are translated for providers of another wire format",
-            ));
-        }
-        let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
-            ProxyError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
-        })?;
-        translated.canonical = Some(
-            translate::openai::request_from_openai(&v)
-                .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?,
-        );
-    }
+    translated.read_for(&targets, fin.ctx().endpoint, &body)?;
     if let Some(key) = &caller {
         check_access(key, &targets)?;
         let providers: Vec<&str> = targets.iter().map(|t| &*t.provider.name).collect();

@@ -1,5 +1,6 @@
 //! The proxy's error: who caused it, whether another attempt may help, and the
-//! one function that turns it into a status code and an OpenAI-shaped body.
+//! one function that turns it into a status code and a body in the client's
+//! wire format.
 
 use axum::body::Body;
 use http::{HeaderValue, Response, StatusCode};

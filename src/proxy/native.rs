@@ -200,7 +200,63 @@ pub fn forwarded_headers(
     }
 }
 
+/// Reads a client's body in a format other than OpenAI's into canonical form
+/// (Claude tiers mapped, a continued Responses conversation expanded) and
+/// returns the Chat Completions body the pipeline reads. OpenAI bodies are
+/// returned as they are.
+pub(super) fn prepare(
+    gw: &Gateway,
+    ctx: &mut super::Ctx,
+    raw: Bytes,
+    forwarded: Vec<(HeaderName, HeaderValue)>,
+) -> Result<(Bytes, Translated), ProxyError> {
+    let format = ctx.inbound;
+    if format == Format::OpenAi {
+        return Ok((raw, Translated::default()));
+    }
+    let tiers = &gw.config.anthropic;
+    let rename = |m: &str| match format {
+        Format::Anthropic => tiers.tier_model(m).map(str::to_string),
+        _ => None,
+    };
+    let mut read = translate::read_request(format, &raw, rename)
+        .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
+    if format == Format::Responses {
+        ctx.conversation = Some(gw.responses.continue_from(&mut read, &ctx.id)?);
+    }
+    let translated = Translated {
+        canonical: Some(read.request),
+        native: Some(Native::new(format, raw, forwarded)),
+    };
+    Ok((read.internal, translated))
+}
+
 impl Translated {
+    /// An OpenAI request with a target of another format is read whole, once.
+    pub(super) fn read_for(
+        &mut self,
+        targets: &[Target],
+        endpoint: Endpoint,
+        body: &[u8],
+    ) -> Result<(), ProxyError> {
+        if self.canonical.is_some() || targets.iter().all(|t| t.provider.wire == Format::OpenAi) {
+            return Ok(());
+        }
+        if endpoint != Endpoint::ChatCompletions {
+            return Err(ProxyError::new(
+                ErrorKind::InvalidRequest,
+                "only chat requests are translated for providers of another wire format",
+            ));
+        }
+        let v: Value = serde_json::from_slice(body).map_err(|e| {
+            ProxyError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
+        })?;
+        let r = translate::openai::request_from_openai(&v)
+            .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
+        self.canonical = Some(r);
+        Ok(())
+    }
+
     /// The path under the target's base URL, the body, and headers to forward.
     /// A target of the client's own format gets the client's body with only
     /// the model changed, so fields the canonical model lacks (prompt-cache
