@@ -242,6 +242,10 @@ pub struct ProviderConfig {
     /// Whether the upstream honours `stream_options.include_usage` (default:
     /// the preset's). When it does not, streamed tokens are counted by the gateway.
     pub stream_usage: Option<bool>,
+    /// OpenAI-format upstreams: models (patterns with `*`) that take
+    /// `reasoning_effort`, to which thinking requests from other formats are
+    /// mapped (default: the preset's list). Others get the request without it.
+    pub reasoning_models: Option<Vec<String>>,
     /// Azure OpenAI: `api-version` query parameter.
     pub api_version: Option<String>,
     /// Azure OpenAI: model name → deployment name (default: the model name).

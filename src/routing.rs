@@ -32,6 +32,8 @@ pub struct Provider {
     pub stream_usage: bool,
     /// The API the upstream speaks.
     pub wire: Format,
+    /// OpenAI format: models that take `reasoning_effort`.
+    pub reasoning_models: Vec<Pattern>,
     pub keys: Vec<ProviderKey>,
     pub models: Vec<String>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -297,6 +299,11 @@ impl Provider {
         }
     }
 
+    /// Whether `model` here takes OpenAI's `reasoning_effort`.
+    pub fn takes_reasoning_effort(&self, model: &str) -> bool {
+        self.reasoning_models.iter().any(|p| p.matches(model))
+    }
+
     pub fn auth_header(&self) -> HeaderName {
         match self.auth {
             AuthStyle::Bearer => http::header::AUTHORIZATION,
@@ -377,6 +384,14 @@ fn build_provider(
         urls: preset.urls,
         stream_usage: p.stream_usage.unwrap_or(preset.stream_usage),
         wire: preset.wire,
+        reasoning_models: match &p.reasoning_models {
+            Some(list) => list.iter().map(Pattern::new).collect(),
+            None => preset
+                .reasoning_models
+                .iter()
+                .map(|m| Pattern::new(*m))
+                .collect(),
+        },
         keys,
         models: p
             .models

@@ -93,15 +93,24 @@ pub fn upstream_path(wire: Format, model: &str, stream: bool) -> String {
     }
 }
 
-/// The path under the provider's base URL, and the body, for an upstream of `wire`.
+/// The path under the provider's base URL, and the body, for an upstream of
+/// `wire`. `reasoning_effort`: whether an OpenAI-format upstream takes it
+/// (many OpenAI-compatible models refuse a request that names it).
 pub fn upstream_request(
     wire: Format,
     r: &Request,
     model: &str,
     ask_usage: bool,
+    reasoning_effort: bool,
 ) -> (String, Bytes) {
     let v = match wire {
-        Format::OpenAi | Format::Responses => openai::request_to_openai(r, model, ask_usage),
+        Format::OpenAi | Format::Responses => {
+            let mut v = openai::request_to_openai(r, model, ask_usage);
+            if !reasoning_effort && let Some(o) = v.as_object_mut() {
+                o.remove("reasoning_effort");
+            }
+            v
+        }
         Format::Anthropic => anthropic::request_to_anthropic(r, model),
         Format::Gemini => gemini::request_to_gemini(r),
     };

@@ -947,3 +947,29 @@ async fn virtual_keys_and_budgets_hold_on_every_surface() {
         assert_eq!(log["virtual_key"], key["id"], "{log}");
     }
 }
+
+#[tokio::test]
+async fn thinking_reaches_openai_models_only_where_they_take_reasoning_effort() {
+    let mock = start_mock(&[]).await;
+    let plain = format!(
+        "[providers.plain]\nkind = \"mock\"\nbase_url = \"http://{}/v1\"\nreasoning_models = [\"o*\"]\n",
+        mock.addr
+    );
+    let gw = Gateway::start(&(config(&mock, "") + &plain)).await;
+    for (model, effort) in [
+        ("oai/mock-1", json!("low")),
+        ("plain/mock-1", Value::Null),
+        ("plain/o3", json!("low")),
+    ] {
+        let (path, mut body) = request(Inbound::Anthropic, model, false, false);
+        body["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
+        assert_eq!(post(&gw, &path, &body).await.status(), 200, "{model}");
+        let seen: Value = reqwest::get(mock.url("/mock/last"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(seen["body"]["reasoning_effort"], effort, "{model}: {seen}");
+    }
+}

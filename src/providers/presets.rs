@@ -69,6 +69,10 @@ pub struct Preset {
     pub models: &'static [&'static str],
     /// The API the upstream speaks; requests in another format are translated.
     pub wire: Format,
+    /// OpenAI format: models (patterns with `*`) that take `reasoning_effort`,
+    /// to which thinking requests of other formats are mapped. Other models
+    /// refuse a request that names it, so it is left out for them.
+    pub reasoning_models: &'static [&'static str],
 }
 
 macro_rules! kinds {
@@ -123,6 +127,7 @@ const fn bearer(
         stream_usage: true,
         models,
         wire: Format::OpenAi,
+        reasoning_models: &[],
     }
 }
 
@@ -137,30 +142,36 @@ const fn keyless(name: &'static str, base_url: Option<&'static str>) -> Preset {
         stream_usage: true,
         models: &[],
         wire: Format::OpenAi,
+        reasoning_models: &[],
     }
 }
 
-static OPENAI: Preset = bearer(
-    "openai",
-    "https://api.openai.com/v1",
-    "OPENAI_API_KEY",
-    &[
-        "gpt-4.1",
-        "gpt-4.1-mini",
-        "gpt-4.1-nano",
-        "gpt-4o",
-        "gpt-4o-mini",
-        "o3",
-        "o3-mini",
-        "o4-mini",
-        "gpt-5",
-        "gpt-5-mini",
-        "gpt-5-nano",
-        "text-embedding-3-small",
-        "text-embedding-3-large",
-        "gpt-3.5-turbo-instruct",
-    ],
-);
+const OPENAI_REASONING: &[&str] = &["o1*", "o3*", "o4*", "gpt-5*"];
+
+static OPENAI: Preset = Preset {
+    reasoning_models: OPENAI_REASONING,
+    ..bearer(
+        "openai",
+        "https://api.openai.com/v1",
+        "OPENAI_API_KEY",
+        &[
+            "gpt-4.1",
+            "gpt-4.1-mini",
+            "gpt-4.1-nano",
+            "gpt-4o",
+            "gpt-4o-mini",
+            "o3",
+            "o3-mini",
+            "o4-mini",
+            "gpt-5",
+            "gpt-5-mini",
+            "gpt-5-nano",
+            "text-embedding-3-small",
+            "text-embedding-3-large",
+            "gpt-3.5-turbo-instruct",
+        ],
+    )
+};
 static AZURE: Preset = Preset {
     name: "azure",
     base_url: None,
@@ -171,6 +182,7 @@ static AZURE: Preset = Preset {
     stream_usage: true,
     models: &[],
     wire: Format::OpenAi,
+    reasoning_models: OPENAI_REASONING,
 };
 static ANTHROPIC: Preset = Preset {
     // The native Messages API (`{base_url}/messages`, `x-api-key`,
@@ -206,17 +218,20 @@ static GEMINI: Preset = Preset {
         ],
     )
 };
-static GROQ: Preset = bearer(
-    "groq",
-    "https://api.groq.com/openai/v1",
-    "GROQ_API_KEY",
-    &[
-        "llama-3.3-70b-versatile",
-        "llama-3.1-8b-instant",
-        "openai/gpt-oss-120b",
-        "openai/gpt-oss-20b",
-    ],
-);
+static GROQ: Preset = Preset {
+    reasoning_models: &["openai/gpt-oss*", "qwen/*"],
+    ..bearer(
+        "groq",
+        "https://api.groq.com/openai/v1",
+        "GROQ_API_KEY",
+        &[
+            "llama-3.3-70b-versatile",
+            "llama-3.1-8b-instant",
+            "openai/gpt-oss-120b",
+            "openai/gpt-oss-20b",
+        ],
+    )
+};
 static MISTRAL: Preset = bearer(
     "mistral",
     "https://api.mistral.ai/v1",
@@ -241,12 +256,15 @@ static DEEPSEEK: Preset = bearer(
     "DEEPSEEK_API_KEY",
     &["deepseek-chat", "deepseek-reasoner"],
 );
-static XAI: Preset = bearer(
-    "xai",
-    "https://api.x.ai/v1",
-    "XAI_API_KEY",
-    &["grok-4", "grok-3", "grok-3-mini"],
-);
+static XAI: Preset = Preset {
+    reasoning_models: &["grok-3-mini*"],
+    ..bearer(
+        "xai",
+        "https://api.x.ai/v1",
+        "XAI_API_KEY",
+        &["grok-4", "grok-3", "grok-3-mini"],
+    )
+};
 static TOGETHER: Preset = bearer(
     "together",
     "https://api.together.xyz/v1",
@@ -259,12 +277,16 @@ static FIREWORKS: Preset = bearer(
     "FIREWORKS_API_KEY",
     &["accounts/fireworks/models/llama-v3p3-70b-instruct"],
 );
-static OPENROUTER: Preset = bearer(
-    "openrouter",
-    "https://openrouter.ai/api/v1",
-    "OPENROUTER_API_KEY",
-    &[],
-);
+static OPENROUTER: Preset = Preset {
+    // OpenRouter takes it for every model and passes it on where it applies.
+    reasoning_models: &["*"],
+    ..bearer(
+        "openrouter",
+        "https://openrouter.ai/api/v1",
+        "OPENROUTER_API_KEY",
+        &[],
+    )
+};
 static PERPLEXITY: Preset = Preset {
     stream_usage: false,
     ..bearer(
@@ -279,6 +301,7 @@ static VLLM: Preset = keyless("vllm", Some("http://localhost:8000/v1"));
 /// The mock upstream that `tollgate mock` serves (a test and benchmark fixture).
 static MOCK: Preset = Preset {
     models: &["mock-1", "mock-embed"],
+    reasoning_models: &["*"],
     ..keyless("mock", Some("http://127.0.0.1:9000/v1"))
 };
 static OPENAI_COMPATIBLE: Preset = keyless("openai_compatible", None);

@@ -277,16 +277,32 @@ impl Translated {
             let path = translate::upstream_path(wire, &target.model, c.stream);
             return (path, body, &n.headers);
         }
-        match (wire, &self.canonical) {
-            (Format::OpenAi, _) | (_, None) => (
+        let p = &target.provider;
+        match (&self.canonical, &self.native) {
+            // A client of another format: its stream must report usage, in
+            // whatever format it leaves.
+            (Some(c), Some(_)) => {
+                let ask = c.stream && p.stream_usage;
+                let reasoning = p.takes_reasoning_effort(&target.model);
+                let (path, body) =
+                    translate::upstream_request(wire, c, &target.model, ask, reasoning);
+                (path, body, &[])
+            }
+            (Some(c), None) if wire != Format::OpenAi => {
+                let (path, body) = translate::upstream_request(
+                    wire,
+                    c,
+                    &target.model,
+                    ask_usage,
+                    p.takes_reasoning_effort(&target.model),
+                );
+                (path, body, &[])
+            }
+            _ => (
                 endpoint.path().to_string(),
                 openai::upstream_body(obj, &target.model, ask_usage),
                 &[],
             ),
-            (wire, Some(c)) => {
-                let (path, body) = translate::upstream_request(wire, c, &target.model, ask_usage);
-                (path, body, &[])
-            }
         }
     }
 }
