@@ -973,3 +973,27 @@ async fn thinking_reaches_openai_models_only_where_they_take_reasoning_effort() 
         assert_eq!(seen["body"]["reasoning_effort"], effort, "{model}: {seen}");
     }
 }
+
+#[tokio::test]
+async fn openai_streams_from_other_formats_are_accounted_without_asking_for_usage() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock, "")).await;
+    for up in [Upstream::Anthropic, Upstream::Gemini] {
+        let (path, mut body) = request(Inbound::OpenAi, model(up), true, false);
+        body.as_object_mut().unwrap().remove("stream_options");
+        let text = post(&gw, &path, &body).await.text().await.unwrap();
+        let events = sse_data(&text);
+        assert_eq!(events.last().map(String::as_str), Some("[DONE]"));
+        assert!(
+            events.iter().all(|e| !e.contains("\"usage\"")),
+            "{up:?}: the client did not ask for usage: {events:?}"
+        );
+    }
+    let page = logs_until(&gw, "", None, |p| {
+        p["data"].as_array().is_some_and(|d| d.len() == 2)
+    })
+    .await;
+    for log in page["data"].as_array().unwrap() {
+        assert_eq!(log["usage"]["completion_tokens"], 12, "{log}");
+    }
+}
