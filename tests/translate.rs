@@ -701,15 +701,7 @@ async fn errors_come_back_in_the_clients_shape() {
 async fn models_and_token_counting() {
     let mock = start_mock(&[]).await;
     let gw = Gateway::start(&config(&mock, "models = [\"m-1\"]")).await;
-    let c = reqwest::Client::new();
-    let v: Value = c
-        .get(gw.url("/anthropic/v1/models"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let v = get_json(&gw.url("/anthropic/v1/models")).await;
     let ids: Vec<&str> = v["data"]
         .as_array()
         .unwrap()
@@ -718,6 +710,17 @@ async fn models_and_token_counting() {
         .collect();
     assert_eq!(ids, ["oai/m-1", "ant/m-1", "gem/m-1"]);
     assert_eq!(v["data"][0]["type"], "model");
+    let v = get_json(&gw.url("/genai/v1beta/models")).await;
+    let names: Vec<&str> = v["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["models/oai/m-1", "models/ant/m-1", "models/gem/m-1"]
+    );
     let count =
         |text: &str| json!({"model": "ant/m-1", "messages": [{"role": "user", "content": text}]});
     let path = "/anthropic/v1/messages/count_tokens";
@@ -730,6 +733,10 @@ async fn models_and_token_counting() {
     let body = json!({"contents": [{"role": "user", "parts": [{"text": text}]}]});
     let v = json_of(&gw, "/genai/v1beta/models/gem/m-1:countTokens", body).await;
     assert_eq!(v["totalTokens"], long, "{v}");
+}
+
+async fn get_json(url: &str) -> Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
 }
 
 async fn json_of(gw: &Gateway, path: &str, body: Value) -> Value {
@@ -807,15 +814,8 @@ async fn responses_continue_from_a_previous_response() {
 async fn same_format_upstreams_get_the_clients_body_untouched() {
     let mock = start_mock(&[]).await;
     let gw = Gateway::start(&config(&mock, "")).await;
-    let last = || async {
-        let v: Value = reqwest::get(mock.url("/mock/last"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        v
-    };
+    let last_url = mock.url("/mock/last");
+    let last = || get_json(&last_url);
     // Anthropic → Anthropic: prompt-cache markers, metadata and beta flags pass.
     let (path, mut body) = request(Inbound::Anthropic, "ant/claude-mock", false, false);
     body["system"] =
@@ -854,12 +854,7 @@ async fn same_format_upstreams_get_the_clients_body_untouched() {
     assert_eq!(post(&gw, &path, &body).await.status(), 200);
     assert_eq!(last().await["body"], body);
     // Each native provider got its key in its own header.
-    let stats: Value = reqwest::get(mock.url("/mock/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let stats = get_json(&mock.url("/mock/stats")).await;
     assert_eq!(stats["by_key"]["mock-key"], 2, "{stats}");
 }
 
@@ -964,12 +959,7 @@ async fn thinking_reaches_openai_models_only_where_they_take_reasoning_effort() 
         let (path, mut body) = request(Inbound::Anthropic, model, false, false);
         body["thinking"] = json!({"type": "enabled", "budget_tokens": 1024});
         assert_eq!(post(&gw, &path, &body).await.status(), 200, "{model}");
-        let seen: Value = reqwest::get(mock.url("/mock/last"))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let seen = get_json(&mock.url("/mock/last")).await;
         assert_eq!(seen["body"]["reasoning_effort"], effort, "{model}: {seen}");
     }
 }

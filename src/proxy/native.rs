@@ -309,9 +309,10 @@ impl Translated {
 
 /// `/anthropic/v1/...`: Messages (JSON and SSE), token counting, models;
 /// `/genai/v1beta/models/{model}:generateContent`, `:streamGenerateContent`
-/// and `:countTokens`.
+/// and `:countTokens`, and the model list.
 pub fn routes(gw: Arc<Gateway>) -> Router {
     Router::new()
+        .route("/genai/v1beta/models", get(gemini_models))
         .route("/genai/v1beta/models/{*call}", post(generate_content))
         .route("/v1/responses", post(responses))
         .route("/openai/v1/responses", post(responses))
@@ -357,6 +358,25 @@ async fn count(gw: &Gateway, format: Format, req: Request) -> Result<u64, ProxyE
     let read = translate::read_request(format, &body, |_| None)
         .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
     Ok(tokens::count(&read.request.prompt_text()))
+}
+
+async fn gemini_models(State(gw): State<Arc<Gateway>>, req: Request) -> Response<Body> {
+    if let Err(e) = authenticate(&gw, req.headers()) {
+        return e.into_response_for(Format::Gemini);
+    }
+    let models: Vec<Value> = gw
+        .routes()
+        .catalog
+        .listed_models()
+        .map(|(p, m)| {
+            json!({"name": format!("models/{p}/{m}"), "displayName": format!("{p}/{m}"),
+                "supportedGenerationMethods": ["generateContent", "streamGenerateContent", "countTokens"]})
+        })
+        .collect();
+    json_response(
+        StatusCode::OK,
+        Bytes::from(json!({"models": models}).to_string()),
+    )
 }
 
 async fn anthropic_models(State(gw): State<Arc<Gateway>>, req: Request) -> Response<Body> {
