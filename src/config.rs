@@ -63,6 +63,37 @@ pub struct Config {
     /// `provider/model`. Order matters: a bare model name found in several
     /// providers' catalogs resolves to the first.
     pub providers: IndexMap<String, ProviderConfig>,
+    /// How requests on the Anthropic surface (`/anthropic/v1/...`) name models.
+    pub anthropic: AnthropicConfig,
+}
+
+/// Model tiers for Anthropic clients. Claude Code asks for `claude-opus-*`,
+/// `claude-sonnet-*` and `claude-haiku-*` models; each tier set here sends
+/// those requests to a `provider/model` of any format instead.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AnthropicConfig {
+    pub opus_model: Option<String>,
+    pub sonnet_model: Option<String>,
+    pub haiku_model: Option<String>,
+}
+
+impl AnthropicConfig {
+    /// The configured model for `requested`'s tier, if it is a Claude tier
+    /// name and that tier is set.
+    pub fn tier_model(&self, requested: &str) -> Option<&str> {
+        if !requested.starts_with("claude-") {
+            return None;
+        }
+        [
+            ("opus", &self.opus_model),
+            ("sonnet", &self.sonnet_model),
+            ("haiku", &self.haiku_model),
+        ]
+        .into_iter()
+        .find(|(tier, _)| requested.contains(tier))
+        .and_then(|(_, m)| m.as_deref())
+    }
 }
 
 impl Default for Config {
@@ -75,6 +106,7 @@ impl Default for Config {
             cluster: ClusterConfig::default(),
             pricing: HashMap::new(),
             providers: IndexMap::new(),
+            anthropic: AnthropicConfig::default(),
         }
     }
 }
@@ -251,6 +283,10 @@ pub struct ProviderConfig {
     /// Whether the upstream honours `stream_options.include_usage` (default:
     /// the preset's). When it does not, streamed tokens are counted by the gateway.
     pub stream_usage: Option<bool>,
+    /// OpenAI-format upstreams: models (patterns with `*`) that take
+    /// `reasoning_effort`, to which thinking requests from other formats are
+    /// mapped (default: the preset's list). Others get the request without it.
+    pub reasoning_models: Option<Vec<String>>,
     /// Azure OpenAI: `api-version` query parameter.
     pub api_version: Option<String>,
     /// Azure OpenAI: model name → deployment name (default: the model name).

@@ -20,3 +20,4 @@ pub mod routing;
 pub mod rules;
 pub mod state;
 pub mod store;
+pub mod translate;

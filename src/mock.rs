@@ -1,5 +1,6 @@
-//! The mock LLM provider: an OpenAI-compatible HTTP server for tests, demos
-//! and benchmarks (`tollgate mock`).
+//! The mock LLM provider: an HTTP server for tests, demos and benchmarks
+//! (`tollgate mock`) that answers in the OpenAI format, and in Anthropic's
+//! (`/v1/messages`) and Gemini's (`/v1beta/models/{model}:generateContent`).
 //!
 //! The gateway reaches it through the same provider code path as any real
 //! upstream (preset `mock`). Answers are deterministic functions of the
@@ -19,7 +20,9 @@
 //!
 //! An API key `mock-status-<code>` makes every request with it fail with that
 //! status (e.g. `mock-status-429`, `mock-status-401`). `GET /mock/stats` counts
-//! requests per API key, so tests can see what reached the upstream.
+//! requests per API key and `GET /mock/last` shows the last request body
+//! (with its `anthropic-version` and `anthropic-beta` headers), so tests can
+//! see what reached the upstream.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -36,6 +39,9 @@ use axum::{Json, Router};
 use base64::Engine;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
+
+mod anthropic;
+mod gemini;
 
 /// Server-wide defaults; headers override them per request.
 #[derive(Debug, Clone)]
@@ -65,6 +71,8 @@ impl Default for MockOptions {
 struct Stats {
     total: AtomicU64,
     by_key: Mutex<HashMap<String, u64>>,
+    /// The last request body and its format headers, for `GET /mock/last`.
+    last: Mutex<Value>,
 }
 
 #[derive(Clone)]
@@ -86,7 +94,10 @@ pub fn router(opts: MockOptions) -> Router {
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
         .route("/v1/models", get(models))
+        .route("/v1/messages", post(anthropic::messages))
+        .route("/v1beta/models/{*call}", post(gemini::generate))
         .route("/mock/stats", get(stats))
+        .route("/mock/last", get(last))
         .with_state(state)
 }
 
@@ -118,6 +129,8 @@ impl Mock {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
+            .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()))
+            .or_else(|| h.get("x-goog-api-key").and_then(|v| v.to_str().ok()))
             .unwrap_or("")
             .to_string();
         self.stats.total.fetch_add(1, Ordering::Relaxed);
@@ -173,7 +186,11 @@ impl Mock {
     /// Admission, then the body as JSON; `Err` is what to answer instead.
     fn begin(&self, h: &HeaderMap, body: &[u8]) -> Result<(Plan, Value), Refusal> {
         let plan = self.admit(h).map_err(Refusal::Injected)?;
-        let req = serde_json::from_slice(body).map_err(|e| Refusal::BadJson(e.to_string()))?;
+        let req: Value =
+            serde_json::from_slice(body).map_err(|e| Refusal::BadJson(e.to_string()))?;
+        let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
+        *self.stats.last.lock().expect("stats lock") = json!({"body": req,
+            "anthropic-version": header("anthropic-version"), "anthropic-beta": header("anthropic-beta")});
         Ok((plan, req))
     }
 }
@@ -181,6 +198,23 @@ impl Mock {
 enum Refusal {
     Injected(Injected),
     BadJson(String),
+}
+
+impl Refusal {
+    /// The refusal in a native format, given that format's error response.
+    fn response_as(self, error: fn(u16, &str) -> Response) -> Response {
+        match self {
+            Refusal::Injected(i) => {
+                let mut r = error(i.status, &format!("mock error {}", i.status));
+                if i.status == 429 {
+                    r.headers_mut()
+                        .insert(header::RETRY_AFTER, HeaderValue::from(i.retry_after));
+                }
+                r
+            }
+            Refusal::BadJson(e) => error(400, &format!("invalid JSON: {e}")),
+        }
+    }
 }
 
 impl Refusal {
@@ -224,6 +258,12 @@ fn bad_request(msg: impl std::fmt::Display) -> Response {
         Json(json!({"error": {"message": msg.to_string(), "type": "invalid_request_error", "param": null, "code": null}})),
     )
         .into_response()
+}
+
+/// A thinking signature as the real APIs send them: base64 (Gemini's SDK
+/// decodes it as bytes), here of a readable, seed-determined text.
+fn signature(seed: u64) -> String {
+    base64::engine::general_purpose::STANDARD.encode(format!("mock-signature-{seed:016x}"))
 }
 
 /// FNV-1a: a stable hash, so answers are the same across runs and platforms.
@@ -545,6 +585,10 @@ async fn models() -> Json<Value> {
     ]}))
 }
 
+async fn last(State(m): State<Mock>) -> Json<Value> {
+    Json(m.stats.last.lock().expect("stats lock").clone())
+}
+
 async fn stats(State(m): State<Mock>) -> Json<Value> {
     let by_key = m.stats.by_key.lock().expect("stats lock").clone();
     Json(json!({"requests": m.stats.total.load(Ordering::Relaxed), "by_key": by_key}))
@@ -573,18 +617,22 @@ fn split_even(s: &str, n: usize) -> Vec<String> {
 /// A stream of `events`, then `[DONE]`; cut (connection aborted) after
 /// `fail_after` content events when asked.
 fn sse(events: Vec<Value>, plan: Plan) -> Response {
-    let Plan {
-        chunk_delay,
-        fail_after,
-        single_write,
-        ..
-    } = plan;
-    let body = if single_write {
-        let mut all: String = events.iter().map(|e| format!("data: {e}\n\n")).collect();
-        all.push_str("data: [DONE]\n\n");
-        Body::from(all)
+    let mut frames: Vec<Bytes> = events
+        .iter()
+        .map(|e| Bytes::from(format!("data: {e}\n\n")))
+        .collect();
+    frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    // Event 0 is the role-only preamble; content events follow it.
+    let cut_at = plan.fail_after.map(|n| n + 1);
+    sse_frames(frames, cut_at, &plan)
+}
+
+/// Whole SSE events, cut (connection aborted) before frame `cut_at` when set.
+fn sse_frames(frames: Vec<Bytes>, cut_at: Option<usize>, plan: &Plan) -> Response {
+    let body = if plan.single_write {
+        Body::from(frames.concat())
     } else {
-        Body::from_stream(async_stream(events, chunk_delay, fail_after))
+        Body::from_stream(async_stream(frames, plan.chunk_delay, cut_at))
     };
     let mut r = Response::new(body);
     r.headers_mut().insert(
@@ -597,17 +645,10 @@ fn sse(events: Vec<Value>, plan: Plan) -> Response {
 }
 
 fn async_stream(
-    events: Vec<Value>,
+    frames: Vec<Bytes>,
     delay: Duration,
-    fail_after: Option<usize>,
+    cut_at: Option<usize>,
 ) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> {
-    let mut frames: Vec<Bytes> = events
-        .iter()
-        .map(|e| Bytes::from(format!("data: {e}\n\n")))
-        .collect();
-    frames.push(Bytes::from_static(b"data: [DONE]\n\n"));
-    // Event 0 is the role-only preamble; content events follow it.
-    let cut_at = fail_after.map(|n| n + 1);
     futures_util::stream::unfold((frames, 0usize), move |(frames, i)| async move {
         if cut_at == Some(i) {
             // Yield first so the server flushes what was sent before the cut;

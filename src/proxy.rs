@@ -12,8 +12,9 @@
 //! ```
 //!
 //! Each phase is a function over one per-request [`Ctx`]. Errors carry who
-//! caused them ([`error::Cause`]) and map to an OpenAI-shaped response in one
-//! place ([`ProxyError::into_response`]). Bodies are parsed only to their top
+//! caused them ([`error::Cause`]) and map to a response in the client's wire
+//! format in one place ([`ProxyError::into_response_for`]). Requests in other
+//! formats than OpenAI's are translated at the edges ([`native`]). Bodies are parsed only to their top
 //! level and forwarded otherwise untouched; streams are relayed event by event
 //! and never buffered whole. A stream that fails before its first content
 //! chunk is retried or failed over like any other attempt; after content has
@@ -21,6 +22,7 @@
 
 pub mod error;
 pub mod http_api;
+mod native;
 mod stream;
 pub mod upstream;
 
@@ -45,6 +47,7 @@ use crate::observability::request_log::{RequestLog, RequestLogs, now_ms};
 use crate::providers::openai::{self, Endpoint, RawObject, RequestView, Usage};
 use crate::providers::tokens;
 use crate::routing::{Catalog, NoKey, ResolveError, Target};
+use crate::translate::{self, Format};
 use upstream::{Failure, HttpClient, Next};
 
 /// Everything the request path needs, shared by all requests.
@@ -58,6 +61,8 @@ pub struct Gateway {
     pub metrics: Arc<Metrics>,
     pub logs: RequestLogs,
     pub governance: Arc<Governance>,
+    /// Responses this node served, for `previous_response_id`.
+    responses: native::ResponseStore,
     max_body_bytes: usize,
     enforce_auth: bool,
 }
@@ -87,6 +92,7 @@ impl Gateway {
             metrics,
             logs,
             governance,
+            responses: native::ResponseStore::default(),
             max_body_bytes: config.server.max_body_bytes,
             enforce_auth: config.client.enforce_auth,
         }
@@ -146,6 +152,10 @@ pub struct Ctx {
     started: Instant,
     ts_ms: u64,
     endpoint: Endpoint,
+    /// The wire format the client speaks; errors and answers leave in it.
+    inbound: Format,
+    /// Responses requests: the answer's id and the conversation it continues.
+    conversation: Option<native::Conversation>,
     requested_model: String,
     stream: bool,
     /// The virtual key's id, when the request presented one, and the team and
@@ -172,12 +182,14 @@ pub struct Ctx {
 }
 
 impl Ctx {
-    fn new(endpoint: Endpoint) -> Ctx {
+    fn new(endpoint: Endpoint, inbound: Format) -> Ctx {
         Ctx {
             id: format!("req_{:016x}", fastrand::u64(..)),
             started: Instant::now(),
             ts_ms: now_ms(),
             endpoint,
+            inbound,
+            conversation: None,
             requested_model: String::new(),
             stream: false,
             virtual_key: None,
@@ -206,6 +218,16 @@ impl Ctx {
         self.key = key.map(|k| target.provider.keys[k].name.clone());
     }
 
+    /// The endpoint as logs and metrics name it.
+    fn label(&self) -> &'static str {
+        match self.inbound {
+            Format::OpenAi => self.endpoint.label(),
+            Format::Anthropic => "anthropic_messages",
+            Format::Gemini => "gemini_generate_content",
+            Format::Responses => "responses",
+        }
+    }
+
     /// Fixes the gateway's own time as of now and returns it for the header.
     fn stamp_overhead(&mut self) -> Duration {
         self.overhead = self.started.elapsed().saturating_sub(self.upstream);
@@ -221,11 +243,11 @@ struct Finisher {
 }
 
 impl Finisher {
-    fn new(gw: Arc<Gateway>, endpoint: Endpoint) -> Finisher {
+    fn new(gw: Arc<Gateway>, endpoint: Endpoint, inbound: Format) -> Finisher {
         gw.metrics.in_flight.inc();
         Finisher {
             gw,
-            ctx: Some(Ctx::new(endpoint)),
+            ctx: Some(Ctx::new(endpoint, inbound)),
         }
     }
 
@@ -264,7 +286,7 @@ impl Finisher {
         // Any three-digit code parses, 499 (client went away) included.
         let status = StatusCode::from_u16(ctx.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         m.requests
-            .with_label_values(&[ctx.endpoint.label(), provider, model, status.as_str()])
+            .with_label_values(&[ctx.label(), provider, model, status.as_str()])
             .inc();
         m.overhead.observe(ctx.overhead.as_secs_f64());
         if ctx.provider.is_some() && ctx.attempts > 0 {
@@ -294,10 +316,11 @@ impl Finisher {
         if ctx.target_index > 0 && ctx.status < 400 {
             m.fallbacks.with_label_values(&[provider]).inc();
         }
+        let label = ctx.label();
         self.gw.logs.record(RequestLog {
             id: ctx.id,
             ts_ms: ctx.ts_ms,
-            endpoint: ctx.endpoint.label().to_string(),
+            endpoint: label.to_string(),
             requested_model: ctx.requested_model,
             virtual_key: ctx.virtual_key,
             team: ctx.team,
@@ -333,10 +356,27 @@ impl Drop for Finisher {
 
 /// The entry point of every proxied OpenAI request.
 pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request<Body>) -> Response<Body> {
-    let mut fin = Finisher::new(gw.clone(), endpoint);
+    handle_in(gw, endpoint, Format::OpenAi, req).await
+}
+
+/// The entry point of every proxied request, in the client's `inbound` format.
+pub async fn handle_in(
+    gw: Arc<Gateway>,
+    endpoint: Endpoint,
+    inbound: Format,
+    req: Request<Body>,
+) -> Response<Body> {
+    let mut fin = Finisher::new(gw.clone(), endpoint, inbound);
     match serve(&gw, &mut fin, req).await {
-        Ok(Reply::Whole(mut resp)) => {
+        Ok(Reply::Whole(resp)) => {
             let ctx = fin.ctx();
+            let mut resp = if inbound == Format::OpenAi {
+                resp
+            } else {
+                let conversation = ctx.conversation.take();
+                native::whole_for_client(resp, inbound, &ctx.requested_model, conversation, &gw)
+                    .await
+            };
             ctx.status = resp.status().as_u16();
             let overhead = ctx.stamp_overhead();
             decorate(&mut resp, ctx, overhead);
@@ -356,7 +396,11 @@ pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request<Body>) ->
             );
             h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
             h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-            *resp.body_mut() = stream::relay(pre, fin);
+            let model = ctx.requested_model.clone();
+            let conversation = ctx.conversation.take();
+            let relay = stream::relay(pre, fin);
+            *resp.body_mut() =
+                native::stream_for_client(relay, inbound, &model, conversation, gw.clone());
             resp
         }
         Err(e) => {
@@ -364,7 +408,7 @@ pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request<Body>) ->
             ctx.status = e.status().as_u16();
             ctx.error = Some(e.message.clone());
             let overhead = ctx.stamp_overhead();
-            let mut resp = e.into_response();
+            let mut resp = e.into_response_for(inbound);
             decorate(&mut resp, ctx, overhead);
             fin.finish();
             resp
@@ -402,13 +446,15 @@ enum Reply {
 
 async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<Reply, ProxyError> {
     let caller = authenticate(gw, req.headers())?;
+    let forwarded = native::forwarded_headers(fin.ctx().inbound, req.headers());
     if let Some(k) = &caller {
         let ctx = fin.ctx();
         ctx.virtual_key = Some(k.key.id.clone());
         ctx.team = k.key.team_id.clone();
         ctx.customer = k.customer_id.clone();
     }
-    let body = read_body(req, gw.max_body_bytes).await?;
+    let raw = read_body(req, gw.max_body_bytes).await?;
+    let (body, mut translated) = native::prepare(gw, fin.ctx(), raw, forwarded)?;
     let obj = RawObject::parse(&body).map_err(|e| {
         ProxyError::new(
             ErrorKind::InvalidRequest,
@@ -422,6 +468,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
     ctx.stream = view.stream;
     let routes = gw.routes();
     let targets = resolve_targets(&routes.catalog, &view, caller.as_deref())?;
+    translated.read_for(&targets, fin.ctx().endpoint, &body)?;
     if let Some(key) = &caller {
         check_access(key, &targets)?;
         let providers: Vec<&str> = targets.iter().map(|t| &*t.provider.name).collect();
@@ -450,7 +497,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         }
         fin.ctx().admitted = admitted;
     }
-    attempt_all(gw, &routes, fin, &obj, &view, &targets).await
+    attempt_all(gw, &routes, fin, &obj, &view, &targets, &translated).await
 }
 
 /// Headers a virtual key may arrive in, in the order they are looked at.
@@ -652,6 +699,7 @@ async fn attempt_all(
     obj: &RawObject<'_>,
     view: &RequestView,
     targets: &[Target],
+    translated: &native::Translated,
 ) -> Result<Reply, ProxyError> {
     let mut last: Option<Exhausted> = None;
     for (index, target) in targets.iter().enumerate() {
@@ -659,7 +707,8 @@ async fn attempt_all(
         // Ask for usage on streams when the upstream supports it, so every
         // stream is accounted; the extra chunk is stripped if the client did not ask.
         let ask_usage = view.stream && p.stream_usage && !view.include_usage;
-        let body = openai::upstream_body(obj, &target.model, ask_usage);
+        let (path, body, forwarded) =
+            translated.request_for(fin.ctx().endpoint, obj, target, ask_usage);
         let client = &routes.clients[p.index];
         let mut rejected: Vec<usize> = Vec::new();
         let mut retries = 0u32;
@@ -679,41 +728,55 @@ async fn attempt_all(
             ctx.on_target(index, target, key);
             ctx.attempts += 1;
             let sent = Instant::now();
-            let failure =
-                match upstream::send(client, target, key, ctx.endpoint, body.clone(), view.stream)
-                    .await
-                {
-                    Ok(resp) if view.stream => {
-                        // Upstreams that never report usage on streams are counted instead.
-                        let count_from =
-                            (!p.stream_usage).then(|| tokens::count(&openai::prompt_text(obj)));
-                        match stream::prefetch(resp, p.upstream.idle_timeout, ask_usage, count_from)
-                            .await
-                        {
-                            Ok(pre) => {
-                                let ctx = fin.ctx();
-                                ctx.upstream += sent.elapsed();
-                                ctx.ttft = Some(ctx.started.elapsed());
-                                return Ok(Reply::Stream(pre));
-                            }
-                            Err(f) => f,
+            let failure = match upstream::send(
+                client,
+                target,
+                key,
+                &path,
+                forwarded,
+                body.clone(),
+                view.stream,
+            )
+            .await
+            {
+                Ok(resp) if view.stream => {
+                    let resp = native::upstream_stream(resp, p.wire);
+                    // Upstreams that never report usage on streams are counted instead.
+                    let count_from =
+                        (!p.stream_usage).then(|| tokens::count(&openai::prompt_text(obj)));
+                    match stream::prefetch(resp, p.upstream.idle_timeout, ask_usage, count_from)
+                        .await
+                    {
+                        Ok(pre) => {
+                            let ctx = fin.ctx();
+                            ctx.upstream += sent.elapsed();
+                            ctx.ttft = Some(ctx.started.elapsed());
+                            return Ok(Reply::Stream(pre));
                         }
+                        Err(f) => f,
                     }
-                    Ok(resp) => {
-                        let status = resp.status();
-                        let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
-                        match upstream::read_body(resp.into_body(), p.upstream.idle_timeout).await {
-                            Ok(bytes) => {
+                }
+                Ok(resp) => {
+                    let status = resp.status();
+                    let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
+                    match upstream::read_body(resp.into_body(), p.upstream.idle_timeout).await {
+                        Ok(bytes) => match translate::upstream_response(p.wire, &bytes) {
+                            Some(bytes) => {
                                 let ctx = fin.ctx();
                                 ctx.upstream += sent.elapsed();
                                 ctx.usage = openai::usage_of(&bytes).unwrap_or_default();
                                 return Ok(Reply::Whole(whole(status, content_type, bytes)));
                             }
-                            Err(f) => f,
-                        }
+                            None => Failure::Network(format!(
+                                "the answer is not a {} response",
+                                p.wire.label()
+                            )),
+                        },
+                        Err(f) => f,
                     }
-                    Err(f) => f,
-                };
+                }
+                Err(f) => f,
+            };
             fin.ctx().upstream += sent.elapsed();
             let m = &gw.metrics;
             m.upstream_errors
@@ -754,6 +817,17 @@ async fn attempt_all(
                         unreachable!("only statuses give up")
                     };
                     fin.ctx().error = Some(failure.describe(&p.name));
+                    if p.wire != Format::OpenAi {
+                        // The pipeline speaks OpenAI: an upstream's own error shape is rewritten.
+                        let message = openai::error_message(body)
+                            .unwrap_or_else(|| failure.describe(&p.name));
+                        let e = ProxyError::new(ErrorKind::InvalidRequest, message);
+                        return Ok(Reply::Whole(whole(
+                            *status,
+                            None,
+                            openai::error_body(&e.object()),
+                        )));
+                    }
                     return Ok(Reply::Whole(whole(
                         *status,
                         content_type.clone(),

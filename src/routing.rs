@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use http::{HeaderName, HeaderValue};
 
 use crate::config::{Config, ProviderConfig, UpstreamConfig};
+use crate::providers::presets::Format;
 use crate::providers::presets::{AuthStyle, ProviderKind, UrlStyle};
 
 /// A provider as the request path uses it: config resolved, headers pre-built.
@@ -29,6 +30,10 @@ pub struct Provider {
     pub auth: AuthStyle,
     pub urls: UrlStyle,
     pub stream_usage: bool,
+    /// The API the upstream speaks.
+    pub wire: Format,
+    /// OpenAI format: models that take `reasoning_effort`.
+    pub reasoning_models: Vec<Pattern>,
     pub keys: Vec<ProviderKey>,
     pub models: Vec<String>,
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -294,10 +299,17 @@ impl Provider {
         }
     }
 
+    /// Whether `model` here takes OpenAI's `reasoning_effort`.
+    pub fn takes_reasoning_effort(&self, model: &str) -> bool {
+        self.reasoning_models.iter().any(|p| p.matches(model))
+    }
+
     pub fn auth_header(&self) -> HeaderName {
         match self.auth {
             AuthStyle::Bearer => http::header::AUTHORIZATION,
             AuthStyle::ApiKeyHeader => HeaderName::from_static("api-key"),
+            AuthStyle::XApiKey => HeaderName::from_static("x-api-key"),
+            AuthStyle::GoogApiKey => HeaderName::from_static("x-goog-api-key"),
         }
     }
 }
@@ -325,7 +337,9 @@ fn build_provider(
         .map(|(i, k)| {
             let raw = match preset.auth {
                 AuthStyle::Bearer => format!("Bearer {}", k.secret.expose()),
-                AuthStyle::ApiKeyHeader => k.secret.expose().to_string(),
+                AuthStyle::ApiKeyHeader | AuthStyle::XApiKey | AuthStyle::GoogApiKey => {
+                    k.secret.expose().to_string()
+                }
             };
             let mut header = HeaderValue::from_str(&raw).unwrap_or_else(|_| {
                 tracing::error!(
@@ -345,7 +359,7 @@ fn build_provider(
             }
         })
         .collect();
-    let headers = p
+    let mut headers: Vec<(HeaderName, HeaderValue)> = p
         .headers
         .iter()
         .filter_map(|(h, v)| {
@@ -355,6 +369,12 @@ fn build_provider(
             Some((name, value))
         })
         .collect();
+    if preset.wire == Format::Anthropic && !headers.iter().any(|(h, _)| h == "anthropic-version") {
+        headers.push((
+            HeaderName::from_static("anthropic-version"),
+            HeaderValue::from_static("2023-06-01"),
+        ));
+    }
     Provider {
         index,
         name: name.into(),
@@ -363,6 +383,15 @@ fn build_provider(
         auth: preset.auth,
         urls: preset.urls,
         stream_usage: p.stream_usage.unwrap_or(preset.stream_usage),
+        wire: preset.wire,
+        reasoning_models: match &p.reasoning_models {
+            Some(list) => list.iter().map(Pattern::new).collect(),
+            None => preset
+                .reasoning_models
+                .iter()
+                .map(|m| Pattern::new(*m))
+                .collect(),
+        },
         keys,
         models: p
             .models

@@ -155,7 +155,7 @@ pub fn order_targets(targets: &[WeightedTarget], draw: f64) -> Vec<String> {
         .filter(|(i, _)| *i != first)
         .map(|(_, t)| t)
         .collect();
-    rest.sort_by(|a, b| b.weight.cmp(&a.weight));
+    rest.sort_by_key(|t| std::cmp::Reverse(t.weight));
     std::iter::once(&targets[first])
         .chain(rest)
         .map(|t| t.model.clone())

@@ -553,4 +553,4 @@ pub fn stream_error_event(e: &ErrorObject<'_>) -> Bytes {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

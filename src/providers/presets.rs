@@ -3,10 +3,34 @@
 //! A preset is only defaults: base URL, how the key is sent, which environment
 //! variable registers it when no config exists, and a small catalog of model
 //! names so that bare names resolve. Every field can be overridden in config.
-//! Anthropic and Gemini are reached through their OpenAI-compatible endpoints
-//! until their native translators exist.
+//! Anthropic and Gemini are reached through their native APIs (see `translate`).
 
 use serde::{Deserialize, Serialize};
+
+/// A wire format, as a client speaks it or an upstream expects it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum Format {
+    /// OpenAI Chat Completions (and its other endpoints).
+    #[default]
+    OpenAi,
+    /// Anthropic Messages.
+    Anthropic,
+    /// Gemini `generateContent`.
+    Gemini,
+    /// OpenAI Responses (clients only).
+    Responses,
+}
+
+impl Format {
+    pub fn label(self) -> &'static str {
+        match self {
+            Format::OpenAi => "openai",
+            Format::Anthropic => "anthropic",
+            Format::Gemini => "gemini",
+            Format::Responses => "responses",
+        }
+    }
+}
 
 /// How an upstream expects its API key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,6 +39,10 @@ pub enum AuthStyle {
     Bearer,
     /// `api-key: <key>` (Azure OpenAI)
     ApiKeyHeader,
+    /// `x-api-key: <key>` (Anthropic)
+    XApiKey,
+    /// `x-goog-api-key: <key>` (Gemini)
+    GoogApiKey,
 }
 
 /// URL layout of the upstream API.
@@ -39,6 +67,12 @@ pub struct Preset {
     /// the gateway asks for usage on every stream so it can account for it.
     pub stream_usage: bool,
     pub models: &'static [&'static str],
+    /// The API the upstream speaks; requests in another format are translated.
+    pub wire: Format,
+    /// OpenAI format: models (patterns with `*`) that take `reasoning_effort`,
+    /// to which thinking requests of other formats are mapped. Other models
+    /// refuse a request that names it, so it is left out for them.
+    pub reasoning_models: &'static [&'static str],
 }
 
 macro_rules! kinds {
@@ -92,6 +126,8 @@ const fn bearer(
         needs_key: true,
         stream_usage: true,
         models,
+        wire: Format::OpenAi,
+        reasoning_models: &[],
     }
 }
 
@@ -105,30 +141,37 @@ const fn keyless(name: &'static str, base_url: Option<&'static str>) -> Preset {
         needs_key: false,
         stream_usage: true,
         models: &[],
+        wire: Format::OpenAi,
+        reasoning_models: &[],
     }
 }
 
-static OPENAI: Preset = bearer(
-    "openai",
-    "https://api.openai.com/v1",
-    "OPENAI_API_KEY",
-    &[
-        "gpt-4.1",
-        "gpt-4.1-mini",
-        "gpt-4.1-nano",
-        "gpt-4o",
-        "gpt-4o-mini",
-        "o3",
-        "o3-mini",
-        "o4-mini",
-        "gpt-5",
-        "gpt-5-mini",
-        "gpt-5-nano",
-        "text-embedding-3-small",
-        "text-embedding-3-large",
-        "gpt-3.5-turbo-instruct",
-    ],
-);
+const OPENAI_REASONING: &[&str] = &["o1*", "o3*", "o4*", "gpt-5*"];
+
+static OPENAI: Preset = Preset {
+    reasoning_models: OPENAI_REASONING,
+    ..bearer(
+        "openai",
+        "https://api.openai.com/v1",
+        "OPENAI_API_KEY",
+        &[
+            "gpt-4.1",
+            "gpt-4.1-mini",
+            "gpt-4.1-nano",
+            "gpt-4o",
+            "gpt-4o-mini",
+            "o3",
+            "o3-mini",
+            "o4-mini",
+            "gpt-5",
+            "gpt-5-mini",
+            "gpt-5-nano",
+            "text-embedding-3-small",
+            "text-embedding-3-large",
+            "gpt-3.5-turbo-instruct",
+        ],
+    )
+};
 static AZURE: Preset = Preset {
     name: "azure",
     base_url: None,
@@ -138,10 +181,14 @@ static AZURE: Preset = Preset {
     needs_key: true,
     stream_usage: true,
     models: &[],
+    wire: Format::OpenAi,
+    reasoning_models: OPENAI_REASONING,
 };
 static ANTHROPIC: Preset = Preset {
-    // Anthropic's OpenAI SDK compatibility endpoint; it ignores stream_options.
-    stream_usage: false,
+    // The native Messages API (`{base_url}/messages`, `x-api-key`,
+    // `anthropic-version`); its streams always report usage.
+    auth: AuthStyle::XApiKey,
+    wire: Format::Anthropic,
     ..bearer(
         "anthropic",
         "https://api.anthropic.com/v1",
@@ -155,28 +202,36 @@ static ANTHROPIC: Preset = Preset {
         ],
     )
 };
-static GEMINI: Preset = bearer(
-    "gemini",
-    "https://generativelanguage.googleapis.com/v1beta/openai",
-    "GEMINI_API_KEY",
-    &[
-        "gemini-2.5-pro",
-        "gemini-2.5-flash",
-        "gemini-2.5-flash-lite",
-        "gemini-embedding-001",
-    ],
-);
-static GROQ: Preset = bearer(
-    "groq",
-    "https://api.groq.com/openai/v1",
-    "GROQ_API_KEY",
-    &[
-        "llama-3.3-70b-versatile",
-        "llama-3.1-8b-instant",
-        "openai/gpt-oss-120b",
-        "openai/gpt-oss-20b",
-    ],
-);
+static GEMINI: Preset = Preset {
+    // The native API (`{base_url}/models/{model}:generateContent`,
+    // `x-goog-api-key`); its streams always report usage.
+    auth: AuthStyle::GoogApiKey,
+    wire: Format::Gemini,
+    ..bearer(
+        "gemini",
+        "https://generativelanguage.googleapis.com/v1beta",
+        "GEMINI_API_KEY",
+        &[
+            "gemini-2.5-pro",
+            "gemini-2.5-flash",
+            "gemini-2.5-flash-lite",
+        ],
+    )
+};
+static GROQ: Preset = Preset {
+    reasoning_models: &["openai/gpt-oss*", "qwen/*"],
+    ..bearer(
+        "groq",
+        "https://api.groq.com/openai/v1",
+        "GROQ_API_KEY",
+        &[
+            "llama-3.3-70b-versatile",
+            "llama-3.1-8b-instant",
+            "openai/gpt-oss-120b",
+            "openai/gpt-oss-20b",
+        ],
+    )
+};
 static MISTRAL: Preset = bearer(
     "mistral",
     "https://api.mistral.ai/v1",
@@ -201,12 +256,15 @@ static DEEPSEEK: Preset = bearer(
     "DEEPSEEK_API_KEY",
     &["deepseek-chat", "deepseek-reasoner"],
 );
-static XAI: Preset = bearer(
-    "xai",
-    "https://api.x.ai/v1",
-    "XAI_API_KEY",
-    &["grok-4", "grok-3", "grok-3-mini"],
-);
+static XAI: Preset = Preset {
+    reasoning_models: &["grok-3-mini*"],
+    ..bearer(
+        "xai",
+        "https://api.x.ai/v1",
+        "XAI_API_KEY",
+        &["grok-4", "grok-3", "grok-3-mini"],
+    )
+};
 static TOGETHER: Preset = bearer(
     "together",
     "https://api.together.xyz/v1",
@@ -219,12 +277,16 @@ static FIREWORKS: Preset = bearer(
     "FIREWORKS_API_KEY",
     &["accounts/fireworks/models/llama-v3p3-70b-instruct"],
 );
-static OPENROUTER: Preset = bearer(
-    "openrouter",
-    "https://openrouter.ai/api/v1",
-    "OPENROUTER_API_KEY",
-    &[],
-);
+static OPENROUTER: Preset = Preset {
+    // OpenRouter takes it for every model and passes it on where it applies.
+    reasoning_models: &["*"],
+    ..bearer(
+        "openrouter",
+        "https://openrouter.ai/api/v1",
+        "OPENROUTER_API_KEY",
+        &[],
+    )
+};
 static PERPLEXITY: Preset = Preset {
     stream_usage: false,
     ..bearer(
@@ -239,6 +301,7 @@ static VLLM: Preset = keyless("vllm", Some("http://localhost:8000/v1"));
 /// The mock upstream that `tollgate mock` serves (a test and benchmark fixture).
 static MOCK: Preset = Preset {
     models: &["mock-1", "mock-embed"],
+    reasoning_models: &["*"],
     ..keyless("mock", Some("http://127.0.0.1:9000/v1"))
 };
 static OPENAI_COMPATIBLE: Preset = keyless("openai_compatible", None);

@@ -1,10 +1,12 @@
 //! The proxy's error: who caused it, whether another attempt may help, and the
-//! one function that turns it into a status code and an OpenAI-shaped body.
+//! one function that turns it into a status code and a body in the client's
+//! wire format.
 
 use axum::body::Body;
 use http::{HeaderValue, Response, StatusCode};
 
 use crate::providers::openai::{self, ErrorObject};
+use crate::translate::{self, Format};
 
 /// Who is to blame, for logs and for deciding what to try next.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -109,7 +111,14 @@ impl ProxyError {
     }
 
     pub fn into_response(self) -> Response<Body> {
-        let mut resp = Response::new(Body::from(openai::error_body(&self.object())));
+        self.into_response_for(Format::OpenAi)
+    }
+
+    /// The response in the client's wire format.
+    pub fn into_response_for(self, format: Format) -> Response<Body> {
+        let body = translate::error_body(format, self.status().as_u16(), &self.message)
+            .unwrap_or_else(|| openai::error_body(&self.object()));
+        let mut resp = Response::new(Body::from(body));
         *resp.status_mut() = self.status();
         let h = resp.headers_mut();
         h.insert(

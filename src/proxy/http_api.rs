@@ -21,14 +21,17 @@ struct ApiState {
 
 /// Routes of the proxy, mounted at the root and under `/openai`.
 pub fn routes(gw: Arc<Gateway>) -> Router {
-    let state = ApiState { gw };
+    let state = ApiState { gw: gw.clone() };
     let v1 = Router::new()
         .route("/chat/completions", post(chat))
         .route("/completions", post(completions))
         .route("/embeddings", post(embeddings))
         .route("/models", get(models))
         .with_state(state);
-    Router::new().nest("/v1", v1.clone()).nest("/openai/v1", v1)
+    Router::new()
+        .nest("/v1", v1.clone())
+        .nest("/openai/v1", v1)
+        .merge(super::native::routes(gw))
 }
 
 async fn chat(State(s): State<ApiState>, req: Request) -> Response<Body> {

@@ -11,21 +11,20 @@ use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
 
-use axum::body::Body;
-use bytes::Bytes;
-use http::Response;
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
-
+use super::native::UpstreamBody;
 use super::upstream::{Failure, error_chain};
 use super::{ErrorKind, Finisher, ProxyError};
 use crate::providers::openai::{self, ChunkKind, Usage};
 use crate::providers::sse::{SseEvent, SseParser};
 use crate::providers::tokens;
+use axum::body::Body;
+use bytes::Bytes;
+use http::Response;
+use http_body_util::BodyExt;
 
 /// A stream whose first content event has arrived, with what came before it.
 pub struct Prefetched {
-    body: Incoming,
+    body: UpstreamBody,
     parser: SseParser,
     queue: VecDeque<Bytes>,
     idle: Duration,
@@ -43,7 +42,7 @@ pub struct Prefetched {
 /// `count_from` is the prompt's token count when the upstream will report no
 /// usage, so the output is counted as it passes.
 pub async fn prefetch(
-    resp: Response<Incoming>,
+    resp: Response<UpstreamBody>,
     idle: Duration,
     strip_usage: bool,
     count_from: Option<u64>,
@@ -66,7 +65,7 @@ pub async fn prefetch(
                     "the upstream ended the stream before any content".into(),
                 ));
             }
-            Ok(Some(Err(e))) => return Err(Failure::StreamBroken(error_chain(&e))),
+            Ok(Some(Err(e))) => return Err(Failure::StreamBroken(error_chain(&*e))),
             Ok(Some(Ok(frame))) => {
                 let Ok(data) = frame.into_data() else {
                     continue;
@@ -215,7 +214,7 @@ impl Relay {
                 ),
                 Ok(Some(Err(e))) => self.fail(
                     ErrorKind::UpstreamFailed,
-                    format!("upstream stream failed: {}", error_chain(&e)),
+                    format!("upstream stream failed: {}", error_chain(&*e)),
                 ),
                 Ok(Some(Ok(frame))) => {
                     let Ok(data) = frame.into_data() else {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use http::{HeaderMap, HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::providers::openai::{self, Endpoint};
+use crate::providers::openai;
 use crate::routing::Target;
 
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -159,12 +159,13 @@ pub async fn send(
     client: &HttpClient,
     target: &Target,
     key: Option<usize>,
-    endpoint: Endpoint,
+    path: &str,
+    forwarded: &[(HeaderName, HeaderValue)],
     body: Bytes,
     stream: bool,
 ) -> Result<Response<Incoming>, Failure> {
     let p = &target.provider;
-    let mut req = Request::post(p.url(endpoint.path(), &target.model))
+    let mut req = Request::post(p.url(path, &target.model))
         .body(Full::new(body))
         .map_err(|e| Failure::Connect(format!("invalid upstream URL: {e}")))?;
     let h = req.headers_mut();
@@ -187,7 +188,8 @@ pub async fn send(
     if let Some(k) = key {
         h.insert(p.auth_header(), p.keys[k].header.clone());
     }
-    for (name, value) in &p.headers {
+    // The client's own format headers first: the provider's config wins.
+    for (name, value) in forwarded.iter().chain(&p.headers) {
         h.insert(name.clone(), value.clone());
     }
     let timeout = p.upstream.first_byte_timeout;

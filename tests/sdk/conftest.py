@@ -43,6 +43,15 @@ def gateway_url():
             f.write(
                 f'[server]\nlisten = "127.0.0.1:{gw_port}"\ndata_dir = "{data}/data"\n'
                 f'[providers.mock]\nbase_url = "http://127.0.0.1:{mock_port}/v1"\n'
+                # The same mock, answering in Anthropic's own format.
+                f'[providers.ant]\nkind = "anthropic"\napi_key = "mock-key"\n'
+                f'base_url = "http://127.0.0.1:{mock_port}/v1"\n'
+                f'[providers.gem]\nkind = "gemini"\napi_key = "mock-key"\n'
+                f'base_url = "http://127.0.0.1:{mock_port}/v1beta"\n'
+                # Streams cut by the upstream after two content events.
+                f'[providers.cut]\nkind = "anthropic"\napi_key = "mock-key"\nmax_retries = 0\n'
+                f'base_url = "http://127.0.0.1:{mock_port}/v1"\n'
+                f'headers = {{ "x-mock-fail-after" = "2" }}\n'
             )
         gw = subprocess.Popen([BIN, "serve", "--config", config], env=env)
         try:

@@ -12,12 +12,17 @@ fn fixture(name: &str) -> Vec<u8> {
 }
 
 fn golden(name: &str, actual: &str) {
-    let path = format!("{DIR}/{name}");
+    golden_file(&format!("{DIR}/{name}"), actual);
+}
+
+/// Compares `actual` with the snapshot at `path`, or rewrites it under `UPDATE_GOLDEN`.
+pub(crate) fn golden_file(path: &str, actual: &str) {
+    let name = path.rsplit('/').next().unwrap_or(path);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(&path, actual).unwrap();
+        std::fs::write(path, actual).unwrap();
         return;
     }
-    let expected = std::fs::read_to_string(&path)
+    let expected = std::fs::read_to_string(path)
         .unwrap_or_else(|e| panic!("snapshot {name} missing ({e}); run with UPDATE_GOLDEN=1"));
     assert_eq!(
         actual, expected,

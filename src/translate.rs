@@ -1,0 +1,292 @@
+//! Translation between wire formats through one canonical model.
+//!
+//! Pure: bytes and JSON in, bytes and JSON out; no socket, no server, no
+//! governance. The proxy's pipeline speaks OpenAI Chat Completions; a request
+//! in another format is read into [`canonical::Request`] at the edge, and the
+//! pipeline sends each upstream the request in that upstream's own format.
+//! Upstream answers come back to the pipeline as Chat Completions (with the
+//! reasoning extensions of [`openai`]) and leave in the client's format.
+//! When client and upstream both speak OpenAI, none of this runs.
+//!
+//! Streams are translated event by event by small state machines
+//! ([`Transcode`]) over parsed SSE events; nothing is buffered whole.
+
+pub mod anthropic;
+pub mod canonical;
+pub mod gemini;
+pub mod openai;
+pub mod responses;
+
+use bytes::Bytes;
+use serde_json::Value;
+
+use crate::providers::openai::RawObject;
+pub use crate::providers::presets::Format;
+use crate::providers::sse::{EventTooLarge, SseEvent, SseParser};
+pub use canonical::{Invalid, Request};
+
+/// A client request read into canonical form, and the Chat Completions body
+/// the pipeline reads (model, stream, limits, prompt) from it.
+pub struct Inbound {
+    pub request: Request,
+    pub internal: Bytes,
+    /// Responses: the earlier response this one continues.
+    pub previous: Option<String>,
+    /// Responses: whether the answer may be continued later.
+    pub store: bool,
+}
+
+/// The Chat Completions body the pipeline reads for `r`.
+pub fn internal_body(r: &Request) -> Bytes {
+    Bytes::from(openai::request_to_openai(r, &r.model, true).to_string())
+}
+
+/// Reads a request body in `format` (not OpenAI: that is never translated).
+/// Streams ask for usage so the client's format can report it. `rename`
+/// may replace the requested model (tier mapping).
+pub fn read_request(
+    format: Format,
+    body: &[u8],
+    rename: impl Fn(&str) -> Option<String>,
+) -> Result<Inbound, Invalid> {
+    let v: Value = serde_json::from_slice(body)
+        .map_err(|e| canonical::invalid(format!("request body is not valid JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(canonical::invalid("request body must be a JSON object"));
+    }
+    let (mut previous, mut store) = (None, false);
+    let mut request = match format {
+        Format::OpenAi => openai::request_from_openai(&v)?,
+        Format::Responses => {
+            let read = responses::request_from_responses(&v)?;
+            (previous, store) = (read.previous, read.store);
+            read.request
+        }
+        Format::Anthropic => anthropic::request_from_anthropic(&v)?,
+        // Gemini names the model and streaming in the URL; the route puts
+        // them in the body as `model` and `stream` before it gets here.
+        Format::Gemini => {
+            let model = canonical::str_of(&v, "model").unwrap_or_default();
+            let stream = v.get("stream").and_then(Value::as_bool).unwrap_or(false);
+            gemini::request_from_gemini(&v, &model, stream)?
+        }
+    };
+    if let Some(m) = rename(&request.model) {
+        request.model = m;
+    }
+    Ok(Inbound {
+        internal: internal_body(&request),
+        request,
+        previous,
+        store,
+    })
+}
+
+/// The path under the provider's base URL of a chat request to `wire`.
+pub fn upstream_path(wire: Format, model: &str, stream: bool) -> String {
+    match wire {
+        // Nothing is reached through the Responses API: OpenAI chat instead.
+        Format::OpenAi | Format::Responses => "/chat/completions".to_string(),
+        Format::Anthropic => "/messages".to_string(),
+        Format::Gemini if stream => format!("/models/{model}:streamGenerateContent?alt=sse"),
+        Format::Gemini => format!("/models/{model}:generateContent"),
+    }
+}
+
+/// The path under the provider's base URL, and the body, for an upstream of
+/// `wire`. `reasoning_effort`: whether an OpenAI-format upstream takes it
+/// (many OpenAI-compatible models refuse a request that names it).
+pub fn upstream_request(
+    wire: Format,
+    r: &Request,
+    model: &str,
+    ask_usage: bool,
+    reasoning_effort: bool,
+) -> (String, Bytes) {
+    let v = match wire {
+        Format::OpenAi | Format::Responses => {
+            let mut v = openai::request_to_openai(r, model, ask_usage);
+            if !reasoning_effort && let Some(o) = v.as_object_mut() {
+                o.remove("reasoning_effort");
+            }
+            v
+        }
+        Format::Anthropic => anthropic::request_to_anthropic(r, model),
+        Format::Gemini => gemini::request_to_gemini(r),
+    };
+    (
+        upstream_path(wire, model, r.stream),
+        Bytes::from(v.to_string()),
+    )
+}
+
+/// A client's body for an upstream of its own format: every field as sent,
+/// but the model (in the body for Anthropic, in the path for Gemini) and the
+/// gateway's own fields.
+pub fn passthrough_body(format: Format, raw: &[u8], model: &str) -> Option<Bytes> {
+    let obj = RawObject::parse(raw).ok()?;
+    match format {
+        Format::Anthropic => Some(crate::providers::openai::upstream_body(&obj, model, false)),
+        Format::Gemini => {
+            // `model` and `stream` were put in by the route, from the path.
+            let kept: serde_json::Map<String, Value> = obj
+                .fields
+                .iter()
+                .filter(|(k, _)| !matches!(k.as_ref(), "model" | "stream" | "fallbacks"))
+                .filter_map(|(k, v)| Some((k.to_string(), serde_json::from_str(v.get()).ok()?)))
+                .collect();
+            Some(Bytes::from(Value::Object(kept).to_string()))
+        }
+        Format::OpenAi | Format::Responses => None,
+    }
+}
+
+/// An upstream's success body in `wire`, as an internal chat completion.
+/// `None` when it is not the JSON that format answers with.
+pub fn upstream_response(wire: Format, body: &[u8]) -> Option<Bytes> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let r = match wire {
+        Format::OpenAi | Format::Responses => return Some(Bytes::copy_from_slice(body)),
+        Format::Anthropic => anthropic::response_from_anthropic(&v),
+        Format::Gemini => gemini::response_from_gemini(&v),
+    };
+    Some(Bytes::from(openai::response_to_openai(&r).to_string()))
+}
+
+/// An internal chat completion as canonical, reporting `model`.
+pub fn read_response(body: &[u8], model: &str) -> Option<canonical::Response> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let mut r = openai::response_from_openai(&v);
+    model.clone_into(&mut r.model);
+    Some(r)
+}
+
+/// A response in the client's `format`; `id` names Responses answers.
+pub fn client_response(format: Format, r: &canonical::Response, id: &str) -> Bytes {
+    let out = match format {
+        Format::OpenAi => openai::response_to_openai(r),
+        Format::Anthropic => anthropic::response_to_anthropic(r),
+        Format::Gemini => gemini::response_to_gemini(r),
+        Format::Responses => responses::response_to_responses(r, id),
+    };
+    Bytes::from(out.to_string())
+}
+
+/// An error body in the client's `format`.
+pub fn error_body(format: Format, status: u16, message: &str) -> Option<Bytes> {
+    let v = match format {
+        Format::OpenAi => return None,
+        Format::Anthropic => anthropic::error_body(status, message),
+        Format::Gemini => gemini::error_body(status, message),
+        Format::Responses => responses::error_body(status, message),
+    };
+    Some(Bytes::from(v.to_string()))
+}
+
+/// One direction of a stream translation, fed one SSE event at a time.
+pub trait Transcode: Send {
+    /// Appends to `out` what `ev` becomes on the other side.
+    fn event(&mut self, ev: &SseEvent, out: &mut Vec<u8>);
+    /// The input ended, cleanly or not: appends anything still owed (for a
+    /// client, an error event if the stream was incomplete).
+    fn end(&mut self, out: &mut Vec<u8>);
+}
+
+/// The client side of a stream: what a format makes of each piece of an
+/// internal chunk. Its [`Transcode`] comes with it: once finished, the rest
+/// is ignored, and input that ends before the end marker fails the stream.
+pub trait Encode: Send {
+    fn finished(&self) -> bool;
+    fn delta(&mut self, d: openai::Delta, out: &mut Vec<u8>);
+    /// The end marker arrived: the stream is complete.
+    fn complete(&mut self, out: &mut Vec<u8>);
+    /// Ends the stream with the format's error event.
+    fn fail(&mut self, message: &str, out: &mut Vec<u8>);
+}
+
+impl<E: Encode> Transcode for E {
+    fn event(&mut self, ev: &SseEvent, out: &mut Vec<u8>) {
+        if self.finished() {
+            return;
+        }
+        match openai::read_chunk(ev) {
+            None => {}
+            Some(openai::Chunk::Done) => self.complete(out),
+            Some(openai::Chunk::Error(message)) => self.fail(&message, out),
+            Some(openai::Chunk::Delta(d)) => self.delta(d, out),
+        }
+    }
+
+    fn end(&mut self, out: &mut Vec<u8>) {
+        if !self.finished() {
+            self.fail("the stream ended before it was complete", out);
+        }
+    }
+}
+
+/// A [`Transcode`] behind an incremental SSE parser: bytes in any pieces in,
+/// translated bytes out.
+pub struct Transcoder {
+    parser: SseParser,
+    inner: Box<dyn Transcode>,
+}
+
+impl Transcoder {
+    pub fn new(inner: Box<dyn Transcode>) -> Transcoder {
+        Transcoder {
+            parser: SseParser::new(),
+            inner,
+        }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Bytes, EventTooLarge> {
+        self.parser.push(bytes)?;
+        let mut out = Vec::new();
+        while let Some(ev) = self.parser.next_event() {
+            self.inner.event(&ev, &mut out);
+        }
+        Ok(Bytes::from(out))
+    }
+
+    pub fn finish(&mut self) -> Bytes {
+        let mut out = Vec::new();
+        self.inner.end(&mut out);
+        Bytes::from(out)
+    }
+}
+
+/// Upstream SSE of `wire` → internal chunks; `None` for OpenAI (no translation).
+pub fn decoder(wire: Format) -> Option<Transcoder> {
+    match wire {
+        Format::OpenAi | Format::Responses => None,
+        Format::Anthropic => Some(Transcoder::new(Box::<anthropic::Decoder>::default())),
+        Format::Gemini => Some(Transcoder::new(Box::<gemini::Decoder>::default())),
+    }
+}
+
+/// Internal chunks → the client's `format`; `None` for OpenAI. `id` names
+/// Responses answers, and `on_done` receives a Responses answer once complete.
+pub fn encoder(
+    format: Format,
+    model: &str,
+    id: &str,
+    on_done: Box<dyn FnOnce(canonical::Response) + Send>,
+) -> Option<Transcoder> {
+    match format {
+        Format::OpenAi => None,
+        Format::Anthropic => Some(Transcoder::new(Box::new(anthropic::Encoder::new(
+            model.to_string(),
+        )))),
+        Format::Gemini => Some(Transcoder::new(Box::new(gemini::Encoder::new(
+            model.to_string(),
+        )))),
+        Format::Responses => Some(Transcoder::new(Box::new(responses::Encoder::new(
+            id.to_string(),
+            model.to_string(),
+            on_done,
+        )))),
+    }
+}
+
+#[cfg(test)]
+mod tests;
