@@ -195,6 +195,7 @@ pub struct Cluster {
     peers: RwLock<BTreeMap<NodeId, Peer>>,
     swim: mpsc::Sender<Input>,
     seeds: Vec<String>,
+    share_health: bool,
     metrics: ClusterMetrics,
 }
 
@@ -259,6 +260,7 @@ impl Cluster {
             peers: RwLock::new(BTreeMap::new()),
             swim: swim_tx.clone(),
             seeds: c.seeds.clone(),
+            share_health: c.share_health,
             metrics: ClusterMetrics::new(metrics),
         });
 
@@ -326,7 +328,7 @@ impl Cluster {
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while cancel.run_until_cancelled(every.tick()).await.is_some() {
                 let summaries = cl.health.summaries();
-                if !summaries.is_empty() {
+                if cl.share_health && !summaries.is_empty() {
                     cl.broadcast(Body::Health(summaries), "health");
                 }
             }
@@ -534,9 +536,10 @@ impl Cluster {
                             match env.body {
                                 Body::Changes(changes) => cl.apply(changes, "push").await,
                                 Body::Leaving => cl.mark_left(env.from),
-                                Body::Health(summaries) => {
+                                Body::Health(summaries) if cl.share_health => {
                                     cl.health.hear(env.from, &summaries, now_ms());
                                 }
+                                Body::Health(_) => {}
                                 Body::AllowanceRequest { key, amount } => {
                                     let gave = cl.gov.give_allowance(&key, env.from, amount);
                                     let event = if gave { "gave" } else { "had_none" };

@@ -170,6 +170,8 @@ pub struct ClusterConfig {
     /// How often the node compares its whole state with a random peer's.
     #[serde(deserialize_with = "duration")]
     pub sync_interval: Duration,
+    /// Share route health with peers (and use theirs). Default true.
+    pub share_health: bool,
 }
 
 impl Default for ClusterConfig {
@@ -181,6 +183,7 @@ impl Default for ClusterConfig {
             advertise_http: None,
             seeds: Vec::new(),
             sync_interval: Duration::from_secs(10),
+            share_health: true,
         }
     }
 }

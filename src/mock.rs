@@ -19,7 +19,10 @@
 //! | `x-mock-retry-after` | `Retry-After` seconds sent with a 429 |
 //!
 //! An API key `mock-status-<code>` makes every request with it fail with that
-//! status (e.g. `mock-status-429`, `mock-status-401`). `GET /mock/stats` counts
+//! status (e.g. `mock-status-429`, `mock-status-401`). Faults can also be set
+//! per API key at run time: `PUT /mock/faults/{key}` with
+//! `{"error_rate": 0.5, "status": 500}` fails that share of the key's requests
+//! (exactly, by count) until `DELETE /mock/faults/{key}` heals it. `GET /mock/stats` counts
 //! requests per API key and `GET /mock/last` shows the last request body
 //! (with its `anthropic-version` and `anthropic-beta` headers), so tests can
 //! see what reached the upstream.
@@ -81,6 +84,30 @@ struct Mock {
     stats: Arc<Stats>,
     /// Requests that have asked for error injection, for exact-rate failures.
     injected: Arc<AtomicU64>,
+    /// Faults set at run time per API key.
+    faults: Arc<Mutex<HashMap<String, Fault>>>,
+}
+
+/// A run-time fault of one API key.
+#[derive(Debug, Clone, serde::Deserialize)]
+struct Fault {
+    error_rate: f64,
+    #[serde(default = "server_error")]
+    status: u16,
+    /// Requests seen under this fault, for exact-rate failures.
+    #[serde(skip)]
+    seen: u64,
+}
+
+fn server_error() -> u16 {
+    500
+}
+
+/// Whether request `n` (from 0) of a stream failing `rate` of requests fails:
+/// exactly `rate` of them do, spread evenly.
+fn fails(n: u64, rate: f64) -> bool {
+    let n = n as f64;
+    ((n + 1.0) * rate).floor() > (n * rate).floor()
 }
 
 pub fn router(opts: MockOptions) -> Router {
@@ -88,6 +115,7 @@ pub fn router(opts: MockOptions) -> Router {
         opts: Arc::new(opts),
         stats: Arc::default(),
         injected: Arc::default(),
+        faults: Arc::default(),
     };
     Router::new()
         .route("/v1/chat/completions", post(chat))
@@ -98,6 +126,10 @@ pub fn router(opts: MockOptions) -> Router {
         .route("/v1beta/models/{*call}", post(gemini::generate))
         .route("/mock/stats", get(stats))
         .route("/mock/last", get(last))
+        .route(
+            "/mock/faults/{key}",
+            axum::routing::put(set_fault).delete(heal),
+        )
         .with_state(state)
 }
 
@@ -152,12 +184,20 @@ impl Mock {
                 retry_after,
             });
         }
+        if let Some(f) = self.faults.lock().expect("faults lock").get_mut(&key) {
+            let n = f.seen;
+            f.seen += 1;
+            if fails(n, f.error_rate) {
+                return Err(Injected {
+                    status: f.status,
+                    retry_after,
+                });
+            }
+        }
         let rate: f64 = header_num(h, "x-mock-error-rate").unwrap_or(self.opts.error_rate);
         if rate > 0.0 {
-            // Exactly `rate` of requests fail, spread evenly: request n fails when
-            // floor((n+1)·rate) > floor(n·rate).
-            let n = self.injected.fetch_add(1, Ordering::Relaxed) as f64;
-            if ((n + 1.0) * rate).floor() > (n * rate).floor() {
+            let n = self.injected.fetch_add(1, Ordering::Relaxed);
+            if fails(n, rate) {
                 let status = header_num(h, "x-mock-error-status").unwrap_or(self.opts.error_status);
                 return Err(Injected {
                     status,
@@ -670,6 +710,28 @@ fn async_stream(
         }
         Some((Ok(frames[i].clone()), (frames, i + 1)))
     })
+}
+
+/// `PUT /mock/faults/{key}`: from now on, fail a share of this key's requests.
+async fn set_fault(
+    State(m): State<Mock>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+    Json(fault): Json<Fault>,
+) -> StatusCode {
+    if !(0.0..=1.0).contains(&fault.error_rate) {
+        return StatusCode::BAD_REQUEST;
+    }
+    m.faults.lock().expect("faults lock").insert(key, fault);
+    StatusCode::NO_CONTENT
+}
+
+/// `DELETE /mock/faults/{key}`: the key's requests succeed again.
+async fn heal(
+    State(m): State<Mock>,
+    axum::extract::Path(key): axum::extract::Path<String>,
+) -> StatusCode {
+    m.faults.lock().expect("faults lock").remove(&key);
+    StatusCode::NO_CONTENT
 }
 
 #[cfg(test)]

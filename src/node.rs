@@ -24,7 +24,6 @@ use crate::admin::{self, AdminState};
 use crate::cluster::Cluster;
 use crate::config::{Config, Secret};
 use crate::governance::Governance;
-use crate::health::HealthBook;
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::RequestLogs;
 use crate::proxy::{self, Gateway};
@@ -139,7 +138,7 @@ pub async fn run(
         .await
         .map_err(|source| NodeError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(NodeError::Serve)?;
-    let health = Arc::new(HealthBook::default());
+    let health = gateway.health.clone();
     let cluster = match config.cluster.secret {
         Some(_) => Some(
             Cluster::start(

@@ -42,6 +42,7 @@ use crate::governance::limits::Admitted;
 use crate::governance::objects::DEFAULT_MAX_TOKENS;
 use crate::governance::pricing::Micros;
 use crate::governance::{Governance, KeyView, SECRET_PREFIX};
+use crate::health::{HealthBook, Outcome, RouteId};
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::{RequestLog, RequestLogs, now_ms};
 use crate::providers::openai::{self, Endpoint, RawObject, RequestView, Usage};
@@ -63,6 +64,8 @@ pub struct Gateway {
     pub governance: Arc<Governance>,
     /// Responses this node served, for `previous_response_id`.
     responses: native::ResponseStore,
+    /// How every route is doing, here and (gossiped) on the peers.
+    pub health: Arc<HealthBook>,
     max_body_bytes: usize,
     enforce_auth: bool,
 }
@@ -93,6 +96,7 @@ impl Gateway {
             logs,
             governance,
             responses: native::ResponseStore::default(),
+            health: Arc::new(HealthBook::default()),
             max_body_bytes: config.server.max_body_bytes,
             enforce_auth: config.client.enforce_auth,
         }
@@ -702,7 +706,8 @@ async fn attempt_all(
     translated: &native::Translated,
 ) -> Result<Reply, ProxyError> {
     let mut last: Option<Exhausted> = None;
-    for (index, target) in targets.iter().enumerate() {
+    for index in health_order(gw, routes, targets) {
+        let target = &targets[index];
         let p = &target.provider;
         // Ask for usage on streams when the upstream supports it, so every
         // stream is accounted; the extra chunk is stripped if the client did not ask.
@@ -713,7 +718,7 @@ async fn attempt_all(
         let mut rejected: Vec<usize> = Vec::new();
         let mut retries = 0u32;
         loop {
-            let key = match routes.catalog.pick_key(target, &rejected) {
+            let key = match choose_key(gw, routes, target, &rejected) {
                 Ok(k) => k,
                 Err(NoKey::CoolingDown(d)) => {
                     last = Some(Exhausted::CoolingDown(d, p.name.clone()));
@@ -727,7 +732,13 @@ async fn attempt_all(
             let ctx = fin.ctx();
             ctx.on_target(index, target, key);
             ctx.attempts += 1;
+            let route = gw.health.route(&route_id(target, key));
+            let in_flight = route.begin();
             let sent = Instant::now();
+            let healthy = |route: &crate::health::RouteHealth| {
+                let latency_ms = sent.elapsed().as_secs_f64() * 1000.0;
+                route.observe(Outcome::Success { latency_ms }, now_ms());
+            };
             let failure = match upstream::send(
                 client,
                 target,
@@ -748,6 +759,7 @@ async fn attempt_all(
                         .await
                     {
                         Ok(pre) => {
+                            healthy(&route);
                             let ctx = fin.ctx();
                             ctx.upstream += sent.elapsed();
                             ctx.ttft = Some(ctx.started.elapsed());
@@ -762,6 +774,7 @@ async fn attempt_all(
                     match upstream::read_body(resp.into_body(), p.upstream.idle_timeout).await {
                         Ok(bytes) => match translate::upstream_response(p.wire, &bytes) {
                             Some(bytes) => {
+                                healthy(&route);
                                 let ctx = fin.ctx();
                                 ctx.upstream += sent.elapsed();
                                 ctx.usage = openai::usage_of(&bytes).unwrap_or_default();
@@ -777,7 +790,11 @@ async fn attempt_all(
                 }
                 Err(f) => f,
             };
+            drop(in_flight);
             fin.ctx().upstream += sent.elapsed();
+            if let Some(outcome) = health_outcome(&failure) {
+                route.observe(outcome, now_ms());
+            }
             let m = &gw.metrics;
             m.upstream_errors
                 .with_label_values(&[&p.name, failure.cause()])
@@ -842,6 +859,84 @@ async fn attempt_all(
         }
     }
     Err(final_error(last.expect("at least one target was tried")))
+}
+
+/// A route's identity for health: provider, key name (`-` without keys), model.
+fn route_id(target: &Target, key: Option<usize>) -> RouteId {
+    RouteId {
+        provider: target.provider.name.to_string(),
+        key: key.map_or_else(
+            || "-".to_string(),
+            |k| target.provider.keys[k].name.to_string(),
+        ),
+        model: target.model.clone(),
+    }
+}
+
+/// What a failed attempt says about its route: rate limits pause it, server
+/// errors and network failures count against it; the client's own errors
+/// (other 4xx) say nothing.
+fn health_outcome(f: &Failure) -> Option<Outcome> {
+    match f {
+        Failure::Status {
+            status,
+            retry_after,
+            ..
+        } if status.as_u16() == 429 => Some(Outcome::RateLimited {
+            retry_after_ms: retry_after.map_or(1_000, |d| d.as_millis() as u64),
+        }),
+        Failure::Status { status, .. } if status.is_client_error() => None,
+        _ => Some(Outcome::Failure),
+    }
+}
+
+/// The order to try targets in: as requested (model, then fallbacks), except
+/// that targets whose every route is failed or paused go after the others.
+fn health_order(gw: &Gateway, routes: &Routes, targets: &[Target]) -> Vec<usize> {
+    if targets.len() < 2 {
+        return (0..targets.len()).collect();
+    }
+    let now = now_ms();
+    let alive = |t: &Target| -> bool {
+        let keys = routes.catalog.usable_keys(t, &[]);
+        let ids: Vec<RouteId> = if t.provider.keys.is_empty() {
+            vec![route_id(t, None)]
+        } else {
+            keys.iter().map(|&k| route_id(t, Some(k))).collect()
+        };
+        ids.iter()
+            .any(|id| gw.health.route(id).score(1.0, now) > 0.0)
+    };
+    let (up, down): (Vec<usize>, Vec<usize>) =
+        (0..targets.len()).partition(|&i| alive(&targets[i]));
+    up.into_iter().chain(down).collect()
+}
+
+/// The key for the next attempt at `target`: by power of two choices over
+/// the routes' health scores (weights included); by weight alone when
+/// health rules every key out, so a failed route still serves as its own
+/// probe when nothing else is left.
+fn choose_key(
+    gw: &Gateway,
+    routes: &Routes,
+    target: &Target,
+    rejected: &[usize],
+) -> Result<Option<usize>, NoKey> {
+    let usable = routes.catalog.usable_keys(target, rejected);
+    if usable.len() < 2 {
+        return routes.catalog.pick_key(target, rejected);
+    }
+    let ids: Vec<RouteId> = usable.iter().map(|&k| route_id(target, Some(k))).collect();
+    let candidates: Vec<(usize, f64, &RouteId)> = usable
+        .iter()
+        .zip(&ids)
+        .map(|(&k, id)| (k, f64::from(target.provider.keys[k].weight), id))
+        .collect();
+    let mut rng = fastrand::Rng::with_seed(fastrand::u64(..));
+    match gw.health.choose(&candidates, now_ms(), &mut rng) {
+        Some(k) => Ok(Some(k)),
+        None => routes.catalog.pick_key(target, rejected),
+    }
 }
 
 fn whole(status: StatusCode, content_type: Option<HeaderValue>, body: Bytes) -> Response<Body> {

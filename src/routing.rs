@@ -208,6 +208,24 @@ impl Catalog {
         self.epoch.elapsed().as_millis() as u64
     }
 
+    /// The keys of `target` a request may use now: allowed for the model, not
+    /// in `excluded`, not cooling down.
+    pub fn usable_keys(&self, target: &Target, excluded: &[usize]) -> Vec<usize> {
+        let now = self.now_ms();
+        target
+            .provider
+            .keys
+            .iter()
+            .enumerate()
+            .filter(|(i, k)| {
+                k.allows(&target.model)
+                    && !excluded.contains(i)
+                    && k.cool_until_ms.load(Ordering::Relaxed) <= now
+            })
+            .map(|(i, _)| i)
+            .collect()
+    }
+
     /// Picks a key for `target` by weight, skipping keys in `excluded` (indices
     /// rejected during this request) and keys cooling down. `Ok(None)` for
     /// providers that need no key.

@@ -56,6 +56,7 @@ pub struct Node {
     pub data: PathBuf,
     secret: String,
     seeds: Vec<SocketAddr>,
+    env: Vec<(String, String)>,
 }
 
 impl Drop for Node {
@@ -69,9 +70,19 @@ impl Node {
     /// Starts a node with cluster `secret`, joining through `seeds`, keeping
     /// its data in `data`; returns once it answers `/ready`.
     pub async fn start(secret: &str, seeds: &[SocketAddr], data: &Path) -> Node {
+        Self::start_with(secret, seeds, data, &[]).await
+    }
+
+    /// [`Node::start`] with extra environment (config overrides).
+    pub async fn start_with(
+        secret: &str,
+        seeds: &[SocketAddr],
+        data: &Path,
+        env: &[(&str, String)],
+    ) -> Node {
         let http: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
         let quic: SocketAddr = format!("127.0.0.1:{}", free_udp_port()).parse().unwrap();
-        Self::start_at(secret, seeds, data, http, quic).await
+        Self::start_at(secret, seeds, data, http, quic, env).await
     }
 
     async fn start_at(
@@ -80,6 +91,7 @@ impl Node {
         data: &Path,
         http: SocketAddr,
         quic: SocketAddr,
+        env: &[(&str, String)],
     ) -> Node {
         let seeds_var = seeds
             .iter()
@@ -96,6 +108,7 @@ impl Node {
             .env("TOLLGATE_CLUSTER_SECRET", secret)
             .env("TOLLGATE_SEEDS", seeds_var)
             .env("TOLLGATE_LOG", "warn")
+            .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
@@ -120,6 +133,10 @@ impl Node {
             data: data.to_path_buf(),
             secret: secret.to_string(),
             seeds: seeds.to_vec(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.clone()))
+                .collect(),
         }
     }
 
@@ -130,8 +147,10 @@ impl Node {
         let _ = self.child.wait();
         let (secret, seeds, data) = (self.secret.clone(), self.seeds.clone(), self.data.clone());
         let (http, quic) = (self.http, self.quic);
+        let env = std::mem::take(&mut self.env);
         drop(self);
-        Self::start_at(&secret, &seeds, &data, http, quic).await
+        let env: Vec<(&str, String)> = env.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+        Self::start_at(&secret, &seeds, &data, http, quic, &env).await
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -174,6 +193,97 @@ impl Node {
             .as_array()
             .map_or(0, |m| m.iter().filter(|p| p["state"] == "alive").count())
     }
+}
+
+/// A `tollgate mock` provider process; killed on drop.
+pub struct Mock {
+    pub child: Child,
+    pub addr: SocketAddr,
+}
+
+impl Drop for Mock {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Mock {
+    pub async fn start() -> Mock {
+        let addr: SocketAddr = format!("127.0.0.1:{}", free_tcp_port()).parse().unwrap();
+        let mut child = Command::new(binary())
+            .args(["mock", "--listen", &addr.to_string()])
+            .env("TOLLGATE_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while reqwest::get(format!("http://{addr}/v1/models"))
+            .await
+            .is_err()
+        {
+            assert!(child.try_wait().unwrap().is_none(), "mock exited");
+            assert!(Instant::now() < deadline, "mock did not come up");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Mock { child, addr }
+    }
+
+    /// Config overrides for a provider `mock` at this mock with keys `a` and
+    /// `b` (secrets `key-a`, `key-b`), and no retries, so every upstream
+    /// failure reaches the client.
+    pub fn provider_env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("TOLLGATE_PROVIDERS__MOCK__KIND", "mock".into()),
+            (
+                "TOLLGATE_PROVIDERS__MOCK__BASE_URL",
+                format!("http://{}/v1", self.addr),
+            ),
+            (
+                "TOLLGATE_PROVIDERS__MOCK__KEYS",
+                r#"[{name = "a", secret = "key-a"}, {name = "b", secret = "key-b"}]"#.into(),
+            ),
+            ("TOLLGATE_UPSTREAM__MAX_RETRIES", "0".into()),
+        ]
+    }
+
+    /// Fails `rate` of the requests made with API key `key` (`None` heals it).
+    pub async fn fault(&self, key: &str, rate: Option<f64>) {
+        let url = format!("http://{}/mock/faults/{key}", self.addr);
+        let client = reqwest::Client::new();
+        let r = match rate {
+            Some(r) => {
+                client
+                    .put(url)
+                    .json(&serde_json::json!({"error_rate": r}))
+                    .send()
+                    .await
+            }
+            None => client.delete(url).send().await,
+        };
+        assert_eq!(r.unwrap().status(), 204);
+    }
+}
+
+/// A chat completion for `mock/mock-1` at `node`; its status.
+pub async fn chat(client: &reqwest::Client, node: &Node) -> u16 {
+    client
+        .post(node.url("/v1/chat/completions"))
+        .json(&serde_json::json!({"model": "mock/mock-1", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+/// The health state of route `mock`/`key`/`mock-1` as `node` sees it.
+pub async fn route_state(node: &Node, key: &str) -> Option<String> {
+    let (_, v) = node.admin_get("/api/routes").await;
+    v["data"]
+        .as_array()?
+        .iter()
+        .find(|r| r["provider"] == "mock" && r["key"] == key && r["model"] == "mock-1")
+        .and_then(|r| r["state"].as_str().map(str::to_string))
 }
 
 /// Polls `check` every 20 ms until it returns `Some`, failing after `limit`
