@@ -29,7 +29,7 @@ use crate::state::{self, Change, NodeId};
 use crate::store::{CF_META, Store, StoreError};
 use budgets::{Budget, BudgetExceeded, Ledger, Reservation, Scope};
 use limits::{Admitted, Limiter, RateLimit, RateLimited};
-use objects::{Customer, Object, PriceOverride, ProviderObject, Team, VirtualKey};
+use objects::{Customer, Object, PriceOverride, ProviderObject, RoutingRule, Team, VirtualKey};
 use pricing::{Micros, Price, Pricing};
 
 /// Prefix of every virtual key secret.
@@ -119,6 +119,9 @@ pub struct Governance {
     limiter: Limiter,
     prices: Table,
     providers: Table,
+    rules: Table,
+    /// The enabled routing rules, compiled.
+    rule_set: ArcSwap<crate::rules::RuleSet>,
     /// Providers of the config file; the API may not define these names.
     config_providers: Vec<String>,
     /// Bumped whenever the set of API-defined providers changes.
@@ -291,6 +294,8 @@ impl Governance {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             prices: Table::open(PriceOverride::KIND, store.clone())?,
             providers: Table::open(ProviderObject::KIND, store.clone())?,
+            rules: Table::open(RoutingRule::KIND, store.clone())?,
+            rule_set: ArcSwap::from_pointee(crate::rules::RuleSet::default()),
             config_providers: config.providers.keys().cloned().collect(),
             providers_version: Default::default(),
             providers_seen: Default::default(),
@@ -315,13 +320,14 @@ impl Governance {
     }
 
     /// Every replicated table.
-    fn tables(&self) -> [&Table; 5] {
+    fn tables(&self) -> [&Table; 6] {
         [
             &self.customers,
             &self.teams,
             &self.keys,
             &self.prices,
             &self.providers,
+            &self.rules,
         ]
     }
 
@@ -332,6 +338,7 @@ impl Governance {
             "keys" => &self.keys,
             "pricing" => &self.prices,
             "providers" => &self.providers,
+            "routing_rules" => &self.rules,
             other => unreachable!("no table for {other}"),
         }
     }
@@ -409,6 +416,29 @@ impl Governance {
             }
         }
         self.pricing.store(Arc::new(Pricing::new(&prices)));
+        let compiled = self
+            .rules
+            .rows()
+            .iter()
+            .filter_map(|(_, row)| objects::from_row::<RoutingRule>(row))
+            .filter(|r| r.enabled)
+            .filter_map(|r| match crate::rules::Condition::compile(&r.condition) {
+                Ok(condition) => Some(crate::rules::CompiledRule {
+                    id: r.id,
+                    priority: r.priority,
+                    scope: r.scope,
+                    condition,
+                    targets: r.targets,
+                }),
+                Err(e) => {
+                    // Written by a peer whose parser accepted it: skip, loudly.
+                    tracing::warn!(rule = %r.id, error = %e, "routing rule does not compile here; ignored");
+                    None
+                }
+            })
+            .collect();
+        self.rule_set
+            .store(Arc::new(crate::rules::RuleSet::new(compiled)));
         let seen = serde_json::to_string(&self.api_providers()).expect("providers serialize");
         let mut last = self.providers_seen.lock().expect("providers lock");
         if *last != seen {
@@ -644,6 +674,47 @@ impl Governance {
         let (price, _) = overlay(&blank, required)?;
         self.write(&price, None)?;
         Ok(price)
+    }
+
+    /// The routing rules in force.
+    pub fn rule_set(&self) -> Arc<crate::rules::RuleSet> {
+        self.rule_set.load_full()
+    }
+
+    /// The highest share (in percent) of any of `key`'s budgets (its own, its
+    /// team's, its customer's) already spent in the current window.
+    pub fn budget_used_percent(&self, key: &KeyView) -> f64 {
+        key.budgets
+            .iter()
+            .map(|(scope, b)| {
+                if b.limit_usd.0 == 0 {
+                    100.0
+                } else {
+                    self.spent(scope, b) as f64 * 100.0 / b.limit_usd.0 as f64
+                }
+            })
+            .fold(0.0, f64::max)
+    }
+
+    fn check_rule(&self, r: &RoutingRule) -> Result<(), GovError> {
+        non_empty("name", &r.name)?;
+        crate::rules::Condition::compile(&r.condition)
+            .map_err(|e| invalid("condition", e.to_string()))?;
+        if r.targets.is_empty() {
+            return Err(invalid("targets", "a rule needs at least one target"));
+        }
+        for t in &r.targets {
+            if !t.model.contains('/') {
+                return Err(invalid(
+                    "targets",
+                    format!("'{}' is not provider/model", t.model),
+                ));
+            }
+            if t.weight == 0 {
+                return Err(invalid("targets", "weights must be positive"));
+            }
+        }
+        Ok(())
     }
 
     /// The key a secret belongs to, if it may be used now.
@@ -1098,6 +1169,27 @@ impl Blank for Team {
             rate_limits: Vec::new(),
             created_at: now_ms,
         }
+    }
+}
+
+impl Blank for RoutingRule {
+    fn blank(id: String, now_ms: u64) -> RoutingRule {
+        RoutingRule {
+            id,
+            name: String::new(),
+            priority: 0,
+            scope: crate::rules::RuleScope::Global,
+            condition: "true".into(),
+            targets: Vec::new(),
+            enabled: true,
+            created_at: now_ms,
+        }
+    }
+}
+
+impl Validate for RoutingRule {
+    fn validate(&self, gov: &Governance) -> Result<(), GovError> {
+        gov.check_rule(self)
     }
 }
 

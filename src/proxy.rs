@@ -457,6 +457,8 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         ctx.team = k.key.team_id.clone();
         ctx.customer = k.customer_id.clone();
     }
+    let rules = gw.governance.rule_set();
+    let rule_headers = (!rules.is_empty()).then(|| req.headers().clone());
     let raw = read_body(req, gw.max_body_bytes).await?;
     let (body, mut translated) = native::prepare(gw, fin.ctx(), raw, forwarded)?;
     let obj = RawObject::parse(&body).map_err(|e| {
@@ -466,10 +468,13 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         )
     })?;
     let ctx = fin.ctx();
-    let view = RequestView::read(&obj, ctx.endpoint)
+    let mut view = RequestView::read(&obj, ctx.endpoint)
         .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.message).with_param(e.param))?;
     ctx.requested_model = view.model.clone();
     ctx.stream = view.stream;
+    if let Some(headers) = rule_headers {
+        apply_rules(gw, &rules, &headers, caller.as_deref(), &obj, &mut view);
+    }
     let routes = gw.routes();
     let targets = resolve_targets(&routes.catalog, &view, caller.as_deref())?;
     translated.read_for(&targets, fin.ctx().endpoint, &body)?;
@@ -859,6 +864,52 @@ async fn attempt_all(
         }
     }
     Err(final_error(last.expect("at least one target was tried")))
+}
+
+/// Routing rules: the first rule in scope whose condition holds replaces the
+/// requested model with its targets (the one drawn by weight, then the
+/// others), ahead of the request's own fallbacks.
+fn apply_rules(
+    gw: &Gateway,
+    rules: &crate::rules::RuleSet,
+    headers: &http::HeaderMap,
+    caller: Option<&KeyView>,
+    obj: &RawObject<'_>,
+    view: &mut RequestView,
+) {
+    let input = crate::rules::RuleInput {
+        model: view.model.clone(),
+        headers: headers
+            .iter()
+            .filter(|(name, _)| !is_secret_header(name.as_str()))
+            .filter_map(|(n, v)| Some((n.as_str().to_string(), v.to_str().ok()?.to_string())))
+            .collect(),
+        key: caller.map(|k| k.key.id.clone()),
+        team: caller.and_then(|k| k.key.team_id.clone()),
+        customer: caller.and_then(|k| k.customer_id.clone()),
+        tokens: openai::prompt_token_bound(obj),
+        budget_used_percent: caller.map_or(0.0, |k| gw.governance.budget_used_percent(k)),
+    };
+    let routed = rules.route(&input, fastrand::f64(), |rule, e| {
+        tracing::warn!(%rule, error = %e, "routing rule condition failed; skipped");
+    });
+    if let Some(routed) = routed {
+        let mut targets = routed.targets.into_iter();
+        if let Some(first) = targets.next() {
+            view.model = first;
+            let mut fallbacks: Vec<String> = targets.collect();
+            fallbacks.append(&mut view.fallbacks);
+            view.fallbacks = fallbacks;
+        }
+    }
+}
+
+/// Headers a routing rule never sees: credentials.
+fn is_secret_header(name: &str) -> bool {
+    matches!(
+        name,
+        "authorization" | "x-api-key" | "x-goog-api-key" | "api-key" | "x-tollgate-vk" | "cookie"
+    )
 }
 
 /// A route's identity for health: provider, key name (`-` without keys), model.

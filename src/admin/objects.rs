@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::{AdminState, ApiError};
 use crate::config::ProviderConfig;
 use crate::governance::objects::{
-    Customer, Object, PriceOverride, ProviderObject, Team, VirtualKey,
+    Customer, Object, PriceOverride, ProviderObject, RoutingRule, Team, VirtualKey,
 };
 use crate::governance::{Blank, GovError, PublicKey, Validate};
 
@@ -57,6 +57,16 @@ pub fn routes() -> Router<AdminState> {
                 .put(put_provider)
                 .delete(delete::<ProviderObject>),
         )
+        .route(
+            "/api/routing-rules",
+            post(create::<RoutingRule>).get(list::<RoutingRule>),
+        )
+        .route(
+            "/api/routing-rules/{id}",
+            get(get_one::<RoutingRule>)
+                .patch(patch::<RoutingRule>)
+                .delete(delete::<RoutingRule>),
+        )
         .route("/api/pricing", get(list::<PriceOverride>))
         .route(
             "/api/pricing/{*model}",
@@ -76,6 +86,7 @@ trait Shown: serde::Serialize {
 impl Shown for Customer {}
 impl Shown for Team {}
 impl Shown for PriceOverride {}
+impl Shown for RoutingRule {}
 
 impl Shown for ProviderObject {
     fn shown(&self) -> Value {

@@ -44,6 +44,43 @@ pub trait Object: Serialize + DeserializeOwned + Clone {
     }
 }
 
+/// A routing rule (`/api/routing-rules`, see `docs/routing.md`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoutingRule {
+    pub id: String,
+    pub name: String,
+    /// Lower first.
+    #[serde(default)]
+    pub priority: i64,
+    pub scope: crate::rules::RuleScope,
+    /// A CEL expression over the request (see `rules::RuleInput`).
+    pub condition: String,
+    pub targets: Vec<crate::rules::WeightedTarget>,
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    pub created_at: u64,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+impl Object for RoutingRule {
+    const KIND: &'static str = "routing_rules";
+    const ID_PREFIX: &'static str = "rr_";
+    const PATCHABLE: &'static [&'static str] = &[
+        "name",
+        "priority",
+        "scope",
+        "condition",
+        "targets",
+        "enabled",
+    ];
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 /// A provider set through the admin API (`PUT /api/providers/{name}`), kept
 /// beside those of the config file.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -139,6 +139,23 @@ pub fn mock_provider(name: &str, mock: &Proc, extra: &str) -> String {
     )
 }
 
+/// A chat completion at `gw` with virtual key `secret`: status and JSON body.
+pub async fn chat_as(
+    gw: &Gateway,
+    secret: &str,
+    body: &serde_json::Value,
+) -> (u16, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(secret)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 pub fn chat_body(model: &str) -> serde_json::Value {
     serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hello there"}]})
 }
