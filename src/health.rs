@@ -111,7 +111,6 @@ pub struct Summary {
 struct Evidence {
     own: Summary,
     cool_down_ms: u64,
-    failed_until_ms: u64,
     probe_successes: u32,
     peers: HashMap<NodeId, (Summary, u64)>,
 }
@@ -124,6 +123,8 @@ pub struct RouteHealth {
     latency_ms: AtomicU64,
     in_flight: AtomicI64,
     limited_until_ms: AtomicU64,
+    /// While Failed: when the rest ends (mirrors the evidence, for readers).
+    failed_until_ms: AtomicU64,
     evidence: Mutex<Evidence>,
 }
 
@@ -135,10 +136,10 @@ impl Default for RouteHealth {
             latency_ms: AtomicU64::new(0f64.to_bits()),
             in_flight: AtomicI64::new(0),
             limited_until_ms: AtomicU64::new(0),
+            failed_until_ms: AtomicU64::new(0),
             evidence: Mutex::new(Evidence {
                 own: Summary::default(),
                 cool_down_ms: COOL_DOWN_MS,
-                failed_until_ms: 0,
                 probe_successes: 0,
                 peers: HashMap::new(),
             }),
@@ -149,13 +150,15 @@ impl Default for RouteHealth {
 impl RouteHealth {
     pub fn state(&self, now_ms: u64) -> State {
         let s = State::from_u8(self.state.load(Ordering::Relaxed));
-        if s == State::Failed {
-            let ev = self.evidence.lock().expect("health lock");
-            if now_ms >= ev.failed_until_ms {
-                drop(ev);
-                self.set_state(State::Recovering);
-                return State::Recovering;
-            }
+        if s == State::Failed && now_ms >= self.failed_until_ms.load(Ordering::Relaxed) {
+            // The rest is over; a lost race only repeats the same store.
+            let _ = self.state.compare_exchange(
+                State::Failed as u8,
+                State::Recovering as u8,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            );
+            return State::from_u8(self.state.load(Ordering::Relaxed));
         }
         s
     }
@@ -222,7 +225,7 @@ impl RouteHealth {
         own.errors += ALPHA * (f64::from(u8::from(failed)) - own.errors);
         own.samples += 1;
         self.publish(&mut ev, now_ms);
-        let state = State::from_u8(self.state.load(Ordering::Relaxed));
+        let state = self.state(now_ms);
         let next = match state {
             State::Recovering => {
                 if failed {
@@ -248,7 +251,8 @@ impl RouteHealth {
     }
 
     fn fail(&self, ev: &mut Evidence, now_ms: u64) -> State {
-        ev.failed_until_ms = now_ms + ev.cool_down_ms;
+        self.failed_until_ms
+            .store(now_ms + ev.cool_down_ms, Ordering::Relaxed);
         ev.probe_successes = 0;
         State::Failed
     }

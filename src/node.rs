@@ -76,6 +76,7 @@ impl Tasks {
 #[derive(Clone)]
 struct OpsState {
     metrics: Arc<Metrics>,
+    health: Arc<crate::health::HealthBook>,
     ready: Arc<AtomicBool>,
 }
 
@@ -168,6 +169,7 @@ pub async fn run(
         },
         OpsState {
             metrics,
+            health: health.clone(),
             ready: ready.clone(),
         },
     );
@@ -257,6 +259,16 @@ async fn ready(State(s): State<OpsState>) -> Response {
 }
 
 async fn metrics(State(s): State<OpsState>) -> Response {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64);
+    for r in s.health.view(now) {
+        let labels = [&*r.route.provider, &*r.route.key, &*r.route.model];
+        let m = &s.metrics;
+        m.route_state.with_label_values(&labels).set(r.state as i64);
+        m.route_score.with_label_values(&labels).set(r.score);
+        m.route_errors.with_label_values(&labels).set(r.errors);
+    }
     let mut r = s.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -50,6 +50,22 @@ async fn a_failing_route_loses_its_traffic_and_wins_it_back_when_healed() {
     }
     let state = route_state(&node, "a").await.unwrap();
     println!("route a went {state} after {sent} requests, {failed} of which failed");
+    let metrics = reqwest::get(node.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let line = metrics
+        .lines()
+        .find(|l| {
+            l.starts_with("tollgate_route_state{key=\"a\",model=\"mock-1\",provider=\"mock\"}")
+        })
+        .expect("route a is exported");
+    assert!(
+        !line.ends_with(" 0"),
+        "not healthy in the metrics either: {line}"
+    );
     let a1 = mock_requests(&mock, "key-a").await;
     let mut later_failed = 0;
     for _ in 0..100 {

@@ -36,6 +36,10 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     /// Request log records dropped because the writer fell behind.
     pub logs_dropped: IntCounter,
+    /// Route health, set from the health book at every scrape.
+    pub route_state: prometheus::IntGaugeVec,
+    pub route_score: prometheus::GaugeVec,
+    pub route_errors: prometheus::GaugeVec,
 }
 
 impl Metrics {
@@ -121,8 +125,39 @@ impl Metrics {
         registry
             .register(Box::new(logs_dropped.clone()))
             .expect("unique metric");
+        let route_labels = ["provider", "key", "model"];
+        let route_state = prometheus::IntGaugeVec::new(
+            Opts::new(
+                "route_state",
+                "Route health state: 0 healthy, 1 degraded, 2 failed, 3 recovering.",
+            ),
+            &route_labels,
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(route_state.clone()))
+            .expect("unique metric");
+        let gauge = |name: &str, help: &str| {
+            let g = prometheus::GaugeVec::new(Opts::new(name, help), &route_labels)
+                .expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let route_score = gauge(
+            "route_score",
+            "Route selection score at weight 1 (0 while failed or rate-limited).",
+        );
+        let route_errors = gauge(
+            "route_error_rate",
+            "Route error rate, this node's results blended with its peers'.",
+        );
         Metrics {
             registry,
+            route_state,
+            route_score,
+            route_errors,
             requests,
             upstream_latency,
             time_to_first_token,
