@@ -53,6 +53,8 @@ pub const COOL_DOWN_MS: u64 = 2_000;
 const MAX_COOL_DOWN_MS: u64 = 60_000;
 /// How much a peer's evidence weighs against this node's own.
 pub const PEER_WEIGHT: f64 = 0.5;
+/// Scores closer than this (relative) count as equal in a choice.
+pub const TIE: f64 = 0.2;
 /// Peers' summaries older than this are ignored (ms).
 pub const PEER_TTL_MS: u64 = 10_000;
 
@@ -386,7 +388,10 @@ impl HealthBook {
         };
         let a = draw(rng)?;
         let b = draw(rng).unwrap_or(a);
-        Some(if b.1 > a.1 { b.0 } else { a.0 })
+        // Scores within TIE of each other are equals: the first draw (by
+        // weight) stands, so healthy routes share traffic by their weights
+        // instead of the marginally faster one taking it all.
+        Some(if b.1 > a.1 * (1.0 + TIE) { b.0 } else { a.0 })
     }
 
     /// This node's own summaries, for its peers.
