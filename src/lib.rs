@@ -8,6 +8,7 @@
 
 pub mod admin;
 pub mod cluster;
+pub mod codemode;
 pub mod config;
 pub mod governance;
 pub mod health;

@@ -1,0 +1,7 @@
+//! Code Mode: instead of every tool's schema, a model sees four meta-tools,
+//! reads only the Python stubs it needs, and sends one script that calls the
+//! tools inside the gateway (`docs/mcp.md`, Code Mode).
+//!
+//! - [`stubs`]: Python signatures and docs of MCP tools.
+
+pub mod stubs;
