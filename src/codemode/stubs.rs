@@ -292,7 +292,7 @@ fn describe(out: &mut String, name: &str, schema: &Value, required: bool, depth:
             let _ = writeln!(
                 out,
                 "{pad}    {}:",
-                if inner as *const Value == schema as *const Value {
+                if std::ptr::eq(inner, schema) {
                     "fields"
                 } else {
                     "each item has fields"
