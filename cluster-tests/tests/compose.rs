@@ -378,20 +378,36 @@ async fn compose_cluster() {
         "writes of both sides everywhere {:?} after healing",
         healed.elapsed()
     );
-    // Spend as each node's request log counts it, summed: the true total.
-    let mut total = 0u64;
-    for n in NODES {
-        let (_, v) = c
-            .admin("GET", format!("{n}/api/spend?group_by=customer"), None)
-            .await;
-        total += v["data"]
+    // Spend as each node's own request log counts it, summed: the true total.
+    let cost = |v: &Value| -> u64 {
+        v["data"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|g| g["group"] == cust_id)
             .map(|g| g["cost_micros"].as_u64().unwrap())
-            .sum::<u64>();
+            .sum()
+    };
+    let mut total = 0u64;
+    for n in NODES {
+        let (_, v) = c
+            .admin(
+                "GET",
+                format!("{n}/api/spend?group_by=customer&node=local"),
+                None,
+            )
+            .await;
+        total += cost(&v);
     }
+    // Any node's cluster-wide report says the same.
+    let (_, all) = c
+        .admin(
+            "GET",
+            format!("{}/api/spend?group_by=customer", NODES[1]),
+            None,
+        )
+        .await;
+    assert_eq!(cost(&all), total, "{all}");
     println!(
         "budget 2000 µ$, spent {total} µ$ across the cluster (overshoot {} µ$)",
         total.saturating_sub(2000)
