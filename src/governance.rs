@@ -27,7 +27,10 @@ use crate::state::table::Table;
 use crate::store::{CF_META, Store, StoreError};
 use budgets::{Budget, BudgetExceeded, Ledger, Reservation, Scope};
 use limits::{Admitted, Limiter, RateLimit, RateLimited};
-use objects::{Customer, Object, PriceOverride, ProviderObject, Team, VirtualKey};
+use objects::{
+    Customer, McpServer, McpTransport, Object, PriceOverride, ProviderObject, Team, ToolGroup,
+    VirtualKey,
+};
 use pricing::{Micros, Price, Pricing};
 
 /// Prefix of every virtual key secret.
@@ -73,6 +76,39 @@ pub struct KeyView {
     pub limits: Vec<(Scope, RateLimit)>,
     /// The customer above the key: its own, or its team's.
     pub customer_id: Option<String>,
+    /// The MCP tools the key may call.
+    pub tools: ToolScope,
+}
+
+/// Which MCP tools (`server-tool` names) a key may call and which of them the
+/// gateway runs itself in agent mode; tool groups are already resolved.
+#[derive(Debug, Default)]
+pub struct ToolScope {
+    /// `None`: the key, its team and its customer name no tools and no
+    /// groups, so every tool is allowed (as an empty `models` allows every model).
+    allowed: Option<Vec<Pattern>>,
+    auto_execute: Vec<Pattern>,
+}
+
+impl ToolScope {
+    /// A scope from `server-tool` patterns; `None` allows every tool.
+    pub fn new(allowed: Option<&[String]>, auto_execute: &[String]) -> ToolScope {
+        ToolScope {
+            allowed: allowed.map(|ps| ps.iter().map(Pattern::new).collect()),
+            auto_execute: auto_execute.iter().map(Pattern::new).collect(),
+        }
+    }
+
+    pub fn allows(&self, tool: &str) -> bool {
+        self.allowed
+            .as_ref()
+            .is_none_or(|ps| ps.iter().any(|p| p.matches(tool)))
+    }
+
+    /// Whether the key lists `tool` for the gateway to execute itself.
+    pub fn auto_executes(&self, tool: &str) -> bool {
+        self.auto_execute.iter().any(|p| p.matches(tool))
+    }
 }
 
 /// Why a presented key is refused.
@@ -113,6 +149,11 @@ pub struct Governance {
     limiter: Limiter,
     prices: Table,
     providers: Table,
+    mcp_servers: Table,
+    tool_groups: Table,
+    /// Bumped after every rebuild, for those who follow changes (the MCP
+    /// upstream manager).
+    changes: tokio::sync::watch::Sender<u64>,
     /// Providers of the config file; the API may not define these names.
     config_providers: Vec<String>,
     /// Bumped whenever the set of API-defined providers changes.
@@ -210,6 +251,27 @@ fn applicable<T: Copy>(
     out
 }
 
+/// A key's tool scope: its own `tools` plus every pattern of the named groups
+/// (groups that no longer exist add nothing).
+fn tool_scope<'a>(
+    key: &VirtualKey,
+    group_names: impl Iterator<Item = &'a String>,
+    groups: &HashMap<String, ToolGroup>,
+) -> ToolScope {
+    let mut named_any = !key.tools.is_empty();
+    let mut allowed: Vec<Pattern> = key.tools.iter().map(Pattern::new).collect();
+    for name in group_names {
+        named_any = true;
+        if let Some(g) = groups.get(name) {
+            allowed.extend(g.tools.iter().map(Pattern::new));
+        }
+    }
+    ToolScope {
+        allowed: named_any.then_some(allowed),
+        auto_execute: key.auto_execute.iter().map(Pattern::new).collect(),
+    }
+}
+
 /// Hex SHA-256 of a secret.
 pub fn hash_secret(secret: &str) -> String {
     Sha256::digest(secret.as_bytes())
@@ -270,6 +332,9 @@ impl Governance {
             snapshot: ArcSwap::from_pointee(Snapshot::default()),
             prices: Table::open(PriceOverride::KIND, store.clone())?,
             providers: Table::open(ProviderObject::KIND, store.clone())?,
+            mcp_servers: Table::open(McpServer::KIND, store.clone())?,
+            tool_groups: Table::open(ToolGroup::KIND, store.clone())?,
+            changes: tokio::sync::watch::Sender::new(0),
             config_providers: config.providers.keys().cloned().collect(),
             providers_version: Default::default(),
             providers_seen: Default::default(),
@@ -279,13 +344,7 @@ impl Governance {
             pricing: ArcSwap::from_pointee(Pricing::new(price_overrides)),
         };
         // Later writes must be ordered after every write already stored.
-        for table in [
-            &gov.customers,
-            &gov.teams,
-            &gov.keys,
-            &gov.prices,
-            &gov.providers,
-        ] {
+        for (_, table) in gov.tables() {
             for (_, row) in table.rows() {
                 if let Some(ts) = row.last_write() {
                     gov.hlc.observe(ts);
@@ -296,15 +355,29 @@ impl Governance {
         Ok(gov)
     }
 
+    /// Every replicated governance table, by name.
+    pub fn tables(&self) -> [(&'static str, &Table); 7] {
+        [
+            (Customer::KIND, &self.customers),
+            (Team::KIND, &self.teams),
+            (VirtualKey::KIND, &self.keys),
+            (PriceOverride::KIND, &self.prices),
+            (ProviderObject::KIND, &self.providers),
+            (McpServer::KIND, &self.mcp_servers),
+            (ToolGroup::KIND, &self.tool_groups),
+        ]
+    }
+
     fn table<T: Object>(&self) -> &Table {
-        match T::KIND {
-            "customers" => &self.customers,
-            "teams" => &self.teams,
-            "keys" => &self.keys,
-            "pricing" => &self.prices,
-            "providers" => &self.providers,
-            other => unreachable!("no table for {other}"),
+        match self.tables().into_iter().find(|(kind, _)| *kind == T::KIND) {
+            Some((_, table)) => table,
+            None => unreachable!("no table for {}", T::KIND),
         }
+    }
+
+    /// Follows changes: the value changes after every write, local or replicated.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     pub fn now_ms(&self) -> u64 {
@@ -313,6 +386,13 @@ impl Governance {
 
     /// Rebuilds the request-path snapshot from the tables.
     fn rebuild(&self) {
+        let groups: HashMap<String, ToolGroup> = self
+            .tool_groups
+            .rows()
+            .iter()
+            .filter_map(|(_, row)| objects::from_row::<ToolGroup>(row))
+            .map(|g| (g.id.clone(), g))
+            .collect();
         let mut keys_by_hash = HashMap::new();
         for (_, row) in self.keys.rows() {
             if let Some(k) = objects::from_row::<VirtualKey>(&row) {
@@ -331,11 +411,18 @@ impl Governance {
                     budgets.extend(t.budgets.iter().map(|b| (scope.clone(), *b)));
                     limits.extend(t.rate_limits.iter().map(|l| (scope.clone(), *l)));
                 }
-                if let Some(c) = customer_id.as_deref().and_then(|c| self.get::<Customer>(c)) {
+                let customer = customer_id.as_deref().and_then(|c| self.get::<Customer>(c));
+                if let Some(c) = &customer {
                     let scope = format!("customer:{}", c.id);
                     budgets.extend(c.budgets.iter().map(|b| (scope.clone(), *b)));
                     limits.extend(c.rate_limits.iter().map(|l| (scope.clone(), *l)));
                 }
+                let group_names = k
+                    .tool_groups
+                    .iter()
+                    .chain(team.iter().flat_map(|t| &t.tool_groups))
+                    .chain(customer.iter().flat_map(|c| &c.tool_groups));
+                let tools = tool_scope(&k, group_names, &groups);
                 let view = KeyView {
                     models: k.models.iter().map(Pattern::new).collect(),
                     providers: k.providers.iter().map(Pattern::new).collect(),
@@ -344,12 +431,14 @@ impl Governance {
                     budgets,
                     limits,
                     customer_id,
+                    tools,
                     key: k,
                 };
                 keys_by_hash.insert(view.key.secret_hash.clone(), Arc::new(view));
             }
         }
         self.snapshot.store(Arc::new(Snapshot { keys_by_hash }));
+        self.changes.send_modify(|v| *v += 1);
         let mut prices = self.config_prices.clone();
         for (_, row) in self.prices.rows() {
             if let Some(o) = objects::from_row::<PriceOverride>(&row) {
@@ -535,6 +624,30 @@ impl Governance {
         Ok(obj)
     }
 
+    /// Creates or replaces the object named `name` (objects whose id is their
+    /// name: MCP servers, tool groups), validated whole before it is written.
+    /// A replaced object keeps its `created_at`.
+    pub fn put<T: Object + Blank + Validate>(
+        &self,
+        name: &str,
+        fields: Map<String, Value>,
+    ) -> Result<T, GovError> {
+        let now = self.now_ms();
+        let mut blank = T::blank(name.to_string(), now);
+        if let Some(existing) = self.get::<T>(name) {
+            let created =
+                serde_json::to_value(&existing).expect("objects serialize")["created_at"].clone();
+            let mut v = serde_json::to_value(&blank).expect("objects serialize");
+            v["created_at"] = created;
+            blank = serde_json::from_value(v).map_err(|e| invalid("created_at", e.to_string()))?;
+        }
+        let (mut obj, _) = overlay(&blank, fields)?;
+        obj.anchor_budgets(now);
+        obj.validate(self)?;
+        self.write(&obj, None)?;
+        Ok(obj)
+    }
+
     /// Creates a key from the admin API's fields (those of [`Object::PATCHABLE`]).
     pub fn create_key(&self, fields: Map<String, Value>) -> Result<IssuedKey, GovError> {
         let secret = format!("{SECRET_PREFIX}{}", random_token(40));
@@ -555,6 +668,9 @@ impl Governance {
             provider_rate_limits: Default::default(),
             rate_limits: Vec::new(),
             default_max_tokens: None,
+            tools: Vec::new(),
+            tool_groups: Vec::new(),
+            auto_execute: Vec::new(),
             created_at: self.now_ms(),
         };
         let (mut key, _) = overlay(&base, fields)?;
@@ -668,11 +784,24 @@ impl Governance {
     }
 
     fn check_customer(&self, c: &Customer) -> Result<(), GovError> {
-        non_empty("name", &c.name)
+        non_empty("name", &c.name)?;
+        self.check_groups(&c.tool_groups)
+    }
+
+    /// Every named tool group must exist.
+    fn check_groups(&self, names: &[String]) -> Result<(), GovError> {
+        match names.iter().find(|g| self.get::<ToolGroup>(g).is_none()) {
+            Some(g) => Err(invalid(
+                "tool_groups",
+                format!("tool group '{g}' does not exist"),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn check_team(&self, t: &Team) -> Result<(), GovError> {
         non_empty("name", &t.name)?;
+        self.check_groups(&t.tool_groups)?;
         if let Some(c) = &t.customer_id
             && self.get::<Customer>(c).is_none()
         {
@@ -705,7 +834,13 @@ impl Governance {
                 "a key in a team belongs to the team's customer; set one of team_id, customer_id",
             ));
         }
-        for (field, list) in [("models", &k.models), ("providers", &k.providers)] {
+        self.check_groups(&k.tool_groups)?;
+        for (field, list) in [
+            ("models", &k.models),
+            ("providers", &k.providers),
+            ("tools", &k.tools),
+            ("auto_execute", &k.auto_execute),
+        ] {
             if list.iter().any(|p| p.trim().is_empty()) {
                 return Err(invalid(field, "patterns must not be empty"));
             }
@@ -726,6 +861,7 @@ impl Blank for Customer {
             name: String::new(),
             budgets: Vec::new(),
             rate_limits: Vec::new(),
+            tool_groups: Vec::new(),
             created_at: now_ms,
         }
     }
@@ -739,8 +875,98 @@ impl Blank for Team {
             customer_id: None,
             budgets: Vec::new(),
             rate_limits: Vec::new(),
+            tool_groups: Vec::new(),
             created_at: now_ms,
         }
+    }
+}
+
+impl Blank for McpServer {
+    /// Without a `transport` in the body, the empty command is refused.
+    fn blank(id: String, now_ms: u64) -> McpServer {
+        McpServer {
+            id,
+            transport: McpTransport::Stdio {
+                command: String::new(),
+                args: Vec::new(),
+                env: Default::default(),
+            },
+            tool_prices: Default::default(),
+            auto_execute: Vec::new(),
+            enabled: true,
+            created_at: now_ms,
+        }
+    }
+}
+
+impl Blank for ToolGroup {
+    fn blank(id: String, now_ms: u64) -> ToolGroup {
+        ToolGroup {
+            id,
+            description: String::new(),
+            tools: Vec::new(),
+            created_at: now_ms,
+        }
+    }
+}
+
+impl Validate for McpServer {
+    fn validate(&self, _gov: &Governance) -> Result<(), GovError> {
+        if self.id.is_empty()
+            || !self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            // `-` separates server and tool in `server-tool`.
+            return Err(invalid(
+                "name",
+                "use letters, digits and '_' only (no '-': it separates server and tool)",
+            ));
+        }
+        let secrets = match &self.transport {
+            McpTransport::Stdio { command, env, .. } => {
+                non_empty("transport.command", command)?;
+                env
+            }
+            McpTransport::Http { url, headers } | McpTransport::Sse { url, headers } => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(invalid(
+                        "transport.url",
+                        "must be an http:// or https:// URL",
+                    ));
+                }
+                headers
+            }
+        };
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        for secret in secrets.values() {
+            secret.clone().resolve(&vars).map_err(|var| {
+                invalid(
+                    "transport",
+                    format!("environment variable {var} is not set on this node"),
+                )
+            })?;
+        }
+        if self.auto_execute.iter().any(|p| p.trim().is_empty()) {
+            return Err(invalid("auto_execute", "patterns must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+impl Validate for ToolGroup {
+    fn validate(&self, _gov: &Governance) -> Result<(), GovError> {
+        if self.id.trim().is_empty() || self.id.contains('/') {
+            return Err(invalid("name", "must not be empty or contain '/'"));
+        }
+        if self.tools.is_empty() {
+            return Err(invalid("tools", "list at least one tool pattern"));
+        }
+        if self.tools.iter().any(|p| p.trim().is_empty()) {
+            return Err(invalid("tools", "patterns must not be empty"));
+        }
+        Ok(())
     }
 }
 
