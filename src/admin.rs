@@ -5,6 +5,7 @@
 //! generated on first start into `data_dir/admin-token`. Errors are JSON
 //! `{"error": {"message", "type"}}` with a precise 4xx.
 
+mod mcp;
 mod objects;
 
 use std::sync::Arc;
@@ -31,6 +32,9 @@ pub struct AdminState {
     /// Providers of the config file (shown beside the API's, secrets redacted).
     pub config_providers: Arc<indexmap::IndexMap<String, crate::config::ProviderConfig>>,
     pub token: Option<Secret>,
+    /// This node's MCP upstream connections (for their state) and tool index.
+    pub upstreams: Arc<crate::mcp::upstream::Upstreams>,
+    pub tool_logs: crate::observability::tool_log::ToolLogs,
 }
 
 pub fn routes(state: AdminState) -> Router {
@@ -39,6 +43,7 @@ pub fn routes(state: AdminState) -> Router {
         .route("/api/logs", get(logs))
         .route("/api/spend", get(spend))
         .merge(objects::routes())
+        .merge(mcp::routes())
         .route_layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
             async move { authorize(token.as_ref().as_ref(), req, next).await }
@@ -186,9 +191,16 @@ async fn logs(State(s): State<AdminState>, q: Result<Query<LogQuery>, QueryRejec
         Ok(q) => q,
         Err(e) => return e.into_response(),
     };
-    // The scan reads RocksDB: keep it off the async workers.
     let logs = s.logs.clone();
-    match tokio::task::spawn_blocking(move || logs.query(&q)).await {
+    log_page(move || logs.query(&q)).await
+}
+
+/// Runs a log query and answers with its page. The scan reads RocksDB: keep
+/// it off the async workers.
+async fn log_page<T: serde::Serialize + Send + 'static>(
+    query: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(query).await {
         Ok(Ok(page)) => Json(page).into_response(),
         Ok(Err(QueryError::Store(e))) => {
             error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e)

@@ -16,8 +16,12 @@ use super::ConfigError;
 const PREFIX: &str = "TOLLGATE_";
 
 /// Variables the binary reads itself, outside the config document.
-const KNOWN_NON_OVERRIDES: &[&str] =
-    &["TOLLGATE_CONFIG", "TOLLGATE_LOG", "TOLLGATE_WORKER_THREADS"];
+const KNOWN_NON_OVERRIDES: &[&str] = &[
+    "TOLLGATE_CONFIG",
+    "TOLLGATE_LOG",
+    "TOLLGATE_WORKER_THREADS",
+    "TOLLGATE_CLUSTER_SECRET",
+];
 
 pub(super) fn apply(doc: &mut toml::Table, vars: &[(String, String)]) -> Result<(), ConfigError> {
     let mut sorted: Vec<&(String, String)> = Vec::new();
