@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use rmcp::model::Tool;
+use serde_json::value::RawValue;
 
 use crate::governance::ToolScope;
 use crate::governance::objects::McpServer;
@@ -21,6 +22,8 @@ pub struct IndexedTool {
     pub tool: String,
     /// The tool as `/mcp` lists it: the upstream definition, renamed `server-tool`.
     pub shown: Tool,
+    /// `shown` encoded once, so that listing copies bytes instead of encoding.
+    pub json: Box<RawValue>,
     /// Price of one call, micro-dollars.
     pub price_micros: u64,
     /// The server lists it for the gateway to execute itself in agent mode.
@@ -59,6 +62,7 @@ impl ToolIndex {
                         .copied()
                         .unwrap_or(0),
                     server_auto_execute: auto.iter().any(|p| p.matches(&t.name)),
+                    json: serde_json::value::to_raw_value(&shown).expect("tools encode"),
                     shown,
                 }));
             }
@@ -102,6 +106,19 @@ impl ToolIndex {
         self.tools.iter().filter(|t| scope.allows(t.name()))
     }
 
+    /// The `tools/list` result for `scope` as JSON: `{"tools": [...]}`.
+    pub fn list_json(&self, scope: &ToolScope) -> Box<RawValue> {
+        let mut out = String::from(r#"{"tools":["#);
+        for (i, t) in self.visible(scope).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(t.json.get());
+        }
+        out.push_str("]}");
+        RawValue::from_string(out).expect("joined JSON values are JSON")
+    }
+
     /// How many tools `server` contributes.
     pub fn count_of(&self, server: &str) -> usize {
         self.tools.iter().filter(|t| &*t.server == server).count()
@@ -111,6 +128,8 @@ impl ToolIndex {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value;
+
     use crate::governance::objects::McpTransport;
 
     fn server(name: &str, prices: &[(&str, u64)], auto: &[&str]) -> McpServer {
@@ -176,5 +195,12 @@ mod tests {
         let nothing = ToolScope::new(Some(&[]), &[]);
         assert_eq!(index.visible(&nothing).count(), 0);
         assert_eq!(index.count_of("filesystem"), 2);
+        let listed: rmcp::model::ListToolsResult =
+            serde_json::from_str(index.list_json(&git_all).get()).unwrap();
+        assert_eq!(listed.tools.len(), 1);
+        assert_eq!(listed.tools[0].name, "git-status");
+        assert_eq!(listed.tools[0].description.as_deref(), Some("d"));
+        let none: Value = serde_json::from_str(index.list_json(&nothing).get()).unwrap();
+        assert_eq!(none, serde_json::json!({"tools": []}));
     }
 }

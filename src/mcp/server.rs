@@ -23,7 +23,7 @@ use axum::routing::post;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ContentBlock, Implementation, InitializeResult,
-    ListToolsResult, ProtocolVersion, ServerCapabilities,
+    ProtocolVersion, ServerCapabilities,
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
@@ -99,8 +99,27 @@ fn rpc_error(status: StatusCode, id: Value, code: i64, message: impl Into<String
     refusal(status, id, code, message).into_response()
 }
 
+/// A JSON-RPC result. Encoded straight from `result` (no `Value` tree in
+/// between), so pre-encoded parts pass through as they are.
+#[derive(serde::Serialize)]
+pub struct RpcResult<T> {
+    jsonrpc: &'static str,
+    id: Value,
+    result: T,
+}
+
+impl<T> RpcResult<T> {
+    pub fn new(id: Value, result: T) -> RpcResult<T> {
+        RpcResult {
+            jsonrpc: "2.0",
+            id,
+            result,
+        }
+    }
+}
+
 fn rpc_result(id: Value, result: impl serde::Serialize) -> Response {
-    axum::Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response()
+    axum::Json(RpcResult::new(id, result)).into_response()
 }
 
 /// The host a request names, without its port, lower-cased.
@@ -224,16 +243,8 @@ async fn post_mcp(State(s): State<McpState>, headers: HeaderMap, body: Bytes) ->
     }
     match method {
         "ping" => rpc_result(id, json!({})),
-        "tools/list" => {
-            let index = s.upstreams.index();
-            let result = ListToolsResult {
-                tools: index.visible(&key.tools).map(|t| t.shown.clone()).collect(),
-                // Sessions negotiate versions before 2026-07-28, which have no `resultType`.
-                result_type: None,
-                ..Default::default()
-            };
-            rpc_result(id, result)
-        }
+        // Encoded when the index was built; a listing only joins bytes.
+        "tools/list" => rpc_result(id, s.upstreams.index().list_json(&key.tools)),
         "tools/call" => match serde_json::from_value::<CallToolRequestParams>(params) {
             Ok(p) => call_tool(&s, &key, id, p).await,
             Err(e) => rpc_error(StatusCode::OK, id, INVALID_PARAMS, e.to_string()),
