@@ -726,3 +726,61 @@ async fn agent_mode_executes_auto_tools_and_returns_the_others() {
     let (status, _, _) = chat(&gw, &auto, &[("x-tollgate-mcp", "sometimes")]).await;
     assert_eq!(status, 400);
 }
+
+#[tokio::test]
+async fn the_get_stream_announces_tool_list_changes() {
+    let gw = start_gateway(tempfile::tempdir().unwrap()).await;
+    let admin = Admin::new(&gw);
+    let key = admin.key(json!({"name": "k"})).await;
+    let (_, sid, _) = post(&gw, &key, None, init_body()).await;
+    let sid = sid.unwrap();
+    let mut stream = reqwest::Client::new()
+        .get(gw.url("/mcp"))
+        .bearer_auth(&key)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    admin.put("/api/mcp/servers/local", stdio_server(&[])).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = String::new();
+    while !seen.contains("notifications/tools/list_changed") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, stream.chunk())
+            .await
+            .expect("a list_changed notification in time")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(
+        seen.contains(
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n"
+        ),
+        "{seen}"
+    );
+    // Once the server is connected its tools are listed.
+    admin.connected("local").await;
+    let (_, _, list) = post(&gw, &key, Some(&sid), list_body()).await;
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 5);
+
+    // GET and DELETE need the session too.
+    let r = reqwest::Client::new()
+        .get(gw.url("/mcp"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = reqwest::Client::new()
+        .delete(gw.url("/mcp"))
+        .bearer_auth(&key)
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}

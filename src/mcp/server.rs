@@ -378,7 +378,8 @@ async fn get_mcp(State(s): State<McpState>, headers: HeaderMap) -> Response {
     }
     let changes = s.upstreams.subscribe();
     let closing = s.closing.clone();
-    let mut keepalive = tokio::time::interval(KEEPALIVE);
+    let mut keepalive =
+        tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let events = futures_util::stream::unfold(
         (changes, keepalive, closing),

@@ -163,6 +163,7 @@ impl Upstreams {
             .map(|s| (s.id.clone(), s))
             .collect();
         let mut live = self.live.lock().expect("upstreams lock");
+        let before = live.len();
         live.retain(|name, l| {
             let keep = wanted.get(name) == Some(&l.server);
             if !keep {
@@ -170,10 +171,13 @@ impl Upstreams {
             }
             keep
         });
+        // Most governance changes are keys and teams: leave the index alone.
+        let mut changed = live.len() != before;
         for (name, server) in wanted {
             if live.contains_key(&name) {
                 continue;
             }
+            changed = true;
             let stop = cancel.child_token();
             live.insert(
                 name.clone(),
@@ -195,7 +199,9 @@ impl Upstreams {
                 .spawn(move |_| async move { me.keep_connected(server, stop).await });
         }
         drop(live);
-        self.rebuild_index();
+        if changed {
+            self.rebuild_index();
+        }
     }
 
     /// Updates the live entry of `server` if it is still the same registration.
@@ -313,14 +319,20 @@ impl Upstreams {
                 match tokio::time::timeout(timeout, peer.list_all_tools()).await {
                     Ok(Ok(tools)) => {
                         tracing::info!(server = %server.id, tools = tools.len(), "MCP server tools listed");
+                        let mut same = false;
                         self.update(server, |l| {
+                            same = l.status.state == ConnState::Connected && l.tools == tools;
                             l.status.state = ConnState::Connected;
                             l.status.last_error = None;
                             l.status.tools = tools.len();
                             l.tools = tools;
                             l.peer = Some(peer.clone());
                         });
-                        self.rebuild_index();
+                        // A refresh that found the same tools changes nothing
+                        // (and sends no list_changed to `/mcp` clients).
+                        if !same {
+                            self.rebuild_index();
+                        }
                     }
                     Ok(Err(e)) => break (format!("listing tools failed: {e}"), false),
                     Err(_) => break ("listing tools timed out".to_string(), false),
