@@ -20,7 +20,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ContentBlock, Implementation, InitializeResult,
     ProtocolVersion, ServerCapabilities,
@@ -122,9 +122,13 @@ fn rpc_result(id: Value, result: impl serde::Serialize) -> Response {
     axum::Json(RpcResult::new(id, result)).into_response()
 }
 
-/// The host a request names, without its port, lower-cased.
-fn request_host(headers: &HeaderMap) -> Option<String> {
-    let raw = headers.get(header::HOST)?.to_str().ok()?.trim();
+/// The host a request names, without its port, lower-cased: its `Host`
+/// header, or for HTTP/2 (which may send none) its URI's authority.
+fn request_host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    let raw = match headers.get(header::HOST) {
+        Some(h) => h.to_str().ok()?.trim(),
+        None => uri.authority()?.as_str(),
+    };
     let host = if let Some(rest) = raw.strip_prefix('[') {
         rest.split(']').next()?
     } else {
@@ -141,9 +145,9 @@ fn request_host(headers: &HeaderMap) -> Option<String> {
 
 impl McpState {
     /// Host check and authentication, common to every method.
-    fn admit(&self, headers: &HeaderMap) -> Result<Arc<KeyView>, RpcError> {
+    fn admit(&self, headers: &HeaderMap, uri: &Uri) -> Result<Arc<KeyView>, RpcError> {
         let host_ok = self.allowed_hosts.iter().any(|h| h == "*")
-            || request_host(headers).is_some_and(|h| self.allowed_hosts.contains(&h));
+            || request_host(headers, uri).is_some_and(|h| self.allowed_hosts.contains(&h));
         if !host_ok {
             return Err(refusal(
                 StatusCode::FORBIDDEN,
@@ -204,8 +208,13 @@ fn negotiate(requested: Option<&str>) -> ProtocolVersion {
         .unwrap_or(ProtocolVersion::LATEST_WITH_INITIALIZE)
 }
 
-async fn post_mcp(State(s): State<McpState>, headers: HeaderMap, body: Bytes) -> Response {
-    let key = match s.admit(&headers) {
+async fn post_mcp(
+    State(s): State<McpState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let key = match s.admit(&headers, &uri) {
         Ok(k) => k,
         Err(r) => return r.into_response(),
     };
@@ -368,8 +377,8 @@ pub async fn execute(
     Ok(result)
 }
 
-async fn get_mcp(State(s): State<McpState>, headers: HeaderMap) -> Response {
-    let key = match s.admit(&headers) {
+async fn get_mcp(State(s): State<McpState>, uri: Uri, headers: HeaderMap) -> Response {
+    let key = match s.admit(&headers, &uri) {
         Ok(k) => k,
         Err(r) => return r.into_response(),
     };
@@ -409,8 +418,8 @@ async fn get_mcp(State(s): State<McpState>, headers: HeaderMap) -> Response {
 
 /// Ends a session. Sessions are sealed, not stored, so there is nothing to
 /// forget: the id stays valid until it expires, but only for its own key.
-async fn delete_mcp(State(s): State<McpState>, headers: HeaderMap) -> Response {
-    let key = match s.admit(&headers) {
+async fn delete_mcp(State(s): State<McpState>, uri: Uri, headers: HeaderMap) -> Response {
+    let key = match s.admit(&headers, &uri) {
         Ok(k) => k,
         Err(r) => return r.into_response(),
     };
@@ -427,7 +436,7 @@ mod tests {
     fn host(v: &str) -> Option<String> {
         let mut h = HeaderMap::new();
         h.insert(header::HOST, HeaderValue::from_str(v).unwrap());
-        request_host(&h)
+        request_host(&h, &Uri::from_static("/mcp"))
     }
 
     #[test]
@@ -439,6 +448,18 @@ mod tests {
         );
         assert_eq!(host("[::1]:8080").as_deref(), Some("::1"));
         assert_eq!(host("localhost").as_deref(), Some("localhost"));
+        // HTTP/2 without a Host header: the URI's authority.
+        let h2: Uri = "http://[::1]:8080/mcp".parse().unwrap();
+        assert_eq!(request_host(&HeaderMap::new(), &h2).as_deref(), Some("::1"));
+        let h2: Uri = "https://Gateway.Example/mcp".parse().unwrap();
+        assert_eq!(
+            request_host(&HeaderMap::new(), &h2).as_deref(),
+            Some("gateway.example")
+        );
+        assert_eq!(
+            request_host(&HeaderMap::new(), &Uri::from_static("/mcp")),
+            None
+        );
     }
 
     #[test]
