@@ -238,9 +238,14 @@ impl Upstreams {
             };
             match attempt {
                 Ok(Ok(service)) => {
-                    backoff = self.config.backoff_base;
                     self.update(&server, |l| l.status.connects += 1);
+                    let since = tokio::time::Instant::now();
                     let why = self.serve(&server, service, list_changed, &stop).await;
+                    // A connection that lasted is a fresh start; one that dies
+                    // at once (a server crashing on start-up) keeps backing off.
+                    if since.elapsed() >= self.config.backoff_max {
+                        backoff = self.config.backoff_base;
+                    }
                     if stop.is_cancelled() {
                         return;
                     }
