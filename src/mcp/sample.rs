@@ -190,7 +190,9 @@ pub async fn serve_http(server: SampleServer, addr: SocketAddr) -> std::io::Resu
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
         LocalSessionManager::default().into(),
-        StreamableHttpServerConfig::default(),
+        // A fixture reached by service name in docker compose, not by a
+        // browser: any Host is fine.
+        StreamableHttpServerConfig::default().disable_allowed_hosts(),
     );
     let app = Router::new()
         .nest_service("/mcp", service)
