@@ -46,6 +46,24 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Every one of `positive` must be non-zero, and a section's backoff base
+/// must not exceed its maximum.
+fn durations(
+    positive: &[(&str, Duration)],
+    (section, base, max): (&str, Duration, Duration),
+) -> Result<(), ConfigError> {
+    if let Some((name, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
+        return Err(invalid(*name, "must be positive"));
+    }
+    if base > max {
+        return Err(invalid(
+            format!("{section}.backoff_base"),
+            format!("must not exceed {section}.backoff_max"),
+        ));
+    }
+    Ok(())
+}
+
 /// The whole node configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -354,39 +372,25 @@ impl Config {
             return Err(invalid("server.max_body_bytes", "must be positive"));
         }
         let u = &self.upstream;
-        for (name, d) in [
-            ("upstream.connect_timeout", u.connect_timeout),
-            ("upstream.first_byte_timeout", u.first_byte_timeout),
-            ("upstream.idle_timeout", u.idle_timeout),
-        ] {
-            if d.is_zero() {
-                return Err(invalid(name, "must be positive"));
-            }
-        }
-        if u.backoff_base > u.backoff_max {
-            return Err(invalid(
-                "upstream.backoff_base",
-                "must not exceed upstream.backoff_max",
-            ));
-        }
+        durations(
+            &[
+                ("upstream.connect_timeout", u.connect_timeout),
+                ("upstream.first_byte_timeout", u.first_byte_timeout),
+                ("upstream.idle_timeout", u.idle_timeout),
+            ],
+            ("upstream", u.backoff_base, u.backoff_max),
+        )?;
         let m = &self.mcp;
-        for (name, d) in [
-            ("mcp.ping_interval", m.ping_interval),
-            ("mcp.tool_refresh_interval", m.tool_refresh_interval),
-            ("mcp.call_timeout", m.call_timeout),
-            ("mcp.backoff_base", m.backoff_base),
-            ("mcp.session_ttl", m.session_ttl),
-        ] {
-            if d.is_zero() {
-                return Err(invalid(name, "must be positive"));
-            }
-        }
-        if m.backoff_base > m.backoff_max {
-            return Err(invalid(
-                "mcp.backoff_base",
-                "must not exceed mcp.backoff_max",
-            ));
-        }
+        durations(
+            &[
+                ("mcp.ping_interval", m.ping_interval),
+                ("mcp.tool_refresh_interval", m.tool_refresh_interval),
+                ("mcp.call_timeout", m.call_timeout),
+                ("mcp.backoff_base", m.backoff_base),
+                ("mcp.session_ttl", m.session_ttl),
+            ],
+            ("mcp", m.backoff_base, m.backoff_max),
+        )?;
         for (name, p) in &self.providers {
             p.validate(name)?;
         }
@@ -639,6 +643,15 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         for (text, needle) in [
+            ("[mcp]\nping_interval = \"0s\"\n", "mcp.ping_interval"),
+            (
+                "[mcp]\nbackoff_base = \"1m\"\nbackoff_max = \"1s\"\n",
+                "mcp.backoff_base",
+            ),
+            (
+                "[upstream]\nbackoff_base = \"3s\"\n",
+                "upstream.backoff_base",
+            ),
             (
                 "[providers.custom]\nbase_url = \"http://x\"\n",
                 "providers.custom.kind",
