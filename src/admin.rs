@@ -5,6 +5,7 @@
 //! generated on first start into `data_dir/admin-token`. Errors are JSON
 //! `{"error": {"message", "type"}}` with a precise 4xx.
 
+mod mcp;
 mod objects;
 
 use std::sync::Arc;
@@ -34,6 +35,9 @@ pub struct AdminState {
     /// `None` when the node runs alone (no cluster secret).
     pub cluster: Option<Arc<crate::cluster::Cluster>>,
     pub health: Arc<crate::health::HealthBook>,
+    /// This node's MCP upstream connections (for their state) and tool index.
+    pub upstreams: Arc<crate::mcp::upstream::Upstreams>,
+    pub tool_logs: crate::observability::tool_log::ToolLogs,
 }
 
 pub fn routes(state: AdminState) -> Router {
@@ -45,6 +49,7 @@ pub fn routes(state: AdminState) -> Router {
         .route("/api/routes", get(routes_health))
         .route("/api/cluster/forget/{node}", axum::routing::post(forget))
         .merge(objects::routes())
+        .merge(mcp::routes())
         .route_layer(middleware::from_fn(move |req: Request, next: Next| {
             let token = token.clone();
             async move { authorize(token.as_ref().as_ref(), req, next).await }
@@ -249,9 +254,16 @@ fn query_error(e: QueryError) -> Response {
 }
 
 async fn local_logs(s: &AdminState, q: LogQuery) -> Response {
-    // The scan reads RocksDB: keep it off the async workers.
     let logs = s.logs.clone();
-    match tokio::task::spawn_blocking(move || logs.query(&q)).await {
+    log_page(move || logs.query(&q)).await
+}
+
+/// Runs a log query and answers with its page. The scan reads RocksDB: keep
+/// it off the async workers.
+async fn log_page<T: serde::Serialize + Send + 'static>(
+    query: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
+) -> Response {
+    match tokio::task::spawn_blocking(query).await {
         Ok(Ok(page)) => Json(page).into_response(),
         Ok(Err(e)) => query_error(e),
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),

@@ -46,6 +46,24 @@ fn invalid(field: impl Into<String>, reason: impl Into<String>) -> ConfigError {
     }
 }
 
+/// Every one of `positive` must be non-zero, and a section's backoff base
+/// must not exceed its maximum.
+fn durations(
+    positive: &[(&str, Duration)],
+    (section, base, max): (&str, Duration, Duration),
+) -> Result<(), ConfigError> {
+    if let Some((name, _)) = positive.iter().find(|(_, d)| d.is_zero()) {
+        return Err(invalid(*name, "must be positive"));
+    }
+    if base > max {
+        return Err(invalid(
+            format!("{section}.backoff_base"),
+            format!("must not exceed {section}.backoff_max"),
+        ));
+    }
+    Ok(())
+}
+
 /// The whole node configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -56,6 +74,8 @@ pub struct Config {
     pub logs: LogsConfig,
     pub client: ClientConfig,
     pub cluster: ClusterConfig,
+    /// The MCP gateway: `/mcp` and its upstream servers.
+    pub mcp: McpConfig,
     /// Price overrides by model id (or `provider/model`), in micro-dollars per
     /// million tokens: `[pricing."gpt-4o"] input = 2500000, output = 10000000`.
     pub pricing: HashMap<String, Price>,
@@ -104,6 +124,7 @@ impl Default for Config {
             logs: LogsConfig::default(),
             client: ClientConfig::default(),
             cluster: ClusterConfig::default(),
+            mcp: McpConfig::default(),
             pricing: HashMap::new(),
             providers: IndexMap::new(),
             anthropic: AnthropicConfig::default(),
@@ -253,6 +274,54 @@ impl Default for LogsConfig {
     }
 }
 
+/// The MCP gateway.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct McpConfig {
+    /// `Host` header values (without port) `/mcp` accepts; requests naming
+    /// another host get 403 (a guard against DNS rebinding). Default: loopback
+    /// only (`localhost`, `127.0.0.1`, `::1`). Behind a load balancer, list
+    /// the names clients use; `"*"` accepts any host.
+    pub allowed_hosts: Vec<String>,
+    /// How often each node pings each connected upstream server; a failed
+    /// ping marks it disconnected and starts reconnecting.
+    #[serde(deserialize_with = "duration")]
+    pub ping_interval: Duration,
+    /// How often each node lists every upstream server's tools again (besides
+    /// on `notifications/tools/list_changed`).
+    #[serde(deserialize_with = "duration")]
+    pub tool_refresh_interval: Duration,
+    /// Longest wait for an upstream to connect, list its tools or answer a call.
+    #[serde(deserialize_with = "duration")]
+    pub call_timeout: Duration,
+    /// First reconnect delay after a failure; doubled per failure up to `backoff_max`.
+    #[serde(deserialize_with = "duration")]
+    pub backoff_base: Duration,
+    #[serde(deserialize_with = "duration")]
+    pub backoff_max: Duration,
+    /// How long a `/mcp` session id stays valid after `initialize`.
+    #[serde(deserialize_with = "duration")]
+    pub session_ttl: Duration,
+    /// Agent mode: most rounds of tool execution the gateway runs for one
+    /// chat completion before it hands the tool calls to the client.
+    pub agent_max_depth: u32,
+}
+
+impl Default for McpConfig {
+    fn default() -> Self {
+        McpConfig {
+            allowed_hosts: vec!["localhost".into(), "127.0.0.1".into(), "::1".into()],
+            ping_interval: Duration::from_secs(15),
+            tool_refresh_interval: Duration::from_secs(300),
+            call_timeout: Duration::from_secs(60),
+            backoff_base: Duration::from_millis(500),
+            backoff_max: Duration::from_secs(30),
+            session_ttl: Duration::from_secs(24 * 3600),
+            agent_max_depth: 5,
+        }
+    }
+}
+
 /// How the proxy treats its callers.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -387,21 +456,25 @@ impl Config {
             return Err(invalid("server.max_body_bytes", "must be positive"));
         }
         let u = &self.upstream;
-        for (name, d) in [
-            ("upstream.connect_timeout", u.connect_timeout),
-            ("upstream.first_byte_timeout", u.first_byte_timeout),
-            ("upstream.idle_timeout", u.idle_timeout),
-        ] {
-            if d.is_zero() {
-                return Err(invalid(name, "must be positive"));
-            }
-        }
-        if u.backoff_base > u.backoff_max {
-            return Err(invalid(
-                "upstream.backoff_base",
-                "must not exceed upstream.backoff_max",
-            ));
-        }
+        durations(
+            &[
+                ("upstream.connect_timeout", u.connect_timeout),
+                ("upstream.first_byte_timeout", u.first_byte_timeout),
+                ("upstream.idle_timeout", u.idle_timeout),
+            ],
+            ("upstream", u.backoff_base, u.backoff_max),
+        )?;
+        let m = &self.mcp;
+        durations(
+            &[
+                ("mcp.ping_interval", m.ping_interval),
+                ("mcp.tool_refresh_interval", m.tool_refresh_interval),
+                ("mcp.call_timeout", m.call_timeout),
+                ("mcp.backoff_base", m.backoff_base),
+                ("mcp.session_ttl", m.session_ttl),
+            ],
+            ("mcp", m.backoff_base, m.backoff_max),
+        )?;
         for (name, p) in &self.providers {
             p.validate(name)?;
         }
@@ -675,6 +748,15 @@ mod tests {
     #[test]
     fn validation_names_the_field() {
         for (text, needle) in [
+            ("[mcp]\nping_interval = \"0s\"\n", "mcp.ping_interval"),
+            (
+                "[mcp]\nbackoff_base = \"1m\"\nbackoff_max = \"1s\"\n",
+                "mcp.backoff_base",
+            ),
+            (
+                "[upstream]\nbackoff_base = \"3s\"\n",
+                "upstream.backoff_base",
+            ),
             (
                 "[providers.custom]\nbase_url = \"http://x\"\n",
                 "providers.custom.kind",

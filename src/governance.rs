@@ -29,7 +29,10 @@ use crate::state::{self, Change, NodeId};
 use crate::store::{CF_META, Store, StoreError};
 use budgets::{Budget, BudgetExceeded, Ledger, Reservation, Scope};
 use limits::{Admitted, Limiter, RateLimit, RateLimited};
-use objects::{Customer, Object, PriceOverride, ProviderObject, RoutingRule, Team, VirtualKey};
+use objects::{
+    Customer, McpServer, McpTransport, Object, PriceOverride, ProviderObject, RoutingRule, Team,
+    ToolGroup, VirtualKey,
+};
 use pricing::{Micros, Price, Pricing};
 
 /// Prefix of every virtual key secret.
@@ -79,6 +82,39 @@ pub struct KeyView {
     pub customer_id: Option<String>,
     /// The home node of each budget scope above (see [`budgets::Escrow`]).
     pub homes: HashMap<Scope, NodeId>,
+    /// The MCP tools the key may call.
+    pub tools: ToolScope,
+}
+
+/// Which MCP tools (`server-tool` names) a key may call and which of them the
+/// gateway runs itself in agent mode; tool groups are already resolved.
+#[derive(Debug, Default)]
+pub struct ToolScope {
+    /// `None`: the key, its team and its customer name no tools and no
+    /// groups, so every tool is allowed (as an empty `models` allows every model).
+    allowed: Option<Vec<Pattern>>,
+    auto_execute: Vec<Pattern>,
+}
+
+impl ToolScope {
+    /// A scope from `server-tool` patterns; `None` allows every tool.
+    pub fn new(allowed: Option<&[String]>, auto_execute: &[String]) -> ToolScope {
+        ToolScope {
+            allowed: allowed.map(|ps| ps.iter().map(Pattern::new).collect()),
+            auto_execute: auto_execute.iter().map(Pattern::new).collect(),
+        }
+    }
+
+    pub fn allows(&self, tool: &str) -> bool {
+        self.allowed
+            .as_ref()
+            .is_none_or(|ps| ps.iter().any(|p| p.matches(tool)))
+    }
+
+    /// Whether the key lists `tool` for the gateway to execute itself.
+    pub fn auto_executes(&self, tool: &str) -> bool {
+        self.auto_execute.iter().any(|p| p.matches(tool))
+    }
 }
 
 /// Why a presented key is refused.
@@ -122,6 +158,11 @@ pub struct Governance {
     rules: Table,
     /// The enabled routing rules, compiled.
     rule_set: ArcSwap<crate::rules::RuleSet>,
+    mcp_servers: Table,
+    tool_groups: Table,
+    /// Bumped after every rebuild, for those who follow changes (the MCP
+    /// upstream manager).
+    changes: tokio::sync::watch::Sender<u64>,
     /// Providers of the config file; the API may not define these names.
     config_providers: Vec<String>,
     /// Bumped whenever the set of API-defined providers changes.
@@ -234,6 +275,27 @@ fn state_hash<T: serde::Serialize>(value: &T) -> u64 {
     u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
+/// A key's tool scope: its own `tools` plus every pattern of the named groups
+/// (groups that no longer exist add nothing).
+fn tool_scope<'a>(
+    key: &VirtualKey,
+    group_names: impl Iterator<Item = &'a String>,
+    groups: &HashMap<String, ToolGroup>,
+) -> ToolScope {
+    let mut named_any = !key.tools.is_empty();
+    let mut allowed: Vec<Pattern> = key.tools.iter().map(Pattern::new).collect();
+    for name in group_names {
+        named_any = true;
+        if let Some(g) = groups.get(name) {
+            allowed.extend(g.tools.iter().map(Pattern::new));
+        }
+    }
+    ToolScope {
+        allowed: named_any.then_some(allowed),
+        auto_execute: key.auto_execute.iter().map(Pattern::new).collect(),
+    }
+}
+
 /// Hex SHA-256 of a secret.
 pub fn hash_secret(secret: &str) -> String {
     Sha256::digest(secret.as_bytes())
@@ -296,6 +358,9 @@ impl Governance {
             providers: Table::open(ProviderObject::KIND, store.clone())?,
             rules: Table::open(RoutingRule::KIND, store.clone())?,
             rule_set: ArcSwap::from_pointee(crate::rules::RuleSet::default()),
+            mcp_servers: Table::open(McpServer::KIND, store.clone())?,
+            tool_groups: Table::open(ToolGroup::KIND, store.clone())?,
+            changes: tokio::sync::watch::Sender::new(0),
             config_providers: config.providers.keys().cloned().collect(),
             providers_version: Default::default(),
             providers_seen: Default::default(),
@@ -308,7 +373,7 @@ impl Governance {
             allowance_changed: tokio::sync::Notify::new(),
         };
         // Later writes must be ordered after every write already stored.
-        for table in gov.tables() {
+        for (_, table) in gov.tables() {
             for (_, row) in table.rows() {
                 if let Some(ts) = row.last_write() {
                     gov.hlc.observe(ts);
@@ -319,28 +384,37 @@ impl Governance {
         Ok(gov)
     }
 
-    /// Every replicated table.
-    fn tables(&self) -> [&Table; 6] {
+    /// Every replicated governance table, by name.
+    pub fn tables(&self) -> [(&'static str, &Table); 8] {
         [
-            &self.customers,
-            &self.teams,
-            &self.keys,
-            &self.prices,
-            &self.providers,
-            &self.rules,
+            (Customer::KIND, &self.customers),
+            (Team::KIND, &self.teams),
+            (VirtualKey::KIND, &self.keys),
+            (PriceOverride::KIND, &self.prices),
+            (ProviderObject::KIND, &self.providers),
+            (McpServer::KIND, &self.mcp_servers),
+            (ToolGroup::KIND, &self.tool_groups),
+            (RoutingRule::KIND, &self.rules),
         ]
     }
 
     fn table<T: Object>(&self) -> &Table {
-        match T::KIND {
-            "customers" => &self.customers,
-            "teams" => &self.teams,
-            "keys" => &self.keys,
-            "pricing" => &self.prices,
-            "providers" => &self.providers,
-            "routing_rules" => &self.rules,
-            other => unreachable!("no table for {other}"),
+        match self.table_named(T::KIND) {
+            Some(table) => table,
+            None => unreachable!("no table for {}", T::KIND),
         }
+    }
+
+    fn table_named(&self, kind: &str) -> Option<&Table> {
+        self.tables()
+            .into_iter()
+            .find(|(k, _)| *k == kind)
+            .map(|(_, t)| t)
+    }
+
+    /// Follows changes: the value changes after every write, local or replicated.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// This node's id in replicated state.
@@ -354,6 +428,13 @@ impl Governance {
 
     /// Rebuilds the request-path snapshot from the tables.
     fn rebuild(&self) {
+        let groups: HashMap<String, ToolGroup> = self
+            .tool_groups
+            .rows()
+            .iter()
+            .filter_map(|(_, row)| objects::from_row::<ToolGroup>(row))
+            .map(|g| (g.id.clone(), g))
+            .collect();
         let mut keys_by_hash = HashMap::new();
         let index = self.budget_index();
         let home_of = |scope: &str| index.get(scope).map_or(self.node(), |(_, h)| *h);
@@ -374,7 +455,8 @@ impl Governance {
                     budgets.extend(t.budgets.iter().map(|b| (scope.clone(), *b)));
                     limits.extend(t.rate_limits.iter().map(|l| (scope.clone(), *l)));
                 }
-                if let Some(c) = customer_id.as_deref().and_then(|c| self.get::<Customer>(c)) {
+                let customer = customer_id.as_deref().and_then(|c| self.get::<Customer>(c));
+                if let Some(c) = &customer {
                     let scope = format!("customer:{}", c.id);
                     budgets.extend(c.budgets.iter().map(|b| (scope.clone(), *b)));
                     limits.extend(c.rate_limits.iter().map(|l| (scope.clone(), *l)));
@@ -386,6 +468,12 @@ impl Governance {
                     .chain(provider_budgets.iter().map(|(_, scope, _)| scope))
                     .map(|scope| (scope.clone(), home_of(scope)))
                     .collect();
+                let group_names = k
+                    .tool_groups
+                    .iter()
+                    .chain(team.iter().flat_map(|t| &t.tool_groups))
+                    .chain(customer.iter().flat_map(|c| &c.tool_groups));
+                let tools = tool_scope(&k, group_names, &groups);
                 let view = KeyView {
                     homes,
                     models: k.models.iter().map(Pattern::new).collect(),
@@ -395,6 +483,7 @@ impl Governance {
                     budgets,
                     limits,
                     customer_id,
+                    tools,
                     key: k,
                 };
                 keys_by_hash.insert(view.key.secret_hash.clone(), Arc::new(view));
@@ -404,6 +493,7 @@ impl Governance {
             keys_by_hash,
             budgets: index,
         }));
+        self.changes.send_modify(|v| *v += 1);
         let mut prices = self.config_prices.clone();
         for (_, row) in self.prices.rows() {
             if let Some(o) = objects::from_row::<PriceOverride>(&row) {
@@ -739,9 +829,7 @@ impl Governance {
 
     /// Whether a live object of table `kind` has id `id`.
     pub fn exists(&self, kind: &str, id: &str) -> bool {
-        self.tables()
-            .into_iter()
-            .find(|t| t.name() == kind)
+        self.table_named(kind)
             .and_then(|t| t.get(id))
             .is_some_and(|row| row.get(objects::DELETED) != Some(b"true"))
     }
@@ -813,7 +901,7 @@ impl Governance {
         for change in changes {
             match change {
                 Change::Row { table, id, row } => {
-                    let Some(t) = self.tables().into_iter().find(|t| t.name() == table) else {
+                    let Some(t) = self.table_named(table) else {
                         // A table this version does not know (a newer peer's).
                         continue;
                     };
@@ -851,7 +939,7 @@ impl Governance {
     /// Two nodes whose digests agree hold the same state.
     pub fn digest(&self) -> Vec<(String, u64)> {
         let mut out = Vec::new();
-        for t in self.tables() {
+        for (_, t) in self.tables() {
             for (id, row) in t.rows() {
                 out.push((state::row_item(t.name(), &id), state_hash(&row)));
             }
@@ -870,11 +958,7 @@ impl Governance {
                 let Some((table, id)) = rest.split_once('\0') else {
                     continue;
                 };
-                let row = self
-                    .tables()
-                    .into_iter()
-                    .find(|t| t.name() == table)
-                    .and_then(|t| t.get(id));
+                let row = self.table_named(table).and_then(|t| t.get(id));
                 if let Some(row) = row {
                     out.push(Change::Row {
                         table: table.to_string(),
@@ -923,6 +1007,30 @@ impl Governance {
         Ok(obj)
     }
 
+    /// Creates or replaces the object named `name` (objects whose id is their
+    /// name: MCP servers, tool groups), validated whole before it is written.
+    /// A replaced object keeps its `created_at`.
+    pub fn put<T: Object + Blank + Validate>(
+        &self,
+        name: &str,
+        fields: Map<String, Value>,
+    ) -> Result<T, GovError> {
+        let now = self.now_ms();
+        let mut blank = T::blank(name.to_string(), now);
+        if let Some(existing) = self.get::<T>(name) {
+            let created =
+                serde_json::to_value(&existing).expect("objects serialize")["created_at"].clone();
+            let mut v = serde_json::to_value(&blank).expect("objects serialize");
+            v["created_at"] = created;
+            blank = serde_json::from_value(v).map_err(|e| invalid("created_at", e.to_string()))?;
+        }
+        let (mut obj, _) = overlay(&blank, fields)?;
+        obj.anchor_budgets(now);
+        obj.validate(self)?;
+        self.write(&obj, None)?;
+        Ok(obj)
+    }
+
     /// Creates a key from the admin API's fields (those of [`Object::PATCHABLE`]).
     pub fn create_key(&self, fields: Map<String, Value>) -> Result<IssuedKey, GovError> {
         let secret = format!("{SECRET_PREFIX}{}", random_token(40));
@@ -943,6 +1051,9 @@ impl Governance {
             provider_rate_limits: Default::default(),
             rate_limits: Vec::new(),
             default_max_tokens: None,
+            tools: Vec::new(),
+            tool_groups: Vec::new(),
+            auto_execute: Vec::new(),
             created_at: self.now_ms(),
         };
         let (mut key, _) = overlay(&base, fields)?;
@@ -1096,11 +1207,24 @@ impl Governance {
     }
 
     fn check_customer(&self, c: &Customer) -> Result<(), GovError> {
-        non_empty("name", &c.name)
+        non_empty("name", &c.name)?;
+        self.check_groups(&c.tool_groups)
+    }
+
+    /// Every named tool group must exist.
+    fn check_groups(&self, names: &[String]) -> Result<(), GovError> {
+        match names.iter().find(|g| self.get::<ToolGroup>(g).is_none()) {
+            Some(g) => Err(invalid(
+                "tool_groups",
+                format!("tool group '{g}' does not exist"),
+            )),
+            None => Ok(()),
+        }
     }
 
     fn check_team(&self, t: &Team) -> Result<(), GovError> {
         non_empty("name", &t.name)?;
+        self.check_groups(&t.tool_groups)?;
         if let Some(c) = &t.customer_id
             && self.get::<Customer>(c).is_none()
         {
@@ -1133,7 +1257,13 @@ impl Governance {
                 "a key in a team belongs to the team's customer; set one of team_id, customer_id",
             ));
         }
-        for (field, list) in [("models", &k.models), ("providers", &k.providers)] {
+        self.check_groups(&k.tool_groups)?;
+        for (field, list) in [
+            ("models", &k.models),
+            ("providers", &k.providers),
+            ("tools", &k.tools),
+            ("auto_execute", &k.auto_execute),
+        ] {
             if list.iter().any(|p| p.trim().is_empty()) {
                 return Err(invalid(field, "patterns must not be empty"));
             }
@@ -1154,6 +1284,7 @@ impl Blank for Customer {
             name: String::new(),
             budgets: Vec::new(),
             rate_limits: Vec::new(),
+            tool_groups: Vec::new(),
             created_at: now_ms,
         }
     }
@@ -1167,6 +1298,7 @@ impl Blank for Team {
             customer_id: None,
             budgets: Vec::new(),
             rate_limits: Vec::new(),
+            tool_groups: Vec::new(),
             created_at: now_ms,
         }
     }
@@ -1187,9 +1319,98 @@ impl Blank for RoutingRule {
     }
 }
 
+impl Blank for McpServer {
+    /// Without a `transport` in the body, the empty command is refused.
+    fn blank(id: String, now_ms: u64) -> McpServer {
+        McpServer {
+            id,
+            transport: McpTransport::Stdio {
+                command: String::new(),
+                args: Vec::new(),
+                env: Default::default(),
+            },
+            tool_prices: Default::default(),
+            auto_execute: Vec::new(),
+            enabled: true,
+            created_at: now_ms,
+        }
+    }
+}
+
 impl Validate for RoutingRule {
     fn validate(&self, gov: &Governance) -> Result<(), GovError> {
         gov.check_rule(self)
+    }
+}
+
+impl Blank for ToolGroup {
+    fn blank(id: String, now_ms: u64) -> ToolGroup {
+        ToolGroup {
+            id,
+            description: String::new(),
+            tools: Vec::new(),
+            created_at: now_ms,
+        }
+    }
+}
+
+impl Validate for McpServer {
+    fn validate(&self, _gov: &Governance) -> Result<(), GovError> {
+        if self.id.is_empty()
+            || !self
+                .id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_')
+        {
+            // `-` separates server and tool in `server-tool`.
+            return Err(invalid(
+                "name",
+                "use letters, digits and '_' only (no '-': it separates server and tool)",
+            ));
+        }
+        let secrets = match &self.transport {
+            McpTransport::Stdio { command, env, .. } => {
+                non_empty("transport.command", command)?;
+                env
+            }
+            McpTransport::Http { url, headers } | McpTransport::Sse { url, headers } => {
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    return Err(invalid(
+                        "transport.url",
+                        "must be an http:// or https:// URL",
+                    ));
+                }
+                headers
+            }
+        };
+        let vars: Vec<(String, String)> = std::env::vars().collect();
+        for secret in secrets.values() {
+            secret.clone().resolve(&vars).map_err(|var| {
+                invalid(
+                    "transport",
+                    format!("environment variable {var} is not set on this node"),
+                )
+            })?;
+        }
+        if self.auto_execute.iter().any(|p| p.trim().is_empty()) {
+            return Err(invalid("auto_execute", "patterns must not be empty"));
+        }
+        Ok(())
+    }
+}
+
+impl Validate for ToolGroup {
+    fn validate(&self, _gov: &Governance) -> Result<(), GovError> {
+        if self.id.trim().is_empty() || self.id.contains('/') {
+            return Err(invalid("name", "must not be empty or contain '/'"));
+        }
+        if self.tools.is_empty() {
+            return Err(invalid("tools", "list at least one tool pattern"));
+        }
+        if self.tools.iter().any(|p| p.trim().is_empty()) {
+            return Err(invalid("tools", "patterns must not be empty"));
+        }
+        Ok(())
     }
 }
 

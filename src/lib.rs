@@ -2,9 +2,10 @@
 //!
 //! The crate is laid out as future crates would be (see `docs/architecture.md`):
 //! layers point one way — `store` ← `state` ← `governance` ← `cluster`/`proxy`
-//! ← `admin` ← `node` ← `main`, with `observability` beside `governance` — and
-//! `providers` is pure wire-format knowledge with no server in it. `state`
-//! knows nothing about LLMs; `mock` is a separate server reached over HTTP.
+//! ← `admin` ← `node` ← `main`, with `observability` beside `governance` and
+//! `mcp` beside `proxy` — and `providers` is pure wire-format knowledge with no
+//! server in it. `state` knows nothing about LLMs; `mock` is a separate server
+//! reached over HTTP.
 
 pub mod admin;
 pub mod cluster;
@@ -12,6 +13,7 @@ pub mod codemode;
 pub mod config;
 pub mod governance;
 pub mod health;
+pub mod mcp;
 pub mod mock;
 pub mod node;
 pub mod observability;

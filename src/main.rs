@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use tollgate::config::Config;
+use tollgate::mcp::sample::{self, SampleServer};
 use tollgate::mock::{self, MockOptions};
 
 // mimalloc: measured faster than glibc malloc on the proxy path, and it returns
@@ -57,16 +58,39 @@ enum Command {
         #[arg(long, default_value_t = 500)]
         error_status: u16,
     },
+    /// Run the sample MCP server (echo, add, files, N synthetic tools), a fixture
+    /// for tests and demos.
+    SampleMcp {
+        /// Speak MCP on stdin/stdout.
+        #[arg(long, conflicts_with_all = ["http", "sse"])]
+        stdio: bool,
+        /// Serve streamable HTTP at this address (under /mcp).
+        #[arg(long, conflicts_with = "sse")]
+        http: Option<SocketAddr>,
+        /// Serve the legacy HTTP+SSE transport at this address (/sse, /messages).
+        #[arg(long)]
+        sse: Option<SocketAddr>,
+        /// Synthetic tools to expose besides the real ones.
+        #[arg(long, default_value_t = 0)]
+        tools: usize,
+        /// Directory for write_file/read_file (default: a new temporary directory).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    let logs = tracing_subscriber::fmt().with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
+            .unwrap_or_else(|_| "info".into()),
+    );
+    // An MCP server on stdio owns stdout: its logs go to stderr.
+    if matches!(cli.command, Command::SampleMcp { .. }) {
+        logs.with_writer(std::io::stderr).init();
+    } else {
+        logs.init();
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     // Worker threads: the number of cores unless TOLLGATE_WORKER_THREADS says otherwise.
     if let Some(n) = std::env::var("TOLLGATE_WORKER_THREADS")
@@ -118,6 +142,30 @@ fn main() -> anyhow::Result<()> {
                 error_status,
             };
             runtime.block_on(mock::serve(listen, opts))?;
+        }
+        Command::SampleMcp {
+            stdio,
+            http,
+            sse,
+            tools,
+            dir,
+        } => {
+            let dir = match dir {
+                Some(d) => d,
+                None => {
+                    let d = std::env::temp_dir()
+                        .join(format!("tollgate-sample-mcp-{}", std::process::id()));
+                    std::fs::create_dir_all(&d).context("sample directory")?;
+                    d
+                }
+            };
+            let server = SampleServer::new(tools, dir);
+            match (stdio, http, sse) {
+                (true, _, _) => runtime.block_on(sample::serve_stdio(server))?,
+                (_, Some(addr), _) => runtime.block_on(sample::serve_http(server, addr))?,
+                (_, _, Some(addr)) => runtime.block_on(sample::serve_sse(server, addr))?,
+                _ => anyhow::bail!("choose one of --stdio, --http ADDR, --sse ADDR"),
+            }
         }
     }
     Ok(())

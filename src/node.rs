@@ -24,8 +24,13 @@ use crate::admin::{self, AdminState};
 use crate::cluster::Cluster;
 use crate::config::{Config, Secret};
 use crate::governance::Governance;
+use crate::mcp::agent::{self, AgentState};
+use crate::mcp::server::McpState;
+use crate::mcp::session::Sealer;
+use crate::mcp::upstream::Upstreams;
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::RequestLogs;
+use crate::observability::tool_log::ToolLogs;
 use crate::proxy::{self, Gateway};
 use crate::state::hlc::SystemClock;
 use crate::store::{Store, StoreError};
@@ -98,15 +103,23 @@ pub async fn run(
 
     let (logs, writer) = RequestLogs::new(store.clone(), metrics.clone());
     tasks.spawn(|cancel| writer.run(cancel));
+    let (tool_logs, tool_writer) = ToolLogs::new(store.clone());
+    tasks.spawn(|cancel| tool_writer.run(cancel));
     let retention = config.logs.retention;
     let pruner = logs.clone();
+    let tool_pruner = tool_logs.clone();
     tasks.spawn(move |cancel| async move {
         let mut every = tokio::time::interval(Duration::from_secs(600));
         loop {
             tokio::select! {
                 _ = every.tick() => {
                     let l = pruner.clone();
-                    let done = tokio::task::spawn_blocking(move || l.prune(retention)).await;
+                    let t = tool_pruner.clone();
+                    let done = tokio::task::spawn_blocking(move || {
+                        l.prune(retention)?;
+                        t.prune(retention)
+                    })
+                    .await;
                     if let Ok(Err(e)) = done {
                         tracing::warn!(error = %e, "pruning request logs failed");
                     }
@@ -156,6 +169,39 @@ pub async fn run(
         None => None,
     };
 
+    // rmcp's HTTP client (reqwest) uses rustls without a provider of its
+    // own: give the process the one the rest of the node uses.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let upstreams = Upstreams::new(governance.clone(), config.mcp.clone(), tasks.clone());
+    tasks.spawn({
+        let u = upstreams.clone();
+        move |cancel| u.run(cancel)
+    });
+    let sealer = Sealer::for_node(data_dir, config.cluster.secret.as_ref()).map_err(|source| {
+        NodeError::DataDir {
+            path: data_dir.display().to_string(),
+            source,
+        }
+    })?;
+    let mcp_closing = CancellationToken::new();
+    let mcp = McpState {
+        upstreams: upstreams.clone(),
+        governance: governance.clone(),
+        tool_logs: tool_logs.clone(),
+        sealer,
+        allowed_hosts: Arc::new(
+            config
+                .mcp
+                .allowed_hosts
+                .iter()
+                .map(|h| h.to_ascii_lowercase())
+                .collect(),
+        ),
+        session_ttl: config.mcp.session_ttl,
+        closing: mcp_closing.clone(),
+        agent_max_depth: config.mcp.agent_max_depth,
+        max_body_bytes: config.server.max_body_bytes,
+    };
     let ready = Arc::new(AtomicBool::new(true));
     let app = router(
         gateway,
@@ -166,12 +212,15 @@ pub async fn run(
             token: Some(admin_token),
             cluster: cluster.clone(),
             health: health.clone(),
+            upstreams,
+            tool_logs,
         },
         OpsState {
             metrics,
             health: health.clone(),
             ready: ready.clone(),
         },
+        mcp,
     );
     tracing::info!(%bound, data_dir = %data_dir.display(), "tollgate node serving");
     on_bound(bound);
@@ -189,6 +238,7 @@ pub async fn run(
         shutdown.await;
         tracing::info!(?drain_delay, "shutting down: /ready fails from now on");
         ready.store(false, Ordering::SeqCst);
+        mcp_closing.cancel();
         tokio::time::sleep(drain_delay).await;
         tracing::info!("closing the listener, finishing in-flight requests");
         drain_signal.notify_one();
@@ -236,14 +286,24 @@ fn generated_admin_token(data_dir: &std::path::Path) -> Result<Secret, NodeError
     Ok(Secret::new(token))
 }
 
-fn router(gateway: Arc<Gateway>, admin: AdminState, ops: OpsState) -> Router {
+fn router(gateway: Arc<Gateway>, admin: AdminState, ops: OpsState, mcp: McpState) -> Router {
+    let agent = AgentState {
+        gateway: gateway.clone(),
+        mcp: mcp.clone(),
+        max_depth: mcp.agent_max_depth,
+        max_body_bytes: mcp.max_body_bytes,
+    };
     let ops_routes = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))
         .route("/metrics", get(metrics))
         .with_state(ops);
     Router::new()
-        .merge(proxy::http_api::routes(gateway))
+        .merge(
+            proxy::http_api::routes(gateway)
+                .layer(axum::middleware::from_fn_with_state(agent, agent::layer)),
+        )
+        .merge(crate::mcp::server::routes(mcp))
         .merge(admin::self_service(admin.governance.clone()))
         .merge(admin::routes(admin))
         .merge(ops_routes)

@@ -15,9 +15,11 @@ use serde::de::DeserializeOwned;
 /// Column families, created on open.
 pub const CF_REQUEST_LOGS: &str = "request_logs";
 pub const CF_META: &str = "meta";
+/// One row per MCP tool execution, keyed like the request log.
+pub const CF_TOOL_LOGS: &str = "tool_logs";
 /// Replicated state (governance objects), keyed `table \0 id`.
 pub const CF_STATE: &str = "state";
-const FAMILIES: &[&str] = &[CF_REQUEST_LOGS, CF_META, CF_STATE];
+const FAMILIES: &[&str] = &[CF_REQUEST_LOGS, CF_META, CF_STATE, CF_TOOL_LOGS];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

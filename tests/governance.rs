@@ -10,26 +10,15 @@ const TOKEN: &str = "admin-s3cret";
 
 struct Admin<'a> {
     gw: &'a Gateway,
-    c: reqwest::Client,
 }
 
 impl Admin<'_> {
     fn new(gw: &Gateway) -> Admin<'_> {
-        Admin {
-            gw,
-            c: reqwest::Client::new(),
-        }
+        Admin { gw }
     }
 
     async fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut req = self.c.request(method, self.gw.url(path)).bearer_auth(TOKEN);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let r = req.send().await.unwrap();
-        let status = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+        admin_call(self.gw.url(path), TOKEN, method, body).await
     }
 
     async fn post(&self, path: &str, body: Value) -> (u16, Value) {

@@ -90,8 +90,9 @@ async fn a_budget_threshold_rule_switches_targets_at_the_threshold() {
             "mock-cheap"
         ]
     );
-    let page = logs_until(&gw, "?limit=1", Some(TOKEN), |p| {
-        p["data"].as_array().is_some_and(|d| !d.is_empty())
+    // The log is written off the request path: wait for all eight.
+    let page = logs_until(&gw, "?limit=8", Some(TOKEN), |p| {
+        p["data"].as_array().is_some_and(|d| d.len() == 8)
     })
     .await;
     assert_eq!(

@@ -230,6 +230,31 @@ async fn compose_cluster() {
         );
     }
 
+    // An MCP server registered through the load balancer: every node
+    // connects to the sample server itself.
+    let (s, _) = c
+        .admin(
+            "PUT",
+            format!("{LB}/api/mcp/servers/sample"),
+            Some(json!({"transport": {"type": "http", "url": "http://sample-mcp:9100/mcp"}})),
+        )
+        .await;
+    assert_eq!(s, 200);
+    for n in NODES {
+        let (_, t) = eventually(
+            LIMIT,
+            "every node connects to the sample MCP server",
+            || async {
+                let (s, v) = c
+                    .admin("GET", format!("{n}/api/mcp/servers/sample"), None)
+                    .await;
+                (s == 200 && v["status"]["state"] == "connected").then_some(())
+            },
+        )
+        .await;
+        println!("{n} connected to the replicated MCP server after {t:?}");
+    }
+
     // 5. A revoked key is refused on every node.
     let (s, _) = c
         .admin(

@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::{AdminState, ApiError};
 use crate::config::ProviderConfig;
 use crate::governance::objects::{
-    Customer, Object, PriceOverride, ProviderObject, RoutingRule, Team, VirtualKey,
+    Customer, Object, PriceOverride, ProviderObject, RoutingRule, Team, ToolGroup, VirtualKey,
 };
 use crate::governance::{Blank, GovError, PublicKey, Validate};
 
@@ -77,7 +77,7 @@ pub fn routes() -> Router<AdminState> {
 }
 
 /// How an object is shown by the API: as stored, except keys (no hash).
-trait Shown: serde::Serialize {
+pub(super) trait Shown: serde::Serialize {
     fn shown(&self) -> Value {
         serde_json::to_value(self).expect("objects serialize")
     }
@@ -87,6 +87,7 @@ impl Shown for Customer {}
 impl Shown for Team {}
 impl Shown for PriceOverride {}
 impl Shown for RoutingRule {}
+impl Shown for ToolGroup {}
 
 impl Shown for ProviderObject {
     fn shown(&self) -> Value {
@@ -94,16 +95,18 @@ impl Shown for ProviderObject {
     }
 }
 
+/// A literal secret replaced by `***`; an `env.VAR` reference is kept.
+pub(super) fn hide(v: &mut Value) {
+    if let Some(s) = v.as_str()
+        && !s.starts_with("env.")
+    {
+        *v = Value::from("***");
+    }
+}
+
 /// A provider's settings with every literal secret replaced by `***`
 /// (`env.VAR` references are shown: they name a variable, not a secret).
 fn redacted(p: &ProviderConfig) -> Value {
-    fn hide(v: &mut Value) {
-        if let Some(s) = v.as_str()
-            && !s.starts_with("env.")
-        {
-            *v = Value::from("***");
-        }
-    }
     let mut v = serde_json::to_value(p).expect("providers serialize");
     if let Some(k) = v.get_mut("api_key") {
         hide(k);
@@ -197,9 +200,11 @@ impl From<GovError> for ApiError {
     }
 }
 
-type Answer = Result<Response, ApiError>;
+pub(super) type Answer = Result<Response, ApiError>;
 
-fn body_object(body: Result<Json<Value>, JsonRejection>) -> Result<Map<String, Value>, ApiError> {
+pub(super) fn body_object(
+    body: Result<Json<Value>, JsonRejection>,
+) -> Result<Map<String, Value>, ApiError> {
     match body {
         Ok(Json(Value::Object(m))) => Ok(m),
         Ok(Json(_)) => Err(ApiError::bad_request("the body must be a JSON object")),
@@ -278,20 +283,30 @@ async fn put_price(
     Ok(Json(price.shown()).into_response())
 }
 
+/// `PUT /api/.../{name}`: creates or replaces a named object, validated whole.
+pub(super) async fn put<T: Object + Blank + Validate + Shown>(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+    body: Result<Json<Value>, JsonRejection>,
+) -> Answer {
+    let obj = s.governance.put::<T>(&name, body_object(body)?)?;
+    Ok(Json(obj.shown()).into_response())
+}
+
 async fn rotate_key(State(s): State<AdminState>, Path(id): Path<String>) -> Answer {
     Ok(Json(s.governance.rotate_key(&id)?).into_response())
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct Page {
+pub(super) struct Page {
     limit: Option<usize>,
-    cursor: Option<String>,
+    pub(super) cursor: Option<String>,
 }
 
 impl Page {
     /// The page size asked for (default 100), within 1..=MAX_PAGE.
-    fn limit(&self) -> Result<usize, ApiError> {
+    pub(super) fn limit(&self) -> Result<usize, ApiError> {
         let limit = self.limit.unwrap_or(100);
         if limit == 0 || limit > MAX_PAGE {
             return Err(ApiError::bad_request(format!(
@@ -302,7 +317,7 @@ impl Page {
     }
 }
 
-async fn list<T: Object + Shown>(
+pub(super) async fn list<T: Object + Shown>(
     State(s): State<AdminState>,
     q: Result<Query<Page>, QueryRejection>,
 ) -> Answer {
@@ -318,7 +333,10 @@ async fn list<T: Object + Shown>(
     Ok(Json(json!({"data": data, "next_cursor": next_cursor})).into_response())
 }
 
-async fn get_one<T: Object + Shown>(State(s): State<AdminState>, Path(id): Path<String>) -> Answer {
+pub(super) async fn get_one<T: Object + Shown>(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> Answer {
     let obj = s
         .governance
         .get::<T>(&id)
@@ -326,7 +344,7 @@ async fn get_one<T: Object + Shown>(State(s): State<AdminState>, Path(id): Path<
     Ok(Json(obj.shown()).into_response())
 }
 
-async fn patch<T: Object + Shown + Validate>(
+pub(super) async fn patch<T: Object + Shown + Validate>(
     State(s): State<AdminState>,
     Path(id): Path<String>,
     body: Result<Json<Value>, JsonRejection>,
@@ -337,7 +355,10 @@ async fn patch<T: Object + Shown + Validate>(
     Ok(Json(obj.shown()).into_response())
 }
 
-async fn delete<T: Object>(State(s): State<AdminState>, Path(id): Path<String>) -> Answer {
+pub(super) async fn delete<T: Object>(
+    State(s): State<AdminState>,
+    Path(id): Path<String>,
+) -> Answer {
     await_named(&s, Some((T::KIND, &id)), &Map::new()).await;
     s.governance.delete::<T>(&id)?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -61,10 +61,6 @@ pub struct RoutingRule {
     pub created_at: u64,
 }
 
-fn enabled() -> bool {
-    true
-}
-
 impl Object for RoutingRule {
     const KIND: &'static str = "routing_rules";
     const ID_PREFIX: &'static str = "rr_";
@@ -129,6 +125,9 @@ pub struct Customer {
     pub budgets: Vec<Budget>,
     #[serde(default)]
     pub rate_limits: Vec<RateLimit>,
+    /// MCP tool groups every key of this customer may use.
+    #[serde(default)]
+    pub tool_groups: Vec<String>,
     /// Unix ms.
     pub created_at: u64,
 }
@@ -143,6 +142,9 @@ pub struct Team {
     pub rate_limits: Vec<RateLimit>,
     #[serde(default)]
     pub customer_id: Option<String>,
+    /// MCP tool groups every key of this team may use.
+    #[serde(default)]
+    pub tool_groups: Vec<String>,
     pub created_at: u64,
 }
 
@@ -189,13 +191,24 @@ pub struct VirtualKey {
     /// (default [`DEFAULT_MAX_TOKENS`]).
     #[serde(default)]
     pub default_max_tokens: Option<u64>,
+    /// MCP tools this key may call, as `server-tool` patterns
+    /// (`filesystem-read_file`, `filesystem-*`). With `tool_groups` here and
+    /// at the team and customer, the key's tool scope; all empty = every tool.
+    #[serde(default)]
+    pub tools: Vec<String>,
+    /// Names of [`ToolGroup`]s this key may use.
+    #[serde(default)]
+    pub tool_groups: Vec<String>,
+    /// Tools (`server-tool` patterns) the gateway executes itself in agent mode.
+    #[serde(default)]
+    pub auto_execute: Vec<String>,
     pub created_at: u64,
 }
 
 impl Object for Customer {
     const KIND: &'static str = "customers";
     const ID_PREFIX: &'static str = "cus_";
-    const PATCHABLE: &'static [&'static str] = &["name", "budgets", "rate_limits"];
+    const PATCHABLE: &'static [&'static str] = &["name", "budgets", "rate_limits", "tool_groups"];
     fn id(&self) -> &str {
         &self.id
     }
@@ -207,7 +220,13 @@ impl Object for Customer {
 impl Object for Team {
     const KIND: &'static str = "teams";
     const ID_PREFIX: &'static str = "team_";
-    const PATCHABLE: &'static [&'static str] = &["name", "customer_id", "budgets", "rate_limits"];
+    const PATCHABLE: &'static [&'static str] = &[
+        "name",
+        "customer_id",
+        "budgets",
+        "rate_limits",
+        "tool_groups",
+    ];
     fn id(&self) -> &str {
         &self.id
     }
@@ -233,6 +252,9 @@ impl Object for VirtualKey {
         "provider_rate_limits",
         "rate_limits",
         "default_max_tokens",
+        "tools",
+        "tool_groups",
+        "auto_execute",
     ];
     fn id(&self) -> &str {
         &self.id
@@ -251,6 +273,88 @@ impl Object for VirtualKey {
                 b.anchor_ms = now_ms;
             }
         }
+    }
+}
+
+/// An upstream MCP server registered through the admin API
+/// (`PUT /api/mcp/servers/{name}`). Every node connects to it itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McpServer {
+    /// The server's name: the `server` of the `server-tool` names it exposes.
+    pub id: String,
+    pub transport: McpTransport,
+    /// Price of one call, in micro-dollars, by tool name (without the server prefix).
+    #[serde(default)]
+    pub tool_prices: std::collections::BTreeMap<String, u64>,
+    /// Tools (bare names or patterns) the gateway may execute itself in agent mode.
+    #[serde(default)]
+    pub auto_execute: Vec<String>,
+    /// A disabled server is disconnected and shows no tools.
+    #[serde(default = "enabled")]
+    pub enabled: bool,
+    pub created_at: u64,
+}
+
+fn enabled() -> bool {
+    true
+}
+
+/// How a node reaches an upstream MCP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub enum McpTransport {
+    /// A long-lived child process speaking MCP on stdin/stdout.
+    Stdio {
+        command: String,
+        #[serde(default)]
+        args: Vec<String>,
+        /// Extra environment; values may be `env.VAR` (read on the node).
+        #[serde(default)]
+        env: std::collections::BTreeMap<String, crate::config::Secret>,
+    },
+    /// Streamable HTTP (MCP 2025-03-26 and later).
+    Http {
+        url: String,
+        /// Extra request headers; values may be `env.VAR`.
+        #[serde(default)]
+        headers: std::collections::BTreeMap<String, crate::config::Secret>,
+    },
+    /// The legacy HTTP+SSE transport (MCP 2024-11-05).
+    Sse {
+        url: String,
+        #[serde(default)]
+        headers: std::collections::BTreeMap<String, crate::config::Secret>,
+    },
+}
+
+impl Object for McpServer {
+    const KIND: &'static str = "mcp_servers";
+    const ID_PREFIX: &'static str = "";
+    const PATCHABLE: &'static [&'static str] =
+        &["transport", "tool_prices", "auto_execute", "enabled"];
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+/// A named set of MCP tools (`server-tool` patterns, across servers),
+/// attachable to keys, teams and customers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolGroup {
+    /// The group's name.
+    pub id: String,
+    #[serde(default)]
+    pub description: String,
+    pub tools: Vec<String>,
+    pub created_at: u64,
+}
+
+impl Object for ToolGroup {
+    const KIND: &'static str = "tool_groups";
+    const ID_PREFIX: &'static str = "";
+    const PATCHABLE: &'static [&'static str] = &["description", "tools"];
+    fn id(&self) -> &str {
+        &self.id
     }
 }
 
@@ -324,6 +428,7 @@ mod tests {
             customer_id: None,
             budgets: vec![],
             rate_limits: vec![],
+            tool_groups: vec![],
             created_at: 1,
         }
     }

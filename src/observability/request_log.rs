@@ -231,9 +231,28 @@ pub struct RequestLogs {
     metrics: Arc<Metrics>,
 }
 
+/// A record of a log keyed by time ([`key`]) and written by a [`LogWriter`].
+pub trait Logged: Serialize + Send + 'static {
+    /// The column family of the log.
+    const FAMILY: &'static str;
+    /// Format version of stored records.
+    const VERSION: u8;
+    fn ts_ms(&self) -> u64;
+    /// Called with the record's sequence number just before it is stored.
+    fn stamp(&mut self, _seq: u64) {}
+}
+
+impl Logged for RequestLog {
+    const FAMILY: &'static str = CF_REQUEST_LOGS;
+    const VERSION: u8 = RECORD_VERSION;
+    fn ts_ms(&self) -> u64 {
+        self.ts_ms
+    }
+}
+
 /// The writer task's end; run it with [`LogWriter::run`].
-pub struct LogWriter {
-    rx: mpsc::Receiver<RequestLog>,
+pub struct LogWriter<T = RequestLog> {
+    rx: mpsc::Receiver<T>,
     store: Store,
     seq: AtomicU64,
 }
@@ -254,11 +273,7 @@ impl RequestLogs {
                 store: store.clone(),
                 metrics,
             },
-            LogWriter {
-                rx,
-                store,
-                seq: AtomicU64::new(0),
-            },
+            LogWriter::new(rx, store),
         )
     }
 
@@ -281,56 +296,18 @@ impl RequestLogs {
     /// [`RequestLogs::query`], with each record's own cursor (to continue
     /// right after it), for merging pages of several nodes.
     pub fn query_marked(&self, q: &LogQuery) -> Result<MarkedPage, QueryError> {
-        let limit = q.limit.unwrap_or(100);
-        if limit == 0 || limit > MAX_PAGE {
-            return Err(QueryError::Limit);
-        }
         let status = q.status.as_deref().map(StatusFilter::parse).transpose()?;
-        // Scan starts strictly below the cursor, or below `until`.
-        let start: Option<Vec<u8>> = match (&q.cursor, q.until) {
-            (Some(c), _) => Some(predecessor(&decode_cursor(c)?)),
-            (None, Some(until)) => Some(predecessor(&key(until, 0))),
-            (None, None) => None,
+        let window = Window {
+            limit: q.limit,
+            cursor: q.cursor.as_deref(),
+            since: q.since,
+            until: q.until,
         };
-        let since = q.since.unwrap_or(0);
-        let mut data = Vec::new();
-        let mut next_cursor = None;
-        let mut scanned = 0usize;
-        let mut failure = None;
-        self.store
-            .scan_rev(CF_REQUEST_LOGS, start.as_deref(), |k, v| {
-                let Some(ts) = k
-                    .get(..8)
-                    .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
-                else {
-                    return true;
-                };
-                if ts < since {
-                    return false;
-                }
-                scanned += 1;
-                match decode_record(v) {
-                    Ok(rec) => {
-                        let keep = q.matches(&rec)
-                            && status.as_ref().is_none_or(|s| s.matches(rec.status));
-                        if keep {
-                            data.push((hex(k), rec));
-                        }
-                    }
-                    Err(e) => {
-                        failure = Some(e);
-                        return false;
-                    }
-                }
-                if data.len() == limit || scanned >= MAX_SCAN {
-                    next_cursor = Some(hex(k));
-                    return false;
-                }
-                true
-            })?;
-        if let Some(e) = failure {
-            return Err(e.into());
-        }
+        let (data, next_cursor) = scan_page(&self.store, CF_REQUEST_LOGS, &window, |k, v| {
+            let rec = decode_record(v)?;
+            let keep = q.matches(&rec) && status.as_ref().is_none_or(|s| s.matches(rec.status));
+            Ok(keep.then(|| (hex(k), rec)))
+        })?;
         Ok(MarkedPage { data, next_cursor })
     }
 
@@ -373,13 +350,19 @@ impl RequestLogs {
 
     /// Deletes records older than `retention`.
     pub fn prune(&self, retention: Duration) -> Result<(), StoreError> {
-        let cutoff = now_ms().saturating_sub(retention.as_millis() as u64);
-        self.store
-            .delete_range(CF_REQUEST_LOGS, &key(0, 0), &key(cutoff, 0))
+        prune(&self.store, CF_REQUEST_LOGS, retention)
     }
 }
 
-impl LogWriter {
+impl<T: Logged> LogWriter<T> {
+    pub(super) fn new(rx: mpsc::Receiver<T>, store: Store) -> LogWriter<T> {
+        LogWriter {
+            rx,
+            store,
+            seq: AtomicU64::new(0),
+        }
+    }
+
     /// Writes batches until cancelled, then drains what is queued.
     pub async fn run(mut self, cancel: CancellationToken) {
         let mut buf = Vec::with_capacity(BATCH);
@@ -406,27 +389,101 @@ impl LogWriter {
         }
     }
 
-    fn write(&self, buf: &mut Vec<RequestLog>) {
+    fn write(&self, buf: &mut Vec<T>) {
         let rows: Vec<(Vec<u8>, Vec<u8>)> = buf
             .drain(..)
-            .filter_map(|rec| {
-                let k = key(rec.ts_ms, self.seq.fetch_add(1, Ordering::Relaxed));
-                match store::encode(RECORD_VERSION, &rec) {
+            .filter_map(|mut rec| {
+                let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+                rec.stamp(seq);
+                let k = key(rec.ts_ms(), seq);
+                match store::encode(T::VERSION, &rec) {
                     Ok(v) => Some((k, v)),
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot encode a request log record");
+                        tracing::error!(error = %e, log = T::FAMILY, "cannot encode a log record");
                         None
                     }
                 }
             })
             .collect();
         if let Err(e) = self.store.put_batch(
-            CF_REQUEST_LOGS,
+            T::FAMILY,
             rows.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
         ) {
-            tracing::error!(error = %e, records = rows.len(), "cannot write request logs");
+            tracing::error!(error = %e, log = T::FAMILY, records = rows.len(), "cannot write logs");
         }
     }
+}
+
+/// Which page of a time-keyed log a query asks for.
+pub(super) struct Window<'a> {
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<&'a str>,
+    /// Inclusive lower bound, Unix ms.
+    pub since: Option<u64>,
+    /// Exclusive upper bound, Unix ms.
+    pub until: Option<u64>,
+}
+
+/// One page of a log keyed by [`key`], newest first: the records `read`
+/// keeps (decoding each row), and the cursor of the next page. Examines at
+/// most [`MAX_SCAN`] rows, then returns a cursor to continue from.
+pub(super) fn scan_page<T>(
+    store: &Store,
+    family: &str,
+    w: &Window,
+    mut read: impl FnMut(&[u8], &[u8]) -> Result<Option<T>, StoreError>,
+) -> Result<(Vec<T>, Option<String>), QueryError> {
+    let limit = w.limit.unwrap_or(100);
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(QueryError::Limit);
+    }
+    // Scan starts strictly below the cursor, or below `until`.
+    let start: Option<Vec<u8>> = match (w.cursor, w.until) {
+        (Some(c), _) => Some(predecessor(&decode_cursor(c)?)),
+        (None, Some(until)) => Some(predecessor(&key(until, 0))),
+        (None, None) => None,
+    };
+    let since = w.since.unwrap_or(0);
+    let mut data = Vec::new();
+    let mut next_cursor = None;
+    let mut scanned = 0usize;
+    let mut failure = None;
+    store.scan_rev(family, start.as_deref(), |k, v| {
+        let Some(ts) = k
+            .get(..8)
+            .map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes")))
+        else {
+            return true;
+        };
+        if ts < since {
+            return false;
+        }
+        scanned += 1;
+        match read(k, v) {
+            Ok(Some(rec)) => data.push(rec),
+            Ok(None) => {}
+            Err(e) => {
+                failure = Some(e);
+                return false;
+            }
+        }
+        if data.len() == limit || scanned >= MAX_SCAN {
+            next_cursor = Some(hex(k));
+            return false;
+        }
+        true
+    })?;
+    match failure {
+        Some(e) => Err(e.into()),
+        None => Ok((data, next_cursor)),
+    }
+}
+
+/// Deletes the records of a log keyed by [`key`] older than `retention`.
+pub(super) fn prune(store: &Store, family: &str, retention: Duration) -> Result<(), StoreError> {
+    let cutoff = now_ms().saturating_sub(retention.as_millis() as u64);
+    store.delete_range(family, &key(0, 0), &key(cutoff, 0))
 }
 
 fn decode_record(v: &[u8]) -> Result<RequestLog, StoreError> {
@@ -434,7 +491,7 @@ fn decode_record(v: &[u8]) -> Result<RequestLog, StoreError> {
     store::decode(body)
 }
 
-fn key(ts_ms: u64, seq: u64) -> Vec<u8> {
+pub(super) fn key(ts_ms: u64, seq: u64) -> Vec<u8> {
     let mut k = Vec::with_capacity(16);
     k.extend_from_slice(&ts_ms.to_be_bytes());
     k.extend_from_slice(&seq.to_be_bytes());

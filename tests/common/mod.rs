@@ -197,3 +197,25 @@ pub async fn logs_until(
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// One admin API call: (status, JSON body or null).
+pub async fn admin_call(
+    url: String,
+    token: &str,
+    method: reqwest::Method,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
+    )
+}

@@ -1,0 +1,231 @@
+//! MCP tools in chat completions, and agent mode.
+//!
+//! A chat completion sent with `x-tollgate-mcp: tools` gets the MCP tools its
+//! key may use appended to its `tools` (narrowed by
+//! `x-tollgate-mcp-include: pattern,...`). With `x-tollgate-mcp: agent` the
+//! gateway also runs the loop: when the model answers with tool calls that
+//! are all auto-executable (on the key's `auto_execute` list or the server's),
+//! it executes them in parallel, appends the results and calls the model
+//! again, up to `[mcp] agent_max_depth` rounds (a request may lower it with
+//! `x-tollgate-mcp-max-depth`). An answer with any other tool call goes back
+//! to the client unexecuted, since the client must answer every call of it.
+//!
+//! This sits in front of the proxy as a layer: every model call of the loop
+//! is a whole pass through the proxy pipeline (authentication, limits,
+//! budgets, logs), and every tool execution goes through [`execute`], which
+//! logs it with the model call that asked for it as its parent.
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http::{HeaderValue, Method, StatusCode, header};
+use rmcp::model::{CallToolResult, JsonObject};
+use serde_json::{Value, json};
+
+use super::index::IndexedTool;
+use super::server::{McpState, execute};
+use crate::governance::KeyView;
+use crate::providers::openai::Endpoint;
+use crate::proxy::Gateway;
+use crate::routing::Pattern;
+
+/// Selects the mode: `tools` or `agent`.
+pub const MODE_HEADER: &str = "x-tollgate-mcp";
+pub const INCLUDE_HEADER: &str = "x-tollgate-mcp-include";
+pub const MAX_DEPTH_HEADER: &str = "x-tollgate-mcp-max-depth";
+/// On the answer: how many rounds of tools the gateway executed.
+pub const DEPTH_HEADER: &str = "x-tollgate-mcp-depth";
+
+#[derive(Clone)]
+pub struct AgentState {
+    pub gateway: Arc<Gateway>,
+    pub mcp: McpState,
+    pub max_depth: u32,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Tools,
+    Agent,
+}
+
+fn refuse(message: &str) -> Response {
+    let body = json!({"error": {"message": message, "type": "invalid_request_error"}});
+    (StatusCode::BAD_REQUEST, axum::Json(body)).into_response()
+}
+
+/// The layer over the proxy's routes: chat completions asking for MCP tools
+/// come here, everything else passes.
+pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Response {
+    let Some(raw) = req.headers().get(MODE_HEADER) else {
+        return next.run(req).await;
+    };
+    if req.method() != Method::POST || !req.uri().path().ends_with("/chat/completions") {
+        return next.run(req).await;
+    }
+    let mode = match raw.to_str() {
+        Ok("tools") => Mode::Tools,
+        Ok("agent") => Mode::Agent,
+        _ => return refuse("x-tollgate-mcp must be 'tools' or 'agent'"),
+    };
+    let key = crate::proxy::presented_key(req.headers())
+        .and_then(|secret| s.mcp.governance.authenticate(secret).ok());
+    let Some(key) = key else {
+        // The pipeline refuses it with the precise reason.
+        return next.run(req).await;
+    };
+    let depth_limit = match req.headers().get(MAX_DEPTH_HEADER) {
+        None => s.max_depth,
+        Some(v) => match v.to_str().ok().and_then(|v| v.parse::<u32>().ok()) {
+            Some(d) => d.min(s.max_depth),
+            None => return refuse("x-tollgate-mcp-max-depth must be a whole number"),
+        },
+    };
+    let include: Option<Vec<Pattern>> = req
+        .headers()
+        .get(INCLUDE_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(Pattern::new)
+                .collect()
+        });
+    let (parts, body) = req.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, s.max_body_bytes).await else {
+        return refuse("request body too large or unreadable");
+    };
+    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&bytes) else {
+        // Not an object: the pipeline says what is wrong with it.
+        let req = Request::from_parts(parts, Body::from(bytes));
+        return crate::proxy::handle(s.gateway.clone(), Endpoint::ChatCompletions, req).await;
+    };
+    let index = s.mcp.upstreams.index();
+    let offered: Vec<&Arc<IndexedTool>> = index
+        .visible(&key.tools)
+        .filter(|t| {
+            include
+                .as_ref()
+                .is_none_or(|ps| ps.iter().any(|p| p.matches(t.name())))
+        })
+        .collect();
+    let tools = body
+        .entry("tools")
+        .or_insert_with(|| Value::Array(Vec::new()));
+    if let Value::Array(list) = tools {
+        list.extend(offered.iter().map(|t| {
+            json!({"type": "function", "function": {
+                "name": t.name(),
+                "description": t.shown.description,
+                "parameters": t.shown.input_schema,
+            }})
+        }));
+    }
+    let streaming = body.get("stream").and_then(Value::as_bool) == Some(true);
+    let mut depth = 0u32;
+    loop {
+        let mut req = Request::from_parts(
+            parts.clone(),
+            Body::from(serde_json::to_vec(&body).expect("JSON serializes")),
+        );
+        req.headers_mut().remove(header::CONTENT_LENGTH);
+        let resp = crate::proxy::handle(s.gateway.clone(), Endpoint::ChatCompletions, req).await;
+        if mode == Mode::Tools || streaming || resp.status() != StatusCode::OK {
+            return with_depth(resp, depth);
+        }
+        let (rparts, rbody) = resp.into_parts();
+        let Ok(rbytes) = axum::body::to_bytes(rbody, usize::MAX).await else {
+            return (
+                StatusCode::BAD_GATEWAY,
+                "the model's answer could not be read",
+            )
+                .into_response();
+        };
+        let answer: Value = serde_json::from_slice(&rbytes).unwrap_or(Value::Null);
+        let message = &answer["choices"][0]["message"];
+        let calls = message["tool_calls"].as_array().filter(|c| !c.is_empty());
+        let runnable = calls.and_then(|calls| auto_calls(&key, &index, calls));
+        let (Some(runnable), true) = (runnable, depth < depth_limit) else {
+            return with_depth(Response::from_parts(rparts, Body::from(rbytes)), depth);
+        };
+        depth += 1;
+        let parent = rparts
+            .headers
+            .get("x-tollgate-request-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let results =
+            futures_util::future::join_all(runnable.into_iter().map(|(id, tool, args)| {
+                let mcp = &s.mcp;
+                let key = &key;
+                let parent = parent.clone();
+                async move {
+                    let text = match execute(mcp, key, &tool, args, parent).await {
+                        Ok(r) => result_text(&r),
+                        Err(refused) => format!("refused: {refused}"),
+                    };
+                    json!({"role": "tool", "tool_call_id": id, "content": text})
+                }
+            }))
+            .await;
+        let messages = body
+            .entry("messages")
+            .or_insert_with(|| Value::Array(Vec::new()));
+        if let Value::Array(list) = messages {
+            list.push(message.clone());
+            list.extend(results);
+        }
+    }
+}
+
+/// A tool call the gateway runs itself: (call id, tool, arguments).
+type AutoCall = (String, Arc<IndexedTool>, Option<JsonObject>);
+
+/// The calls as (id, tool, arguments) if every one of them is an MCP tool the
+/// key may call and auto-execute; `None` if any must go to the client.
+fn auto_calls(
+    key: &KeyView,
+    index: &super::index::ToolIndex,
+    calls: &[Value],
+) -> Option<Vec<AutoCall>> {
+    calls
+        .iter()
+        .map(|c| {
+            let name = c["function"]["name"].as_str()?;
+            let tool = index.get_for(&key.tools, name)?;
+            if !(key.tools.auto_executes(name) || tool.server_auto_execute) {
+                return None;
+            }
+            let args = match c["function"]["arguments"].as_str() {
+                Some(a) if !a.trim().is_empty() => serde_json::from_str::<JsonObject>(a).ok(),
+                _ => None,
+            };
+            Some((c["id"].as_str()?.to_string(), tool.clone(), args))
+        })
+        .collect()
+}
+
+/// What a tool result says, as text for the model.
+fn result_text(r: &CallToolResult) -> String {
+    let texts: Vec<&str> = r
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.as_str()))
+        .collect();
+    if texts.len() == r.content.len() && !texts.is_empty() {
+        texts.join("\n")
+    } else {
+        serde_json::to_string(&r.content).unwrap_or_default()
+    }
+}
+
+fn with_depth(mut resp: Response, depth: u32) -> Response {
+    resp.headers_mut()
+        .insert(DEPTH_HEADER, HeaderValue::from(depth));
+    resp
+}

@@ -1,0 +1,206 @@
+//! The tool index: every tool of every connected upstream server under its
+//! `server-tool` name, rebuilt whenever a server's tool list changes and
+//! swapped atomically, so listing for a key is a filter over a slice and a
+//! call resolves its tool with one map lookup. No I/O here.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use rmcp::model::Tool;
+use serde_json::value::RawValue;
+
+use crate::governance::ToolScope;
+use crate::governance::objects::McpServer;
+use crate::routing::Pattern;
+
+/// One tool as the gateway exposes it.
+#[derive(Debug)]
+pub struct IndexedTool {
+    /// The upstream server's name.
+    pub server: Arc<str>,
+    /// The tool's name at its server.
+    pub tool: String,
+    /// The tool as `/mcp` lists it: the upstream definition, renamed `server-tool`.
+    pub shown: Tool,
+    /// `shown` encoded once, so that listing copies bytes instead of encoding.
+    pub json: Box<RawValue>,
+    /// Price of one call, micro-dollars.
+    pub price_micros: u64,
+    /// The server lists it for the gateway to execute itself in agent mode.
+    pub server_auto_execute: bool,
+}
+
+impl IndexedTool {
+    pub fn name(&self) -> &str {
+        &self.shown.name
+    }
+}
+
+/// Every exposed tool, in name order.
+#[derive(Debug, Default)]
+pub struct ToolIndex {
+    tools: Vec<Arc<IndexedTool>>,
+    by_name: HashMap<String, usize>,
+}
+
+impl ToolIndex {
+    /// The index of `servers`, each with the tools it listed.
+    pub fn build<'a>(servers: impl IntoIterator<Item = (&'a McpServer, &'a [Tool])>) -> ToolIndex {
+        let mut tools = Vec::new();
+        for (server, listed) in servers {
+            let name: Arc<str> = Arc::from(server.id.as_str());
+            let auto: Vec<Pattern> = server.auto_execute.iter().map(Pattern::new).collect();
+            for t in listed {
+                let mut shown = t.clone();
+                shown.name = super::tool_name(&server.id, &t.name).into();
+                tools.push(Arc::new(IndexedTool {
+                    server: name.clone(),
+                    tool: t.name.to_string(),
+                    price_micros: server
+                        .tool_prices
+                        .get(t.name.as_ref())
+                        .copied()
+                        .unwrap_or(0),
+                    server_auto_execute: auto.iter().any(|p| p.matches(&t.name)),
+                    json: serde_json::value::to_raw_value(&shown).expect("tools encode"),
+                    shown,
+                }));
+            }
+        }
+        tools.sort_by(|a, b| a.name().cmp(b.name()));
+        // Two servers cannot produce one name: server names contain no `-`,
+        // so `server-tool` splits back at its first `-` unambiguously.
+        tools.dedup_by(|a, b| a.name() == b.name());
+        let by_name = tools
+            .iter()
+            .enumerate()
+            .map(|(i, t)| (t.name().to_string(), i))
+            .collect();
+        ToolIndex { tools, by_name }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tools.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tools.is_empty()
+    }
+
+    /// The tool named `name`, whoever may call it.
+    pub fn get(&self, name: &str) -> Option<&Arc<IndexedTool>> {
+        self.by_name.get(name).map(|&i| &self.tools[i])
+    }
+
+    /// The tool named `name` if `scope` allows it: a tool outside the scope
+    /// is indistinguishable from one that does not exist.
+    pub fn get_for(&self, scope: &ToolScope, name: &str) -> Option<&Arc<IndexedTool>> {
+        self.get(name).filter(|t| scope.allows(t.name()))
+    }
+
+    /// The tools `scope` allows, in name order.
+    pub fn visible<'a>(
+        &'a self,
+        scope: &'a ToolScope,
+    ) -> impl Iterator<Item = &'a Arc<IndexedTool>> {
+        self.tools.iter().filter(|t| scope.allows(t.name()))
+    }
+
+    /// The `tools/list` result for `scope` as JSON: `{"tools": [...]}`.
+    pub fn list_json(&self, scope: &ToolScope) -> Box<RawValue> {
+        let mut out = String::from(r#"{"tools":["#);
+        for (i, t) in self.visible(scope).enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(t.json.get());
+        }
+        out.push_str("]}");
+        RawValue::from_string(out).expect("joined JSON values are JSON")
+    }
+
+    /// How many tools `server` contributes.
+    pub fn count_of(&self, server: &str) -> usize {
+        self.tools.iter().filter(|t| &*t.server == server).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+
+    use crate::governance::objects::McpTransport;
+
+    fn server(name: &str, prices: &[(&str, u64)], auto: &[&str]) -> McpServer {
+        McpServer {
+            id: name.into(),
+            transport: McpTransport::Http {
+                url: "http://127.0.0.1:1/mcp".into(),
+                headers: Default::default(),
+            },
+            tool_prices: prices.iter().map(|(t, p)| (t.to_string(), *p)).collect(),
+            auto_execute: auto.iter().map(|s| s.to_string()).collect(),
+            enabled: true,
+            created_at: 0,
+        }
+    }
+
+    fn tools(names: &[&str]) -> Vec<Tool> {
+        names
+            .iter()
+            .map(|n| Tool::new(n.to_string(), "d", Arc::new(Default::default())))
+            .collect()
+    }
+
+    #[test]
+    fn names_prices_and_scopes() {
+        let fs = server("filesystem", &[("write_file", 2_000)], &["read_*"]);
+        let git = server("git", &[], &[]);
+        let fs_tools = tools(&["write_file", "read_file"]);
+        let git_tools = tools(&["status"]);
+        let index = ToolIndex::build([(&fs, &fs_tools[..]), (&git, &git_tools[..])]);
+        let all = ToolScope::new(None, &[]);
+        let names: Vec<&str> = index.visible(&all).map(|t| t.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "filesystem-read_file",
+                "filesystem-write_file",
+                "git-status"
+            ]
+        );
+        let w = index.get("filesystem-write_file").unwrap();
+        assert_eq!(
+            (&*w.server, w.tool.as_str(), w.price_micros),
+            ("filesystem", "write_file", 2_000)
+        );
+        assert!(!w.server_auto_execute);
+        assert!(
+            index
+                .get("filesystem-read_file")
+                .unwrap()
+                .server_auto_execute
+        );
+
+        let only_read = ToolScope::new(Some(&["filesystem-read_file".to_string()]), &[]);
+        let names: Vec<&str> = index.visible(&only_read).map(|t| t.name()).collect();
+        assert_eq!(names, ["filesystem-read_file"]);
+        assert!(index.get_for(&only_read, "filesystem-write_file").is_none());
+        assert!(index.get_for(&only_read, "filesystem-read_file").is_some());
+
+        let git_all = ToolScope::new(Some(&["git-*".to_string()]), &[]);
+        let names: Vec<&str> = index.visible(&git_all).map(|t| t.name()).collect();
+        assert_eq!(names, ["git-status"]);
+        let nothing = ToolScope::new(Some(&[]), &[]);
+        assert_eq!(index.visible(&nothing).count(), 0);
+        assert_eq!(index.count_of("filesystem"), 2);
+        let listed: rmcp::model::ListToolsResult =
+            serde_json::from_str(index.list_json(&git_all).get()).unwrap();
+        assert_eq!(listed.tools.len(), 1);
+        assert_eq!(listed.tools[0].name, "git-status");
+        assert_eq!(listed.tools[0].description.as_deref(), Some("d"));
+        let none: Value = serde_json::from_str(index.list_json(&nothing).get()).unwrap();
+        assert_eq!(none, serde_json::json!({"tools": []}));
+    }
+}

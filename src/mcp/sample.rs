@@ -1,0 +1,297 @@
+//! A sample MCP server built on rmcp, for tests, demos and docker compose:
+//! `tollgate sample-mcp --stdio | --http ADDR | --sse ADDR [--tools N] [--dir D]`.
+//!
+//! Real tools — `echo`, `add`, `write_file` and `read_file` (inside one
+//! directory), `exit` (ends the process, to exercise restarts) — plus `N`
+//! synthetic tools `synthetic_0..N` for scale tests. `--sse` speaks the
+//! legacy HTTP+SSE transport (2024-11-05), which rmcp no longer serves: the
+//! rmcp server runs over an in-memory pipe and this module frames it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::{Component, Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Query, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use http::{StatusCode, header};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+};
+use rmcp::service::RequestContext;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
+use serde_json::{Value, json};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::sync::mpsc;
+
+/// The sample server's tools and where its files live.
+#[derive(Clone)]
+pub struct SampleServer {
+    tools: Arc<Vec<Tool>>,
+    dir: Arc<PathBuf>,
+}
+
+fn schema(v: Value) -> Arc<JsonObject> {
+    Arc::new(v.as_object().cloned().unwrap_or_default())
+}
+
+impl SampleServer {
+    /// With `synthetic` generated tools, keeping files in `dir`.
+    pub fn new(synthetic: usize, dir: PathBuf) -> SampleServer {
+        let string = |d: &str| json!({"type": "string", "description": d});
+        let mut tools = vec![
+            Tool::new(
+                "echo",
+                "Returns its text",
+                schema(
+                    json!({"type": "object", "properties": {"text": string("text to return")}, "required": ["text"]}),
+                ),
+            ),
+            Tool::new(
+                "add",
+                "Adds two numbers",
+                schema(
+                    json!({"type": "object", "properties": {"a": {"type": "number"}, "b": {"type": "number"}}, "required": ["a", "b"]}),
+                ),
+            ),
+            Tool::new(
+                "write_file",
+                "Writes a file in the server's directory",
+                schema(
+                    json!({"type": "object", "properties": {"path": string("relative path"), "content": string("text")}, "required": ["path", "content"]}),
+                ),
+            ),
+            Tool::new(
+                "read_file",
+                "Reads a file in the server's directory",
+                schema(
+                    json!({"type": "object", "properties": {"path": string("relative path")}, "required": ["path"]}),
+                ),
+            ),
+            Tool::new(
+                "exit",
+                "Ends the server process (to test restarts)",
+                schema(json!({"type": "object", "properties": {}})),
+            ),
+        ];
+        for i in 0..synthetic {
+            tools.push(Tool::new(
+                format!("synthetic_{i}"),
+                format!("Synthetic tool number {i}; returns its arguments"),
+                schema(json!({"type": "object", "properties": {"value": string("anything")}})),
+            ));
+        }
+        SampleServer {
+            tools: Arc::new(tools),
+            dir: Arc::new(dir),
+        }
+    }
+
+    /// `rel` inside the server's directory, refusing escapes.
+    fn file(&self, rel: &str) -> Result<PathBuf, String> {
+        let p = Path::new(rel);
+        if rel.is_empty() || p.components().any(|c| !matches!(c, Component::Normal(_))) {
+            return Err(format!("'{rel}' is not a plain relative path"));
+        }
+        Ok(self.dir.join(p))
+    }
+
+    async fn run(&self, name: &str, args: &JsonObject) -> Result<String, String> {
+        let text = |k: &str| {
+            args.get(k)
+                .and_then(Value::as_str)
+                .ok_or_else(|| format!("'{k}' must be a string"))
+        };
+        let number = |k: &str| {
+            args.get(k)
+                .and_then(Value::as_f64)
+                .ok_or_else(|| format!("'{k}' must be a number"))
+        };
+        match name {
+            "echo" => Ok(text("text")?.to_string()),
+            "add" => Ok((number("a")? + number("b")?).to_string()),
+            "write_file" => {
+                let path = self.file(text("path")?)?;
+                let content = text("content")?;
+                tokio::fs::write(&path, content)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                Ok(format!("wrote {} bytes", content.len()))
+            }
+            "read_file" => tokio::fs::read_to_string(self.file(text("path")?)?)
+                .await
+                .map_err(|e| e.to_string()),
+            "exit" => std::process::exit(3),
+            _ => Ok(Value::Object(args.clone()).to_string()),
+        }
+    }
+}
+
+impl ServerHandler for SampleServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_server_info(
+            Implementation::new("tollgate-sample", env!("CARGO_PKG_VERSION")),
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        Ok(ListToolsResult {
+            tools: self.tools.as_ref().clone(),
+            ..Default::default()
+        })
+    }
+
+    fn get_tool(&self, name: &str) -> Option<Tool> {
+        self.tools.iter().find(|t| t.name == name).cloned()
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        if self.get_tool(&request.name).is_none() {
+            return Err(ErrorData::invalid_params(
+                format!("unknown tool {}", request.name),
+                None,
+            ));
+        }
+        let args = request.arguments.unwrap_or_default();
+        let result = match self.run(&request.name, &args).await {
+            Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
+            Err(e) => CallToolResult::error(vec![ContentBlock::text(e)]),
+        };
+        Ok(result.into())
+    }
+}
+
+/// Serves MCP on stdin/stdout until the client goes away.
+pub async fn serve_stdio(server: SampleServer) -> std::io::Result<()> {
+    let running = server
+        .serve(rmcp::transport::stdio())
+        .await
+        .map_err(std::io::Error::other)?;
+    running.waiting().await.map_err(std::io::Error::other)?;
+    Ok(())
+}
+
+/// Serves streamable HTTP at `addr` under `/mcp`.
+pub async fn serve_http(server: SampleServer, addr: SocketAddr) -> std::io::Result<()> {
+    let service = StreamableHttpService::new(
+        move || Ok(server.clone()),
+        LocalSessionManager::default().into(),
+        // A fixture reached by service name in docker compose, not by a
+        // browser: any Host is fine.
+        StreamableHttpServerConfig::default().disable_allowed_hosts(),
+    );
+    let app = Router::new()
+        .nest_service("/mcp", service)
+        .route("/health", get(|| async { "ok" }));
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, app).await
+}
+
+/// Legacy SSE sessions: where to write the client's messages.
+#[derive(Clone, Default)]
+struct SseSessions {
+    inbound: Arc<Mutex<HashMap<String, mpsc::Sender<Bytes>>>>,
+    server: Option<SampleServer>,
+}
+
+/// Serves the legacy HTTP+SSE transport at `addr`: `GET /sse`, `POST /messages`.
+pub async fn serve_sse(server: SampleServer, addr: SocketAddr) -> std::io::Result<()> {
+    let sessions = SseSessions {
+        server: Some(server),
+        ..Default::default()
+    };
+    let app = Router::new()
+        .route("/sse", get(sse_stream))
+        .route("/messages", post(sse_message))
+        .route("/health", get(|| async { "ok" }))
+        .with_state(sessions);
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    axum::serve(listener, app).await
+}
+
+/// One session: an rmcp server on one end of a pipe of JSON lines; the
+/// stream carries what it writes, `POST /messages` feeds what it reads.
+async fn sse_stream(State(s): State<SseSessions>) -> Response {
+    let id = crate::governance::random_token(16);
+    let (ours, theirs) = tokio::io::duplex(1 << 20);
+    let server = s.server.clone().expect("set at start");
+    tokio::spawn(async move {
+        if let Ok(running) = server.serve(theirs).await {
+            let _ = running.waiting().await;
+        }
+    });
+    let (read, mut write) = tokio::io::split(ours);
+    let (tx, mut rx) = mpsc::channel::<Bytes>(64);
+    s.inbound
+        .lock()
+        .expect("sessions lock")
+        .insert(id.clone(), tx);
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            if write.write_all(&msg).await.is_err() || write.write_all(b"\n").await.is_err() {
+                break;
+            }
+        }
+    });
+    let endpoint = Bytes::from(format!(
+        "event: endpoint\ndata: /messages?sessionId={id}\n\n"
+    ));
+    let lines = BufReader::new(read).lines();
+    let events =
+        futures_util::stream::unfold((Some(endpoint), lines), |(first, mut lines)| async move {
+            if let Some(e) = first {
+                return Some((Ok::<_, std::io::Error>(e), (None, lines)));
+            }
+            let line = lines.next_line().await.ok().flatten()?;
+            let ev = Bytes::from(format!("event: message\ndata: {line}\n\n"));
+            Some((Ok(ev), (None, lines)))
+        });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .body(Body::from_stream(events))
+        .expect("static headers are valid")
+}
+
+#[derive(serde::Deserialize)]
+struct SessionQuery {
+    #[serde(rename = "sessionId")]
+    session_id: String,
+}
+
+async fn sse_message(
+    State(s): State<SseSessions>,
+    Query(q): Query<SessionQuery>,
+    body: Bytes,
+) -> Response {
+    let tx = s
+        .inbound
+        .lock()
+        .expect("sessions lock")
+        .get(&q.session_id)
+        .cloned();
+    let Some(tx) = tx else {
+        return (StatusCode::NOT_FOUND, "unknown session").into_response();
+    };
+    // One JSON value per line on the pipe: re-encode to drop any newlines.
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return (StatusCode::BAD_REQUEST, "not JSON").into_response();
+    };
+    if tx.send(Bytes::from(v.to_string())).await.is_err() {
+        return (StatusCode::GONE, "session ended").into_response();
+    }
+    StatusCode::ACCEPTED.into_response()
+}

@@ -1,0 +1,475 @@
+//! `/mcp`: the gateway as one MCP server (streamable HTTP: `POST`, `GET`
+//! stream, `DELETE`), showing each virtual key exactly the tools it may use.
+//!
+//! The endpoint is written over axum with rmcp's model types rather than
+//! rmcp's session manager, because its sessions must outlive the node that
+//! opened them: the session id is sealed ([`super::session`]) and every
+//! request carries everything needed to serve it, so any node behind the load
+//! balancer can answer any request of any session. Answers are plain JSON
+//! (`application/json`), which every streamable-HTTP client accepts; the
+//! `GET` stream carries `notifications/tools/list_changed`.
+//!
+//! Phases of a request: check the `Host` → authenticate the virtual key →
+//! open the session (all but `initialize`) → dispatch the JSON-RPC method.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ContentBlock, Implementation, InitializeResult,
+    ProtocolVersion, ServerCapabilities,
+};
+use serde_json::{Value, json};
+use tokio_util::sync::CancellationToken;
+
+use super::session::{Sealer, Session};
+use super::upstream::Upstreams;
+use crate::governance::{Governance, KeyView};
+use crate::observability::tool_log::{ToolLog, ToolLogs};
+
+/// The header carrying the session id.
+pub const SESSION_HEADER: &str = "mcp-session-id";
+/// Results longer than this are cut in the tool log.
+const LOGGED_RESULT_CHARS: usize = 4096;
+const KEEPALIVE: Duration = Duration::from_secs(15);
+
+// JSON-RPC error codes.
+const PARSE_ERROR: i64 = -32700;
+const INVALID_REQUEST: i64 = -32600;
+const METHOD_NOT_FOUND: i64 = -32601;
+const INVALID_PARAMS: i64 = -32602;
+/// Refused by policy (budget, rate limit); in the implementation-defined range.
+const REFUSED: i64 = -32000;
+
+#[derive(Clone)]
+pub struct McpState {
+    pub upstreams: Arc<Upstreams>,
+    pub governance: Arc<Governance>,
+    pub tool_logs: ToolLogs,
+    pub sealer: Sealer,
+    /// Lower-case host names; `*` accepts any.
+    pub allowed_hosts: Arc<Vec<String>>,
+    pub session_ttl: Duration,
+    /// Cancelled when the node starts draining: open `GET` streams end.
+    pub closing: CancellationToken,
+    /// `[mcp] agent_max_depth`.
+    pub agent_max_depth: u32,
+    /// `[server] max_body_bytes`.
+    pub max_body_bytes: usize,
+}
+
+pub fn routes(state: McpState) -> Router {
+    Router::new()
+        .route("/mcp", post(post_mcp).get(get_mcp).delete(delete_mcp))
+        .with_state(state)
+}
+
+/// A JSON-RPC error answer with an HTTP status.
+struct RpcError {
+    status: StatusCode,
+    id: Value,
+    code: i64,
+    message: String,
+}
+
+impl IntoResponse for RpcError {
+    fn into_response(self) -> Response {
+        let body = json!({"jsonrpc": "2.0", "id": self.id,
+            "error": {"code": self.code, "message": self.message}});
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+fn refusal(status: StatusCode, id: Value, code: i64, message: impl Into<String>) -> RpcError {
+    RpcError {
+        status,
+        id,
+        code,
+        message: message.into(),
+    }
+}
+
+fn rpc_error(status: StatusCode, id: Value, code: i64, message: impl Into<String>) -> Response {
+    refusal(status, id, code, message).into_response()
+}
+
+/// A JSON-RPC result. Encoded straight from `result` (no `Value` tree in
+/// between), so pre-encoded parts pass through as they are.
+#[derive(serde::Serialize)]
+pub struct RpcResult<T> {
+    jsonrpc: &'static str,
+    id: Value,
+    result: T,
+}
+
+impl<T> RpcResult<T> {
+    pub fn new(id: Value, result: T) -> RpcResult<T> {
+        RpcResult {
+            jsonrpc: "2.0",
+            id,
+            result,
+        }
+    }
+}
+
+fn rpc_result(id: Value, result: impl serde::Serialize) -> Response {
+    axum::Json(RpcResult::new(id, result)).into_response()
+}
+
+/// The host a request names, without its port, lower-cased: its `Host`
+/// header, or for HTTP/2 (which may send none) its URI's authority.
+fn request_host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
+    let raw = match headers.get(header::HOST) {
+        Some(h) => h.to_str().ok()?.trim(),
+        None => uri.authority()?.as_str(),
+    };
+    let host = if let Some(rest) = raw.strip_prefix('[') {
+        rest.split(']').next()?
+    } else {
+        raw.rsplit_once(':').map_or(raw, |(h, port)| {
+            if port.bytes().all(|b| b.is_ascii_digit()) {
+                h
+            } else {
+                raw
+            }
+        })
+    };
+    Some(host.to_ascii_lowercase())
+}
+
+impl McpState {
+    /// Host check and authentication, common to every method.
+    fn admit(&self, headers: &HeaderMap, uri: &Uri) -> Result<Arc<KeyView>, RpcError> {
+        let host_ok = self.allowed_hosts.iter().any(|h| h == "*")
+            || request_host(headers, uri).is_some_and(|h| self.allowed_hosts.contains(&h));
+        if !host_ok {
+            return Err(refusal(
+                StatusCode::FORBIDDEN,
+                Value::Null,
+                INVALID_REQUEST,
+                "this Host is not allowed for /mcp (see [mcp] allowed_hosts)",
+            ));
+        }
+        let Some(secret) = crate::proxy::presented_key(headers) else {
+            return Err(refusal(
+                StatusCode::UNAUTHORIZED,
+                Value::Null,
+                INVALID_REQUEST,
+                "send your virtual key as 'Authorization: Bearer sk-tg-...'",
+            ));
+        };
+        self.governance.authenticate(secret).map_err(|e| {
+            refusal(
+                StatusCode::UNAUTHORIZED,
+                Value::Null,
+                INVALID_REQUEST,
+                e.to_string(),
+            )
+        })
+    }
+
+    /// The session a request continues; it must belong to the presenting key.
+    fn session(&self, headers: &HeaderMap, key: &KeyView, id: &Value) -> Result<Session, RpcError> {
+        let Some(sealed) = headers.get(SESSION_HEADER).and_then(|v| v.to_str().ok()) else {
+            return Err(refusal(
+                StatusCode::BAD_REQUEST,
+                id.clone(),
+                INVALID_REQUEST,
+                "missing Mcp-Session-Id: send initialize first",
+            ));
+        };
+        let ttl = self.session_ttl.as_millis() as u64;
+        match self.sealer.open(sealed, self.governance.now_ms(), ttl) {
+            Ok(s) if s.key_id == key.key.id => Ok(s),
+            // 404 tells the client to initialize a new session.
+            _ => Err(refusal(
+                StatusCode::NOT_FOUND,
+                id.clone(),
+                INVALID_REQUEST,
+                "unknown or expired session",
+            )),
+        }
+    }
+}
+
+/// The version to answer `initialize` with: the client's if this gateway
+/// knows it and it still has the handshake, else the newest that does.
+fn negotiate(requested: Option<&str>) -> ProtocolVersion {
+    ProtocolVersion::KNOWN_VERSIONS
+        .iter()
+        .find(|v| Some(v.as_str()) == requested && v.has_initialize())
+        .cloned()
+        .unwrap_or(ProtocolVersion::LATEST_WITH_INITIALIZE)
+}
+
+async fn post_mcp(
+    State(s): State<McpState>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let key = match s.admit(&headers, &uri) {
+        Ok(k) => k,
+        Err(r) => return r.into_response(),
+    };
+    let msg: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(e) => {
+            return rpc_error(
+                StatusCode::BAD_REQUEST,
+                Value::Null,
+                PARSE_ERROR,
+                e.to_string(),
+            );
+        }
+    };
+    let Some(obj) = msg.as_object() else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            INVALID_REQUEST,
+            "expected one JSON-RPC message (batches are not supported)",
+        );
+    };
+    let id = obj.get("id").cloned();
+    let method = obj.get("method").and_then(Value::as_str);
+    let (Some(id), Some(method)) = (id, method) else {
+        // A notification or a response to us: nothing to answer.
+        return StatusCode::ACCEPTED.into_response();
+    };
+    let params = obj.get("params").cloned().unwrap_or(Value::Null);
+    if method == "initialize" {
+        return initialize(&s, &key, id, &params);
+    }
+    if let Err(r) = s.session(&headers, &key, &id) {
+        return r.into_response();
+    }
+    match method {
+        "ping" => rpc_result(id, json!({})),
+        // Encoded when the index was built; a listing only joins bytes.
+        "tools/list" => rpc_result(id, s.upstreams.index().list_json(&key.tools)),
+        "tools/call" => match serde_json::from_value::<CallToolRequestParams>(params) {
+            Ok(p) => call_tool(&s, &key, id, p).await,
+            Err(e) => rpc_error(StatusCode::OK, id, INVALID_PARAMS, e.to_string()),
+        },
+        other => rpc_error(
+            StatusCode::OK,
+            id,
+            METHOD_NOT_FOUND,
+            format!("method not found: {other}"),
+        ),
+    }
+}
+
+fn initialize(s: &McpState, key: &KeyView, id: Value, params: &Value) -> Response {
+    let version = negotiate(params.get("protocolVersion").and_then(Value::as_str));
+    let sealed = s.sealer.seal(&Session {
+        key_id: key.key.id.clone(),
+        issued_ms: s.governance.now_ms(),
+        protocol_version: version.to_string(),
+    });
+    let mut result = InitializeResult::new(
+        ServerCapabilities::builder()
+            .enable_tools()
+            .enable_tool_list_changed()
+            .build(),
+    );
+    result.protocol_version = version;
+    result.server_info = Implementation::new("tollgate", env!("CARGO_PKG_VERSION"));
+    result.instructions =
+        Some("Tools of every MCP server this gateway connects, named server-tool.".to_string());
+    let mut r = rpc_result(id, result);
+    r.headers_mut().insert(
+        SESSION_HEADER,
+        HeaderValue::from_str(&sealed).expect("sealed ids are visible ASCII"),
+    );
+    r
+}
+
+/// Resolves, admits, charges, executes and logs one tool call.
+async fn call_tool(s: &McpState, key: &KeyView, id: Value, p: CallToolRequestParams) -> Response {
+    let index = s.upstreams.index();
+    // A tool outside the key's scope is refused exactly like one that does
+    // not exist, so names cannot be probed.
+    let Some(tool) = index.get_for(&key.tools, &p.name) else {
+        return rpc_error(
+            StatusCode::OK,
+            id,
+            INVALID_PARAMS,
+            format!("unknown tool: {}", p.name),
+        );
+    };
+    match execute(s, key, tool, p.arguments, None).await {
+        Ok(mut result) => {
+            // Sessions negotiate versions before 2026-07-28, which have no `resultType`.
+            result.result_type = None;
+            rpc_result(id, result)
+        }
+        Err(refused) => rpc_error(StatusCode::OK, id, REFUSED, refused),
+    }
+}
+
+/// Executes a tool call the key may make: counts it against the key's rate
+/// limits, charges its price to the key's budgets, calls the upstream and
+/// logs the execution. `Err` is a refusal by policy (nothing was called);
+/// failures of the tool itself are results with `isError`, which a model can
+/// read. Shared by `/mcp` and agent mode.
+pub async fn execute(
+    s: &McpState,
+    key: &KeyView,
+    tool: &super::index::IndexedTool,
+    arguments: Option<rmcp::model::JsonObject>,
+    parent_request: Option<String>,
+) -> Result<CallToolResult, String> {
+    let admitted = s
+        .governance
+        .admit(key, &[])
+        .map_err(|e| format!("rate limit: {e}"))?;
+    let reservation = if tool.price_micros > 0 {
+        match s.governance.reserve(key, &[], tool.price_micros) {
+            Ok(r) => r,
+            Err(e) => {
+                if let Some(a) = &admitted {
+                    s.governance.unadmit(a);
+                }
+                return Err(format!("budget: {e}"));
+            }
+        }
+    } else {
+        None
+    };
+    let started = std::time::Instant::now();
+    let ts_ms = s.governance.now_ms();
+    let logged_args = arguments.clone().map(Value::Object).unwrap_or(Value::Null);
+    let result = match s.upstreams.call(tool, arguments).await {
+        Ok(r) => r,
+        Err(e) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
+    };
+    let failed = result.is_error == Some(true);
+    // A failed call is not charged.
+    let cost = if failed { 0 } else { tool.price_micros };
+    if let Some(r) = reservation {
+        s.governance.settle(r, cost, None);
+    }
+    let mut shown = serde_json::to_string(&result.content).unwrap_or_default();
+    if shown.chars().count() > LOGGED_RESULT_CHARS {
+        shown = shown.chars().take(LOGGED_RESULT_CHARS).collect::<String>() + "…";
+    }
+    s.tool_logs.record(ToolLog {
+        id: String::new(),
+        ts_ms,
+        tool: tool.name().to_string(),
+        server: tool.server.to_string(),
+        arguments: logged_args.to_string(),
+        result: shown,
+        is_error: failed,
+        latency_us: started.elapsed().as_micros() as u64,
+        virtual_key: Some(key.key.id.clone()),
+        parent_request,
+        cost_micros: cost,
+    });
+    Ok(result)
+}
+
+async fn get_mcp(State(s): State<McpState>, uri: Uri, headers: HeaderMap) -> Response {
+    let key = match s.admit(&headers, &uri) {
+        Ok(k) => k,
+        Err(r) => return r.into_response(),
+    };
+    if let Err(r) = s.session(&headers, &key, &Value::Null) {
+        return r.into_response();
+    }
+    let changes = s.upstreams.subscribe();
+    let closing = s.closing.clone();
+    let mut keepalive =
+        tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
+    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let events = futures_util::stream::unfold(
+        (changes, keepalive, closing),
+        |(mut changes, mut keepalive, closing)| async move {
+            let chunk = tokio::select! {
+                r = changes.changed() => match r {
+                    Ok(()) => Bytes::from_static(
+                        b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n",
+                    ),
+                    Err(_) => return None,
+                },
+                _ = keepalive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+                _ = closing.cancelled() => return None,
+            };
+            Some((
+                Ok::<_, std::convert::Infallible>(chunk),
+                (changes, keepalive, closing),
+            ))
+        },
+    );
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(events))
+        .expect("static headers are valid")
+}
+
+/// Ends a session. Sessions are sealed, not stored, so there is nothing to
+/// forget: the id stays valid until it expires, but only for its own key.
+async fn delete_mcp(State(s): State<McpState>, uri: Uri, headers: HeaderMap) -> Response {
+    let key = match s.admit(&headers, &uri) {
+        Ok(k) => k,
+        Err(r) => return r.into_response(),
+    };
+    match s.session(&headers, &key, &Value::Null) {
+        Ok(_) => StatusCode::NO_CONTENT.into_response(),
+        Err(r) => r.into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn host(v: &str) -> Option<String> {
+        let mut h = HeaderMap::new();
+        h.insert(header::HOST, HeaderValue::from_str(v).unwrap());
+        request_host(&h, &Uri::from_static("/mcp"))
+    }
+
+    #[test]
+    fn hosts_lose_their_port() {
+        assert_eq!(host("127.0.0.1:8080").as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            host("Gateway.Example:443").as_deref(),
+            Some("gateway.example")
+        );
+        assert_eq!(host("[::1]:8080").as_deref(), Some("::1"));
+        assert_eq!(host("localhost").as_deref(), Some("localhost"));
+        // HTTP/2 without a Host header: the URI's authority.
+        let h2: Uri = "http://[::1]:8080/mcp".parse().unwrap();
+        assert_eq!(request_host(&HeaderMap::new(), &h2).as_deref(), Some("::1"));
+        let h2: Uri = "https://Gateway.Example/mcp".parse().unwrap();
+        assert_eq!(
+            request_host(&HeaderMap::new(), &h2).as_deref(),
+            Some("gateway.example")
+        );
+        assert_eq!(
+            request_host(&HeaderMap::new(), &Uri::from_static("/mcp")),
+            None
+        );
+    }
+
+    #[test]
+    fn versions_negotiate_to_one_with_a_handshake() {
+        assert_eq!(negotiate(Some("2025-06-18")), ProtocolVersion::V_2025_06_18);
+        assert_eq!(negotiate(Some("2024-11-05")), ProtocolVersion::V_2024_11_05);
+        assert_eq!(
+            negotiate(Some("1999-01-01")),
+            ProtocolVersion::LATEST_WITH_INITIALIZE
+        );
+        assert!(negotiate(Some(ProtocolVersion::LATEST.as_str())).has_initialize());
+    }
+}

@@ -1,0 +1,779 @@
+//! The MCP gateway end to end: the real binary as gateway and as sample MCP
+//! servers (stdio, streamable HTTP, legacy SSE), and rmcp as the client of `/mcp`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{BIN, Gateway, Proc};
+use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
+use rmcp::service::RunningService;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+
+/// Fast pings and reconnects, so failures show within a second or two.
+const CONFIG: &str = r#"
+[mcp]
+ping_interval = "200ms"
+backoff_base = "100ms"
+backoff_max = "400ms"
+call_timeout = "5s"
+"#;
+
+const SECRET: &str = "a shared cluster secret for tests";
+
+fn free_addr() -> SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// Runs `tollgate sample-mcp` serving `mode` (`--http` or `--sse`) at `addr`.
+async fn start_sample(mode: &str, addr: SocketAddr) -> Proc {
+    let mut child = Command::new(BIN)
+        .args(["sample-mcp", mode, &addr.to_string()])
+        .env("TOLLGATE_LOG", "warn")
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("http://{addr}/health")).send().await
+            && r.status().is_success()
+        {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "sample server exited");
+        assert!(Instant::now() < deadline, "sample server did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    Proc { child, addr }
+}
+
+/// A node of a cluster with secret `SECRET`, its QUIC endpoint on a free
+/// loopback port, joining through `seed` if given.
+async fn start_node(dir: tempfile::TempDir, secret: &str, seed: Option<&str>) -> Gateway {
+    Gateway::start_with_env(
+        CONFIG,
+        dir,
+        &[
+            ("TOLLGATE_CLUSTER_SECRET", secret),
+            ("TOLLGATE_CLUSTER__LISTEN", "127.0.0.1:0"),
+            ("TOLLGATE_SEEDS", seed.unwrap_or("")),
+        ],
+    )
+    .await
+}
+
+async fn start_gateway(dir: tempfile::TempDir) -> Gateway {
+    start_node(dir, SECRET, None).await
+}
+
+struct Admin {
+    base: String,
+    token: String,
+}
+
+impl Admin {
+    fn new(gw: &Gateway) -> Admin {
+        Admin {
+            base: gw.url(""),
+            token: gw.generated_admin_token(),
+        }
+    }
+
+    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        common::admin_call(format!("{}{path}", self.base), &self.token, method, body).await
+    }
+
+    async fn put(&self, path: &str, body: Value) -> Value {
+        let (status, v) = self.send(reqwest::Method::PUT, path, Some(body)).await;
+        assert_eq!(status, 200, "PUT {path}: {v}");
+        v
+    }
+
+    async fn key(&self, body: Value) -> String {
+        let (status, v) = self
+            .send(reqwest::Method::POST, "/api/keys", Some(body))
+            .await;
+        assert_eq!(status, 201, "{v}");
+        v["secret"].as_str().unwrap().to_string()
+    }
+
+    async fn get(&self, path: &str) -> (u16, Value) {
+        self.send(reqwest::Method::GET, path, None).await
+    }
+
+    /// Polls a server's status until `pred` holds, failing after 30 s (a
+    /// server not there yet, as on a node it is replicating to, is waited for).
+    async fn server_until(&self, name: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (status, v) = self.get(&format!("/api/mcp/servers/{name}")).await;
+            if status == 200 && pred(&v) {
+                return v;
+            }
+            assert!(Instant::now() < deadline, "{name} never became {what}: {v}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn connected(&self, name: &str) -> Value {
+        self.server_until(name, "connected", |v| v["status"]["state"] == "connected")
+            .await
+    }
+}
+
+fn stdio_server(extra: &[&str]) -> Value {
+    let mut args = vec!["sample-mcp", "--stdio"];
+    args.extend_from_slice(extra);
+    json!({"transport": {"type": "stdio", "command": BIN, "args": args, "env": {"TOLLGATE_LOG": "warn"}}})
+}
+
+type Client = RunningService<RoleClient, ()>;
+
+async fn client(gw: &Gateway, secret: &str) -> Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = StreamableHttpClientTransportConfig::with_uri(gw.url("/mcp"));
+    config.auth_header = Some(secret.to_string());
+    ().serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("the MCP handshake succeeds")
+}
+
+async fn tool_names(c: &Client) -> Vec<String> {
+    let mut names: Vec<String> = c
+        .list_all_tools()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.name.to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+async fn call(c: &Client, tool: &str, args: Value) -> Result<CallToolResult, rmcp::ServiceError> {
+    let args: JsonObject = serde_json::from_value(args).unwrap();
+    c.call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args))
+        .await
+}
+
+fn text(r: &CallToolResult) -> String {
+    r.content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect()
+}
+
+const SAMPLE_TOOLS: [&str; 5] = ["add", "echo", "exit", "read_file", "write_file"];
+
+fn prefixed(server: &str) -> Vec<String> {
+    SAMPLE_TOOLS
+        .iter()
+        .map(|t| format!("{server}-{t}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn keys_see_and_call_exactly_their_tools() {
+    let http = start_sample("--http", free_addr()).await;
+    let gw = start_gateway(tempfile::tempdir().unwrap()).await;
+    let admin = Admin::new(&gw);
+    admin
+        .put(
+            "/api/mcp/servers/files",
+            json!({"transport": {"type": "http", "url": format!("http://{}/mcp", http.addr)},
+                   "tool_prices": {"echo": 1500}}),
+        )
+        .await;
+    admin
+        .put("/api/mcp/servers/local", stdio_server(&["--tools", "3"]))
+        .await;
+    admin
+        .put(
+            "/api/mcp/tool-groups/readers",
+            json!({"tools": ["files-read_file", "files-echo"]}),
+        )
+        .await;
+    assert_eq!(admin.connected("files").await["status"]["tools"], 5);
+    let local = admin.connected("local").await;
+    assert_eq!(local["status"]["tools"], 8);
+    assert_eq!(local["tools"].as_array().unwrap().len(), 8);
+
+    // A key scoped by a group plus one single tool.
+    let scoped = admin
+        .key(json!({"name": "scoped", "tool_groups": ["readers"], "tools": ["local-add"]}))
+        .await;
+    let open = admin.key(json!({"name": "open"})).await;
+
+    let c = client(&gw, &scoped).await;
+    assert_eq!(
+        tool_names(&c).await,
+        ["files-echo", "files-read_file", "local-add"]
+    );
+    let r = call(&c, "files-echo", json!({"text": "hello"}))
+        .await
+        .unwrap();
+    assert_eq!(text(&r), "hello");
+    assert_ne!(r.is_error, Some(true));
+    let r = call(&c, "local-add", json!({"a": 2, "b": 3.5}))
+        .await
+        .unwrap();
+    assert_eq!(text(&r), "5.5");
+    // Outside the scope: refused exactly like a tool that does not exist.
+    let forbidden = call(&c, "files-write_file", json!({"path": "x", "content": "y"}))
+        .await
+        .unwrap_err()
+        .to_string();
+    let missing = call(&c, "files-nonexistent", json!({}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(forbidden.contains("unknown tool"), "{forbidden}");
+    assert_eq!(
+        forbidden.replace("files-write_file", "T"),
+        missing.replace("files-nonexistent", "T")
+    );
+
+    let c2 = client(&gw, &open).await;
+    let mut all = prefixed("files");
+    all.extend(prefixed("local"));
+    all.extend((0..3).map(|i| format!("local-synthetic_{i}")));
+    all.sort();
+    assert_eq!(tool_names(&c2).await, all);
+    let w = call(
+        &c2,
+        "files-write_file",
+        json!({"path": "note.txt", "content": "kept"}),
+    )
+    .await
+    .unwrap();
+    assert_ne!(w.is_error, Some(true), "{}", text(&w));
+    let r = call(&c2, "files-read_file", json!({"path": "note.txt"}))
+        .await
+        .unwrap();
+    assert_eq!(text(&r), "kept");
+    // A tool that fails reports it in its result.
+    let r = call(&c2, "files-read_file", json!({"path": "../escape"}))
+        .await
+        .unwrap();
+    assert_eq!(r.is_error, Some(true));
+
+    // A bad key gets no session at all.
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let mut config = StreamableHttpClientTransportConfig::with_uri(gw.url("/mcp"));
+    config.auth_header = Some("sk-tg-wrong".into());
+    assert!(
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .is_err()
+    );
+
+    // Every execution is logged, with its price charged.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let logs = loop {
+        let (_, page) = admin
+            .send(reqwest::Method::GET, "/api/tool-logs?server=files", None)
+            .await;
+        if page["data"].as_array().is_some_and(|d| d.len() >= 4) {
+            break page;
+        }
+        assert!(Instant::now() < deadline, "tool logs: {page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let echo = logs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["tool"] == "files-echo")
+        .expect("the echo call is logged");
+    assert_eq!(echo["cost_micros"], 1500);
+    assert_eq!(echo["arguments"], r#"{"text":"hello"}"#);
+    assert!(echo["result"].as_str().unwrap().contains("hello"));
+    assert!(echo["virtual_key"].as_str().unwrap().starts_with("vk_"));
+    let escape = logs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["is_error"] == true)
+        .expect("the failed read is logged");
+    assert_eq!(escape["tool"], "files-read_file");
+    assert_eq!(escape["cost_micros"], 0);
+}
+
+#[tokio::test]
+async fn admin_refuses_bad_servers_groups_and_references() {
+    let gw = start_gateway(tempfile::tempdir().unwrap()).await;
+    let admin = Admin::new(&gw);
+    for (path, body) in [
+        ("/api/mcp/servers/has-dash", stdio_server(&[])),
+        (
+            "/api/mcp/servers/nocmd",
+            json!({"transport": {"type": "stdio", "command": ""}}),
+        ),
+        (
+            "/api/mcp/servers/notype",
+            json!({"transport": {"command": "x"}}),
+        ),
+        (
+            "/api/mcp/servers/badurl",
+            json!({"transport": {"type": "http", "url": "ftp://x"}}),
+        ),
+        (
+            "/api/mcp/servers/unsetvar",
+            json!({"transport": {"type": "sse", "url": "http://127.0.0.1:1/sse",
+                   "headers": {"authorization": "env.TOLLGATE_TEST_UNSET_VAR"}}}),
+        ),
+        (
+            "/api/mcp/servers/extra",
+            json!({"transport": {"type": "stdio", "command": "x"}, "colour": 1}),
+        ),
+        ("/api/mcp/tool-groups/empty", json!({"tools": []})),
+    ] {
+        let (status, v) = admin.send(reqwest::Method::PUT, path, Some(body)).await;
+        assert_eq!(status, 400, "{path}: {v}");
+    }
+    let (status, _) = admin
+        .send(
+            reqwest::Method::POST,
+            "/api/keys",
+            Some(json!({"name": "k", "tool_groups": ["nope"]})),
+        )
+        .await;
+    assert_eq!(status, 400);
+    let (_, list) = admin
+        .send(reqwest::Method::GET, "/api/mcp/servers", None)
+        .await;
+    assert_eq!(list["data"], json!([]), "nothing refused was written");
+
+    // Literal header secrets are never shown; env references are.
+    let v = admin
+        .put(
+            "/api/mcp/servers/remote",
+            json!({"transport": {"type": "http", "url": "http://127.0.0.1:1/mcp",
+                   "headers": {"authorization": "Bearer literal-secret", "x-env": "env.PATH"}},
+                   "enabled": false}),
+        )
+        .await;
+    assert_eq!(v["transport"]["headers"]["authorization"], "***");
+    assert_eq!(v["transport"]["headers"]["x-env"], "env.PATH");
+    assert_eq!(v["status"]["state"], "disabled");
+    let (status, v) = admin
+        .send(
+            reqwest::Method::PATCH,
+            "/api/mcp/servers/remote",
+            Some(json!({"tool_prices": {"t": 5}})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["tool_prices"]["t"], 5);
+    let (status, _) = admin
+        .send(reqwest::Method::DELETE, "/api/mcp/servers/remote", None)
+        .await;
+    assert_eq!(status, 204);
+    let (status, _) = admin
+        .send(reqwest::Method::GET, "/api/mcp/servers/remote", None)
+        .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_crashed_stdio_server_is_restarted_and_its_tools_return() {
+    let gw = start_gateway(tempfile::tempdir().unwrap()).await;
+    let admin = Admin::new(&gw);
+    admin.put("/api/mcp/servers/local", stdio_server(&[])).await;
+    assert_eq!(admin.connected("local").await["status"]["connects"], 1);
+    let key = admin.key(json!({"name": "k"})).await;
+    let c = client(&gw, &key).await;
+    let r = call(&c, "local-echo", json!({"text": "before"}))
+        .await
+        .unwrap();
+    assert_eq!(text(&r), "before");
+
+    // `exit` ends the process mid-call.
+    let r = call(&c, "local-exit", json!({})).await.unwrap();
+    assert_eq!(
+        r.is_error,
+        Some(true),
+        "the call cannot succeed: {}",
+        text(&r)
+    );
+    admin
+        .server_until("local", "restarted", |v| {
+            v["status"]["state"] == "connected" && v["status"]["connects"] == 2
+        })
+        .await;
+    assert_eq!(tool_names(&c).await, prefixed("local"));
+    let r = call(&c, "local-echo", json!({"text": "after"}))
+        .await
+        .unwrap();
+    assert_eq!(text(&r), "after");
+}
+
+#[tokio::test]
+async fn an_http_server_that_goes_away_is_disconnected_then_reconnected() {
+    let addr = free_addr();
+    let http = start_sample("--http", addr).await;
+    let gw = start_gateway(tempfile::tempdir().unwrap()).await;
+    let admin = Admin::new(&gw);
+    admin
+        .put(
+            "/api/mcp/servers/remote",
+            json!({"transport": {"type": "http", "url": format!("http://{addr}/mcp")}}),
+        )
+        .await;
+    admin.connected("remote").await;
+    let key = admin.key(json!({"name": "k"})).await;
+    let c = client(&gw, &key).await;
+    assert_eq!(tool_names(&c).await, prefixed("remote"));
+
+    drop(http);
+    let down = admin
+        .server_until("remote", "disconnected", |v| {
+            matches!(
+                v["status"]["state"].as_str(),
+                Some("disconnected" | "error")
+            )
+        })
+        .await;
+    assert!(down["status"]["last_error"].is_string(), "{down}");
+    assert_eq!(down["status"]["tools"], 0);
+    assert_eq!(tool_names(&c).await, Vec::<String>::new());
+    let r = call(&c, "remote-echo", json!({"text": "x"})).await;
+    assert!(
+        r.is_err(),
+        "a tool of a server that is down is not listed, so unknown"
+    );
+
+    let _back = start_sample("--http", addr).await;
+    admin.connected("remote").await;
+    let r = call(&c, "remote-echo", json!({"text": "back"}))
+        .await
+        .unwrap();
+    assert_eq!(text(&r), "back");
+}
+
+#[tokio::test]
+async fn legacy_sse_servers_are_reached_through_our_transport() {
+    let sse = start_sample("--sse", free_addr()).await;
+    let gw = start_gateway(tempfile::tempdir().unwrap()).await;
+    let admin = Admin::new(&gw);
+    admin
+        .put(
+            "/api/mcp/servers/old",
+            json!({"transport": {"type": "sse", "url": format!("http://{}/sse", sse.addr)}}),
+        )
+        .await;
+    assert_eq!(admin.connected("old").await["status"]["tools"], 5);
+    let key = admin.key(json!({"name": "k", "tools": ["old-add"]})).await;
+    let c = client(&gw, &key).await;
+    assert_eq!(tool_names(&c).await, ["old-add"]);
+    let r = call(&c, "old-add", json!({"a": 40, "b": 2})).await.unwrap();
+    assert_eq!(text(&r), "42");
+}
+
+/// One raw JSON-RPC POST to `/mcp`: (status, session header, body).
+async fn post(
+    gw: &Gateway,
+    secret: &str,
+    session: Option<&str>,
+    body: Value,
+) -> (u16, Option<String>, Value) {
+    let mut req = reqwest::Client::new()
+        .post(gw.url("/mcp"))
+        .bearer_auth(secret)
+        .header("accept", "application/json, text/event-stream")
+        .json(&body);
+    if let Some(s) = session {
+        req = req.header("mcp-session-id", s);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let sid = r
+        .headers()
+        .get("mcp-session-id")
+        .map(|v| v.to_str().unwrap().to_string());
+    let text = r.text().await.unwrap();
+    (
+        status,
+        sid,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+    )
+}
+
+fn init_body() -> Value {
+    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "test", "version": "1"}}})
+}
+
+fn list_body() -> Value {
+    json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+}
+
+/// Two nodes of one cluster: the server and keys written on the first reach
+/// the second by replication, and a session sealed by one node is served by
+/// the other (and by no node of another cluster).
+#[tokio::test]
+async fn a_session_begun_on_one_node_continues_on_another() {
+    let gw1 = start_gateway(tempfile::tempdir().unwrap()).await;
+    let admin = Admin::new(&gw1);
+    let (_, cluster) = admin.get("/api/cluster").await;
+    let seed = cluster["quic"].as_str().unwrap().to_string();
+    let gw2 = start_node(tempfile::tempdir().unwrap(), SECRET, Some(&seed)).await;
+    admin.put("/api/mcp/servers/local", stdio_server(&[])).await;
+    admin.connected("local").await;
+    let key = admin
+        .key(json!({"name": "k", "tools": ["local-echo"]}))
+        .await;
+    let other_key = admin.key(json!({"name": "other"})).await;
+    // Replicated: the second node connects to the server itself.
+    Admin::new(&gw2).connected("local").await;
+    let (status, sid, init) = post(&gw1, &key, None, init_body()).await;
+    assert_eq!(status, 200, "{init}");
+    assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
+    let sid = sid.expect("initialize answers with a session id");
+    // Continued on the other node.
+    let (status, _, list) = post(&gw2, &key, Some(&sid), list_body()).await;
+    assert_eq!(status, 200, "{list}");
+    assert_eq!(list["result"]["tools"][0]["name"], "local-echo");
+    let (status, _, called) = post(
+        &gw2,
+        &key,
+        Some(&sid),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "tools/call",
+               "params": {"name": "local-echo", "arguments": {"text": "hop"}}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(called["result"]["content"][0]["text"], "hop");
+
+    // The session is bound to its key.
+    let (status, _, _) = post(&gw2, &other_key, Some(&sid), list_body()).await;
+    assert_eq!(status, 404);
+    // Without a session, or with a forged one, nothing but initialize works.
+    let (status, _, _) = post(&gw2, &key, None, list_body()).await;
+    assert_eq!(status, 400);
+    let forged = format!("{}x", &sid[..sid.len() - 1]);
+    let (status, _, _) = post(&gw2, &key, Some(&forged), list_body()).await;
+    assert_eq!(status, 404);
+
+    // A node with another cluster secret does not accept the session.
+    let dir3 = tempfile::tempdir().unwrap();
+    let gw3 = start_node(dir3, "another cluster's secret, not ours", None).await;
+    let k3 = Admin::new(&gw3).key(json!({"name": "k3"})).await;
+    let (_, sid3, _) = post(&gw3, &k3, None, init_body()).await;
+    let (status, _, _) = post(&gw3, &k3, Some(&sid), list_body()).await;
+    assert_eq!(status, 404);
+    assert!(sid3.is_some());
+}
+
+#[tokio::test]
+async fn mcp_refuses_hosts_it_is_not_told_to_allow() {
+    let gw = start_gateway(tempfile::tempdir().unwrap()).await;
+    let key = Admin::new(&gw).key(json!({"name": "k"})).await;
+    let send = |host: &'static str| {
+        reqwest::Client::new()
+            .post(gw.url("/mcp"))
+            .bearer_auth(&key)
+            .header("host", host)
+            .json(&init_body())
+            .send()
+    };
+    assert_eq!(send("gateway.example.com").await.unwrap().status(), 403);
+    assert_eq!(send("localhost:8080").await.unwrap().status(), 200);
+
+    let dir = tempfile::tempdir().unwrap();
+    let config = format!("{CONFIG}allowed_hosts = [\"gateway.example.com\"]\n");
+    let gw2 = Gateway::start_with_env(&config, dir, &[]).await;
+    let key2 = Admin::new(&gw2).key(json!({"name": "k"})).await;
+    let r = reqwest::Client::new()
+        .post(gw2.url("/mcp"))
+        .bearer_auth(&key2)
+        .header("host", "gateway.example.com")
+        .json(&init_body())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+async fn chat(gw: &Gateway, key: &str, headers: &[(&str, &str)]) -> (u16, Option<String>, Value) {
+    let mut req = reqwest::Client::new()
+        .post(gw.url("/v1/chat/completions"))
+        .bearer_auth(key)
+        .json(&common::chat_body("mock/mock-1"));
+    for (k, v) in headers {
+        req = req.header(*k, *v);
+    }
+    let r = req.send().await.unwrap();
+    let status = r.status().as_u16();
+    let depth = r
+        .headers()
+        .get("x-tollgate-mcp-depth")
+        .map(|v| v.to_str().unwrap().to_string());
+    (status, depth, r.json().await.unwrap())
+}
+
+fn tool_calls(answer: &Value) -> Vec<String> {
+    answer["choices"][0]["message"]["tool_calls"]
+        .as_array()
+        .map(|calls| {
+            calls
+                .iter()
+                .map(|c| c["function"]["name"].as_str().unwrap().to_string())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The mock model calls the first tool it is offered whenever the last
+/// message is the user's, and answers in text after a tool result.
+#[tokio::test]
+async fn agent_mode_executes_auto_tools_and_returns_the_others() {
+    let mock = common::start_mock(&[]).await;
+    let config = format!(
+        "{CONFIG}agent_max_depth = 3\n{}",
+        common::mock_provider("mock", &mock, "")
+    );
+    let gw = Gateway::start_with_env(&config, tempfile::tempdir().unwrap(), &[]).await;
+    let admin = Admin::new(&gw);
+    admin.put("/api/mcp/servers/local", stdio_server(&[])).await;
+    admin.connected("local").await;
+    let auto = admin
+        .key(json!({"name": "auto", "tools": ["local-echo"], "auto_execute": ["local-echo"]}))
+        .await;
+    let manual = admin
+        .key(json!({"name": "manual", "tools": ["local-add"]}))
+        .await;
+
+    // Agent mode: the call is executed and the model called again.
+    let (status, depth, answer) = chat(&gw, &auto, &[("x-tollgate-mcp", "agent")]).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(depth.as_deref(), Some("1"));
+    assert_eq!(tool_calls(&answer), Vec::<String>::new());
+    assert_eq!(answer["choices"][0]["finish_reason"], "stop");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let logged = loop {
+        let (_, page) = admin
+            .send(reqwest::Method::GET, "/api/tool-logs?tool=local-echo", None)
+            .await;
+        if let Some(first) = page["data"].as_array().and_then(|d| d.first()) {
+            break first.clone();
+        }
+        assert!(Instant::now() < deadline, "no tool log: {page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(logged["arguments"], r#"{"text":"example"}"#);
+    let parent = logged["parent_request"].as_str().expect("a parent request");
+    common::logs_until(&gw, "", None, |page| {
+        page["data"]
+            .as_array()
+            .is_some_and(|d| d.iter().any(|r| r["id"] == parent))
+    })
+    .await;
+
+    // The depth limit: no round allowed, so the call goes to the client.
+    let (status, depth, answer) = chat(
+        &gw,
+        &auto,
+        &[
+            ("x-tollgate-mcp", "agent"),
+            ("x-tollgate-mcp-max-depth", "0"),
+        ],
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(depth.as_deref(), Some("0"));
+    assert_eq!(tool_calls(&answer), ["local-echo"]);
+
+    // A tool that is not auto-executed goes back to the client unexecuted.
+    let (_, depth, answer) = chat(&gw, &manual, &[("x-tollgate-mcp", "agent")]).await;
+    assert_eq!(depth.as_deref(), Some("0"));
+    assert_eq!(tool_calls(&answer), ["local-add"]);
+    // Tools mode injects without executing.
+    let (_, _, answer) = chat(&gw, &auto, &[("x-tollgate-mcp", "tools")]).await;
+    assert_eq!(tool_calls(&answer), ["local-echo"]);
+    let (_, page) = admin
+        .send(reqwest::Method::GET, "/api/tool-logs", None)
+        .await;
+    let tools: Vec<&str> = page["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["tool"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        tools,
+        ["local-echo"],
+        "only the agent round executed a tool"
+    );
+
+    let (status, _, _) = chat(&gw, &auto, &[("x-tollgate-mcp", "sometimes")]).await;
+    assert_eq!(status, 400);
+}
+
+#[tokio::test]
+async fn the_get_stream_announces_tool_list_changes() {
+    let gw = start_gateway(tempfile::tempdir().unwrap()).await;
+    let admin = Admin::new(&gw);
+    let key = admin.key(json!({"name": "k"})).await;
+    let (_, sid, _) = post(&gw, &key, None, init_body()).await;
+    let sid = sid.unwrap();
+    let mut stream = reqwest::Client::new()
+        .get(gw.url("/mcp"))
+        .bearer_auth(&key)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    admin.put("/api/mcp/servers/local", stdio_server(&[])).await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut seen = String::new();
+    while !seen.contains("notifications/tools/list_changed") {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let chunk = tokio::time::timeout(left, stream.chunk())
+            .await
+            .expect("a list_changed notification in time")
+            .unwrap()
+            .expect("the stream stays open");
+        seen.push_str(std::str::from_utf8(&chunk).unwrap());
+    }
+    assert!(
+        seen.contains(
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n"
+        ),
+        "{seen}"
+    );
+    // Once the server is connected its tools are listed.
+    admin.connected("local").await;
+    let (_, _, list) = post(&gw, &key, Some(&sid), list_body()).await;
+    assert_eq!(list["result"]["tools"].as_array().unwrap().len(), 5);
+
+    // GET and DELETE need the session too.
+    let r = reqwest::Client::new()
+        .get(gw.url("/mcp"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = reqwest::Client::new()
+        .delete(gw.url("/mcp"))
+        .bearer_auth(&key)
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
