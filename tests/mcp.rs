@@ -634,10 +634,9 @@ fn tool_calls(answer: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The mock model calls the first tool it is offered whenever the last
-/// message is the user's, and answers in text after a tool result.
-#[tokio::test]
-async fn agent_mode_executes_auto_tools_and_returns_the_others() {
+/// A gateway in front of the mock model with the sample server connected,
+/// and a key that may call and auto-execute `local-echo`.
+async fn agent_setup() -> (Proc, Gateway, Admin, String) {
     let mock = common::start_mock(&[]).await;
     let config = format!(
         "{CONFIG}agent_max_depth = 3\n{}",
@@ -650,6 +649,14 @@ async fn agent_mode_executes_auto_tools_and_returns_the_others() {
     let auto = admin
         .key(json!({"name": "auto", "tools": ["local-echo"], "auto_execute": ["local-echo"]}))
         .await;
+    (mock, gw, admin, auto)
+}
+
+/// The mock model calls the first tool it is offered whenever the last
+/// message is the user's, and answers in text after a tool result.
+#[tokio::test]
+async fn agent_mode_executes_auto_tools_and_returns_the_others() {
+    let (_mock, gw, admin, auto) = agent_setup().await;
     let manual = admin
         .key(json!({"name": "manual", "tools": ["local-add"]}))
         .await;
@@ -718,6 +725,82 @@ async fn agent_mode_executes_auto_tools_and_returns_the_others() {
 
     let (status, _, _) = chat(&gw, &auto, &[("x-tollgate-mcp", "sometimes")]).await;
     assert_eq!(status, 400);
+}
+
+/// Agent mode on the native surfaces: the request is read into a chat
+/// completion, the loop runs, and the answer comes back in the client's own
+/// format; a streaming request is refused in that format.
+#[tokio::test]
+async fn agent_mode_answers_native_formats_in_their_own_shape() {
+    let (_mock, gw, _admin, auto) = agent_setup().await;
+    let send = |path: &str, body: Value| {
+        reqwest::Client::new()
+            .post(gw.url(path))
+            .header("x-api-key", &auto)
+            .header("x-tollgate-mcp", "agent")
+            .json(&body)
+            .send()
+    };
+    let depth = |r: &reqwest::Response| {
+        r.headers()
+            .get("x-tollgate-mcp-depth")
+            .map(|v| v.to_str().unwrap().to_string())
+    };
+
+    let r = send(
+        "/anthropic/v1/messages",
+        json!({"model": "mock/mock-1", "max_tokens": 64,
+               "messages": [{"role": "user", "content": "hello there"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(depth(&r).as_deref(), Some("1"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "message", "{v}");
+    assert_eq!(v["stop_reason"], "end_turn", "{v}");
+    assert!(
+        v["content"][0]["text"]
+            .as_str()
+            .is_some_and(|t| !t.is_empty()),
+        "{v}"
+    );
+
+    let r = send(
+        "/genai/v1beta/models/mock/mock-1:generateContent",
+        json!({"contents": [{"role": "user", "parts": [{"text": "hello there"}]}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(depth(&r).as_deref(), Some("1"));
+    let v: Value = r.json().await.unwrap();
+    assert!(
+        v["candidates"][0]["content"]["parts"][0]["text"].is_string(),
+        "{v}"
+    );
+
+    let r = send(
+        "/v1/responses",
+        json!({"model": "mock/mock-1", "input": "hello there"}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(depth(&r).as_deref(), Some("1"));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["object"], "response", "{v}");
+
+    let r = send(
+        "/anthropic/v1/messages",
+        json!({"model": "mock/mock-1", "max_tokens": 64, "stream": true,
+               "messages": [{"role": "user", "content": "hello there"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["type"], "error", "Anthropic-shaped: {v}");
 }
 
 #[tokio::test]

@@ -1,6 +1,8 @@
 //! MCP tools in chat completions, and agent mode.
 //!
-//! A chat completion sent with `x-tollgate-mcp: tools` gets the MCP tools its
+//! A chat completion (or a non-streaming Anthropic Messages, Responses or
+//! Gemini generateContent request, read into one and answered back in its
+//! own format) sent with `x-tollgate-mcp: tools` gets the MCP tools its
 //! key may use appended to its `tools` (narrowed by
 //! `x-tollgate-mcp-include: pattern,...`). With `x-tollgate-mcp: agent` the
 //! gateway also runs the loop: when the model answers with tool calls that
@@ -31,6 +33,7 @@ use crate::governance::KeyView;
 use crate::providers::openai::Endpoint;
 use crate::proxy::Gateway;
 use crate::routing::Pattern;
+use crate::translate::Format;
 
 /// Selects the mode: `tools` or `agent`.
 pub const MODE_HEADER: &str = "x-tollgate-mcp";
@@ -64,9 +67,12 @@ pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Res
     let Some(raw) = req.headers().get(MODE_HEADER) else {
         return next.run(req).await;
     };
-    if req.method() != Method::POST || !req.uri().path().ends_with("/chat/completions") {
+    if req.method() != Method::POST {
         return next.run(req).await;
     }
+    let Some(format) = surface(req.uri().path()) else {
+        return next.run(req).await;
+    };
     let mode = match raw.to_str() {
         Ok("tools") => Mode::Tools,
         Ok("agent") => Mode::Agent,
@@ -100,11 +106,24 @@ pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Res
     let Ok(bytes) = axum::body::to_bytes(body, s.max_body_bytes).await else {
         return refuse("request body too large or unreadable");
     };
-    let Ok(Value::Object(mut body)) = serde_json::from_slice::<Value>(&bytes) else {
-        // Not an object: the pipeline says what is wrong with it.
-        let req = Request::from_parts(parts, Body::from(bytes));
-        return crate::proxy::handle(s.gateway.clone(), Endpoint::ChatCompletions, req).await;
+    let mut body = if format == Format::OpenAi {
+        let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&bytes) else {
+            // Not an object: the pipeline says what is wrong with it.
+            let req = Request::from_parts(parts, Body::from(bytes));
+            return crate::proxy::handle(s.gateway.clone(), Endpoint::ChatCompletions, req).await;
+        };
+        body
+    } else {
+        match native_body(format, parts.uri.path(), &bytes) {
+            Ok(body) => body,
+            Err(message) => return native_error(format, StatusCode::BAD_REQUEST, &message),
+        }
     };
+    let requested_model = body
+        .get("model")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     let index = s.mcp.upstreams.index();
     let offered: Vec<&Arc<IndexedTool>> = index
         .visible(&key.tools)
@@ -136,7 +155,7 @@ pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Res
         req.headers_mut().remove(header::CONTENT_LENGTH);
         let resp = crate::proxy::handle(s.gateway.clone(), Endpoint::ChatCompletions, req).await;
         if mode == Mode::Tools || streaming || resp.status() != StatusCode::OK {
-            return with_depth(resp, depth);
+            return in_format(format, &requested_model, with_depth(resp, depth)).await;
         }
         let (rparts, rbody) = resp.into_parts();
         let Ok(rbytes) = axum::body::to_bytes(rbody, usize::MAX).await else {
@@ -151,7 +170,8 @@ pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Res
         let calls = message["tool_calls"].as_array().filter(|c| !c.is_empty());
         let runnable = calls.and_then(|calls| auto_calls(&key, &index, calls));
         let (Some(runnable), true) = (runnable, depth < depth_limit) else {
-            return with_depth(Response::from_parts(rparts, Body::from(rbytes)), depth);
+            let resp = with_depth(Response::from_parts(rparts, Body::from(rbytes)), depth);
+            return in_format(format, &requested_model, resp).await;
         };
         depth += 1;
         let parent = rparts
@@ -222,6 +242,125 @@ fn result_text(r: &CallToolResult) -> String {
     } else {
         serde_json::to_string(&r.content).unwrap_or_default()
     }
+}
+
+/// The wire format of a route agent mode serves: chat completions, and the
+/// native surfaces' whole-response routes.
+fn surface(path: &str) -> Option<Format> {
+    if path.ends_with("/chat/completions") {
+        Some(Format::OpenAi)
+    } else if path.ends_with("/anthropic/v1/messages") {
+        Some(Format::Anthropic)
+    } else if path.ends_with("/responses") {
+        Some(Format::Responses)
+    } else if path.contains("/genai/v1beta/models/")
+        && (path.ends_with(":generateContent") || path.ends_with(":streamGenerateContent"))
+    {
+        Some(Format::Gemini)
+    } else {
+        None
+    }
+}
+
+/// A native request as the chat completion the loop runs on. Agent mode
+/// answers whole responses, so a native streaming request is refused.
+fn native_body(
+    format: Format,
+    path: &str,
+    bytes: &[u8],
+) -> Result<serde_json::Map<String, Value>, String> {
+    let mut v: Value = serde_json::from_slice(bytes)
+        .map_err(|e| format!("request body is not valid JSON: {e}"))?;
+    let streaming = v.get("stream").and_then(Value::as_bool) == Some(true)
+        || path.ends_with(":streamGenerateContent");
+    if streaming {
+        return Err(
+            "x-tollgate-mcp on this surface answers whole responses: send the request without streaming"
+                .into(),
+        );
+    }
+    if format == Format::Gemini {
+        // Gemini names the model in the path: models/{model}:generateContent.
+        let model = path
+            .rsplit_once("/models/")
+            .and_then(|(_, rest)| rest.split_once(':'))
+            .map(|(m, _)| m.to_string())
+            .unwrap_or_default();
+        if let Value::Object(o) = &mut v {
+            o.insert("model".into(), Value::String(model));
+        }
+    }
+    let bytes = serde_json::to_vec(&v).expect("JSON serializes");
+    let read = crate::translate::read_request(format, &bytes, |_| None).map_err(|e| e.0)?;
+    match serde_json::from_slice::<Value>(&read.internal) {
+        Ok(Value::Object(mut body)) => {
+            body.insert("stream".into(), Value::Bool(false));
+            body.remove("stream_options");
+            Ok(body)
+        }
+        _ => Err("the request could not be read".into()),
+    }
+}
+
+/// An error in the client's format.
+fn native_error(format: Format, status: StatusCode, message: &str) -> Response {
+    match crate::translate::error_body(format, status.as_u16(), message) {
+        Some(body) => (
+            status,
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            )],
+            body,
+        )
+            .into_response(),
+        None => refuse(message),
+    }
+}
+
+/// The loop's final answer (a chat completion) in the client's format.
+async fn in_format(format: Format, model: &str, resp: Response) -> Response {
+    if format == Format::OpenAi {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return native_error(
+            format,
+            StatusCode::BAD_GATEWAY,
+            "the model's answer could not be read",
+        );
+    };
+    if parts.status != StatusCode::OK {
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        let message = v["error"]["message"].as_str().unwrap_or("request failed");
+        let mut err = native_error(format, parts.status, message);
+        for name in [DEPTH_HEADER, "x-tollgate-request-id", "retry-after"] {
+            if let Some(v) = parts.headers.get(name) {
+                err.headers_mut().insert(name, v.clone());
+            }
+        }
+        return err;
+    }
+    let Some(answer) = crate::translate::read_response(&bytes, model) else {
+        return native_error(
+            format,
+            StatusCode::BAD_GATEWAY,
+            "the model's answer could not be read",
+        );
+    };
+    let id = parts
+        .headers
+        .get("x-tollgate-request-id")
+        .and_then(|v| v.to_str().ok())
+        .map_or_else(|| "resp_agent".to_string(), |r| format!("resp_{r}"));
+    let out = crate::translate::client_response(format, &answer, &id);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    Response::from_parts(parts, Body::from(out))
 }
 
 fn with_depth(mut resp: Response, depth: u32) -> Response {
