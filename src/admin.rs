@@ -133,7 +133,7 @@ async fn spend(
         }
     });
     let mut reports = vec![local];
-    let mut missing = Vec::new();
+    let mut missing = cluster.down_peers();
     for (node, r) in futures_util::future::join_all(asks).await {
         match r {
             Ok(r) => reports.push(r),
@@ -309,7 +309,7 @@ async fn cluster_logs(
     };
     let me = cluster.me().clone();
     let mut pages = Vec::new();
-    let mut missing = Vec::new();
+    let mut missing = cluster.down_peers();
     if let Some(mine) = for_node(&hex_node(me.node)) {
         let logs = s.logs.clone();
         match tokio::task::spawn_blocking(move || logs.query_marked(&mine)).await {

@@ -816,6 +816,18 @@ impl Cluster {
         self.alive()
     }
 
+    /// Ids (hex) of members this node knows but sees down: a cluster-wide
+    /// answer cannot include them.
+    pub fn down_peers(&self) -> Vec<String> {
+        self.peers
+            .read()
+            .expect("peers lock")
+            .values()
+            .filter(|p| p.state == PeerState::Down)
+            .map(|p| format!("{:016x}", p.member.node))
+            .collect()
+    }
+
     /// Runs a query of node-local data (`what`: `logs` or `spend`) on a
     /// peer and decodes its answer.
     pub async fn query_peer<Q: serde::Serialize, A: serde::de::DeserializeOwned>(

@@ -424,7 +424,9 @@ async fn compose_cluster() {
             .await;
         total += cost(&v);
     }
-    // Any node's cluster-wide report says the same.
+    // Any node's cluster-wide report says the same, once it sees every
+    // node alive again (until then it names the ones it cannot ask).
+    until_all_joined(&c).await;
     let (_, all) = c
         .admin(
             "GET",
@@ -432,6 +434,7 @@ async fn compose_cluster() {
             None,
         )
         .await;
+    assert!(all["missing_nodes"].as_array().unwrap().is_empty(), "{all}");
     assert_eq!(cost(&all), total, "{all}");
     println!(
         "budget 2000 µ$, spent {total} µ$ across the cluster (overshoot {} µ$)",
