@@ -3,5 +3,7 @@
 //! tools inside the gateway (`docs/mcp.md`, Code Mode).
 //!
 //! - [`stubs`]: Python signatures and docs of MCP tools.
+//! - [`sandbox`]: scripts run in a limited worker process.
 
+pub mod sandbox;
 pub mod stubs;

@@ -77,10 +77,17 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Internal: runs one Code Mode script sent on stdin, in this limited process.
+    #[command(hide = true)]
+    CodemodeWorker,
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    // The sandbox worker speaks its protocol on stdout and needs nothing else.
+    if matches!(cli.command, Command::CodemodeWorker) {
+        std::process::exit(tollgate::codemode::sandbox::worker_main());
+    }
     let logs = tracing_subscriber::fmt().with_env_filter(
         tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
             .unwrap_or_else(|_| "info".into()),
@@ -167,6 +174,7 @@ fn main() -> anyhow::Result<()> {
                 _ => anyhow::bail!("choose one of --stdio, --http ADDR, --sse ADDR"),
             }
         }
+        Command::CodemodeWorker => unreachable!("handled before start-up"),
     }
     Ok(())
 }

@@ -1,0 +1,445 @@
+//! The Code Mode sandbox: model-written Starlark runs in a worker process.
+//!
+//! Starlark's own limits (steps, heap, call stack) catch most runaway
+//! scripts, but not all: its heap limit is checked only every 1,000 steps and
+//! a single builtin call cannot be interrupted (`"x" * 200_000_000` allocates
+//! 200 MB before anything stops it). So every script runs in a fresh process
+//! (`tollgate codemode-worker`) that limits itself (address space, CPU time)
+//! before it reads the script, and that the gateway kills at its wall-clock
+//! deadline. A script can take its own worker down; never the node.
+//!
+//! Protocol, one JSON object per line:
+//! - gateway → worker: [`Job`] (the script, the tool bindings, the limits);
+//! - worker → gateway: `{"call": {"server", "tool", "args"}}` for every tool
+//!   call, answered with `{"ok": value}` or `{"err": "message"}`;
+//! - worker → gateway, last: `{"done": {"output", "result"}}` or
+//!   `{"error": {"kind", "message"}}`.
+//!
+//! Tools are bound as `server.tool(arg=value)` (names made Python
+//! identifiers, see [`super::stubs::py_name`]); there is no `load`, no file,
+//! network or clock access, and each script gets a fresh scope. Every call is
+//! checked again by the gateway ([`run`]'s `call` function), whatever the
+//! script did to reach it.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+
+/// Limits of one script.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Limits {
+    /// Starlark evaluation steps.
+    pub max_steps: u64,
+    /// Starlark heap, bytes.
+    pub max_heap_bytes: usize,
+    pub max_call_depth: usize,
+    /// Tool calls per script.
+    pub max_tool_calls: usize,
+    /// `print` output plus the result, bytes.
+    pub max_output_bytes: usize,
+    /// Wall-clock time, from start to the last line.
+    pub wall_ms: u64,
+    /// The worker's address space, bytes (the hard stop for what Starlark's
+    /// own heap check misses).
+    pub memory_bytes: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_steps: 1_000_000,
+            max_heap_bytes: 64 << 20,
+            max_call_depth: 100,
+            max_tool_calls: 200,
+            max_output_bytes: 64 << 10,
+            wall_ms: 30_000,
+            // Virtual, not resident: the allocator reserves address space in
+            // large arenas, and a worker capped at 1 GiB cannot even start.
+            memory_bytes: 2 << 30,
+        }
+    }
+}
+
+/// What the worker is asked to run.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Job {
+    pub script: String,
+    /// Tools the script may call, by server.
+    pub bindings: BTreeMap<String, Vec<String>>,
+    pub limits: Limits,
+}
+
+/// A finished script: what it printed and the value of its top-level `result`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finished {
+    pub output: String,
+    pub result: Value,
+}
+
+/// Why a script did not finish.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, thiserror::Error)]
+#[error("{kind}: {message}")]
+pub struct ScriptError {
+    /// `compile`, `runtime`, `limit` or `sandbox`.
+    pub kind: String,
+    pub message: String,
+}
+
+fn script_error(kind: &str, message: impl Into<String>) -> ScriptError {
+    ScriptError {
+        kind: kind.into(),
+        message: message.into(),
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum WorkerLine {
+    Call {
+        server: String,
+        tool: String,
+        args: Value,
+    },
+    Done(Finished),
+    Error(ScriptError),
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+enum Reply {
+    Ok(Value),
+    Err(String),
+}
+
+/// Runs `job` in a worker process started from `worker` (the `tollgate`
+/// binary); `call` executes each tool call the script makes (and may refuse
+/// it). Killed at the job's wall-clock deadline.
+pub async fn run<F, Fut>(worker: &Path, job: &Job, mut call: F) -> Result<Finished, ScriptError>
+where
+    F: FnMut(String, String, Value) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, String>>,
+{
+    let mut child = tokio::process::Command::new(worker)
+        .arg("codemode-worker")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .env_clear()
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|e| script_error("sandbox", format!("cannot start the worker: {e}")))?;
+    let mut stdin = child.stdin.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
+    let limits = job.limits.clone();
+    let talk = async {
+        let line = serde_json::to_string(job).expect("jobs encode") + "\n";
+        stdin
+            .write_all(line.as_bytes())
+            .await
+            .map_err(|e| script_error("sandbox", format!("worker: {e}")))?;
+        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let mut calls = 0usize;
+        loop {
+            let Some(line) = lines
+                .next_line()
+                .await
+                .map_err(|e| script_error("sandbox", format!("worker: {e}")))?
+            else {
+                return Err(script_error(
+                    "limit",
+                    "the script's worker was stopped: it used more memory or CPU time than allowed",
+                ));
+            };
+            if line.len() > limits.max_output_bytes + 4096 {
+                return Err(script_error(
+                    "limit",
+                    format!("output over {} bytes", limits.max_output_bytes),
+                ));
+            }
+            match serde_json::from_str::<WorkerLine>(&line) {
+                Ok(WorkerLine::Call { server, tool, args }) => {
+                    calls += 1;
+                    let reply = if calls > limits.max_tool_calls {
+                        Reply::Err(format!(
+                            "tool call limit reached ({} calls per script)",
+                            limits.max_tool_calls
+                        ))
+                    } else {
+                        match call(server, tool, args).await {
+                            Ok(v) => Reply::Ok(v),
+                            Err(e) => Reply::Err(e),
+                        }
+                    };
+                    let line = serde_json::to_string(&reply).expect("replies encode") + "\n";
+                    stdin
+                        .write_all(line.as_bytes())
+                        .await
+                        .map_err(|e| script_error("sandbox", format!("worker: {e}")))?;
+                }
+                Ok(WorkerLine::Done(f)) => return Ok(f),
+                Ok(WorkerLine::Error(e)) => return Err(e),
+                Err(e) => return Err(script_error("sandbox", format!("bad worker line: {e}"))),
+            }
+        }
+    };
+    let outcome = tokio::time::timeout(Duration::from_millis(limits.wall_ms), talk).await;
+    let _ = child.start_kill();
+    outcome.unwrap_or_else(|_| {
+        Err(script_error(
+            "limit",
+            format!(
+                "the script ran past its {} ms wall-clock limit",
+                limits.wall_ms
+            ),
+        ))
+    })
+}
+
+/// The worker's whole life: limit itself, read one job, run it, answer.
+pub fn worker_main() -> i32 {
+    let stdin = std::io::stdin();
+    let mut input = stdin.lock();
+    let mut first = String::new();
+    if input.read_line(&mut first).is_err() {
+        return 2;
+    }
+    let job: Job = match serde_json::from_str(&first) {
+        Ok(j) => j,
+        Err(e) => {
+            emit(&WorkerLine::Error(script_error("sandbox", e.to_string())));
+            return 2;
+        }
+    };
+    limit_self(&job.limits);
+    let line = match eval::run(&job, &mut input) {
+        Ok(f) => WorkerLine::Done(f),
+        Err(e) => WorkerLine::Error(e),
+    };
+    emit(&line);
+    0
+}
+
+fn emit(line: &WorkerLine) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
+        "{}",
+        serde_json::to_string(line).expect("lines encode")
+    );
+    let _ = out.flush();
+}
+
+/// Address space and CPU time limits on this process (Unix).
+fn limit_self(l: &Limits) {
+    #[cfg(unix)]
+    // SAFETY: setrlimit only reads the struct it is given.
+    unsafe {
+        let mem = libc::rlimit {
+            rlim_cur: l.memory_bytes as libc::rlim_t,
+            rlim_max: l.memory_bytes as libc::rlim_t,
+        };
+        libc::setrlimit(libc::RLIMIT_AS, &mem);
+        let secs = l.wall_ms.div_ceil(1000).max(1) as libc::rlim_t;
+        let cpu = libc::rlimit {
+            rlim_cur: secs,
+            rlim_max: secs + 1,
+        };
+        libc::setrlimit(libc::RLIMIT_CPU, &cpu);
+    }
+}
+
+mod eval {
+    //! Starlark evaluation inside the worker.
+
+    use std::io::{BufRead, Write};
+
+    use starlark::any::ProvidesStaticType;
+    use starlark::environment::{GlobalsBuilder, LibraryExtension, Module};
+    use starlark::eval::Evaluator;
+    use starlark::starlark_module;
+    use starlark::syntax::{AstModule, Dialect};
+    use starlark::values::Value as SValue;
+    use starlark::values::dict::DictRef;
+
+    use super::{Finished, Job, Reply, ScriptError, WorkerLine, script_error};
+    use crate::codemode::stubs::py_name;
+
+    struct Printed {
+        text: std::cell::RefCell<String>,
+        max: usize,
+    }
+
+    impl starlark::PrintHandler for Printed {
+        fn println(&self, text: &str) -> starlark::Result<()> {
+            let mut out = self.text.borrow_mut();
+            if out.len() + text.len() + 1 > self.max {
+                return Err(starlark::Error::new_other(anyhow::anyhow!(
+                    "output limit: print wrote more than {} bytes",
+                    self.max
+                )));
+            }
+            out.push_str(text);
+            out.push('\n');
+            Ok(())
+        }
+    }
+
+    /// What builtins reach through `eval.extra`: the line to the gateway.
+    #[derive(ProvidesStaticType)]
+    struct Line<'a> {
+        input: std::cell::RefCell<&'a mut dyn BufRead>,
+    }
+
+    #[starlark_module]
+    fn tool_calls(builder: &mut GlobalsBuilder) {
+        /// Calls `server`'s `tool` with keyword arguments (bound by the prelude).
+        fn __call_tool<'v>(
+            #[starlark(require = pos)] server: &str,
+            #[starlark(require = pos)] tool: &str,
+            #[starlark(require = pos)] args: SValue<'v>,
+            eval: &mut Evaluator<'v, '_, '_>,
+        ) -> anyhow::Result<serde_json::Value> {
+            let line = eval
+                .extra
+                .and_then(|e| e.downcast_ref::<Line>())
+                .ok_or_else(|| anyhow::anyhow!("no gateway line"))?;
+            let args = if DictRef::from_value(args).is_some() {
+                args.to_json_value()?
+            } else {
+                serde_json::json!({})
+            };
+            let request = WorkerLine::Call {
+                server: server.to_string(),
+                tool: tool.to_string(),
+                args,
+            };
+            {
+                let mut out = std::io::stdout().lock();
+                writeln!(out, "{}", serde_json::to_string(&request)?)?;
+                out.flush()?;
+            }
+            let mut reply = String::new();
+            line.input.borrow_mut().read_line(&mut reply)?;
+            match serde_json::from_str::<Reply>(&reply)? {
+                Reply::Ok(v) => Ok(v),
+                Reply::Err(e) => Err(anyhow::anyhow!("{server}.{tool}: {e}")),
+            }
+        }
+    }
+
+    /// `server = struct(tool = lambda **kw: __call_tool("server", "tool", kw), ...)`
+    fn prelude(job: &Job) -> String {
+        let mut out = String::new();
+        for (server, tools) in &job.bindings {
+            let fields: Vec<String> = tools
+                .iter()
+                .map(|t| {
+                    format!(
+                        "{} = lambda **kw: __call_tool({server:?}, {t:?}, kw)",
+                        py_name(t)
+                    )
+                })
+                .collect();
+            out.push_str(&format!(
+                "{} = struct({})\n",
+                py_name(server),
+                fields.join(", ")
+            ));
+        }
+        out
+    }
+
+    /// The first line of a Starlark error that says what went wrong, with
+    /// its location.
+    fn describe(e: &starlark::Error) -> String {
+        let text = format!("{e}");
+        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
+        let first = lines.next().unwrap_or("error").to_string();
+        let head = text
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with("error:"))
+            .map_or(first, str::to_string);
+        match text.lines().find(|l| l.trim_start().starts_with("-->")) {
+            Some(at) => format!("{head} ({})", at.trim().trim_start_matches("--> ")),
+            None => head,
+        }
+    }
+
+    pub(super) fn run(job: &Job, input: &mut dyn BufRead) -> Result<Finished, ScriptError> {
+        // Extended, for top-level `for`/`if` (scripts are not libraries),
+        // without `load`.
+        let dialect = Dialect {
+            enable_load: false,
+            ..Dialect::Extended
+        };
+        // The prelude is its own module so that script line numbers are the
+        // model's own.
+        let globals = GlobalsBuilder::extended_by(&[
+            LibraryExtension::Json,
+            LibraryExtension::Print,
+            LibraryExtension::StructType,
+            LibraryExtension::Map,
+            LibraryExtension::Filter,
+        ])
+        .with(tool_calls)
+        .build();
+        let script = AstModule::parse("script.star", job.script.clone(), &dialect)
+            .map_err(|e| script_error("compile", describe(&e)))?;
+        let prelude = AstModule::parse("prelude.star", prelude(job), &dialect)
+            .map_err(|e| script_error("sandbox", describe(&e)))?;
+        let printed = Printed {
+            text: Default::default(),
+            max: job.limits.max_output_bytes,
+        };
+        let line = Line {
+            input: std::cell::RefCell::new(input),
+        };
+        let l = &job.limits;
+        Module::with_temp_heap(|module| {
+            let mut eval = Evaluator::new(&module);
+            eval.extra = Some(&line);
+            eval.set_print_handler(&printed);
+            eval.set_max_callstack_size(l.max_call_depth)
+                .map_err(|e| script_error("sandbox", e.to_string()))?;
+            eval.eval_module(prelude, &globals)
+                .map_err(|e| script_error("sandbox", describe(&e)))?;
+            eval.set_max_tick_count(l.max_steps)
+                .map_err(|e| script_error("sandbox", e.to_string()))?;
+            eval.set_max_heap_size(l.max_heap_bytes)
+                .map_err(|e| script_error("sandbox", e.to_string()))?;
+            eval.eval_module(script, &globals).map_err(|e| {
+                let message = describe(&e);
+                let lower = message.to_ascii_lowercase();
+                let kind = if ["limit", "exceeded", "too many", "overflow", "stack"]
+                    .iter()
+                    .any(|w| lower.contains(w))
+                {
+                    "limit"
+                } else {
+                    "runtime"
+                };
+                script_error(kind, message)
+            })?;
+            let result = match module.get("result") {
+                Some(v) => v
+                    .to_json_value()
+                    .unwrap_or_else(|_| serde_json::Value::String(v.to_repr())),
+                None => serde_json::Value::Null,
+            };
+            let output = printed.text.borrow().clone();
+            if output.len() + result.to_string().len() > l.max_output_bytes {
+                return Err(script_error(
+                    "limit",
+                    format!("output limit: more than {} bytes", l.max_output_bytes),
+                ));
+            }
+            Ok(Finished { output, result })
+        })
+    }
+}

@@ -1,0 +1,161 @@
+//! The Code Mode sandbox with the real worker process: scripts that call
+//! tools, and scripts that try to take the node down, each stopped with its
+//! own clear error while the test process (standing in for the node) goes on.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde_json::{Value, json};
+use tollgate::codemode::sandbox::{Finished, Job, Limits, ScriptError, run};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
+
+fn job(script: &str, limits: Limits) -> Job {
+    Job {
+        script: script.to_string(),
+        bindings: BTreeMap::from([
+            ("math".to_string(), vec!["add".to_string()]),
+            ("files".to_string(), vec!["read-file".to_string()]),
+        ]),
+        limits,
+    }
+}
+
+/// Runs `script` with tools `math.add` and `files.read-file`; the gateway side
+/// also refuses anything else, as the real one does.
+async fn go(script: &str, limits: Limits) -> Result<Finished, ScriptError> {
+    run(
+        Path::new(BIN),
+        &job(script, limits),
+        |server, tool, args| async move {
+            match (server.as_str(), tool.as_str()) {
+                ("math", "add") => Ok(json!(
+                    args["a"].as_i64().unwrap_or(0) + args["b"].as_i64().unwrap_or(0)
+                )),
+                ("files", "read-file") => Ok(
+                    json!({"text": format!("contents of {}", args["path"].as_str().unwrap_or(""))}),
+                ),
+                _ => Err(format!(
+                    "tool '{server}-{tool}' is not available to this key"
+                )),
+            }
+        },
+    )
+    .await
+}
+
+fn small() -> Limits {
+    Limits {
+        wall_ms: 10_000,
+        ..Limits::default()
+    }
+}
+
+#[tokio::test]
+async fn scripts_call_tools_print_and_return_a_result() {
+    let out = go(
+        r#"
+total = 0
+for i in range(5):
+    total = total + math.add(a = i, b = 10)
+doc = files.read_file(path = "notes.txt")
+print("total", total)
+result = {"total": total, "doc": doc["text"]}
+"#,
+        small(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(out.output, "total 60\n");
+    assert_eq!(
+        out.result,
+        json!({"total": 60, "doc": "contents of notes.txt"})
+    );
+}
+
+#[tokio::test]
+async fn every_escape_is_stopped_with_its_own_error() {
+    let cases: Vec<(&str, &str, Limits, &str)> = vec![
+        (
+            "endless loop",
+            "def f():\n    for i in range(1000000000):\n        pass\nf()\n",
+            small(),
+            "limit",
+        ),
+        (
+            "deep recursion",
+            "def f(n):\n    return f(n + 1)\nf(0)\n",
+            small(),
+            "limit",
+        ),
+        (
+            "huge list",
+            "def f():\n    xs = []\n    for i in range(100000000):\n        xs.append('item-%d' % i)\nf()\n",
+            small(),
+            "limit",
+        ),
+        (
+            "one huge string in a single builtin",
+            "s = 'xxxxxxxxxx' * 300000000\nresult = len(s)\n",
+            small(),
+            "limit",
+        ),
+        (
+            "megabytes of print",
+            "for i in range(100000):\n    print('line %d of much output' % i)\n",
+            small(),
+            "limit",
+        ),
+        (
+            "ten thousand tool calls",
+            "for i in range(10000):\n    math.add(a = 1, b = 2)\n",
+            small(),
+            "limit",
+        ),
+        (
+            "a tool outside the key's scope",
+            "shell.run(cmd = 'rm -rf /')\n",
+            small(),
+            "runtime",
+        ),
+        (
+            "reaching a tool through getattr",
+            "getattr(math, 'sub')(a = 1, b = 2)\n",
+            small(),
+            "runtime",
+        ),
+        ("load", "load('x.star', 'y')\n", small(), "compile"),
+        ("a syntax error", "x = (1 +\n", small(), "compile"),
+        (
+            "a wall-clock limit",
+            "def f():\n    for i in range(1000000000):\n        pass\nf()\n",
+            Limits {
+                max_steps: u64::MAX / 2,
+                wall_ms: 1_500,
+                ..small()
+            },
+            "limit",
+        ),
+    ];
+    for (what, script, limits, kind) in cases {
+        let e = go(script, limits).await.expect_err(what);
+        println!("{what}: {e}");
+        assert_eq!(e.kind, kind, "{what}: {e}");
+        assert!(!e.message.is_empty(), "{what}");
+    }
+    // The tool-call limit and the scope refusal say so.
+    let e = go(
+        "for i in range(10000):\n    math.add(a = 1, b = 2)\n",
+        small(),
+    )
+    .await
+    .unwrap_err();
+    assert!(e.message.contains("tool call limit"), "{e}");
+    let e = go("getattr(math, 'sub')\n", small()).await.unwrap_err();
+    assert!(e.message.contains("sub"), "{e}");
+    // And after all that the sandbox still works.
+    let ok = go("result = math.add(a = 2, b = 3)\n", small())
+        .await
+        .unwrap();
+    assert_eq!(ok.result, Value::from(5));
+}
