@@ -471,11 +471,21 @@ impl Cluster {
                     }
                 }
                 OwnedNotification::Rename(old, new) => {
-                    // The same address with a newer identity: a restart.
+                    // The same address with a newer identity: a restart. foca
+                    // renames only to a live identity, and says no MemberUp
+                    // when it never saw the old one down — even if its
+                    // `Leaving` already marked it down here — so the new
+                    // identity is alive, and worth a sync (it may have missed
+                    // changes while it was away).
                     if old.node != new.node {
                         peers.remove(&old.node);
                     } else if let Some(p) = peers.get_mut(&new.node) {
-                        p.member = new;
+                        p.member = new.clone();
+                        if p.state != PeerState::Alive {
+                            p.state = PeerState::Alive;
+                            p.since_ms = now;
+                        }
+                        came_up = Some(new);
                     }
                 }
                 OwnedNotification::Defunct => {
