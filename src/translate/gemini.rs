@@ -492,8 +492,6 @@ impl Encoder {
     }
 }
 
-impl Encoder {}
-
 impl Encode for Encoder {
     fn finished(&self) -> bool {
         self.finished
