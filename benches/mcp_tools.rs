@@ -43,6 +43,7 @@ fn main() {
             },
             tool_prices: Default::default(),
             auto_execute: vec![],
+            code_mode: false,
             enabled: true,
             created_at: 0,
         })

@@ -4,6 +4,8 @@
 //!
 //! - [`stubs`]: Python signatures and docs of MCP tools.
 //! - [`sandbox`]: scripts run in a limited worker process.
+//! - [`meta`]: the four meta-tools `/mcp` and agent mode show.
 
+pub mod meta;
 pub mod sandbox;
 pub mod stubs;

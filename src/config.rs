@@ -305,6 +305,69 @@ pub struct McpConfig {
     /// Agent mode: most rounds of tool execution the gateway runs for one
     /// chat completion before it hands the tool calls to the client.
     pub agent_max_depth: u32,
+    /// Code Mode: how stubs are laid out, and the limits of every script.
+    pub code_mode: CodeModeConfig,
+}
+
+/// `[mcp.code_mode]`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CodeModeConfig {
+    /// `server`: one stub file per server (`servers/<name>.pyi`); `tool`:
+    /// one per tool (`servers/<name>/<tool>.pyi`). The same on every node.
+    pub binding: CodeModeBinding,
+    /// Starlark evaluation steps per script.
+    pub max_steps: u64,
+    /// Starlark heap per script, bytes.
+    pub max_heap_bytes: usize,
+    pub max_call_depth: usize,
+    pub max_tool_calls: usize,
+    /// `print` output plus `result`, bytes.
+    pub max_output_bytes: usize,
+    /// Wall-clock time per script; its worker is killed when it runs out.
+    #[serde(deserialize_with = "duration")]
+    pub wall_time: Duration,
+    /// Address space of a script's worker process, bytes (virtual memory:
+    /// the allocator reserves far more than it uses, so keep it ≥ 1 GiB).
+    pub memory_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CodeModeBinding {
+    #[default]
+    Server,
+    Tool,
+}
+
+impl Default for CodeModeConfig {
+    fn default() -> Self {
+        let l = crate::codemode::sandbox::Limits::default();
+        CodeModeConfig {
+            binding: CodeModeBinding::Server,
+            max_steps: l.max_steps,
+            max_heap_bytes: l.max_heap_bytes,
+            max_call_depth: l.max_call_depth,
+            max_tool_calls: l.max_tool_calls,
+            max_output_bytes: l.max_output_bytes,
+            wall_time: Duration::from_millis(l.wall_ms),
+            memory_bytes: l.memory_bytes,
+        }
+    }
+}
+
+impl CodeModeConfig {
+    pub fn limits(&self) -> crate::codemode::sandbox::Limits {
+        crate::codemode::sandbox::Limits {
+            max_steps: self.max_steps,
+            max_heap_bytes: self.max_heap_bytes,
+            max_call_depth: self.max_call_depth,
+            max_tool_calls: self.max_tool_calls,
+            max_output_bytes: self.max_output_bytes,
+            wall_ms: self.wall_time.as_millis() as u64,
+            memory_bytes: self.memory_bytes,
+        }
+    }
 }
 
 impl Default for McpConfig {
@@ -318,6 +381,7 @@ impl Default for McpConfig {
             backoff_max: Duration::from_secs(30),
             session_ttl: Duration::from_secs(24 * 3600),
             agent_max_depth: 5,
+            code_mode: CodeModeConfig::default(),
         }
     }
 }
@@ -472,9 +536,27 @@ impl Config {
                 ("mcp.call_timeout", m.call_timeout),
                 ("mcp.backoff_base", m.backoff_base),
                 ("mcp.session_ttl", m.session_ttl),
+                ("mcp.code_mode.wall_time", m.code_mode.wall_time),
             ],
             ("mcp", m.backoff_base, m.backoff_max),
         )?;
+        let cm = &m.code_mode;
+        for (name, value) in [
+            ("mcp.code_mode.max_steps", cm.max_steps),
+            ("mcp.code_mode.max_heap_bytes", cm.max_heap_bytes as u64),
+            ("mcp.code_mode.max_call_depth", cm.max_call_depth as u64),
+            ("mcp.code_mode.max_output_bytes", cm.max_output_bytes as u64),
+        ] {
+            if value == 0 {
+                return Err(invalid(name, "must be positive"));
+            }
+        }
+        if cm.memory_bytes < 256 << 20 {
+            return Err(invalid(
+                "mcp.code_mode.memory_bytes",
+                "must be at least 256 MiB (it limits virtual memory, which the allocator reserves generously)",
+            ));
+        }
         for (name, p) in &self.providers {
             p.validate(name)?;
         }

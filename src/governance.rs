@@ -1331,6 +1331,7 @@ impl Blank for McpServer {
             },
             tool_prices: Default::default(),
             auto_execute: Vec::new(),
+            code_mode: false,
             enabled: true,
             created_at: now_ms,
         }

@@ -26,6 +26,10 @@
 //! requests per API key and `GET /mock/last` shows the last request body
 //! (with its `anthropic-version` and `anthropic-beta` headers), so tests can
 //! see what reached the upstream.
+//!
+//! When tools are offered and the last message is the user's, the mock calls
+//! a tool: the one a user message `call <tool> <JSON arguments>` names (if it
+//! is offered), else the first, with example arguments from its schema.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -398,9 +402,28 @@ fn tool_call(req: &Value, seed: u64) -> Option<Value> {
     if last_role != "user" {
         return None;
     }
-    let f = tools.first()?.get("function")?;
-    let name = f.get("name")?.as_str()?;
-    let args = example_args(f.get("parameters").unwrap_or(&Value::Null));
+    let last = req["messages"].as_array()?.last()?;
+    let asked = last["content"]
+        .as_str()
+        .and_then(|t| t.trim().strip_prefix("call "))
+        .and_then(|rest| rest.split_once(' '))
+        .and_then(|(name, args)| Some((name, serde_json::from_str::<Value>(args).ok()?)))
+        .filter(|(name, _)| {
+            tools
+                .iter()
+                .any(|t| t["function"]["name"].as_str() == Some(*name))
+        });
+    let (name, args) = match asked {
+        Some((name, args)) => (name, args),
+        None => {
+            let f = tools.first()?.get("function")?;
+            let name = f.get("name")?.as_str()?;
+            (
+                name,
+                example_args(f.get("parameters").unwrap_or(&Value::Null)),
+            )
+        }
+    };
     Some(json!({
         "id": format!("call_{:012x}", seed & 0xffff_ffff_ffff),
         "type": "function",

@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::admin::{self, AdminState};
 use crate::cluster::Cluster;
+use crate::codemode::meta::CodeMode;
 use crate::config::{Config, Secret};
 use crate::governance::Governance;
 use crate::mcp::agent::{self, AgentState};
@@ -53,6 +54,8 @@ pub enum NodeError {
     Serve(std::io::Error),
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error("cannot find this program's own executable (Code Mode runs it): {0}")]
+    Executable(std::io::Error),
 }
 
 /// The one place background tasks are spawned.
@@ -201,6 +204,12 @@ pub async fn run(
         closing: mcp_closing.clone(),
         agent_max_depth: config.mcp.agent_max_depth,
         max_body_bytes: config.server.max_body_bytes,
+        code_mode: Arc::new(CodeMode {
+            binding: config.mcp.code_mode.binding,
+            limits: config.mcp.code_mode.limits(),
+            // Scripts run in this same binary, as `tollgate codemode-worker`.
+            worker: std::env::current_exe().map_err(NodeError::Executable)?,
+        }),
     };
     let ready = Arc::new(AtomicBool::new(true));
     let app = router(

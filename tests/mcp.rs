@@ -860,3 +860,340 @@ async fn the_get_stream_announces_tool_list_changes() {
         .unwrap();
     assert_eq!(r.status(), 204);
 }
+
+/// The text of one tool-log page's records of `query`, once there are `n`.
+async fn tool_logs_until(admin: &Admin, query: &str, n: usize) -> Vec<Value> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, page) = admin
+            .send(
+                reqwest::Method::GET,
+                &format!("/api/tool-logs?{query}"),
+                None,
+            )
+            .await;
+        if let Some(d) = page["data"].as_array().filter(|d| d.len() >= n) {
+            return d.clone();
+        }
+        assert!(Instant::now() < deadline, "tool logs {query}: {page}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The execution id an `executeToolCode` record names.
+fn execution_of(record: &Value) -> String {
+    let args: Value = serde_json::from_str(record["arguments"].as_str().unwrap()).unwrap();
+    args["execution"].as_str().unwrap().to_string()
+}
+
+const META_TOOLS: [&str; 4] = [
+    "executeToolCode",
+    "getToolDocs",
+    "listToolFiles",
+    "readToolFile",
+];
+
+/// A Code Mode server's tools are not listed; the four meta-tools are, and
+/// through them a client reads stubs and docs and runs a script whose tool
+/// calls are scoped, charged and logged like direct ones.
+#[tokio::test]
+async fn code_mode_servers_are_reached_through_the_meta_tools() {
+    let http = start_sample("--http", free_addr()).await;
+    let gw = start_gateway(tempfile::tempdir().unwrap()).await;
+    let admin = Admin::new(&gw);
+    admin
+        .put(
+            "/api/mcp/servers/files",
+            json!({"transport": {"type": "http", "url": format!("http://{}/mcp", http.addr)},
+                   "code_mode": true, "tool_prices": {"add": 700}}),
+        )
+        .await;
+    admin.put("/api/mcp/servers/local", stdio_server(&[])).await;
+    assert_eq!(admin.connected("files").await["code_mode"], true);
+    admin.connected("local").await;
+    let open = admin.key(json!({"name": "open"})).await;
+    let echo_only = admin
+        .key(json!({"name": "echo-only", "tools": ["files-echo", "local-*"]}))
+        .await;
+    let direct_only = admin
+        .key(json!({"name": "direct-only", "tools": ["local-*"]}))
+        .await;
+
+    let c = client(&gw, &open).await;
+    let mut expected = prefixed("local");
+    expected.extend(META_TOOLS.iter().map(|t| t.to_string()));
+    expected.sort();
+    assert_eq!(tool_names(&c).await, expected);
+    // Not callable directly either.
+    let e = call(&c, "files-echo", json!({"text": "x"}))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown tool"), "{e}");
+
+    let files = call(&c, "listToolFiles", json!({})).await.unwrap();
+    assert_eq!(text(&files), "servers/files.pyi  (5 tools)\n");
+    let stub = text(
+        &call(&c, "readToolFile", json!({"fileName": "servers/files.pyi"}))
+            .await
+            .unwrap(),
+    );
+    assert!(
+        stub.contains("def add(a: float, b: float) -> Any:"),
+        "{stub}"
+    );
+    assert!(stub.contains("def echo(text: str) -> Any:"), "{stub}");
+    let part = text(
+        &call(
+            &c,
+            "readToolFile",
+            json!({"fileName": "servers/files.pyi", "startLine": 1, "endLine": 2}),
+        )
+        .await
+        .unwrap(),
+    );
+    assert_eq!(part.lines().count(), 2, "{part}");
+    assert!(stub.starts_with(&part));
+    let missing = call(&c, "readToolFile", json!({"fileName": "servers/nope.pyi"}))
+        .await
+        .unwrap();
+    assert_eq!(missing.is_error, Some(true));
+    assert!(text(&missing).contains("listToolFiles"));
+    let docs = text(
+        &call(
+            &c,
+            "getToolDocs",
+            json!({"server": "files", "tool": "write_file"}),
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(
+        docs.contains("Args:") && docs.contains("content (str, required)"),
+        "{docs}"
+    );
+    assert!(docs.contains("files.write_file("), "{docs}");
+
+    let script = r#"
+total = files.add(a = 2, b = 3)
+files.write_file(path = "sum.txt", content = "sum " + total)
+print(files.read_file(path = "sum.txt"))
+result = {"total": total}
+"#;
+    let (failed, out) = run_script(&c, script).await;
+    assert!(!failed, "{out}");
+    assert_eq!(out, "sum 5\nresult = {\"total\":\"5\"}\n");
+
+    // Errors say what, where, and give a hint.
+    let (failed, said) = run_script(&c, "x = 1\ny = = 2\n").await;
+    assert!(failed);
+    assert!(said.starts_with("compile error:"), "{said}");
+    assert!(
+        said.contains("script.star:2") && said.contains("hint:"),
+        "{said}"
+    );
+    let (_, said) = run_script(&c, "files.read_file(path = '../x')").await;
+    assert!(
+        said.starts_with("runtime error: files.read_file:"),
+        "{said}"
+    );
+    assert!(said.contains("script.star:1"), "{said}");
+    // Runaway scripts stop at their limits; the node goes on serving.
+    let forever = "def f():\n    for i in range(1000000000):\n        pass\nf()\n";
+    let huge = "s = 'xxxxxxxxxx' * 300000000\nresult = len(s)\n";
+    for code in [forever, huge] {
+        let (failed, said) = run_script(&c, code).await;
+        assert!(failed && said.starts_with("limit error:"), "{said}");
+    }
+    let (_, again) = run_script(&c, "result = files.add(a = 1, b = 1)").await;
+    assert_eq!(again, "result = \"2\"\n");
+
+    // A key sees only its own Code Mode tools, in its files and its scripts.
+    let scoped = client(&gw, &echo_only).await;
+    let stub = text(
+        &call(
+            &scoped,
+            "readToolFile",
+            json!({"fileName": "servers/files.pyi"}),
+        )
+        .await
+        .unwrap(),
+    );
+    assert!(
+        stub.contains("def echo(") && !stub.contains("def add("),
+        "{stub}"
+    );
+    let (failed, said) = run_script(&scoped, "result = files.add(a = 1, b = 2)").await;
+    assert!(failed && said.contains("has no attribute `add`"), "{said}");
+    assert!(said.contains("hint: the stub files"), "{said}");
+    let by_name = r#"result = __call_tool("files", "add", {"a": 1, "b": 2})"#;
+    let (failed, said) = run_script(&scoped, by_name).await;
+    assert!(failed, "{said}");
+    assert!(
+        said.contains("no tool add on server files for this key"),
+        "{said}"
+    );
+    // A key without Code Mode tools sees no meta-tools and cannot call them.
+    let plain = client(&gw, &direct_only).await;
+    assert_eq!(tool_names(&plain).await, prefixed("local"));
+    assert!(call(&plain, "listToolFiles", json!({})).await.is_err());
+
+    // The script's calls are logged with its execution as their parent and
+    // charged like direct calls.
+    let runs = tool_logs_until(&admin, "tool=executeToolCode&is_error=false", 2).await;
+    let first = runs
+        .iter()
+        .find(|r| r["result"].as_str().unwrap().contains("sum 5"))
+        .expect("the first script's run is logged");
+    assert_eq!(first["server"], "codemode");
+    let execution = execution_of(first);
+    let calls = tool_logs_until(&admin, &format!("parent_request={execution}"), 3).await;
+    let mut tools: Vec<&str> = calls.iter().map(|l| l["tool"].as_str().unwrap()).collect();
+    tools.sort();
+    assert_eq!(tools, ["files-add", "files-read_file", "files-write_file"]);
+    let add = calls.iter().find(|l| l["tool"] == "files-add").unwrap();
+    assert_eq!(add["cost_micros"], 700);
+    assert_eq!(add["arguments"], r#"{"a":2,"b":3}"#);
+
+    // Budgets and rate limits hold inside a script as outside: a budget of
+    // 0.001 $ pays for one `add` (700 µ$); three calls a minute allow three.
+    let budgeted = admin
+        .key(json!({"name": "budgeted", "budgets": [{"limit_usd": "0.001", "period": "1d"}]}))
+        .await;
+    let b = client(&gw, &budgeted).await;
+    let twice = "x = files.add(a = 1, b = 1)\nprint(x)\ny = files.add(a = 2, b = 2)\nprint(y)";
+    let (failed, said) = run_script(&b, twice).await;
+    assert!(failed);
+    assert!(
+        said.starts_with("runtime error: files.add: budget"),
+        "{said}"
+    );
+    assert!(said.contains("script.star:3"), "{said}");
+    let limited = admin
+        .key(json!({"name": "limited", "rate_limits": [{"requests": 3, "window": "1m"}]}))
+        .await;
+    let l = client(&gw, &limited).await;
+    let five = "for i in range(5):\n    print(files.echo(text = str(i)))";
+    let (failed, said) = run_script(&l, five).await;
+    assert!(failed);
+    assert!(
+        said.starts_with("runtime error: files.echo: rate limit"),
+        "{said}"
+    );
+    // Only this key called echo: three calls ran and were logged.
+    let echoes = tool_logs_until(&admin, "tool=files-echo", 3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(echoes.len(), 3);
+    assert_eq!(tool_logs_until(&admin, "tool=files-echo", 3).await.len(), 3);
+}
+
+/// Runs a script through `executeToolCode`: (failed, what came back).
+async fn run_script(c: &Client, code: &str) -> (bool, String) {
+    let r = call(c, "executeToolCode", json!({"code": code}))
+        .await
+        .unwrap();
+    (r.is_error == Some(true), text(&r))
+}
+
+/// Code Mode in agent mode: the read-only meta-tools always run; a script
+/// runs when every tool it can reach is auto-executable, and otherwise goes
+/// back to the client.
+#[tokio::test]
+async fn agent_mode_runs_code_mode_scripts_that_reach_only_auto_tools() {
+    let mock = common::start_mock(&[]).await;
+    let config = format!(
+        "{CONFIG}agent_max_depth = 3\n{}",
+        common::mock_provider("mock", &mock, "")
+    );
+    let gw = Gateway::start_with_env(&config, tempfile::tempdir().unwrap(), &[]).await;
+    let admin = Admin::new(&gw);
+    let mut server = stdio_server(&[]);
+    server["code_mode"] = json!(true);
+    server["auto_execute"] = json!(["echo"]);
+    admin.put("/api/mcp/servers/local", server).await;
+    admin.connected("local").await;
+    let key = admin.key(json!({"name": "agent"})).await;
+    let ask = |content: String| {
+        let gw = &gw;
+        let key = key.clone();
+        async move {
+            let body =
+                json!({"model": "mock/mock-1", "messages": [{"role": "user", "content": content}]});
+            let r = reqwest::Client::new()
+                .post(gw.url("/v1/chat/completions"))
+                .bearer_auth(&key)
+                .header("x-tollgate-mcp", "agent")
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            let depth = r.headers()["x-tollgate-mcp-depth"]
+                .to_str()
+                .unwrap()
+                .to_string();
+            (depth, r.json::<Value>().await.unwrap())
+        }
+    };
+    let script_call = |code: &str| format!("call executeToolCode {}", json!({"code": code}));
+    let last_tool_result = || async {
+        let last: Value = reqwest::get(format!("http://{}/mock/last", mock.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let messages = last["body"]["messages"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        messages.last().unwrap()["content"]
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+
+    // Offered: the meta-tools, not the server's own tools.
+    let (depth, answer) = ask("call listToolFiles {}".into()).await;
+    assert_eq!(depth, "1", "{answer}");
+    assert_eq!(last_tool_result().await, "servers/local.pyi  (5 tools)\n");
+    let (depth, _) = ask("call readToolFile {\"fileName\": \"servers/local.pyi\"}".into()).await;
+    assert_eq!(depth, "1");
+    assert!(last_tool_result().await.contains("def echo(text: str)"));
+
+    // Reaches only `echo`, which the server auto-executes: run.
+    let (depth, answer) = ask(script_call("result = local.echo(text = 'from a script')")).await;
+    assert_eq!(depth, "1", "{answer}");
+    assert_eq!(answer["choices"][0]["finish_reason"], "stop");
+    assert_eq!(last_tool_result().await, "result = \"from a script\"\n");
+    let runs = tool_logs_until(&admin, "tool=executeToolCode", 1).await;
+    let parent = runs[0]["parent_request"]
+        .as_str()
+        .expect("the model call is the parent");
+    assert!(!parent.is_empty());
+    let nested = tool_logs_until(
+        &admin,
+        &format!("parent_request={}", execution_of(&runs[0])),
+        1,
+    )
+    .await;
+    assert_eq!(nested[0]["tool"], "local-echo");
+
+    // Reaches `add` (not auto-executed), or everything: back to the client.
+    for code in [
+        "result = local.add(a = 1, b = 2)",
+        "f = getattr(local, 'ad' + 'd')\nresult = f(a = 1, b = 2)",
+        "s = local\nresult = s.echo(text = 'x')",
+    ] {
+        let (depth, answer) = ask(script_call(code)).await;
+        assert_eq!(depth, "0", "{code}: {answer}");
+        assert_eq!(tool_calls(&answer), ["executeToolCode"], "{code}");
+    }
+    assert_eq!(
+        tool_logs_until(&admin, "tool=executeToolCode", 1)
+            .await
+            .len(),
+        1,
+        "only the auto-executable script ran"
+    );
+}

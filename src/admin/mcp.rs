@@ -131,6 +131,7 @@ async fn list_tools(State(s): State<AdminState>) -> Response {
                 "description": t.shown.description,
                 "price_micros": t.price_micros,
                 "auto_execute": t.server_auto_execute,
+                "code_mode": t.code_mode,
             })
         })
         .collect();

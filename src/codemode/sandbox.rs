@@ -30,6 +30,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 
+/// How the gateway refuses a script's call past `max_tool_calls`.
+const TOOL_CALL_LIMIT: &str = "tool call limit reached";
+
 /// Limits of one script.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Limits {
@@ -166,7 +169,7 @@ where
                     calls += 1;
                     let reply = if calls > limits.max_tool_calls {
                         Reply::Err(format!(
-                            "tool call limit reached ({} calls per script)",
+                            "{TOOL_CALL_LIMIT} ({} calls per script)",
                             limits.max_tool_calls
                         ))
                     } else {
@@ -266,7 +269,10 @@ mod eval {
     use starlark::values::Value as SValue;
     use starlark::values::dict::DictRef;
 
-    use super::{Finished, Job, Reply, ScriptError, WorkerLine, script_error};
+    use super::{Finished, Job, Reply, ScriptError, TOOL_CALL_LIMIT, WorkerLine, script_error};
+
+    /// The script's file name in errors.
+    const SCRIPT: &str = "script.star";
     use crate::codemode::stubs::py_name;
 
     struct Printed {
@@ -293,6 +299,9 @@ mod eval {
     #[derive(ProvidesStaticType)]
     struct Line<'a> {
         input: std::cell::RefCell<&'a mut dyn BufRead>,
+        /// The last refusal or failure of a tool call, which a script error
+        /// may be (so that it is not mistaken for a sandbox limit).
+        failed_call: std::cell::RefCell<Option<String>>,
     }
 
     #[starlark_module]
@@ -327,7 +336,11 @@ mod eval {
             line.input.borrow_mut().read_line(&mut reply)?;
             match serde_json::from_str::<Reply>(&reply)? {
                 Reply::Ok(v) => Ok(v),
-                Reply::Err(e) => Err(anyhow::anyhow!("{server}.{tool}: {e}")),
+                Reply::Err(e) => {
+                    let message = format!("{server}.{tool}: {e}");
+                    *line.failed_call.borrow_mut() = Some(message.clone());
+                    Err(anyhow::anyhow!(message))
+                }
             }
         }
     }
@@ -354,20 +367,28 @@ mod eval {
         out
     }
 
-    /// The first line of a Starlark error that says what went wrong, with
-    /// its location.
+    /// What went wrong, where in the script: its own line even when the
+    /// error is raised inside a tool binding (whose frames are the prelude's).
     fn describe(e: &starlark::Error) -> String {
-        let text = format!("{e}");
-        let mut lines = text.lines().map(str::trim).filter(|l| !l.is_empty());
-        let first = lines.next().unwrap_or("error").to_string();
-        let head = text
+        let text = e.without_diagnostic().to_string();
+        let what = text
             .lines()
             .map(str::trim)
-            .find(|l| l.starts_with("error:"))
-            .map_or(first, str::to_string);
-        match text.lines().find(|l| l.trim_start().starts_with("-->")) {
-            Some(at) => format!("{head} ({})", at.trim().trim_start_matches("--> ")),
-            None => head,
+            .find(|l| !l.is_empty())
+            .unwrap_or("error")
+            .to_string();
+        let in_script = |s: &&starlark::codemap::FileSpan| s.filename() == SCRIPT;
+        let at = e.span().filter(in_script).or_else(|| {
+            e.call_stack()
+                .frames
+                .iter()
+                .rev()
+                .filter_map(|f| f.location.as_ref())
+                .find(in_script)
+        });
+        match at.or(e.span()) {
+            Some(at) => format!("{what} ({at})"),
+            None => what,
         }
     }
 
@@ -389,7 +410,7 @@ mod eval {
         ])
         .with(tool_calls)
         .build();
-        let script = AstModule::parse("script.star", job.script.clone(), &dialect)
+        let script = AstModule::parse(SCRIPT, job.script.clone(), &dialect)
             .map_err(|e| script_error("compile", describe(&e)))?;
         let prelude = AstModule::parse("prelude.star", prelude(job), &dialect)
             .map_err(|e| script_error("sandbox", describe(&e)))?;
@@ -399,6 +420,7 @@ mod eval {
         };
         let line = Line {
             input: std::cell::RefCell::new(input),
+            failed_call: Default::default(),
         };
         let l = &job.limits;
         Module::with_temp_heap(|module| {
@@ -415,14 +437,24 @@ mod eval {
                 .map_err(|e| script_error("sandbox", e.to_string()))?;
             eval.eval_module(script, &globals).map_err(|e| {
                 let message = describe(&e);
-                let lower = message.to_ascii_lowercase();
-                let kind = if ["limit", "exceeded", "too many", "overflow", "stack"]
-                    .iter()
-                    .any(|w| lower.contains(w))
-                {
-                    "limit"
-                } else {
-                    "runtime"
+                // A failed tool call is the script's runtime error, whatever
+                // its text says, unless the gateway refused it for the limit.
+                let failed_call = line.failed_call.borrow().clone();
+                let kind = match failed_call {
+                    Some(call) if message.contains(&call) => {
+                        if call.contains(TOOL_CALL_LIMIT) {
+                            "limit"
+                        } else {
+                            "runtime"
+                        }
+                    }
+                    _ => {
+                        let lower = message.to_ascii_lowercase();
+                        let limit = ["limit", "exceeded", "too many", "overflow", "stack"]
+                            .iter()
+                            .any(|w| lower.contains(w));
+                        if limit { "limit" } else { "runtime" }
+                    }
                 };
                 script_error(kind, message)
             })?;

@@ -289,6 +289,10 @@ pub struct McpServer {
     /// Tools (bare names or patterns) the gateway may execute itself in agent mode.
     #[serde(default)]
     pub auto_execute: Vec<String>,
+    /// Code Mode: the server's tools are not listed to clients; they are
+    /// reached through the four Code Mode meta-tools instead (`docs/mcp.md`).
+    #[serde(default)]
+    pub code_mode: bool,
     /// A disabled server is disconnected and shows no tools.
     #[serde(default = "enabled")]
     pub enabled: bool,
@@ -330,8 +334,13 @@ pub enum McpTransport {
 impl Object for McpServer {
     const KIND: &'static str = "mcp_servers";
     const ID_PREFIX: &'static str = "";
-    const PATCHABLE: &'static [&'static str] =
-        &["transport", "tool_prices", "auto_execute", "enabled"];
+    const PATCHABLE: &'static [&'static str] = &[
+        "transport",
+        "tool_prices",
+        "auto_execute",
+        "code_mode",
+        "enabled",
+    ];
     fn id(&self) -> &str {
         &self.id
     }

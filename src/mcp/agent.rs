@@ -12,6 +12,12 @@
 //! `x-tollgate-mcp-max-depth`). An answer with any other tool call goes back
 //! to the client unexecuted, since the client must answer every call of it.
 //!
+//! Tools of Code Mode servers are not appended; the four Code Mode
+//! meta-tools are ([`crate::codemode::meta`]). The three that read stubs
+//! always auto-execute; `executeToolCode` does when every tool its script
+//! can reach is auto-executable, and each call the script makes is checked
+//! again when it happens.
+//!
 //! This sits in front of the proxy as a layer: every model call of the loop
 //! is a whole pass through the proxy pipeline (authentication, limits,
 //! budgets, logs), and every tool execution goes through [`execute`], which
@@ -29,6 +35,7 @@ use serde_json::{Value, json};
 
 use super::index::IndexedTool;
 use super::server::{McpState, execute};
+use crate::codemode::meta::{self, CodeModeTools, MetaTool};
 use crate::governance::KeyView;
 use crate::providers::openai::Endpoint;
 use crate::proxy::Gateway;
@@ -126,7 +133,7 @@ pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Res
         .to_string();
     let index = s.mcp.upstreams.index();
     let offered: Vec<&Arc<IndexedTool>> = index
-        .visible(&key.tools)
+        .direct(&key.tools)
         .filter(|t| {
             include
                 .as_ref()
@@ -137,11 +144,17 @@ pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Res
         .entry("tools")
         .or_insert_with(|| Value::Array(Vec::new()));
     if let Value::Array(list) = tools {
-        list.extend(offered.iter().map(|t| {
+        let meta = index
+            .has_code_mode(&key.tools)
+            .then_some(&*meta::DEFINITIONS)
+            .into_iter()
+            .flatten();
+        let shown = offered.iter().map(|t| &t.shown).chain(meta);
+        list.extend(shown.map(|t| {
             json!({"type": "function", "function": {
-                "name": t.name(),
-                "description": t.shown.description,
-                "parameters": t.shown.input_schema,
+                "name": t.name,
+                "description": t.description,
+                "parameters": t.input_schema,
             }})
         }));
     }
@@ -180,12 +193,23 @@ pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Res
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let results =
-            futures_util::future::join_all(runnable.into_iter().map(|(id, tool, args)| {
+            futures_util::future::join_all(runnable.into_iter().map(|(id, target, args)| {
                 let mcp = &s.mcp;
                 let key = &key;
                 let parent = parent.clone();
                 async move {
-                    let text = match execute(mcp, key, &tool, args, parent).await {
+                    let outcome = match target {
+                        Target::Tool(tool) => execute(mcp, key, &tool, args, parent).await,
+                        Target::Meta(m) => {
+                            let call = meta::Call {
+                                key,
+                                parent,
+                                auto_only: true,
+                            };
+                            meta::call(mcp, m, args, call).await
+                        }
+                    };
+                    let text = match outcome {
                         Ok(r) => result_text(&r),
                         Err(refused) => format!("refused: {refused}"),
                     };
@@ -203,11 +227,22 @@ pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Res
     }
 }
 
-/// A tool call the gateway runs itself: (call id, tool, arguments).
-type AutoCall = (String, Arc<IndexedTool>, Option<JsonObject>);
+/// What an auto-executed call runs.
+enum Target {
+    Tool(Arc<IndexedTool>),
+    Meta(MetaTool),
+}
 
-/// The calls as (id, tool, arguments) if every one of them is an MCP tool the
-/// key may call and auto-execute; `None` if any must go to the client.
+/// A tool call the gateway runs itself: (call id, what it runs, arguments).
+type AutoCall = (String, Target, Option<JsonObject>);
+
+/// The calls as (id, target, arguments) if every one of them is one the
+/// gateway may run for the model; `None` if any must go to the client.
+///
+/// A direct tool must be on the key's or its server's auto-execute list. Of
+/// the Code Mode meta-tools, the three that read stubs always run;
+/// `executeToolCode` runs only if every tool its script can reach is
+/// auto-executable (and each call it makes is checked again as it happens).
 fn auto_calls(
     key: &KeyView,
     index: &super::index::ToolIndex,
@@ -217,15 +252,29 @@ fn auto_calls(
         .iter()
         .map(|c| {
             let name = c["function"]["name"].as_str()?;
-            let tool = index.get_for(&key.tools, name)?;
-            if !(key.tools.auto_executes(name) || tool.server_auto_execute) {
-                return None;
-            }
             let args = match c["function"]["arguments"].as_str() {
                 Some(a) if !a.trim().is_empty() => serde_json::from_str::<JsonObject>(a).ok(),
                 _ => None,
             };
-            Some((c["id"].as_str()?.to_string(), tool.clone(), args))
+            let target = match MetaTool::parse(name).filter(|_| index.has_code_mode(&key.tools)) {
+                Some(m) if m.read_only() => Target::Meta(m),
+                Some(m) => {
+                    let code = args.as_ref()?.get("code")?.as_str()?;
+                    let reach = CodeModeTools::of(index, &key.tools).reachable(code);
+                    if !reach.iter().all(|t| meta::auto_executable(&key.tools, t)) {
+                        return None;
+                    }
+                    Target::Meta(m)
+                }
+                None => {
+                    let tool = index.get_direct(&key.tools, name)?;
+                    if !meta::auto_executable(&key.tools, tool) {
+                        return None;
+                    }
+                    Target::Tool(tool.clone())
+                }
+            };
+            Some((c["id"].as_str()?.to_string(), target, args))
         })
         .collect()
 }

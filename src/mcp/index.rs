@@ -28,6 +28,8 @@ pub struct IndexedTool {
     pub price_micros: u64,
     /// The server lists it for the gateway to execute itself in agent mode.
     pub server_auto_execute: bool,
+    /// Its server is in Code Mode: reached through the meta-tools only.
+    pub code_mode: bool,
 }
 
 impl IndexedTool {
@@ -62,6 +64,7 @@ impl ToolIndex {
                         .copied()
                         .unwrap_or(0),
                     server_auto_execute: auto.iter().any(|p| p.matches(&t.name)),
+                    code_mode: server.code_mode,
                     json: serde_json::value::to_raw_value(&shown).expect("tools encode"),
                     shown,
                 }));
@@ -98,7 +101,13 @@ impl ToolIndex {
         self.get(name).filter(|t| scope.allows(t.name()))
     }
 
-    /// The tools `scope` allows, in name order.
+    /// The tool named `name` if `scope` allows it and it is called directly
+    /// (its server is not in Code Mode).
+    pub fn get_direct(&self, scope: &ToolScope, name: &str) -> Option<&Arc<IndexedTool>> {
+        self.get_for(scope, name).filter(|t| !t.code_mode)
+    }
+
+    /// The tools `scope` allows, in name order, Code Mode ones included.
     pub fn visible<'a>(
         &'a self,
         scope: &'a ToolScope,
@@ -106,14 +115,36 @@ impl ToolIndex {
         self.tools.iter().filter(|t| scope.allows(t.name()))
     }
 
-    /// The `tools/list` result for `scope` as JSON: `{"tools": [...]}`.
+    /// The tools `scope` allows that are called directly, in name order.
+    pub fn direct<'a>(
+        &'a self,
+        scope: &'a ToolScope,
+    ) -> impl Iterator<Item = &'a Arc<IndexedTool>> {
+        self.visible(scope).filter(|t| !t.code_mode)
+    }
+
+    /// Whether `scope` reaches any Code Mode tool (and so sees the meta-tools).
+    pub fn has_code_mode(&self, scope: &ToolScope) -> bool {
+        self.visible(scope).any(|t| t.code_mode)
+    }
+
+    /// The `tools/list` result for `scope` as JSON: `{"tools": [...]}`: the
+    /// direct tools, then the Code Mode meta-tools if the scope reaches any
+    /// Code Mode tool.
     pub fn list_json(&self, scope: &ToolScope) -> Box<RawValue> {
+        let meta = &crate::codemode::meta::DEFINITIONS_JSON;
+        let shown = self.direct(scope).map(|t| &*t.json);
+        let meta = self
+            .has_code_mode(scope)
+            .then(|| meta.iter().map(|m| &**m))
+            .into_iter()
+            .flatten();
         let mut out = String::from(r#"{"tools":["#);
-        for (i, t) in self.visible(scope).enumerate() {
+        for (i, json) in shown.chain(meta).enumerate() {
             if i > 0 {
                 out.push(',');
             }
-            out.push_str(t.json.get());
+            out.push_str(json.get());
         }
         out.push_str("]}");
         RawValue::from_string(out).expect("joined JSON values are JSON")
@@ -141,6 +172,7 @@ mod tests {
             },
             tool_prices: prices.iter().map(|(t, p)| (t.to_string(), *p)).collect(),
             auto_execute: auto.iter().map(|s| s.to_string()).collect(),
+            code_mode: false,
             enabled: true,
             created_at: 0,
         }

@@ -30,6 +30,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::session::{Sealer, Session};
 use super::upstream::Upstreams;
+use crate::codemode::meta::{self, CodeMode, MetaTool};
 use crate::governance::{Governance, KeyView};
 use crate::observability::tool_log::{ToolLog, ToolLogs};
 
@@ -62,6 +63,7 @@ pub struct McpState {
     pub agent_max_depth: u32,
     /// `[server] max_body_bytes`.
     pub max_body_bytes: usize,
+    pub code_mode: Arc<CodeMode>,
 }
 
 pub fn routes(state: McpState) -> Router {
@@ -295,9 +297,19 @@ fn initialize(s: &McpState, key: &KeyView, id: Value, params: &Value) -> Respons
 /// Resolves, admits, charges, executes and logs one tool call.
 async fn call_tool(s: &McpState, key: &KeyView, id: Value, p: CallToolRequestParams) -> Response {
     let index = s.upstreams.index();
+    if let Some(m) = MetaTool::parse(&p.name).filter(|_| index.has_code_mode(&key.tools)) {
+        let call = meta::Call {
+            key,
+            parent: None,
+            auto_only: false,
+        };
+        let outcome = meta::call(s, m, p.arguments, call).await;
+        return tool_answer(id, outcome);
+    }
     // A tool outside the key's scope is refused exactly like one that does
-    // not exist, so names cannot be probed.
-    let Some(tool) = index.get_for(&key.tools, &p.name) else {
+    // not exist, so names cannot be probed. Code Mode tools are reached
+    // through the meta-tools only.
+    let Some(tool) = index.get_direct(&key.tools, &p.name) else {
         return rpc_error(
             StatusCode::OK,
             id,
@@ -305,7 +317,11 @@ async fn call_tool(s: &McpState, key: &KeyView, id: Value, p: CallToolRequestPar
             format!("unknown tool: {}", p.name),
         );
     };
-    match execute(s, key, tool, p.arguments, None).await {
+    tool_answer(id, execute(s, key, tool, p.arguments, None).await)
+}
+
+fn tool_answer(id: Value, outcome: Result<CallToolResult, String>) -> Response {
+    match outcome {
         Ok(mut result) => {
             // Sessions negotiate versions before 2026-07-28, which have no `resultType`.
             result.result_type = None;
