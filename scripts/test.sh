@@ -31,6 +31,9 @@ else
   cargo test --workspace --locked --no-fail-fast
 fi
 
+echo "--- Code Mode token benchmark (both modes must reach the same answers)"
+cargo test --locked --bench codemode_tokens
+
 echo "--- docker compose cluster tests"
 if docker info >/dev/null 2>&1; then
   # The images reuse the debug binary built above: one build for everything.
