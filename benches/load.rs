@@ -11,6 +11,11 @@
 //! `LOAD_SECONDS` after a one-second warm-up, first straight at the mock, then
 //! through the gateway, and reports p50/p99 latency (to the last byte),
 //! throughput, the added latency, and the gateway's peak RSS (VmHWM).
+//!
+//! As a reference for what any proxy adds on the same machine, when
+//! `haproxy` is installed (or `LOAD_HAPROXY` names its binary) the same load
+//! also goes through HAProxy in HTTP mode with keep-alive to the mock, and
+//! its added latency and throughput ratio are reported beside the gateway's.
 
 use std::net::{SocketAddr, TcpListener};
 use std::process::{Child, Command, Stdio};
@@ -184,6 +189,31 @@ fn overhead_quantiles(metrics: &str) -> (f64, f64, u64) {
     (at(0.5), at(0.99), total)
 }
 
+/// HAProxy in front of `mock` at `listen`, if it is installed: a reference
+/// for what a lean HTTP proxy adds on this machine.
+fn start_haproxy(dir: &std::path::Path, listen: SocketAddr, mock: SocketAddr) -> Option<Proc> {
+    let bin = std::env::var("LOAD_HAPROXY").unwrap_or_else(|_| "haproxy".into());
+    Command::new(&bin).arg("-v").output().ok()?;
+    let config = dir.join("haproxy.cfg");
+    std::fs::write(
+        &config,
+        format!(
+            "global\n  maxconn 4096\ndefaults\n  mode http\n  option http-keep-alive\n  http-reuse always\n  timeout connect 5s\n  timeout client 60s\n  timeout server 60s\nfrontend load\n  bind {listen}\n  default_backend mock\nbackend mock\n  server mock {mock}\n"
+        ),
+    )
+    .ok()?;
+    let child = Command::new(&bin)
+        .arg("-f")
+        .arg(&config)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    let proc = Proc(child);
+    wait_up(listen, "/v1/models");
+    Some(proc)
+}
+
 fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
@@ -231,6 +261,8 @@ fn main() {
     wait_up(mock_addr, "/v1/models");
     wait_up(gw_addr, "/ready");
     let gw_pid = gateway.0.id();
+    let haproxy_addr = free_addr();
+    let haproxy = start_haproxy(data.path(), haproxy_addr, mock_addr);
 
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
@@ -246,10 +278,15 @@ fn main() {
         "{} cores; gateway pid {gw_pid}\n",
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    let reference = format!("http://{haproxy_addr}/v1/chat/completions");
+    match &haproxy {
+        Some(_) => println!("reference: HAProxy (HTTP mode, keep-alive) in front of the mock\n"),
+        None => println!("reference: haproxy is not installed, its columns are empty\n"),
+    }
     println!(
-        "| mode | conc | direct p50 µs | direct p99 µs | direct rps | gateway p50 µs | gateway p99 µs | gateway rps | added p50 µs | added p99 µs | rps ratio | errors | gateway peak RSS MiB |"
+        "| mode | conc | direct p50 µs | direct p99 µs | direct rps | gateway p50 µs | gateway p99 µs | gateway rps | added p50 µs | added p99 µs | rps ratio | errors | gateway peak RSS MiB | haproxy added p50 µs | haproxy added p99 µs | haproxy rps ratio |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (mode, stream) in [("json", false), ("stream", true)] {
         let body = Bytes::from(format!(
             "{{\"model\":\"mock-1\",\"stream\":{stream},\"messages\":[{{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"}},{{\"role\":\"user\",\"content\":\"Write a haiku about gateways and budgets.\"}}]}}"
@@ -259,8 +296,20 @@ fn main() {
         for &c in &levels {
             let d = rt.block_on(drive(&direct, body.clone(), c, seconds));
             let g = rt.block_on(drive(&through, gw_body.clone(), c, seconds));
+            let h = haproxy.as_ref().map_or_else(
+                || " | | ".to_string(),
+                |_| {
+                    let h = rt.block_on(drive(&reference, body.clone(), c, seconds));
+                    format!(
+                        "{:.0} | {:.0} | {:.2}",
+                        us(h.p50) - us(d.p50),
+                        us(h.p99) - us(d.p99),
+                        h.rps / d.rps.max(1.0)
+                    )
+                },
+            );
             println!(
-                "| {mode} | {c} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {} | {:.1} |",
+                "| {mode} | {c} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {} | {:.1} | {h} |",
                 us(d.p50),
                 us(d.p99),
                 d.rps,

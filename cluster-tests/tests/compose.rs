@@ -19,6 +19,8 @@ use serde_json::{Value, json};
 
 const PROJECT: &str = "tollgate-ct";
 const LB: &str = "http://127.0.0.1:8080";
+/// HAProxy's statistics page (CSV), published on the host's loopback.
+const LB_STATS: &str = "http://127.0.0.1:8404/stats;csv";
 const NODES: [&str; 3] = [
     "http://127.0.0.1:18081",
     "http://127.0.0.1:18082",
@@ -133,6 +135,31 @@ impl Client {
             let r = self.0.get(format!("{base}/ready")).send().await.ok()?;
             r.status().is_success().then_some(())
         })
+        .await;
+    }
+
+    /// Waits until the load balancer has `server` back in rotation (its
+    /// health checks see it `UP`).
+    async fn until_in_rotation(&self, server: &str) {
+        eventually(
+            LIMIT,
+            &format!("the load balancer sends to {server}"),
+            || async {
+                let csv = self.0.get(LB_STATS).send().await.ok()?.text().await.ok()?;
+                let mut lines = csv.lines();
+                let header: Vec<&str> = lines.next()?.trim_start_matches("# ").split(',').collect();
+                let col = |name: &str| header.iter().position(|h| *h == name);
+                let (px, sv, status) = (col("pxname")?, col("svname")?, col("status")?);
+                lines
+                    .map(|l| l.split(',').collect::<Vec<_>>())
+                    .any(|f| {
+                        f.get(px) == Some(&"nodes")
+                            && f.get(sv) == Some(&server)
+                            && f.get(status) == Some(&"UP")
+                    })
+                    .then_some(())
+            },
+        )
         .await;
     }
 
@@ -485,8 +512,9 @@ async fn compose_cluster() {
         docker(&["restart", "-t", "45", &id]);
         c.until_ready(NODES[i]).await;
         until_all_joined(&c).await;
-        // Let the load balancer's health check put it back in rotation.
-        tokio::time::sleep(Duration::from_secs(2)).await;
+        // Only then restart the next: the load balancer must have this one
+        // back, or the next restart leaves it one node short.
+        c.until_in_rotation(service).await;
     }
     stop.store(true, Ordering::Relaxed);
     for l in load {
