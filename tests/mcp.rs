@@ -41,18 +41,7 @@ async fn start_sample(mode: &str, addr: SocketAddr) -> Proc {
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
-    let client = reqwest::Client::new();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Ok(r) = client.get(format!("http://{addr}/health")).send().await
-            && r.status().is_success()
-        {
-            break;
-        }
-        assert!(child.try_wait().unwrap().is_none(), "sample server exited");
-        assert!(Instant::now() < deadline, "sample server did not come up");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::wait_until_up(&format!("http://{addr}/health"), &mut child).await;
     Proc { child, addr }
 }
 

@@ -112,20 +112,7 @@ impl Node {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let client = reqwest::Client::new();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            if let Ok(r) = client.get(format!("http://{http}/ready")).send().await
-                && r.status().is_success()
-            {
-                break;
-            }
-            if let Some(status) = child.try_wait().unwrap() {
-                panic!("node exited during start-up: {status}");
-            }
-            assert!(Instant::now() < deadline, "node did not come up");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_up(&format!("http://{http}/ready"), &mut child).await;
         Node {
             child,
             http,
@@ -217,15 +204,7 @@ impl Mock {
             .stdout(Stdio::null())
             .spawn()
             .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while reqwest::get(format!("http://{addr}/v1/models"))
-            .await
-            .is_err()
-        {
-            assert!(child.try_wait().unwrap().is_none(), "mock exited");
-            assert!(Instant::now() < deadline, "mock did not come up");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        wait_until_up(&format!("http://{addr}/v1/models"), &mut child).await;
         Mock { child, addr }
     }
 
@@ -288,6 +267,24 @@ pub async fn route_state(node: &Node, key: &str) -> Option<String> {
 
 /// Polls `check` every 20 ms until it returns `Some`, failing after `limit`
 /// with `what`. Returns the value and how long it took.
+/// Polls `url` until it answers 2xx, failing if `child` exits first or 30 s pass.
+async fn wait_until_up(url: &str, child: &mut Child) {
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(url).send().await
+            && r.status().is_success()
+        {
+            return;
+        }
+        if let Some(status) = child.try_wait().unwrap() {
+            panic!("{url}: the process exited during start-up: {status}");
+        }
+        assert!(Instant::now() < deadline, "{url} did not come up");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 pub async fn eventually<T, F, Fut>(limit: Duration, what: &str, mut check: F) -> (T, Duration)
 where
     F: FnMut() -> Fut,

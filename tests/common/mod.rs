@@ -18,7 +18,7 @@ fn free_port() -> u16 {
 }
 
 /// Polls `url` until it answers 200 (process start-up), failing after 30 s.
-async fn wait_until_up(url: &str, child: &mut Child) {
+pub async fn wait_until_up(url: &str, child: &mut Child) {
     let client = reqwest::Client::new();
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
