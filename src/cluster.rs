@@ -329,7 +329,7 @@ impl Cluster {
             while cancel.run_until_cancelled(every.tick()).await.is_some() {
                 let summaries = cl.health.summaries();
                 if cl.share_health && !summaries.is_empty() {
-                    cl.broadcast(Body::Health(summaries), "health");
+                    cl.broadcast(Body::Health(summaries));
                 }
             }
         });
@@ -636,28 +636,34 @@ impl Cluster {
     /// Pushes this node's changes to every live peer. A push that fails is
     /// repaired by the next anti-entropy round.
     fn push(self: &Arc<Self>, changes: Vec<Change>) {
-        self.broadcast(Body::Changes(changes), "changes");
+        self.broadcast(Body::Changes(changes));
     }
 
     /// Sends one message to every live peer on a unidirectional stream each.
-    fn broadcast(self: &Arc<Self>, body: Body, kind: &'static str) {
+    fn broadcast(self: &Arc<Self>, body: Body) {
         let env = Arc::new(Envelope::new(self.me.node, body));
         for peer in self.alive() {
             let cl = self.clone();
             let env = env.clone();
-            tokio::spawn(async move {
-                let sent = match cl.connect(peer.addr).await {
-                    Ok(conn) => Transport::send_uni(&conn, &env).await,
-                    Err(e) => Err(e),
-                };
-                match sent {
-                    Ok(n) => cl.metrics.sent(kind, n),
-                    Err(e) => {
-                        cl.metrics.errors.with_label_values(&["send"]).inc();
-                        tracing::debug!(peer = %peer.addr, error = %e, kind, "send failed");
-                    }
-                }
-            });
+            tokio::spawn(async move { cl.send_to(peer.addr, &env).await });
+        }
+    }
+
+    /// Sends one message to `addr` on a unidirectional stream, counting it
+    /// (or the failure). A lost message is repaired by anti-entropy or asked
+    /// again, so failures are only counted and logged.
+    async fn send_to(self: &Arc<Self>, addr: SocketAddr, env: &Envelope) {
+        let kind = kind(&env.body);
+        let sent = match self.connect(addr).await {
+            Ok(conn) => Transport::send_uni(&conn, env).await,
+            Err(e) => Err(e),
+        };
+        match sent {
+            Ok(n) => self.metrics.sent(kind, n),
+            Err(e) => {
+                self.metrics.errors.with_label_values(&["send"]).inc();
+                tracing::debug!(peer = %addr, error = %e, kind, "send failed");
+            }
         }
     }
 
@@ -688,16 +694,7 @@ impl Cluster {
                     amount: short.amount,
                 },
             );
-            let sent = match cl.connect(peer.addr).await {
-                Ok(conn) => Transport::send_uni(&conn, &env).await,
-                Err(e) => Err(e),
-            };
-            match sent {
-                Ok(n) => cl.metrics.sent("allowance_request", n),
-                Err(e) => {
-                    tracing::debug!(peer = %peer.addr, error = %e, "allowance request failed")
-                }
-            }
+            cl.send_to(peer.addr, &env).await;
         });
     }
 
@@ -883,15 +880,8 @@ impl Cluster {
             let _ = tokio::time::timeout(Duration::from_secs(1), rx).await;
         }
         let env = Envelope::new(self.me.node, Body::Leaving);
-        let sends = self.alive().into_iter().map(|peer| {
-            let cl = self.clone();
-            let env = env.clone();
-            async move {
-                if let Ok(conn) = cl.connect(peer.addr).await {
-                    let _ = Transport::send_uni(&conn, &env).await;
-                }
-            }
-        });
+        let alive = self.alive();
+        let sends = alive.iter().map(|peer| self.send_to(peer.addr, &env));
         let _ = tokio::time::timeout(
             Duration::from_secs(1),
             futures_util::future::join_all(sends),
@@ -929,16 +919,7 @@ impl Cluster {
             .with_label_values(&["handed_back"])
             .inc_by(changes.len() as u64);
         let env = Envelope::new(me, Body::Changes(changes));
-        let sends = alive.iter().map(|peer| {
-            let cl = self.clone();
-            let env = env.clone();
-            let addr = peer.addr;
-            async move {
-                if let Ok(conn) = cl.connect(addr).await {
-                    let _ = Transport::send_uni(&conn, &env).await;
-                }
-            }
-        });
+        let sends = alive.iter().map(|peer| self.send_to(peer.addr, &env));
         let _ = tokio::time::timeout(
             Duration::from_secs(2),
             futures_util::future::join_all(sends),
