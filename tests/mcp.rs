@@ -523,8 +523,16 @@ async fn a_session_begun_on_one_node_continues_on_another() {
         .key(json!({"name": "k", "tools": ["local-echo"]}))
         .await;
     let other_key = admin.key(json!({"name": "other"})).await;
-    // Replicated: the second node connects to the server itself.
+    // Replicated: the second node connects to the server itself, and knows
+    // the keys (which may arrive after the server).
     Admin::new(&gw2).connected("local").await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    for k in [&key, &other_key] {
+        while post(&gw2, k, None, init_body()).await.0 != 200 {
+            assert!(Instant::now() < deadline, "the keys never reached node 2");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
     let (status, sid, init) = post(&gw1, &key, None, init_body()).await;
     assert_eq!(status, 200, "{init}");
     assert_eq!(init["result"]["protocolVersion"], "2025-06-18");
@@ -543,6 +551,43 @@ async fn a_session_begun_on_one_node_continues_on_another() {
     .await;
     assert_eq!(status, 200);
     assert_eq!(called["result"]["content"][0]["text"], "hop");
+
+    // The Code Mode switch replicates: turned on at node 1, node 2 shows
+    // the meta-tools in the same session and runs the script itself.
+    let (status, v) = admin
+        .send(
+            reqwest::Method::PATCH,
+            "/api/mcp/servers/local",
+            Some(json!({"code_mode": true})),
+        )
+        .await;
+    assert_eq!(status, 200, "{v}");
+    Admin::new(&gw2)
+        .server_until("local", "in Code Mode and connected", |v| {
+            v["code_mode"] == true && v["status"]["state"] == "connected"
+        })
+        .await;
+    let (_, _, list) = post(&gw2, &key, Some(&sid), list_body()).await;
+    let mut names: Vec<&str> = list["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, META_TOOLS);
+    let (_, _, ran) = post(
+        &gw2,
+        &key,
+        Some(&sid),
+        json!({"jsonrpc": "2.0", "id": 4, "method": "tools/call",
+               "params": {"name": "executeToolCode", "arguments": {"code": "result = local.echo(text = 'hop')"}}}),
+    )
+    .await;
+    assert_eq!(
+        ran["result"]["content"][0]["text"], "result = \"hop\"\n",
+        "{ran}"
+    );
 
     // The session is bound to its key.
     let (status, _, _) = post(&gw2, &other_key, Some(&sid), list_body()).await;

@@ -56,10 +56,10 @@ impl Shown for McpServer {
 /// A server with this node's view of its connection.
 fn with_status(s: &AdminState, server: &McpServer) -> Value {
     let mut v = server.shown();
-    v["status"] = match s.upstreams.status(&server.id) {
+    v["status"] = match s.upstreams.status(server) {
         Some(st) => serde_json::to_value(st).expect("statuses serialize"),
         None if !server.enabled => json!({"state": "disabled", "tools": 0, "last_error": null}),
-        // Registered a moment ago: its task has not started yet.
+        // Registered or changed a moment ago: its task has not started yet.
         None => json!({"state": "connecting", "tools": 0, "last_error": null}),
     };
     v

@@ -133,9 +133,14 @@ impl Upstreams {
         out
     }
 
-    pub fn status(&self, name: &str) -> Option<ServerStatus> {
+    /// The state of this registration of `server`; `None` until its task
+    /// runs (just registered, or changed and about to reconnect: what is
+    /// live then is the previous registration).
+    pub fn status(&self, server: &McpServer) -> Option<ServerStatus> {
         let live = self.live.lock().expect("upstreams lock");
-        live.get(name).map(|l| l.status.clone())
+        live.get(&server.id)
+            .filter(|l| l.server == *server)
+            .map(|l| l.status.clone())
     }
 
     /// Follows governance: starts, restarts and stops server tasks as
@@ -198,9 +203,8 @@ impl Upstreams {
             self.tasks
                 .spawn(move |_| async move { me.keep_connected(server, stop).await });
         }
-        drop(live);
         if changed {
-            self.rebuild_index();
+            self.store_index(&live);
         }
     }
 
@@ -214,14 +218,26 @@ impl Upstreams {
         }
     }
 
-    fn rebuild_index(&self) {
-        let live = self.live.lock().expect("upstreams lock");
+    /// Like [`Self::update`], and when `f` says the tools changed, rebuilds
+    /// the index under the same lock: a status never says more (or less)
+    /// than the index holds.
+    fn update_indexed(&self, server: &McpServer, f: impl FnOnce(&mut Live) -> bool) {
+        let mut live = self.live.lock().expect("upstreams lock");
+        let changed = match live.get_mut(&server.id) {
+            Some(l) if l.server == *server => f(l),
+            _ => false,
+        };
+        if changed {
+            self.store_index(&live);
+        }
+    }
+
+    fn store_index(&self, live: &HashMap<String, Live>) {
         let index = ToolIndex::build(
             live.values()
                 .filter(|l| l.status.state == ConnState::Connected)
                 .map(|l| (&l.server, &l.tools[..])),
         );
-        drop(live);
         self.index.store(Arc::new(index));
         self.changes.send_modify(|v| *v += 1);
     }
@@ -250,14 +266,14 @@ impl Upstreams {
                         return;
                     }
                     tracing::warn!(server = %server.id, reason = %why, "MCP server disconnected");
-                    self.update(&server, |l| {
+                    self.update_indexed(&server, |l| {
                         l.status.state = ConnState::Disconnected;
                         l.status.last_error = Some(why);
                         l.status.tools = 0;
                         l.peer = None;
                         l.tools.clear();
+                        true
                     });
-                    self.rebuild_index();
                 }
                 failed => {
                     let why = match failed {
@@ -324,20 +340,17 @@ impl Upstreams {
                 match tokio::time::timeout(timeout, peer.list_all_tools()).await {
                     Ok(Ok(tools)) => {
                         tracing::info!(server = %server.id, tools = tools.len(), "MCP server tools listed");
-                        let mut same = false;
-                        self.update(server, |l| {
-                            same = l.status.state == ConnState::Connected && l.tools == tools;
+                        self.update_indexed(server, |l| {
+                            // A refresh that found the same tools changes nothing
+                            // (and sends no list_changed to `/mcp` clients).
+                            let same = l.status.state == ConnState::Connected && l.tools == tools;
                             l.status.state = ConnState::Connected;
                             l.status.last_error = None;
                             l.status.tools = tools.len();
                             l.tools = tools;
                             l.peer = Some(peer.clone());
+                            !same
                         });
-                        // A refresh that found the same tools changes nothing
-                        // (and sends no list_changed to `/mcp` clients).
-                        if !same {
-                            self.rebuild_index();
-                        }
                     }
                     Ok(Err(e)) => break (format!("listing tools failed: {e}"), false),
                     Err(_) => break ("listing tools timed out".to_string(), false),
