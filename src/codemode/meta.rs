@@ -166,10 +166,6 @@ impl<'a> CodeModeTools<'a> {
         CodeModeTools { servers }
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.servers.is_empty()
-    }
-
     /// The tool `tool` (its own name or its Python name) of `server`.
     pub fn get(&self, server: &str, tool: &str) -> Option<&'a Arc<IndexedTool>> {
         let tools = self
