@@ -2,7 +2,9 @@
 # RocksDB's bindings are generated with bindgen, which needs libclang.
 ensure_libclang() {
   # clang-sys loads libclang.so or libclang-<version>.so (libclang-cpp is not it).
-  if ldconfig -p 2>/dev/null | grep -Eq '[[:space:]]libclang(-[0-9.]+)?\.so[[:space:]]'; then
+  # Not `grep -q`: it stops reading at the first match, ldconfig dies of
+  # SIGPIPE, and under `set -o pipefail` the found library reads as missing.
+  if ldconfig -p 2>/dev/null | grep -E '[[:space:]]libclang(-[0-9.]+)?\.so[[:space:]]' >/dev/null; then
     return 0
   fi
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
