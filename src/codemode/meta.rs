@@ -66,6 +66,13 @@ impl MetaTool {
         }
     }
 
+    /// The meta-tool named `name`, if a key of `scope` is shown the
+    /// meta-tools (it reaches a Code Mode tool); otherwise the name is not
+    /// one of them, whatever it says.
+    pub fn offered(name: &str, index: &ToolIndex, scope: &ToolScope) -> Option<MetaTool> {
+        MetaTool::parse(name).filter(|_| index.has_code_mode(scope))
+    }
+
     /// The three that only read stubs: always auto-executed in agent mode.
     pub fn read_only(self) -> bool {
         self != MetaTool::ExecuteToolCode
@@ -269,11 +276,15 @@ impl<'a> CodeModeTools<'a> {
 fn identifiers(code: &str) -> Vec<(&str, Option<&str>)> {
     let bytes = code.as_bytes();
     let is_ident = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let word_at = |from: usize| {
-        let end = (from..bytes.len())
+    let ident_end = |from: usize| {
+        (from..bytes.len())
             .find(|&i| !is_ident(bytes[i]))
-            .unwrap_or(bytes.len());
-        (end > from && !bytes[from].is_ascii_digit()).then(|| (&code[from..end], end))
+            .unwrap_or(bytes.len())
+    };
+    // An identifier starts with a letter or `_`, not a digit.
+    let word_at = |from: usize| {
+        let end = ident_end(from);
+        (end > from && !bytes[from].is_ascii_digit()).then(|| &code[from..end])
     };
     let skip_space = |mut i: usize| {
         while i < bytes.len() && bytes[i].is_ascii_whitespace() {
@@ -289,17 +300,15 @@ fn identifiers(code: &str) -> Vec<(&str, Option<&str>)> {
             continue;
         }
         let start = i;
-        let end = (start..bytes.len())
-            .find(|&j| !is_ident(bytes[j]))
-            .unwrap_or(bytes.len());
+        let end = ident_end(start);
         i = end;
         let before = code[..start].trim_end().as_bytes().last().copied();
-        if before == Some(b'.') || bytes[start].is_ascii_digit() {
+        if before == Some(b'.') || word_at(start).is_none() {
             continue;
         }
         let after = skip_space(end);
         let attr = (after < bytes.len() && bytes[after] == b'.')
-            .then(|| word_at(skip_space(after + 1)).map(|(w, _)| w))
+            .then(|| word_at(skip_space(after + 1)))
             .flatten();
         out.push((&code[start..end], attr));
     }

@@ -256,7 +256,7 @@ fn auto_calls(
                 Some(a) if !a.trim().is_empty() => serde_json::from_str::<JsonObject>(a).ok(),
                 _ => None,
             };
-            let target = match MetaTool::parse(name).filter(|_| index.has_code_mode(&key.tools)) {
+            let target = match MetaTool::offered(name, index, &key.tools) {
                 Some(m) if m.read_only() => Target::Meta(m),
                 Some(m) => {
                     let code = args.as_ref()?.get("code")?.as_str()?;

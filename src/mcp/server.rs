@@ -297,7 +297,7 @@ fn initialize(s: &McpState, key: &KeyView, id: Value, params: &Value) -> Respons
 /// Resolves, admits, charges, executes and logs one tool call.
 async fn call_tool(s: &McpState, key: &KeyView, id: Value, p: CallToolRequestParams) -> Response {
     let index = s.upstreams.index();
-    if let Some(m) = MetaTool::parse(&p.name).filter(|_| index.has_code_mode(&key.tools)) {
+    if let Some(m) = MetaTool::offered(&p.name, &index, &key.tools) {
         let call = meta::Call {
             key,
             parent: None,

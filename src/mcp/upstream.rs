@@ -208,19 +208,18 @@ impl Upstreams {
         }
     }
 
-    /// Updates the live entry of `server` if it is still the same registration.
+    /// Updates the live entry of `server`, leaving its tools as they are.
     fn update(&self, server: &McpServer, f: impl FnOnce(&mut Live)) {
-        let mut live = self.live.lock().expect("upstreams lock");
-        if let Some(l) = live.get_mut(&server.id)
-            && l.server == *server
-        {
+        self.update_indexed(server, |l| {
             f(l);
-        }
+            false
+        });
     }
 
-    /// Like [`Self::update`], and when `f` says the tools changed, rebuilds
-    /// the index under the same lock: a status never says more (or less)
-    /// than the index holds.
+    /// Updates the live entry of `server` if it is still the same
+    /// registration, and when `f` says the tools changed, rebuilds the index
+    /// under the same lock: a status never says more (or less) than the
+    /// index holds.
     fn update_indexed(&self, server: &McpServer, f: impl FnOnce(&mut Live) -> bool) {
         let mut live = self.live.lock().expect("upstreams lock");
         let changed = match live.get_mut(&server.id) {
