@@ -11,7 +11,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends ca-certificates
 COPY --from=build /src/target/release/tollgate /usr/local/bin/tollgate
 USER tollgate
 WORKDIR /data
-ENV TOLLGATE_SERVER__DATA_DIR=/data
+ENV TOLLGATE_SERVER__DATA_DIR=/data TOLLGATE_SERVER__LISTEN=0.0.0.0:8080
 EXPOSE 8080 7946/udp
 ENTRYPOINT ["tollgate"]
 CMD ["serve"]

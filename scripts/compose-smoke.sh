@@ -6,6 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export TOLLGATE_IMAGE="${TOLLGATE_IMAGE:-tollgate:local}" HAPROXY_IMAGE="${HAPROXY_IMAGE:-tollgate-lb:local}"
 project=tollgate-smoke
+# The compose file has no default secret; a throwaway one for this run.
+export TOLLGATE_CLUSTER_SECRET="${TOLLGATE_CLUSTER_SECRET:-$(head -c 32 /dev/urandom | base64)}"
 if docker compose version >/dev/null 2>&1; then
   compose() { docker compose -p "$project" "$@"; }
 else

@@ -37,6 +37,7 @@ tar -C "$root" -c . | docker import \
   -c 'ENTRYPOINT ["/usr/local/bin/tollgate"]' \
   -c 'CMD ["serve"]' \
   -c 'ENV TOLLGATE_SERVER__DATA_DIR=/data' \
+  -c 'ENV TOLLGATE_SERVER__LISTEN=0.0.0.0:8080' \
   -c 'WORKDIR /data' \
   -c 'EXPOSE 8080 7946/udp' \
   - tollgate:local >/dev/null

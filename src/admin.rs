@@ -197,21 +197,22 @@ pub fn error(status: StatusCode, kind: &'static str, message: impl std::fmt::Dis
     ApiError::new(status, kind, message).into_response()
 }
 
+/// Fails closed: without a token (or with an empty one, which config
+/// refuses anyway) nothing passes.
 async fn authorize(token: Option<&Secret>, req: Request, next: Next) -> Response {
-    if let Some(token) = token {
-        let given = req
-            .headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
-            return error(
-                StatusCode::UNAUTHORIZED,
-                "authentication_error",
-                "missing or wrong admin token",
-            );
-        }
+    let given = req
+        .headers()
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = token.map_or("", Secret::expose);
+    if expected.is_empty() || !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "missing or wrong admin token",
+        );
     }
     next.run(req).await
 }

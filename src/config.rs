@@ -18,7 +18,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
-pub use secret::Secret;
+pub use secret::{Secret, derive_key, private_dir, write_private};
 
 use crate::governance::pricing::Price;
 use crate::providers::presets::{self, ProviderKind};
@@ -135,15 +135,19 @@ impl Default for Config {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ServerConfig {
-    /// Address the HTTP server binds. Default `0.0.0.0:8080`.
+    /// Address the HTTP server binds. Default `127.0.0.1:8080`: reachable
+    /// from this machine only until the operator says otherwise (the
+    /// container images set `0.0.0.0:8080`).
     pub listen: SocketAddr,
     /// Directory for RocksDB and other node-local data. Default `./data`.
     pub data_dir: PathBuf,
     /// Largest request body accepted, in bytes; larger bodies get 413. Default 32 MiB
     /// (room for a few base64 images in a multimodal request).
     pub max_body_bytes: usize,
-    /// Token required by `/api/...` as `Authorization: Bearer <token>`. When unset,
-    /// the admin API is open and the node says so loudly at start-up.
+    /// Token required by `/api/...` as `Authorization: Bearer <token>`, at
+    /// least 20 characters of which 8 distinct. When unset, the node makes a
+    /// random one on first start in `data_dir/admin-token` (mode 0600); the
+    /// admin API is never open.
     pub admin_token: Option<Secret>,
     /// After SIGTERM, how long the node keeps serving with `/ready` failing, so a
     /// load balancer stops sending it new requests before the listener closes.
@@ -157,7 +161,7 @@ pub struct ServerConfig {
 impl Default for ServerConfig {
     fn default() -> Self {
         ServerConfig {
-            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             data_dir: PathBuf::from("./data"),
             max_body_bytes: 32 * 1024 * 1024,
             admin_token: None,
@@ -172,9 +176,10 @@ impl Default for ServerConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ClusterConfig {
-    /// Shared by every node; the cluster's TLS CA is derived from it, so a
-    /// process without it can neither join nor send anything. At least 16
-    /// characters. Also read from `TOLLGATE_CLUSTER_SECRET`.
+    /// Shared by every node; the cluster's TLS CA and the MCP session key are
+    /// derived from it (HKDF-SHA256), so a process without it can neither
+    /// join nor send anything. At least 32 characters of which 10 distinct
+    /// (`openssl rand -base64 32`). Also read from `TOLLGATE_CLUSTER_SECRET`.
     pub secret: Option<Secret>,
     /// UDP address of the node's QUIC endpoint. Default `0.0.0.0:7946`.
     pub listen: SocketAddr,
@@ -307,6 +312,16 @@ pub struct McpConfig {
     pub agent_max_depth: u32,
     /// Code Mode: how stubs are laid out, and the limits of every script.
     pub code_mode: CodeModeConfig,
+    /// Run stdio servers (a command on every node) registered through the
+    /// admin API. Default false: an admin token alone cannot run programs
+    /// on the nodes; a node with it off refuses such registrations (400) and
+    /// does not start them when they replicate from a peer.
+    pub allow_stdio: bool,
+    /// `env.VAR` references in MCP servers written through the admin API must
+    /// name variables that start with this, so that a registered server
+    /// cannot be handed the node's other secrets (its provider keys).
+    /// Default `MCP_`; empty allows any variable.
+    pub env_prefix: String,
 }
 
 /// `[mcp.code_mode]`.
@@ -382,6 +397,8 @@ impl Default for McpConfig {
             session_ttl: Duration::from_secs(24 * 3600),
             agent_max_depth: 5,
             code_mode: CodeModeConfig::default(),
+            allow_stdio: false,
+            env_prefix: "MCP_".into(),
         }
     }
 }
@@ -393,6 +410,30 @@ pub struct ClientConfig {
     /// Refuse (401) requests without a valid virtual key. Off by default for a
     /// single developer; a presented `sk-tg-...` key is checked either way.
     pub enforce_auth: bool,
+    /// With `enforce_auth` off, serve requests without a virtual key on the
+    /// operator's provider keys even when `server.listen` is not a loopback
+    /// address — anyone who reaches the port spends on those keys. Off: such
+    /// a node refuses to start while a configured provider has keys, and
+    /// refuses (401) keyless requests to providers with keys added later.
+    pub allow_unauthenticated: bool,
+}
+
+/// Why a secret setting is too weak to protect anything.
+fn weak(value: &str, min_len: usize, min_distinct: usize) -> Option<String> {
+    if value.trim().is_empty() {
+        return Some("is empty (an unset or empty environment variable?)".into());
+    }
+    let distinct = value
+        .bytes()
+        .collect::<std::collections::HashSet<_>>()
+        .len();
+    if value.len() < min_len || distinct < min_distinct {
+        return Some(format!(
+            "is too weak: use at least {min_len} characters with {min_distinct} or more distinct \
+             ones, e.g. the output of `openssl rand -base64 32`"
+        ));
+    }
+    None
 }
 
 /// One upstream provider. Also the body of `PUT /api/providers/{name}`, and
@@ -515,6 +556,14 @@ impl Config {
         Ok(())
     }
 
+    /// Whether keyless callers from beyond this machine would be served on
+    /// provider keys the operator did not explicitly open up.
+    pub fn relays_for_anyone(&self) -> bool {
+        !self.client.enforce_auth
+            && !self.client.allow_unauthenticated
+            && !self.server.listen.ip().is_loopback()
+    }
+
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.max_body_bytes == 0 {
             return Err(invalid("server.max_body_bytes", "must be positive"));
@@ -560,11 +609,33 @@ impl Config {
         for (name, p) in &self.providers {
             p.validate(name)?;
         }
+        if let Some(t) = &self.server.admin_token
+            && let Some(why) = weak(t.expose(), 20, 8)
+        {
+            return Err(invalid("server.admin_token", why));
+        }
         let c = &self.cluster;
         if let Some(s) = &c.secret
-            && s.expose().len() < 16
+            && let Some(why) = weak(s.expose(), 32, 10)
         {
-            return Err(invalid("cluster.secret", "must be at least 16 characters"));
+            return Err(invalid("cluster.secret", why));
+        }
+        if self.relays_for_anyone()
+            && let Some(name) = self
+                .providers
+                .iter()
+                .find_map(|(n, p)| (!p.all_keys().is_empty()).then_some(n))
+        {
+            return Err(invalid(
+                "client.enforce_auth",
+                format!(
+                    "server.listen {} is not a loopback address and provider '{name}' has keys: \
+                     anyone reaching the port could spend on them. Set client.enforce_auth = true \
+                     (virtual keys required), listen on 127.0.0.1, or set \
+                     client.allow_unauthenticated = true to accept that",
+                    self.server.listen
+                ),
+            ));
         }
         if c.secret.is_none() && !c.seeds.is_empty() {
             return Err(invalid(

@@ -8,6 +8,7 @@
 //! lock. This module knows nothing about HTTP.
 
 pub mod budgets;
+pub mod hold;
 pub mod limits;
 pub mod objects;
 pub mod pricing;
@@ -27,13 +28,17 @@ use crate::state::lww::LwwMap;
 use crate::state::table::Table;
 use crate::state::{self, Change, NodeId};
 use crate::store::{CF_META, Store, StoreError};
-use budgets::{Budget, BudgetExceeded, Ledger, Reservation, Scope};
+use budgets::{Budget, Ledger, Refusal, Reservation, Scope};
 use limits::{Admitted, Limiter, RateLimit, RateLimited};
 use objects::{
     Customer, McpServer, McpTransport, Object, PriceOverride, ProviderObject, RoutingRule, Team,
     ToolGroup, VirtualKey,
 };
 use pricing::{Micros, Price, Pricing};
+
+/// The register whose writer is the home of an object's budgets: written
+/// at creation and by adoption only, never by an edit.
+const HOME_FIELD: &str = "created_at";
 
 /// Prefix of every virtual key secret.
 pub const SECRET_PREFIX: &str = "sk-tg-";
@@ -84,6 +89,8 @@ pub struct KeyView {
     pub homes: HashMap<Scope, NodeId>,
     /// The MCP tools the key may call.
     pub tools: ToolScope,
+    /// The key names a team or customer that does not resolve.
+    missing_parent: bool,
 }
 
 /// Which MCP tools (`server-tool` names) a key may call and which of them the
@@ -126,6 +133,10 @@ pub enum AuthError {
     Inactive,
     #[error("this virtual key has expired")]
     Expired,
+    /// Its team or customer is gone (or has not reached this node): using
+    /// the key would skip their budgets and limits, so it fails closed.
+    #[error("this virtual key's team or customer does not exist")]
+    MissingParent,
 }
 
 impl KeyView {
@@ -168,9 +179,19 @@ pub struct Governance {
     /// Bumped whenever the set of API-defined providers changes.
     providers_version: std::sync::atomic::AtomicU64,
     providers_seen: std::sync::Mutex<String>,
+    /// Held for a whole rebuild, so that snapshots are stored in the order
+    /// their reads of the tables were made: a rebuild that began after a
+    /// write always stores last, and a stale one never overwrites it.
+    rebuilding: std::sync::Mutex<()>,
+    /// A durable write of spend failed and none has succeeded since.
+    disk_failing: std::sync::atomic::AtomicBool,
     /// Config's `[pricing]`, under the admin API's overrides.
     config_prices: HashMap<String, Price>,
     pricing: ArcSwap<Pricing>,
+    /// `mcp.allow_stdio` and `mcp.env_prefix`: what MCP servers written
+    /// through the API may be.
+    mcp_allow_stdio: bool,
+    mcp_env_prefix: String,
     /// Where this node's own changes go to be replicated (set by the cluster).
     feed: std::sync::OnceLock<ChangeFeed>,
     allowance_requests: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<budgets::Shortfall>>,
@@ -364,9 +385,13 @@ impl Governance {
             config_providers: config.providers.keys().cloned().collect(),
             providers_version: Default::default(),
             providers_seen: Default::default(),
+            rebuilding: Default::default(),
+            disk_failing: Default::default(),
             ledger: Ledger::open(node, store)?,
             limiter: Limiter::new(node),
             config_prices: price_overrides.clone(),
+            mcp_allow_stdio: config.mcp.allow_stdio,
+            mcp_env_prefix: config.mcp.env_prefix.clone(),
             pricing: ArcSwap::from_pointee(Pricing::new(price_overrides)),
             feed: std::sync::OnceLock::new(),
             allowance_requests: std::sync::OnceLock::new(),
@@ -428,6 +453,7 @@ impl Governance {
 
     /// Rebuilds the request-path snapshot from the tables.
     fn rebuild(&self) {
+        let _order = self.rebuilding.lock().expect("rebuild lock");
         let groups: HashMap<String, ToolGroup> = self
             .tool_groups
             .rows()
@@ -474,7 +500,10 @@ impl Governance {
                     .chain(team.iter().flat_map(|t| &t.tool_groups))
                     .chain(customer.iter().flat_map(|c| &c.tool_groups));
                 let tools = tool_scope(&k, group_names, &groups);
+                let missing_parent = (k.team_id.is_some() && team.is_none())
+                    || (customer_id.is_some() && customer.is_none());
                 let view = KeyView {
+                    missing_parent,
                     homes,
                     models: k.models.iter().map(Pattern::new).collect(),
                     providers: k.providers.iter().map(Pattern::new).collect(),
@@ -501,6 +530,9 @@ impl Governance {
                     input: o.input,
                     output: o.output,
                     cached_input: o.cached_input,
+                    cache_write: o.cache_write,
+                    cache_write_1h: o.cache_write_1h,
+                    long_context: None,
                 };
                 prices.insert(o.id, price);
             }
@@ -538,40 +570,35 @@ impl Governance {
         }
     }
 
-    /// Every budget scope with its budgets and its home: the node that last
-    /// wrote the budgets (the register's writer, the same on every node once
-    /// replicated). Moving a budget's home is rewriting it elsewhere.
+    /// Every budget scope with its budgets and its home: the node that
+    /// wrote the object's `created_at` register — its creator, or the node
+    /// that adopted it from a forgotten one (`adopt_budgets_of`). Editing a
+    /// budget, on any node, writes only `budgets` and so never moves the
+    /// home: the home keeps its books and holds the new limit, and no node
+    /// is handed a whole limit its window has already spent elsewhere.
     fn budget_index(&self) -> HashMap<Scope, (Vec<Budget>, NodeId)> {
         let mut index = HashMap::new();
-        let writer = |row: &LwwMap, field: &str| {
-            row.fields.get(field).map_or(self.node(), |reg| reg.ts.node)
+        let home = |row: &LwwMap| {
+            row.fields
+                .get(HOME_FIELD)
+                .map_or(self.node(), |reg| reg.ts.node)
         };
         for (_, row) in self.customers.rows() {
             if let Some(c) = objects::from_row::<Customer>(&row) {
-                index.insert(
-                    format!("customer:{}", c.id),
-                    (c.budgets, writer(&row, "budgets")),
-                );
+                index.insert(format!("customer:{}", c.id), (c.budgets, home(&row)));
             }
         }
         for (_, row) in self.teams.rows() {
             if let Some(t) = objects::from_row::<Team>(&row) {
-                index.insert(
-                    format!("team:{}", t.id),
-                    (t.budgets, writer(&row, "budgets")),
-                );
+                index.insert(format!("team:{}", t.id), (t.budgets, home(&row)));
             }
         }
         for (_, row) in self.keys.rows() {
             if let Some(k) = objects::from_row::<VirtualKey>(&row) {
-                let at_providers = writer(&row, "provider_budgets");
                 for (p, list) in &k.provider_budgets {
-                    index.insert(provider_scope(&k.id, p), (list.clone(), at_providers));
+                    index.insert(provider_scope(&k.id, p), (list.clone(), home(&row)));
                 }
-                index.insert(
-                    format!("key:{}", k.id),
-                    (k.budgets, writer(&row, "budgets")),
-                );
+                index.insert(format!("key:{}", k.id), (k.budgets, home(&row)));
             }
         }
         index
@@ -637,35 +664,34 @@ impl Governance {
     /// rewritten here, so the cluster agrees this node now grants them.
     /// Returns how many objects changed.
     pub fn adopt_budgets_of(&self, node: NodeId) -> Result<usize, GovError> {
-        let homed_at =
-            |row: &LwwMap, field: &str| row.fields.get(field).is_some_and(|r| r.ts.node == node);
+        let homed_at = |row: &LwwMap| {
+            row.fields
+                .get(HOME_FIELD)
+                .is_some_and(|r| r.ts.node == node)
+        };
+        let home = Some(&[HOME_FIELD.to_string()][..]);
         let mut n = 0;
         for (_, row) in self.customers.rows() {
-            if homed_at(&row, "budgets")
+            if homed_at(&row)
                 && let Some(c) = objects::from_row::<Customer>(&row)
             {
-                self.write(&c, Some(&["budgets".into()]))?;
+                self.write(&c, home)?;
                 n += 1;
             }
         }
         for (_, row) in self.teams.rows() {
-            if homed_at(&row, "budgets")
+            if homed_at(&row)
                 && let Some(t) = objects::from_row::<Team>(&row)
             {
-                self.write(&t, Some(&["budgets".into()]))?;
+                self.write(&t, home)?;
                 n += 1;
             }
         }
         for (_, row) in self.keys.rows() {
-            let fields: Vec<String> = ["budgets", "provider_budgets"]
-                .into_iter()
-                .filter(|f| homed_at(&row, f))
-                .map(String::from)
-                .collect();
-            if !fields.is_empty()
+            if homed_at(&row)
                 && let Some(k) = objects::from_row::<VirtualKey>(&row)
             {
-                self.write(&k, Some(&fields))?;
+                self.write(&k, home)?;
                 n += 1;
             }
         }
@@ -736,9 +762,10 @@ impl Governance {
         Ok(obj)
     }
 
-    /// The price of `model` at `provider`, overrides applied.
-    pub fn price(&self, provider: &str, model: &str) -> Option<Price> {
-        self.pricing.load().price(provider, model)
+    /// The price of `model` at the provider named `provider` of preset
+    /// `kind`, overrides applied.
+    pub fn price(&self, provider: &str, kind: &str, model: &str) -> Option<Price> {
+        self.pricing.load().price(provider, kind, model)
     }
 
     /// Sets (creates or replaces) the price override for `model`.
@@ -753,6 +780,8 @@ impl Governance {
             input: 0,
             output: 0,
             cached_input: None,
+            cache_write: None,
+            cache_write_1h: None,
         };
         let mut required = fields.clone();
         for f in ["input", "output"] {
@@ -760,7 +789,9 @@ impl Governance {
                 return Err(invalid(f, "required"));
             }
         }
-        required.entry("cached_input").or_insert(Value::Null);
+        for f in ["cached_input", "cache_write", "cache_write_1h"] {
+            required.entry(f).or_insert(Value::Null);
+        }
         let (price, _) = overlay(&blank, required)?;
         self.write(&price, None)?;
         Ok(price)
@@ -823,6 +854,9 @@ impl Governance {
             .is_some_and(|t| t <= self.clock.now_ms())
         {
             return Err(AuthError::Expired);
+        }
+        if view.missing_parent {
+            return Err(AuthError::MissingParent);
         }
         Ok(view.clone())
     }
@@ -1096,6 +1130,7 @@ impl Governance {
             id: id.into(),
         })?;
         let (mut updated, changed) = overlay(&current, fields)?;
+        updated.keep_anchors(&current);
         updated.anchor_budgets(self.now_ms());
         updated.validate(self)?;
         if !changed.is_empty() {
@@ -1107,20 +1142,51 @@ impl Governance {
     /// Reserves the worst-case `cost` in every budget of `key` and in its
     /// budgets at each of `providers` (every target the request may use), all
     /// or nothing.
+    /// The reservation is journaled on stable storage before it is
+    /// returned (see `budgets`), so a crash while the request is in flight
+    /// charges it at the next start; when the journal cannot be written the
+    /// request is refused.
     pub fn reserve(
         &self,
         key: &KeyView,
         providers: &[&str],
         cost: Micros,
-    ) -> Result<Option<Reservation>, BudgetExceeded> {
+    ) -> Result<Option<Reservation>, Refusal> {
         let budgets = applicable(&key.budgets, &key.provider_budgets, providers);
         if budgets.is_empty() {
             return Ok(None);
         }
         let home = |scope: &str| key.homes.get(scope).copied().unwrap_or(self.node());
-        self.ledger
-            .reserve(&budgets, cost, self.now_ms(), home)
-            .map(Some)
+        let mut r = self.ledger.reserve(&budgets, cost, self.now_ms(), home)?;
+        if let Err(e) = self.ledger.journal(&mut r) {
+            tracing::error!(error = %e, "cannot journal a reservation: refusing the request");
+            self.disk_failing
+                .store(true, std::sync::atomic::Ordering::SeqCst);
+            let _ = self.ledger.settle(r, 0, |_| false);
+            return Err(Refusal::Unavailable(e));
+        }
+        self.disk_failing
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        Ok(Some(r))
+    }
+
+    /// Whether this node can record spend: false after a durable write
+    /// failed (a full or failing disk) until one succeeds again. When it was
+    /// failing, this tries a durable write itself, so a node taken out of
+    /// rotation by its readiness check finds out when the disk is back.
+    pub fn can_record_spend(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        if !self.disk_failing.load(Ordering::SeqCst) {
+            return true;
+        }
+        match self.ledger.probe() {
+            Ok(()) => {
+                self.disk_failing.store(false, Ordering::SeqCst);
+                tracing::info!("durable writes succeed again: recording spend");
+                true
+            }
+            Err(_) => false,
+        }
     }
 
     /// [`Governance::reserve`], and when only this node's allowance is short
@@ -1132,22 +1198,22 @@ impl Governance {
         providers: &[&str],
         cost: Micros,
         patience: std::time::Duration,
-    ) -> Result<Option<Reservation>, BudgetExceeded> {
+    ) -> Result<Option<Reservation>, Refusal> {
         let mut asked = 0;
         loop {
             let refused = match self.reserve(key, providers, cost) {
-                Err(e) if asked < 3 => e,
+                Err(Refusal::Exceeded(e)) if asked < 3 => e,
                 other => return other,
             };
             let (Some(short), Some(requests)) = (&refused.shortfall, self.allowance_requests.get())
             else {
-                return Err(refused);
+                return Err(refused.into());
             };
             let gift = self.allowance_changed.notified();
             tokio::pin!(gift);
             gift.as_mut().enable();
             if requests.send(short.clone()).is_err() {
-                return Err(refused);
+                return Err(refused.into());
             }
             asked += 1;
             let _ = tokio::time::timeout(patience, gift).await;
@@ -1192,7 +1258,13 @@ impl Governance {
         };
         match self.ledger.settle(r, actual, charged) {
             Ok(changes) => self.publish(changes),
-            Err(e) => tracing::error!(error = %e, "cannot persist spend"),
+            Err(e) => {
+                // Its journal row stays: the next start charges the whole
+                // reservation, which is never less than the actual cost.
+                tracing::error!(error = %e, "cannot persist spend");
+                self.disk_failing
+                    .store(true, std::sync::atomic::Ordering::SeqCst);
+            }
         }
     }
 
@@ -1201,9 +1273,11 @@ impl Governance {
         self.ledger.spent(scope, b, self.now_ms())
     }
 
-    /// Cost of `usage` on `provider/model` (0 for unpriced models).
-    pub fn cost(&self, provider: &str, model: &str, usage: &Usage) -> Micros {
-        self.price(provider, model).map_or(0, |p| p.cost(usage))
+    /// Cost of `usage` on `model` at `provider` of preset `kind` (0 for
+    /// unpriced models, which only keys without budgets may use).
+    pub fn cost(&self, provider: &str, kind: &str, model: &str, usage: &Usage) -> Micros {
+        self.price(provider, kind, model)
+            .map_or(0, |p| p.cost(usage))
     }
 
     fn check_customer(&self, c: &Customer) -> Result<(), GovError> {
@@ -1356,7 +1430,7 @@ impl Blank for ToolGroup {
 }
 
 impl Validate for McpServer {
-    fn validate(&self, _gov: &Governance) -> Result<(), GovError> {
+    fn validate(&self, gov: &Governance) -> Result<(), GovError> {
         if self.id.is_empty()
             || !self
                 .id
@@ -1372,6 +1446,13 @@ impl Validate for McpServer {
         let secrets = match &self.transport {
             McpTransport::Stdio { command, env, .. } => {
                 non_empty("transport.command", command)?;
+                if !gov.mcp_allow_stdio {
+                    return Err(invalid(
+                        "transport",
+                        "stdio servers run a command on every node; this node's config does not \
+                         allow them through the API (mcp.allow_stdio)",
+                    ));
+                }
                 env
             }
             McpTransport::Http { url, headers } | McpTransport::Sse { url, headers } => {
@@ -1384,6 +1465,20 @@ impl Validate for McpServer {
                 headers
             }
         };
+        let prefix = &gov.mcp_env_prefix;
+        if let Some(var) = secrets
+            .values()
+            .filter_map(|s| s.env_var())
+            .find(|v| !v.starts_with(prefix.as_str()))
+        {
+            return Err(invalid(
+                "transport",
+                format!(
+                    "env.{var}: servers written through the API may only name variables \
+                     starting with '{prefix}' (mcp.env_prefix)"
+                ),
+            ));
+        }
         let vars: Vec<(String, String)> = std::env::vars().collect();
         for secret in secrets.values() {
             secret.clone().resolve(&vars).map_err(|var| {

@@ -448,7 +448,14 @@ async fn chat(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Respons
     let prompt_tokens = count_tokens(messages);
     let call = tool_call(&req, seed);
     let words = text_for(seed, word_budget(&req, &plan));
-    let completion_tokens = if call.is_some() {
+    // `n` answers on whole responses, each as long as allowed (streams give one).
+    let n = req
+        .get("n")
+        .and_then(Value::as_u64)
+        .filter(|_| !req.get("stream").and_then(Value::as_bool).unwrap_or(false))
+        .unwrap_or(1)
+        .clamp(1, 128);
+    let completion_tokens = n * if call.is_some() {
         8
     } else {
         words.len() as u64
@@ -469,9 +476,12 @@ async fn chat(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Respons
             Some(c) => json!({"role": "assistant", "content": null, "tool_calls": [c]}),
             None => json!({"role": "assistant", "content": words.join(" ")}),
         };
+        let choices: Vec<Value> = (0..n)
+            .map(|i| json!({"index": i, "message": message, "finish_reason": finish, "logprobs": null}))
+            .collect();
         return Json(json!({
             "id": id, "object": "chat.completion", "created": CREATED, "model": model,
-            "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": null}],
+            "choices": choices,
             "usage": usage,
         }))
         .into_response();

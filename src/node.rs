@@ -86,6 +86,7 @@ struct OpsState {
     metrics: Arc<Metrics>,
     health: Arc<crate::health::HealthBook>,
     ready: Arc<AtomicBool>,
+    governance: Arc<Governance>,
 }
 
 /// Runs a node until `shutdown` resolves, then drains and stops. `on_bound`
@@ -96,7 +97,7 @@ pub async fn run(
     on_bound: impl FnOnce(SocketAddr),
 ) -> Result<(), NodeError> {
     let data_dir = &config.server.data_dir;
-    std::fs::create_dir_all(data_dir).map_err(|source| NodeError::DataDir {
+    crate::config::private_dir(data_dir).map_err(|source| NodeError::DataDir {
         path: data_dir.display().to_string(),
         source,
     })?;
@@ -149,6 +150,16 @@ pub async fn run(
     ));
     for p in gateway.routes().catalog.providers() {
         tracing::info!(provider = %p.name, kind = ?p.kind, base_url = %p.base_url, keys = p.keys.len(), "provider registered");
+    }
+    if !config.client.enforce_auth
+        && config.client.allow_unauthenticated
+        && !config.server.listen.ip().is_loopback()
+    {
+        tracing::warn!(
+            listen = %config.server.listen,
+            "client.allow_unauthenticated is set: ANYONE who reaches this address can send requests \
+             on the configured provider keys without a virtual key"
+        );
     }
     let addr = config.server.listen;
     let listener = TcpListener::bind(addr)
@@ -216,7 +227,7 @@ pub async fn run(
         gateway,
         AdminState {
             logs,
-            governance,
+            governance: governance.clone(),
             config_providers: Arc::new(config.providers.clone()),
             token: Some(admin_token),
             cluster: cluster.clone(),
@@ -228,6 +239,7 @@ pub async fn run(
             metrics,
             health: health.clone(),
             ready: ready.clone(),
+            governance: governance.clone(),
         },
         mcp,
     );
@@ -281,13 +293,7 @@ fn generated_admin_token(data_dir: &std::path::Path) -> Result<Secret, NodeError
         Ok(t) if !t.trim().is_empty() => t.trim().to_string(),
         _ => {
             let t = crate::governance::random_token(40);
-            std::fs::write(&path, &t).map_err(io)?;
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::PermissionsExt;
-                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
-                    .map_err(io)?;
-            }
+            crate::config::write_private(&path, t.as_bytes()).map_err(io)?;
             t
         }
     };
@@ -319,11 +325,25 @@ fn router(gateway: Arc<Gateway>, admin: AdminState, ops: OpsState, mcp: McpState
         .fallback(unknown_route)
 }
 
+/// Ready while not draining and able to record spend: a node whose disk
+/// refuses writes would have to refuse every governed request, so it asks
+/// its load balancer for none (and finds out here when writes work again).
 async fn ready(State(s): State<OpsState>) -> Response {
-    if s.ready.load(Ordering::SeqCst) {
+    if !s.ready.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
+    }
+    let gov = s.governance.clone();
+    let recording = tokio::task::spawn_blocking(move || gov.can_record_spend())
+        .await
+        .unwrap_or(false);
+    if recording {
         "ready".into_response()
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response()
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "cannot record spend: the disk refuses writes",
+        )
+            .into_response()
     }
 }
 

@@ -37,7 +37,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 pub use error::{Cause, ErrorKind, ProxyError};
 
 use crate::config::Config;
-use crate::governance::budgets::Reservation;
+use crate::governance::budgets::{Refusal, Reservation};
 use crate::governance::limits::Admitted;
 use crate::governance::objects::DEFAULT_MAX_TOKENS;
 use crate::governance::pricing::Micros;
@@ -46,7 +46,8 @@ use crate::health::{HealthBook, Outcome, RouteId};
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::{RequestLog, RequestLogs, now_ms};
 use crate::providers::openai::{self, Endpoint, RawObject, RequestView, Usage};
-use crate::providers::tokens;
+use crate::providers::presets::ProviderKind;
+use crate::providers::{bound, tokens};
 use crate::routing::{Catalog, NoKey, ResolveError, Target};
 use crate::translate::{self, Format};
 use upstream::{Failure, HttpClient, Next};
@@ -68,6 +69,9 @@ pub struct Gateway {
     pub health: Arc<HealthBook>,
     max_body_bytes: usize,
     enforce_auth: bool,
+    /// Keyless callers may reach this node from beyond this machine, and the
+    /// operator did not allow them the provider keys (`Config::relays_for_anyone`).
+    keyless_guard: bool,
 }
 
 /// The providers in force: the catalog, one pooled client per provider
@@ -99,6 +103,7 @@ impl Gateway {
             health: Arc::new(HealthBook::default()),
             max_body_bytes: config.server.max_body_bytes,
             enforce_auth: config.client.enforce_auth,
+            keyless_guard: config.relays_for_anyone(),
         }
     }
 
@@ -176,7 +181,11 @@ pub struct Ctx {
     attempts: u32,
     target_index: u32,
     provider: Option<Arc<str>>,
+    /// The preset of `provider`, which the price catalog keys by.
+    provider_kind: &'static str,
     model: Option<String>,
+    /// `model` as metrics name it (bounded, see `routing::ModelLabels`).
+    model_label: Option<Arc<str>>,
     key: Option<Arc<str>>,
     usage: Usage,
     ttft: Option<Duration>,
@@ -205,7 +214,9 @@ impl Ctx {
             attempts: 0,
             target_index: 0,
             provider: None,
+            provider_kind: "",
             model: None,
+            model_label: None,
             key: None,
             usage: Usage::default(),
             ttft: None,
@@ -218,7 +229,9 @@ impl Ctx {
     fn on_target(&mut self, index: usize, target: &Target, key: Option<usize>) {
         self.target_index = index as u32;
         self.provider = Some(target.provider.name.clone());
+        self.provider_kind = target.provider.kind.preset().name;
         self.model = Some(target.model.clone());
+        self.model_label = Some(target.label.clone());
         self.key = key.map(|k| target.provider.keys[k].name.clone());
     }
 
@@ -267,7 +280,9 @@ impl Finisher {
         let gov = &self.gw.governance;
         let known_usage = ctx.usage != Usage::default();
         let mut cost = match (&ctx.provider, &ctx.model) {
-            (Some(p), Some(model)) if known_usage => gov.cost(p, model, &ctx.usage),
+            (Some(p), Some(model)) if known_usage => {
+                gov.cost(p, ctx.provider_kind, model, &ctx.usage)
+            }
             _ => 0,
         };
         if let Some(r) = ctx.reservation.take() {
@@ -279,6 +294,14 @@ impl Finisher {
             if !known_usage && upstream_may_charge {
                 cost = r.amount();
             }
+            // The invariant budgets rest on: the reservation bounded the body
+            // that was sent (`providers::bound`), so the cost never passes it.
+            // Should it ever, the provider billed it: it is charged in full
+            // and reported, not hidden.
+            if cost > r.amount() {
+                m.reservation_exceeded.inc();
+                tracing::error!(request = %ctx.id, cost, reserved = r.amount(), "a request cost more than its reservation");
+            }
             gov.settle(r, cost, ctx.provider.as_deref());
         }
         if let Some(a) = ctx.admitted.take() {
@@ -286,7 +309,7 @@ impl Finisher {
         }
         m.in_flight.dec();
         let provider = ctx.provider.as_deref().unwrap_or("");
-        let model = ctx.model.as_deref().unwrap_or("");
+        let model = ctx.model_label.as_deref().unwrap_or("");
         // Any three-digit code parses, 499 (client went away) included.
         let status = StatusCode::from_u16(ctx.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         m.requests
@@ -335,7 +358,7 @@ impl Finisher {
             stream: ctx.stream,
             status: ctx.status,
             error: ctx.error,
-            usage: ctx.usage,
+            usage: ctx.usage.into(),
             cost_micros: cost,
             latency_us: ctx.started.elapsed().as_micros() as u64,
             upstream_us: ctx.upstream.as_micros() as u64,
@@ -478,8 +501,30 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
     let routes = gw.routes();
     let targets = resolve_targets(&routes.catalog, &view, caller.as_deref())?;
     translated.read_for(&targets, fin.ctx().endpoint, &body)?;
+    if caller.is_none()
+        && gw.keyless_guard
+        && let Some(t) = targets.iter().find(|t| !t.provider.keys.is_empty())
+    {
+        return Err(ProxyError::new(
+            ErrorKind::Unauthenticated,
+            format!(
+                "provider '{}' has keys and this node is reachable beyond its own machine: \
+                 a virtual key is required (client.allow_unauthenticated is off)",
+                t.provider.name
+            ),
+        ));
+    }
+    let endpoint = fin.ctx().endpoint;
+    if let Some(key) = caller.as_deref().filter(|k| has_budgets(k)) {
+        translated.cap_output(key.key.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS));
+    }
+    let mut plans: Vec<Planned<'_>> = targets
+        .iter()
+        .map(|t| Planned::new(&translated, endpoint, &obj, &view, t))
+        .collect();
     if let Some(key) = &caller {
         check_access(key, &targets)?;
+        let worst = worst_cost(gw, key, endpoint, &targets, &mut plans)?;
         let providers: Vec<&str> = targets.iter().map(|t| &*t.provider.name).collect();
         let admitted = gw.governance.admit(key, &providers).map_err(|e| {
             let mut err = ProxyError::new(ErrorKind::RateLimited, e.to_string());
@@ -487,12 +532,18 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
             err.retry_after = Some(e.retry_after_secs);
             err
         })?;
-        let reserved = match worst_cost(gw, key, &obj, &view, &targets) {
+        let reserved = match worst {
             Some(worst) => gw
                 .governance
                 .reserve_or_borrow(key, &providers, worst, ALLOWANCE_PATIENCE)
                 .await
-                .map_err(|e| ProxyError::new(ErrorKind::BudgetExceeded, e.to_string())),
+                .map_err(|e| {
+                    let kind = match e {
+                        Refusal::Exceeded(_) => ErrorKind::BudgetExceeded,
+                        Refusal::Unavailable(_) => ErrorKind::Unavailable,
+                    };
+                    ProxyError::new(kind, e.to_string())
+                }),
             None => Ok(None),
         };
         match reserved {
@@ -506,7 +557,39 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         }
         fin.ctx().admitted = admitted;
     }
-    attempt_all(gw, &routes, fin, &obj, &view, &targets, &translated).await
+    attempt_all(gw, &routes, fin, &obj, &view, &targets, &plans).await
+}
+
+/// One target's upstream request, built before admission so that what a
+/// reservation bounds is exactly what is sent.
+struct Planned<'a> {
+    path: String,
+    body: Bytes,
+    forwarded: &'a [(http::HeaderName, HeaderValue)],
+    /// Whether the gateway asked for stream usage the client did not.
+    ask_usage: bool,
+}
+
+impl<'a> Planned<'a> {
+    fn new(
+        translated: &'a native::Translated,
+        endpoint: Endpoint,
+        obj: &RawObject<'_>,
+        view: &RequestView,
+        target: &Target,
+    ) -> Planned<'a> {
+        let p = &target.provider;
+        // Ask for usage on streams when the upstream supports it, so every
+        // stream is accounted; the extra chunk is stripped if the client did not ask.
+        let ask_usage = view.stream && p.stream_usage && !view.include_usage;
+        let (path, body, forwarded) = translated.request_for(endpoint, obj, target, ask_usage);
+        Planned {
+            path,
+            body,
+            forwarded,
+            ask_usage,
+        }
+    }
 }
 
 /// Headers a virtual key may arrive in, in the order they are looked at.
@@ -557,29 +640,54 @@ fn authenticate(
 const ALLOWANCE_PATIENCE: Duration = Duration::from_millis(250);
 
 /// The most a request may cost at any of its targets, when the key has
-/// budgets (`None` when nothing needs reserving).
+/// budgets (`None` when nothing needs reserving). Each target's body gets
+/// the output cap the reservation assumes ([`bound::enforce`]); a target
+/// without a price, or a body with a field no price covers, is refused.
 fn worst_cost(
     gw: &Gateway,
     key: &KeyView,
-    obj: &RawObject<'_>,
-    view: &RequestView,
+    endpoint: Endpoint,
     targets: &[Target],
-) -> Option<Micros> {
-    if key.budgets.is_empty() && key.provider_budgets.is_empty() {
-        return None;
+    plans: &mut [Planned<'_>],
+) -> Result<Option<Micros>, ProxyError> {
+    if !has_budgets(key) {
+        return Ok(None);
     }
-    let prompt = openai::prompt_token_bound(obj);
-    let output = view
-        .max_tokens
-        .or(key.key.default_max_tokens)
-        .unwrap_or(DEFAULT_MAX_TOKENS);
-    let worst = targets
-        .iter()
-        .filter_map(|t| gw.governance.price(&t.provider.name, &t.model))
-        .map(|p| p.worst_case(prompt, output))
-        .max()
-        .unwrap_or(0);
-    Some(worst)
+    let cap = key.key.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
+    let kind = match endpoint {
+        Endpoint::ChatCompletions => bound::Kind::Chat,
+        Endpoint::Completions => bound::Kind::Completions,
+        Endpoint::Embeddings => bound::Kind::Embeddings,
+    };
+    let mut worst = 0;
+    for (i, (t, plan)) in targets.iter().zip(plans.iter_mut()).enumerate() {
+        let param = Some(if i == 0 { "model" } else { "fallbacks" });
+        let p = &t.provider;
+        let preset = p.kind.preset().name;
+        let Some(price) = gw.governance.price(&p.name, preset, &t.model) else {
+            return Err(ProxyError::new(
+                ErrorKind::InvalidRequest,
+                format!(
+                    "model '{}/{}' has no price, so a key with a budget cannot use it; \
+                     an operator can price it, or mark it free at 0 (PUT /api/pricing/{}/{})",
+                    p.name, t.model, p.name, t.model
+                ),
+            )
+            .with_param(param));
+        };
+        let cap_field = match p.kind {
+            ProviderKind::OpenAi | ProviderKind::Azure => bound::CapField::MaxCompletionTokens,
+            _ => bound::CapField::MaxTokens,
+        };
+        let b = bound::enforce(p.wire, kind, cap_field, &mut plan.body, cap)
+            .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.to_string()))?;
+        worst = worst.max(price.worst_case(b.prompt_tokens, b.output_tokens));
+    }
+    Ok(Some(worst))
+}
+
+fn has_budgets(key: &KeyView) -> bool {
+    !key.budgets.is_empty() || !key.provider_budgets.is_empty()
 }
 
 fn check_access(key: &KeyView, targets: &[Target]) -> Result<(), ProxyError> {
@@ -708,17 +816,19 @@ async fn attempt_all(
     obj: &RawObject<'_>,
     view: &RequestView,
     targets: &[Target],
-    translated: &native::Translated,
+    plans: &[Planned<'_>],
 ) -> Result<Reply, ProxyError> {
     let mut last: Option<Exhausted> = None;
     for index in health_order(gw, routes, targets) {
         let target = &targets[index];
         let p = &target.provider;
-        // Ask for usage on streams when the upstream supports it, so every
-        // stream is accounted; the extra chunk is stripped if the client did not ask.
-        let ask_usage = view.stream && p.stream_usage && !view.include_usage;
-        let (path, body, forwarded) =
-            translated.request_for(fin.ctx().endpoint, obj, target, ask_usage);
+        let Planned {
+            path,
+            body,
+            forwarded,
+            ask_usage,
+        } = &plans[index];
+        let (ask_usage, forwarded) = (*ask_usage, *forwarded);
         let client = &routes.clients[p.index];
         let mut rejected: Vec<usize> = Vec::new();
         let mut retries = 0u32;
@@ -748,7 +858,7 @@ async fn attempt_all(
                 client,
                 target,
                 key,
-                &path,
+                path,
                 forwarded,
                 body.clone(),
                 view.stream,
@@ -920,7 +1030,7 @@ fn route_id(target: &Target, key: Option<usize>) -> RouteId {
             || "-".to_string(),
             |k| target.provider.keys[k].name.to_string(),
         ),
-        model: target.model.clone(),
+        model: target.label.to_string(),
     }
 }
 

@@ -58,6 +58,38 @@ pub struct ProviderKey {
 pub struct Target {
     pub provider: Arc<Provider>,
     pub model: String,
+    /// The model as metrics and route health name it (see [`ModelLabels`]).
+    pub label: Arc<str>,
+}
+
+/// Names for models in metric labels and the (gossiped) route health map,
+/// which must stay bounded whatever model names clients send: a model the
+/// provider lists is itself; any other is itself while fewer than
+/// [`ModelLabels::CAP`] such names were seen, and `other` after that.
+#[derive(Debug, Default)]
+pub struct ModelLabels {
+    seen: std::sync::RwLock<std::collections::HashSet<Arc<str>>>,
+}
+
+impl ModelLabels {
+    pub const CAP: usize = 256;
+    pub const OTHER: &'static str = "other";
+
+    fn label(&self, provider: &Provider, model: &str) -> Arc<str> {
+        if provider.models.iter().any(|m| m == model) {
+            return model.into();
+        }
+        if let Some(l) = self.seen.read().expect("labels lock").get(model) {
+            return l.clone();
+        }
+        let mut seen = self.seen.write().expect("labels lock");
+        if seen.len() >= Self::CAP {
+            return Self::OTHER.into();
+        }
+        let l: Arc<str> = model.into();
+        seen.insert(l.clone());
+        l
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -124,6 +156,7 @@ pub struct Catalog {
     /// Bare model name → every provider listing it, in config order.
     bare: HashMap<String, Vec<Arc<Provider>>>,
     epoch: Instant,
+    labels: ModelLabels,
 }
 
 impl Catalog {
@@ -149,6 +182,7 @@ impl Catalog {
             by_name,
             bare,
             epoch: Instant::now(),
+            labels: ModelLabels::default(),
         }
     }
 
@@ -201,6 +235,7 @@ impl Catalog {
         Ok(Target {
             provider: p.clone(),
             model: model.to_string(),
+            label: self.labels.label(p, model),
         })
     }
 
@@ -309,7 +344,7 @@ impl Provider {
                 format!(
                     "{}/openai/deployments/{}{}?api-version={}",
                     self.base_url,
-                    deployment,
+                    crate::providers::openai::path_segment(deployment),
                     path,
                     self.api_version.as_deref().unwrap_or_default()
                 )
@@ -454,7 +489,8 @@ mod tests {
         let t = c.resolve("groq/llama-3.1-8b-instant").unwrap();
         assert_eq!(
             (&*t.provider.name, t.model.as_str()),
-            ("groq", "llama-3.1-8b-instant")
+            ("groq", "llama-3.1-8b-instant"),
+            "a prefixed model need not be in the preset's list"
         );
         // Upstream ids with a slash stay whole after the provider prefix...
         let t = c.resolve("openrouter/meta-llama/llama-3.3-70b").unwrap();
@@ -462,7 +498,7 @@ mod tests {
         // ...and resolve bare when the prefix is not a provider name.
         let t = c.resolve("meta-llama/llama-3.3-70b").unwrap();
         assert_eq!(&*t.provider.name, "openrouter");
-        let t = c.resolve("llama-3.3-70b-versatile").unwrap();
+        let t = c.resolve("qwen/qwen3.8-27b").unwrap();
         assert_eq!(&*t.provider.name, "groq");
         // A bare name listed by several providers has them all as candidates, in order.
         let c2 = catalog(

@@ -87,6 +87,29 @@ impl Store {
         Ok(())
     }
 
+    /// Writes `puts` and `deletes` of one column family atomically, and
+    /// returns only once they are on stable storage (the WAL is synced):
+    /// for records that others will act on, or that a crash must not lose.
+    pub fn write_durable<'a>(
+        &self,
+        family: &str,
+        puts: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        deletes: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(), StoreError> {
+        let cf = self.cf(family);
+        let mut batch = rocksdb::WriteBatch::default();
+        for (k, v) in puts {
+            batch.put_cf(&cf, k, v);
+        }
+        for k in deletes {
+            batch.delete_cf(&cf, k);
+        }
+        let mut opts = rocksdb::WriteOptions::default();
+        opts.set_sync(true);
+        self.db.write_opt(batch, &opts)?;
+        Ok(())
+    }
+
     pub fn put(&self, family: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
         self.db.put_cf(&self.cf(family), key, value)?;
         Ok(())

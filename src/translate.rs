@@ -88,8 +88,14 @@ pub fn upstream_path(wire: Format, model: &str, stream: bool) -> String {
         // Nothing is reached through the Responses API: OpenAI chat instead.
         Format::OpenAi | Format::Responses => "/chat/completions".to_string(),
         Format::Anthropic => "/messages".to_string(),
-        Format::Gemini if stream => format!("/models/{model}:streamGenerateContent?alt=sse"),
-        Format::Gemini => format!("/models/{model}:generateContent"),
+        Format::Gemini if stream => format!(
+            "/models/{}:streamGenerateContent?alt=sse",
+            crate::providers::openai::path_segment(model)
+        ),
+        Format::Gemini => format!(
+            "/models/{}:generateContent",
+            crate::providers::openai::path_segment(model)
+        ),
     }
 }
 

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "budget-admin";
+const TOKEN: &str = "budget-admin-token-for-tests";
 
 /// The mock model costs nothing per input token and 1 µ$ per output token; a
 /// request with `max_tokens = 20` gets exactly 20 output tokens, so its

@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "admin-s3cret";
+const TOKEN: &str = "admin-s3cret-for-the-tests";
 
 struct Admin<'a> {
     gw: &'a Gateway,

@@ -18,6 +18,7 @@ use serde_json::{Value, json};
 /// Fast pings and reconnects, so failures show within a second or two.
 const CONFIG: &str = r#"
 [mcp]
+allow_stdio = true
 ping_interval = "200ms"
 backoff_base = "100ms"
 backoff_max = "400ms"
@@ -55,6 +56,7 @@ async fn start_node(dir: tempfile::TempDir, secret: &str, seed: Option<&str>) ->
             ("TOLLGATE_CLUSTER_SECRET", secret),
             ("TOLLGATE_CLUSTER__LISTEN", "127.0.0.1:0"),
             ("TOLLGATE_SEEDS", seed.unwrap_or("")),
+            ("MCP_TEST_TOKEN", "a token for an MCP server"),
         ],
     )
     .await
@@ -318,7 +320,12 @@ async fn admin_refuses_bad_servers_groups_and_references() {
         (
             "/api/mcp/servers/unsetvar",
             json!({"transport": {"type": "sse", "url": "http://127.0.0.1:1/sse",
-                   "headers": {"authorization": "env.TOLLGATE_TEST_UNSET_VAR"}}}),
+                   "headers": {"authorization": "env.MCP_TEST_UNSET_VAR"}}}),
+        ),
+        (
+            "/api/mcp/servers/provider_secret",
+            json!({"transport": {"type": "http", "url": "http://127.0.0.1:1/mcp",
+                   "headers": {"authorization": "env.OPENAI_API_KEY"}}}),
         ),
         (
             "/api/mcp/servers/extra",
@@ -347,12 +354,12 @@ async fn admin_refuses_bad_servers_groups_and_references() {
         .put(
             "/api/mcp/servers/remote",
             json!({"transport": {"type": "http", "url": "http://127.0.0.1:1/mcp",
-                   "headers": {"authorization": "Bearer literal-secret", "x-env": "env.PATH"}},
+                   "headers": {"authorization": "Bearer literal-secret", "x-env": "env.MCP_TEST_TOKEN"}},
                    "enabled": false}),
         )
         .await;
     assert_eq!(v["transport"]["headers"]["authorization"], "***");
-    assert_eq!(v["transport"]["headers"]["x-env"], "env.PATH");
+    assert_eq!(v["transport"]["headers"]["x-env"], "env.MCP_TEST_TOKEN");
     assert_eq!(v["status"]["state"], "disabled");
     let (status, v) = admin
         .send(

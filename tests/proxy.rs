@@ -570,7 +570,7 @@ async fn logs_filters_admin_token_and_metrics() {
     let gw = Gateway::start_with_env(
         &config,
         tempfile::tempdir().unwrap(),
-        &[("TEST_ADMIN_TOKEN", "s3cret")],
+        &[("TEST_ADMIN_TOKEN", "s3cret-admin-token-for-tests")],
     )
     .await;
     post(&gw, "/v1/chat/completions", &chat_body("mock/mock-1")).await;
@@ -581,9 +581,9 @@ async fn logs_filters_admin_token_and_metrics() {
     assert_eq!(r.status(), 401);
     for (query, token, status) in [
         ("", "wrong", 401),
-        ("?status=banana", "s3cret", 400),
-        ("?colour=red", "s3cret", 400),
-        ("?limit=5000", "s3cret", 400),
+        ("?status=banana", "s3cret-admin-token-for-tests", 400),
+        ("?colour=red", "s3cret-admin-token-for-tests", 400),
+        ("?limit=5000", "s3cret-admin-token-for-tests", 400),
     ] {
         let r = c
             .get(gw.url(&format!("/api/logs{query}")))
@@ -594,14 +594,20 @@ async fn logs_filters_admin_token_and_metrics() {
         assert_eq!(r.status(), status, "{query} with {token}");
     }
 
-    let page = logs_until(&gw, "?status=404", Some("s3cret"), |p| {
-        p["data"].as_array().is_some_and(|d| d.len() == 1)
-    })
+    let page = logs_until(
+        &gw,
+        "?status=404",
+        Some("s3cret-admin-token-for-tests"),
+        |p| p["data"].as_array().is_some_and(|d| d.len() == 1),
+    )
     .await;
     assert_eq!(page["data"][0]["requested_model"], "nosuch");
-    let page = logs_until(&gw, "?provider=mock&status=2xx", Some("s3cret"), |p| {
-        p["data"].as_array().is_some_and(|d| d.len() == 1)
-    })
+    let page = logs_until(
+        &gw,
+        "?provider=mock&status=2xx",
+        Some("s3cret-admin-token-for-tests"),
+        |p| p["data"].as_array().is_some_and(|d| d.len() == 1),
+    )
     .await;
     let rec = &page["data"][0];
     assert_eq!(rec["model"], "mock-1");

@@ -7,7 +7,7 @@ mod common;
 use common::*;
 use serde_json::{Value, json};
 
-const TOKEN: &str = "rules-admin";
+const TOKEN: &str = "rules-admin-token-for-tests";
 
 async fn call(
     gw: &Gateway,
@@ -30,8 +30,10 @@ async fn call(
 async fn a_budget_threshold_rule_switches_targets_at_the_threshold() {
     let mock = start_mock(&[]).await;
     // mock-1 costs 1 µ$ per output token; 20 tokens per request = 20 µ$.
+    // mock-cheap is marked free (a model under a budget must be priced).
     let config = format!(
-        "[server]\nadmin_token = \"{TOKEN}\"\n[pricing.\"mock-1\"]\ninput = 0\noutput = 1000000\n{}",
+        "[server]\nadmin_token = \"{TOKEN}\"\n[pricing.\"mock-1\"]\ninput = 0\noutput = 1000000\n\
+         [pricing.\"mock-cheap\"]\ninput = 0\noutput = 0\n{}",
         mock_provider("mock", &mock, "headers = { \"x-mock-words\" = \"100\" }")
     );
     let gw = Gateway::start(&config).await;

@@ -867,14 +867,14 @@ async fn virtual_keys_and_budgets_hold_on_every_surface() {
         .map(|m| format!("[pricing.\"{m}\"]\ninput = 0\noutput = 1000000\n"))
         .collect();
     let gw = Gateway::start(&format!(
-        "[server]\nadmin_token = \"t\"\n[client]\nenforce_auth = true\n{pricing}{}",
+        "[server]\nadmin_token = \"translate-admin-token-01\"\n[client]\nenforce_auth = true\n{pricing}{}",
         config(&mock, "")
     ))
     .await;
     let c = reqwest::Client::new();
     let key: Value = c
         .post(gw.url("/api/keys"))
-        .bearer_auth("t")
+        .bearer_auth("translate-admin-token-01")
         .json(&json!({"name": "agent", "budgets": [{"limit_usd": "0.000040", "period": "1d"}]}))
         .send()
         .await
@@ -933,7 +933,7 @@ async fn virtual_keys_and_budgets_hold_on_every_surface() {
         [json!("budget_exceeded"), json!("billing_error")]
     );
     // Spend was settled from each format's own usage report.
-    let page = logs_until(&gw, "?status=2xx", Some("t"), |p| {
+    let page = logs_until(&gw, "?status=2xx", Some("translate-admin-token-01"), |p| {
         p["data"].as_array().is_some_and(|d| d.len() == 3)
     })
     .await;

@@ -415,7 +415,13 @@ impl Sim {
                 true
             }
             Err(e) => {
-                if let Some(short) = e.shortfall {
+                let shortfall = match e {
+                    tollgate::governance::budgets::Refusal::Exceeded(e) => e.shortfall,
+                    tollgate::governance::budgets::Refusal::Unavailable(e) => {
+                        panic!("the simulated store failed: {e}")
+                    }
+                };
+                if let Some(short) = shortfall {
                     let best = self.nodes[i]
                         .view
                         .iter()

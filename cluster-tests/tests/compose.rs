@@ -57,6 +57,11 @@ fn compose(args: &[&str]) -> String {
         .env(
             "HAPROXY_IMAGE",
             std::env::var("HAPROXY_IMAGE").unwrap_or("tollgate-lb:local".into()),
+        )
+        // The compose file requires one (it has no public default).
+        .env(
+            "TOLLGATE_CLUSTER_SECRET",
+            "compose-test-cluster-secret-0123456789",
         );
     run(cmd, args)
 }

@@ -123,7 +123,12 @@ async fn writes_replicate_and_a_restarted_node_catches_up() {
 async fn a_node_without_the_secret_is_rejected() {
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
     let n1 = Node::start(SECRET, &[], dirs[0].path()).await;
-    let outsider = Node::start("some-other-secret-0123456789", &[n1.quic], dirs[1].path()).await;
+    let outsider = Node::start(
+        "some-other-cluster-secret-0123456789",
+        &[n1.quic],
+        dirs[1].path(),
+    )
+    .await;
     let n2 = Node::start(SECRET, &[n1.quic], dirs[2].path()).await;
     until_peers(&n1, 1).await;
     until_peers(&n2, 1).await;
@@ -250,4 +255,100 @@ async fn request_log_queries_fan_out_to_every_node() {
     assert_eq!(requests(&all), 5, "{all}");
     let (_, local) = n1.admin_get("/api/spend?group_by=key&node=local").await;
     assert_eq!(requests(&local), 3, "{local}");
+}
+
+/// Reported on three processes: $0.80 spent through node 1, the team's $1
+/// budget raised to $1.01 through node 2, and the team ended at $1.80 — the
+/// edit moved the budget's home to node 2, which then held the whole new
+/// limit. An edit now never moves a home: what is left is what was left.
+/// (Scaled down: 10 µ$ a request, a 100 µ$ budget raised to 101 µ$.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn editing_a_budget_on_another_node_grants_only_what_is_left() {
+    let mock = cluster_tests::Mock::start().await;
+    let env = mock.provider_env();
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let n1 = Node::start_with(SECRET, &[], dirs[0].path(), &env).await;
+    let n2 = Node::start_with(SECRET, &[n1.quic], dirs[1].path(), &env).await;
+    let n3 = Node::start_with(SECRET, &[n1.quic, n2.quic], dirs[2].path(), &env).await;
+    for n in [&n1, &n2, &n3] {
+        until_peers(n, 2).await;
+    }
+    let client = reqwest::Client::new();
+    let admin = |method: reqwest::Method, node: &Node, path: &str, body: serde_json::Value| {
+        client
+            .request(method, node.url(path))
+            .bearer_auth("admin-token-for-tests")
+            .json(&body)
+            .send()
+    };
+    let r = admin(
+        reqwest::Method::PUT,
+        &n1,
+        "/api/pricing/mock-1",
+        json!({"input": 0, "output": 1_000_000}),
+    )
+    .await
+    .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let (status, team) = n1
+        .admin_post(
+            "/api/teams",
+            json!({"name": "t", "budgets": [{"limit_usd": "0.000100", "period": "1d"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{team}");
+    let team_id = team["id"].as_str().unwrap().to_string();
+    let (status, key) = n1
+        .admin_post("/api/keys", json!({"name": "k", "team_id": team_id}))
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let secret = key["secret"].as_str().unwrap().to_string();
+    let key_id = key["id"].as_str().unwrap().to_string();
+    for n in [&n2, &n3] {
+        until_visible(n, &format!("/api/keys/{key_id}"), |v| v["name"] == "k").await;
+        until_visible(n, "/api/pricing/mock-1", |v| {
+            v["price"]["output"] == 1_000_000
+        })
+        .await;
+    }
+    // 10 output tokens at 1 µ$ each: exactly 10 µ$ a request.
+    let chat = |node: &Node| {
+        client
+            .post(node.url("/v1/chat/completions"))
+            .bearer_auth(&secret)
+            .json(&json!({"model": "mock/mock-1", "max_tokens": 10,
+                          "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    for _ in 0..8 {
+        assert_eq!(chat(&n1).await.unwrap().status(), 200);
+    }
+    let r = admin(
+        reqwest::Method::PATCH,
+        &n2,
+        &format!("/api/teams/{team_id}"),
+        json!({"budgets": [{"limit_usd": "0.000101", "period": "1d"}]}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), 200);
+    for n in [&n1, &n3] {
+        until_visible(n, &format!("/api/teams/{team_id}"), |v| {
+            v["budgets"][0]["limit_usd"] == "0.000101"
+        })
+        .await;
+    }
+    let mut served = 0;
+    for i in 0..30 {
+        let node = [&n1, &n2, &n3][i % 3];
+        match chat(node).await.unwrap().status().as_u16() {
+            200 => served += 1,
+            402 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    let total = 80 + served * 10;
+    println!("after the edit: {served} more served, {total} µ$ of 101 µ$");
+    assert!(total <= 101, "spent {total} µ$ of a 101 µ$ budget");
+    assert!(served >= 1, "the 21 µ$ left are spendable");
 }

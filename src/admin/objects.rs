@@ -264,7 +264,21 @@ async fn create_key(
 /// layer sets it.
 async fn get_price(State(s): State<AdminState>, Path(model): Path<String>) -> Answer {
     let (provider, bare) = model.split_once('/').unwrap_or(("", model.as_str()));
-    match s.governance.price(provider, bare) {
+    // A configured provider is priced by its preset; any other prefix is
+    // read as a preset's own name (`openai/gpt-4o`).
+    let configured = s
+        .config_providers
+        .get(provider)
+        .cloned()
+        .or_else(|| {
+            s.governance
+                .api_providers()
+                .into_iter()
+                .find_map(|(n, p)| (n == provider).then_some(p))
+        })
+        .and_then(|p| p.resolved_kind(provider));
+    let kind = configured.map_or(provider, |k| k.preset().name);
+    match s.governance.price(provider, kind, bare) {
         Some(p) => Ok(Json(json!({"model": model, "price": p})).into_response()),
         None => Err(ApiError::new(
             StatusCode::NOT_FOUND,

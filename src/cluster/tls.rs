@@ -17,17 +17,16 @@ use rcgen::{
     PKCS_ECDSA_P256_SHA256, PKCS_ED25519,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use sha2::{Digest, Sha256};
 
 /// The name every leaf certificate carries and every client checks.
 pub const SERVER_NAME: &str = "tollgate-node";
 
 /// Label mixed into the secret so the CA key is useless for anything else.
-const CA_LABEL: &[u8] = b"tollgate cluster CA v1\0";
+const CA_LABEL: &str = "tollgate cluster CA v2";
 
 #[derive(Debug, thiserror::Error)]
 pub enum TlsError {
-    #[error("cluster secret must be at least 16 characters")]
+    #[error("cluster secret must be at least 32 characters")]
     WeakSecret,
     #[error("certificate: {0}")]
     Cert(#[from] rcgen::Error),
@@ -71,10 +70,7 @@ fn ca_params() -> Result<CertificateParams, rcgen::Error> {
 
 /// The cluster CA's key: Ed25519 with a seed derived from the secret.
 fn ca_key(secret: &str) -> Result<KeyPair, rcgen::Error> {
-    let mut h = Sha256::new();
-    h.update(CA_LABEL);
-    h.update(secret.as_bytes());
-    let seed: [u8; 32] = h.finalize().into();
+    let seed = crate::config::derive_key(secret.as_bytes(), CA_LABEL);
     KeyPair::from_pkcs8_der_and_sign_algo(
         &PrivatePkcs8KeyDer::from(ed25519_pkcs8(&seed)),
         &PKCS_ED25519,
@@ -83,7 +79,7 @@ fn ca_key(secret: &str) -> Result<KeyPair, rcgen::Error> {
 
 /// Builds this node's QUIC client and server configs from the cluster secret.
 pub fn node_tls(secret: &str, idle_timeout: Duration) -> Result<NodeTls, TlsError> {
-    if secret.len() < 16 {
+    if secret.len() < 32 {
         return Err(TlsError::WeakSecret);
     }
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params()?, ca_key(secret)?)?;
@@ -157,6 +153,12 @@ mod tests {
             node_tls("short", Duration::from_secs(10)),
             Err(TlsError::WeakSecret)
         ));
-        assert!(node_tls("a long cluster secret", Duration::from_secs(10)).is_ok());
+        assert!(
+            node_tls(
+                "a long cluster secret of 32 characters",
+                Duration::from_secs(10)
+            )
+            .is_ok()
+        );
     }
 }

@@ -40,7 +40,9 @@ pub(super) fn cluster_shorthands(
                     .map(|s| toml::Value::String(s.to_string()))
                     .collect(),
             ),
-            "TOLLGATE_CLUSTER_SECRET" if !v.is_empty() => toml::Value::String(v.clone()),
+            // Set but empty (as compose and Kubernetes render a missing
+            // value) is kept, for validation to refuse by name.
+            "TOLLGATE_CLUSTER_SECRET" => toml::Value::String(v.clone()),
             _ => continue,
         };
         let field = if k == "TOLLGATE_SEEDS" {

@@ -89,3 +89,73 @@ mod tests {
         assert!(!format!("{s:?}").contains("very"));
     }
 }
+
+/// A 32-byte key for one `purpose`, from a high-entropy shared `secret`:
+/// HKDF-SHA256 (RFC 5869), extract with a fixed salt, expand with the
+/// purpose as info, so keys for different uses are independent.
+pub fn derive_key(secret: &[u8], purpose: &str) -> [u8; 32] {
+    use hmac::{Hmac, Mac};
+    type HmacSha256 = Hmac<sha2::Sha256>;
+    let mut extract =
+        HmacSha256::new_from_slice(b"tollgate hkdf salt v1").expect("HMAC takes any key length");
+    extract.update(secret);
+    let prk = extract.finalize().into_bytes();
+    let mut expand = HmacSha256::new_from_slice(&prk).expect("HMAC takes any key length");
+    expand.update(purpose.as_bytes());
+    expand.update(&[1]);
+    expand.finalize().into_bytes().into()
+}
+
+#[cfg(test)]
+mod kdf_tests {
+    use super::derive_key;
+
+    #[test]
+    fn hkdf_matches_rfc_5869_shape_and_separates_purposes() {
+        let a = derive_key(b"a cluster secret of some length", "ca");
+        assert_eq!(a, derive_key(b"a cluster secret of some length", "ca"));
+        assert_ne!(
+            a,
+            derive_key(b"a cluster secret of some length", "sessions")
+        );
+        assert_ne!(a, derive_key(b"another cluster secret of length", "ca"));
+    }
+}
+
+/// Writes `contents` to a new file at `path` readable by its owner only:
+/// created with mode 0600, so it is never readable by others, not even
+/// for a moment before a chmod. An existing file is replaced.
+pub fn write_private(path: &std::path::Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let _ = std::fs::remove_file(&tmp);
+    let mut open = std::fs::OpenOptions::new();
+    open.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        open.mode(0o600);
+    }
+    let mut f = open.open(&tmp)?;
+    f.write_all(contents)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Creates `dir` (and its parents) and makes it accessible to its owner
+/// only. A directory this process may not change (a volume mounted with
+/// another owner) is left as it is, with a warning.
+pub fn private_dir(dir: &std::path::Path) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)) {
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => {
+                tracing::warn!(dir = %dir.display(), "cannot make the data directory private (mode 0700): {e}");
+            }
+            other => other?,
+        }
+    }
+    Ok(())
+}

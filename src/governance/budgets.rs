@@ -278,6 +278,32 @@ pub struct Shortfall {
 pub struct Reservation {
     keys: Vec<CounterKey>,
     amount: Micros,
+    /// Its row in the journal of reservations in flight, once written.
+    journal: Option<u64>,
+}
+
+/// Why a reservation was not made.
+#[derive(Debug, thiserror::Error)]
+pub enum Refusal {
+    #[error(transparent)]
+    Exceeded(#[from] BudgetExceeded),
+    /// The journal could not be written (a full or failing disk): nothing is
+    /// admitted that a crash could forget to charge.
+    #[error("spend cannot be recorded on this node: {0}")]
+    Unavailable(StoreError),
+}
+
+/// Journal rows of reservations in flight: `held\0<id>` → (windows,
+/// amount). Written to stable storage before a request is sent and removed
+/// in the same durable write that records its spend, so what a crash leaves
+/// behind is what was in flight: it is charged in full when the node opens
+/// its ledger again.
+const HELD_PREFIX: &[u8] = b"held\0";
+
+fn held_key(id: u64) -> Vec<u8> {
+    let mut k = HELD_PREFIX.to_vec();
+    k.extend_from_slice(&id.to_be_bytes());
+    k
 }
 
 impl Reservation {
@@ -337,7 +363,28 @@ impl Books {
     /// allowances of all nodes sum to the limit minus total spend, whatever
     /// each node knows, because only a giver writes its gifts: a gift lowers
     /// the giver's allowance before anyone can see it raise the receiver's.
+    ///
+    /// A node's own allowance can go below zero only when the home moved
+    /// away from it (a budget edited through another node, or `forget`): it
+    /// spent the limit it held as home. Its debt is the new home's to carry,
+    /// so the home's allowance is reduced by every other node's debt and the
+    /// positive allowances never sum to more than the limit minus the spend
+    /// this node knows of (what the old home had in flight when the home
+    /// moved is the only slack; see docs/cluster.md).
     fn allowance(&self, node: NodeId, key: &CounterKey, e: Escrow) -> i128 {
+        let own = self.own_allowance(node, key, e);
+        if node != e.home {
+            return own;
+        }
+        let debts: i128 = self
+            .nodes_in(key)
+            .filter(|n| *n != node)
+            .map(|n| (-self.own_allowance(n, key, e)).max(0))
+            .sum();
+        own - debts
+    }
+
+    fn own_allowance(&self, node: NodeId, key: &CounterKey, e: Escrow) -> i128 {
         let base = if node == e.home {
             i128::from(e.limit)
         } else {
@@ -355,6 +402,62 @@ impl Books {
         let spent = self.spend.get(key).map_or(0, |c| i128::from(c.of(node)));
         base + received - gave - spent
     }
+
+    /// Every node that spent, gave or received in window `key`.
+    fn nodes_in(&self, key: &CounterKey) -> impl Iterator<Item = NodeId> {
+        let mut nodes: std::collections::BTreeSet<NodeId> = self
+            .spend
+            .get(key)
+            .map(|c| c.slots.keys().copied().collect())
+            .unwrap_or_default();
+        if let Some(by) = self.given.get(key) {
+            for (giver, c) in by {
+                nodes.insert(*giver);
+                nodes.extend(c.slots.keys().copied());
+            }
+        }
+        nodes.into_iter()
+    }
+}
+
+/// Charges every journal row a crash left (at its whole amount, in every
+/// window it held) and removes them, in one durable write.
+fn recover_held(node: NodeId, store: &Store, books: &mut Books) -> Result<(), StoreError> {
+    let held =
+        store.load_prefix::<(Vec<CounterKey>, Micros)>(CF_STATE, HELD_PREFIX, COUNTER_VERSION)?;
+    if held.is_empty() {
+        return Ok(());
+    }
+    let mut touched: Vec<CounterKey> = Vec::new();
+    for (_, (keys, amount)) in &held {
+        for k in keys {
+            books.spend.entry(k.clone()).or_default().add(node, *amount);
+            if !touched.contains(k) {
+                touched.push(k.clone());
+            }
+        }
+    }
+    let rows: Vec<(String, Vec<u8>)> = touched
+        .iter()
+        .map(|k| {
+            let counter = books.spend.get(k).expect("just added");
+            store::encode(COUNTER_VERSION, &(k, counter)).map(|v| (k.name(), v))
+        })
+        .collect::<Result<_, _>>()?;
+    let ids: Vec<Vec<u8>> = held
+        .iter()
+        .map(|(id, _)| [HELD_PREFIX, id.as_slice()].concat())
+        .collect();
+    store.write_durable(
+        CF_STATE,
+        rows.iter().map(|(k, v)| (k.as_bytes(), v.as_slice())),
+        ids.iter().map(Vec::as_slice),
+    )?;
+    tracing::warn!(
+        requests = held.len(),
+        "charged the reservations of requests in flight when this node last stopped"
+    );
+    Ok(())
 }
 
 /// Spend counters, allowances and in-flight reservations of this node.
@@ -362,6 +465,8 @@ pub struct Ledger {
     node: NodeId,
     store: Store,
     books: Mutex<Books>,
+    /// The next journal row id.
+    next_held: std::sync::atomic::AtomicU64,
 }
 
 /// Format version of persisted spend counters.
@@ -389,11 +494,39 @@ impl Ledger {
                 .or_default()
                 .merge(&c);
         }
+        // Peers learn the charged spend through anti-entropy, like any
+        // counter this node wrote while they did not hear it.
+        recover_held(node, &store, &mut books)?;
         Ok(Ledger {
             node,
             store,
             books: Mutex::new(books),
+            next_held: std::sync::atomic::AtomicU64::new(0),
         })
+    }
+
+    /// A durable write and its removal: whether the disk takes writes.
+    pub fn probe(&self) -> Result<(), StoreError> {
+        // Not under the journal's prefix: a crash between the two writes
+        // must not leave a row that reads as a reservation.
+        let key = b"probe\0disk".to_vec();
+        self.store
+            .write_durable(CF_STATE, [(key.as_slice(), &[0u8][..])], [])?;
+        self.store.write_durable(CF_STATE, [], [key.as_slice()])
+    }
+
+    /// Writes `r` to the journal of reservations in flight, durably, before
+    /// the request it holds for is sent. On failure the reservation is
+    /// released and the caller must refuse the request.
+    pub fn journal(&self, r: &mut Reservation) -> Result<(), StoreError> {
+        let id = self
+            .next_held
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let row = store::encode(COUNTER_VERSION, &(&r.keys, r.amount))?;
+        self.store
+            .write_durable(CF_STATE, [(held_key(id).as_slice(), row.as_slice())], [])?;
+        r.journal = Some(id);
+        Ok(())
     }
 
     /// Reserves `amount` in every budget of every scope, or nothing at all.
@@ -445,7 +578,11 @@ impl Ledger {
         for k in &keys {
             *books.reserved.entry(k.clone()).or_default() += amount;
         }
-        Ok(Reservation { keys, amount })
+        Ok(Reservation {
+            keys,
+            amount,
+            journal: None,
+        })
     }
 
     /// Releases a reservation and records the actual cost in the scopes
@@ -466,7 +603,11 @@ impl Ledger {
                 }
             }
         }
+        let held = r.journal.map(held_key);
         if actual == 0 {
+            if let Some(h) = &held {
+                self.store.write_durable(CF_STATE, [], [h.as_slice()])?;
+            }
             return Ok(Vec::new());
         }
         let mut rows = Vec::with_capacity(r.keys.len());
@@ -480,10 +621,13 @@ impl Ledger {
                 counter: delta,
             });
         }
-        // Persisted under the lock: a later write never carries an older value.
-        self.store.put_batch(
+        // Persisted under the lock (a later write never carries an older
+        // value), durably and with the journal row's removal, before any
+        // peer can hear of it.
+        self.store.write_durable(
             CF_STATE,
             rows.iter().map(|(k, v)| (k.as_bytes(), v.as_slice())),
+            held.iter().map(Vec::as_slice),
         )?;
         Ok(changes)
     }
@@ -892,8 +1036,14 @@ mod tests {
             Deliver {
                 pick: usize,
             },
+            /// The budget's home moves (an operator forgot the home): once
+            /// the new home has heard everything the old one wrote.
+            MoveHome {
+                to: u64,
+            },
         }
         let op = prop_oneof![
+            (0..3u64).prop_map(|to| Op::MoveHome { to }),
             (0..3usize, 1..40u64, 0..=100u64).prop_map(|(node, amount, actual_pct)| Op::Spend {
                 node,
                 amount,
@@ -910,7 +1060,8 @@ mod tests {
             cases: 64,
             ..ProptestConfig::default()
         };
-        proptest!(config, |(ops in proptest::collection::vec(op, 1..120), home in 0..3u64)| {
+        proptest!(config, |(ops in proptest::collection::vec(op, 1..120), first_home in 0..3u64)| {
+            let mut home = first_home;
             let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
             let nodes: Vec<Ledger> = dirs
                 .iter()
@@ -920,7 +1071,6 @@ mod tests {
             let b = budget("0.000100", Period::Day, true, 0);
             let budgets = vec![("team:t".to_string(), b)];
             let now = ms(2026, 11, 27);
-            let escrow = Escrow { limit: 100, home };
             let key = CounterKey { scope: "team:t".into(), start_ms: window(&b, now).0, end_ms: window(&b, now).1 }.name();
             // Changes in flight: (receiver, change).
             let mut wire: Vec<(usize, Change)> = Vec::new();
@@ -939,6 +1089,7 @@ mod tests {
                         }
                     }
                     Op::Ask { from, to, amount } => {
+                        let escrow = Escrow { limit: 100, home };
                         if let Some(c) = nodes[from].give(&key, to as u64, amount, escrow).unwrap() {
                             for t in (0..3).filter(|&t| t != from) {
                                 wire.push((t, c.clone()));
@@ -955,6 +1106,13 @@ mod tests {
                             let Change::Counter { key, counter } = c else { unreachable!() };
                             nodes[to].merge(&key, &counter).unwrap();
                         }
+                    }
+                    Op::MoveHome { to } => {
+                        for (n, c) in std::mem::take(&mut wire) {
+                            let Change::Counter { key, counter } = c else { unreachable!() };
+                            nodes[n].merge(&key, &counter).unwrap();
+                        }
+                        home = to;
                     }
                 }
                 prop_assert!(true_spend <= 100, "spent {true_spend} of 100");

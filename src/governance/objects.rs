@@ -42,6 +42,29 @@ pub trait Object: Serialize + DeserializeOwned + Clone {
             }
         }
     }
+
+    /// Before an edit is anchored: every rolling budget that names no anchor
+    /// keeps the anchor of `old`'s budget of the same period, so changing a
+    /// limit never opens a fresh window on spend already made.
+    fn keep_anchors(&mut self, old: &Self) {
+        let mut old = old.clone();
+        let before: Vec<Budget> = old.budgets_mut().cloned().unwrap_or_default();
+        for b in self.budgets_mut().into_iter().flatten() {
+            keep_anchor(b, &before);
+        }
+    }
+}
+
+fn keep_anchor(b: &mut Budget, before: &[Budget]) {
+    if b.calendar || b.anchor_ms != 0 {
+        return;
+    }
+    if let Some(old) = before
+        .iter()
+        .find(|o| !o.calendar && o.period == b.period && o.anchor_ms != 0)
+    {
+        b.anchor_ms = old.anchor_ms;
+    }
 }
 
 /// A routing rule (`/api/routing-rules`, see `docs/routing.md`).
@@ -106,12 +129,23 @@ pub struct PriceOverride {
     pub output: u64,
     #[serde(default)]
     pub cached_input: Option<u64>,
+    /// Prompt-cache writes (5-minute), and those kept for an hour.
+    #[serde(default)]
+    pub cache_write: Option<u64>,
+    #[serde(default)]
+    pub cache_write_1h: Option<u64>,
 }
 
 impl Object for PriceOverride {
     const KIND: &'static str = "pricing";
     const ID_PREFIX: &'static str = "";
-    const PATCHABLE: &'static [&'static str] = &["input", "output", "cached_input"];
+    const PATCHABLE: &'static [&'static str] = &[
+        "input",
+        "output",
+        "cached_input",
+        "cache_write",
+        "cache_write_1h",
+    ];
     fn id(&self) -> &str {
         &self.id
     }
@@ -271,6 +305,21 @@ impl Object for VirtualKey {
         for b in all {
             if !b.calendar && b.anchor_ms == 0 {
                 b.anchor_ms = now_ms;
+            }
+        }
+    }
+
+    fn keep_anchors(&mut self, old: &Self) {
+        for b in &mut self.budgets {
+            keep_anchor(b, &old.budgets);
+        }
+        for (provider, list) in &mut self.provider_budgets {
+            let before = old
+                .provider_budgets
+                .get(provider)
+                .map_or(&[][..], Vec::as_slice);
+            for b in list {
+                keep_anchor(b, before);
             }
         }
     }

@@ -1,11 +1,19 @@
 //! What a request costs, in integer micro-dollars.
 //!
-//! A catalog of list prices ships in the binary, per million tokens, for the
-//! models of the supported providers (public list prices, standard tier, as of
-//! late 2025). Config overrides or extends it per model. Costs round up to the
-//! next micro-dollar, so the gateway never undercharges.
+//! The built-in catalog is generated from LiteLLM's public model cost map
+//! (`prices.json`, made by `scripts/prices/generate.py`; see
+//! `scripts/prices/README.md` to refresh it), keyed `kind/model` by provider
+//! kind, with input, output, cached-input, cache-write (5-minute and 1-hour)
+//! and long-context rates. Config and the admin API lay overrides over it,
+//! by `provider/model` or bare model id. Costs round up to the next
+//! micro-dollar, so the gateway never undercharges.
+//!
+//! A model with no price has no cost the gateway could bound, so requests
+//! under a budget refuse it (`proxy`); an operator marks a model free by
+//! pricing it at 0.
 
 use std::collections::HashMap;
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
@@ -15,125 +23,267 @@ use crate::providers::openai::Usage;
 pub type Micros = u64;
 
 /// Prices in micro-dollars per million tokens.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Price {
     pub input: Micros,
     pub output: Micros,
     /// Prompt tokens served from the provider's cache; defaults to `input`.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cached_input: Option<Micros>,
+    /// Prompt tokens written to the provider's cache (5-minute lifetime);
+    /// defaults to `input`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<Micros>,
+    /// Prompt tokens written to the cache for an hour; defaults to `cache_write`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_1h: Option<Micros>,
+    /// Rates for the whole request once its prompt passes a size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_context: Option<LongContext>,
 }
 
-const fn p(input: Micros, cached: Micros, output: Micros) -> Price {
-    Price {
+/// A long-context tier: a request whose prompt is above `above_tokens` is
+/// priced at these rates throughout (as Anthropic and Google bill it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LongContext {
+    pub above_tokens: u64,
+    pub input: Micros,
+    pub output: Micros,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input: Option<Micros>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write: Option<Micros>,
+}
+
+/// The rates that apply to one request.
+struct Rates {
+    input: Micros,
+    output: Micros,
+    cached_input: Micros,
+    cache_write: Micros,
+    cache_write_1h: Micros,
+}
+
+/// The mock provider fixture's models: $1 in, $2 out per million tokens.
+fn fixtures() -> [(&'static str, Price); 2] {
+    let p = |input, cached, output| Price {
         input,
         output,
         cached_input: Some(cached),
+        ..Price::default()
+    };
+    [
+        ("mock-1", p(1_000_000, 500_000, 2_000_000)),
+        ("mock-embed", p(100_000, 100_000, 0)),
+    ]
+}
+
+/// One model of the generated catalog (`prices.json`).
+#[derive(Deserialize)]
+struct CatalogEntry {
+    id: String,
+    input: Micros,
+    output: Micros,
+    cached_input: Option<Micros>,
+    cache_write: Option<Micros>,
+    cache_write_1h: Option<Micros>,
+    #[serde(default)]
+    above: Vec<CatalogTier>,
+}
+
+#[derive(Deserialize)]
+struct CatalogTier {
+    tokens: u64,
+    input: Option<Micros>,
+    output: Option<Micros>,
+    cached_input: Option<Micros>,
+    cache_write: Option<Micros>,
+}
+
+#[derive(Deserialize)]
+struct CatalogFile {
+    models: Vec<CatalogEntry>,
+}
+
+impl CatalogEntry {
+    fn price(&self) -> Price {
+        // Several tiers: the lowest threshold with the dearest rates of any,
+        // so no request is ever priced below a tier it falls in.
+        let long_context = self.above.iter().map(|t| t.tokens).min().map(|above| {
+            let dearest =
+                |f: fn(&CatalogTier) -> Option<Micros>| self.above.iter().filter_map(f).max();
+            LongContext {
+                above_tokens: above,
+                input: dearest(|t| t.input).unwrap_or(self.input).max(self.input),
+                output: dearest(|t| t.output)
+                    .unwrap_or(self.output)
+                    .max(self.output),
+                cached_input: dearest(|t| t.cached_input).or(self.cached_input),
+                cache_write: dearest(|t| t.cache_write).or(self.cache_write),
+            }
+        });
+        Price {
+            input: self.input,
+            output: self.output,
+            cached_input: self.cached_input,
+            cache_write: self.cache_write,
+            cache_write_1h: self.cache_write_1h,
+            long_context,
+        }
     }
 }
 
-/// USD per million tokens, written as micro-dollars: `2_500_000` is $2.50.
-static CATALOG: &[(&str, Price)] = &[
-    // OpenAI
-    ("gpt-5", p(1_250_000, 125_000, 10_000_000)),
-    ("gpt-5-mini", p(250_000, 25_000, 2_000_000)),
-    ("gpt-5-nano", p(50_000, 5_000, 400_000)),
-    ("gpt-4.1", p(2_000_000, 500_000, 8_000_000)),
-    ("gpt-4.1-mini", p(400_000, 100_000, 1_600_000)),
-    ("gpt-4.1-nano", p(100_000, 25_000, 400_000)),
-    ("gpt-4o", p(2_500_000, 1_250_000, 10_000_000)),
-    ("gpt-4o-mini", p(150_000, 75_000, 600_000)),
-    ("o3", p(2_000_000, 500_000, 8_000_000)),
-    ("o3-mini", p(1_100_000, 550_000, 4_400_000)),
-    ("o4-mini", p(1_100_000, 275_000, 4_400_000)),
-    ("gpt-3.5-turbo-instruct", p(1_500_000, 1_500_000, 2_000_000)),
-    ("text-embedding-3-small", p(20_000, 20_000, 0)),
-    ("text-embedding-3-large", p(130_000, 130_000, 0)),
-    // Anthropic
-    ("claude-opus-4-1", p(15_000_000, 1_500_000, 75_000_000)),
-    ("claude-sonnet-4-5", p(3_000_000, 300_000, 15_000_000)),
-    ("claude-sonnet-4-0", p(3_000_000, 300_000, 15_000_000)),
-    ("claude-haiku-4-5", p(1_000_000, 100_000, 5_000_000)),
-    ("claude-3-5-haiku", p(800_000, 80_000, 4_000_000)),
-    // Google
-    ("gemini-2.5-pro", p(1_250_000, 310_000, 10_000_000)),
-    ("gemini-2.5-flash", p(300_000, 75_000, 2_500_000)),
-    ("gemini-2.5-flash-lite", p(100_000, 25_000, 400_000)),
-    ("gemini-embedding-001", p(150_000, 150_000, 0)),
-    // Groq
-    ("llama-3.3-70b-versatile", p(590_000, 590_000, 790_000)),
-    ("llama-3.1-8b-instant", p(50_000, 50_000, 80_000)),
-    ("openai/gpt-oss-120b", p(150_000, 150_000, 750_000)),
-    ("openai/gpt-oss-20b", p(100_000, 100_000, 500_000)),
-    // Mistral
-    ("mistral-large-latest", p(2_000_000, 2_000_000, 6_000_000)),
-    ("mistral-medium-latest", p(400_000, 400_000, 2_000_000)),
-    ("mistral-small-latest", p(100_000, 100_000, 300_000)),
-    ("codestral-latest", p(300_000, 300_000, 900_000)),
-    ("mistral-embed", p(100_000, 100_000, 0)),
-    // DeepSeek
-    ("deepseek-chat", p(270_000, 70_000, 1_100_000)),
-    ("deepseek-reasoner", p(550_000, 140_000, 2_190_000)),
-    // xAI
-    ("grok-4", p(3_000_000, 750_000, 15_000_000)),
-    ("grok-3", p(3_000_000, 750_000, 15_000_000)),
-    ("grok-3-mini", p(300_000, 75_000, 500_000)),
-    // The mock provider fixture: $1 in, $2 out per million tokens.
-    ("mock-1", p(1_000_000, 500_000, 2_000_000)),
-    ("mock-embed", p(100_000, 100_000, 0)),
-];
+/// The generated catalog, parsed once.
+fn catalog() -> &'static HashMap<String, Price> {
+    static CATALOG: OnceLock<HashMap<String, Price>> = OnceLock::new();
+    CATALOG.get_or_init(|| {
+        let file: CatalogFile = serde_json::from_str(include_str!("prices.json"))
+            .expect("the bundled price catalog parses");
+        // A list price of nothing is not an operator's decision that a model
+        // is free: such entries stay unpriced until an override says so.
+        file.models
+            .iter()
+            .filter(|m| m.input > 0 || m.output > 0)
+            .map(|m| (m.id.clone(), m.price()))
+            .collect()
+    })
+}
 
 /// Prices by model id: the built-in catalog with overrides laid over it.
 #[derive(Debug, Clone)]
 pub struct Pricing {
-    prices: HashMap<String, Price>,
+    overrides: HashMap<String, Price>,
+}
+
+/// Whether `suffix` (what follows a priced id in a requested one) names a
+/// dated snapshot or alias of that same model: `-2024-08-06`, `-20250929`,
+/// `-0613`, `-001`, `-latest`, `@20240620`. Any other suffix (`-pro`,
+/// `-mini`, `-preview`) may be another model at another price.
+fn is_snapshot_suffix(suffix: &str) -> bool {
+    let Some(rest) = suffix
+        .strip_prefix('-')
+        .or_else(|| suffix.strip_prefix('@'))
+    else {
+        return false;
+    };
+    rest == "latest"
+        || (!rest.is_empty()
+            && rest.bytes().next().is_some_and(|b| b.is_ascii_digit())
+            && rest.bytes().all(|b| b.is_ascii_digit() || b == b'-'))
 }
 
 impl Pricing {
     pub fn new(overrides: &HashMap<String, Price>) -> Pricing {
-        let mut prices: HashMap<String, Price> =
-            CATALOG.iter().map(|(m, p)| (m.to_string(), *p)).collect();
-        prices.extend(overrides.iter().map(|(m, p)| (m.clone(), *p)));
-        Pricing { prices }
+        let mut all: HashMap<String, Price> = fixtures()
+            .iter()
+            .map(|(m, p)| (m.to_string(), *p))
+            .collect();
+        all.extend(overrides.iter().map(|(m, p)| (m.clone(), *p)));
+        Pricing { overrides: all }
     }
 
-    /// The price of `model` (an upstream model id, or `provider/model`): an
-    /// exact entry, else the longest catalog id that prefixes it (dated
-    /// snapshots such as `gpt-4o-2024-08-06` price as `gpt-4o`).
-    pub fn price(&self, provider: &str, model: &str) -> Option<Price> {
-        if let Some(p) = self.prices.get(&format!("{provider}/{model}")) {
-            return Some(*p);
-        }
-        if let Some(p) = self.prices.get(model) {
-            return Some(*p);
-        }
-        self.prices
-            .iter()
-            .filter(|(id, _)| model.starts_with(id.as_str()) && model[id.len()..].starts_with('-'))
-            .max_by_key(|(id, _)| id.len())
-            .map(|(_, p)| *p)
+    /// The price of `model` at the provider named `provider` of preset
+    /// `kind`. Overrides first — for `provider/model`, then the bare
+    /// `model` — then the catalog's `kind/model`; at each layer the id
+    /// itself, then the ids it is a dated snapshot of (`gpt-4o-2024-08-06`
+    /// prices as `gpt-4o`, but `o3-pro` never as `o3`). So an operator's
+    /// price for a model also covers its snapshots.
+    pub fn price(&self, provider: &str, kind: &str, model: &str) -> Option<Price> {
+        let overridden = |m: &str| {
+            self.overrides
+                .get(&format!("{provider}/{m}"))
+                .or_else(|| self.overrides.get(m))
+                .copied()
+        };
+        let listed = |m: &str| catalog().get(&format!("{kind}/{m}")).copied();
+        snapshot_bases(model)
+            .find_map(overridden)
+            .or_else(|| snapshot_bases(model).find_map(listed))
     }
 }
 
-/// `tokens × per_million / 1,000,000`, rounded up.
-fn scaled(tokens: u64, per_million: Micros) -> Micros {
-    ((u128::from(tokens) * u128::from(per_million)).div_ceil(1_000_000)) as Micros
+/// `model`, then each id it is a dated snapshot of, longest first.
+fn snapshot_bases(model: &str) -> impl Iterator<Item = &str> {
+    std::iter::once(model).chain(
+        model
+            .char_indices()
+            .rev()
+            .filter(|&(i, c)| (c == '-' || c == '@') && is_snapshot_suffix(&model[i..]))
+            .map(|(i, _)| &model[..i]),
+    )
+}
+
+/// `Σ tokens × per_million / 1,000,000` over `parts`, rounded up once (so
+/// that a sum of parts never rounds above the same tokens at one rate).
+fn scaled(parts: &[(u64, Micros)]) -> Micros {
+    let m: u128 = parts
+        .iter()
+        .map(|&(tokens, rate)| u128::from(tokens) * u128::from(rate))
+        .sum();
+    Micros::try_from(m.div_ceil(1_000_000)).unwrap_or(Micros::MAX)
 }
 
 impl Price {
-    /// The cost of `usage`: cached prompt tokens at the cached price, the rest
-    /// of the prompt at the input price, completion at the output price.
-    pub fn cost(&self, usage: &Usage) -> Micros {
-        let cached = usage.cached_tokens.min(usage.prompt_tokens);
-        scaled(usage.prompt_tokens - cached, self.input)
-            + scaled(cached, self.cached_input.unwrap_or(self.input))
-            + scaled(usage.completion_tokens, self.output)
+    /// The rates for a request whose prompt is `prompt_tokens` long.
+    fn rates(&self, prompt_tokens: u64) -> Rates {
+        let (input, output, cached, write) = match self.long_context {
+            Some(l) if prompt_tokens > l.above_tokens => (
+                l.input,
+                l.output,
+                l.cached_input.or(self.cached_input),
+                l.cache_write.or(self.cache_write),
+            ),
+            _ => (self.input, self.output, self.cached_input, self.cache_write),
+        };
+        let cache_write = write.unwrap_or(input);
+        Rates {
+            input,
+            output,
+            cached_input: cached.unwrap_or(input),
+            cache_write,
+            cache_write_1h: self.cache_write_1h.unwrap_or(cache_write).max(cache_write),
+        }
     }
 
-    /// The most `prompt_tokens` + `max_output` tokens can cost.
+    /// The cost of `usage`: cached prompt tokens at the cached price, cache
+    /// writes at their write prices, the rest of the prompt at the input
+    /// price, completion at the output price — at the long-context rates
+    /// when the prompt is past that tier.
+    pub fn cost(&self, usage: &Usage) -> Micros {
+        let r = self.rates(usage.prompt_tokens);
+        let cached = usage.cached_tokens.min(usage.prompt_tokens);
+        let written = usage.cache_write_tokens.min(usage.prompt_tokens - cached);
+        let hour = usage.cache_write_1h_tokens.min(written);
+        let plain = usage.prompt_tokens - cached - written;
+        scaled(&[
+            (plain, r.input),
+            (cached, r.cached_input),
+            (written - hour, r.cache_write),
+            (hour, r.cache_write_1h),
+            (usage.completion_tokens, r.output),
+        ])
+    }
+
+    /// The most `prompt_tokens` + `max_output` tokens can cost: every prompt
+    /// token at the dearest prompt rate (a cache write can cost more than
+    /// plain input) and the output at the output rate, at the tier the
+    /// prompt may fall in.
+    ///
+    /// For any usage with `prompt_tokens` ≤ the bound and
+    /// `completion_tokens` ≤ `max_output`, `cost(usage) ≤ worst_case(..)`:
+    /// this is what makes a reservation a ceiling (tested below).
     pub fn worst_case(&self, prompt_tokens: u64, max_output: u64) -> Micros {
-        scaled(prompt_tokens, self.input) + scaled(max_output, self.output)
+        // Both tiers' rates: a tier is never assumed cheaper than the base.
+        let (base, tier) = (self.rates(0), self.rates(prompt_tokens));
+        let dearest_prompt = [&base, &tier]
+            .iter()
+            .flat_map(|r| [r.input, r.cached_input, r.cache_write, r.cache_write_1h])
+            .max()
+            .unwrap_or(0);
+        let output = base.output.max(tier.output);
+        scaled(&[(prompt_tokens, dearest_prompt), (max_output, output)])
     }
 }
 
@@ -141,69 +291,135 @@ impl Price {
 mod tests {
     use super::*;
 
+    fn usage(prompt: u64, cached: u64, written: u64, hour: u64, completion: u64) -> Usage {
+        Usage {
+            prompt_tokens: prompt,
+            completion_tokens: completion,
+            total_tokens: prompt + completion,
+            cached_tokens: cached,
+            cache_write_tokens: written,
+            cache_write_1h_tokens: hour,
+        }
+    }
+
     #[test]
     fn costs_are_exact_and_round_up() {
         let price = Pricing::new(&HashMap::new())
-            .price("openai", "gpt-4o")
+            .price("openai", "openai", "gpt-4o")
             .unwrap();
-        let usage = Usage {
-            prompt_tokens: 1000,
-            completion_tokens: 500,
-            total_tokens: 1500,
-            cached_tokens: 400,
-        };
         // 600 × 2.50 + 400 × 1.25 + 500 × 10.00 per million = 1500 + 500 + 5000 µ$.
-        assert_eq!(price.cost(&usage), 7000);
-        let one = Usage {
-            prompt_tokens: 1,
-            ..Default::default()
-        };
+        assert_eq!(price.cost(&usage(1000, 400, 0, 0, 500)), 7000);
+        let mini = Pricing::new(&HashMap::new())
+            .price("x", "openai", "gpt-4o-mini")
+            .unwrap();
         assert_eq!(
-            Pricing::new(&HashMap::new())
-                .price("x", "gpt-4o-mini")
-                .unwrap()
-                .cost(&one),
+            mini.cost(&usage(1, 0, 0, 0, 0)),
             1,
             "0.15 µ$ rounds up to 1"
         );
     }
 
     #[test]
-    fn dated_snapshots_use_the_longest_prefix_and_overrides_win() {
+    fn cache_writes_and_long_prompts_are_charged_at_their_own_rates() {
+        let p = Price {
+            input: 3_000_000,
+            output: 15_000_000,
+            cached_input: Some(300_000),
+            cache_write: Some(3_750_000),
+            cache_write_1h: Some(6_000_000),
+            long_context: Some(LongContext {
+                above_tokens: 200_000,
+                input: 6_000_000,
+                output: 22_500_000,
+                cached_input: Some(600_000),
+                cache_write: Some(7_500_000),
+            }),
+        };
+        // 100 plain + 200 read + 300 written (100 of them for an hour) + 10 out.
+        let u = usage(600, 200, 300, 100, 10);
+        assert_eq!(p.cost(&u), 300 + 60 + 750 + 600 + 150);
+        let long = usage(300_000, 0, 0, 0, 1000);
+        assert_eq!(p.cost(&long), 1_800_000 + 22_500);
+    }
+
+    #[test]
+    fn the_worst_case_bounds_every_usage_within_it() {
+        let catalog_prices = catalog().values().copied().take(400);
+        let prices: Vec<Price> = catalog_prices
+            .chain(fixtures().iter().map(|(_, p)| *p))
+            .collect();
+        let mut rng = fastrand::Rng::with_seed(7);
+        for _ in 0..20_000 {
+            let p = prices[rng.usize(..prices.len())];
+            let bound_prompt = rng.u64(0..400_000);
+            let bound_output = rng.u64(0..100_000);
+            let prompt = rng.u64(0..=bound_prompt);
+            let cached = rng.u64(0..=prompt);
+            let written = rng.u64(0..=prompt - cached);
+            let hour = rng.u64(0..=written);
+            let u = usage(prompt, cached, written, hour, rng.u64(0..=bound_output));
+            assert!(
+                p.cost(&u) <= p.worst_case(bound_prompt, bound_output),
+                "{p:?} {u:?} {bound_prompt} {bound_output}"
+            );
+        }
+    }
+
+    #[test]
+    fn only_snapshots_price_as_their_base_model_and_overrides_win() {
         let mut o = HashMap::new();
-        o.insert(
-            "gpt-4o-mini".to_string(),
-            Price {
-                input: 1,
-                output: 2,
-                cached_input: None,
-            },
-        );
-        o.insert(
-            "local/my-model".to_string(),
-            Price {
-                input: 7,
-                output: 7,
-                cached_input: None,
-            },
-        );
+        let price = |input| Price {
+            input,
+            output: 2,
+            ..Price::default()
+        };
+        o.insert("gpt-4o-mini".to_string(), price(1));
+        o.insert("local/my-model".to_string(), price(7));
         let pricing = Pricing::new(&o);
+        let gpt4o = pricing.price("openai", "openai", "gpt-4o").unwrap();
         assert_eq!(
-            pricing.price("openai", "gpt-4o-2024-08-06").unwrap().input,
-            2_500_000
+            pricing
+                .price("openai", "openai", "gpt-4o-2024-08-06")
+                .unwrap()
+                .input,
+            gpt4o.input
         );
         assert_eq!(
             pricing
-                .price("openai", "gpt-4o-mini-2024-07-18")
+                .price("openai", "openai", "gpt-4o-mini-2024-07-18")
                 .unwrap()
                 .input,
             1
         );
-        assert_eq!(pricing.price("local", "my-model").unwrap().input, 7);
-        assert!(pricing.price("other", "my-model").is_none());
+        assert_eq!(pricing.price("local", "vllm", "my-model").unwrap().input, 7);
+        assert!(pricing.price("other", "vllm", "my-model").is_none());
+        assert!(pricing.price("openai", "openai", "gpt-4omni").is_none());
         assert!(
-            pricing.price("openai", "gpt-4omni").is_none(),
-            "a prefix must end at a dash"
+            pricing
+                .price("openai", "openai", "gpt-4o-turbo-max")
+                .is_none(),
+            "a suffix that is not a date may be another model"
         );
+        let o3 = pricing.price("openai", "openai", "o3").unwrap();
+        let o3_pro = pricing.price("openai", "openai", "o3-pro").unwrap();
+        assert!(o3_pro.input > o3.input, "o3-pro is not priced as o3");
+        assert!(
+            pricing.price("azure-eu", "azure", "gpt-4o").is_some(),
+            "a provider named freely is priced by its kind"
+        );
+    }
+
+    #[test]
+    fn the_catalog_covers_every_presets_models() {
+        let pricing = Pricing::new(&HashMap::new());
+        for kind in crate::providers::presets::ProviderKind::ALL {
+            let name = kind.preset().name;
+            for model in kind.preset().models {
+                assert!(
+                    pricing.price(name, name, model).is_some(),
+                    "{name}/{model} has no price"
+                );
+            }
+        }
     }
 }

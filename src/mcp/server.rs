@@ -349,7 +349,9 @@ pub async fn execute(
         .map_err(|e| format!("rate limit: {e}"))?;
     let reservation = if tool.price_micros > 0 {
         match s.governance.reserve(key, &[], tool.price_micros) {
-            Ok(r) => r,
+            // Settled below, or charged in full if this future is dropped
+            // while the tool may be running.
+            Ok(r) => crate::governance::hold::Hold::new(s.governance.clone(), r),
             Err(e) => {
                 if let Some(a) = &admitted {
                     s.governance.unadmit(a);
@@ -358,7 +360,7 @@ pub async fn execute(
             }
         }
     } else {
-        None
+        crate::governance::hold::Hold::new(s.governance.clone(), None)
     };
     let started = std::time::Instant::now();
     let ts_ms = s.governance.now_ms();
@@ -370,9 +372,7 @@ pub async fn execute(
     let failed = result.is_error == Some(true);
     // A failed call is not charged.
     let cost = if failed { 0 } else { tool.price_micros };
-    if let Some(r) = reservation {
-        s.governance.settle(r, cost, None);
-    }
+    reservation.settle(cost);
     let mut shown = serde_json::to_string(&result.content).unwrap_or_default();
     if shown.chars().count() > LOGGED_RESULT_CHARS {
         shown = shown.chars().take(LOGGED_RESULT_CHARS).collect::<String>() + "…";

@@ -67,9 +67,10 @@ impl Sealer {
 
     /// A key derived from a shared secret, separated from other uses of it.
     pub fn from_secret(secret: &[u8]) -> Sealer {
-        let mut mac = HmacSha256::new_from_slice(secret).expect("HMAC takes any key length");
-        mac.update(b"tollgate mcp session key v1");
-        Sealer::new(mac.finalize().into_bytes().into())
+        Sealer::new(crate::config::derive_key(
+            secret,
+            "tollgate mcp session key v2",
+        ))
     }
 
     pub fn seal(&self, s: &Session) -> String {
@@ -139,12 +140,7 @@ fn persisted_key(path: &Path) -> std::io::Result<[u8; 32]> {
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).expect("the OS random source works");
     let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
-    std::fs::write(path, hex)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    }
+    crate::config::write_private(path, hex.as_bytes())?;
     Ok(key)
 }
 

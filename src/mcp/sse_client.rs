@@ -126,13 +126,22 @@ impl SseClientTransport {
     }
 }
 
-/// The `endpoint` event's URL, which may be relative to the stream's.
+/// The `endpoint` event's URL, which may be relative to the stream's. An
+/// absolute one must be of the stream's own origin: the messages carry the
+/// server's credentials, which must not follow a server's word elsewhere.
 fn resolve(base: &Uri, endpoint: &str) -> Result<Uri, SseError> {
     let bad = |e: String| SseError::Invalid(format!("endpoint {endpoint:?}: {e}"));
     if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
-        return endpoint
+        let uri: Uri = endpoint
             .parse()
-            .map_err(|e: http::uri::InvalidUri| bad(e.to_string()));
+            .map_err(|e: http::uri::InvalidUri| bad(e.to_string()))?;
+        if uri.scheme() != base.scheme() || uri.authority() != base.authority() {
+            return Err(bad("it names another origin than the event stream's".into()));
+        }
+        return Ok(uri);
+    }
+    if endpoint.starts_with("//") {
+        return Err(bad("it names another origin than the event stream's".into()));
     }
     let path = if endpoint.starts_with('/') {
         endpoint.to_string()
@@ -239,8 +248,16 @@ mod tests {
             "http://127.0.0.1:9/mcp/messages?sessionId=a"
         );
         assert_eq!(
-            resolve(&base, "http://127.0.0.1:10/m").unwrap().to_string(),
-            "http://127.0.0.1:10/m"
+            resolve(&base, "http://127.0.0.1:9/m").unwrap().to_string(),
+            "http://127.0.0.1:9/m"
         );
+        for elsewhere in [
+            "http://127.0.0.1:10/m",
+            "https://127.0.0.1:9/m",
+            "http://evil.example/m",
+            "//evil.example/m",
+        ] {
+            assert!(resolve(&base, elsewhere).is_err(), "{elsewhere}");
+        }
     }
 }

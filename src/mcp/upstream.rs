@@ -248,7 +248,7 @@ impl Upstreams {
             self.update(&server, |l| l.status.state = ConnState::Connecting);
             let list_changed = Arc::new(Notify::new());
             let attempt = tokio::select! {
-                r = tokio::time::timeout(self.config.call_timeout, connect(&server, list_changed.clone())) => r,
+                r = tokio::time::timeout(self.config.call_timeout, connect(&server, &self.config, list_changed.clone())) => r,
                 _ = stop.cancelled() => return,
             };
             match attempt {
@@ -407,13 +407,26 @@ fn resolved(
 /// Opens a connection and runs the MCP handshake.
 async fn connect(
     server: &McpServer,
+    config: &McpConfig,
     list_changed: Arc<Notify>,
 ) -> Result<RunningService<RoleClient, Client>, String> {
     let client = Client { list_changed };
     match &server.transport {
         McpTransport::Stdio { command, args, env } => {
+            if !config.allow_stdio {
+                return Err("stdio servers are not allowed on this node (mcp.allow_stdio)".into());
+            }
+            // A clean environment: the command gets its listed variables and
+            // what finding programs needs, never the node's own secrets.
             let mut cmd = tokio::process::Command::new(command);
-            cmd.args(args).envs(resolved(env)?);
+            cmd.env_clear()
+                .envs(
+                    ["PATH", "HOME", "LANG"]
+                        .iter()
+                        .filter_map(|k| Some((*k, std::env::var(k).ok()?))),
+                )
+                .args(args)
+                .envs(resolved(env)?);
             let (transport, _) = TokioChildProcess::builder(cmd)
                 .stderr(std::process::Stdio::null())
                 .spawn()

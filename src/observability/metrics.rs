@@ -36,6 +36,9 @@ pub struct Metrics {
     pub in_flight: IntGauge,
     /// Request log records dropped because the writer fell behind.
     pub logs_dropped: IntCounter,
+    /// Requests that cost more than they reserved: a broken bound, which
+    /// should never happen (each is also logged as an error).
+    pub reservation_exceeded: IntCounter,
     /// Route health, set from the health book at every scrape.
     pub route_state: prometheus::IntGaugeVec,
     pub route_score: prometheus::GaugeVec,
@@ -125,6 +128,14 @@ impl Metrics {
         registry
             .register(Box::new(logs_dropped.clone()))
             .expect("unique metric");
+        let reservation_exceeded = IntCounter::new(
+            "budget_reservation_exceeded_total",
+            "Requests whose actual cost passed their reservation (should stay 0).",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(reservation_exceeded.clone()))
+            .expect("unique metric");
         let route_labels = ["provider", "key", "model"];
         let route_state = prometheus::IntGaugeVec::new(
             Opts::new(
@@ -168,6 +179,7 @@ impl Metrics {
             fallbacks,
             in_flight,
             logs_dropped,
+            reservation_exceeded,
         }
     }
 

@@ -50,7 +50,7 @@ pub struct RequestLog {
     /// Status sent to the client; 499 when the client went away first.
     pub status: u16,
     pub error: Option<String>,
-    pub usage: Usage,
+    pub usage: LogUsage,
     /// What the request was charged, in micro-dollars: the cost of its usage
     /// (0 when the model has no price), or its reservation when a keyed
     /// request's usage never arrived.
@@ -63,6 +63,32 @@ pub struct RequestLog {
     pub attempts: u32,
     /// Index of the target that answered: 0 the requested model, 1.. its fallbacks.
     pub target_index: u32,
+}
+
+/// Token counts as a log record keeps them: the layout of record format 1
+/// (postcard is positional, and records also travel in cluster answers), so
+/// it stays as it is when `Usage` grows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogUsage {
+    #[serde(default)]
+    pub prompt_tokens: u64,
+    #[serde(default)]
+    pub completion_tokens: u64,
+    #[serde(default)]
+    pub total_tokens: u64,
+    #[serde(default)]
+    pub cached_tokens: u64,
+}
+
+impl From<Usage> for LogUsage {
+    fn from(u: Usage) -> LogUsage {
+        LogUsage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            total_tokens: u.total_tokens,
+            cached_tokens: u.cached_tokens,
+        }
+    }
 }
 
 /// Filters of a log query. All present filters must match.
@@ -537,7 +563,7 @@ mod tests {
             stream: false,
             status,
             error: None,
-            usage: Usage::default(),
+            usage: LogUsage::default(),
             cost_micros: 0,
             latency_us: 1,
             upstream_us: 1,

@@ -127,9 +127,7 @@ impl RequestView {
             .decode("model")
             .map_err(|e| invalid(format!("invalid {e}"), Some("model")))?
             .ok_or_else(|| invalid("you must provide a model parameter", Some("model")))?;
-        if model.is_empty() {
-            return Err(invalid("model must not be empty", Some("model")));
-        }
+        check_model_id(&model).map_err(|m| invalid(m, Some("model")))?;
         let stream: bool = obj
             .decode("stream")
             .map_err(|e| invalid(format!("invalid {e}"), Some("stream")))?
@@ -145,6 +143,15 @@ impl RequestView {
             .decode("fallbacks")
             .map_err(|e| invalid(format!("invalid {e}"), Some("fallbacks")))?
             .unwrap_or_default();
+        if fallbacks.len() > MAX_FALLBACKS {
+            return Err(invalid(
+                format!("at most {MAX_FALLBACKS} fallbacks may be given"),
+                Some("fallbacks"),
+            ));
+        }
+        for f in &fallbacks {
+            check_model_id(f).map_err(|m| invalid(m, Some("fallbacks")))?;
+        }
         let max_tokens = match obj.decode::<u64>("max_completion_tokens") {
             Ok(Some(n)) => Some(n),
             _ => obj.decode::<u64>("max_tokens").ok().flatten(),
@@ -178,6 +185,54 @@ impl RequestView {
             max_tokens,
         })
     }
+}
+
+/// The most fallbacks one request may name.
+pub const MAX_FALLBACKS: usize = 8;
+
+/// The longest model id accepted, `provider/` prefix included.
+pub const MAX_MODEL_ID: usize = 256;
+
+/// Whether `id` can be a model id: at most [`MAX_MODEL_ID`] bytes of ASCII
+/// letters, digits and `- . _ : @ / +`, in `/`-separated segments none of
+/// which is empty, `.` or `..`. What passes has no path, query or fragment
+/// syntax, so the id that is authorised and priced is the one the upstream
+/// reads (it is percent-encoded where it enters a URL path as well).
+pub fn check_model_id(id: &str) -> Result<(), String> {
+    if id.is_empty() {
+        return Err("model must not be empty".into());
+    }
+    if id.len() > MAX_MODEL_ID {
+        return Err(format!(
+            "a model id is at most {MAX_MODEL_ID} bytes; this one is {}",
+            id.len()
+        ));
+    }
+    if let Some(c) = id.chars().find(|c| {
+        !(c.is_ascii_alphanumeric() || matches!(c, '-' | '.' | '_' | ':' | '@' | '/' | '+'))
+    }) {
+        return Err(format!(
+            "model id contains {c:?}: only letters, digits and - . _ : @ / + are allowed"
+        ));
+    }
+    if id.split('/').any(|seg| matches!(seg, "" | "." | "..")) {
+        return Err("model id has an empty, '.' or '..' path segment".into());
+    }
+    Ok(())
+}
+
+/// `s` with every byte but ASCII letters, digits and `- . _ ~` percent-encoded:
+/// one URL path segment whatever it holds.
+pub fn path_segment(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// An upper bound of the prompt's tokens: the UTF-8 bytes of every string in
@@ -379,6 +434,17 @@ pub struct Usage {
     /// Prompt tokens served from the provider's prompt cache.
     #[serde(default)]
     pub cached_tokens: u64,
+    /// Prompt tokens written to the provider's prompt cache (Anthropic), of
+    /// every lifetime; part of `prompt_tokens`, charged at the write price.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_tokens: u64,
+    /// Of `cache_write_tokens`, those written for an hour (Anthropic's dearer rate).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub cache_write_1h_tokens: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 #[derive(Deserialize)]
@@ -397,6 +463,12 @@ struct WireUsage {
 struct PromptDetails {
     #[serde(default)]
     cached_tokens: Option<u64>,
+    /// Not OpenAI's: the gateway's own report of prompt-cache writes, when a
+    /// translated upstream (Anthropic) made some.
+    #[serde(default)]
+    cache_write_tokens: Option<u64>,
+    #[serde(default)]
+    cache_write_1h_tokens: Option<u64>,
 }
 
 impl From<WireUsage> for Usage {
@@ -411,7 +483,18 @@ impl From<WireUsage> for Usage {
             },
             cached_tokens: w
                 .prompt_tokens_details
+                .as_ref()
                 .and_then(|d| d.cached_tokens)
+                .unwrap_or(0),
+            cache_write_tokens: w
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cache_write_tokens)
+                .unwrap_or(0),
+            cache_write_1h_tokens: w
+                .prompt_tokens_details
+                .as_ref()
+                .and_then(|d| d.cache_write_1h_tokens)
                 .unwrap_or(0),
         }
     }

@@ -194,11 +194,11 @@ static ANTHROPIC: Preset = Preset {
         "https://api.anthropic.com/v1",
         "ANTHROPIC_API_KEY",
         &[
-            "claude-opus-4-1",
+            "claude-opus-4-7",
+            "claude-sonnet-4-6",
+            "claude-opus-4-5",
             "claude-sonnet-4-5",
-            "claude-sonnet-4-0",
             "claude-haiku-4-5",
-            "claude-3-5-haiku-latest",
         ],
     )
 };
@@ -225,10 +225,9 @@ static GROQ: Preset = Preset {
         "https://api.groq.com/openai/v1",
         "GROQ_API_KEY",
         &[
-            "llama-3.3-70b-versatile",
-            "llama-3.1-8b-instant",
             "openai/gpt-oss-120b",
             "openai/gpt-oss-20b",
+            "qwen/qwen3.8-27b",
         ],
     )
 };
@@ -262,7 +261,7 @@ static XAI: Preset = Preset {
         "xai",
         "https://api.x.ai/v1",
         "XAI_API_KEY",
-        &["grok-4", "grok-3", "grok-3-mini"],
+        &["grok-4.3", "grok-4.20", "grok-code-fast-1"],
     )
 };
 static TOGETHER: Preset = bearer(

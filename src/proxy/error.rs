@@ -30,6 +30,9 @@ pub enum ErrorKind {
     RateLimited,
     UpstreamFailed,
     UpstreamTimeout,
+    /// The node cannot govern the request right now (its disk refuses
+    /// writes): 503, try another node or later.
+    Unavailable,
     Internal,
 }
 
@@ -57,7 +60,7 @@ impl ProxyError {
             ErrorKind::RateLimited | ErrorKind::UpstreamFailed | ErrorKind::UpstreamTimeout => {
                 Cause::Upstream
             }
-            ErrorKind::Internal => Cause::Gateway,
+            ErrorKind::Internal | ErrorKind::Unavailable => Cause::Gateway,
         };
         ProxyError {
             kind,
@@ -84,6 +87,7 @@ impl ProxyError {
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::UpstreamFailed => StatusCode::BAD_GATEWAY,
             ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
+            ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -100,6 +104,7 @@ impl ProxyError {
             ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
             ErrorKind::UpstreamFailed => ("upstream_error", Some("upstream_error")),
             ErrorKind::UpstreamTimeout => ("upstream_error", Some("upstream_timeout")),
+            ErrorKind::Unavailable => ("server_error", Some("unavailable")),
             ErrorKind::Internal => ("server_error", None),
         };
         ErrorObject {

@@ -257,6 +257,16 @@ impl Translated {
         Ok(())
     }
 
+    /// Gives a translated request the output cap a budget reserves by,
+    /// when its client named none, so translators write that cap rather than
+    /// a format's own default (bodies that are not translated get it from
+    /// `providers::bound`).
+    pub(super) fn cap_output(&mut self, cap: u64) {
+        if let Some(c) = &mut self.canonical {
+            c.max_tokens.get_or_insert(cap);
+        }
+    }
+
     /// The path under the target's base URL, the body, and headers to forward.
     /// A target of the client's own format gets the client's body with only
     /// the model changed, so fields the canonical model lacks (prompt-cache
@@ -352,12 +362,28 @@ async fn count_tokens(State(gw): State<Arc<Gateway>>, req: Request) -> Response<
     }
 }
 
+/// Counting is work the gateway does for the caller: it is counted against
+/// the key's request rate limits, and runs on the blocking pool (linear in
+/// the prompt's length, see `tokens::count`) so the async workers that
+/// serve `/health`, the cluster and every other request never wait on it.
 async fn count(gw: &Gateway, format: Format, req: Request) -> Result<u64, ProxyError> {
-    authenticate(gw, req.headers())?;
+    let caller = authenticate(gw, req.headers())?;
+    if let Some(key) = &caller {
+        gw.governance.admit(key, &[]).map_err(|e| {
+            let mut err = ProxyError::new(ErrorKind::RateLimited, e.to_string());
+            err.cause = super::Cause::Client;
+            err.retry_after = Some(e.retry_after_secs);
+            err
+        })?;
+    }
     let body = read_body(req, gw.max_body_bytes).await?;
-    let read = translate::read_request(format, &body, |_| None)
-        .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
-    Ok(tokens::count(&read.request.prompt_text()))
+    tokio::task::spawn_blocking(move || {
+        let read = translate::read_request(format, &body, |_| None)
+            .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
+        Ok(tokens::count(&read.request.prompt_text()))
+    })
+    .await
+    .map_err(|e| ProxyError::new(ErrorKind::Internal, format!("token counting failed: {e}")))?
 }
 
 async fn gemini_models(State(gw): State<Arc<Gateway>>, req: Request) -> Response<Body> {

@@ -250,7 +250,7 @@ impl Relay {
                 prompt_tokens: *prompt,
                 completion_tokens: completion,
                 total_tokens: prompt + completion,
-                cached_tokens: 0,
+                ..Usage::default()
             })
         });
         if let Some(ctx) = self.fin.ctx.as_mut() {

@@ -243,25 +243,32 @@ pub async fn read_body(mut body: Incoming, idle: Duration) -> Result<Bytes, Fail
     }
 }
 
-/// `retry-after-ms` (OpenAI), then `retry-after` as seconds or an HTTP date.
+/// The longest an upstream's retry hint may cool a key down: a hint past it
+/// (a bug, or a hostile upstream) is read as this.
+pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(600);
+
+/// `retry-after-ms` (OpenAI), then `retry-after` as seconds or an HTTP date,
+/// clamped to [`MAX_RETRY_AFTER`]; numbers of any size never panic.
 pub fn retry_after(h: &HeaderMap) -> Option<Duration> {
+    let clamp = |d: Duration| d.min(MAX_RETRY_AFTER);
     if let Some(ms) = h
         .get("retry-after-ms")
         .and_then(|v| v.to_str().ok())
         .and_then(|s| s.trim().parse::<f64>().ok())
         .filter(|ms| ms.is_finite() && *ms >= 0.0)
     {
-        return Some(Duration::from_secs_f64(ms / 1000.0));
+        let secs = (ms / 1000.0).min(MAX_RETRY_AFTER.as_secs_f64());
+        return Some(clamp(Duration::from_secs_f64(secs)));
     }
     let v = h.get(header::RETRY_AFTER)?.to_str().ok()?.trim();
     if let Ok(secs) = v.parse::<u64>() {
-        return Some(Duration::from_secs(secs));
+        return Some(clamp(Duration::from_secs(secs)));
     }
     let at = httpdate::parse_http_date(v).ok()?;
-    Some(
+    Some(clamp(
         at.duration_since(std::time::SystemTime::now())
             .unwrap_or(Duration::ZERO),
-    )
+    ))
 }
 
 /// An error and its sources on one line; inspected by type elsewhere, only printed here.
@@ -336,5 +343,22 @@ mod tests {
             d > Duration::from_secs(100) && d <= Duration::from_secs(120),
             "{d:?}"
         );
+    }
+
+    #[test]
+    fn hostile_retry_hints_are_clamped_and_never_panic() {
+        for (name, value) in [
+            ("retry-after-ms", "1e300"),
+            ("retry-after-ms", "18446744073709551615000"),
+            ("retry-after", "18446744073709551615"),
+            ("retry-after", "Fri, 31 Dec 9999 23:59:59 GMT"),
+        ] {
+            let mut h = HeaderMap::new();
+            h.insert(name, HeaderValue::from_static(value));
+            assert_eq!(retry_after(&h), Some(MAX_RETRY_AFTER), "{name}: {value}");
+        }
+        let mut h = HeaderMap::new();
+        h.insert("retry-after-ms", HeaderValue::from_static("NaN"));
+        assert_eq!(retry_after(&h), None);
     }
 }

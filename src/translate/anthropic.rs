@@ -270,20 +270,29 @@ pub fn usage_from(u: &Value) -> Usage {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
     let prompt =
         n("input_tokens") + n("cache_read_input_tokens") + n("cache_creation_input_tokens");
+    let hour = u
+        .pointer("/cache_creation/ephemeral_1h_input_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
     Usage {
         prompt_tokens: prompt,
         completion_tokens: n("output_tokens"),
         total_tokens: prompt + n("output_tokens"),
         cached_tokens: n("cache_read_input_tokens"),
+        cache_write_tokens: n("cache_creation_input_tokens"),
+        cache_write_1h_tokens: hour.min(n("cache_creation_input_tokens")),
     }
 }
 
 pub fn usage_to(u: &Usage) -> Value {
     json!({
-        "input_tokens": u.prompt_tokens.saturating_sub(u.cached_tokens),
+        "input_tokens": u
+            .prompt_tokens
+            .saturating_sub(u.cached_tokens)
+            .saturating_sub(u.cache_write_tokens),
         "output_tokens": u.completion_tokens,
         "cache_read_input_tokens": u.cached_tokens,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": u.cache_write_tokens,
     })
 }
 
@@ -436,6 +445,8 @@ impl Transcode for Decoder {
                     if later.prompt_tokens > 0 {
                         self.usage.prompt_tokens = later.prompt_tokens;
                         self.usage.cached_tokens = later.cached_tokens;
+                        self.usage.cache_write_tokens = later.cache_write_tokens;
+                        self.usage.cache_write_1h_tokens = later.cache_write_1h_tokens;
                     }
                     self.usage.total_tokens =
                         self.usage.prompt_tokens + self.usage.completion_tokens;

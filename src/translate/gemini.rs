@@ -314,6 +314,7 @@ pub fn usage_from(u: &Value) -> Usage {
         completion_tokens: output,
         total_tokens: prompt + output,
         cached_tokens: n("cachedContentTokenCount", "cached_content_token_count"),
+        ..Usage::default()
     }
 }
 

@@ -356,11 +356,18 @@ pub fn stop_from_finish(s: &str) -> StopReason {
 }
 
 pub fn usage_value(u: &Usage) -> Value {
+    let mut details = json!({"cached_tokens": u.cached_tokens});
+    // Cache writes are not an OpenAI field; reported only when there were some,
+    // so that the gateway's own reader charges them at their rate.
+    if u.cache_write_tokens > 0 {
+        details["cache_write_tokens"] = u.cache_write_tokens.into();
+        details["cache_write_1h_tokens"] = u.cache_write_1h_tokens.into();
+    }
     json!({
         "prompt_tokens": u.prompt_tokens,
         "completion_tokens": u.completion_tokens,
         "total_tokens": u.prompt_tokens + u.completion_tokens,
-        "prompt_tokens_details": {"cached_tokens": u.cached_tokens},
+        "prompt_tokens_details": details,
     })
 }
 

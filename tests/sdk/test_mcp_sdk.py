@@ -37,7 +37,8 @@ def mcp_gateway():
     with tempfile.TemporaryDirectory() as data:
         config = os.path.join(data, "tollgate.toml")
         with open(config, "w") as f:
-            f.write(f'[server]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{data}/data"\n')
+            f.write(f'[server]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{data}/data"\n'
+                    '[mcp]\nallow_stdio = true\n')
         gw = subprocess.Popen([BIN, "serve", "--config", config], env=env)
         try:
             base = f"http://127.0.0.1:{port}"

@@ -1,0 +1,403 @@
+//! Budgets against hostile clients, through the real binary: every
+//! reservation bounds what the upstream may bill, on every inbound surface
+//! and every upstream format; unpriced models and fields that cannot be
+//! priced are refused; model ids cannot smuggle path syntax; keys whose
+//! team is gone fail closed.
+//!
+//! The mock answers with as many words as it is allowed (`x-mock-words` far
+//! above every cap), at 1 µ$ per output token and nothing for input, so a
+//! request's cost is exactly its output cap times its choices.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const TOKEN: &str = "bounds-admin-token-for-tests";
+
+/// Providers of each upstream format, all served by the mock.
+fn config(mock: &Proc) -> String {
+    let greedy = "headers = { \"x-mock-words\" = \"50000\" }";
+    let pricing: String = ["mock-1", "claude-mock", "gemini-mock"]
+        .iter()
+        .map(|m| format!("[pricing.\"{m}\"]\ninput = 0\noutput = 1000000\n"))
+        .collect();
+    format!(
+        "[server]\nadmin_token = \"{TOKEN}\"\n[client]\nenforce_auth = true\n{pricing}\
+         [providers.oai]\nkind = \"mock\"\nbase_url = \"http://{a}/v1\"\n{greedy}\n\
+         [providers.ant]\nkind = \"anthropic\"\nbase_url = \"http://{a}/v1\"\napi_key = \"mock-key\"\n{greedy}\n\
+         [providers.gem]\nkind = \"gemini\"\nbase_url = \"http://{a}/v1beta\"\napi_key = \"mock-key\"\n{greedy}\n\
+         [providers.local]\nkind = \"vllm\"\nbase_url = \"http://{a}/v1\"\nmodels = [\"unpriced-model\"]\n",
+        a = mock.addr
+    )
+}
+
+async fn admin(gw: &Gateway, method: reqwest::Method, path: &str, body: Value) -> Value {
+    let r = reqwest::Client::new()
+        .request(method, gw.url(path))
+        .bearer_auth(TOKEN)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{path} {body}: {}", r.status());
+    r.json().await.unwrap_or(Value::Null)
+}
+
+async fn key(gw: &Gateway, fields: Value) -> String {
+    let k = admin(gw, reqwest::Method::POST, "/api/keys", fields).await;
+    k["secret"].as_str().unwrap().to_string()
+}
+
+/// A key with a $1 budget and a key without budgets.
+async fn budgeted_and_free(gw: &Gateway) -> (String, String) {
+    let budgeted = key(
+        gw,
+        json!({"name": "b", "budgets": [{"limit_usd": "1", "period": "1d"}]}),
+    )
+    .await;
+    (budgeted, key(gw, json!({"name": "f"})).await)
+}
+
+/// Spent and limit of the key's first budget, in micro-dollars.
+async fn spent_micros(gw: &Gateway, secret: &str) -> (u64, u64) {
+    let v: Value = reqwest::Client::new()
+        .get(gw.url("/api/self"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let micros = |s: &Value| -> u64 {
+        let s = s.as_str().unwrap();
+        let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
+        let frac = format!("{frac:0<6}");
+        whole.parse::<u64>().unwrap() * 1_000_000 + frac[..6].parse::<u64>().unwrap()
+    };
+    let b = &v["budgets"][0];
+    (micros(&b["spent_usd"]), micros(&b["limit_usd"]))
+}
+
+#[derive(Clone, Copy, Debug)]
+enum Surface {
+    Chat,
+    Responses,
+    Gemini,
+    Anthropic,
+}
+
+/// A request on `surface` for `model` that names no output cap (Anthropic's
+/// Messages require one: there the client's own is sent, and bounded).
+fn request(surface: Surface, model: &str) -> (String, Value) {
+    let text = "tell me everything";
+    match surface {
+        Surface::Chat => (
+            "/v1/chat/completions".into(),
+            json!({"model": model, "messages": [{"role": "user", "content": text}]}),
+        ),
+        Surface::Responses => (
+            "/v1/responses".into(),
+            json!({"model": model, "input": text}),
+        ),
+        Surface::Gemini => (
+            format!("/genai/v1beta/models/{model}:generateContent"),
+            json!({"contents": [{"role": "user", "parts": [{"text": text}]}]}),
+        ),
+        Surface::Anthropic => (
+            "/anthropic/v1/messages".into(),
+            json!({"model": model, "max_tokens": 100, "messages": [{"role": "user", "content": text}]}),
+        ),
+    }
+}
+
+/// Reported: a request without `max_tokens` reserved the key's default cap
+/// while nothing capped the upstream, so a long answer cost several times
+/// its reservation (six concurrent requests on a $0.05 budget spent $0.16).
+/// Now the cap is written into every upstream body: on every inbound
+/// surface and every upstream format, concurrent requests never pass the
+/// budget, and what was served is exactly what was charged.
+#[tokio::test]
+async fn requests_without_an_output_cap_cannot_overspend_on_any_surface_or_upstream() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    let client = reqwest::Client::new();
+    for surface in [
+        Surface::Chat,
+        Surface::Responses,
+        Surface::Gemini,
+        Surface::Anthropic,
+    ] {
+        for model in ["oai/mock-1", "ant/claude-mock", "gem/gemini-mock"] {
+            // 100 output tokens per request (the key's default cap, or the
+            // Anthropic client's own): 500 µ$ is room for exactly five.
+            let secret = key(
+                &gw,
+                json!({"name": "greedy", "default_max_tokens": 100,
+                       "budgets": [{"limit_usd": "0.000500", "period": "1d"}]}),
+            )
+            .await;
+            let (path, body) = request(surface, model);
+            let tasks: Vec<_> = (0..12)
+                .map(|_| {
+                    let req = client.post(gw.url(&path)).bearer_auth(&secret).json(&body);
+                    tokio::spawn(async move { req.send().await.unwrap().status().as_u16() })
+                })
+                .collect();
+            let mut served = 0;
+            for t in tasks {
+                match t.await.unwrap() {
+                    200 => served += 1,
+                    402 | 429 => {}
+                    other => panic!("{surface:?} {model}: unexpected {other}"),
+                }
+            }
+            let (spent, limit) = spent_micros(&gw, &secret).await;
+            assert!(
+                spent <= limit,
+                "{surface:?} → {model}: spent {spent} µ$ of {limit}"
+            );
+            assert!(served >= 1, "{surface:?} → {model}: nothing served");
+            assert_eq!(
+                spent,
+                served * 100,
+                "{surface:?} → {model}: every served token is charged"
+            );
+        }
+    }
+}
+
+/// `n` answers cost `n` times the cap, so they are reserved that way.
+#[tokio::test]
+async fn choices_multiply_the_reservation() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    let secret = key(
+        &gw,
+        json!({"name": "n", "budgets": [{"limit_usd": "0.000250", "period": "1d"}]}),
+    )
+    .await;
+    let ask = |n: u64| {
+        json!({"model": "oai/mock-1", "max_tokens": 100, "n": n,
+                              "messages": [{"role": "user", "content": "hi"}]})
+    };
+    let (status, v) = chat_as(&gw, &secret, &ask(3)).await;
+    assert_eq!(status, 402, "300 µ$ of worst case on a 250 µ$ budget: {v}");
+    let (status, v) = chat_as(&gw, &secret, &ask(2)).await;
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["choices"].as_array().unwrap().len(), 2);
+    assert_eq!(spent_micros(&gw, &secret).await.0, 200);
+}
+
+/// A model without a price would cost nothing and so never exhaust a
+/// budget: under a budget it is refused, naming the model, until an
+/// operator prices it or marks it free (price 0).
+#[tokio::test]
+async fn unpriced_models_are_refused_under_a_budget_until_priced() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    let (budgeted, free) = budgeted_and_free(&gw).await;
+    let body = chat_body("local/unpriced-model");
+    let (status, v) = chat_as(&gw, &budgeted, &body).await;
+    assert_eq!(status, 400, "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    assert!(message.contains("local/unpriced-model"), "{message}");
+    assert!(message.contains("no price"), "{message}");
+    let (status, _) = chat_as(&gw, &free, &body).await;
+    assert_eq!(status, 200, "a key without budgets may use it");
+    admin(
+        &gw,
+        reqwest::Method::PUT,
+        "/api/pricing/local/unpriced-model",
+        json!({"input": 0, "output": 0}),
+    )
+    .await;
+    let (status, v) = chat_as(&gw, &budgeted, &body).await;
+    assert_eq!(status, 200, "marked free by its operator: {v}");
+}
+
+/// Fields that change the bill in ways the gateway cannot bound are refused
+/// for keys with budgets, with the field named; keys without budgets pass
+/// them through.
+#[tokio::test]
+async fn fields_that_cannot_be_priced_are_refused_under_a_budget() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    let (budgeted, free) = budgeted_and_free(&gw).await;
+    let client = reqwest::Client::new();
+    let cases = [
+        (
+            "/v1/chat/completions".to_string(),
+            json!({"model": "oai/mock-1", "service_tier": "priority",
+                   "messages": [{"role": "user", "content": "hi"}]}),
+            "service_tier",
+        ),
+        (
+            "/genai/v1beta/models/gem/gemini-mock:generateContent".to_string(),
+            json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}],
+                   "tools": [{"googleSearch": {}}]}),
+            "googleSearch",
+        ),
+        (
+            "/anthropic/v1/messages".to_string(),
+            json!({"model": "ant/claude-mock", "max_tokens": 50,
+                   "tools": [{"type": "web_search_20250305", "name": "web_search"}],
+                   "messages": [{"role": "user", "content": "hi"}]}),
+            "web_search",
+        ),
+    ];
+    for (path, body, field) in cases {
+        let r = client
+            .post(gw.url(&path))
+            .bearer_auth(&budgeted)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let text = r.text().await.unwrap();
+        assert_eq!(status, 400, "{path}: {text}");
+        assert!(text.contains(field), "{path}: {text}");
+        let r = client
+            .post(gw.url(&path))
+            .bearer_auth(&free)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_ne!(r.status(), 400, "{path}: no budget, nothing to bound");
+    }
+}
+
+/// Reported: the model string went into upstream URLs unencoded, so `#`,
+/// `?` or `..` changed what was served from what was priced and
+/// authorised. Now such ids are refused on every surface, and the id the
+/// upstream reads is the one the gateway checked.
+#[tokio::test]
+async fn model_ids_with_path_syntax_are_refused_and_the_checked_id_is_sent() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    let secret = key(&gw, json!({"name": "k", "models": ["oai/mock-1", "gem/*"]})).await;
+    let long = format!("oai/{}", "m".repeat(300));
+    for model in [
+        "oai/mock-1#fragment",
+        "oai/mock-1?alt=x",
+        "gem/../../v1/models/x",
+        "oai/mock 1",
+        "oai//mock-1",
+        long.as_str(),
+    ] {
+        let (status, v) = chat_as(&gw, &secret, &chat_body(model)).await;
+        assert_eq!(status, 400, "{model}: {v}");
+        assert_eq!(v["error"]["param"], "model", "{model}: {v}");
+    }
+    let (status, v) = chat_as(
+        &gw,
+        &secret,
+        &json!({"model": "oai/mock-1", "fallbacks": ["oai/x?y"], "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
+    assert_eq!(status, 400, "{v}");
+    assert_eq!(v["error"]["param"], "fallbacks");
+    // Through the Gemini path, where the model is part of the URL.
+    let r = reqwest::Client::new()
+        .post(gw.url("/genai/v1beta/models/gem%2F..%2Fsecret:generateContent"))
+        .bearer_auth(&secret)
+        .json(&json!({"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // A valid id reaches the upstream as it was checked.
+    let (status, _) = chat_as(&gw, &secret, &chat_body("gem/gemini-mock")).await;
+    assert_eq!(status, 200);
+}
+
+/// Reported: a key whose team or customer does not resolve kept working
+/// without their budgets. Now it is refused until its parent exists.
+#[tokio::test]
+async fn a_key_whose_team_is_gone_is_refused() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    let team = admin(
+        &gw,
+        reqwest::Method::POST,
+        "/api/teams",
+        json!({"name": "t", "budgets": [{"limit_usd": "0.000100", "period": "1d"}]}),
+    )
+    .await;
+    let secret = key(&gw, json!({"name": "k", "team_id": team["id"]})).await;
+    let (status, _) = chat_as(&gw, &secret, &json!({"model": "oai/mock-1", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]})).await;
+    assert_eq!(status, 200);
+    let r = reqwest::Client::new()
+        .delete(gw.url(&format!("/api/teams/{}", team["id"].as_str().unwrap())))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let (status, v) = chat_as(&gw, &secret, &chat_body("oai/mock-1")).await;
+    assert_eq!(status, 401, "{v}");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("team or customer"),
+        "{v}"
+    );
+}
+
+/// Reported: reservations of requests in flight at a `kill -9` were
+/// forgotten, so what the provider billed was never charged (ten streams
+/// served, then `kill -9` and a restart: $0). Reservations are now
+/// journaled before the request is sent; the restarted node charges each at
+/// its reservation.
+#[tokio::test]
+async fn a_kill_9_with_twenty_streams_in_flight_charges_them_all() {
+    let mock = start_mock(&[]).await;
+    let config = format!(
+        "[server]\nadmin_token = \"{TOKEN}\"\n[pricing.\"mock-1\"]\ninput = 0\noutput = 1000000\n{}",
+        mock_provider(
+            "mock",
+            &mock,
+            // 100 words (the cap) in 100 chunks half a second apart: no
+            // stream ends before the kill.
+            "headers = { \"x-mock-words\" = \"1000\", \"x-mock-chunk-delay-ms\" = \"500\", \"x-mock-chunks\" = \"100\" }"
+        )
+    );
+    let gw = Gateway::start(&config).await;
+    let secret = key(
+        &gw,
+        json!({"name": "s", "default_max_tokens": 100,
+               "budgets": [{"limit_usd": "1", "period": "1d"}]}),
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let opened: Vec<_> = (0..20)
+        .map(|_| {
+            let req = client
+                .post(gw.url("/v1/chat/completions"))
+                .bearer_auth(&secret)
+                .json(&json!({"model": "mock/mock-1", "stream": true,
+                              "messages": [{"role": "user", "content": "a long story"}]}));
+            tokio::spawn(async move {
+                let mut r = req.send().await.unwrap();
+                assert_eq!(r.status(), 200);
+                // The first content has arrived: the upstream is serving it.
+                assert!(r.chunk().await.unwrap().is_some());
+                r
+            })
+        })
+        .collect();
+    let mut streams = Vec::new();
+    for o in opened {
+        streams.push(o.await.unwrap());
+    }
+    let Gateway { proc, dir } = gw;
+    drop(proc); // SIGKILL: no drain, no settling
+    drop(streams);
+    let gw = Gateway::start_in(&config, dir).await;
+    let (spent, _) = spent_micros(&gw, &secret).await;
+    assert_eq!(spent, 20 * 100, "each stream charged at its reservation");
+}

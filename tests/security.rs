@@ -1,0 +1,222 @@
+//! Secure by default, through the real binary: settings that would open the
+//! node are refused at start by name, the admin API never opens, keyless
+//! callers from the network get no provider keys, token counting cannot
+//! stall the node, and hostile model names cannot grow its metrics.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// `tollgate check-config` with only `env` set: its exit status and output.
+fn check_config(env: &[(&str, &str)]) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .arg("check-config")
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+/// Reported: `TOLLGATE_SERVER__ADMIN_TOKEN=` (empty, as compose and
+/// Kubernetes render an unset value) was accepted, and a request with no
+/// header then passed the admin API. Now empty and weak tokens and cluster
+/// secrets stop the node at start, naming the setting.
+#[test]
+fn empty_or_weak_secrets_are_refused_at_start_by_name() {
+    for (var, value, setting) in [
+        ("TOLLGATE_SERVER__ADMIN_TOKEN", "", "server.admin_token"),
+        (
+            "TOLLGATE_SERVER__ADMIN_TOKEN",
+            "change-me",
+            "server.admin_token",
+        ),
+        (
+            "TOLLGATE_SERVER__ADMIN_TOKEN",
+            "aaaaaaaaaaaaaaaaaaaaaaaa",
+            "server.admin_token",
+        ),
+        ("TOLLGATE_CLUSTER_SECRET", "", "cluster.secret"),
+        (
+            "TOLLGATE_CLUSTER_SECRET",
+            "demo-cluster-secret",
+            "cluster.secret",
+        ),
+    ] {
+        let mut env = vec![(var, value)];
+        if var == "TOLLGATE_CLUSTER_SECRET" {
+            env.push(("TOLLGATE_CLUSTER__ADVERTISE", "127.0.0.1:7946"));
+        }
+        let (ok, out) = check_config(&env);
+        assert!(!ok, "{var}={value:?} was accepted: {out}");
+        assert!(out.contains(setting), "{var}={value:?}: {out}");
+    }
+    let (ok, out) = check_config(&[(
+        "TOLLGATE_SERVER__ADMIN_TOKEN",
+        "a-proper-admin-token-of-some-length",
+    )]);
+    assert!(ok, "{out}");
+}
+
+/// A node on a non-loopback address with `enforce_auth` off would relay
+/// anyone's traffic on the operator's provider keys: it refuses to start
+/// unless the operator allowed exactly that.
+#[test]
+fn an_open_relay_on_the_network_needs_an_explicit_setting() {
+    let exposed = [
+        ("TOLLGATE_SERVER__LISTEN", "0.0.0.0:8080"),
+        ("OPENAI_API_KEY", "sk-test"),
+    ];
+    let (ok, out) = check_config(&exposed);
+    assert!(!ok, "{out}");
+    assert!(out.contains("client.enforce_auth"), "{out}");
+    assert!(out.contains("client.allow_unauthenticated"), "{out}");
+    let mut allowed = exposed.to_vec();
+    allowed.push(("TOLLGATE_CLIENT__ALLOW_UNAUTHENTICATED", "true"));
+    assert!(check_config(&allowed).0);
+    let mut enforced = exposed.to_vec();
+    enforced.push(("TOLLGATE_CLIENT__ENFORCE_AUTH", "true"));
+    assert!(check_config(&enforced).0);
+    // The default listens on loopback, where a single developer works.
+    assert!(check_config(&[("OPENAI_API_KEY", "sk-test")]).0);
+}
+
+/// The admin API fails closed: no header, an empty bearer or a wrong token
+/// are all refused.
+#[tokio::test]
+async fn the_admin_api_never_opens_without_its_token() {
+    let gw = Gateway::start("").await;
+    let client = reqwest::Client::new();
+    for auth in [None, Some(""), Some("wrong")] {
+        let mut req = client.get(gw.url("/api/keys"));
+        if let Some(a) = auth {
+            req = req.header("authorization", format!("Bearer {a}"));
+        }
+        assert_eq!(req.send().await.unwrap().status(), 401, "{auth:?}");
+    }
+    let ok = client
+        .get(gw.url("/api/keys"))
+        .bearer_auth(gw.generated_admin_token())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let data = gw.dir.path().join("data");
+        assert_eq!(mode(&data), 0o700, "data_dir is private");
+        assert_eq!(mode(&data.join("admin-token")), 0o600);
+    }
+}
+
+/// Reported: a long prompt without spaces sent to `count_tokens` kept a
+/// worker busy quadratically in its length, and four such calls kept
+/// `/health` waiting for 10 s. Counting is now linear and off the async
+/// workers: the node keeps answering `/health` while the calls run, and
+/// each call is answered.
+#[tokio::test]
+async fn token_counting_cannot_stall_the_node() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&mock_provider("mock", &mock, "")).await;
+    let client = reqwest::Client::new();
+    let prompt = "x".repeat(150_000);
+    let calls: Vec<_> = (0..4)
+        .map(|_| {
+            let req = client
+                .post(gw.url("/anthropic/v1/messages/count_tokens"))
+                .json(&json!({"model": "mock/mock-1", "max_tokens": 10,
+                              "messages": [{"role": "user", "content": prompt}]}));
+            tokio::spawn(async move { req.send().await.unwrap() })
+        })
+        .collect();
+    for _ in 0..20 {
+        let r = client.get(gw.url("/health")).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    for c in calls {
+        let r = c.await.unwrap();
+        assert_eq!(r.status(), 200);
+        let v: Value = r.json().await.unwrap();
+        let n = v["input_tokens"].as_u64().unwrap();
+        assert!(n > 1_000 && n <= 150_000, "{v}");
+    }
+}
+
+/// Reported: model strings of any length flowed into Prometheus labels and
+/// the gossiped route-health map (60 requests with 400 KB names: +245 MiB
+/// and an 899 MB `/metrics`). Ids are now at most 256 bytes, and models a
+/// provider does not list share a bounded set of labels.
+#[tokio::test]
+async fn hostile_model_names_cannot_grow_metrics_or_memory() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&mock_provider("mock", &mock, "")).await;
+    let client = reqwest::Client::new();
+    let huge = format!("mock/{}", "x".repeat(400_000));
+    let r = client
+        .post(gw.url("/v1/chat/completions"))
+        .json(&chat_body(&huge))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let rss_before = rss_kib(gw.proc.child.id());
+    for i in 0..600 {
+        let model = format!("mock/{i:0>200}");
+        let r = client
+            .post(gw.url("/v1/chat/completions"))
+            .json(&chat_body(&model))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{model}");
+    }
+    let metrics = client
+        .get(gw.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let labels: std::collections::HashSet<&str> = metrics
+        .lines()
+        .filter(|l| l.starts_with("tollgate_requests_total{"))
+        .filter_map(|l| l.split("model=\"").nth(1)?.split('"').next())
+        .filter(|m| !m.is_empty()) // requests refused before a target was chosen
+        .collect();
+    assert!(labels.len() <= 256 + 1, "{} model labels", labels.len());
+    assert!(
+        labels.contains("other"),
+        "models past the cap share a label"
+    );
+    assert!(
+        metrics.len() < 4 << 20,
+        "/metrics is {} bytes",
+        metrics.len()
+    );
+    let rss_after = rss_kib(gw.proc.child.id());
+    assert!(
+        rss_after < rss_before + 64 * 1024,
+        "RSS grew from {rss_before} KiB to {rss_after} KiB"
+    );
+}
+
+/// Resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
