@@ -345,6 +345,10 @@ pub struct CodeModeConfig {
     /// Address space of a script's worker process, bytes (virtual memory:
     /// the allocator reserves far more than it uses, so keep it ≥ 1 GiB).
     pub memory_bytes: u64,
+    /// Scripts running at once on this node; more are refused at once.
+    pub max_workers: usize,
+    /// Scripts running at once for one virtual key.
+    pub max_workers_per_key: usize,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
@@ -367,6 +371,8 @@ impl Default for CodeModeConfig {
             max_output_bytes: l.max_output_bytes,
             wall_time: Duration::from_millis(l.wall_ms),
             memory_bytes: l.memory_bytes,
+            max_workers: 8,
+            max_workers_per_key: 2,
         }
     }
 }
@@ -595,6 +601,11 @@ impl Config {
             ("mcp.code_mode.max_heap_bytes", cm.max_heap_bytes as u64),
             ("mcp.code_mode.max_call_depth", cm.max_call_depth as u64),
             ("mcp.code_mode.max_output_bytes", cm.max_output_bytes as u64),
+            ("mcp.code_mode.max_workers", cm.max_workers as u64),
+            (
+                "mcp.code_mode.max_workers_per_key",
+                cm.max_workers_per_key as u64,
+            ),
         ] {
             if value == 0 {
                 return Err(invalid(name, "must be positive"));

@@ -220,6 +220,10 @@ pub async fn run(
             limits: config.mcp.code_mode.limits(),
             // Scripts run in this same binary, as `tollgate codemode-worker`.
             worker: std::env::current_exe().map_err(NodeError::Executable)?,
+            slots: Arc::new(crate::codemode::slots::Slots::new(
+                config.mcp.code_mode.max_workers,
+                config.mcp.code_mode.max_workers_per_key,
+            )),
         }),
     };
     let ready = Arc::new(AtomicBool::new(true));

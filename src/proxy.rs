@@ -197,7 +197,8 @@ pub struct Ctx {
 impl Ctx {
     fn new(endpoint: Endpoint, inbound: Format) -> Ctx {
         Ctx {
-            id: format!("req_{:016x}", fastrand::u64(..)),
+            // Unguessable (a Responses answer's id is derived from it).
+            id: format!("req_{}", crate::governance::random_token(22)),
             started: Instant::now(),
             ts_ms: now_ms(),
             endpoint,

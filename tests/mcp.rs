@@ -1111,7 +1111,8 @@ result = {"total": total}
     );
     assert!(said.contains("script.star:3"), "{said}");
     let limited = admin
-        .key(json!({"name": "limited", "rate_limits": [{"requests": 3, "window": "1m"}]}))
+        // Four requests: the run itself is one, then three of its calls.
+        .key(json!({"name": "limited", "rate_limits": [{"requests": 4, "window": "1m"}]}))
         .await;
     let l = client(&gw, &limited).await;
     let five = "for i in range(5):\n    print(files.echo(text = str(i)))";
@@ -1265,4 +1266,77 @@ async fn agent_mode_runs_code_mode_scripts_that_reach_only_auto_tools() {
     let runs = tool_logs_until(&admin, "tool=executeToolCode", 2).await;
     assert_eq!(runs.len(), 2, "only the auto-executable scripts ran");
     assert!(runs[0]["result"].as_str().unwrap().contains("last"));
+}
+
+/// Reported: three scripts passing a 300 MB string to a tool took the
+/// gateway from 45 MiB to 1.6 GiB peak RSS (1.2 GiB stayed), because it read
+/// a worker's line whole; and scripts had no concurrency cap. Now a line
+/// past the output limit is refused while it is read, so the gateway's peak
+/// RSS stays near where it was, and a key runs at most two scripts at once.
+#[tokio::test]
+async fn scripts_cannot_take_the_gateways_memory_or_its_workers() {
+    // Workers big enough to build a 300 MB string and slow scripts to run
+    // for a while: what is tested is the gateway's side.
+    let gw = Gateway::start_with_env(
+        CONFIG,
+        tempfile::tempdir().unwrap(),
+        &[
+            ("TOLLGATE_MCP__CODE_MODE__MAX_HEAP_BYTES", "1500000000"),
+            ("TOLLGATE_MCP__CODE_MODE__MAX_STEPS", "1000000000"),
+        ],
+    )
+    .await;
+    let admin = Admin::new(&gw);
+    let mut server = stdio_server(&[]);
+    server["code_mode"] = json!(true);
+    admin.put("/api/mcp/servers/local", server).await;
+    admin.connected("local").await;
+    let key = admin.key(json!({"name": "k"})).await;
+    let c = client(&gw, &key).await;
+    let peak_before = status_kib(gw.proc.child.id(), "VmHWM:");
+    let huge = "big = 'x' * 30000000\nprint(local.echo(text = big))";
+    let t = Instant::now();
+    for _ in 0..2 {
+        let (failed, said) = run_script(&c, huge).await;
+        assert!(failed, "{said}");
+        assert!(said.starts_with("limit error"), "{said}");
+    }
+    let peak_after = status_kib(gw.proc.child.id(), "VmHWM:");
+    println!(
+        "gateway peak RSS {peak_before} KiB before, {peak_after} KiB after ({:?})",
+        t.elapsed()
+    );
+    assert!(
+        peak_after < peak_before + 32 * 1024,
+        "peak RSS grew from {peak_before} KiB to {peak_after} KiB"
+    );
+    // Two scripts of one key at a time: of four started together, two run
+    // and two are refused; then a place is free again.
+    let slow = "x = 0\nfor i in range(1000000):\n    x += i\nprint(x)";
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        let c = client(&gw, &key).await;
+        runs.push(tokio::spawn(async move { run_script(&c, slow).await }));
+    }
+    let mut refused = 0;
+    for r in runs {
+        let (failed, said) = r.await.unwrap();
+        if failed && said.contains("max_workers_per_key") {
+            assert!(said.starts_with("limit error"), "{said}");
+            refused += 1;
+        }
+    }
+    assert!(refused >= 1, "a third script of the key was refused");
+    let (failed, said) = run_script(&c, "print(1)").await;
+    assert!(!failed, "a place is free again: {said}");
+}
+
+/// A `/proc/<pid>/status` field in KiB.
+fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
 }

@@ -45,6 +45,8 @@ pub struct CodeMode {
     pub limits: Limits,
     /// The `tollgate` binary, started as `tollgate codemode-worker` per script.
     pub worker: PathBuf,
+    /// Scripts running now, bounded per node and per key.
+    pub slots: std::sync::Arc<super::slots::Slots>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -465,6 +467,16 @@ async fn execute_code(
     code: &str,
     c: Call<'_>,
 ) -> CallToolResult {
+    let key = c.key;
+    // A run is a call like any other: counted against the key's rate
+    // limits, and one of a bounded number of workers.
+    if let Err(e) = s.governance.admit(key, &[]) {
+        return failure(format!("rate limit: {e}"));
+    }
+    let _slot = match s.code_mode.slots.take(&key.key.id) {
+        Ok(slot) => slot,
+        Err(why) => return failure(why),
+    };
     let execution = format!("exec-{}", crate::governance::random_token(8));
     let job = sandbox::Job {
         script: code.to_string(),
@@ -473,7 +485,6 @@ async fn execute_code(
     };
     let started = std::time::Instant::now();
     let ts_ms = s.governance.now_ms();
-    let key = c.key;
     let outcome = sandbox::run(&s.code_mode.worker, &job, |server, tool, args| {
         let admitted = admit_call(tools, &key.tools, c.auto_only, &server, &tool).cloned();
         let parent = execution.clone();

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 /// How the gateway refuses a script's call past `max_tool_calls`.
 const TOOL_CALL_LIMIT: &str = "tool call limit reached";
@@ -145,25 +145,31 @@ where
             .write_all(line.as_bytes())
             .await
             .map_err(|e| script_error("sandbox", format!("worker: {e}")))?;
-        let mut lines = tokio::io::BufReader::new(stdout).lines();
+        let mut lines = tokio::io::BufReader::new(stdout);
         let mut calls = 0usize;
+        let longest = limits.max_output_bytes + 4096;
         loop {
-            let Some(line) = lines
-                .next_line()
+            let line = match bounded_line(&mut lines, longest)
                 .await
                 .map_err(|e| script_error("sandbox", format!("worker: {e}")))?
-            else {
-                return Err(script_error(
-                    "limit",
-                    "the script's worker was stopped: it used more memory or CPU time than allowed",
-                ));
+            {
+                Line::Whole(line) => line,
+                Line::End => {
+                    return Err(script_error(
+                        "limit",
+                        "the script's worker was stopped: it used more memory or CPU time than allowed",
+                    ));
+                }
+                Line::TooLong => {
+                    return Err(script_error(
+                        "limit",
+                        format!(
+                            "a tool call or the output is over {} bytes",
+                            limits.max_output_bytes
+                        ),
+                    ));
+                }
             };
-            if line.len() > limits.max_output_bytes + 4096 {
-                return Err(script_error(
-                    "limit",
-                    format!("output over {} bytes", limits.max_output_bytes),
-                ));
-            }
             match serde_json::from_str::<WorkerLine>(&line) {
                 Ok(WorkerLine::Call { server, tool, args }) => {
                     calls += 1;
@@ -203,6 +209,39 @@ where
     })
 }
 
+/// One line of the worker's output, read without ever holding more than the
+/// longest line allowed: a worker cannot make the gateway buffer more than
+/// that, whatever it prints.
+enum Line {
+    Whole(String),
+    TooLong,
+    End,
+}
+
+async fn bounded_line<R>(r: &mut R, longest: usize) -> std::io::Result<Line>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+    let mut buf = Vec::new();
+    let n = (&mut *r)
+        .take(longest as u64 + 1)
+        .read_until(b'\n', &mut buf)
+        .await?;
+    if n == 0 {
+        return Ok(Line::End);
+    }
+    if buf.last() != Some(&b'\n') {
+        return Ok(if buf.len() > longest {
+            Line::TooLong
+        } else {
+            Line::End
+        });
+    }
+    buf.pop();
+    Ok(String::from_utf8(buf).map_or(Line::TooLong, Line::Whole))
+}
+
 /// The worker's whole life: limit itself, read one job, run it, answer.
 pub fn worker_main() -> i32 {
     let stdin = std::io::stdin();
@@ -237,22 +276,37 @@ fn emit(line: &WorkerLine) {
     let _ = out.flush();
 }
 
-/// Address space and CPU time limits on this process (Unix).
+/// Confines this process before it reads any script (Unix): no new
+/// privileges, the unprivileged `nobody` user when started as root, and
+/// limits on address space, CPU time, processes, open files, file size and
+/// core dumps. (No seccomp filter yet: see docs/security.md.)
 fn limit_self(l: &Limits) {
     #[cfg(unix)]
-    // SAFETY: setrlimit only reads the struct it is given.
+    // SAFETY: prctl, getuid, setgroups, setgid, setuid and setrlimit take
+    // plain integers or read only the structs given; none touches memory
+    // Rust owns.
     unsafe {
-        let mem = libc::rlimit {
-            rlim_cur: l.memory_bytes as libc::rlim_t,
-            rlim_max: l.memory_bytes as libc::rlim_t,
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0);
+        if libc::getuid() == 0 {
+            const NOBODY: libc::uid_t = 65534;
+            libc::setgroups(0, std::ptr::null());
+            libc::setgid(NOBODY);
+            libc::setuid(NOBODY);
+        }
+        let set = |resource, soft: u64, hard: u64| {
+            let r = libc::rlimit {
+                rlim_cur: soft as libc::rlim_t,
+                rlim_max: hard as libc::rlim_t,
+            };
+            libc::setrlimit(resource, &r);
         };
-        libc::setrlimit(libc::RLIMIT_AS, &mem);
-        let secs = l.wall_ms.div_ceil(1000).max(1) as libc::rlim_t;
-        let cpu = libc::rlimit {
-            rlim_cur: secs,
-            rlim_max: secs + 1,
-        };
-        libc::setrlimit(libc::RLIMIT_CPU, &cpu);
+        set(libc::RLIMIT_AS, l.memory_bytes, l.memory_bytes);
+        let secs = l.wall_ms.div_ceil(1000).max(1);
+        set(libc::RLIMIT_CPU, secs, secs + 1);
+        set(libc::RLIMIT_NPROC, 0, 0);
+        set(libc::RLIMIT_NOFILE, 8, 8);
+        set(libc::RLIMIT_FSIZE, 0, 0);
+        set(libc::RLIMIT_CORE, 0, 0);
     }
 }
 

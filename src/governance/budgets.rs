@@ -724,8 +724,10 @@ impl Ledger {
         let delta = mine.add(to, amount);
         let name = given_name(self.node, key);
         let row = store::encode(COUNTER_VERSION, &(self.node, key, &*mine))?;
-        // Persisted before anyone can hear of it: the gift is never undone.
-        self.store.put(CF_STATE, name.as_bytes(), &row)?;
+        // On stable storage before anyone can hear of it: the gift is never
+        // undone, not even by a crash of this node right after sending it.
+        self.store
+            .write_durable(CF_STATE, [(name.as_bytes(), row.as_slice())], [])?;
         Ok(Change::Counter {
             key: name,
             counter: delta,

@@ -222,7 +222,12 @@ pub(super) fn prepare(
     let mut read = translate::read_request(format, &raw, rename)
         .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
     if format == Format::Responses {
-        ctx.conversation = Some(gw.responses.continue_from(&mut read, &ctx.id)?);
+        let owner = ctx.virtual_key.clone();
+        ctx.conversation = Some(gw.responses.continue_from(
+            &mut read,
+            &ctx.id,
+            owner.as_deref(),
+        )?);
     }
     let translated = Translated {
         canonical: Some(read.request),
@@ -494,21 +499,57 @@ async fn generate_content(
 
 /// Responses served by this node, kept so a later request may continue one
 /// with `previous_response_id`: the whole conversation up to and including
-/// the answer. In memory and bounded: the oldest are forgotten first, and a
-/// node restart forgets all (the client then gets a 404 and resends the
-/// conversation in full).
+/// the answer. In memory and bounded in count and bytes: the oldest are
+/// forgotten first, and a node restart forgets all (the client then gets a
+/// 404 and resends the conversation in full). A conversation belongs to the
+/// virtual key that made it (or to keyless callers): any other caller is
+/// told it does not exist, and ids come from the OS's CSPRNG.
 pub struct ResponseStore {
     inner: std::sync::Mutex<Stored>,
 }
 
 #[derive(Default)]
 struct Stored {
-    by_id: std::collections::HashMap<String, Arc<Vec<Message>>>,
+    by_id: std::collections::HashMap<String, StoredConversation>,
     order: std::collections::VecDeque<String>,
+    bytes: usize,
+}
+
+struct StoredConversation {
+    owner: Option<String>,
+    messages: Arc<Vec<Message>>,
+    bytes: usize,
 }
 
 /// How many responses a node keeps for `previous_response_id`.
 pub const STORED_RESPONSES: usize = 4096;
+
+/// How many bytes of conversations a node keeps for them, at most.
+pub const STORED_BYTES: usize = 64 << 20;
+
+/// About what `messages` take in memory: their text and data bytes.
+fn size_of(messages: &[Message]) -> usize {
+    fn part(p: &Part) -> usize {
+        32 + match p {
+            Part::Text(t) => t.len(),
+            Part::Image(canonical::Image::Base64 { media_type, data }) => {
+                media_type.len() + data.len()
+            }
+            Part::Image(canonical::Image::Url(u)) => u.len(),
+            Part::Thinking { text, signature } => {
+                text.len() + signature.as_ref().map_or(0, String::len)
+            }
+            Part::ToolCall(c) => c.id.len() + c.name.len() + c.arguments.len(),
+            Part::ToolResult {
+                call_id, content, ..
+            } => call_id.len() + content.iter().map(part).sum::<usize>(),
+        }
+    }
+    messages
+        .iter()
+        .map(|m| 32 + m.content.iter().map(part).sum::<usize>())
+        .sum()
+}
 
 impl Default for ResponseStore {
     fn default() -> Self {
@@ -522,6 +563,7 @@ impl Default for ResponseStore {
 /// (history included) to store with the answer when it completes.
 pub struct Conversation {
     pub id: String,
+    owner: Option<String>,
     messages: Vec<Message>,
     store: bool,
 }
@@ -533,6 +575,7 @@ impl ResponseStore {
         &self,
         read: &mut Inbound,
         request_id: &str,
+        owner: Option<&str>,
     ) -> Result<Conversation, ProxyError> {
         if let Some(prev) = &read.previous {
             let history = self
@@ -541,7 +584,8 @@ impl ResponseStore {
                 .expect("response store lock")
                 .by_id
                 .get(prev)
-                .cloned()
+                .filter(|c| c.owner.as_deref() == owner)
+                .map(|c| c.messages.clone())
                 .ok_or_else(|| {
                     ProxyError::new(
                         ErrorKind::ModelNotFound,
@@ -556,6 +600,7 @@ impl ResponseStore {
         }
         Ok(Conversation {
             id: translate::responses::response_id(request_id),
+            owner: owner.map(str::to_string),
             messages: read.request.messages.clone(),
             store: read.store,
         })
@@ -574,13 +619,27 @@ impl ResponseStore {
                 content,
             });
         }
-        let mut s = self.inner.lock().expect("response store lock");
-        if s.by_id.insert(c.id.clone(), Arc::new(messages)).is_none() {
-            s.order.push_back(c.id);
+        let bytes = size_of(&messages);
+        if bytes > STORED_BYTES {
+            return;
         }
-        while s.order.len() > STORED_RESPONSES {
-            if let Some(old) = s.order.pop_front() {
-                s.by_id.remove(&old);
+        let mut s = self.inner.lock().expect("response store lock");
+        let stored = StoredConversation {
+            owner: c.owner,
+            messages: Arc::new(messages),
+            bytes,
+        };
+        s.bytes += bytes;
+        match s.by_id.insert(c.id.clone(), stored) {
+            Some(replaced) => s.bytes -= replaced.bytes,
+            None => s.order.push_back(c.id),
+        }
+        while s.order.len() > STORED_RESPONSES || s.bytes > STORED_BYTES {
+            let Some(old) = s.order.pop_front() else {
+                break;
+            };
+            if let Some(gone) = s.by_id.remove(&old) {
+                s.bytes -= gone.bytes;
             }
         }
     }
@@ -608,11 +667,13 @@ mod tests {
     #[test]
     fn continued_conversations_carry_their_history_and_the_oldest_go_first() {
         let store = ResponseStore::default();
-        let c = store.continue_from(&mut read("hi", None), "req_1").unwrap();
+        let c = store
+            .continue_from(&mut read("hi", None), "req_1", None)
+            .unwrap();
         assert_eq!(c.id, "resp_1");
         store.finish(c, answer("hello"));
         let mut next = read("and?", Some("resp_1"));
-        let c = store.continue_from(&mut next, "req_2").unwrap();
+        let c = store.continue_from(&mut next, "req_2", None).unwrap();
         let texts: Vec<String> = next
             .request
             .messages
@@ -625,21 +686,54 @@ mod tests {
         store.finish(c, answer("more"));
         for i in 0..STORED_RESPONSES {
             let c = store
-                .continue_from(&mut read("x", None), &format!("req_f{i}"))
+                .continue_from(&mut read("x", None), &format!("req_f{i}"), None)
                 .unwrap();
             store.finish(c, answer("y"));
         }
-        let gone = store.continue_from(&mut read("x", Some("resp_1")), "req_3");
+        let gone = store.continue_from(&mut read("x", Some("resp_1")), "req_3", None);
         assert_eq!(gone.err().map(|e| e.status().as_u16()), Some(404));
         // Answers the client asked not to store are not.
         let mut unstored = read("x", None);
         unstored.store = false;
-        let c = store.continue_from(&mut unstored, "req_4").unwrap();
+        let c = store.continue_from(&mut unstored, "req_4", None).unwrap();
         store.finish(c, answer("y"));
         assert!(
             store
-                .continue_from(&mut read("x", Some("resp_4")), "req_5")
+                .continue_from(&mut read("x", Some("resp_4")), "req_5", None)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn a_conversation_is_its_owners_alone_and_the_store_is_bounded_in_bytes() {
+        let store = ResponseStore::default();
+        let c = store
+            .continue_from(&mut read("secret plans", None), "req_a", Some("vk_alice"))
+            .unwrap();
+        store.finish(c, answer("noted"));
+        for other in [Some("vk_mallory"), None] {
+            let stolen = store.continue_from(&mut read("and?", Some("resp_a")), "req_m", other);
+            assert_eq!(
+                stolen.err().map(|e| e.status().as_u16()),
+                Some(404),
+                "{other:?}"
+            );
+        }
+        assert!(
+            store
+                .continue_from(&mut read("and?", Some("resp_a")), "req_b", Some("vk_alice"))
+                .is_ok()
+        );
+        // 100 conversations of 1 MiB each: the store keeps at most its bytes.
+        let big = "x".repeat(1 << 20);
+        for i in 0..100 {
+            let c = store
+                .continue_from(&mut read(&big, None), &format!("req_big{i}"), None)
+                .unwrap();
+            store.finish(c, answer("ok"));
+        }
+        let s = store.inner.lock().unwrap();
+        assert!(s.bytes <= STORED_BYTES, "{}", s.bytes);
+        assert_eq!(s.bytes, s.by_id.values().map(|c| c.bytes).sum::<usize>());
     }
 }
