@@ -156,6 +156,14 @@ pub struct ServerConfig {
     /// Then, how long it waits for in-flight requests and streams to finish.
     #[serde(deserialize_with = "duration")]
     pub shutdown_grace: Duration,
+    /// Open client connections at most; past it, new ones wait in the
+    /// kernel's accept queue until one closes. Default 4096.
+    pub max_connections: usize,
+    /// Longest a client may take to send a request's headers (HTTP/1),
+    /// idle keep-alive time included; then the connection is closed.
+    /// Default 30s.
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -167,6 +175,8 @@ impl Default for ServerConfig {
             admin_token: None,
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(30),
+            max_connections: 4096,
+            header_read_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -573,6 +583,12 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.max_body_bytes == 0 {
             return Err(invalid("server.max_body_bytes", "must be positive"));
+        }
+        if self.server.max_connections == 0 {
+            return Err(invalid("server.max_connections", "must be positive"));
+        }
+        if self.server.header_read_timeout.is_zero() {
+            return Err(invalid("server.header_read_timeout", "must be positive"));
         }
         let u = &self.upstream;
         durations(

@@ -4,7 +4,7 @@
 //! Background tasks are spawned only through [`Tasks`], which tracks them and
 //! cancels them on shutdown.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -14,11 +14,12 @@ use axum::Router;
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::serve::ListenerExt;
 use http::{HeaderValue, StatusCode, header};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
+
+mod serve;
 
 use crate::admin::{self, AdminState};
 use crate::cluster::Cluster;
@@ -253,13 +254,11 @@ pub async fn run(
     let draining = Arc::new(tokio::sync::Notify::new());
     let drain_signal = draining.clone();
     let drain_delay = config.server.drain_delay;
-    let server = axum::serve(
-        listener.tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
-        }),
-        app,
-    )
-    .with_graceful_shutdown(async move {
+    let limits = serve::Limits {
+        max_connections: config.server.max_connections,
+        header_read_timeout: config.server.header_read_timeout,
+    };
+    let server = serve::serve(listener, app, limits, async move {
         shutdown.await;
         tracing::info!(?drain_delay, "shutting down: /ready fails from now on");
         ready.store(false, Ordering::SeqCst);
@@ -270,7 +269,7 @@ pub async fn run(
     });
     let grace = config.server.shutdown_grace;
     tokio::select! {
-        r = server.into_future() => r.map_err(NodeError::Serve)?,
+        () = server => {}
         _ = async { draining.notified().await; tokio::time::sleep(grace).await } => {
             tracing::warn!(?grace, "shutdown grace elapsed; closing remaining connections");
         }

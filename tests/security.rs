@@ -220,3 +220,50 @@ fn rss_kib(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap()
 }
+
+/// Reported: no header-read timeout and no connection limit, so a few
+/// clients sending headers a byte at a time (slowloris) hold the node. Now
+/// a connection that has not sent its headers within
+/// `server.header_read_timeout` is closed, and past `max_connections` new
+/// connections wait: a node under such an attack keeps answering.
+#[tokio::test]
+async fn slow_clients_cannot_hold_the_node() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_with_env(
+        "",
+        dir,
+        &[
+            ("TOLLGATE_SERVER__MAX_CONNECTIONS", "8"),
+            ("TOLLGATE_SERVER__HEADER_READ_TIMEOUT", "\"1s\""),
+        ],
+    )
+    .await;
+    // Twice the connection cap, each sending half a request and waiting.
+    let mut slow = Vec::new();
+    for _ in 0..16 {
+        let mut s = tokio::net::TcpStream::connect(gw.proc.addr).await.unwrap();
+        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        slow.push(s);
+    }
+    // A real client still gets its answer: the stalled connections are
+    // closed once their headers are overdue, and the queued ones are served.
+    let r = reqwest::Client::new()
+        .get(gw.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // Every stalled connection was closed by the node (EOF, or a 408).
+    for mut s in slow {
+        let mut buf = Vec::new();
+        let n = tokio::time::timeout(std::time::Duration::from_secs(30), s.read_to_end(&mut buf))
+            .await
+            .expect("the node closes a connection whose headers never end")
+            .unwrap_or(0);
+        let said = String::from_utf8_lossy(&buf[..n.min(buf.len())]);
+        assert!(n == 0 || said.starts_with("HTTP/1.1 408"), "{said}");
+    }
+}
