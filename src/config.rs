@@ -149,6 +149,10 @@ pub struct ServerConfig {
     /// random one on first start in `data_dir/admin-token` (mode 0600); the
     /// admin API is never open.
     pub admin_token: Option<Secret>,
+    /// When set, `/metrics` requires it as `Authorization: Bearer <token>`
+    /// (same strength rule as `admin_token`). Unset, `/metrics` is open to
+    /// whoever reaches the port.
+    pub metrics_token: Option<Secret>,
     /// After SIGTERM, how long the node keeps serving with `/ready` failing, so a
     /// load balancer stops sending it new requests before the listener closes.
     #[serde(deserialize_with = "duration")]
@@ -173,6 +177,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("./data"),
             max_body_bytes: 32 * 1024 * 1024,
             admin_token: None,
+            metrics_token: None,
             drain_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(30),
             max_connections: 4096,
@@ -551,6 +556,10 @@ impl Config {
             t.resolve(vars)
                 .map_err(unset("server.admin_token".into()))?;
         }
+        if let Some(t) = &mut self.server.metrics_token {
+            t.resolve(vars)
+                .map_err(unset("server.metrics_token".into()))?;
+        }
         if let Some(t) = &mut self.cluster.secret {
             t.resolve(vars).map_err(unset("cluster.secret".into()))?;
         }
@@ -640,6 +649,11 @@ impl Config {
             && let Some(why) = weak(t.expose(), 20, 8)
         {
             return Err(invalid("server.admin_token", why));
+        }
+        if let Some(t) = &self.server.metrics_token
+            && let Some(why) = weak(t.expose(), 20, 8)
+        {
+            return Err(invalid("server.metrics_token", why));
         }
         let c = &self.cluster;
         if let Some(s) = &c.secret

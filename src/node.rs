@@ -88,6 +88,8 @@ struct OpsState {
     health: Arc<crate::health::HealthBook>,
     ready: Arc<AtomicBool>,
     governance: Arc<Governance>,
+    /// `server.metrics_token`: required by `/metrics` when set.
+    metrics_token: Option<Secret>,
 }
 
 /// Runs a node until `shutdown` resolves, then drains and stops. `on_bound`
@@ -245,6 +247,7 @@ pub async fn run(
             health: health.clone(),
             ready: ready.clone(),
             governance: governance.clone(),
+            metrics_token: config.server.metrics_token.clone(),
         },
         mcp,
     );
@@ -350,7 +353,18 @@ async fn ready(State(s): State<OpsState>) -> Response {
     }
 }
 
-async fn metrics(State(s): State<OpsState>) -> Response {
+async fn metrics(State(s): State<OpsState>, req: Request) -> Response {
+    if let Some(token) = &s.metrics_token {
+        let given = req
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !admin::constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
+            return (StatusCode::UNAUTHORIZED, "missing or wrong metrics token").into_response();
+        }
+    }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64);

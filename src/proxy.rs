@@ -953,6 +953,7 @@ async fn attempt_all(
                     if p.wire != Format::OpenAi {
                         // The pipeline speaks OpenAI: an upstream's own error shape is rewritten.
                         let message = openai::error_message(body)
+                            .map(|m| openai::redact(&m))
                             .unwrap_or_else(|| failure.describe(&p.name));
                         let e = ProxyError::new(ErrorKind::InvalidRequest, message);
                         return Ok(Reply::Whole(whole(
@@ -961,10 +962,11 @@ async fn attempt_all(
                             openai::error_body(&e.object()),
                         )));
                     }
+                    // The provider's own error, without its account details.
                     return Ok(Reply::Whole(whole(
                         *status,
                         content_type.clone(),
-                        body.clone(),
+                        openai::redact_error_body(body),
                     )));
                 }
                 _ => {

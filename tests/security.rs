@@ -267,3 +267,45 @@ async fn slow_clients_cannot_hold_the_node() {
         assert!(n == 0 || said.starts_with("HTTP/1.1 408"), "{said}");
     }
 }
+
+/// `/metrics` can be put behind a token of its own.
+#[tokio::test]
+async fn metrics_can_require_a_token() {
+    let token = "a-metrics-token-for-the-tests";
+    let gw = Gateway::start_with_env(
+        "",
+        tempfile::tempdir().unwrap(),
+        &[("TOLLGATE_SERVER__METRICS_TOKEN", token)],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    assert_eq!(
+        client
+            .get(gw.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        401
+    );
+    let r = client
+        .get(gw.url("/metrics"))
+        .bearer_auth("nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let r = client
+        .get(gw.url("/metrics"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("tollgate_in_flight_requests")
+    );
+}

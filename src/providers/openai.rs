@@ -591,6 +591,70 @@ pub fn chunk_kind(data: &str) -> ChunkKind {
 }
 
 /// The text of the `error.message` of an upstream error body, if it has one.
+/// `text` with whatever looks like a credential or an account id replaced
+/// by `[redacted]`: provider keys (`sk-…`, `AIza…`, `gsk_…`, `xai-…`),
+/// organisation and project ids (`org-…`, `proj_…`), and any run of 24 or
+/// more letters, digits, `-` and `_` that holds a digit (a key, a token, an
+/// account number). Upstream error messages pass through this before a
+/// client or a log sees them.
+pub fn redact(text: &str) -> String {
+    const PREFIXES: &[&str] = &[
+        "sk-", "sk_", "rk_", "pk_", "org-", "org_", "proj_", "proj-", "AIza", "gsk_", "xai-",
+        "pplx-", "key-", "key_", "acct_", "user-", "user_",
+    ];
+    let mut out = String::with_capacity(text.len());
+    let mut word = String::new();
+    let flush = |word: &mut String, out: &mut String| {
+        let secret = PREFIXES
+            .iter()
+            .any(|p| word.starts_with(p) && word.len() > p.len() + 3)
+            || (word.len() >= 24 && word.bytes().any(|b| b.is_ascii_digit()));
+        if secret {
+            out.push_str("[redacted]");
+        } else {
+            out.push_str(word);
+        }
+        word.clear();
+    };
+    for c in text.chars() {
+        if c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '*' {
+            word.push(c);
+        } else {
+            flush(&mut word, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut word, &mut out);
+    out
+}
+
+/// An upstream's error body as a client may see it: a JSON `error.message`
+/// (or a string `error`) redacted in place, other fields kept; any other
+/// body redacted as text.
+pub fn redact_error_body(body: &[u8]) -> bytes::Bytes {
+    match serde_json::from_slice::<serde_json::Value>(body) {
+        Ok(mut v) => {
+            let scrub = |s: &mut serde_json::Value| {
+                if let serde_json::Value::String(text) = s {
+                    *text = redact(text);
+                }
+            };
+            if let Some(e) = v.get_mut("error") {
+                if e.is_string() {
+                    scrub(e);
+                } else if let Some(m) = e.get_mut("message") {
+                    scrub(m);
+                }
+            }
+            if let Some(m) = v.get_mut("message") {
+                scrub(m);
+            }
+            bytes::Bytes::from(v.to_string())
+        }
+        Err(_) => bytes::Bytes::from(redact(&String::from_utf8_lossy(body))),
+    }
+}
+
 pub fn error_message(body: &[u8]) -> Option<String> {
     #[derive(Deserialize)]
     struct E {

@@ -147,6 +147,7 @@ impl Failure {
                 let detail = openai::error_message(body).unwrap_or_else(|| {
                     String::from_utf8_lossy(&body[..body.len().min(300)]).into_owned()
                 });
+                let detail = openai::redact(&detail);
                 format!("provider '{provider}' answered {status}: {detail}")
             }
         }

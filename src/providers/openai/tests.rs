@@ -252,6 +252,37 @@ mod properties {
             }
             let _ = usage_of(&body);
             let _ = error_message(&body);
+            let _ = redact_error_body(&body);
         }
     }
+}
+
+#[test]
+fn upstream_errors_lose_their_account_details() {
+    let said = r#"{"error": {"message": "Incorrect API key provided: sk-proj-abc123def456ghi. You exceeded your quota for organization org-Zq81xYlemnopQrs in project proj_9sH2kLmN0pQ.", "type": "invalid_request_error", "code": "invalid_api_key", "param": null}}"#;
+    let out: serde_json::Value =
+        serde_json::from_slice(&redact_error_body(said.as_bytes())).unwrap();
+    let message = out["error"]["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        "Incorrect API key provided: [redacted]. You exceeded your quota for organization [redacted] in project [redacted]."
+    );
+    assert_eq!(
+        out["error"]["code"], "invalid_api_key",
+        "other fields are kept"
+    );
+    assert_eq!(
+        redact("key AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY and 1234567890abcdef1234567890"),
+        "key [redacted] and [redacted]"
+    );
+    assert_eq!(
+        redact("model 'gpt-4o-mini-2024-07-18' not found"),
+        "model 'gpt-4o-mini-2024-07-18' not found",
+        "model ids are not secrets"
+    );
+    assert_eq!(
+        String::from_utf8(redact_error_body(b"upstream said sk-live-0123456789abcdef").to_vec())
+            .unwrap(),
+        "upstream said [redacted]"
+    );
 }
