@@ -23,7 +23,7 @@
 //! per API key at run time: `PUT /mock/faults/{key}` with
 //! `{"error_rate": 0.5, "status": 500}` fails that share of the key's requests
 //! (exactly, by count) until `DELETE /mock/faults/{key}` heals it. `GET /mock/stats` counts
-//! requests per API key and `GET /mock/last` shows the last request body
+//! requests per API key (and the output tokens of every answer made) and `GET /mock/last` shows the last request body
 //! (with its `anthropic-version` and `anthropic-beta` headers), so tests can
 //! see what reached the upstream.
 //!
@@ -77,6 +77,9 @@ impl Default for MockOptions {
 #[derive(Default)]
 struct Stats {
     total: AtomicU64,
+    /// Output tokens of every answer made (what a provider would bill,
+    /// whether or not the client read it all).
+    output_tokens: AtomicU64,
     by_key: Mutex<HashMap<String, u64>>,
     /// The last request body and its format headers, for `GET /mock/last`.
     last: Mutex<Value>,
@@ -90,6 +93,15 @@ struct Mock {
     injected: Arc<AtomicU64>,
     /// Faults set at run time per API key.
     faults: Arc<Mutex<HashMap<String, Fault>>>,
+}
+
+impl Mock {
+    /// Counts an answer's output tokens in `/mock/stats`.
+    fn bill(&self, tokens: u64) {
+        self.stats
+            .output_tokens
+            .fetch_add(tokens, Ordering::Relaxed);
+    }
 }
 
 /// A run-time fault of one API key.
@@ -460,6 +472,7 @@ async fn chat(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Respons
     } else {
         words.len() as u64
     };
+    m.bill(completion_tokens);
     let usage = json!({
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
@@ -544,6 +557,7 @@ async fn completions(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> 
     let seed = fnv(&body);
     let words = text_for(seed, word_budget(&req, &plan));
     let prompt_tokens = count_tokens(prompt);
+    m.bill(words.len() as u64);
     let usage = json!({
         "prompt_tokens": prompt_tokens,
         "completion_tokens": words.len(),
@@ -664,7 +678,10 @@ async fn last(State(m): State<Mock>) -> Json<Value> {
 
 async fn stats(State(m): State<Mock>) -> Json<Value> {
     let by_key = m.stats.by_key.lock().expect("stats lock").clone();
-    Json(json!({"requests": m.stats.total.load(Ordering::Relaxed), "by_key": by_key}))
+    Json(
+        json!({"requests": m.stats.total.load(Ordering::Relaxed), "by_key": by_key,
+                "output_tokens": m.stats.output_tokens.load(Ordering::Relaxed)}),
+    )
 }
 
 /// Splits words into at most `n` non-empty pieces that concatenate to the text.

@@ -401,3 +401,150 @@ async fn a_kill_9_with_twenty_streams_in_flight_charges_them_all() {
     let (spent, _) = spent_micros(&gw, &secret).await;
     assert_eq!(spent, 20 * 100, "each stream charged at its reservation");
 }
+
+/// Random traffic against budgets at every level: each request picks its
+/// surface and upstream format, a cap or none, `n`, streaming, and whether
+/// the client walks away after the first chunk; waves of ten run at once.
+/// The mock bills (and `/mock/stats` counts) every output token it makes,
+/// at 1 µ$ each. Whatever the mix: what the provider billed never passes
+/// the tightest budget, and the gateway charged at least all of it.
+#[tokio::test]
+async fn random_traffic_never_passes_a_budget_and_every_served_token_is_charged() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    let client = reqwest::Client::new();
+    for seed in [6u64, 7, 11] {
+        let mut rng = fastrand::Rng::with_seed(seed);
+        let before = mock_output_tokens(&mock).await;
+        // The tightest budget sits at a different level each seed.
+        let tight = "0.002000";
+        let level = ["key", "team", "customer"][(seed % 3) as usize];
+        let pick =
+            |l: &str| json!([{"limit_usd": if l == level { tight } else { "1" }, "period": "1d"}]);
+        let customer = admin(
+            &gw,
+            reqwest::Method::POST,
+            "/api/customers",
+            json!({"name": "c", "budgets": pick("customer")}),
+        )
+        .await;
+        let team = admin(
+            &gw,
+            reqwest::Method::POST,
+            "/api/teams",
+            json!({"name": "t", "customer_id": customer["id"], "budgets": pick("team")}),
+        )
+        .await;
+        let secret = key(
+            &gw,
+            json!({"name": "k", "team_id": team["id"], "default_max_tokens": 40, "budgets": pick("key")}),
+        )
+        .await;
+        for _wave in 0..15 {
+            let tasks: Vec<_> = (0..10)
+                .map(|_| {
+                    let surface = [
+                        Surface::Chat,
+                        Surface::Responses,
+                        Surface::Gemini,
+                        Surface::Anthropic,
+                    ][rng.usize(..4)];
+                    let model =
+                        ["oai/mock-1", "ant/claude-mock", "gem/gemini-mock"][rng.usize(..3)];
+                    let stream = rng.bool();
+                    let leave_early = stream && rng.bool();
+                    let (mut path, mut body) = request(surface, model);
+                    if let Some(cap) = rng.bool().then(|| rng.u64(1..60)) {
+                        match surface {
+                            Surface::Chat | Surface::Anthropic => body["max_tokens"] = cap.into(),
+                            Surface::Responses => body["max_output_tokens"] = cap.into(),
+                            Surface::Gemini => {
+                                body["generationConfig"] = json!({"maxOutputTokens": cap})
+                            }
+                        }
+                    }
+                    if matches!(surface, Surface::Chat) && !stream {
+                        body["n"] = rng.u64(1..4).into();
+                    }
+                    if stream {
+                        match surface {
+                            Surface::Gemini => {
+                                path = path
+                                    .replace(":generateContent", ":streamGenerateContent?alt=sse");
+                            }
+                            _ => body["stream"] = true.into(),
+                        }
+                    }
+                    let req = client.post(gw.url(&path)).bearer_auth(&secret).json(&body);
+                    tokio::spawn(async move {
+                        let mut r = req.send().await.unwrap();
+                        let status = r.status().as_u16();
+                        if leave_early {
+                            let _ = r.chunk().await;
+                            drop(r);
+                        } else {
+                            while let Ok(Some(_)) = r.chunk().await {}
+                        }
+                        status
+                    })
+                })
+                .collect();
+            for t in tasks {
+                let status = t.await.unwrap();
+                assert!(matches!(status, 200 | 402), "unexpected {status}");
+            }
+        }
+        let billed = mock_output_tokens(&mock).await - before;
+        // Settling happens as each request finishes: wait for the last.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        let charged = loop {
+            let charged = budget_spent(&gw, &secret, level).await;
+            if charged >= billed || std::time::Instant::now() > deadline {
+                break charged;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        };
+        println!("seed {seed}, tight {level} budget: billed {billed} µ$, charged {charged} µ$");
+        assert!(
+            billed <= 2_000,
+            "seed {seed}: the provider billed {billed} µ$ of a 2000 µ$ budget"
+        );
+        assert!(
+            charged >= billed,
+            "seed {seed}: billed {billed} µ$, charged only {charged} µ$"
+        );
+        assert!(charged <= 2_000, "seed {seed}: charged {charged} µ$");
+    }
+}
+
+async fn mock_output_tokens(mock: &Proc) -> u64 {
+    let v: Value = reqwest::get(format!("http://{}/mock/stats", mock.addr))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["output_tokens"].as_u64().unwrap()
+}
+
+/// Spent of the key's budget at `level` (`key`, `team`, `customer`), in µ$.
+async fn budget_spent(gw: &Gateway, secret: &str, level: &str) -> u64 {
+    let v: Value = reqwest::Client::new()
+        .get(gw.url("/api/self"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let b = v["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["scope"].as_str().unwrap().starts_with(level))
+        .unwrap();
+    let s = b["spent_usd"].as_str().unwrap();
+    let (whole, frac) = s.split_once('.').unwrap();
+    whole.parse::<u64>().unwrap() * 1_000_000 + format!("{frac:0<6}")[..6].parse::<u64>().unwrap()
+}

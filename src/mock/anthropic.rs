@@ -96,6 +96,7 @@ pub(super) async fn messages(State(m): State<Mock>, headers: HeaderMap, body: By
     } else {
         words.len() as u64
     } + thinking.as_ref().map_or(0, |_| 8);
+    m.bill(output_tokens);
     let stop = if call.is_some() {
         "tool_use"
     } else {

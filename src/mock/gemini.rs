@@ -113,6 +113,7 @@ pub(super) async fn generate(
         words.len() as u64
     };
     let thoughts_tokens = thought.as_ref().map_or(0, |_| 8);
+    m.bill(output_tokens + thoughts_tokens);
     let usage = json!({"promptTokenCount": prompt_tokens, "candidatesTokenCount": output_tokens,
         "thoughtsTokenCount": thoughts_tokens, "totalTokenCount": prompt_tokens + output_tokens + thoughts_tokens});
     let id = format!("mock-{seed:016x}");
