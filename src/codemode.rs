@@ -8,5 +8,4 @@
 
 pub mod meta;
 pub mod sandbox;
-pub mod slots;
 pub mod stubs;

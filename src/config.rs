@@ -168,6 +168,9 @@ pub struct ServerConfig {
     /// Default 30s.
     #[serde(deserialize_with = "duration")]
     pub header_read_timeout: Duration,
+    /// Requests being served at once at most (a streamed answer counts
+    /// until its body ends); more get 503 with `Retry-After: 1`. Default 4096.
+    pub max_in_flight: usize,
 }
 
 impl Default for ServerConfig {
@@ -182,6 +185,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             max_connections: 4096,
             header_read_timeout: Duration::from_secs(30),
+            max_in_flight: 4096,
         }
     }
 }
@@ -337,6 +341,10 @@ pub struct McpConfig {
     /// cannot be handed the node's other secrets (its provider keys).
     /// Default `MCP_`; empty allows any variable.
     pub env_prefix: String,
+    /// Open `GET /mcp` event streams on this node at most; more get 429.
+    pub max_streams: usize,
+    /// Open `GET /mcp` event streams per virtual key at most.
+    pub max_streams_per_key: usize,
 }
 
 /// `[mcp.code_mode]`.
@@ -420,6 +428,8 @@ impl Default for McpConfig {
             code_mode: CodeModeConfig::default(),
             allow_stdio: false,
             env_prefix: "MCP_".into(),
+            max_streams: 1024,
+            max_streams_per_key: 4,
         }
     }
 }
@@ -593,6 +603,9 @@ impl Config {
         if self.server.max_body_bytes == 0 {
             return Err(invalid("server.max_body_bytes", "must be positive"));
         }
+        if self.server.max_in_flight == 0 {
+            return Err(invalid("server.max_in_flight", "must be positive"));
+        }
         if self.server.max_connections == 0 {
             return Err(invalid("server.max_connections", "must be positive"));
         }
@@ -627,6 +640,8 @@ impl Config {
             ("mcp.code_mode.max_call_depth", cm.max_call_depth as u64),
             ("mcp.code_mode.max_output_bytes", cm.max_output_bytes as u64),
             ("mcp.code_mode.max_workers", cm.max_workers as u64),
+            ("mcp.max_streams", m.max_streams as u64),
+            ("mcp.max_streams_per_key", m.max_streams_per_key as u64),
             (
                 "mcp.code_mode.max_workers_per_key",
                 cm.max_workers_per_key as u64,

@@ -12,6 +12,7 @@ pub mod hold;
 pub mod limits;
 pub mod objects;
 pub mod pricing;
+pub mod slots;
 
 use std::collections::HashMap;
 use std::sync::Arc;

@@ -202,6 +202,10 @@ pub async fn run(
     })?;
     let mcp_closing = CancellationToken::new();
     let mcp = McpState {
+        streams: Arc::new(crate::governance::slots::Slots::new(
+            config.mcp.max_streams,
+            config.mcp.max_streams_per_key,
+        )),
         upstreams: upstreams.clone(),
         governance: governance.clone(),
         tool_logs: tool_logs.clone(),
@@ -223,7 +227,7 @@ pub async fn run(
             limits: config.mcp.code_mode.limits(),
             // Scripts run in this same binary, as `tollgate codemode-worker`.
             worker: std::env::current_exe().map_err(NodeError::Executable)?,
-            slots: Arc::new(crate::codemode::slots::Slots::new(
+            slots: Arc::new(crate::governance::slots::Slots::new(
                 config.mcp.code_mode.max_workers,
                 config.mcp.code_mode.max_workers_per_key,
             )),
@@ -260,6 +264,7 @@ pub async fn run(
     let limits = serve::Limits {
         max_connections: config.server.max_connections,
         header_read_timeout: config.server.header_read_timeout,
+        max_in_flight: config.server.max_in_flight,
     };
     let server = serve::serve(listener, app, limits, async move {
         shutdown.await;

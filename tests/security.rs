@@ -309,3 +309,48 @@ async fn metrics_can_require_a_token() {
             .contains("tollgate_in_flight_requests")
     );
 }
+
+/// Requests in flight are bounded (`server.max_in_flight`): past it a
+/// request gets 503 at once, and a streamed answer holds its place until
+/// its body ends.
+#[tokio::test]
+async fn requests_in_flight_are_bounded() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start_with_env(
+        &mock_provider(
+            "mock",
+            &mock,
+            "headers = { \"x-mock-chunk-delay-ms\" = \"300\", \"x-mock-chunks\" = \"10\" }",
+        ),
+        tempfile::tempdir().unwrap(),
+        &[("TOLLGATE_SERVER__MAX_IN_FLIGHT", "2")],
+    )
+    .await;
+    let client = reqwest::Client::new();
+    let stream = || {
+        client
+            .post(gw.url("/v1/chat/completions"))
+            .json(&json!({"model": "mock/mock-1", "stream": true,
+                          "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    let mut open = Vec::new();
+    for _ in 0..2 {
+        let mut r = stream().await.unwrap();
+        assert_eq!(r.status(), 200);
+        assert!(r.chunk().await.unwrap().is_some());
+        open.push(r);
+    }
+    let r = client.get(gw.url("/health")).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        503,
+        "a third request while two streams are open"
+    );
+    assert_eq!(r.headers()["retry-after"], "1");
+    for mut r in open {
+        while r.chunk().await.unwrap().is_some() {}
+    }
+    let r = client.get(gw.url("/health")).send().await.unwrap();
+    assert_eq!(r.status(), 200, "the streams' places are free again");
+}

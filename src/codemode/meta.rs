@@ -26,6 +26,7 @@ use serde_json::{Value, json};
 use super::sandbox::{self, Limits, ScriptError};
 use super::stubs::{self, ToolSpec, py_name};
 use crate::config::CodeModeBinding;
+use crate::governance::slots::Full;
 use crate::governance::{KeyView, ToolScope};
 use crate::mcp::index::{IndexedTool, ToolIndex};
 use crate::mcp::server::{McpState, execute};
@@ -46,7 +47,7 @@ pub struct CodeMode {
     /// The `tollgate` binary, started as `tollgate codemode-worker` per script.
     pub worker: PathBuf,
     /// Scripts running now, bounded per node and per key.
-    pub slots: std::sync::Arc<super::slots::Slots>,
+    pub slots: std::sync::Arc<crate::governance::slots::Slots>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -475,7 +476,16 @@ async fn execute_code(
     }
     let _slot = match s.code_mode.slots.take(&key.key.id) {
         Ok(slot) => slot,
-        Err(why) => return failure(why),
+        Err(Full::Node(n)) => {
+            return failure(format!(
+                "limit error: {n} scripts are running on this node, its most (mcp.code_mode.max_workers); try again shortly"
+            ));
+        }
+        Err(Full::Key(n)) => {
+            return failure(format!(
+                "limit error: this key already runs {n} scripts, its most (mcp.code_mode.max_workers_per_key); wait for one to finish"
+            ));
+        }
     };
     let execution = format!("exec-{}", crate::governance::random_token(8));
     let job = sandbox::Job {

@@ -64,6 +64,8 @@ pub struct McpState {
     /// `[server] max_body_bytes`.
     pub max_body_bytes: usize,
     pub code_mode: Arc<CodeMode>,
+    /// Open `GET /mcp` streams, bounded on the node and per key.
+    pub streams: Arc<crate::governance::slots::Slots>,
 }
 
 pub fn routes(state: McpState) -> Router {
@@ -401,14 +403,29 @@ async fn get_mcp(State(s): State<McpState>, uri: Uri, headers: HeaderMap) -> Res
     if let Err(r) = s.session(&headers, &key, &Value::Null) {
         return r.into_response();
     }
+    // Held by the stream: given back when the client goes away.
+    let slot = match s.streams.take(&key.key.id) {
+        Ok(slot) => slot,
+        Err(full) => {
+            let why = match full {
+                crate::governance::slots::Full::Node(n) => {
+                    format!("{n} event streams are open on this node, its most (mcp.max_streams)")
+                }
+                crate::governance::slots::Full::Key(n) => format!(
+                    "this key has {n} event streams open, its most (mcp.max_streams_per_key)"
+                ),
+            };
+            return rpc_error(StatusCode::TOO_MANY_REQUESTS, Value::Null, REFUSED, why);
+        }
+    };
     let changes = s.upstreams.subscribe();
     let closing = s.closing.clone();
     let mut keepalive =
         tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let events = futures_util::stream::unfold(
-        (changes, keepalive, closing),
-        |(mut changes, mut keepalive, closing)| async move {
+        (changes, keepalive, closing, slot),
+        |(mut changes, mut keepalive, closing, slot)| async move {
             let chunk = tokio::select! {
                 r = changes.changed() => match r {
                     Ok(()) => Bytes::from_static(
@@ -421,7 +438,7 @@ async fn get_mcp(State(s): State<McpState>, uri: Uri, headers: HeaderMap) -> Res
             };
             Some((
                 Ok::<_, std::convert::Infallible>(chunk),
-                (changes, keepalive, closing),
+                (changes, keepalive, closing, slot),
             ))
         },
     );

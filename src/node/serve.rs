@@ -1,7 +1,9 @@
 //! The HTTP server loop: hyper connections with the limits that keep one
 //! client from exhausting the node — a cap on open connections (past it,
 //! new ones wait in the kernel's backlog), a deadline for each request's
-//! headers (slowloris), and graceful shutdown of every connection.
+//! headers (slowloris), a cap on requests in flight (past it, 503 at once;
+//! a streamed answer holds its place until its body ends), and graceful
+//! shutdown of every connection.
 
 use std::future::Future;
 use std::sync::Arc;
@@ -22,6 +24,72 @@ use tower::ServiceExt;
 pub struct Limits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
+    pub max_in_flight: usize,
+}
+
+/// A response body that holds a place among the requests in flight until
+/// it ends or is dropped.
+struct Holding {
+    inner: Body,
+    _place: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl http_body::Body for Holding {
+    type Data = bytes::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::pin::Pin::new(&mut self.inner).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// `app` refusing (503) what comes past `max` requests in flight.
+fn bounded(app: Router, max: usize) -> Router {
+    let places = Arc::new(tokio::sync::Semaphore::new(max));
+    app.layer(axum::middleware::from_fn(
+        move |req: axum::extract::Request, next: axum::middleware::Next| {
+            let places = places.clone();
+            async move {
+                let Ok(place) = places.try_acquire_owned() else {
+                    return overloaded();
+                };
+                let resp = next.run(req).await;
+                resp.map(|inner| {
+                    Body::new(Holding {
+                        inner,
+                        _place: place,
+                    })
+                })
+            }
+        },
+    ))
+}
+
+fn overloaded() -> axum::response::Response {
+    let mut r = axum::response::Response::new(Body::from(
+        r#"{"error":{"message":"this node is serving as many requests as it may (server.max_in_flight); retry shortly","type":"server_error","code":"overloaded"}}"#,
+    ));
+    *r.status_mut() = http::StatusCode::SERVICE_UNAVAILABLE;
+    r.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    r.headers_mut().insert(
+        http::header::RETRY_AFTER,
+        http::HeaderValue::from_static("1"),
+    );
+    r
 }
 
 /// Serves `app` on `listener` until `stop` resolves; then stops accepting,
@@ -32,6 +100,7 @@ pub async fn serve(
     limits: Limits,
     stop: impl Future<Output = ()>,
 ) {
+    let app = bounded(app, limits.max_in_flight);
     let permits = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let mut builder = Builder::new(TokioExecutor::new());
     builder

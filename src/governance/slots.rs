@@ -1,9 +1,9 @@
-//! How many scripts may run at once: on this node, and per virtual key.
-//! Every script is a worker process with up to `memory_bytes` of address
-//! space, so an unbounded number of them could take the host.
+//! Places for long-lived work — Code Mode scripts, `GET /mcp` streams —
+//! bounded on this node and per virtual key, so that one key (or all of
+//! them) cannot hold more of the host than the operator allows.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 #[derive(Debug)]
 pub struct Slots {
@@ -18,11 +18,19 @@ struct Running {
     by_key: HashMap<String, usize>,
 }
 
-/// A script's place; given back when dropped.
+/// One place; given back when dropped.
 #[derive(Debug)]
-pub struct Slot<'a> {
-    slots: &'a Slots,
+pub struct Slot {
+    slots: Arc<Slots>,
     key: String,
+}
+
+/// Why no place was given: the node's places, or the key's, are all taken
+/// (how many are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Full {
+    Node(usize),
+    Key(usize),
 }
 
 impl Slots {
@@ -34,31 +42,26 @@ impl Slots {
         }
     }
 
-    /// A place for one more script of `key`, or why there is none.
-    pub fn take(&self, key: &str) -> Result<Slot<'_>, String> {
+    /// A place for one more of `key`'s, or why there is none.
+    pub fn take(self: &Arc<Self>, key: &str) -> Result<Slot, Full> {
         let mut r = self.running.lock().expect("slots lock");
         if r.total >= self.node {
-            return Err(format!(
-                "limit error: {} scripts are running on this node, its most (mcp.code_mode.max_workers); try again shortly",
-                r.total
-            ));
+            return Err(Full::Node(r.total));
         }
         let mine = r.by_key.get(key).copied().unwrap_or(0);
         if mine >= self.per_key {
-            return Err(format!(
-                "limit error: this key already runs {mine} scripts, its most (mcp.code_mode.max_workers_per_key); wait for one to finish"
-            ));
+            return Err(Full::Key(mine));
         }
         r.total += 1;
         *r.by_key.entry(key.to_string()).or_default() += 1;
         Ok(Slot {
-            slots: self,
+            slots: self.clone(),
             key: key.to_string(),
         })
     }
 }
 
-impl Drop for Slot<'_> {
+impl Drop for Slot {
     fn drop(&mut self) {
         let mut r = self.slots.running.lock().expect("slots lock");
         r.total -= 1;
@@ -77,12 +80,12 @@ mod tests {
 
     #[test]
     fn places_are_bounded_per_key_and_per_node_and_given_back() {
-        let slots = Slots::new(3, 2);
+        let slots = Arc::new(Slots::new(3, 2));
         let a1 = slots.take("a").unwrap();
         let _a2 = slots.take("a").unwrap();
-        assert!(slots.take("a").unwrap_err().contains("this key"));
+        assert_eq!(slots.take("a").unwrap_err(), Full::Key(2));
         let _b1 = slots.take("b").unwrap();
-        assert!(slots.take("c").unwrap_err().contains("this node"));
+        assert_eq!(slots.take("c").unwrap_err(), Full::Node(3));
         drop(a1);
         let _c1 = slots.take("c").unwrap();
         assert!(slots.take("a").is_err(), "the node is full again");
