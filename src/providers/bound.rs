@@ -26,6 +26,22 @@ use super::presets::Format;
 /// are 258 tokens each, at most 16 tiles), so this is above each of them.
 pub const MEDIA_TOKENS: u64 = 8_192;
 
+/// Tokens a provider adds to the prompt of a request that offers tools
+/// (Anthropic's tool-use system prompt is 300–500 of them; OpenAI and Gemini
+/// render the declarations in their own templates), on top of the tools'
+/// own bytes.
+pub const TOOLS_TOKENS: u64 = 1_024;
+
+/// [`TOOLS_TOKENS`] when `v` offers any tools.
+fn tools_overhead(v: &Map<String, Value>) -> u64 {
+    let offered = ["tools", "functions"].iter().any(|f| {
+        v.get(*f)
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty())
+    });
+    if offered { TOOLS_TOKENS } else { 0 }
+}
+
 /// What a request may be billed for, at most.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct Bound {
@@ -142,7 +158,7 @@ fn openai(
             }
         }
     }
-    let mut prompt = 0;
+    let mut prompt = tools_overhead(v);
     for field in [
         "messages",
         "prompt",
@@ -223,7 +239,7 @@ fn anthropic(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unpr
             }
         }
     }
-    let mut prompt = 0;
+    let mut prompt = tools_overhead(v);
     for field in ["system", "messages", "tools"] {
         if let Some(x) = v.get(field) {
             prompt += text_bound(x, field)?;
@@ -268,7 +284,7 @@ fn gemini(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unprice
             "its tokens are not in the request",
         ));
     }
-    let mut prompt = 0;
+    let mut prompt = tools_overhead(v);
     for field in [
         "contents",
         "systemInstruction",
@@ -476,6 +492,16 @@ mod tests {
             10,
         );
         assert!(b.unwrap().prompt_tokens >= MEDIA_TOKENS);
+        let (b, _) = run(
+            Format::Anthropic,
+            Kind::Chat,
+            json!({"messages": [], "tools": [{"name": "a", "input_schema": {}}]}),
+            10,
+        );
+        assert!(
+            b.unwrap().prompt_tokens >= TOOLS_TOKENS,
+            "a tool's template counts"
+        );
     }
 
     #[test]

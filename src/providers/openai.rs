@@ -593,9 +593,9 @@ pub fn chunk_kind(data: &str) -> ChunkKind {
 /// The text of the `error.message` of an upstream error body, if it has one.
 /// `text` with whatever looks like a credential or an account id replaced
 /// by `[redacted]`: provider keys (`sk-…`, `AIza…`, `gsk_…`, `xai-…`),
-/// organisation and project ids (`org-…`, `proj_…`), and any run of 24 or
-/// more letters, digits, `-` and `_` that holds a digit (a key, a token, an
-/// account number). Upstream error messages pass through this before a
+/// organisation and project ids (`org-…`, `proj_…`), and any run of 32 or
+/// more letters, digits, `-` and `_` that holds a digit and at most two
+/// dashes (a key, a token, an account number — not a model id). Upstream error messages pass through this before a
 /// client or a log sees them.
 pub fn redact(text: &str) -> String {
     const PREFIXES: &[&str] = &[
@@ -605,10 +605,15 @@ pub fn redact(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut word = String::new();
     let flush = |word: &mut String, out: &mut String| {
-        let secret = PREFIXES
-            .iter()
-            .any(|p| word.starts_with(p) && word.len() > p.len() + 3)
-            || (word.len() >= 24 && word.bytes().any(|b| b.is_ascii_digit()));
+        // Model ids are long and dashed (`claude-3-5-sonnet-20241022`);
+        // keys and tokens are long and dense.
+        let dense = word.len() >= 32
+            && word.bytes().any(|b| b.is_ascii_digit())
+            && word.bytes().filter(|&b| b == b'-').count() <= 2;
+        let secret = dense
+            || PREFIXES
+                .iter()
+                .any(|p| word.starts_with(p) && word.len() > p.len() + 3);
         if secret {
             out.push_str("[redacted]");
         } else {
