@@ -200,14 +200,7 @@ pub fn error(status: StatusCode, kind: &'static str, message: impl std::fmt::Dis
 /// Fails closed: without a token (or with an empty one, which config
 /// refuses anyway) nothing passes.
 async fn authorize(token: Option<&Secret>, req: Request, next: Next) -> Response {
-    let given = req
-        .headers()
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let expected = token.map_or("", Secret::expose);
-    if expected.is_empty() || !constant_time_eq(given.as_bytes(), expected.as_bytes()) {
+    if !bearer_is(req.headers(), token) {
         return error(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
@@ -215,6 +208,18 @@ async fn authorize(token: Option<&Secret>, req: Request, next: Next) -> Response
         );
     }
     next.run(req).await
+}
+
+/// Whether `headers` carry `Authorization: Bearer <token>`, compared in
+/// constant time; never with no token or an empty one.
+pub fn bearer_is(headers: &http::HeaderMap, token: Option<&Secret>) -> bool {
+    let given = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = token.map_or("", Secret::expose);
+    !expected.is_empty() && constant_time_eq(given.as_bytes(), expected.as_bytes())
 }
 
 /// Equality whose time depends only on the lengths, not on where bytes differ.

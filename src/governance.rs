@@ -1143,6 +1143,7 @@ impl Governance {
     /// Reserves the worst-case `cost` in every budget of `key` and in its
     /// budgets at each of `providers` (every target the request may use), all
     /// or nothing.
+    ///
     /// The reservation is journaled on stable storage before it is
     /// returned (see `budgets`), so a crash while the request is in flight
     /// charges it at the next start; when the journal cannot be written the

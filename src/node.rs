@@ -359,16 +359,8 @@ async fn ready(State(s): State<OpsState>) -> Response {
 }
 
 async fn metrics(State(s): State<OpsState>, req: Request) -> Response {
-    if let Some(token) = &s.metrics_token {
-        let given = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .unwrap_or("");
-        if !admin::constant_time_eq(given.as_bytes(), token.expose().as_bytes()) {
-            return (StatusCode::UNAUTHORIZED, "missing or wrong metrics token").into_response();
-        }
+    if s.metrics_token.is_some() && !admin::bearer_is(req.headers(), s.metrics_token.as_ref()) {
+        return (StatusCode::UNAUTHORIZED, "missing or wrong metrics token").into_response();
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

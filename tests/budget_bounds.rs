@@ -61,23 +61,8 @@ async fn budgeted_and_free(gw: &Gateway) -> (String, String) {
 
 /// Spent and limit of the key's first budget, in micro-dollars.
 async fn spent_micros(gw: &Gateway, secret: &str) -> (u64, u64) {
-    let v: Value = reqwest::Client::new()
-        .get(gw.url("/api/self"))
-        .bearer_auth(secret)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let micros = |s: &Value| -> u64 {
-        let s = s.as_str().unwrap();
-        let (whole, frac) = s.split_once('.').unwrap_or((s, ""));
-        let frac = format!("{frac:0<6}");
-        whole.parse::<u64>().unwrap() * 1_000_000 + frac[..6].parse::<u64>().unwrap()
-    };
-    let b = &v["budgets"][0];
-    (micros(&b["spent_usd"]), micros(&b["limit_usd"]))
+    let (_, spent, limit) = budgets_of(gw, secret).await.swap_remove(0);
+    (spent, limit)
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -529,22 +514,9 @@ async fn mock_output_tokens(mock: &Proc) -> u64 {
 
 /// Spent of the key's budget at `level` (`key`, `team`, `customer`), in µ$.
 async fn budget_spent(gw: &Gateway, secret: &str, level: &str) -> u64 {
-    let v: Value = reqwest::Client::new()
-        .get(gw.url("/api/self"))
-        .bearer_auth(secret)
-        .send()
+    budgets_of(gw, secret)
         .await
+        .into_iter()
+        .find_map(|(scope, spent, _)| scope.starts_with(level).then_some(spent))
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let b = v["budgets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["scope"].as_str().unwrap().starts_with(level))
-        .unwrap();
-    let s = b["spent_usd"].as_str().unwrap();
-    let (whole, frac) = s.split_once('.').unwrap();
-    whole.parse::<u64>().unwrap() * 1_000_000 + format!("{frac:0<6}")[..6].parse::<u64>().unwrap()
 }

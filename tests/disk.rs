@@ -86,18 +86,7 @@ async fn on_a_full_disk_nothing_served_goes_uncharged() {
     drop(proc);
     std::fs::remove_file(dir.path().join("filler")).unwrap();
     let gw = Gateway::start_in(&config, dir).await;
-    let me: serde_json::Value = client
-        .get(gw.url("/api/self"))
-        .bearer_auth(&secret)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let spent = me["budgets"][0]["spent_usd"].as_str().unwrap().to_string();
-    let (whole, frac) = spent.split_once('.').unwrap();
-    let micros = whole.parse::<u64>().unwrap() * 1_000_000 + frac.parse::<u64>().unwrap();
+    let (_, micros, _) = budgets_of(&gw, &secret).await.swap_remove(0);
     assert!(
         micros >= served * 10,
         "{served} requests of 10 µ$ served, {micros} µ$ charged"

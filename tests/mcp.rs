@@ -1293,7 +1293,7 @@ async fn scripts_cannot_take_the_gateways_memory_or_its_workers() {
     admin.connected("local").await;
     let key = admin.key(json!({"name": "k"})).await;
     let c = client(&gw, &key).await;
-    let peak_before = status_kib(gw.proc.child.id(), "VmHWM:");
+    let peak_before = common::status_kib(gw.proc.child.id(), "VmHWM:");
     let huge = "big = 'x' * 30000000\nprint(local.echo(text = big))";
     let t = Instant::now();
     for _ in 0..2 {
@@ -1301,7 +1301,7 @@ async fn scripts_cannot_take_the_gateways_memory_or_its_workers() {
         assert!(failed, "{said}");
         assert!(said.starts_with("limit error"), "{said}");
     }
-    let peak_after = status_kib(gw.proc.child.id(), "VmHWM:");
+    let peak_after = common::status_kib(gw.proc.child.id(), "VmHWM:");
     println!(
         "gateway peak RSS {peak_before} KiB before, {peak_after} KiB after ({:?})",
         t.elapsed()
@@ -1329,16 +1329,6 @@ async fn scripts_cannot_take_the_gateways_memory_or_its_workers() {
     assert!(refused >= 1, "a third script of the key was refused");
     let (failed, said) = run_script(&c, "print(1)").await;
     assert!(!failed, "a place is free again: {said}");
-}
-
-/// A `/proc/<pid>/status` field in KiB.
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
 }
 
 /// `GET /mcp` streams stay open for as long as the client wants: a key may

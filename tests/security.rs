@@ -169,7 +169,7 @@ async fn hostile_model_names_cannot_grow_metrics_or_memory() {
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let rss_before = rss_kib(gw.proc.child.id());
+    let rss_before = status_kib(gw.proc.child.id(), "VmRSS:");
     for i in 0..600 {
         let model = format!("mock/{i:0>200}");
         let r = client
@@ -204,21 +204,11 @@ async fn hostile_model_names_cannot_grow_metrics_or_memory() {
         "/metrics is {} bytes",
         metrics.len()
     );
-    let rss_after = rss_kib(gw.proc.child.id());
+    let rss_after = status_kib(gw.proc.child.id(), "VmRSS:");
     assert!(
         rss_after < rss_before + 64 * 1024,
         "RSS grew from {rss_before} KiB to {rss_after} KiB"
     );
-}
-
-/// Resident memory of process `pid`, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.split_whitespace().next()?.parse().ok())
-        .unwrap()
 }
 
 /// Reported: no header-read timeout and no connection limit, so a few

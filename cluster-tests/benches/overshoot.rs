@@ -117,11 +117,10 @@ async fn self_view(client: &reqwest::Client, n: &Node, secret: &str) -> Option<u
         return None;
     }
     let v: Value = r.json().await.ok()?;
-    let s = v["budgets"].as_array()?.first()?["spent_usd"]
-        .as_str()?
-        .to_string();
-    let (whole, frac) = s.split_once('.')?;
-    Some(whole.parse::<u64>().ok()? * 1_000_000 + format!("{frac:0<6}")[..6].parse::<u64>().ok()?)
+    let spent = v["budgets"].as_array()?.first()?["spent_usd"].as_str()?;
+    tollgate::governance::budgets::Usd::parse(spent)
+        .ok()
+        .map(|u| u.0)
 }
 
 /// What the cluster charged, once every node agrees.

@@ -219,3 +219,41 @@ pub async fn admin_call(
         serde_json::from_str(&text).unwrap_or(serde_json::Value::Null),
     )
 }
+
+/// Each budget over the key `secret` as `/api/self` shows it: (scope,
+/// spent, limit), amounts in micro-dollars.
+pub async fn budgets_of(gw: &Gateway, secret: &str) -> Vec<(String, u64, u64)> {
+    let v: serde_json::Value = reqwest::Client::new()
+        .get(gw.url("/api/self"))
+        .bearer_auth(secret)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let micros = |s: &serde_json::Value| {
+        tollgate::governance::budgets::Usd::parse(s.as_str().unwrap())
+            .unwrap()
+            .0
+    };
+    v["budgets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| {
+            let scope = b["scope"].as_str().unwrap().to_string();
+            (scope, micros(&b["spent_usd"]), micros(&b["limit_usd"]))
+        })
+        .collect()
+}
+
+/// A `/proc/<pid>/status` field (`VmRSS:`, `VmHWM:`) in KiB.
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.split_whitespace().next()?.parse().ok())
+        .unwrap()
+}
