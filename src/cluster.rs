@@ -216,7 +216,7 @@ impl Cluster {
             .secret
             .as_ref()
             .expect("the cluster starts only with a secret");
-        let tls = tls::node_tls(secret.expose(), Duration::from_secs(15))?;
+        let tls = tls::node_tls(secret.expose(), Duration::from_secs(15), gov.node())?;
         let transport = Transport::bind(c.listen, tls)?;
         let bound = transport
             .local_addr()
@@ -514,12 +514,20 @@ impl Cluster {
 
     /// Reads everything a peer sends on one connection: datagrams into SWIM,
     /// unidirectional streams of changes, bidirectional anti-entropy rounds.
+    ///
+    /// Every envelope must come from the node the connection's certificate
+    /// names ([`tls::PeerIdentity`]), and every change it pushes must be one
+    /// that node wrote itself ([`governance::authorship`]); others are
+    /// dropped and counted (`tollgate_cluster_errors_total{cause="identity"}`).
     fn serve_connection(self: &Arc<Self>, conn: quinn::Connection) {
+        let peer = Arc::new(tls::PeerIdentity::new(conn.clone()));
         let cl = self.clone();
         let c = conn.clone();
+        let id = peer.clone();
         tokio::spawn(async move {
             while let Ok(d) = c.read_datagram().await {
                 match Envelope::decode(&d) {
+                    Ok(env) if !id.admits(env.from) => cl.impostor(&env),
                     Ok(Envelope {
                         body: Body::Swim(data),
                         ..
@@ -536,15 +544,21 @@ impl Cluster {
         });
         let cl = self.clone();
         let c = conn.clone();
+        let id = peer.clone();
         tokio::spawn(async move {
             while let Ok(mut s) = c.accept_uni().await {
                 let cl = cl.clone();
+                let id = id.clone();
                 tokio::spawn(async move {
                     match read_frame(&mut s).await {
+                        Ok(Some((env, _))) if !id.admits(env.from) => cl.impostor(&env),
                         Ok(Some((env, n))) => {
                             cl.metrics.received(kind(&env.body), n);
                             match env.body {
-                                Body::Changes(changes) => cl.apply(changes, "push").await,
+                                Body::Changes(changes) => {
+                                    let own = cl.own_changes(env.from, changes);
+                                    cl.apply(own, "push").await
+                                }
                                 Body::Leaving => cl.mark_left(env.from),
                                 Body::Health(summaries) if cl.share_health => {
                                     cl.health.hear(env.from, &summaries, now_ms());
@@ -568,8 +582,9 @@ impl Cluster {
         tokio::spawn(async move {
             while let Ok((send, recv)) = conn.accept_bi().await {
                 let cl = cl.clone();
+                let id = peer.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = cl.answer_sync(send, recv).await {
+                    if let Err(e) = cl.answer_sync(&id, send, recv).await {
                         cl.metrics
                             .syncs
                             .with_label_values(&["responder", "error"])
@@ -579,6 +594,34 @@ impl Cluster {
                 });
             }
         });
+    }
+
+    fn impostor(&self, env: &Envelope) {
+        self.metrics.errors.with_label_values(&["identity"]).inc();
+        tracing::warn!(
+            claimed = %format!("{:016x}", env.from),
+            kind = kind(&env.body),
+            "a peer claimed a node id its certificate does not carry; message dropped"
+        );
+    }
+
+    /// The changes of a push that `from` wrote itself: a push carries only
+    /// its sender's own writes (anti-entropy carries the rest).
+    fn own_changes(&self, from: NodeId, mut changes: Vec<Change>) -> Vec<Change> {
+        let before = changes.len();
+        changes.retain(|c| crate::governance::authorship::written_only_by(c, from));
+        if changes.len() < before {
+            self.metrics
+                .errors
+                .with_label_values(&["identity"])
+                .inc_by((before - changes.len()) as u64);
+            tracing::warn!(
+                peer = %format!("{from:016x}"),
+                dropped = before - changes.len(),
+                "a peer pushed changes written by another node; dropped"
+            );
+        }
+        changes
     }
 
     fn unexpected(&self, env: &Envelope) {
@@ -730,6 +773,10 @@ impl Cluster {
         let Some((reply, n)) = read_frame(&mut recv).await? else {
             return Ok(());
         };
+        if !tls::certified_as(&conn, reply.from) {
+            self.impostor(&reply);
+            return Ok(());
+        }
         self.metrics.received("sync_reply", n);
         let Body::SyncReply { changes, wants } = reply.body else {
             self.unexpected(&reply);
@@ -747,12 +794,17 @@ impl Cluster {
 
     async fn answer_sync(
         self: &Arc<Self>,
+        peer: &tls::PeerIdentity,
         mut send: quinn::SendStream,
         mut recv: quinn::RecvStream,
     ) -> Result<(), TransportError> {
         let Some((first, n)) = read_frame(&mut recv).await? else {
             return Ok(());
         };
+        if !peer.admits(first.from) {
+            self.impostor(&first);
+            return Ok(());
+        }
         self.metrics.received(kind(&first.body), n);
         let theirs = match first.body {
             Body::SyncDigest(theirs) => theirs,
@@ -770,6 +822,7 @@ impl Cluster {
         if let Some((finish, n)) = read_frame(&mut recv).await? {
             self.metrics.received(kind(&finish.body), n);
             match finish.body {
+                _ if finish.from != first.from => self.impostor(&finish),
                 Body::SyncFinish(changes) => self.apply(changes, "sync").await,
                 _ => self.unexpected(&finish),
             }

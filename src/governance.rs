@@ -7,6 +7,7 @@
 //! change, so authenticating a request is one hash and one map lookup with no
 //! lock. This module knows nothing about HTTP.
 
+pub mod authorship;
 pub mod budgets;
 pub mod hold;
 pub mod limits;
@@ -940,8 +941,15 @@ impl Governance {
                         // A table this version does not know (a newer peer's).
                         continue;
                     };
-                    if let Some(ts) = row.last_write() {
-                        self.hlc.observe(ts);
+                    if let Some(ts) = row.last_write()
+                        && !self.hlc.observe_remote(ts, self.clock.as_ref())
+                    {
+                        tracing::warn!(
+                            table = %table, id = %id, wall_ms = ts.wall_ms, node = ts.node,
+                            "refused a replicated write stamped more than {} s ahead of this node's clock",
+                            crate::state::hlc::MAX_AHEAD_MS / 1000
+                        );
+                        continue;
                     }
                     if t.apply_if_changed(id, row)? {
                         applied += 1;

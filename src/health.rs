@@ -109,6 +109,25 @@ pub struct Summary {
     pub samples: u64,
 }
 
+impl Summary {
+    /// A peer's summary made safe to weigh: an error rate in `0..=1` and a
+    /// latency in `0..=MAX_LATENCY_MS`, whatever it sent (NaN counts as 0).
+    fn sane(self) -> Summary {
+        let clamp = |x: f64, hi: f64| if x.is_nan() { 0.0 } else { x.clamp(0.0, hi) };
+        Summary {
+            errors: clamp(self.errors, 1.0),
+            latency_ms: clamp(self.latency_ms, MAX_LATENCY_MS),
+            samples: self.samples,
+        }
+    }
+}
+
+/// The largest latency a peer's summary may report (ten minutes).
+const MAX_LATENCY_MS: f64 = 600_000.0;
+
+/// The most routes a node tracks the health of.
+pub const MAX_ROUTES: usize = 4096;
+
 #[derive(Debug)]
 struct Evidence {
     own: Summary,
@@ -299,6 +318,7 @@ impl RouteHealth {
 
     /// Takes in a peer's summary of this route.
     pub fn hear(&self, peer: NodeId, summary: Summary, now_ms: u64) {
+        let summary = summary.sane();
         let mut ev = self.evidence.lock().expect("health lock");
         ev.peers.insert(peer, (summary, now_ms));
         self.publish(&mut ev, now_ms);
@@ -405,9 +425,19 @@ impl HealthBook {
     }
 
     /// Takes in a peer's summaries.
+    ///
+    /// A peer may name routes this node has not used yet (so that it avoids
+    /// a failed one from its first request), but only while the book holds
+    /// fewer than [`MAX_ROUTES`]: past that, only known routes are heard.
     pub fn hear(&self, peer: NodeId, summaries: &[(RouteId, Summary)], now_ms: u64) {
         for (id, s) in summaries {
-            self.route(id).hear(peer, *s, now_ms);
+            let known = self.routes.load().get(id).cloned();
+            let route = match known {
+                Some(r) => r,
+                None if self.routes.load().len() < MAX_ROUTES => self.route(id),
+                None => continue,
+            };
+            route.hear(peer, *s, now_ms);
         }
     }
 
@@ -486,6 +516,24 @@ mod tests {
             r.observe(ok(), now);
         }
         assert_eq!(r.state(now), State::Healthy);
+    }
+
+    #[test]
+    fn peers_cannot_grow_the_book_past_its_bound_or_poison_scores() {
+        let book = HealthBook::default();
+        let hostile = Summary {
+            errors: f64::NAN,
+            latency_ms: f64::INFINITY,
+            samples: u64::MAX,
+        };
+        let many: Vec<(RouteId, Summary)> = (0..MAX_ROUTES + 100)
+            .map(|i| (id(&format!("r{i}")), hostile))
+            .collect();
+        book.hear(9, &many, 1_000);
+        assert_eq!(book.routes.load().len(), MAX_ROUTES);
+        let r = book.route(&id("r0"));
+        assert!(r.errors().is_finite() && r.latency_ms().is_finite());
+        assert!(r.score(1.0, 1_000).is_finite());
     }
 
     #[test]

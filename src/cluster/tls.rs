@@ -18,6 +18,8 @@ use rcgen::{
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
+use crate::state::NodeId;
+
 /// The name every leaf certificate carries and every client checks.
 pub const SERVER_NAME: &str = "tollgate-node";
 
@@ -78,14 +80,72 @@ fn ca_key(secret: &str) -> Result<KeyPair, rcgen::Error> {
 }
 
 /// Builds this node's QUIC client and server configs from the cluster secret.
-pub fn node_tls(secret: &str, idle_timeout: Duration) -> Result<NodeTls, TlsError> {
+/// The DNS name a node's certificate carries for its id, beside
+/// [`SERVER_NAME`]: what binds the id a peer claims in its envelopes to the
+/// certificate it connected with.
+pub fn node_name(node: NodeId) -> String {
+    format!("n{node:016x}.{SERVER_NAME}")
+}
+
+/// Whether the certificate `conn`'s peer presented (already verified
+/// against the cluster CA in the handshake) was issued for `node`.
+pub fn certified_as(conn: &quinn::Connection, node: NodeId) -> bool {
+    let Some(identity) = conn.peer_identity() else {
+        return false;
+    };
+    let Ok(certs) = identity.downcast::<Vec<CertificateDer<'static>>>() else {
+        return false;
+    };
+    let Some(leaf) = certs.first() else {
+        return false;
+    };
+    let Ok(parsed) = rustls::server::ParsedCertificate::try_from(leaf) else {
+        return false;
+    };
+    let Ok(name) = rustls::pki_types::ServerName::try_from(node_name(node)) else {
+        return false;
+    };
+    rustls::client::verify_server_name(&parsed, &name).is_ok()
+}
+
+/// The node a connection's certificate proves its peer to be, learned from
+/// the first envelope that claims an id the certificate carries: every
+/// envelope on the connection must then come from that node.
+pub struct PeerIdentity {
+    conn: quinn::Connection,
+    proven: std::sync::OnceLock<NodeId>,
+}
+
+impl PeerIdentity {
+    pub fn new(conn: quinn::Connection) -> PeerIdentity {
+        PeerIdentity {
+            conn,
+            proven: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// Whether an envelope claiming to come from `from` may be believed.
+    pub fn admits(&self, from: NodeId) -> bool {
+        if let Some(p) = self.proven.get() {
+            return *p == from;
+        }
+        if certified_as(&self.conn, from) {
+            return *self.proven.get_or_init(|| from) == from;
+        }
+        false
+    }
+}
+
+/// TLS for the node `node`: its certificate, signed by the CA every holder
+/// of `secret` derives, names [`SERVER_NAME`] and [`node_name`]`(node)`.
+pub fn node_tls(secret: &str, idle_timeout: Duration, node: NodeId) -> Result<NodeTls, TlsError> {
     if secret.len() < 32 {
         return Err(TlsError::WeakSecret);
     }
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params()?, ca_key(secret)?)?;
 
     let leaf_key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?;
-    let mut leaf_params = CertificateParams::new(vec![SERVER_NAME.to_string()])?;
+    let mut leaf_params = CertificateParams::new(vec![SERVER_NAME.to_string(), node_name(node)])?;
     leaf_params
         .distinguished_name
         .push(DnType::CommonName, SERVER_NAME);
@@ -150,15 +210,41 @@ mod tests {
         assert_eq!(der("a long cluster secret"), der("a long cluster secret"));
         assert_ne!(der("a long cluster secret"), der("another cluster secret"));
         assert!(matches!(
-            node_tls("short", Duration::from_secs(10)),
+            node_tls("short", Duration::from_secs(10), 1),
             Err(TlsError::WeakSecret)
         ));
         assert!(
             node_tls(
                 "a long cluster secret of 32 characters",
-                Duration::from_secs(10)
+                Duration::from_secs(10),
+                1
             )
             .is_ok()
         );
+    }
+
+    #[tokio::test]
+    async fn a_connection_proves_the_id_its_certificate_names_and_no_other() {
+        let secret = "a long cluster secret of 32 characters";
+        let tls = |node| node_tls(secret, Duration::from_secs(10), node).unwrap();
+        let (a, b) = (tls(0xa), tls(0xb));
+        let local: std::net::SocketAddr = "127.0.0.1:0".parse().unwrap();
+        let server = quinn::Endpoint::server(b.server, local).unwrap();
+        let addr = server.local_addr().unwrap();
+        let mut client = quinn::Endpoint::client(local).unwrap();
+        client.set_default_client_config(a.client);
+        let (outbound, inbound) = tokio::join!(
+            async { client.connect(addr, SERVER_NAME).unwrap().await.unwrap() },
+            async { server.accept().await.unwrap().await.unwrap() }
+        );
+        // Each side sees the other's certificate.
+        assert!(certified_as(&inbound, 0xa));
+        assert!(!certified_as(&inbound, 0xb));
+        assert!(certified_as(&outbound, 0xb));
+        let id = PeerIdentity::new(inbound);
+        assert!(!id.admits(0xc), "an id the certificate does not carry");
+        assert!(id.admits(0xa));
+        assert!(!id.admits(0xb), "a second id on a proven connection");
+        assert!(id.admits(0xa));
     }
 }

@@ -60,6 +60,11 @@ impl Clock for ManualClock {
     }
 }
 
+/// How far ahead of this node's clock a peer's write may be stamped.
+/// Further than this is a broken clock or a hostile peer, and the write is
+/// refused rather than let it order every later write.
+pub const MAX_AHEAD_MS: u64 = 5 * 60 * 1000;
+
 /// One node's hybrid logical clock.
 pub struct Hlc {
     node: NodeId,
@@ -93,17 +98,38 @@ impl Hlc {
                 node: self.node,
             }
         } else {
-            Timestamp {
-                wall_ms: last.wall_ms,
-                counter: last.counter + 1,
-                node: self.node,
+            // A counter at its end moves on to the next millisecond: a
+            // timestamp is never reused, and never goes back.
+            match last.counter.checked_add(1) {
+                Some(counter) => Timestamp {
+                    wall_ms: last.wall_ms,
+                    counter,
+                    node: self.node,
+                },
+                None => Timestamp {
+                    wall_ms: last.wall_ms.saturating_add(1),
+                    counter: 0,
+                    node: self.node,
+                },
             }
         };
         *last = next;
         next
     }
 
-    /// Notes a remote timestamp so that later ticks are ordered after it.
+    /// Notes a peer's timestamp, unless it is more than [`MAX_AHEAD_MS`]
+    /// ahead of `clock`: a peer whose clock (or whose word) is that far in
+    /// the future would otherwise drag every later write here with it.
+    /// Returns whether the timestamp is acceptable.
+    pub fn observe_remote(&self, remote: Timestamp, clock: &dyn Clock) -> bool {
+        if remote.wall_ms > clock.now_ms().saturating_add(MAX_AHEAD_MS) {
+            return false;
+        }
+        self.observe(remote);
+        true
+    }
+
+    /// Notes a timestamp so that later ticks are ordered after it.
     pub fn observe(&self, remote: Timestamp) {
         let mut last = self.last.lock().expect("hlc lock");
         if (remote.wall_ms, remote.counter) > (last.wall_ms, last.counter) {
@@ -129,6 +155,38 @@ mod tests {
         clock.set(2000);
         let c = hlc.tick(&clock);
         assert_eq!((c.wall_ms, c.counter), (2000, 0));
+    }
+
+    #[test]
+    fn a_counter_at_its_end_moves_to_the_next_millisecond() {
+        let clock = ManualClock::new(10);
+        let hlc = Hlc::new(3);
+        hlc.observe(Timestamp {
+            wall_ms: 10,
+            counter: u32::MAX,
+            node: 1,
+        });
+        let t = hlc.tick(&clock);
+        assert_eq!((t.wall_ms, t.counter), (11, 0));
+    }
+
+    #[test]
+    fn timestamps_far_ahead_of_the_clock_are_refused() {
+        let clock = ManualClock::new(1_000);
+        let hlc = Hlc::new(3);
+        let far = Timestamp {
+            wall_ms: 1_000 + MAX_AHEAD_MS + 1,
+            counter: 0,
+            node: 1,
+        };
+        assert!(!hlc.observe_remote(far, &clock));
+        assert_eq!(hlc.tick(&clock).wall_ms, 1_000);
+        let near = Timestamp {
+            wall_ms: 1_000 + MAX_AHEAD_MS,
+            ..far
+        };
+        assert!(hlc.observe_remote(near, &clock));
+        assert!(hlc.tick(&clock) > near);
     }
 
     #[test]
