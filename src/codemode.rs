@@ -8,4 +8,5 @@
 
 pub mod meta;
 pub mod sandbox;
+pub mod seccomp;
 pub mod stubs;

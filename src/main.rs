@@ -79,14 +79,23 @@ enum Command {
     },
     /// Internal: runs one Code Mode script sent on stdin, in this limited process.
     #[command(hide = true)]
-    CodemodeWorker,
+    CodemodeWorker {
+        /// Confine this process as a worker is, try what the confinement
+        /// must refuse, and print what happened (for the test suite).
+        #[arg(long)]
+        check_confinement: bool,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The sandbox worker speaks its protocol on stdout and needs nothing else.
-    if matches!(cli.command, Command::CodemodeWorker) {
-        std::process::exit(tollgate::codemode::sandbox::worker_main());
+    if let Command::CodemodeWorker { check_confinement } = cli.command {
+        std::process::exit(if check_confinement {
+            tollgate::codemode::sandbox::confinement_report()
+        } else {
+            tollgate::codemode::sandbox::worker_main()
+        });
     }
     let logs = tracing_subscriber::fmt().with_env_filter(
         tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
@@ -174,7 +183,7 @@ fn main() -> anyhow::Result<()> {
                 _ => anyhow::bail!("choose one of --stdio, --http ADDR, --sse ADDR"),
             }
         }
-        Command::CodemodeWorker => unreachable!("handled before start-up"),
+        Command::CodemodeWorker { .. } => unreachable!("handled before start-up"),
     }
     Ok(())
 }

@@ -159,3 +159,34 @@ async fn every_escape_is_stopped_with_its_own_error() {
         .unwrap();
     assert_eq!(ok.result, Value::from(5));
 }
+
+/// The worker's confinement, checked in the real binary: once confined it
+/// cannot open files, make sockets, start programs or threads, and runs as
+/// `nobody` when started as root; its stdout still works.
+#[test]
+fn a_confined_worker_cannot_reach_outside_its_process() {
+    let out = std::process::Command::new(BIN)
+        .args(["codemode-worker", "--check-confinement"])
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    let report: Value = serde_json::from_str(text.trim()).unwrap();
+    println!("{report}");
+    assert_eq!(report["write_stdout"], "ok", "{report}");
+    if !cfg!(target_os = "linux") {
+        return;
+    }
+    if report["filter_available"] == true {
+        assert_eq!(report["seccomp"], "installed", "{report}");
+        let refused = "Operation not permitted (os error 1)";
+        for what in ["open", "socket", "spawn", "thread"] {
+            assert_eq!(report[what], refused, "{what}: {report}");
+        }
+    }
+    // SAFETY: getuid has no preconditions.
+    if unsafe { libc::getuid() } == 0 {
+        assert_eq!(report["uid"], 65534, "{report}");
+    }
+}

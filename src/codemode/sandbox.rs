@@ -122,7 +122,7 @@ enum Reply {
 /// Runs `job` in a worker process started from `worker` (the `tollgate`
 /// binary); `call` executes each tool call the script makes (and may refuse
 /// it). Killed at the job's wall-clock deadline.
-pub async fn run<F, Fut>(worker: &Path, job: &Job, mut call: F) -> Result<Finished, ScriptError>
+pub async fn run<F, Fut>(worker: &Path, job: &Job, call: F) -> Result<Finished, ScriptError>
 where
     F: FnMut(String, String, Value) -> Fut,
     Fut: std::future::Future<Output = Result<Value, String>>,
@@ -145,56 +145,13 @@ where
             .write_all(line.as_bytes())
             .await
             .map_err(|e| script_error("sandbox", format!("worker: {e}")))?;
-        let mut lines = tokio::io::BufReader::new(stdout);
-        let mut calls = 0usize;
-        let longest = limits.max_output_bytes + 4096;
-        loop {
-            let line = match bounded_line(&mut lines, longest)
-                .await
-                .map_err(|e| script_error("sandbox", format!("worker: {e}")))?
-            {
-                Line::Whole(line) => line,
-                Line::End => {
-                    return Err(script_error(
-                        "limit",
-                        "the script's worker was stopped: it used more memory or CPU time than allowed",
-                    ));
-                }
-                Line::TooLong => {
-                    return Err(script_error(
-                        "limit",
-                        format!(
-                            "a tool call or the output is over {} bytes",
-                            limits.max_output_bytes
-                        ),
-                    ));
-                }
-            };
-            match serde_json::from_str::<WorkerLine>(&line) {
-                Ok(WorkerLine::Call { server, tool, args }) => {
-                    calls += 1;
-                    let reply = if calls > limits.max_tool_calls {
-                        Reply::Err(format!(
-                            "{TOOL_CALL_LIMIT} ({} calls per script)",
-                            limits.max_tool_calls
-                        ))
-                    } else {
-                        match call(server, tool, args).await {
-                            Ok(v) => Reply::Ok(v),
-                            Err(e) => Reply::Err(e),
-                        }
-                    };
-                    let line = serde_json::to_string(&reply).expect("replies encode") + "\n";
-                    stdin
-                        .write_all(line.as_bytes())
-                        .await
-                        .map_err(|e| script_error("sandbox", format!("worker: {e}")))?;
-                }
-                Ok(WorkerLine::Done(f)) => return Ok(f),
-                Ok(WorkerLine::Error(e)) => return Err(e),
-                Err(e) => return Err(script_error("sandbox", format!("bad worker line: {e}"))),
-            }
-        }
+        converse(
+            &mut tokio::io::BufReader::new(stdout),
+            &mut stdin,
+            &limits,
+            call,
+        )
+        .await
     };
     let outcome = tokio::time::timeout(Duration::from_millis(limits.wall_ms), talk).await;
     let _ = child.start_kill();
@@ -207,6 +164,72 @@ where
             ),
         ))
     })
+}
+
+/// The gateway's side of a worker's conversation, once the job is sent:
+/// reads the worker's lines from `from` (bounded, whatever the worker
+/// prints), runs each tool call through `call` and writes its reply to `to`,
+/// until the worker finishes or fails.
+pub async fn converse<R, W, F, Fut>(
+    from: &mut R,
+    to: &mut W,
+    limits: &Limits,
+    mut call: F,
+) -> Result<Finished, ScriptError>
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+    F: FnMut(String, String, Value) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, String>>,
+{
+    let mut calls = 0usize;
+    let longest = limits.max_output_bytes + 4096;
+    loop {
+        let line = match bounded_line(from, longest)
+            .await
+            .map_err(|e| script_error("sandbox", format!("worker: {e}")))?
+        {
+            Line::Whole(line) => line,
+            Line::End => {
+                return Err(script_error(
+                    "limit",
+                    "the script's worker was stopped: it used more memory or CPU time than allowed",
+                ));
+            }
+            Line::TooLong => {
+                return Err(script_error(
+                    "limit",
+                    format!(
+                        "a tool call or the output is over {} bytes",
+                        limits.max_output_bytes
+                    ),
+                ));
+            }
+        };
+        match serde_json::from_str::<WorkerLine>(&line) {
+            Ok(WorkerLine::Call { server, tool, args }) => {
+                calls += 1;
+                let reply = if calls > limits.max_tool_calls {
+                    Reply::Err(format!(
+                        "{TOOL_CALL_LIMIT} ({} calls per script)",
+                        limits.max_tool_calls
+                    ))
+                } else {
+                    match call(server, tool, args).await {
+                        Ok(v) => Reply::Ok(v),
+                        Err(e) => Reply::Err(e),
+                    }
+                };
+                let line = serde_json::to_string(&reply).expect("replies encode") + "\n";
+                to.write_all(line.as_bytes())
+                    .await
+                    .map_err(|e| script_error("sandbox", format!("worker: {e}")))?;
+            }
+            Ok(WorkerLine::Done(f)) => return Ok(f),
+            Ok(WorkerLine::Error(e)) => return Err(e),
+            Err(e) => return Err(script_error("sandbox", format!("bad worker line: {e}"))),
+        }
+    }
 }
 
 /// One line of the worker's output, read without ever holding more than the
@@ -258,11 +281,66 @@ pub fn worker_main() -> i32 {
         }
     };
     limit_self(&job.limits);
+    if let Err(e) = super::seccomp::confine() {
+        emit(&WorkerLine::Error(script_error("sandbox", e.to_string())));
+        return 2;
+    }
     let line = match eval::run(&job, &mut input) {
         Ok(f) => WorkerLine::Done(f),
         Err(e) => WorkerLine::Error(e),
     };
     emit(&line);
+    0
+}
+
+/// `tollgate codemode-worker --check-confinement`: confines this process
+/// as a worker is confined (default limits), then tries what it must not
+/// do, and prints one JSON object saying what each attempt got (`"ok"`, or
+/// the OS error). The test suite runs it to check the real confinement.
+pub fn confinement_report() -> i32 {
+    limit_self(&Limits::default());
+    let seccomp = match super::seccomp::confine() {
+        Ok(()) => "installed".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let outcome = |rc: i64| {
+        if rc >= 0 {
+            "ok".to_string()
+        } else {
+            std::io::Error::last_os_error().to_string()
+        }
+    };
+    // SAFETY: each call takes plain integers or a NUL-terminated string that
+    // lives across the call; descriptors that open are leaked on purpose
+    // (the process exits right after).
+    let (open, socket, uid, write) = unsafe {
+        let path = c"/proc/self/status";
+        (
+            outcome(libc::open(path.as_ptr(), libc::O_RDONLY) as i64),
+            outcome(libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0) as i64),
+            libc::getuid(),
+            outcome(libc::write(1, b" ".as_ptr().cast(), 1) as i64),
+        )
+    };
+    let spawn = match std::process::Command::new("/bin/true").status() {
+        Ok(_) => "ok".to_string(),
+        Err(e) => e.to_string(),
+    };
+    let thread = match std::thread::Builder::new().spawn(|| ()) {
+        Ok(h) => h.join().map_or("panicked", |_| "ok").to_string(),
+        Err(e) => e.to_string(),
+    };
+    let report = serde_json::json!({
+        "seccomp": seccomp,
+        "filter_available": super::seccomp::AVAILABLE,
+        "uid": uid,
+        "open": open,
+        "socket": socket,
+        "spawn": spawn,
+        "thread": thread,
+        "write_stdout": write,
+    });
+    println!("{report}");
     0
 }
 
@@ -279,7 +357,7 @@ fn emit(line: &WorkerLine) {
 /// Confines this process before it reads any script (Unix): no new
 /// privileges, the unprivileged `nobody` user when started as root, and
 /// limits on address space, CPU time, processes, open files, file size and
-/// core dumps. (No seccomp filter yet: see docs/security.md.)
+/// core dumps. The seccomp filter ([`super::seccomp`]) comes after.
 fn limit_self(l: &Limits) {
     #[cfg(unix)]
     // SAFETY: prctl, getuid, setgroups, setgid, setuid and setrlimit take
