@@ -21,6 +21,11 @@ use crate::store::{self, CF_REQUEST_LOGS, Store, StoreError};
 /// Format version of stored records (see `store`).
 const RECORD_VERSION: u8 = 1;
 const CHANNEL_CAPACITY: usize = 16 * 1024;
+/// Bytes (estimated, [`Logged::weight`]) queued for the writer at most; past
+/// it records are dropped and counted, as when the queue is full.
+pub const MAX_QUEUED_BYTES: usize = 32 << 20;
+/// The longest text field a record keeps (an error message, a model name).
+pub const MAX_FIELD_BYTES: usize = 2048;
 const BATCH: usize = 512;
 const LINGER: Duration = Duration::from_millis(10);
 /// Most rows one query examines before it returns a cursor to continue from.
@@ -253,8 +258,40 @@ impl StatusFilter {
 #[derive(Clone)]
 pub struct RequestLogs {
     tx: mpsc::Sender<RequestLog>,
+    queued: Queued,
     store: Store,
     metrics: Arc<Metrics>,
+}
+
+/// The bytes a log's records waiting for the writer weigh, shared by the
+/// senders (who add) and the writer (who takes away once written).
+#[derive(Clone, Default)]
+pub struct Queued(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Queued {
+    /// Sends `rec` unless the queue is full in records or in bytes; returns
+    /// whether it was queued.
+    pub(super) fn send<T: Logged>(&self, tx: &mpsc::Sender<T>, rec: T) -> bool {
+        let w = rec.weight();
+        if self.0.fetch_add(w, Ordering::Relaxed) + w > MAX_QUEUED_BYTES {
+            self.0.fetch_sub(w, Ordering::Relaxed);
+            return false;
+        }
+        if tx.try_send(rec).is_err() {
+            self.0.fetch_sub(w, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    fn written(&self, w: usize) {
+        self.0.fetch_sub(w, Ordering::Relaxed);
+    }
+
+    /// Bytes waiting now.
+    pub fn bytes(&self) -> usize {
+        self.0.load(Ordering::Relaxed)
+    }
 }
 
 /// A record of a log keyed by time ([`key`]) and written by a [`LogWriter`].
@@ -264,6 +301,8 @@ pub trait Logged: Serialize + Send + 'static {
     /// Format version of stored records.
     const VERSION: u8;
     fn ts_ms(&self) -> u64;
+    /// About how many bytes the record holds (what the queue is bounded by).
+    fn weight(&self) -> usize;
     /// Called with the record's sequence number just before it is stored.
     fn stamp(&mut self, _seq: u64) {}
 }
@@ -274,11 +313,46 @@ impl Logged for RequestLog {
     fn ts_ms(&self) -> u64 {
         self.ts_ms
     }
+    fn weight(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        256 + self.id.len()
+            + self.endpoint.len()
+            + self.requested_model.len()
+            + opt(&self.virtual_key)
+            + opt(&self.team)
+            + opt(&self.customer)
+            + opt(&self.provider)
+            + opt(&self.model)
+            + opt(&self.provider_key)
+            + opt(&self.error)
+    }
+}
+
+impl RequestLog {
+    /// Every text field cut to [`MAX_FIELD_BYTES`].
+    fn clipped(self) -> RequestLog {
+        use super::{clip, clip_opt};
+        let m = MAX_FIELD_BYTES;
+        RequestLog {
+            id: clip(self.id, m),
+            endpoint: clip(self.endpoint, m),
+            requested_model: clip(self.requested_model, m),
+            virtual_key: clip_opt(self.virtual_key, m),
+            team: clip_opt(self.team, m),
+            customer: clip_opt(self.customer, m),
+            provider: clip_opt(self.provider, m),
+            model: clip_opt(self.model, m),
+            provider_key: clip_opt(self.provider_key, m),
+            error: clip_opt(self.error, m),
+            ..self
+        }
+    }
 }
 
 /// The writer task's end; run it with [`LogWriter::run`].
 pub struct LogWriter<T = RequestLog> {
     rx: mpsc::Receiver<T>,
+    queued: Queued,
     store: Store,
     seq: AtomicU64,
 }
@@ -293,19 +367,22 @@ pub fn now_ms() -> u64 {
 impl RequestLogs {
     pub fn new(store: Store, metrics: Arc<Metrics>) -> (RequestLogs, LogWriter) {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let queued = Queued::default();
         (
             RequestLogs {
                 tx,
+                queued: queued.clone(),
                 store: store.clone(),
                 metrics,
             },
-            LogWriter::new(rx, store),
+            LogWriter::new(rx, queued, store),
         )
     }
 
-    /// Queues a record; never waits.
+    /// Queues a record, its fields clipped; never waits. A full queue (in
+    /// records or bytes) drops it and counts the drop.
     pub fn record(&self, log: RequestLog) {
-        if self.tx.try_send(log).is_err() {
+        if !self.queued.send(&self.tx, log.clipped()) {
             self.metrics.logs_dropped.inc();
         }
     }
@@ -381,9 +458,10 @@ impl RequestLogs {
 }
 
 impl<T: Logged> LogWriter<T> {
-    pub(super) fn new(rx: mpsc::Receiver<T>, store: Store) -> LogWriter<T> {
+    pub(super) fn new(rx: mpsc::Receiver<T>, queued: Queued, store: Store) -> LogWriter<T> {
         LogWriter {
             rx,
+            queued,
             store,
             seq: AtomicU64::new(0),
         }
@@ -416,6 +494,7 @@ impl<T: Logged> LogWriter<T> {
     }
 
     fn write(&self, buf: &mut Vec<T>) {
+        let weight: usize = buf.iter().map(Logged::weight).sum();
         let rows: Vec<(Vec<u8>, Vec<u8>)> = buf
             .drain(..)
             .filter_map(|mut rec| {
@@ -437,6 +516,7 @@ impl<T: Logged> LogWriter<T> {
         ) {
             tracing::error!(error = %e, log = T::FAMILY, records = rows.len(), "cannot write logs");
         }
+        self.queued.written(weight);
     }
 }
 
@@ -572,6 +652,44 @@ mod tests {
             attempts: 1,
             target_index: 0,
         }
+    }
+
+    #[tokio::test]
+    async fn records_are_clipped_and_the_queue_is_bounded_in_bytes() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let metrics = Arc::new(Metrics::new());
+        // No writer runs: everything sent stays queued.
+        let (logs, _writer) = RequestLogs::new(store, metrics.clone());
+        let huge = "e".repeat(4 * MAX_FIELD_BYTES);
+        let mut heaviest = 0;
+        for ts in 0..CHANNEL_CAPACITY as u64 {
+            let mut r = rec(ts, "p", 502);
+            r.error = Some(huge.clone());
+            r.requested_model = huge.clone();
+            r.model = Some(huge.clone());
+            r.provider_key = Some(huge.clone());
+            r.virtual_key = Some(huge.clone());
+            r.team = Some(huge.clone());
+            r.customer = Some(huge.clone());
+            r.provider = Some(huge.clone());
+            let clipped = r.clone().clipped();
+            assert!(clipped.error.as_ref().unwrap().len() <= MAX_FIELD_BYTES);
+            heaviest = heaviest.max(clipped.weight());
+            logs.record(r);
+        }
+        assert!(heaviest <= 256 + 11 * MAX_FIELD_BYTES);
+        let queued = logs.queued.bytes();
+        assert!(queued <= MAX_QUEUED_BYTES, "{queued} bytes queued");
+        let dropped = metrics.logs_dropped.get();
+        assert!(
+            dropped > 0,
+            "the byte bound, not the record count, dropped some"
+        );
+        assert!(
+            (CHANNEL_CAPACITY as u64 - dropped) as usize * heaviest >= MAX_QUEUED_BYTES - heaviest,
+            "records were dropped only past the byte bound"
+        );
     }
 
     #[tokio::test]

@@ -11,7 +11,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
-use super::request_log::{LogWriter, Logged, QueryError, Window, prune, scan_page};
+use super::request_log::{
+    LogWriter, Logged, MAX_FIELD_BYTES, QueryError, Queued, Window, prune, scan_page,
+};
 use crate::store::{self, CF_TOOL_LOGS, Store, StoreError};
 
 const RECORD_VERSION: u8 = 1;
@@ -82,8 +84,12 @@ pub struct ToolLogPage {
 #[derive(Clone)]
 pub struct ToolLogs {
     tx: mpsc::Sender<ToolLog>,
+    queued: Queued,
     store: Store,
 }
+
+/// The most of a call's arguments and of its result a record keeps.
+pub const MAX_LOGGED_BYTES: usize = 4096;
 
 /// The writer task's end.
 pub type ToolLogWriter = LogWriter<ToolLog>;
@@ -91,18 +97,33 @@ pub type ToolLogWriter = LogWriter<ToolLog>;
 impl ToolLogs {
     pub fn new(store: Store) -> (ToolLogs, ToolLogWriter) {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
+        let queued = Queued::default();
         (
             ToolLogs {
                 tx,
+                queued: queued.clone(),
                 store: store.clone(),
             },
-            LogWriter::new(rx, store),
+            LogWriter::new(rx, queued, store),
         )
     }
 
-    /// Queues a record; never waits (a full queue drops it, with a warning).
+    /// Queues a record, its arguments and result cut to
+    /// [`MAX_LOGGED_BYTES`] and its names to [`MAX_FIELD_BYTES`]; never
+    /// waits (a full queue, in records or bytes, drops it with a warning).
     pub fn record(&self, log: ToolLog) {
-        if self.tx.try_send(log).is_err() {
+        use super::{clip, clip_opt};
+        let m = MAX_FIELD_BYTES;
+        let log = ToolLog {
+            tool: clip(log.tool, m),
+            server: clip(log.server, m),
+            arguments: clip(log.arguments, MAX_LOGGED_BYTES),
+            result: clip(log.result, MAX_LOGGED_BYTES),
+            virtual_key: clip_opt(log.virtual_key, m),
+            parent_request: clip_opt(log.parent_request, m),
+            ..log
+        };
+        if !self.queued.send(&self.tx, log) {
             tracing::warn!("tool log queue full: a record was dropped");
         }
     }
@@ -131,6 +152,16 @@ impl ToolLogs {
 impl Logged for ToolLog {
     const FAMILY: &'static str = CF_TOOL_LOGS;
     const VERSION: u8 = RECORD_VERSION;
+    fn weight(&self) -> usize {
+        let opt = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        128 + self.id.len()
+            + self.tool.len()
+            + self.server.len()
+            + self.arguments.len()
+            + self.result.len()
+            + opt(&self.virtual_key)
+            + opt(&self.parent_request)
+    }
     fn ts_ms(&self) -> u64 {
         self.ts_ms
     }
