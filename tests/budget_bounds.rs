@@ -299,6 +299,36 @@ async fn model_ids_with_path_syntax_are_refused_and_the_checked_id_is_sent() {
     assert_eq!(status, 200);
 }
 
+/// Found by fuzzing: a string with a lone UTF-16 surrogate passed the raw
+/// reader, then failed every later decoder — under a budget as "'body'
+/// cannot be priced". It is now a 400 that says what is wrong, on every key.
+#[tokio::test]
+async fn a_lone_surrogate_is_a_clear_400() {
+    let mock = start_mock(&[]).await;
+    let gw = Gateway::start(&config(&mock)).await;
+    let (budgeted, free) = budgeted_and_free(&gw).await;
+    let body = r#"{"model":"oai/mock-1","messages":[{"role":"user","content":"hi \ud800"}]}"#;
+    for secret in [&budgeted, &free] {
+        let r = reqwest::Client::new()
+            .post(gw.url("/v1/chat/completions"))
+            .bearer_auth(secret)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400);
+        let v: Value = r.json().await.unwrap();
+        let message = v["error"]["message"].as_str().unwrap_or_default();
+        assert!(message.contains("surrogate"), "{v}");
+    }
+    assert_eq!(
+        mock_output_tokens(&mock).await,
+        0,
+        "nothing reached the upstream"
+    );
+}
+
 /// Reported: a key whose team or customer does not resolve kept working
 /// without their budgets. Now it is refused until its parent exists.
 #[tokio::test]

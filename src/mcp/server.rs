@@ -75,7 +75,7 @@ pub fn routes(state: McpState) -> Router {
 }
 
 /// A JSON-RPC error answer with an HTTP status.
-struct RpcError {
+pub struct RpcError {
     status: StatusCode,
     id: Value,
     code: i64,
@@ -204,7 +204,46 @@ impl McpState {
 
 /// The version to answer `initialize` with: the client's if this gateway
 /// knows it and it still has the handshake, else the newest that does.
-fn negotiate(requested: Option<&str>) -> ProtocolVersion {
+/// One JSON-RPC request of a POSTed body, as far as `/mcp` dispatches on it.
+pub struct RpcRequest {
+    pub id: Value,
+    pub method: String,
+    pub params: Value,
+}
+
+/// Reads a POSTed body: `Ok(None)` for a notification or a response to the
+/// gateway (nothing to answer), an error answer for anything that is not
+/// one JSON-RPC message.
+pub fn read_message(body: &[u8]) -> Result<Option<RpcRequest>, RpcError> {
+    let msg: Value = serde_json::from_slice(body).map_err(|e| {
+        refusal(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            PARSE_ERROR,
+            e.to_string(),
+        )
+    })?;
+    let Value::Object(mut obj) = msg else {
+        return Err(refusal(
+            StatusCode::BAD_REQUEST,
+            Value::Null,
+            INVALID_REQUEST,
+            "expected one JSON-RPC message (batches are not supported)",
+        ));
+    };
+    let method = match obj.get("method") {
+        Some(Value::String(m)) => m.clone(),
+        _ => return Ok(None),
+    };
+    let Some(id) = obj.remove("id") else {
+        return Ok(None);
+    };
+    let params = obj.remove("params").unwrap_or(Value::Null);
+    Ok(Some(RpcRequest { id, method, params }))
+}
+
+/// The session-based version a client's `initialize` settles on.
+pub fn negotiate(requested: Option<&str>) -> ProtocolVersion {
     ProtocolVersion::KNOWN_VERSIONS
         .iter()
         .find(|v| Some(v.as_str()) == requested && v.has_initialize())
@@ -222,32 +261,13 @@ async fn post_mcp(
         Ok(k) => k,
         Err(r) => return r.into_response(),
     };
-    let msg: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(e) => {
-            return rpc_error(
-                StatusCode::BAD_REQUEST,
-                Value::Null,
-                PARSE_ERROR,
-                e.to_string(),
-            );
-        }
-    };
-    let Some(obj) = msg.as_object() else {
-        return rpc_error(
-            StatusCode::BAD_REQUEST,
-            Value::Null,
-            INVALID_REQUEST,
-            "expected one JSON-RPC message (batches are not supported)",
-        );
-    };
-    let id = obj.get("id").cloned();
-    let method = obj.get("method").and_then(Value::as_str);
-    let (Some(id), Some(method)) = (id, method) else {
+    let RpcRequest { id, method, params } = match read_message(&body) {
+        Ok(Some(r)) => r,
         // A notification or a response to us: nothing to answer.
-        return StatusCode::ACCEPTED.into_response();
+        Ok(None) => return StatusCode::ACCEPTED.into_response(),
+        Err(e) => return e.into_response(),
     };
-    let params = obj.get("params").cloned().unwrap_or(Value::Null);
+    let method = method.as_str();
     if method == "initialize" {
         return initialize(&s, &key, id, &params);
     }

@@ -129,7 +129,7 @@ impl SseClientTransport {
 /// The `endpoint` event's URL, which may be relative to the stream's. An
 /// absolute one must be of the stream's own origin: the messages carry the
 /// server's credentials, which must not follow a server's word elsewhere.
-fn resolve(base: &Uri, endpoint: &str) -> Result<Uri, SseError> {
+pub fn resolve(base: &Uri, endpoint: &str) -> Result<Uri, SseError> {
     let bad = |e: String| SseError::Invalid(format!("endpoint {endpoint:?}: {e}"));
     if endpoint.starts_with("http://") || endpoint.starts_with("https://") {
         let uri: Uri = endpoint

@@ -288,3 +288,25 @@ fn upstream_errors_lose_their_account_details() {
         "upstream said [redacted]"
     );
 }
+
+#[test]
+fn lone_surrogates_are_refused_where_the_body_is_first_read() {
+    for bad in [
+        r#"{"model":"m","x":"\ud800"}"#,
+        r#"{"model":"m","x":"\udc00 after"}"#,
+        r#"{"model":"m","x":"\ud800\u0041"}"#,
+    ] {
+        assert!(RawObject::parse(bad.as_bytes()).is_err(), "{bad}");
+        assert!(
+            serde_json::from_str::<serde_json::Value>(bad).is_err(),
+            "{bad}"
+        );
+    }
+    for good in [
+        r#"{"model":"m","x":"\ud83d\ude00"}"#,
+        r#"{"model":"m","x":"\\ud800 is text"}"#,
+        r#"{"model":"m","x":"\u00e9\n\"\\"}"#,
+    ] {
+        assert!(RawObject::parse(good.as_bytes()).is_ok(), "{good}");
+    }
+}

@@ -1,0 +1,578 @@
+//! The fuzz targets: one function per parser of untrusted bytes, each
+//! running the functions the gateway itself runs on those bytes, in the
+//! order it runs them. `fuzz_targets/*.rs` hand them to libFuzzer
+//! (`scripts/fuzz.sh`); `tests/fuzz_replay.rs` runs every one over its seeds
+//! and their mutations in the test command, so a regression is caught
+//! without a fuzzer.
+//!
+//! A target panics only where the gateway would: any panic is a bug. Where
+//! the gateway relies on what it wrote itself (a translated body is a JSON
+//! object, an encoded envelope decodes), the target asserts it.
+
+use std::sync::Mutex;
+
+use serde_json::{Map, Value};
+use tollgate::providers::bound::{self, CapField, Kind};
+use tollgate::providers::openai::{self, Endpoint, RawObject, RequestView};
+use tollgate::providers::sse::SseParser;
+use tollgate::translate::{self, Format};
+
+/// A fuzz target: any bytes in, a panic only for a bug.
+pub type Target = fn(&[u8]);
+
+/// Every target, by name: what `scripts/fuzz.sh` and the replay test run.
+pub const TARGETS: &[(&str, Target)] = &[
+    ("openai_request", openai_request),
+    ("anthropic_request", anthropic_request),
+    ("gemini_request", gemini_request),
+    ("responses_request", responses_request),
+    ("upstream_response", upstream_response),
+    ("sse_stream", sse_stream),
+    ("stream_translate", stream_translate),
+    ("mcp_message", mcp_message),
+    ("legacy_sse", legacy_sse),
+    ("cluster_envelope", cluster_envelope),
+    ("admin_body", admin_body),
+    ("codemode_worker", codemode_worker),
+    ("config_file", config_file),
+];
+
+const WIRES: [Format; 3] = [Format::OpenAi, Format::Anthropic, Format::Gemini];
+const CLIENTS: [Format; 4] = [
+    Format::OpenAi,
+    Format::Anthropic,
+    Format::Gemini,
+    Format::Responses,
+];
+
+/// The first byte picks among `n` choices; the rest is the input.
+fn pick(data: &[u8], n: usize) -> (usize, &[u8]) {
+    match data.split_first() {
+        Some((b, rest)) => (*b as usize % n, rest),
+        None => (0, data),
+    }
+}
+
+/// Bounds a body the gateway wrote for `wire`, as the proxy does before
+/// admission. The body is the gateway's own: it must be a JSON object.
+fn bound_of(wire: Format, body: &mut bytes::Bytes) {
+    for (kind, cap_field) in [
+        (Kind::Chat, CapField::MaxCompletionTokens),
+        (Kind::Chat, CapField::MaxTokens),
+        (Kind::Completions, CapField::MaxTokens),
+        (Kind::Embeddings, CapField::MaxTokens),
+    ] {
+        let mut b = body.clone();
+        if let Err(e) = bound::enforce(wire, kind, cap_field, &mut b, 4096) {
+            assert_ne!(
+                e.field, "body",
+                "the gateway wrote a body that is not an object"
+            );
+        }
+    }
+}
+
+/// What the proxy reads of an OpenAI-format body (the client's, or the one
+/// a translated request becomes), and every upstream body it builds from it.
+fn pipeline(body: &[u8], canonical: Option<&translate::Request>) {
+    let Ok(obj) = RawObject::parse(body) else {
+        return;
+    };
+    for ep in [
+        Endpoint::ChatCompletions,
+        Endpoint::Completions,
+        Endpoint::Embeddings,
+    ] {
+        let _ = RequestView::read(&obj, ep);
+    }
+    let _ = openai::prompt_token_bound(&obj);
+    let text = openai::prompt_text(&obj);
+    let _ = tollgate::providers::tokens::count(&text);
+    let mut fast = openai::upstream_body(&obj, "model-x", true);
+    bound_of(Format::OpenAi, &mut fast);
+    let owned;
+    let canonical = match canonical {
+        Some(c) => c,
+        None => {
+            let Ok(v) = serde_json::from_slice::<Value>(body) else {
+                return;
+            };
+            let Ok(c) = translate::openai::request_from_openai(&v) else {
+                return;
+            };
+            owned = c;
+            &owned
+        }
+    };
+    for wire in WIRES {
+        for reasoning in [false, true] {
+            let mut c = canonical.clone();
+            c.max_tokens.get_or_insert(1024);
+            let (_path, mut body) =
+                translate::upstream_request(wire, &c, "model-x", true, reasoning);
+            bound_of(wire, &mut body);
+        }
+    }
+}
+
+/// An OpenAI-format request body (chat, completions, embeddings).
+pub fn openai_request(data: &[u8]) {
+    if let Ok(s) = std::str::from_utf8(data)
+        && openai::check_model_id(s).is_ok()
+    {
+        let _ = openai::path_segment(s);
+    }
+    pipeline(data, None);
+}
+
+/// A request in another format: read into canonical form, then every body
+/// the proxy builds from it, the client's own format passed through.
+fn foreign_request(format: Format, data: &[u8]) {
+    let rename = |m: &str| (m == "claude-tier").then(|| "model-y".to_string());
+    let Ok(inbound) = translate::read_request(format, data, rename) else {
+        return;
+    };
+    assert!(
+        RawObject::parse(&inbound.internal).is_ok(),
+        "the internal body of a translated request does not parse"
+    );
+    if let Some(mut body) = translate::passthrough_body(format, data, "model-x") {
+        bound_of(format, &mut body);
+    }
+    pipeline(&inbound.internal, Some(&inbound.request));
+}
+
+pub fn anthropic_request(data: &[u8]) {
+    foreign_request(Format::Anthropic, data);
+}
+
+pub fn gemini_request(data: &[u8]) {
+    foreign_request(Format::Gemini, data);
+}
+
+pub fn responses_request(data: &[u8]) {
+    foreign_request(Format::Responses, data);
+}
+
+/// An upstream's whole answer (success or error), in each wire format, into
+/// each client format; and an upstream's `Retry-After`.
+pub fn upstream_response(data: &[u8]) {
+    let (w, body) = pick(data, WIRES.len() + 1);
+    if w == WIRES.len() {
+        if let Ok(v) = http::HeaderValue::from_bytes(body) {
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::RETRY_AFTER, v);
+            let _ = tollgate::proxy::upstream::retry_after(&h);
+        }
+        return;
+    }
+    let _ = openai::usage_of(body);
+    let _ = openai::error_message(body);
+    let _ = openai::redact_error_body(body);
+    if let Ok(s) = std::str::from_utf8(body) {
+        let _ = openai::redact(s);
+    }
+    if let Some(internal) = translate::upstream_response(WIRES[w], body)
+        && let Some(r) = translate::read_response(&internal, "model-x")
+    {
+        for format in CLIENTS {
+            let _ = translate::client_response(format, &r, "resp_1");
+        }
+    }
+}
+
+/// Splits `data` into pieces at points its own bytes choose, so a stream
+/// arrives in awkward chunks.
+fn pieces(data: &[u8]) -> Vec<&[u8]> {
+    let (step, rest) = pick(data, 64);
+    let step = step + 1;
+    rest.chunks(step).collect()
+}
+
+/// An upstream OpenAI-format event stream, as the proxy reads it: events,
+/// chunk kinds, text for token estimates, usage.
+pub fn sse_stream(data: &[u8]) {
+    let mut parser = SseParser::new();
+    for piece in pieces(data) {
+        if parser.push(piece).is_err() {
+            return;
+        }
+        while let Some(ev) = parser.next_event() {
+            let _ = ev.event_type();
+            let _ = translate::openai::read_chunk(&ev);
+            if let Some(d) = ev.data() {
+                let _ = openai::chunk_kind(&d);
+                let _ = openai::chunk_text(&d);
+                let _ = openai::usage_of(d.as_bytes());
+            }
+        }
+    }
+}
+
+/// An upstream stream in a wire format, decoded to internal chunks and
+/// encoded into a client's format, as a translated stream is relayed.
+pub fn stream_translate(data: &[u8]) {
+    let (choice, rest) = pick(data, WIRES.len() * CLIENTS.len());
+    let (wire, client) = (
+        WIRES[choice / CLIENTS.len()],
+        CLIENTS[choice % CLIENTS.len()],
+    );
+    let mut decoder = translate::decoder(wire);
+    let mut encoder = translate::encoder(client, "model-x", "resp_1", Box::new(|_| {}));
+    let mut relay = |internal: &[u8]| match &mut encoder {
+        Some(e) => e.push(internal).is_ok(),
+        None => true,
+    };
+    for piece in pieces(rest) {
+        let internal = match &mut decoder {
+            Some(d) => match d.push(piece) {
+                Ok(b) => b,
+                Err(_) => return,
+            },
+            None => bytes::Bytes::copy_from_slice(piece),
+        };
+        if !relay(&internal) {
+            return;
+        }
+    }
+    if let Some(d) = &mut decoder {
+        let tail = d.finish();
+        relay(&tail);
+    }
+    if let Some(e) = &mut encoder {
+        let _ = e.finish();
+    }
+}
+
+/// A JSON-RPC message a client POSTs to `/mcp`, read and its params decoded
+/// as the server does; and what an upstream MCP server answers with (its
+/// messages, its tool list, which becomes the index and Code Mode stubs).
+pub fn mcp_message(data: &[u8]) {
+    use rmcp::model::{CallToolRequestParams, ListToolsResult, ServerJsonRpcMessage};
+    use tollgate::mcp::server::{negotiate, read_message};
+    if let Ok(Some(r)) = read_message(data) {
+        match r.method.as_str() {
+            "initialize" => {
+                let _ = negotiate(r.params.get("protocolVersion").and_then(Value::as_str));
+            }
+            "tools/call" => {
+                if let Ok(p) = serde_json::from_value::<CallToolRequestParams>(r.params) {
+                    let _ = tollgate::mcp::split_tool_name(&p.name);
+                    let _ = tollgate::codemode::meta::MetaTool::parse(&p.name);
+                }
+            }
+            _ => {}
+        }
+    }
+    let _ = serde_json::from_slice::<ServerJsonRpcMessage>(data);
+    if let Ok(list) = serde_json::from_slice::<ListToolsResult>(data) {
+        let server = mcp_server();
+        let index = tollgate::mcp::index::ToolIndex::build([(&server, list.tools.as_slice())]);
+        let everything = tollgate::governance::ToolScope::new(None, &[]);
+        let _ = index.list_json(&everything);
+        let schemas: Vec<Value> = list
+            .tools
+            .iter()
+            .map(|t| Value::Object((*t.input_schema).clone()))
+            .collect();
+        let specs: Vec<_> = list
+            .tools
+            .iter()
+            .zip(&schemas)
+            .map(|(t, schema)| tollgate::codemode::stubs::ToolSpec {
+                server: "srv",
+                name: &t.name,
+                description: t.description.as_deref(),
+                input_schema: schema,
+            })
+            .collect();
+        let _ = tollgate::codemode::stubs::server_stub("srv", &specs);
+        for s in &specs {
+            let _ = tollgate::codemode::stubs::docs(s);
+        }
+    }
+}
+
+fn mcp_server() -> tollgate::governance::objects::McpServer {
+    serde_json::from_value(serde_json::json!({
+        "id": "srv",
+        "transport": {"type": "http", "url": "http://127.0.0.1:9/mcp"},
+        "auto_execute": ["read_*"],
+        "code_mode": true,
+        "created_at": 0
+    }))
+    .expect("a fixed server decodes")
+}
+
+/// The legacy HTTP+SSE MCP transport, client side: the `endpoint` event (the
+/// first line) resolved against the stream's URL, and the event stream (the
+/// rest) read into server messages.
+pub fn legacy_sse(data: &[u8]) {
+    let split = data.iter().position(|&b| b == b'\n').unwrap_or(data.len());
+    let (endpoint, stream) = data.split_at(split);
+    if let Ok(e) = std::str::from_utf8(endpoint) {
+        let base: http::Uri = "http://mcp.internal:8080/sse/stream"
+            .parse()
+            .expect("a fixed URL");
+        if let Ok(uri) = tollgate::mcp::sse_client::resolve(&base, e.trim()) {
+            assert_eq!(
+                uri.authority(),
+                base.authority(),
+                "an endpoint left the origin"
+            );
+            assert_eq!(uri.scheme(), base.scheme(), "an endpoint changed scheme");
+        }
+    }
+    let mut parser = SseParser::new();
+    for piece in pieces(stream) {
+        if parser.push(piece).is_err() {
+            return;
+        }
+        while let Some(ev) = parser.next_event() {
+            if let Some(d) = ev.data() {
+                let _ = serde_json::from_str::<rmcp::model::ServerJsonRpcMessage>(&d);
+            }
+        }
+    }
+}
+
+/// A governance instance on a real store in a temporary directory, reopened
+/// fresh after `WRITES_PER_STORE` writes so a long run does not grow it
+/// without end.
+struct Scratch {
+    _dir: tempfile::TempDir,
+    gov: tollgate::governance::Governance,
+    writes: usize,
+    fixtures: Fixtures,
+}
+
+#[derive(Default)]
+struct Fixtures {
+    customer: String,
+    team: String,
+    key: String,
+}
+
+const WRITES_PER_STORE: usize = 2_000;
+
+impl Scratch {
+    fn open() -> Scratch {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = tollgate::store::Store::open(dir.path()).expect("a store opens");
+        let config = tollgate::config::Config::default();
+        let gov = tollgate::governance::Governance::open(
+            store,
+            std::sync::Arc::new(tollgate::state::hlc::SystemClock),
+            &config,
+        )
+        .expect("governance opens");
+        let mut fixtures = Fixtures::default();
+        use tollgate::governance::objects::{Customer, Team};
+        let obj = |v: Value| v.as_object().cloned().expect("an object");
+        fixtures.customer = gov
+            .create::<Customer>(obj(serde_json::json!({"name": "c"})))
+            .expect("a customer")
+            .id;
+        fixtures.team = gov
+            .create::<Team>(obj(
+                serde_json::json!({"name": "t", "customer_id": fixtures.customer}),
+            ))
+            .expect("a team")
+            .id;
+        fixtures.key = gov
+            .create_key(obj(
+                serde_json::json!({"name": "k", "team_id": fixtures.team}),
+            ))
+            .expect("a key")
+            .key
+            .id;
+        Scratch {
+            _dir: dir,
+            gov,
+            writes: 0,
+            fixtures,
+        }
+    }
+
+    /// Runs `f` on the scratch governance, renewed when it has taken enough.
+    fn with(slot: &Mutex<Option<Scratch>>, f: impl FnOnce(&mut Scratch)) {
+        let mut guard = slot.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.as_ref().is_none_or(|s| s.writes >= WRITES_PER_STORE) {
+            *guard = None;
+            *guard = Some(Scratch::open());
+        }
+        f(guard.as_mut().expect("just opened"));
+    }
+}
+
+static CLUSTER: Mutex<Option<Scratch>> = Mutex::new(None);
+static ADMIN: Mutex<Option<Scratch>> = Mutex::new(None);
+
+/// A peer's envelope: decoded as the transport does, re-encoded to the same
+/// bytes, and what it carries handled as the cluster layer does (changes
+/// merged into governance, digests and wants answered, health heard,
+/// allowance requests weighed).
+pub fn cluster_envelope(data: &[u8]) {
+    use tollgate::cluster::proto::{Body, Envelope};
+    let Ok(env) = Envelope::decode(data) else {
+        return;
+    };
+    let bytes = env.encode();
+    let again = Envelope::decode(&bytes).expect("an encoded envelope decodes");
+    assert_eq!(
+        again.encode(),
+        bytes,
+        "an envelope does not re-encode alike"
+    );
+    Scratch::with(&CLUSTER, |s| match &env.body {
+        Body::Changes(c) | Body::SyncFinish(c) => {
+            s.writes += c.len();
+            let _ = s.gov.apply_remote(c);
+        }
+        Body::SyncReply { changes, wants } => {
+            s.writes += changes.len();
+            let _ = s.gov.apply_remote(changes);
+            let _ = s.gov.changes_for(wants);
+        }
+        Body::SyncDigest(items) => {
+            let names: Vec<String> = items.iter().map(|(n, _)| n.clone()).collect();
+            let _ = s.gov.changes_for(&names);
+        }
+        Body::AllowanceRequest { key, amount } => {
+            let _ = s.gov.give_allowance(key, env.from, *amount);
+        }
+        Body::Health(summaries) => {
+            let book = tollgate::health::HealthBook::default();
+            book.hear(env.from, summaries, 1_000);
+            let _ = book.view(1_000);
+        }
+        _ => {}
+    });
+}
+
+/// The CEL parser (antlr-generated) panics on some malformed expressions;
+/// `rules::Condition::compile` catches those and answers 400. libFuzzer's
+/// panic hook would abort on them first, so panics raised inside the parser
+/// are passed over here; any other panic still reaches the previous hook.
+fn pass_over_caught_cel_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let file = info.location().map_or("", |l| l.file());
+            if file.contains("/antlr4rust-") || file.contains("/cel-parser-") {
+                return;
+            }
+            previous(info);
+        }));
+    });
+}
+
+/// An admin API body, for each object the admin API writes from one:
+/// created (then deleted, so the store stays small), patched, or put.
+pub fn admin_body(data: &[u8]) {
+    pass_over_caught_cel_panics();
+    use tollgate::governance::objects::{
+        Customer, McpServer, RoutingRule, Team, ToolGroup, VirtualKey,
+    };
+    let (op, body) = pick(data, 11);
+    let Ok(Value::Object(fields)) = serde_json::from_slice::<Value>(body) else {
+        return;
+    };
+    let fields: Map<String, Value> = fields;
+    Scratch::with(&ADMIN, |s| {
+        s.writes += 1;
+        let g = &s.gov;
+        let f = &s.fixtures;
+        match op {
+            0 => {
+                if let Ok(o) = g.create::<Customer>(fields) {
+                    let _ = g.delete::<Customer>(&o.id);
+                }
+            }
+            1 => {
+                if let Ok(o) = g.create::<Team>(fields) {
+                    let _ = g.delete::<Team>(&o.id);
+                }
+            }
+            2 => {
+                if let Ok(k) = g.create_key(fields) {
+                    let _ = g.delete::<VirtualKey>(&k.key.id);
+                }
+            }
+            3 => {
+                if let Ok(o) = g.create::<RoutingRule>(fields) {
+                    let _ = g.delete::<RoutingRule>(&o.id);
+                }
+            }
+            4 => {
+                let _ = g.put::<McpServer>("srv", fields);
+            }
+            5 => {
+                let _ = g.put::<ToolGroup>("grp", fields);
+            }
+            6 => {
+                let _ = g.set_provider("prov", fields);
+            }
+            7 => {
+                let _ = g.set_price("openai/model-x", fields);
+            }
+            8 => {
+                let _ = g.patch::<Customer>(&f.customer, fields);
+            }
+            9 => {
+                let _ = g.patch::<Team>(&f.team, fields);
+            }
+            _ => {
+                let _ = g.patch::<VirtualKey>(&f.key, fields);
+            }
+        }
+    });
+}
+
+/// What a Code Mode worker (running a model's script) writes back to the
+/// gateway: read line by line, bounded, its tool calls answered.
+pub fn codemode_worker(data: &[u8]) {
+    use tollgate::codemode::sandbox::{Limits, converse};
+    let limits = Limits {
+        max_output_bytes: 4096,
+        max_tool_calls: 8,
+        ..Limits::default()
+    };
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    rt.block_on(async {
+        let mut from = tokio::io::BufReader::new(data);
+        let mut to = tokio::io::sink();
+        let _ = converse(
+            &mut from,
+            &mut to,
+            &limits,
+            |server, tool, args| async move {
+                if server.is_empty() {
+                    Err(format!("no tool {tool}"))
+                } else {
+                    Ok(args)
+                }
+            },
+        )
+        .await;
+    });
+}
+
+/// A config file, with environment overrides: the text up to a NUL byte is
+/// the file, every line after it a `NAME=value` variable.
+pub fn config_file(data: &[u8]) {
+    let split = data.iter().position(|&b| b == 0).unwrap_or(data.len());
+    let (file, env) = data.split_at(split);
+    let Ok(text) = std::str::from_utf8(file) else {
+        return;
+    };
+    let vars: Vec<(String, String)> = String::from_utf8_lossy(env)
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let _ = tollgate::config::Config::from_parts(text, &vars);
+}
