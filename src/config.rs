@@ -288,12 +288,16 @@ pub struct LogsConfig {
     /// Request logs older than this are deleted. Default 7 days.
     #[serde(deserialize_with = "duration")]
     pub retention: Duration,
+    /// The most each log (requests, tool calls) takes on disk, bytes; past
+    /// it the oldest records go first, whatever the retention. Default 1 GiB.
+    pub max_bytes: u64,
 }
 
 impl Default for LogsConfig {
     fn default() -> Self {
         LogsConfig {
             retention: Duration::from_secs(7 * 24 * 3600),
+            max_bytes: 1 << 30,
         }
     }
 }

@@ -113,18 +113,27 @@ pub async fn run(
     let (tool_logs, tool_writer) = ToolLogs::new(store.clone());
     tasks.spawn(|cancel| tool_writer.run(cancel));
     let retention = config.logs.retention;
+    let max_bytes = config.logs.max_bytes;
     let pruner = logs.clone();
     let tool_pruner = tool_logs.clone();
     tasks.spawn(move |cancel| async move {
-        let mut every = tokio::time::interval(Duration::from_secs(600));
+        // Sizes are checked often (two property reads), retention rarely.
+        let mut every = tokio::time::interval(Duration::from_secs(15));
+        let mut ticks = 0u64;
         loop {
             tokio::select! {
                 _ = every.tick() => {
                     let l = pruner.clone();
                     let t = tool_pruner.clone();
+                    let by_age = ticks.is_multiple_of(40);
+                    ticks += 1;
                     let done = tokio::task::spawn_blocking(move || {
-                        l.prune(retention)?;
-                        t.prune(retention)
+                        if by_age {
+                            l.prune(retention)?;
+                            t.prune(retention)?;
+                        }
+                        l.bound_size(max_bytes)?;
+                        t.bound_size(max_bytes).map(|_| ())
                     })
                     .await;
                     if let Ok(Err(e)) = done {

@@ -195,6 +195,35 @@ impl Store {
         Ok(())
     }
 
+    /// About how many bytes `family` takes: its SST files (compressed, as
+    /// on disk) and its memtables.
+    pub fn approximate_bytes(&self, family: &str) -> Result<u64, StoreError> {
+        let cf = self.cf(family);
+        let prop = |name: &str| self.db.property_int_value_cf(&cf, name);
+        let sst = prop("rocksdb.total-sst-files-size")?.unwrap_or(0);
+        let mem = prop("rocksdb.cur-size-all-mem-tables")?.unwrap_or(0);
+        Ok(sst.saturating_add(mem))
+    }
+
+    /// The first key of `family`, if it has any.
+    pub fn first_key(&self, family: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let cf = self.cf(family);
+        match self.db.iterator_cf(&cf, IteratorMode::Start).next() {
+            Some(item) => Ok(Some(item?.0.to_vec())),
+            None => Ok(None),
+        }
+    }
+
+    /// Deletes `[from, to)` and compacts that range at once, so the space is
+    /// given back now rather than at some later compaction.
+    pub fn delete_range_now(&self, family: &str, from: &[u8], to: &[u8]) -> Result<(), StoreError> {
+        self.delete_range(family, from, to)?;
+        let cf = self.cf(family);
+        self.db.flush_cf(&cf)?;
+        self.db.compact_range_cf(&cf, Some(from), Some(to));
+        Ok(())
+    }
+
     /// Flushes memtables and the WAL to disk (graceful shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
         for name in FAMILIES {

@@ -455,6 +455,11 @@ impl RequestLogs {
     pub fn prune(&self, retention: Duration) -> Result<(), StoreError> {
         prune(&self.store, CF_REQUEST_LOGS, retention)
     }
+
+    /// Deletes the oldest records while the log takes more than `max_bytes`.
+    pub fn bound_size(&self, max_bytes: u64) -> Result<bool, StoreError> {
+        bound_size(&self.store, CF_REQUEST_LOGS, max_bytes)
+    }
 }
 
 impl<T: Logged> LogWriter<T> {
@@ -586,6 +591,44 @@ pub(super) fn scan_page<T>(
     }
 }
 
+/// Keeps a log keyed by [`key`] under `max_bytes` on disk: when it is over,
+/// deletes its oldest records, a share of its time span sized to bring it
+/// to three quarters of the bound (at least a tenth of the span). Returns
+/// whether it deleted anything.
+pub(super) fn bound_size(store: &Store, family: &str, max_bytes: u64) -> Result<bool, StoreError> {
+    let size = store.approximate_bytes(family)?;
+    if size <= max_bytes {
+        return Ok(false);
+    }
+    let ts = |k: &[u8]| {
+        k.get(..8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_be_bytes)
+    };
+    let oldest = store.first_key(family)?.as_deref().and_then(ts);
+    let mut newest = None;
+    store.scan_rev(family, None, |k, _| {
+        newest = ts(k);
+        false
+    })?;
+    let (Some(oldest), Some(newest)) = (oldest, newest) else {
+        return Ok(false);
+    };
+    let keep = (max_bytes as f64 * 0.75 / size as f64).min(0.9);
+    let span = newest.saturating_sub(oldest);
+    let cutoff = newest
+        .saturating_sub((span as f64 * keep) as u64)
+        .max(oldest + 1);
+    store.delete_range_now(family, &key(0, 0), &key(cutoff, 0))?;
+    tracing::warn!(
+        log = family,
+        bytes = size,
+        max_bytes,
+        "a log passed its size bound: its oldest records were deleted"
+    );
+    Ok(true)
+}
+
 /// Deletes the records of a log keyed by [`key`] older than `retention`.
 pub(super) fn prune(store: &Store, family: &str, retention: Duration) -> Result<(), StoreError> {
     let cutoff = now_ms().saturating_sub(retention.as_millis() as u64);
@@ -690,6 +733,48 @@ mod tests {
             (CHANNEL_CAPACITY as u64 - dropped) as usize * heaviest >= MAX_QUEUED_BYTES - heaviest,
             "records were dropped only past the byte bound"
         );
+    }
+
+    #[tokio::test]
+    async fn a_log_over_its_size_bound_loses_its_oldest_records() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let (logs, writer) = RequestLogs::new(store.clone(), Arc::new(Metrics::new()));
+        let cancel = CancellationToken::new();
+        let task = tokio::spawn(writer.run(cancel.clone()));
+        let mut rng = fastrand::Rng::with_seed(7);
+        for ts in 1..=20_000u64 {
+            let mut r = rec(ts, "p", 500);
+            // Incompressible, so the bytes on disk are the bytes written.
+            r.error = Some((0..200).map(|_| rng.alphanumeric()).collect());
+            logs.record(r);
+            if ts % 1000 == 0 {
+                tokio::task::yield_now().await;
+            }
+        }
+        cancel.cancel();
+        task.await.unwrap();
+        store.flush().unwrap();
+        let before = store.approximate_bytes(CF_REQUEST_LOGS).unwrap();
+        let max = before / 4;
+        assert!(
+            !logs.bound_size(before * 2).unwrap(),
+            "under the bound, nothing goes"
+        );
+        let mut rounds = 0;
+        while store.approximate_bytes(CF_REQUEST_LOGS).unwrap() > max {
+            assert!(logs.bound_size(max).unwrap());
+            rounds += 1;
+            assert!(rounds <= 5, "the log does not come under its bound");
+        }
+        let after = store.approximate_bytes(CF_REQUEST_LOGS).unwrap();
+        let page = logs.query(&LogQuery::default()).unwrap();
+        assert_eq!(page.data[0].ts_ms, 20_000, "the newest record stays");
+        let mut oldest = u64::MAX;
+        logs.scan_range(0, u64::MAX, |r| oldest = oldest.min(r.ts_ms))
+            .unwrap();
+        println!("{before} bytes → {after} (bound {max}) in {rounds} rounds; oldest kept {oldest}");
+        assert!(oldest > 10_000, "the oldest records went first: {oldest}");
     }
 
     #[tokio::test]

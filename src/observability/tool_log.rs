@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
 use super::request_log::{
-    LogWriter, Logged, MAX_FIELD_BYTES, QueryError, Queued, Window, prune, scan_page,
+    LogWriter, Logged, MAX_FIELD_BYTES, QueryError, Queued, Window, bound_size, prune, scan_page,
 };
 use crate::store::{self, CF_TOOL_LOGS, Store, StoreError};
 
@@ -146,6 +146,11 @@ impl ToolLogs {
     /// Deletes records older than `retention`.
     pub fn prune(&self, retention: Duration) -> Result<(), StoreError> {
         prune(&self.store, CF_TOOL_LOGS, retention)
+    }
+
+    /// Deletes the oldest records while the log takes more than `max_bytes`.
+    pub fn bound_size(&self, max_bytes: u64) -> Result<bool, StoreError> {
+        bound_size(&self.store, CF_TOOL_LOGS, max_bytes)
     }
 }
 
