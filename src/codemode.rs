@@ -6,6 +6,7 @@
 //! - [`sandbox`]: scripts run in a limited worker process.
 //! - [`meta`]: the four meta-tools `/mcp` and agent mode show.
 
+pub mod cgroup;
 pub mod meta;
 pub mod sandbox;
 pub mod seccomp;

@@ -372,6 +372,9 @@ pub struct CodeModeConfig {
     /// Address space of a script's worker process, bytes (virtual memory:
     /// the allocator reserves far more than it uses, so keep it ≥ 1 GiB).
     pub memory_bytes: u64,
+    /// Resident memory of a script's worker, bytes, enforced by a cgroup of
+    /// its own where the node can make one (docs/mcp.md).
+    pub resident_bytes: u64,
     /// Scripts running at once on this node; more are refused at once.
     pub max_workers: usize,
     /// Scripts running at once for one virtual key.
@@ -398,6 +401,7 @@ impl Default for CodeModeConfig {
             max_output_bytes: l.max_output_bytes,
             wall_time: Duration::from_millis(l.wall_ms),
             memory_bytes: l.memory_bytes,
+            resident_bytes: l.resident_bytes,
             max_workers: 8,
             max_workers_per_key: 2,
         }
@@ -414,6 +418,7 @@ impl CodeModeConfig {
             max_output_bytes: self.max_output_bytes,
             wall_ms: self.wall_time.as_millis() as u64,
             memory_bytes: self.memory_bytes,
+            resident_bytes: self.resident_bytes,
         }
     }
 }

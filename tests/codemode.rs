@@ -190,3 +190,49 @@ fn a_confined_worker_cannot_reach_outside_its_process() {
         assert_eq!(report["uid"], 65534, "{report}");
     }
 }
+
+/// Where the node can make a cgroup (root, a writable hierarchy), each
+/// worker gets one bounding its resident memory: a script that touches
+/// 200 MB — well inside its 2 GiB address space — is stopped at a 64 MiB
+/// bound, and finishes under a looser one.
+#[tokio::test]
+async fn a_worker_is_held_to_its_resident_memory_by_its_own_cgroup() {
+    use tollgate::codemode::cgroup::WorkerGroup;
+    let mut probe = std::process::Command::new("sleep")
+        .arg("5")
+        .spawn()
+        .unwrap();
+    let group = WorkerGroup::join(probe.id(), 64 << 20);
+    let available = group.is_some();
+    let _ = probe.kill();
+    let _ = probe.wait();
+    drop(group);
+    if !available {
+        println!("no cgroup can be made here: the bound is not checked");
+        return;
+    }
+    let script = "s = 'x' * 200000000\nresult = len(s)\n";
+    // Starlark's own heap bound raised out of the way: only the cgroup
+    // can stop the script.
+    let patient = Limits {
+        wall_ms: 60_000,
+        max_heap_bytes: 1 << 30,
+        ..small()
+    };
+    let tight = Limits {
+        resident_bytes: 64 << 20,
+        ..patient.clone()
+    };
+    let e = go(script, tight).await.expect_err("held to 64 MiB");
+    println!("at 64 MiB: {e}");
+    assert_eq!(e.kind, "limit", "{e}");
+    assert!(e.message.contains("stopped"), "{e}");
+    let loose = Limits {
+        resident_bytes: 1 << 30,
+        ..patient
+    };
+    let started = std::time::Instant::now();
+    let done = go(script, loose).await.expect("finishes under 1 GiB");
+    println!("at 1 GiB: finished in {:?}", started.elapsed());
+    assert_eq!(done.result, json!(200_000_000));
+}

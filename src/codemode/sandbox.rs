@@ -50,6 +50,14 @@ pub struct Limits {
     /// The worker's address space, bytes (the hard stop for what Starlark's
     /// own heap check misses).
     pub memory_bytes: u64,
+    /// The worker's resident memory, bytes, where it gets a cgroup of its
+    /// own ([`super::cgroup`]).
+    #[serde(default = "default_resident_bytes")]
+    pub resident_bytes: u64,
+}
+
+fn default_resident_bytes() -> u64 {
+    512 << 20
 }
 
 impl Default for Limits {
@@ -64,6 +72,7 @@ impl Default for Limits {
             // Virtual, not resident: the allocator reserves address space in
             // large arenas, and a worker capped at 1 GiB cannot even start.
             memory_bytes: 2 << 30,
+            resident_bytes: default_resident_bytes(),
         }
     }
 }
@@ -136,9 +145,13 @@ where
         .kill_on_drop(true)
         .spawn()
         .map_err(|e| script_error("sandbox", format!("cannot start the worker: {e}")))?;
+    let limits = job.limits.clone();
+    // Into its own cgroup before it is sent the job: no script runs outside.
+    let group = child
+        .id()
+        .and_then(|pid| super::cgroup::WorkerGroup::join(pid, limits.resident_bytes));
     let mut stdin = child.stdin.take().expect("piped");
     let stdout = child.stdout.take().expect("piped");
-    let limits = job.limits.clone();
     let talk = async {
         let line = serde_json::to_string(job).expect("jobs encode") + "\n";
         stdin
@@ -155,6 +168,11 @@ where
     };
     let outcome = tokio::time::timeout(Duration::from_millis(limits.wall_ms), talk).await;
     let _ = child.start_kill();
+    if group.is_some() {
+        // The group's directories can go only once the worker has.
+        let _ = child.wait().await;
+        drop(group);
+    }
     outcome.unwrap_or_else(|_| {
         Err(script_error(
             "limit",

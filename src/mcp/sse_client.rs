@@ -22,6 +22,8 @@ use crate::providers::sse::SseParser;
 use crate::proxy::upstream::{HttpClient, http_client};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// The most of a POST's own answer read (the real answer comes on the stream).
+const MAX_POST_ANSWER: usize = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum SseError {
@@ -212,8 +214,16 @@ impl Transport<RoleClient> for SseClientTransport {
                 .await
                 .map_err(|e| SseError::Http(e.to_string()))?;
             let status = resp.status();
-            // The answer travels on the event stream; drain the POST's body.
-            let _ = resp.into_body().collect().await;
+            // The answer travels on the event stream; drain what the POST's
+            // body holds, up to a bound (past it the connection is dropped
+            // rather than read further).
+            let mut body = resp.into_body();
+            let mut drained = 0usize;
+            while drained <= MAX_POST_ANSWER
+                && let Some(Ok(frame)) = body.frame().await
+            {
+                drained += frame.data_ref().map_or(0, Bytes::len);
+            }
             if status.is_success() {
                 Ok(())
             } else {
