@@ -168,6 +168,10 @@ pub struct ServerConfig {
     /// Default 30s.
     #[serde(deserialize_with = "duration")]
     pub header_read_timeout: Duration,
+    /// Longest a request's body may take to arrive after its headers; then
+    /// the request fails with 408. Default 60s.
+    #[serde(deserialize_with = "duration")]
+    pub body_read_timeout: Duration,
     /// Requests being served at once at most (a streamed answer counts
     /// until its body ends); more get 503 with `Retry-After: 1`. Default 4096.
     pub max_in_flight: usize,
@@ -185,6 +189,7 @@ impl Default for ServerConfig {
             shutdown_grace: Duration::from_secs(30),
             max_connections: 4096,
             header_read_timeout: Duration::from_secs(30),
+            body_read_timeout: Duration::from_secs(60),
             max_in_flight: 4096,
         }
     }
@@ -620,6 +625,9 @@ impl Config {
         }
         if self.server.header_read_timeout.is_zero() {
             return Err(invalid("server.header_read_timeout", "must be positive"));
+        }
+        if self.server.body_read_timeout.is_zero() {
+            return Err(invalid("server.body_read_timeout", "must be positive"));
         }
         let u = &self.upstream;
         durations(

@@ -273,6 +273,7 @@ pub async fn run(
     let limits = serve::Limits {
         max_connections: config.server.max_connections,
         header_read_timeout: config.server.header_read_timeout,
+        body_read_timeout: config.server.body_read_timeout,
         max_in_flight: config.server.max_in_flight,
     };
     let server = serve::serve(listener, app, limits, async move {

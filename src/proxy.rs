@@ -727,6 +727,10 @@ async fn read_body(req: Request<Body>, limit: usize) -> Result<Bytes, ProxyError
     match Limited::new(req.into_body(), limit).collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
+        Err(e) if error::is_body_timeout(e.as_ref()) => Err(ProxyError::new(
+            ErrorKind::BodyTimeout,
+            format!("cannot read request body: {e}"),
+        )),
         Err(e) => Err(ProxyError::new(
             ErrorKind::InvalidRequest,
             format!("cannot read request body: {e}"),

@@ -258,6 +258,51 @@ async fn slow_clients_cannot_hold_the_node() {
     }
 }
 
+/// A body that trickles in cannot hold its connection and its place in
+/// `server.max_in_flight`: it fails with 408 at `server.body_read_timeout`,
+/// and a client after it is served.
+#[tokio::test]
+async fn slow_bodies_cannot_hold_the_node() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let dir = tempfile::tempdir().unwrap();
+    let gw = Gateway::start_with_env(
+        "",
+        dir,
+        &[
+            ("TOLLGATE_SERVER__MAX_IN_FLIGHT", "2"),
+            ("TOLLGATE_SERVER__BODY_READ_TIMEOUT", "\"1s\""),
+        ],
+    )
+    .await;
+    let mut slow = Vec::new();
+    for _ in 0..2 {
+        let mut s = tokio::net::TcpStream::connect(gw.proc.addr).await.unwrap();
+        s.write_all(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"model\":",
+        )
+        .await
+        .unwrap();
+        slow.push(s);
+    }
+    for mut s in slow {
+        let mut buf = vec![0u8; 4096];
+        let n = tokio::time::timeout(std::time::Duration::from_secs(30), s.read(&mut buf))
+            .await
+            .expect("the node answers a body that never ends")
+            .unwrap();
+        let said = String::from_utf8_lossy(&buf[..n]);
+        assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+        assert!(said.contains("body_read_timeout"), "{said}");
+    }
+    // Their places are free again.
+    let r = reqwest::Client::new()
+        .get(gw.url("/health"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+}
+
 /// `/metrics` can be put behind a token of its own.
 #[tokio::test]
 async fn metrics_can_require_a_token() {

@@ -221,7 +221,8 @@ fn scaled(parts: &[(u64, Micros)]) -> Micros {
     let m: u128 = parts
         .iter()
         .map(|&(tokens, rate)| u128::from(tokens) * u128::from(rate))
-        .sum();
+        // Upstream token counts and admin rates are any u64: saturate.
+        .fold(0u128, u128::saturating_add);
     Micros::try_from(m.div_ceil(1_000_000)).unwrap_or(Micros::MAX)
 }
 

@@ -19,16 +19,55 @@ use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tower::ServiceExt;
 
+use crate::proxy::error::BodyReadTimeout;
+
 /// What one node accepts of its clients at once.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
     pub max_connections: usize,
     pub header_read_timeout: Duration,
+    /// How long a request's body may take to arrive, from its headers on.
+    pub body_read_timeout: Duration,
     pub max_in_flight: usize,
 }
 
 /// A response body that holds a place among the requests in flight until
 /// it ends or is dropped.
+/// A request body that fails once its time is up: a client cannot hold a
+/// connection, and the request's place, by sending its body slowly.
+struct Timed {
+    inner: Incoming,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    limit: Duration,
+}
+
+impl http_body::Body for Timed {
+    type Data = bytes::Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        use std::task::Poll;
+        if let Poll::Ready(frame) = std::pin::Pin::new(&mut self.inner).poll_frame(cx) {
+            return Poll::Ready(frame.map(|f| f.map_err(Into::into)));
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            return Poll::Ready(Some(Err(Box::new(BodyReadTimeout(self.limit)))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 struct Holding {
     inner: Body,
     _place: tokio::sync::OwnedSemaphorePermit,
@@ -128,10 +167,17 @@ pub async fn serve(
             () = &mut stop => break,
         };
         let _ = tcp.set_nodelay(true);
-        let service = TowerToHyperService::new(
-            app.clone()
-                .map_request(|req: http::Request<Incoming>| req.map(Body::new)),
-        );
+        let service = TowerToHyperService::new(app.clone().map_request(
+            move |req: http::Request<Incoming>| {
+                req.map(|inner| {
+                    Body::new(Timed {
+                        inner,
+                        deadline: Box::pin(tokio::time::sleep(limits.body_read_timeout)),
+                        limit: limits.body_read_timeout,
+                    })
+                })
+            },
+        ));
         let conn = builder
             .serve_connection_with_upgrades(TokioIo::new(tcp), service)
             .into_owned();

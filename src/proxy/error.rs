@@ -27,6 +27,8 @@ pub enum ErrorKind {
     BudgetExceeded,
     ModelNotFound,
     BodyTooLarge,
+    /// The body did not arrive within `server.body_read_timeout`: 408.
+    BodyTimeout,
     RateLimited,
     UpstreamFailed,
     UpstreamTimeout,
@@ -56,7 +58,8 @@ impl ProxyError {
             | ErrorKind::Forbidden
             | ErrorKind::BudgetExceeded
             | ErrorKind::ModelNotFound
-            | ErrorKind::BodyTooLarge => Cause::Client,
+            | ErrorKind::BodyTooLarge
+            | ErrorKind::BodyTimeout => Cause::Client,
             ErrorKind::RateLimited | ErrorKind::UpstreamFailed | ErrorKind::UpstreamTimeout => {
                 Cause::Upstream
             }
@@ -84,6 +87,7 @@ impl ProxyError {
             ErrorKind::BudgetExceeded => StatusCode::PAYMENT_REQUIRED,
             ErrorKind::ModelNotFound => StatusCode::NOT_FOUND,
             ErrorKind::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+            ErrorKind::BodyTimeout => StatusCode::REQUEST_TIMEOUT,
             ErrorKind::RateLimited => StatusCode::TOO_MANY_REQUESTS,
             ErrorKind::UpstreamFailed => StatusCode::BAD_GATEWAY,
             ErrorKind::UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
@@ -101,6 +105,7 @@ impl ProxyError {
             ErrorKind::BudgetExceeded => ("budget_exceeded", Some("budget_exceeded")),
             ErrorKind::ModelNotFound => ("invalid_request_error", Some("model_not_found")),
             ErrorKind::BodyTooLarge => ("invalid_request_error", Some("request_too_large")),
+            ErrorKind::BodyTimeout => ("invalid_request_error", Some("request_timeout")),
             ErrorKind::RateLimited => ("rate_limit_error", Some("rate_limit_exceeded")),
             ErrorKind::UpstreamFailed => ("upstream_error", Some("upstream_error")),
             ErrorKind::UpstreamTimeout => ("upstream_error", Some("upstream_timeout")),
@@ -135,6 +140,24 @@ impl ProxyError {
         }
         resp
     }
+}
+
+/// The error a request body fails with when it has not arrived within
+/// `server.body_read_timeout` (the server loop wraps every body in it).
+#[derive(Debug, thiserror::Error)]
+#[error("the body did not arrive within {0:?} (server.body_read_timeout)")]
+pub struct BodyReadTimeout(pub std::time::Duration);
+
+/// Whether `e`, or an error it wraps, is a [`BodyReadTimeout`].
+pub fn is_body_timeout(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut at = Some(e);
+    while let Some(err) = at {
+        if err.is::<BodyReadTimeout>() {
+            return true;
+        }
+        at = err.source();
+    }
+    false
 }
 
 #[cfg(test)]
