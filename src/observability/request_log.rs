@@ -748,7 +748,7 @@ mod tests {
             // Incompressible, so the bytes on disk are the bytes written.
             r.error = Some((0..200).map(|_| rng.alphanumeric()).collect());
             logs.record(r);
-            if ts % 1000 == 0 {
+            if ts % 100 == 0 {
                 tokio::task::yield_now().await;
             }
         }
@@ -756,6 +756,9 @@ mod tests {
         task.await.unwrap();
         store.flush().unwrap();
         let before = store.approximate_bytes(CF_REQUEST_LOGS).unwrap();
+        // (A busy machine may drop a few records from the queue: what counts
+        // is what the log held.)
+        let newest = logs.query(&LogQuery::default()).unwrap().data[0].ts_ms;
         let max = before / 4;
         assert!(
             !logs.bound_size(before * 2).unwrap(),
@@ -769,7 +772,7 @@ mod tests {
         }
         let after = store.approximate_bytes(CF_REQUEST_LOGS).unwrap();
         let page = logs.query(&LogQuery::default()).unwrap();
-        assert_eq!(page.data[0].ts_ms, 20_000, "the newest record stays");
+        assert_eq!(page.data[0].ts_ms, newest, "the newest record stays");
         let mut oldest = u64::MAX;
         logs.scan_range(0, u64::MAX, |r| oldest = oldest.min(r.ts_ms))
             .unwrap();
