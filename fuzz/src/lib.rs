@@ -424,6 +424,10 @@ pub fn cluster_envelope(data: &[u8]) {
         bytes,
         "an envelope does not re-encode alike"
     );
+    if let Body::Swim(data) = &env.body {
+        swim(data);
+        return;
+    }
     Scratch::with(&CLUSTER, |s| match &env.body {
         Body::Changes(c) | Body::SyncFinish(c) => {
             s.writes += c.len();
@@ -465,6 +469,49 @@ fn pass_over_caught_cel_panics() {
             }
             previous(info);
         }));
+    });
+}
+
+type Swim = foca::Foca<
+    tollgate::cluster::membership::Member,
+    foca::PostcardCodec,
+    rand::rngs::StdRng,
+    foca::NoCustomBroadcast,
+>;
+
+/// A SWIM message, into a foca instance configured as a node's, renewed
+/// every so often so that the members it learns do not pile up.
+fn swim(data: &[u8]) {
+    use rand::SeedableRng;
+    use tollgate::cluster::membership::{Member, swim_config};
+    thread_local! {
+        static SWIM: std::cell::RefCell<Option<(Swim, usize)>> = const { std::cell::RefCell::new(None) };
+    }
+    SWIM.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        if cell.as_ref().is_none_or(|(_, n)| *n >= WRITES_PER_STORE) {
+            let me = Member {
+                node: 1,
+                addr: "127.0.0.1:7946".parse().expect("a fixed address"),
+                http: "127.0.0.1:8080".into(),
+                wire: (1, 1),
+                bump: 0,
+            };
+            let rng = rand::rngs::StdRng::seed_from_u64(1);
+            *cell = Some((
+                foca::Foca::new(me, swim_config(), rng, foca::PostcardCodec),
+                0,
+            ));
+        }
+        let (foca, n) = cell.as_mut().expect("just made");
+        *n += 1;
+        let mut runtime = foca::AccumulatingRuntime::new();
+        let _ = foca.handle_data(data, &mut runtime);
+        while runtime.to_send().is_some() {}
+        while runtime.to_notify().is_some() {}
+        while let Some((_, timer)) = runtime.to_schedule() {
+            let _ = foca.handle_timer(timer, &mut foca::AccumulatingRuntime::new());
+        }
     });
 }
 
