@@ -134,3 +134,30 @@ async fn a_budget_threshold_rule_switches_targets_at_the_threshold() {
     .await;
     assert_eq!(s, 404);
 }
+
+/// Found by fuzzing: a malformed 864-byte condition kept the CEL parser busy
+/// for 20 s and 2 GB. Through the admin API it is now a 400, and the node's
+/// memory stays where it was.
+#[tokio::test]
+async fn a_condition_that_would_send_the_parser_exponential_is_a_400() {
+    let gw = Gateway::start(&format!("[server]\nadmin_token = \"{TOKEN}\"\n")).await;
+    let fuzzed = std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/fuzz/regressions/admin_body/cel-parser-exponential"
+    ))
+    .unwrap();
+    // The target's first byte picks the admin operation; the rest is the body.
+    let mut body: Value = serde_json::from_slice(&fuzzed[1..]).unwrap();
+    body["targets"] = json!([{"model": "anything"}]);
+    let before = status_kib(gw.proc.child.id(), "VmRSS:");
+    let (s, v) = call(&gw, reqwest::Method::POST, "/api/routing-rules", Some(body)).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v.to_string().contains("condition"), "{v}");
+    let after = status_kib(gw.proc.child.id(), "VmHWM:");
+    println!("RSS before {before} KiB, peak after {after} KiB");
+    assert!(
+        after < before + 64 * 1024,
+        "peak RSS grew by {} KiB",
+        after - before
+    );
+}
