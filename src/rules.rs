@@ -306,7 +306,10 @@ mod tests {
         .unwrap();
         let body: serde_json::Value = serde_json::from_slice(&fuzzed[1..]).unwrap();
         let source = body["condition"].as_str().unwrap();
-        assert!(matches!(Condition::compile(source), Err(RuleError::Compile(_))));
+        assert!(matches!(
+            Condition::compile(source),
+            Err(RuleError::Compile(_))
+        ));
         for bad in [
             "model == 'a".to_string(),
             "(model == 'a'".to_string(),
@@ -316,7 +319,10 @@ mod tests {
             format!("{}true{}", "(".repeat(40), ")".repeat(40)),
             format!("model == '{}'", "x".repeat(MAX_CONDITION_BYTES)),
         ] {
-            assert!(matches!(Condition::compile(&bad), Err(RuleError::Compile(_))), "{bad}");
+            assert!(
+                matches!(Condition::compile(&bad), Err(RuleError::Compile(_))),
+                "{bad}"
+            );
         }
         for good in [
             "model == 'a' && headers['x-tier'] == 'gold'",
