@@ -86,8 +86,8 @@ wait
 for t in "${targets[@]}"; do
   log="$FUZZ_WORK/logs/$t.log"
   result=$(cut -d' ' -f2 <"$FUZZ_WORK/logs/$t.result")
-  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1)
-  secs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | awk '{print $5}' | tail -1)
+  runs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' | tail -1 || true)
+  secs=$(grep -o 'Done [0-9]* runs in [0-9]* second' "$log" | awk '{print $5}' | tail -1 || true)
   corpus=$(ls "$FUZZ_WORK/corpus/$t" | wc -l)
   rate=$([ -n "${runs:-}" ] && [ -n "${secs:-}" ] && [ "$secs" -gt 0 ] && echo $((runs / secs)) || echo "-")
   echo "| $t | ${secs:--} | ${runs:--} | $rate | $corpus | $result |" >>"$report"
