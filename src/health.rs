@@ -431,10 +431,10 @@ impl HealthBook {
     /// fewer than [`MAX_ROUTES`]: past that, only known routes are heard.
     pub fn hear(&self, peer: NodeId, summaries: &[(RouteId, Summary)], now_ms: u64) {
         for (id, s) in summaries {
-            let known = self.routes.load().get(id).cloned();
-            let route = match known {
-                Some(r) => r,
-                None if self.routes.load().len() < MAX_ROUTES => self.route(id),
+            let routes = self.routes.load();
+            let route = match routes.get(id) {
+                Some(r) => r.clone(),
+                None if routes.len() < MAX_ROUTES => self.route(id),
                 None => continue,
             };
             route.hear(peer, *s, now_ms);

@@ -91,9 +91,9 @@ const MAX_PREFIX_RUN: usize = 4;
 /// condition must be short, its strings closed, its brackets balanced and
 /// shallow, and its prefix operators few; only then is it parsed.
 fn precheck(source: &str) -> Result<(), RuleError> {
-    let bad = |why: &str| Err(RuleError::Compile(why.to_string()));
+    let bad = |why: String| Err(RuleError::Compile(why));
     if source.len() > MAX_CONDITION_BYTES {
-        return bad("longer than 1024 bytes");
+        return bad(format!("longer than {MAX_CONDITION_BYTES} bytes"));
     }
     let mut open: Vec<char> = Vec::new();
     let mut quote: Option<char> = None;
@@ -113,7 +113,7 @@ fn precheck(source: &str) -> Result<(), RuleError> {
             '-' | '!' => {
                 prefix_run += 1;
                 if prefix_run > MAX_PREFIX_RUN {
-                    return bad("too many operators in a row");
+                    return bad(format!("more than {MAX_PREFIX_RUN} operators in a row"));
                 }
                 continue;
             }
@@ -122,7 +122,7 @@ fn precheck(source: &str) -> Result<(), RuleError> {
             '(' | '[' | '{' => {
                 open.push(c);
                 if open.len() > MAX_DEPTH {
-                    return bad("nested more than 32 deep");
+                    return bad(format!("nested more than {MAX_DEPTH} deep"));
                 }
             }
             ')' | ']' | '}' => {
@@ -132,7 +132,7 @@ fn precheck(source: &str) -> Result<(), RuleError> {
                     _ => '{',
                 };
                 if open.pop() != Some(want) {
-                    return bad("unbalanced brackets");
+                    return bad("unbalanced brackets".into());
                 }
             }
             _ => {}
@@ -140,10 +140,10 @@ fn precheck(source: &str) -> Result<(), RuleError> {
         prefix_run = 0;
     }
     if quote.is_some() {
-        return bad("a string is not closed");
+        return bad("a string is not closed".into());
     }
     if !open.is_empty() {
-        return bad("unbalanced brackets");
+        return bad("unbalanced brackets".into());
     }
     Ok(())
 }

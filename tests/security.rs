@@ -211,6 +211,19 @@ async fn hostile_model_names_cannot_grow_metrics_or_memory() {
     );
 }
 
+/// `n` connections to `gw`, each having sent `start` of a request and then
+/// nothing more.
+async fn stalled(gw: &Gateway, n: usize, start: &[u8]) -> Vec<tokio::net::TcpStream> {
+    use tokio::io::AsyncWriteExt;
+    let mut conns = Vec::new();
+    for _ in 0..n {
+        let mut s = tokio::net::TcpStream::connect(gw.proc.addr).await.unwrap();
+        s.write_all(start).await.unwrap();
+        conns.push(s);
+    }
+    conns
+}
+
 /// Reported: no header-read timeout and no connection limit, so a few
 /// clients sending headers a byte at a time (slowloris) hold the node. Now
 /// a connection that has not sent its headers within
@@ -218,7 +231,7 @@ async fn hostile_model_names_cannot_grow_metrics_or_memory() {
 /// connections wait: a node under such an attack keeps answering.
 #[tokio::test]
 async fn slow_clients_cannot_hold_the_node() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start_with_env(
         "",
@@ -230,14 +243,7 @@ async fn slow_clients_cannot_hold_the_node() {
     )
     .await;
     // Twice the connection cap, each sending half a request and waiting.
-    let mut slow = Vec::new();
-    for _ in 0..16 {
-        let mut s = tokio::net::TcpStream::connect(gw.proc.addr).await.unwrap();
-        s.write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
-            .await
-            .unwrap();
-        slow.push(s);
-    }
+    let slow = stalled(&gw, 16, b"GET /health HTTP/1.1\r\nHost: x\r\n").await;
     // A real client still gets its answer: the stalled connections are
     // closed once their headers are overdue, and the queued ones are served.
     let r = reqwest::Client::new()
@@ -263,7 +269,7 @@ async fn slow_clients_cannot_hold_the_node() {
 /// and a client after it is served.
 #[tokio::test]
 async fn slow_bodies_cannot_hold_the_node() {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::AsyncReadExt;
     let dir = tempfile::tempdir().unwrap();
     let gw = Gateway::start_with_env(
         "",
@@ -274,16 +280,12 @@ async fn slow_bodies_cannot_hold_the_node() {
         ],
     )
     .await;
-    let mut slow = Vec::new();
-    for _ in 0..2 {
-        let mut s = tokio::net::TcpStream::connect(gw.proc.addr).await.unwrap();
-        s.write_all(
-            b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"model\":",
-        )
-        .await
-        .unwrap();
-        slow.push(s);
-    }
+    let slow = stalled(
+        &gw,
+        2,
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\ncontent-length: 1000\r\n\r\n{\"model\":",
+    )
+    .await;
     for mut s in slow {
         let mut buf = vec![0u8; 4096];
         let n = tokio::time::timeout(std::time::Duration::from_secs(30), s.read(&mut buf))

@@ -79,7 +79,6 @@ fn ca_key(secret: &str) -> Result<KeyPair, rcgen::Error> {
     )
 }
 
-/// Builds this node's QUIC client and server configs from the cluster secret.
 /// The DNS name a node's certificate carries for its id, beside
 /// [`SERVER_NAME`]: what binds the id a peer claims in its envelopes to the
 /// certificate it connected with.
@@ -136,8 +135,9 @@ impl PeerIdentity {
     }
 }
 
-/// TLS for the node `node`: its certificate, signed by the CA every holder
-/// of `secret` derives, names [`SERVER_NAME`] and [`node_name`]`(node)`.
+/// Builds node `node`'s QUIC client and server configs from the cluster
+/// secret: its certificate, signed by the CA every holder of `secret`
+/// derives, names [`SERVER_NAME`] and [`node_name`]`(node)`.
 pub fn node_tls(secret: &str, idle_timeout: Duration, node: NodeId) -> Result<NodeTls, TlsError> {
     if secret.len() < 32 {
         return Err(TlsError::WeakSecret);

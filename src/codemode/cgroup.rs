@@ -50,9 +50,9 @@ impl WorkerGroup {
             }
             let dir = make(&parent, &name, &mut group)?;
             set(&dir, "memory.max", resident_bytes)?;
-            let _ = std::fs::write(dir.join("memory.swap.max"), "0");
+            let _ = set(&dir, "memory.swap.max", 0);
             set(&dir, "pids.max", 1)?;
-            std::fs::write(dir.join("cgroup.procs"), pid.to_string()).ok()?;
+            set(&dir, "cgroup.procs", pid.into())?;
             return Some(group);
         }
         for (controller, file, value) in [
@@ -71,16 +71,11 @@ impl WorkerGroup {
             set(&dir, file, value)?;
             if controller == "memory" {
                 // No swap either, where the kernel accounts it.
-                let _ = std::fs::write(dir.join("memory.memsw.limit_in_bytes"), value.to_string());
+                let _ = set(&dir, "memory.memsw.limit_in_bytes", value);
             }
-            std::fs::write(dir.join("cgroup.procs"), pid.to_string()).ok()?;
+            set(&dir, "cgroup.procs", pid.into())?;
         }
         Some(group)
-    }
-
-    /// The directories the worker is in.
-    pub fn dirs(&self) -> &[PathBuf] {
-        &self.dirs
     }
 }
 
