@@ -14,6 +14,7 @@
 //!
 //! The wire format is in [`proto`].
 
+mod lease;
 pub mod membership;
 pub mod proto;
 pub mod tls;
@@ -31,12 +32,14 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::governance::Governance;
+use crate::governance::budgets::Lack;
 use crate::health::HealthBook;
 use crate::node::Tasks;
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::{LogQuery, RequestLogs};
 use crate::observability::spend::{self, SpendQuery};
 use crate::state::{Change, NodeId};
+use lease::LEASE_TICK;
 use membership::{Input, Member, Output};
 use proto::{Body, Envelope, MIN_WIRE_VERSION, WIRE_VERSION};
 use transport::{Transport, TransportError, read_frame, write_frame};
@@ -175,6 +178,8 @@ fn kind(body: &Body) -> &'static str {
         Body::Query { .. } => "query",
         Body::Answer(_) => "answer",
         Body::Health(_) => "health",
+        Body::Lease(_) => "lease",
+        Body::LeaseGrant(_) => "lease_grant",
     }
 }
 
@@ -196,6 +201,7 @@ pub struct Cluster {
     swim: mpsc::Sender<Input>,
     seeds: Vec<String>,
     share_health: bool,
+    lease_takeover: Duration,
     metrics: ClusterMetrics,
 }
 
@@ -261,6 +267,7 @@ impl Cluster {
             swim: swim_tx.clone(),
             seeds: c.seeds.clone(),
             share_health: c.share_health,
+            lease_takeover: c.lease_takeover,
             metrics: ClusterMetrics::new(metrics),
         });
 
@@ -338,7 +345,18 @@ impl Cluster {
         let cl = cluster.clone();
         tasks.spawn(move |cancel| async move {
             while let Some(Some(short)) = cancel.run_until_cancelled(short_rx.recv()).await {
-                cl.ask_for_allowance(short);
+                match short.lack {
+                    Lack::Allowance => cl.ask_for_allowance(short),
+                    Lack::Ceiling => cl.ask_for_ceiling(&short),
+                }
+            }
+        });
+        let cl = cluster.clone();
+        tasks.spawn(move |cancel| async move {
+            let mut every = tokio::time::interval(LEASE_TICK);
+            every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            while cancel.run_until_cancelled(every.tick()).await.is_some() {
+                cl.tend_leases().await;
             }
         });
         let cl = cluster.clone();
@@ -809,6 +827,7 @@ impl Cluster {
         let theirs = match first.body {
             Body::SyncDigest(theirs) => theirs,
             Body::Query { what, args } => return self.answer_query(send, what, args).await,
+            Body::Lease(asks) => return self.answer_lease(send, first.from, asks).await,
             _ => {
                 self.unexpected(&first);
                 return Ok(());

@@ -222,6 +222,11 @@ pub struct ClusterConfig {
     pub sync_interval: Duration,
     /// Share route health with peers (and use theirs). Default true.
     pub share_health: bool,
+    /// How long a node must be seen down (or gone, having left) before
+    /// its deputy takes over the allowance it holds beyond its lease's
+    /// ceiling (`docs/cluster.md`, leases). Default 30s.
+    #[serde(deserialize_with = "duration")]
+    pub lease_takeover: Duration,
 }
 
 impl Default for ClusterConfig {
@@ -234,6 +239,7 @@ impl Default for ClusterConfig {
             seeds: Vec::new(),
             sync_interval: Duration::from_secs(10),
             share_health: true,
+            lease_takeover: Duration::from_secs(30),
         }
     }
 }

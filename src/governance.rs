@@ -9,6 +9,8 @@
 
 pub mod authorship;
 pub mod budgets;
+pub mod collect;
+mod escrow;
 pub mod hold;
 pub mod limits;
 pub mod objects;
@@ -604,114 +606,6 @@ impl Governance {
             }
         }
         index
-    }
-
-    /// The limit and home of the budget a counter window belongs to.
-    pub fn escrow_of(&self, key: &budgets::CounterKey) -> Option<budgets::Escrow> {
-        let snap = self.snapshot.load();
-        let (list, home) = snap.budgets.get(&key.scope)?;
-        list.iter()
-            .find(|b| budgets::window(b, key.start_ms) == (key.start_ms, key.end_ms))
-            .map(|b| budgets::Escrow {
-                limit: b.limit_usd.0,
-                home: *home,
-            })
-    }
-
-    fn escrow_by_name(&self, key: &str) -> Option<budgets::Escrow> {
-        self.escrow_of(&budgets::CounterKey::from_name(key)?)
-    }
-
-    /// What `node` holds of the window named `key`, as far as this node knows.
-    pub fn allowance_of(&self, node: NodeId, key: &str) -> i128 {
-        self.escrow_by_name(key)
-            .map_or(0, |e| self.ledger.available(node, key, e))
-    }
-
-    /// Answers a peer's request for allowance: gives it part of this node's
-    /// (see [`Ledger::give`]) and replicates the gift. Returns whether it gave.
-    pub fn give_allowance(&self, key: &str, to: NodeId, amount: Micros) -> bool {
-        let Some(e) = self.escrow_by_name(key) else {
-            return false;
-        };
-        match self.ledger.give(key, to, amount, e) {
-            Ok(Some(change)) => {
-                self.publish(vec![change]);
-                true
-            }
-            Ok(None) => false,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot persist an allowance gift");
-                false
-            }
-        }
-    }
-
-    /// Gives away all of this node's allowance in open windows, to the node
-    /// `to` picks for each budget; returns the changes (already persisted)
-    /// for the caller to deliver before the node leaves.
-    pub fn hand_back(&self, to: impl Fn(&budgets::Escrow) -> Option<NodeId>) -> Vec<Change> {
-        let now = self.now_ms();
-        match self.ledger.hand_back(now, |k| self.escrow_of(k), to) {
-            Ok(changes) => changes,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot persist allowance handed back");
-                Vec::new()
-            }
-        }
-    }
-
-    /// Makes this node the home of every budget whose home is `node` (an
-    /// operator's `forget` of a node that is gone for good): the budgets are
-    /// rewritten here, so the cluster agrees this node now grants them.
-    /// Returns how many objects changed.
-    pub fn adopt_budgets_of(&self, node: NodeId) -> Result<usize, GovError> {
-        let homed_at = |row: &LwwMap| {
-            row.fields
-                .get(HOME_FIELD)
-                .is_some_and(|r| r.ts.node == node)
-        };
-        let home = Some(&[HOME_FIELD.to_string()][..]);
-        let mut n = 0;
-        for (_, row) in self.customers.rows() {
-            if homed_at(&row)
-                && let Some(c) = objects::from_row::<Customer>(&row)
-            {
-                self.write(&c, home)?;
-                n += 1;
-            }
-        }
-        for (_, row) in self.teams.rows() {
-            if homed_at(&row)
-                && let Some(t) = objects::from_row::<Team>(&row)
-            {
-                self.write(&t, home)?;
-                n += 1;
-            }
-        }
-        for (_, row) in self.keys.rows() {
-            if homed_at(&row)
-                && let Some(k) = objects::from_row::<VirtualKey>(&row)
-            {
-                self.write(&k, home)?;
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
-    /// Where a node short of allowance asks the cluster for more (set by the
-    /// cluster layer; without it a node alone holds every budget whole).
-    pub fn set_allowance_requests(
-        &self,
-        tx: tokio::sync::mpsc::UnboundedSender<budgets::Shortfall>,
-    ) {
-        let _ = self.allowance_requests.set(tx);
-    }
-
-    /// Changes whenever a peer's counter changes something here.
-    pub fn allowance_changed(&self) -> &tokio::sync::Notify {
-        &self.allowance_changed
     }
 
     /// Changes whenever a provider is set or deleted through the API.

@@ -25,7 +25,7 @@ use crate::admin::{self, AdminState};
 use crate::cluster::Cluster;
 use crate::codemode::meta::CodeMode;
 use crate::config::{Config, Secret};
-use crate::governance::Governance;
+use crate::governance::{Governance, collect};
 use crate::mcp::agent::{self, AgentState};
 use crate::mcp::server::McpState;
 use crate::mcp::session::Sealer;
@@ -34,7 +34,7 @@ use crate::observability::metrics::Metrics;
 use crate::observability::request_log::RequestLogs;
 use crate::observability::tool_log::ToolLogs;
 use crate::proxy::{self, Gateway};
-use crate::state::hlc::SystemClock;
+use crate::state::hlc::{Clock, SystemClock};
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]
@@ -57,6 +57,15 @@ pub enum NodeError {
     Cluster(#[from] crate::cluster::ClusterError),
     #[error("cannot find this program's own executable (Code Mode runs it): {0}")]
     Executable(std::io::Error),
+    #[error(
+        "the data directory {path} was last used {days} days ago, longer than deleted objects are remembered ({ttl_days} days): \
+         joining the cluster with it could bring deleted keys back; start this node with an empty data directory"
+    )]
+    StaleData {
+        path: String,
+        days: u64,
+        ttl_days: u64,
+    },
 }
 
 /// The one place background tasks are spawned.
@@ -149,11 +158,44 @@ pub async fn run(
         Some(t) => t.clone(),
         None => generated_admin_token(data_dir)?,
     };
+    let last_used = collect::last_in_use(&store)?;
+    let now = SystemClock.now_ms();
+    if config.cluster.secret.is_some() && collect::too_stale_to_join(last_used, now) {
+        return Err(NodeError::StaleData {
+            path: data_dir.display().to_string(),
+            days: (now - last_used.unwrap_or(now)) / 86_400_000,
+            ttl_days: collect::TOMBSTONE_TTL_MS / 86_400_000,
+        });
+    }
+    collect::mark_in_use(&store, now)?;
     let governance = Arc::new(Governance::open(
         store.clone(),
         Arc::new(SystemClock),
         &config,
     )?);
+    tasks.spawn({
+        let gov = governance.clone();
+        let store = store.clone();
+        move |cancel| async move {
+            let mut every = tokio::time::interval(collect::COLLECT_EVERY);
+            while cancel.run_until_cancelled(every.tick()).await.is_some() {
+                let (gov, store) = (gov.clone(), store.clone());
+                let done = tokio::task::spawn_blocking(move || {
+                    collect::mark_in_use(&store, gov.now_ms())?;
+                    gov.collect_garbage()
+                })
+                .await;
+                match done {
+                    Ok(Ok((0, 0))) => {}
+                    Ok(Ok((counters, rows))) => {
+                        tracing::info!(counters, rows, "collected ended windows and old tombstones")
+                    }
+                    Ok(Err(e)) => tracing::warn!(error = %e, "collecting old state failed"),
+                    Err(e) => tracing::warn!(error = %e, "collecting old state panicked"),
+                }
+            }
+        }
+    });
     let gateway = Arc::new(Gateway::new(
         &config,
         metrics.clone(),

@@ -281,36 +281,7 @@ async fn editing_a_budget_on_another_node_grants_only_what_is_left() {
             .json(&body)
             .send()
     };
-    let r = admin(
-        reqwest::Method::PUT,
-        &n1,
-        "/api/pricing/mock-1",
-        json!({"input": 0, "output": 1_000_000}),
-    )
-    .await
-    .unwrap();
-    assert!(r.status().is_success(), "{}", r.status());
-    let (status, team) = n1
-        .admin_post(
-            "/api/teams",
-            json!({"name": "t", "budgets": [{"limit_usd": "0.000100", "period": "1d"}]}),
-        )
-        .await;
-    assert_eq!(status, 201, "{team}");
-    let team_id = team["id"].as_str().unwrap().to_string();
-    let (status, key) = n1
-        .admin_post("/api/keys", json!({"name": "k", "team_id": team_id}))
-        .await;
-    assert_eq!(status, 201, "{key}");
-    let secret = key["secret"].as_str().unwrap().to_string();
-    let key_id = key["id"].as_str().unwrap().to_string();
-    for n in [&n2, &n3] {
-        until_visible(n, &format!("/api/keys/{key_id}"), |v| v["name"] == "k").await;
-        until_visible(n, "/api/pricing/mock-1", |v| {
-            v["price"]["output"] == 1_000_000
-        })
-        .await;
-    }
+    let (team_id, secret) = budgeted_key(&n1, &[&n2, &n3], "0.000100").await;
     // 10 output tokens at 1 µ$ each: exactly 10 µ$ a request.
     let chat = |node: &Node| {
         client
@@ -351,4 +322,138 @@ async fn editing_a_budget_on_another_node_grants_only_what_is_left() {
     println!("after the edit: {served} more served, {total} µ$ of 101 µ$");
     assert!(total <= 101, "spent {total} µ$ of a 101 µ$ budget");
     assert!(served >= 1, "the 21 µ$ left are spendable");
+}
+
+/// A team with one budget of `limit_usd` a day and a key in it, created on
+/// `home`, with mock-1 priced at 1 µ$ per output token, once `others` see
+/// them all; returns the team's id and the key's secret.
+async fn budgeted_key(home: &Node, others: &[&Node], limit_usd: &str) -> (String, String) {
+    let r = reqwest::Client::new()
+        .put(home.url("/api/pricing/mock-1"))
+        .bearer_auth("admin-token-for-tests")
+        .json(&json!({"input": 0, "output": 1_000_000}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success(), "{}", r.status());
+    let (status, team) = home
+        .admin_post(
+            "/api/teams",
+            json!({"name": "t", "budgets": [{"limit_usd": limit_usd, "period": "1d"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{team}");
+    let team_id = team["id"].as_str().unwrap().to_string();
+    let (status, key) = home
+        .admin_post("/api/keys", json!({"name": "k", "team_id": team_id}))
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let secret = key["secret"].as_str().unwrap().to_string();
+    let key_id = key["id"].as_str().unwrap().to_string();
+    for n in others {
+        until_visible(n, &format!("/api/keys/{key_id}"), |v| v["name"] == "k").await;
+        until_visible(n, "/api/pricing/mock-1", |v| {
+            v["price"]["output"] == 1_000_000
+        })
+        .await;
+    }
+    (team_id, secret)
+}
+
+/// The value of counter `name` with label `event` in `node`'s metrics.
+async fn allowance_events(node: &Node, event: &str) -> u64 {
+    let text = reqwest::get(node.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let needle = format!("tollgate_cluster_allowance_total{{event=\"{event}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&needle))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// A budget's home is killed (`kill -9`) holding the whole limit: after the
+/// takeover delay its deputy takes over what it held beyond its lease's
+/// ceiling, the others spend it, and the home, back, spends only what its
+/// ceiling left. Total spend never passes the limit.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_homes_allowance_returns_to_the_cluster() {
+    let mock = cluster_tests::Mock::start().await;
+    let mut env = mock.provider_env();
+    env.push(("TOLLGATE_CLUSTER__LEASE_TAKEOVER", "\"2s\"".into()));
+    let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let n1 = Node::start_with(SECRET, &[], dirs[0].path(), &env).await;
+    let n2 = Node::start_with(SECRET, &[n1.quic], dirs[1].path(), &env).await;
+    let n3 = Node::start_with(SECRET, &[n1.quic, n2.quic], dirs[2].path(), &env).await;
+    for n in [&n1, &n2, &n3] {
+        until_peers(n, 2).await;
+    }
+    let client = reqwest::Client::new();
+    // 800 µ$ homed at node 1: it leases 1/8 (100 µ$) above its outflow.
+    let (_, secret) = budgeted_key(&n1, &[&n2, &n3], "0.000800").await;
+    let chat = |node: &Node| {
+        client
+            .post(node.url("/v1/chat/completions"))
+            .bearer_auth(&secret)
+            .json(&json!({"model": "mock/mock-1", "max_tokens": 10,
+                          "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    eventually(LIMIT, "node 1 holds a lease", || async {
+        (allowance_events(&n1, "lease_granted").await > 0).then_some(())
+    })
+    .await;
+    let mut served = 0u64;
+    for _ in 0..5 {
+        assert_eq!(chat(&n1).await.unwrap().status(), 200);
+        served += 1;
+    }
+    // The home dies with 750 µ$ of the limit in its hands.
+    let n1 = {
+        let mut n1 = n1;
+        n1.child.kill().unwrap();
+        n1.child.wait().unwrap();
+        n1
+    };
+    let (_, took) = eventually(
+        LIMIT,
+        "a request through node 2 is served again",
+        || async { (chat(&n2).await.unwrap().status() == 200).then_some(()) },
+    )
+    .await;
+    served += 1;
+    println!("allowance back in the cluster {took:?} after the kill");
+    let mut after_crash = 1;
+    for i in 0..100 {
+        let node = [&n2, &n3][i % 2];
+        match chat(node).await.unwrap().status().as_u16() {
+            200 => after_crash += 1,
+            402 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    served += after_crash - 1;
+    let takes = allowance_events(&n2, "took_over").await + allowance_events(&n3, "took_over").await;
+    assert!(takes >= 1, "a deputy took over");
+    assert!(
+        after_crash * 10 >= 600,
+        "{after_crash} requests after the crash: what node 1 held beyond its ceiling came back"
+    );
+    // Node 1 comes back: it may spend only what its ceiling left.
+    let n1 = n1.restart().await;
+    until_peers(&n1, 2).await;
+    for _ in 0..20 {
+        match chat(&n1).await.unwrap().status().as_u16() {
+            200 => served += 1,
+            402 => {}
+            other => panic!("unexpected {other}"),
+        }
+    }
+    println!(
+        "served {served} requests ({} µ$) of an 800 µ$ budget, {after_crash} of them after the home was killed",
+        served * 10
+    );
+    assert!(served * 10 <= 800, "spent {} µ$ of 800", served * 10);
 }

@@ -68,7 +68,17 @@ pub enum Body {
     /// The sender's own health summaries of the routes it used (datagram-
     /// free: a unidirectional stream, every second).
     Health(Vec<(RouteId, Summary)>),
+    /// Leases (bidirectional stream, answered with one `LeaseGrant`): the
+    /// ceiling the sender asks of the receiver, its deputy, in each budget
+    /// window named (a spend counter name), at most `MAX_LEASES` of them.
+    Lease(Vec<(String, u64)>),
+    /// The ceilings granted, on the deputy's disk before it answers; a
+    /// window it cannot price is left out.
+    LeaseGrant(Vec<(String, u64)>),
 }
+
+/// Most windows one `Lease` message asks for.
+pub const MAX_LEASES: usize = 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WireError {

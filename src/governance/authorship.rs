@@ -1,6 +1,7 @@
 //! Who wrote a replicated change. A node pushes only its own writes: rows it
 //! stamped with its own clock, counter slots of its own, and gifts it gave
-//! (named after the giver, their slots the receivers'). The cluster layer
+//! (named after the giver, their slots the receivers'), and allowance it took
+//! over as a deputy (named after the taker, likewise). The cluster layer
 //! drops any pushed change its sender could not have written, so a peer
 //! cannot speak for another node's slots by pushing them.
 
@@ -10,15 +11,21 @@ use crate::state::{Change, NodeId};
 pub fn written_only_by(change: &Change, node: NodeId) -> bool {
     match change {
         Change::Row { row, .. } => row.fields.values().all(|r| r.ts.node == node),
-        Change::Counter { key, counter } => match key.strip_prefix("give\0") {
-            Some(rest) => giver(rest) == Some(node),
-            None => counter.slots.keys().all(|&n| n == node),
-        },
+        Change::Counter { key, counter } => {
+            match key
+                .strip_prefix("give\0")
+                .or_else(|| key.strip_prefix("take\0"))
+            {
+                Some(rest) => writer(rest) == Some(node),
+                None => counter.slots.keys().all(|&n| n == node),
+            }
+        }
     }
 }
 
-/// The giver named at the start of a gift counter's name (16 hex digits).
-fn giver(rest: &str) -> Option<NodeId> {
+/// The writer named at the start of a gift's or take's counter name (16
+/// hex digits).
+fn writer(rest: &str) -> Option<NodeId> {
     let hex = rest.get(..16)?;
     if rest.as_bytes().get(16) != Some(&0) {
         return None;
@@ -51,6 +58,9 @@ mod tests {
         assert!(written_only_by(&counter(&gift, &[(9, 100)]), 7));
         assert!(!written_only_by(&counter(&gift, &[(9, 100)]), 9));
         assert!(!written_only_by(&counter("give\0zz", &[(7, 1)]), 7));
+        let take = format!("take\0{:016x}\0key\0k", 7u64);
+        assert!(written_only_by(&counter(&take, &[(9, 100)]), 7));
+        assert!(!written_only_by(&counter(&take, &[(9, 100)]), 9));
         let ts = |node| Timestamp {
             wall_ms: 1,
             counter: 0,

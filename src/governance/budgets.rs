@@ -24,6 +24,8 @@ use crate::state::counter::GCounter;
 use crate::state::{Change, Merge, NodeId};
 use crate::store::{self, CF_STATE, Store, StoreError};
 
+pub mod lease;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Period {
     #[serde(rename = "1m")]
@@ -271,6 +273,15 @@ pub struct BudgetExceeded {
 pub struct Shortfall {
     pub key: String,
     pub amount: Micros,
+    pub lack: Lack,
+}
+
+/// What a node short of room lacks: allowance (a peer may give some), or
+/// room under its lease's ceiling (its deputy may raise it; see `lease`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lack {
+    Allowance,
+    Ceiling,
 }
 
 /// Cost held in every applicable window until the request settles.
@@ -323,9 +334,13 @@ pub struct Escrow {
 /// The name of a replicated counter of the ledger: a window's spend (one slot
 /// per spending node), or the allowance one node gave away in a window (one
 /// slot per receiving node, written only by the giver).
+/// A third kind, allowance a deputy took over from a silent holder, is named
+/// and written like a gift (`take\0<taker>\0<window>`, one slot per holder
+/// it took from, written only by the taker; see `lease`).
 enum CounterName {
     Spend(CounterKey),
     Given { giver: NodeId, key: CounterKey },
+    Taken { taker: NodeId, key: CounterKey },
 }
 
 impl CounterName {
@@ -333,20 +348,31 @@ impl CounterName {
         if name.starts_with("spend\0") {
             return CounterKey::from_name(name).map(CounterName::Spend);
         }
-        let rest = name.strip_prefix("give\0")?;
-        let (giver, spend) = rest.split_once('\0')?;
-        let giver = u64::from_str_radix(giver, 16).ok()?;
-        let key = CounterKey::from_name(&format!("spend\0{spend}"))?;
-        Some(CounterName::Given { giver, key })
+        let by_writer = |prefix: &str| -> Option<(NodeId, CounterKey)> {
+            let rest = name.strip_prefix(prefix)?;
+            let (writer, spend) = rest.split_once('\0')?;
+            let writer = u64::from_str_radix(writer, 16).ok()?;
+            Some((writer, CounterKey::from_name(&format!("spend\0{spend}"))?))
+        };
+        if let Some((giver, key)) = by_writer("give\0") {
+            return Some(CounterName::Given { giver, key });
+        }
+        let (taker, key) = by_writer("take\0")?;
+        Some(CounterName::Taken { taker, key })
     }
 }
 
-fn given_name(giver: NodeId, key: &CounterKey) -> String {
+/// `prefix\0<writer>\0<window>`: the name of a counter only `writer` writes.
+fn written_name(prefix: &str, writer: NodeId, key: &CounterKey) -> String {
     let spend = key.name();
     format!(
-        "give\0{giver:016x}\0{}",
+        "{prefix}\0{writer:016x}\0{}",
         spend.strip_prefix("spend\0").expect("spend names start so")
     )
+}
+
+fn given_name(giver: NodeId, key: &CounterKey) -> String {
+    written_name("give", giver, key)
 }
 
 #[derive(Default)]
@@ -354,7 +380,13 @@ struct Books {
     spend: HashMap<CounterKey, GCounter>,
     /// Allowance given away in each window: giver → its receivers' slots.
     given: HashMap<CounterKey, BTreeMap<NodeId, GCounter>>,
+    /// Allowance taken over from silent holders: taker → holders' slots.
+    taken: HashMap<CounterKey, BTreeMap<NodeId, GCounter>>,
     reserved: HashMap<CounterKey, Micros>,
+    /// This node's leases: its deputy and ceiling in each window.
+    leases: HashMap<CounterKey, lease::Lease>,
+    /// Ceilings this node granted as deputy: (holder, window) → ceiling.
+    guarded: HashMap<(NodeId, CounterKey), Micros>,
 }
 
 impl Books {
@@ -390,17 +422,38 @@ impl Books {
         } else {
             0
         };
-        let (received, gave) = self.given.get(key).map_or((0, 0), |by| {
-            let received: i128 = by
-                .iter()
-                .filter(|(g, _)| **g != node)
-                .map(|(_, c)| i128::from(c.of(node)))
-                .sum();
-            let gave = by.get(&node).map_or(0, |c| i128::from(c.value()));
-            (received, gave)
-        });
+        let (received, gave) = from_and_to(self.given.get(key), node);
+        let (lost, took) = from_and_to(self.taken.get(key), node);
         let spent = self.spend.get(key).map_or(0, |c| i128::from(c.of(node)));
-        base + received - gave - spent
+        base + received + took - gave - lost - spent
+    }
+
+    /// What went out of this node's allowance in window `key`: its spend,
+    /// its gifts and its reservations in flight (what a lease's ceiling caps).
+    fn outflow(&self, node: NodeId, key: &CounterKey) -> i128 {
+        let spent = self.spend.get(key).map_or(0, |c| c.of(node));
+        let gave = self
+            .given
+            .get(key)
+            .and_then(|by| by.get(&node))
+            .map_or(0, GCounter::value);
+        let reserved = self.reserved.get(key).copied().unwrap_or(0);
+        i128::from(spent) + i128::from(gave) + i128::from(reserved)
+    }
+
+    /// Room under this node's lease in window `key` (none without a lease).
+    fn ceiling_room(&self, node: NodeId, key: &CounterKey) -> Option<i128> {
+        let l = self.leases.get(key)?;
+        Some(i128::from(l.ceiling) - self.outflow(node, key))
+    }
+
+    /// What `node` may still give or reserve in window `key`: its unreserved
+    /// allowance, capped by the room under its lease.
+    fn free(&self, node: NodeId, key: &CounterKey, e: Escrow) -> i128 {
+        let reserved = self.reserved.get(key).copied().unwrap_or(0);
+        let free = self.allowance(node, key, e) - i128::from(reserved);
+        self.ceiling_room(node, key)
+            .map_or(free, |room| free.min(room))
     }
 
     /// Every node that spent, gave or received in window `key`.
@@ -410,14 +463,31 @@ impl Books {
             .get(key)
             .map(|c| c.slots.keys().copied().collect())
             .unwrap_or_default();
-        if let Some(by) = self.given.get(key) {
-            for (giver, c) in by {
-                nodes.insert(*giver);
+        for by in [self.given.get(key), self.taken.get(key)]
+            .into_iter()
+            .flatten()
+        {
+            for (writer, c) in by {
+                nodes.insert(*writer);
                 nodes.extend(c.slots.keys().copied());
             }
         }
         nodes.into_iter()
     }
+}
+
+/// What `node` received from the writers of `by` (gifts or takes), and
+/// what it wrote itself.
+fn from_and_to(by: Option<&BTreeMap<NodeId, GCounter>>, node: NodeId) -> (i128, i128) {
+    by.map_or((0, 0), |by| {
+        let received = by
+            .iter()
+            .filter(|(w, _)| **w != node)
+            .map(|(_, c)| i128::from(c.of(node)))
+            .sum();
+        let wrote = by.get(&node).map_or(0, |c| i128::from(c.value()));
+        (received, wrote)
+    })
 }
 
 /// Charges every journal row a crash left (at its whole amount, in every
@@ -467,6 +537,9 @@ pub struct Ledger {
     books: Mutex<Books>,
     /// The next journal row id.
     next_held: std::sync::atomic::AtomicU64,
+    /// Windows that ended before this (Unix ms) were collected: a peer's
+    /// counter of one is dropped rather than brought back.
+    collected_before: std::sync::atomic::AtomicU64,
 }
 
 /// Format version of persisted spend counters.
@@ -494,6 +567,20 @@ impl Ledger {
                 .or_default()
                 .merge(&c);
         }
+        for (_, (taker, k, c)) in store.load_prefix::<(NodeId, CounterKey, GCounter)>(
+            CF_STATE,
+            b"take\0",
+            COUNTER_VERSION,
+        )? {
+            books
+                .taken
+                .entry(k)
+                .or_default()
+                .entry(taker)
+                .or_default()
+                .merge(&c);
+        }
+        lease::load(&store, &mut books)?;
         // Peers learn the charged spend through anti-entropy, like any
         // counter this node wrote while they did not hear it.
         recover_held(node, &store, &mut books)?;
@@ -502,6 +589,7 @@ impl Ledger {
             store,
             books: Mutex::new(books),
             next_held: std::sync::atomic::AtomicU64::new(0),
+            collected_before: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
@@ -568,6 +656,26 @@ impl Ledger {
                     shortfall: cluster_room.then(|| Shortfall {
                         key: key.name(),
                         amount: (i128::from(amount) - mine.max(0)) as Micros,
+                        lack: Lack::Allowance,
+                    }),
+                });
+            }
+            // Within the allowance, but over the ceiling of this node's
+            // lease: its deputy may raise the ceiling.
+            if let Some(room) = books.ceiling_room(self.node, &key)
+                && i128::from(amount) > room
+            {
+                return Err(BudgetExceeded {
+                    scope: scope.clone(),
+                    period: b.period.label(),
+                    limit: b.limit_usd,
+                    spent: Usd(spent),
+                    reserved: Usd(reserved),
+                    asked: Usd(amount),
+                    shortfall: Some(Shortfall {
+                        key: key.name(),
+                        amount: (i128::from(amount) - room.max(0)) as Micros,
+                        lack: Lack::Ceiling,
                     }),
                 });
             }
@@ -665,8 +773,7 @@ impl Ledger {
             return Ok(None);
         }
         let mut books = self.books.lock().expect("ledger lock");
-        let reserved = books.reserved.get(&key).copied().unwrap_or(0);
-        let free = books.allowance(self.node, &key, e) - i128::from(reserved);
+        let free = books.free(self.node, &key, e);
         if free <= 0 {
             return Ok(None);
         }
@@ -696,8 +803,7 @@ impl Ledger {
         let mut out = Vec::new();
         for key in keys {
             let Some(e) = escrow(&key) else { continue };
-            let reserved = books.reserved.get(&key).copied().unwrap_or(0);
-            let free = books.allowance(self.node, &key, e) - i128::from(reserved);
+            let free = books.free(self.node, &key, e);
             if let Some(receiver) = to(&e)
                 && free > 0
                 && receiver != self.node
@@ -742,7 +848,11 @@ impl Ledger {
             by.iter()
                 .map(move |(giver, c)| (given_name(*giver, k), c.clone()))
         });
-        spend.chain(given).collect()
+        let taken = books.taken.iter().flat_map(|(k, by)| {
+            by.iter()
+                .map(move |(taker, c)| (lease::taken_name(*taker, k), c.clone()))
+        });
+        spend.chain(given).chain(taken).collect()
     }
 
     /// The counter `name`, if this node has it.
@@ -751,6 +861,7 @@ impl Ledger {
         match CounterName::parse(name)? {
             CounterName::Spend(key) => books.spend.get(&key).cloned(),
             CounterName::Given { giver, key } => books.given.get(&key)?.get(&giver).cloned(),
+            CounterName::Taken { taker, key } => books.taken.get(&key)?.get(&taker).cloned(),
         }
     }
 
@@ -765,6 +876,17 @@ impl Ledger {
         let Some(parsed) = CounterName::parse(name) else {
             return Ok(false);
         };
+        let window = match &parsed {
+            CounterName::Spend(k)
+            | CounterName::Given { key: k, .. }
+            | CounterName::Taken { key: k, .. } => k,
+        };
+        let collected = self
+            .collected_before
+            .load(std::sync::atomic::Ordering::Relaxed);
+        if window.end_ms <= collected {
+            return Ok(false);
+        }
         let mut books = self.books.lock().expect("ledger lock");
         let row = match &parsed {
             CounterName::Spend(key) => {
@@ -774,21 +896,65 @@ impl Ledger {
                 }
                 store::encode(COUNTER_VERSION, &(key, &*c))?
             }
-            CounterName::Given { giver, key } => {
-                let c = books
-                    .given
+            CounterName::Given { giver: writer, key }
+            | CounterName::Taken { taker: writer, key } => {
+                let by = if matches!(parsed, CounterName::Given { .. }) {
+                    &mut books.given
+                } else {
+                    &mut books.taken
+                };
+                let c = by
                     .entry(key.clone())
                     .or_default()
-                    .entry(*giver)
+                    .entry(*writer)
                     .or_default();
                 if !grew(c, delta) {
                     return Ok(false);
                 }
-                store::encode(COUNTER_VERSION, &(giver, key, &*c))?
+                store::encode(COUNTER_VERSION, &(writer, key, &*c))?
             }
         };
         self.store.put(CF_STATE, name.as_bytes(), &row)?;
         Ok(true)
+    }
+
+    /// Forgets every window that ended before `before` (Unix ms): its spend,
+    /// gifts, takes and leases, in memory and on disk; a peer's counter of
+    /// such a window is dropped from then on. Returns how many rows went.
+    pub fn collect(&self, before: u64) -> Result<usize, StoreError> {
+        use std::sync::atomic::Ordering;
+        self.collected_before.fetch_max(before, Ordering::Relaxed);
+        let mut guard = self.books.lock().expect("ledger lock");
+        let books = &mut *guard;
+        let ended = |k: &CounterKey| k.end_ms <= before;
+        let mut rows: Vec<Vec<u8>> = Vec::new();
+        books.spend.retain(|k, _| {
+            let keep = !ended(k);
+            if !keep {
+                rows.push(k.name().into_bytes());
+            }
+            keep
+        });
+        for (by, prefix) in [(&mut books.given, "give"), (&mut books.taken, "take")] {
+            by.retain(|k, writers| {
+                let keep = !ended(k);
+                if !keep {
+                    rows.extend(
+                        writers
+                            .keys()
+                            .map(|w| written_name(prefix, *w, k).into_bytes()),
+                    );
+                }
+                keep
+            });
+        }
+        rows.extend(lease::collect(books, before));
+        if rows.is_empty() {
+            return Ok(0);
+        }
+        self.store
+            .write_durable(CF_STATE, [], rows.iter().map(Vec::as_slice))?;
+        Ok(rows.len())
     }
 
     /// Spend of `scope` in the window of `b` containing `now_ms`, cluster-wide.
@@ -1017,9 +1183,125 @@ mod tests {
         assert!(!here.merge("keys\0vk_1", &GCounter::default()).unwrap());
     }
 
+    #[test]
+    fn ended_windows_are_collected_and_stay_collected() {
+        let dir = tempfile::tempdir().unwrap();
+        let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();
+        let b = budget("0.000100", Period::Day, true, 0);
+        let budgets = vec![("key:k".to_string(), b)];
+        let day1 = ms(2026, 11, 27);
+        let r = l.reserve(&budgets, 10, day1, |_| 1).unwrap();
+        l.settle(r, 10, |_| true).unwrap();
+        let old = CounterKey {
+            scope: "key:k".into(),
+            start_ms: window(&b, day1).0,
+            end_ms: window(&b, day1).1,
+        };
+        l.begin_lease(&old, 2, 50).unwrap();
+        let gift = l
+            .give(
+                &old.name(),
+                3,
+                5,
+                Escrow {
+                    limit: 100,
+                    home: 1,
+                },
+            )
+            .unwrap()
+            .unwrap();
+        let r = l.reserve(&budgets, 10, day1 + DAY, |_| 1).unwrap();
+        l.settle(r, 7, |_| true).unwrap();
+        // An hour after day 1 ended: day 1 goes, day 2 stays.
+        assert_eq!(l.collect(old.end_ms + 3_600_000).unwrap(), 3);
+        assert_eq!(l.spent("key:k", &b, day1), 0);
+        assert_eq!(l.spent("key:k", &b, day1 + DAY), 7);
+        assert!(l.lease(&old).is_none());
+        let mut late = GCounter::default();
+        late.add(2, 40);
+        assert!(
+            !l.merge(&old.name(), &late).unwrap(),
+            "a peer's counter of a collected window is dropped"
+        );
+        let Change::Counter { key, counter } = gift else {
+            panic!()
+        };
+        assert!(!l.merge(&key, &counter).unwrap());
+        drop(l);
+        let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();
+        assert_eq!(l.spent("key:k", &b, day1), 0, "gone from disk too");
+        assert_eq!(l.spent("key:k", &b, day1 + DAY), 7);
+        assert_eq!(l.counters().len(), 1);
+    }
+
+    #[test]
+    fn a_deputy_takes_over_what_a_silent_home_held_beyond_its_ceiling() {
+        let (_d0, home) = ledger();
+        let d1 = tempfile::tempdir().unwrap();
+        let deputy = Ledger::open(2, Store::open(d1.path()).unwrap()).unwrap();
+        let b = budget("0.000800", Period::Day, true, 0);
+        let budgets = vec![("team:t".to_string(), b)];
+        let now = ms(2026, 11, 27);
+        let (start_ms, end_ms) = window(&b, now);
+        let key = CounterKey {
+            scope: "team:t".into(),
+            start_ms,
+            end_ms,
+        };
+        let escrow = Escrow {
+            limit: 800,
+            home: 1,
+        };
+        // The home (node 1) holds 800 and leases 1/8 of it above its outflow.
+        let want = home
+            .lease_want(&key, escrow, 0)
+            .expect("it holds allowance");
+        assert_eq!((want.deputy, want.ceiling), (None, 100));
+        assert!(home.begin_lease(&key, 2, want.ceiling).unwrap());
+        assert_eq!(deputy.grant(1, &key, want.ceiling, escrow).unwrap(), 100);
+        let r = home.reserve(&budgets, 60, now, |_| 1).unwrap();
+        home.settle(r, 60, |_| true).unwrap();
+        let e = home.reserve(&budgets, 50, now, |_| 1).unwrap_err();
+        let short = e.shortfall.expect("the cluster has room");
+        assert_eq!((short.lack, short.amount), (Lack::Ceiling, 10));
+        // The home asks ahead: 60 out, so 60 + 100.
+        let want = home.lease_want(&key, escrow, short.amount).unwrap();
+        assert_eq!((want.deputy, want.ceiling), (Some(2), 170));
+        let granted = deputy.grant(1, &key, want.ceiling, escrow).unwrap();
+        assert!(home.raise_lease(&key, 2, granted).unwrap());
+        let r = home.reserve(&budgets, 50, now, |_| 1).unwrap();
+        home.settle(r, 50, |_| true).unwrap();
+
+        // The home goes silent: its deputy takes what it held beyond 170.
+        let changes = deputy.take_over(1, now, |_| Some(escrow)).unwrap();
+        assert_eq!(changes.len(), 1);
+        assert_eq!(deputy.available(2, &key.name(), escrow), 630);
+        assert!(
+            deputy
+                .take_over(1, now, |_| Some(escrow))
+                .unwrap()
+                .is_empty(),
+            "a second take finds nothing more"
+        );
+        // The home, back, hears of the take; it can still spend its 60 of
+        // room, and its deputy grants no more than it holds.
+        for c in changes {
+            let Change::Counter { key, counter } = c else {
+                panic!("{c:?}")
+            };
+            home.merge(&key, &counter).unwrap();
+        }
+        assert_eq!(home.available(1, &key.name(), escrow), 60);
+        assert_eq!(deputy.grant(1, &key, 500, escrow).unwrap(), 170);
+        assert!(home.reserve(&budgets, 61, now, |_| 1).is_err());
+        home.reserve(&budgets, 60, now, |_| 1).unwrap();
+    }
+
     /// The bounded-counter invariant: whatever nodes reserve, spend and give,
-    /// and however late, duplicated or reordered their changes arrive, the
-    /// spend of all nodes together never passes the limit.
+    /// whenever deputies take over a holder's allowance (its holder alive or
+    /// not), and however late, duplicated or reordered their changes and
+    /// lease messages arrive, the spend of all nodes together never passes
+    /// the limit.
     #[test]
     fn total_spend_never_passes_the_limit() {
         use proptest::prelude::*;
@@ -1043,26 +1325,66 @@ mod tests {
             MoveHome {
                 to: u64,
             },
+            /// A node takes or raises its lease (asking `deputy` if it
+            /// has none yet).
+            Lease {
+                holder: usize,
+                deputy: usize,
+                extra: u64,
+            },
+            /// A lease request reaches its deputy, or a grant its holder.
+            DeliverLease {
+                pick: usize,
+            },
+            /// A deputy takes over its holder's allowance, as if the holder
+            /// were down (it may well be alive and spending).
+            TakeOver {
+                deputy: usize,
+                holder: usize,
+            },
+        }
+        /// A lease message in flight.
+        #[derive(Debug, Clone)]
+        enum LeaseMsg {
+            Ask {
+                holder: usize,
+                deputy: usize,
+                ceiling: u64,
+            },
+            Grant {
+                holder: usize,
+                deputy: usize,
+                ceiling: u64,
+            },
         }
         let op = prop_oneof![
-            (0..3u64).prop_map(|to| Op::MoveHome { to }),
-            (0..3usize, 1..40u64, 0..=100u64).prop_map(|(node, amount, actual_pct)| Op::Spend {
+            1 => (0..3u64).prop_map(|to| Op::MoveHome { to }),
+            // Spends are small and mostly billed whole, so that budgets
+            // run out and every node's share (ceiling, take) gets spent.
+            4 => (0..3usize, 1..16u64, 0..=120u64).prop_map(|(node, amount, actual_pct)| Op::Spend {
                 node,
                 amount,
-                actual_pct
+                actual_pct: actual_pct.min(100)
             }),
-            (0..3usize, 0..3usize, 1..40u64).prop_map(|(from, to, amount)| Op::Ask {
+            1 => (0..3usize, 0..3usize, 1..40u64).prop_map(|(from, to, amount)| Op::Ask {
                 from,
                 to,
                 amount
             }),
-            (0..1000usize).prop_map(|pick| Op::Deliver { pick }),
+            2 => (0..1000usize).prop_map(|pick| Op::Deliver { pick }),
+            2 => (0..3usize, 0..3usize, 0..30u64).prop_map(|(holder, deputy, extra)| Op::Lease {
+                holder,
+                deputy,
+                extra
+            }),
+            2 => (0..1000usize).prop_map(|pick| Op::DeliverLease { pick }),
+            1 => (0..3usize, 0..3usize).prop_map(|(deputy, holder)| Op::TakeOver { deputy, holder }),
         ];
         let config = ProptestConfig {
             cases: 64,
             ..ProptestConfig::default()
         };
-        proptest!(config, |(ops in proptest::collection::vec(op, 1..120), first_home in 0..3u64)| {
+        proptest!(config, |(ops in proptest::collection::vec(op, 1..200), first_home in 0..3u64)| {
             let mut home = first_home;
             let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
             let nodes: Vec<Ledger> = dirs
@@ -1073,29 +1395,33 @@ mod tests {
             let b = budget("0.000100", Period::Day, true, 0);
             let budgets = vec![("team:t".to_string(), b)];
             let now = ms(2026, 11, 27);
-            let key = CounterKey { scope: "team:t".into(), start_ms: window(&b, now).0, end_ms: window(&b, now).1 }.name();
+            let window_key = CounterKey { scope: "team:t".into(), start_ms: window(&b, now).0, end_ms: window(&b, now).1 };
+            let key = window_key.name();
             // Changes in flight: (receiver, change).
             let mut wire: Vec<(usize, Change)> = Vec::new();
+            let mut leases: Vec<LeaseMsg> = Vec::new();
             let mut true_spend = 0u64;
+            let broadcast = |wire: &mut Vec<(usize, Change)>, from: usize, changes: Vec<Change>| {
+                for c in changes {
+                    for to in (0..3).filter(|&t| t != from) {
+                        wire.push((to, c.clone()));
+                    }
+                }
+            };
             for op in ops {
+                let escrow = Escrow { limit: 100, home };
                 match op {
                     Op::Spend { node, amount, actual_pct } => {
                         if let Ok(r) = nodes[node].reserve(&budgets, amount, now, |_| home) {
                             let actual = amount * actual_pct / 100;
                             true_spend += actual;
-                            for c in nodes[node].settle(r, actual, |_| true).unwrap() {
-                                for to in (0..3).filter(|&t| t != node) {
-                                    wire.push((to, c.clone()));
-                                }
-                            }
+                            let changes = nodes[node].settle(r, actual, |_| true).unwrap();
+                            broadcast(&mut wire, node, changes);
                         }
                     }
                     Op::Ask { from, to, amount } => {
-                        let escrow = Escrow { limit: 100, home };
                         if let Some(c) = nodes[from].give(&key, to as u64, amount, escrow).unwrap() {
-                            for t in (0..3).filter(|&t| t != from) {
-                                wire.push((t, c.clone()));
-                            }
+                            broadcast(&mut wire, from, vec![c]);
                         }
                     }
                     Op::Deliver { pick } => {
@@ -1115,6 +1441,38 @@ mod tests {
                             nodes[n].merge(&key, &counter).unwrap();
                         }
                         home = to;
+                    }
+                    Op::Lease { holder, deputy, extra } => {
+                        if let Some(want) = nodes[holder].lease_want(&window_key, escrow, extra) {
+                            let deputy = match want.deputy {
+                                Some(d) => d as usize,
+                                None if deputy != holder => {
+                                    nodes[holder].begin_lease(&window_key, deputy as u64, want.ceiling).unwrap();
+                                    deputy
+                                }
+                                None => continue,
+                            };
+                            leases.push(LeaseMsg::Ask { holder, deputy, ceiling: want.ceiling });
+                        }
+                    }
+                    Op::DeliverLease { pick } => {
+                        if !leases.is_empty() {
+                            let i = pick % leases.len();
+                            let msg = if pick % 4 == 0 { leases[i].clone() } else { leases.remove(i) };
+                            match msg {
+                                LeaseMsg::Ask { holder, deputy, ceiling } => {
+                                    let granted = nodes[deputy].grant(holder as u64, &window_key, ceiling, escrow).unwrap();
+                                    leases.push(LeaseMsg::Grant { holder, deputy, ceiling: granted });
+                                }
+                                LeaseMsg::Grant { holder, deputy, ceiling } => {
+                                    nodes[holder].raise_lease(&window_key, deputy as u64, ceiling).unwrap();
+                                }
+                            }
+                        }
+                    }
+                    Op::TakeOver { deputy, holder } => {
+                        let changes = nodes[deputy].take_over(holder as u64, now, |_| Some(escrow)).unwrap();
+                        broadcast(&mut wire, deputy, changes);
                     }
                 }
                 prop_assert!(true_spend <= 100, "spent {true_spend} of 100");

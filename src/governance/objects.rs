@@ -18,7 +18,7 @@ use crate::state::lww::LwwMap;
 pub const DEFAULT_MAX_TOKENS: u64 = 4096;
 
 /// The field that marks a deleted object.
-pub const DELETED: &str = "deleted";
+pub const DELETED: &str = crate::state::table::TOMBSTONE;
 
 /// An object stored in a replicated table.
 pub trait Object: Serialize + DeserializeOwned + Clone {

@@ -15,10 +15,24 @@ use crate::store::{self, CF_STATE, Store, StoreError};
 /// Format version of persisted rows.
 const ROW_VERSION: u8 = 1;
 
+/// The field whose value `true` marks a deleted object (a tombstone).
+pub const TOMBSTONE: &str = "deleted";
+
 pub struct Table {
     name: &'static str,
     store: Store,
     rows: RwLock<BTreeMap<String, LwwMap>>,
+    /// Tombstones written before this (Unix ms) were collected: a peer's
+    /// copy of one is not brought back.
+    collected_before: std::sync::atomic::AtomicU64,
+}
+
+/// When `row` was deleted, if it is a tombstone: deleted, and nothing
+/// written after.
+fn deleted_at(row: &LwwMap) -> Option<u64> {
+    let tomb = row.fields.get(TOMBSTONE)?;
+    let newest = row.last_write()?;
+    (tomb.value.as_deref() == Some(b"true") && newest == tomb.ts).then_some(tomb.ts.wall_ms)
 }
 
 impl Table {
@@ -33,6 +47,7 @@ impl Table {
             name,
             store,
             rows: RwLock::new(rows),
+            collected_before: Default::default(),
         })
     }
 
@@ -49,16 +64,18 @@ impl Table {
     /// Merges a peer's delta into row `id`; persists and returns `true` only
     /// if it changed the row (a change seen before is a no-op).
     pub fn apply_if_changed(&self, id: &str, delta: &LwwMap) -> Result<bool, StoreError> {
-        let unchanged = self
-            .rows
-            .read()
-            .expect("table lock")
-            .get(id)
-            .is_some_and(|row| {
+        let collected = self
+            .collected_before
+            .load(std::sync::atomic::Ordering::Relaxed);
+        let unchanged = match self.rows.read().expect("table lock").get(id) {
+            Some(row) => {
                 let mut merged = row.clone();
                 merged.merge(delta);
                 merged == *row
-            });
+            }
+            // A tombstone this node already collected.
+            None => deleted_at(delta).is_some_and(|at| at < collected),
+        };
         if unchanged {
             return Ok(false);
         }
@@ -77,6 +94,33 @@ impl Table {
             .put(CF_STATE, &key, &store::encode(ROW_VERSION, &row)?)?;
         rows.insert(id.to_string(), row.clone());
         Ok(row)
+    }
+
+    /// Removes every row deleted before `before` (Unix ms) and not written
+    /// since, in memory and on disk; from then on a peer's copy of such a
+    /// tombstone is ignored. Returns how many rows went.
+    pub fn collect_tombstones(&self, before: u64) -> Result<usize, StoreError> {
+        self.collected_before
+            .fetch_max(before, std::sync::atomic::Ordering::Relaxed);
+        let mut rows = self.rows.write().expect("table lock");
+        let old: Vec<String> = rows
+            .iter()
+            .filter(|(_, row)| deleted_at(row).is_some_and(|at| at < before))
+            .map(|(id, _)| id.clone())
+            .collect();
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<Vec<u8>> = old
+            .iter()
+            .map(|id| [Self::prefix(self.name), id.as_bytes().to_vec()].concat())
+            .collect();
+        self.store
+            .write_durable(CF_STATE, [], keys.iter().map(Vec::as_slice))?;
+        for id in &old {
+            rows.remove(id);
+        }
+        Ok(old.len())
     }
 
     pub fn get(&self, id: &str) -> Option<LwwMap> {
@@ -133,5 +177,43 @@ mod tests {
         let t = Table::open("keys", store).unwrap();
         assert_eq!(t.rows().len(), 1);
         assert_eq!(t.get("k1").unwrap().get("name"), Some(&b"\"new\""[..]));
+    }
+
+    #[test]
+    fn old_tombstones_are_collected_and_not_brought_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let t = Table::open("keys", store.clone()).unwrap();
+        let mut gone = LwwMap::default();
+        gone.set("name", ts(1), Some(b"\"a\"".to_vec()));
+        gone.set(TOMBSTONE, ts(5), Some(b"true".to_vec()));
+        t.apply("gone", &gone).unwrap();
+        // Deleted, then written again: not a tombstone.
+        let mut back = gone.clone();
+        back.set("name", ts(6), Some(b"\"b\"".to_vec()));
+        t.apply("back", &back).unwrap();
+        let mut recent = LwwMap::default();
+        recent.set(TOMBSTONE, ts(50), Some(b"true".to_vec()));
+        t.apply("recent", &recent).unwrap();
+        let mut live = LwwMap::default();
+        live.set("name", ts(2), Some(b"\"c\"".to_vec()));
+        t.apply("live", &live).unwrap();
+
+        assert_eq!(t.collect_tombstones(10).unwrap(), 1);
+        let ids: Vec<String> = t.rows().into_iter().map(|(id, _)| id).collect();
+        assert_eq!(ids, ["back", "live", "recent"]);
+        assert!(
+            !t.apply_if_changed("gone", &gone).unwrap(),
+            "a peer's copy of the collected tombstone stays out"
+        );
+        assert!(t.get("gone").is_none());
+        assert!(
+            t.apply_if_changed("new", &live).unwrap(),
+            "other rows still land"
+        );
+        drop(t);
+        let t = Table::open("keys", store).unwrap();
+        assert!(t.get("gone").is_none(), "gone from disk too");
+        assert_eq!(t.rows().len(), 4);
     }
 }
