@@ -309,3 +309,127 @@ async fn anthropic_cache_reads_and_writes_are_charged_at_their_rates_for_openai_
     let budgets = budgets_of(&gw, secret).await;
     assert_eq!(budgets[0].1, total, "the key was charged what was logged");
 }
+
+#[tokio::test]
+async fn perplexity_requests_pay_their_search_fee_and_reserve_it() {
+    let mock = start_mock(&[]).await;
+    let admin =
+        "[server]\nadmin_token = \"fees-admin-token-00001\"\n[client]\nenforce_auth = true\n";
+    let gw = Gateway::start(&config(&mock, admin)).await;
+    let key = |limit: &str| {
+        let url = gw.url("/api/keys");
+        let limit = limit.to_string();
+        async move {
+            let (status, key) = admin_call(
+                url,
+                "fees-admin-token-00001",
+                reqwest::Method::POST,
+                Some(json!({"name": "search", "budgets": [{"limit_usd": limit, "period": "1d"}]})),
+            )
+            .await;
+            assert_eq!(status, 201, "{key}");
+            key["secret"].as_str().unwrap().to_string()
+        }
+    };
+    // The catalog's prices for Perplexity's sonar (from LiteLLM's map):
+    // $1 per million tokens in and out, and $5 / $8 / $12 per thousand
+    // requests by search context size.
+    let (status, price) = admin_call(
+        gw.url("/api/pricing/pplx/sonar"),
+        "fees-admin-token-00001",
+        reqwest::Method::GET,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{price}");
+    assert_eq!(
+        price["price"]["request_fee"],
+        json!({"low": 5000, "medium": 8000, "high": 12000}),
+        "{price}"
+    );
+    let secret = key("1").await;
+    let mut seen = Vec::new();
+    for (size, fee) in [(None, 5000), (Some("medium"), 8000), (Some("high"), 12000)] {
+        let mut body = json!({"model": "pplx/sonar", "max_tokens": 16,
+            "messages": [{"role": "user", "content": "what happened today?"}]});
+        if let Some(s) = size {
+            body["web_search_options"] = json!({"search_context_size": s});
+        }
+        let r = post(&gw, "/v1/chat/completions", Some(&secret), &body).await;
+        assert_eq!(r.status(), 200, "{size:?}");
+        let id = r.headers()["x-tollgate-request-id"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        let usage = r.json::<Value>().await.unwrap()["usage"].clone();
+        let tokens =
+            usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap();
+        // $1 per million tokens: one micro-dollar per token.
+        seen.push((id, tokens + fee));
+    }
+    let page = logs_until(&gw, "", Some("fees-admin-token-00001"), |p| {
+        p["data"].as_array().is_some_and(|d| d.len() == seen.len())
+    })
+    .await;
+    for (id, cost) in &seen {
+        let log = page["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|l| l["id"] == *id)
+            .unwrap();
+        assert_eq!(log["cost_micros"], *cost, "{log}");
+    }
+    let spent: u64 = seen.iter().map(|(_, c)| c).sum();
+    assert_eq!(budgets_of(&gw, &secret).await[0].1, spent);
+
+    // The reservation holds the fee: a budget that covers the tokens of a
+    // request but not its high-context fee refuses it before it is sent.
+    let small = key("0.011").await;
+    let before = get_json(mock.url("/mock/stats")).await["total"].clone();
+    let body = json!({"model": "pplx/sonar", "max_tokens": 16,
+        "web_search_options": {"search_context_size": "high"},
+        "messages": [{"role": "user", "content": "what happened today?"}]});
+    let r = post(&gw, "/v1/chat/completions", Some(&small), &body).await;
+    assert_eq!(r.status(), 402, "{}", r.text().await.unwrap());
+    assert_eq!(get_json(mock.url("/mock/stats")).await["total"], before);
+    // Low context fits the same budget.
+    let mut low = body.clone();
+    low["web_search_options"] = json!({"search_context_size": "low"});
+    assert_eq!(
+        post(&gw, "/v1/chat/completions", Some(&small), &low)
+            .await
+            .status(),
+        200
+    );
+
+    // What no price covers is refused for keys with budgets, by name.
+    for (model, options, says) in [
+        (
+            "pplx/sonar",
+            json!({"search_context_size": "huge"}),
+            "search_context_size",
+        ),
+        (
+            "pplx/sonar-pro",
+            json!({"search_type": "pro"}),
+            "search_type",
+        ),
+        (
+            "oai/mock-1",
+            json!({"search_context_size": "low"}),
+            "web_search_options",
+        ),
+    ] {
+        let mut b = body.clone();
+        b["model"] = json!(model);
+        b["web_search_options"] = options;
+        let r = post(&gw, "/v1/chat/completions", Some(&secret), &b).await;
+        assert_eq!(r.status(), 400, "{model}");
+        let v: Value = r.json().await.unwrap();
+        assert!(
+            v["error"]["message"].as_str().unwrap().contains(says),
+            "{v}"
+        );
+    }
+}
