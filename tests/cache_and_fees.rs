@@ -349,9 +349,18 @@ async fn perplexity_requests_pay_their_search_fee_and_reserve_it() {
     );
     let secret = key("1").await;
     let mut seen = Vec::new();
-    for (size, fee) in [(None, 5000), (Some("medium"), 8000), (Some("high"), 12000)] {
-        let mut body = json!({"model": "pplx/sonar", "max_tokens": 16,
+    let cases = [
+        (None, 5000, false),
+        (Some("medium"), 8000, false),
+        (Some("high"), 12000, false),
+        (Some("high"), 12000, true),
+    ];
+    for (size, fee, stream) in cases {
+        let mut body = json!({"model": "pplx/sonar", "max_tokens": 16, "stream": stream,
             "messages": [{"role": "user", "content": "what happened today?"}]});
+        if stream {
+            body["stream_options"] = json!({"include_usage": true});
+        }
         if let Some(s) = size {
             body["web_search_options"] = json!({"search_context_size": s});
         }
@@ -361,7 +370,17 @@ async fn perplexity_requests_pay_their_search_fee_and_reserve_it() {
             .to_str()
             .unwrap()
             .to_string();
-        let usage = r.json::<Value>().await.unwrap()["usage"].clone();
+        let usage = if stream {
+            let text = r.text().await.unwrap();
+            sse_data(&text)
+                .iter()
+                .filter_map(|d| serde_json::from_str::<Value>(d).ok())
+                .rfind(|c| !c["usage"].is_null())
+                .unwrap_or_else(|| panic!("no usage chunk: {text}"))["usage"]
+                .clone()
+        } else {
+            r.json::<Value>().await.unwrap()["usage"].clone()
+        };
         let tokens =
             usage["prompt_tokens"].as_u64().unwrap() + usage["completion_tokens"].as_u64().unwrap();
         // $1 per million tokens: one micro-dollar per token.
