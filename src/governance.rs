@@ -25,6 +25,7 @@ use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
 use crate::config::ProviderConfig;
+use crate::providers::bound::SearchContext;
 use crate::providers::openai::Usage;
 use crate::routing::Pattern;
 use crate::state::hlc::{Clock, Hlc};
@@ -537,6 +538,7 @@ impl Governance {
                     cache_write: o.cache_write,
                     cache_write_1h: o.cache_write_1h,
                     long_context: None,
+                    request_fee: None,
                 };
                 prices.insert(o.id, price);
             }
@@ -1177,11 +1179,19 @@ impl Governance {
         self.ledger.spent(scope, b, self.now_ms())
     }
 
-    /// Cost of `usage` on `model` at `provider` of preset `kind` (0 for
+    /// Cost of `usage` on `model` at `provider` of preset `kind`, with the
+    /// model's per-request fee at the request's `search` context (0 for
     /// unpriced models, which only keys without budgets may use).
-    pub fn cost(&self, provider: &str, kind: &str, model: &str, usage: &Usage) -> Micros {
+    pub fn cost(
+        &self,
+        provider: &str,
+        kind: &str,
+        model: &str,
+        usage: &Usage,
+        search: SearchContext,
+    ) -> Micros {
         self.price(provider, kind, model)
-            .map_or(0, |p| p.cost(usage))
+            .map_or(0, |p| p.cost(usage).saturating_add(p.request_fee(search)))
     }
 
     fn check_customer(&self, c: &Customer) -> Result<(), GovError> {

@@ -27,6 +27,11 @@
 //! (with its `anthropic-version` and `anthropic-beta` headers), so tests can
 //! see what reached the upstream.
 //!
+//! The Anthropic endpoint caches prompts as Anthropic bills them: the prompt
+//! up to the last block marked `cache_control` is a cache write the first
+//! time the mock sees it (an hour's write up to the last `"ttl": "1h"`
+//! marker) and a cache read after; `usage` reports both.
+//!
 //! When tools are offered and the last message is the user's, the mock calls
 //! a tool: the one a user message `call <tool> <JSON arguments>` names (if it
 //! is offered), else the first, with example arguments from its schema.
@@ -93,6 +98,8 @@ struct Mock {
     injected: Arc<AtomicU64>,
     /// Faults set at run time per API key.
     faults: Arc<Mutex<HashMap<String, Fault>>>,
+    /// Prompt prefixes written to the Anthropic endpoint's prompt cache.
+    prompt_cache: Arc<Mutex<std::collections::HashSet<u64>>>,
 }
 
 impl Mock {
@@ -132,6 +139,7 @@ pub fn router(opts: MockOptions) -> Router {
         stats: Arc::default(),
         injected: Arc::default(),
         faults: Arc::default(),
+        prompt_cache: Arc::default(),
     };
     Router::new()
         .route("/v1/chat/completions", post(chat))

@@ -45,6 +45,7 @@ use crate::governance::{Governance, KeyView, SECRET_PREFIX};
 use crate::health::{HealthBook, Outcome, RouteId};
 use crate::observability::metrics::Metrics;
 use crate::observability::request_log::{RequestLog, RequestLogs, now_ms};
+use crate::providers::bound::SearchContext;
 use crate::providers::openai::{self, Endpoint, RawObject, RequestView, Usage};
 use crate::providers::presets::ProviderKind;
 use crate::providers::{bound, tokens};
@@ -188,6 +189,9 @@ pub struct Ctx {
     model_label: Option<Arc<str>>,
     key: Option<Arc<str>>,
     usage: Usage,
+    /// The search context the request asks for, which prices a per-request
+    /// search fee (`web_search_options`, as every target is sent it).
+    search: SearchContext,
     ttft: Option<Duration>,
     status: u16,
     error: Option<String>,
@@ -220,6 +224,7 @@ impl Ctx {
             model_label: None,
             key: None,
             usage: Usage::default(),
+            search: SearchContext::default(),
             ttft: None,
             status: 0,
             error: None,
@@ -282,7 +287,7 @@ impl Finisher {
         let known_usage = ctx.usage != Usage::default();
         let mut cost = match (&ctx.provider, &ctx.model) {
             (Some(p), Some(model)) if known_usage => {
-                gov.cost(p, ctx.provider_kind, model, &ctx.usage)
+                gov.cost(p, ctx.provider_kind, model, &ctx.usage, ctx.search)
             }
             _ => 0,
         };
@@ -496,6 +501,10 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.message).with_param(e.param))?;
     ctx.requested_model = view.model.clone();
     ctx.stream = view.stream;
+    let options = obj
+        .get("web_search_options")
+        .and_then(|v| serde_json::from_str::<serde_json::Value>(v.get()).ok());
+    ctx.search = SearchContext::of_options(options.as_ref());
     if let Some(headers) = rule_headers {
         apply_rules(gw, &rules, &headers, caller.as_deref(), &obj, &mut view);
     }
@@ -682,7 +691,10 @@ fn worst_cost(
         };
         let b = bound::enforce(p.wire, kind, cap_field, &mut plan.body, cap)
             .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.to_string()))?;
-        worst = worst.max(price.worst_case(b.prompt_tokens, b.output_tokens));
+        let most = price
+            .bound(&b)
+            .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.to_string()))?;
+        worst = worst.max(most);
     }
     Ok(Some(worst))
 }

@@ -86,6 +86,15 @@ TIER_FIELDS = {
 }
 TIER_KEYS = ("input", "output", "cached_input", "cache_write", "cache_write_1h")
 
+# Per-request fees, in micro-dollars per request, by search context size.
+# LiteLLM's `search_context_cost_per_query` is, for Perplexity, a fee on
+# every request (Sonar searches each time); for the other providers it is the
+# price of a web-search tool call, billed only when the tool runs, and is not
+# carried (the gateway refuses web search it cannot price for keys with
+# budgets). `input_cost_per_request` is a flat fee on every request.
+SEARCH_FEE_KINDS = {"perplexity"}
+SEARCH_SIZES = ("low", "medium", "high")
+
 # Counted, never silently: how many values were not a whole number of
 # micro-dollars per million tokens and were rounded up.
 ROUNDED_UP = 0
@@ -103,6 +112,43 @@ def micros_per_million(value) -> int:
     if whole < 0:
         raise ValueError(f"negative price: {value!r}")
     return int(whole)
+
+
+def micros_per_request(value) -> int:
+    """USD per request -> ceil(value * 1e6) micro-dollars."""
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal)):
+        raise ValueError(f"not a number: {value!r}")
+    whole = Decimal(value).scaleb(6).to_integral_value(rounding=ROUND_CEILING)
+    if whole < 0:
+        raise ValueError(f"negative fee: {value!r}")
+    return int(whole)
+
+
+def request_fee(entry: dict, kind: str):
+    """The per-request fee by search context size, or None."""
+    fee = None
+    flat = entry.get("input_cost_per_request")
+    if flat is not None:
+        n = micros_per_request(flat)
+        fee = {size: n for size in SEARCH_SIZES}
+    search = entry.get("search_context_cost_per_query")
+    if kind in SEARCH_FEE_KINDS and isinstance(search, dict):
+        by_size = {}
+        for size in SEARCH_SIZES:
+            v = search.get(f"search_context_size_{size}")
+            if v is None:
+                sys.exit(f"{entry!r}: search_context_cost_per_query lacks {size}")
+            by_size[size] = micros_per_request(v)
+        fee = by_size if fee is None else {k: fee[k] + by_size[k] for k in SEARCH_SIZES}
+    if fee is not None and not any(fee.values()):
+        return None
+    return fee
+
+
+def dearer_fee(a, b):
+    if a is None or b is None:
+        return a or b
+    return {k: max(a[k], b[k]) for k in SEARCH_SIZES}
 
 
 def opt_price(entry: dict, field: str):
@@ -229,14 +275,21 @@ def build(data: dict):
             "max_output": max_output(entry),
             "above": tiers(entry),
         }
+        fee = request_fee(entry, kind)
+        if fee is not None:
+            m["request_fee"] = fee
         mid = m["id"]
         if mid in models:
             prev = models[mid]
             keep = dearer(prev, m)
-            same = all(prev[k] == m[k] for k in (*TIER_KEYS, "above"))
+            same = all(prev.get(k) == m.get(k) for k in (*TIER_KEYS, "above", "request_fee"))
             collisions.append((mid, origin[mid], key, origin[mid] if keep is prev else key, same))
+            # Whichever entry's token prices are kept, the dearer fee is too.
+            fee = dearer_fee(prev.get("request_fee"), m.get("request_fee"))
             if keep is m:
                 models[mid], origin[mid] = m, key
+            if fee is not None:
+                models[mid]["request_fee"] = fee
         else:
             models[mid], origin[mid] = m, key
     return [models[k] for k in sorted(models)], collisions, skipped
@@ -309,6 +362,10 @@ def main() -> None:
     for mid in free:
         print(f"  {mid}")
     print(f"prices rounded up to a whole micro-dollar per million tokens: {ROUNDED_UP}")
+    fees = [m for m in models if m.get("request_fee")]
+    print(f"models with a per-request fee: {len(fees)}")
+    for m in fees:
+        print(f"  {m['id']}: {m['request_fee']}")
 
 
 if __name__ == "__main__":

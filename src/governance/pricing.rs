@@ -17,6 +17,7 @@ use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 
+use crate::providers::bound::{Bound, SearchContext, Unpriceable};
 use crate::providers::openai::Usage;
 
 /// Micro-dollars (1 USD = 1,000,000).
@@ -41,6 +42,30 @@ pub struct Price {
     /// Rates for the whole request once its prompt passes a size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub long_context: Option<LongContext>,
+    /// A fee per request on top of tokens, by the search context it asks
+    /// for (Perplexity's Sonar models search on every request). An override
+    /// without one keeps the catalog's fee for the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_fee: Option<RequestFee>,
+}
+
+/// Micro-dollars per request, by `web_search_options.search_context_size`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequestFee {
+    pub low: Micros,
+    pub medium: Micros,
+    pub high: Micros,
+}
+
+impl RequestFee {
+    pub fn at(&self, size: SearchContext) -> Micros {
+        match size {
+            SearchContext::Low => self.low,
+            SearchContext::Medium => self.medium,
+            SearchContext::High => self.high,
+        }
+    }
 }
 
 /// A long-context tier: a request whose prompt is above `above_tokens` is
@@ -91,6 +116,8 @@ struct CatalogEntry {
     cache_write_1h: Option<Micros>,
     #[serde(default)]
     above: Vec<CatalogTier>,
+    #[serde(default)]
+    request_fee: Option<RequestFee>,
 }
 
 #[derive(Deserialize)]
@@ -131,6 +158,7 @@ impl CatalogEntry {
             cache_write: self.cache_write,
             cache_write_1h: self.cache_write_1h,
             long_context,
+            request_fee: self.request_fee,
         }
     }
 }
@@ -198,9 +226,16 @@ impl Pricing {
                 .copied()
         };
         let listed = |m: &str| catalog().get(&format!("{kind}/{m}")).copied();
-        snapshot_bases(model)
-            .find_map(overridden)
-            .or_else(|| snapshot_bases(model).find_map(listed))
+        let listed_price = || snapshot_bases(model).find_map(listed);
+        match snapshot_bases(model).find_map(overridden) {
+            // An override of token rates alone does not make the model's
+            // per-request fee go away.
+            Some(mut p) => {
+                p.request_fee = p.request_fee.or_else(|| listed_price()?.request_fee);
+                Some(p)
+            }
+            None => listed_price(),
+        }
     }
 }
 
@@ -265,6 +300,36 @@ impl Price {
             (hour, r.cache_write_1h),
             (usage.completion_tokens, r.output),
         ])
+    }
+
+    /// The fee of one request asking for `size` of search context (0 for a
+    /// model without one).
+    pub fn request_fee(&self, size: SearchContext) -> Micros {
+        self.request_fee.map_or(0, |f| f.at(size))
+    }
+
+    /// The most the request bounded by `b` can cost: [`Price::worst_case`]
+    /// of its tokens plus its per-request fee. `web_search_options` on a
+    /// model whose price has no search fee is refused: that search is
+    /// billed by the provider at a rate the catalog does not have.
+    ///
+    /// For the usage of the request `b` bounds,
+    /// `cost(usage) + request_fee(size) ≤ bound(b)`, where `size` is the
+    /// search context the same body asks for (absent: `low`).
+    pub fn bound(&self, b: &Bound) -> Result<Micros, Unpriceable> {
+        let fee = match (self.request_fee, b.web_search) {
+            (Some(f), size) => f.at(size.unwrap_or_default()),
+            (None, Some(_)) => {
+                return Err(Unpriceable {
+                    field: "web_search_options".into(),
+                    why: "it is billed beyond tokens, and this model's price has no search fee",
+                });
+            }
+            (None, None) => 0,
+        };
+        Ok(self
+            .worst_case(b.prompt_tokens, b.output_tokens)
+            .saturating_add(fee))
     }
 
     /// The most `prompt_tokens` + `max_output` tokens can cost: every prompt
@@ -335,6 +400,7 @@ mod tests {
                 cached_input: Some(600_000),
                 cache_write: Some(7_500_000),
             }),
+            request_fee: None,
         };
         // 100 plain + 200 read + 300 written (100 of them for an hour) + 10 out.
         let u = usage(600, 200, 300, 100, 10);
@@ -364,6 +430,99 @@ mod tests {
                 "{p:?} {u:?} {bound_prompt} {bound_output}"
             );
         }
+    }
+
+    #[test]
+    fn a_prompt_written_to_the_cache_for_an_hour_stays_within_the_bound() {
+        // A `"ttl": "1h"` marker can make every prompt token an hour's
+        // write, the dearest prompt rate of the Anthropic models.
+        let anthropic: Vec<(&String, &Price)> = catalog()
+            .iter()
+            .filter(|(id, p)| id.starts_with("anthropic/") && p.cache_write_1h.is_some())
+            .collect();
+        assert!(
+            anthropic.len() > 5,
+            "the catalog has Anthropic's 1-hour rates"
+        );
+        for (id, p) in anthropic {
+            let hour = p.cache_write_1h.unwrap();
+            assert!(hour >= p.input, "{id}: an hour's write is dear");
+            for prompt in [1, 999, 200_000, 350_000] {
+                let u = usage(prompt, 0, prompt, prompt, 1000);
+                assert!(p.cost(&u) <= p.worst_case(prompt, 1000), "{id} {prompt}");
+                let b = Bound {
+                    prompt_tokens: prompt,
+                    output_tokens: 1000,
+                    web_search: None,
+                };
+                assert_eq!(p.bound(&b), Ok(p.worst_case(prompt, 1000)));
+            }
+        }
+    }
+
+    #[test]
+    fn search_fees_are_priced_per_request_and_bounded() {
+        let pricing = Pricing::new(&HashMap::new());
+        let sonar = pricing.price("pplx", "perplexity", "sonar").unwrap();
+        assert_eq!(
+            sonar.request_fee,
+            Some(RequestFee {
+                low: 5000,
+                medium: 8000,
+                high: 12000
+            }),
+            "$5 / $8 / $12 per thousand requests"
+        );
+        let b = |web_search| Bound {
+            prompt_tokens: 100,
+            output_tokens: 50,
+            web_search,
+        };
+        let tokens = sonar.worst_case(100, 50);
+        assert_eq!(sonar.bound(&b(None)), Ok(tokens + 5000), "low by default");
+        assert_eq!(
+            sonar.bound(&b(Some(SearchContext::High))),
+            Ok(tokens + 12000)
+        );
+        let u = usage(100, 0, 0, 0, 50);
+        for size in [
+            SearchContext::Low,
+            SearchContext::Medium,
+            SearchContext::High,
+        ] {
+            let cost = sonar.cost(&u) + sonar.request_fee(size);
+            assert!(cost <= sonar.bound(&b(Some(size))).unwrap());
+        }
+        // A model whose price has no fee cannot bound a search.
+        let gpt = pricing.price("openai", "openai", "gpt-4o").unwrap();
+        assert_eq!(gpt.request_fee(SearchContext::High), 0);
+        let refused = gpt.bound(&b(Some(SearchContext::Low))).unwrap_err();
+        assert_eq!(refused.field, "web_search_options");
+        // An override of token rates keeps the catalog's fee; one with a fee wins.
+        let mut o = HashMap::new();
+        let cheap = Price {
+            input: 1,
+            output: 1,
+            ..Price::default()
+        };
+        o.insert("sonar".to_string(), cheap);
+        let free_search = RequestFee {
+            low: 0,
+            medium: 0,
+            high: 0,
+        };
+        o.insert(
+            "pplx-free/sonar".to_string(),
+            Price {
+                request_fee: Some(free_search),
+                ..cheap
+            },
+        );
+        let pricing = Pricing::new(&o);
+        let p = pricing.price("pplx", "perplexity", "sonar").unwrap();
+        assert_eq!((p.input, p.request_fee), (1, sonar.request_fee));
+        let p = pricing.price("pplx-free", "perplexity", "sonar").unwrap();
+        assert_eq!(p.request_fee(SearchContext::High), 0);
     }
 
     #[test]

@@ -62,6 +62,83 @@ fn tool_use(req: &Value, seed: u64) -> Option<Value> {
     }))
 }
 
+/// A request's prompt as Anthropic caches it, in tokens.
+#[derive(Debug, Default, PartialEq, Eq)]
+struct Cached {
+    /// Prompt tokens neither read from nor written to the cache.
+    input: u64,
+    write_5m: u64,
+    write_1h: u64,
+    read: u64,
+}
+
+/// Prompt caching, deterministically: the blocks of the prompt in cache
+/// order (tools, system, then each message's content) up to the last one
+/// marked `cache_control` are one cache entry, keyed by their bytes; the
+/// first request with that prefix writes it (the part up to the last 1-hour
+/// marker for an hour), later ones read it. Without markers, the prompt is
+/// `input_tokens` of plain input, as before.
+fn prompt_cache(m: &Mock, req: &Value, input_tokens: u64) -> Cached {
+    fn items(v: Option<&Value>) -> Vec<&Value> {
+        match v {
+            Some(Value::Array(a)) => a.iter().collect(),
+            Some(v) => vec![v],
+            None => vec![],
+        }
+    }
+    let mut blocks: Vec<&Value> = Vec::new();
+    blocks.extend(items(req.get("tools")));
+    blocks.extend(items(req.get("system")));
+    for msg in req
+        .get("messages")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+    {
+        blocks.extend(items(msg.get("content")));
+    }
+    let marked = |b: &&Value| b.get("cache_control").is_some();
+    let Some(last) = blocks.iter().rposition(marked) else {
+        return Cached {
+            input: input_tokens,
+            ..Cached::default()
+        };
+    };
+    let hour = blocks
+        .iter()
+        .rposition(|b| b.pointer("/cache_control/ttl").and_then(Value::as_str) == Some("1h"));
+    let tokens = |bs: &[&Value]| bs.iter().map(|b| count_tokens(b)).sum::<u64>();
+    let prefix = tokens(&blocks[..=last]);
+    let input = tokens(&blocks) - prefix;
+    let key = fnv(serde_json::to_string(&blocks[..=last])
+        .unwrap_or_default()
+        .as_bytes());
+    let fresh = m.prompt_cache.lock().expect("mock cache lock").insert(key);
+    if !fresh {
+        return Cached {
+            input,
+            read: prefix,
+            ..Cached::default()
+        };
+    }
+    let write_1h = hour.map_or(0, |h| tokens(&blocks[..=h.min(last)]));
+    Cached {
+        input,
+        write_5m: prefix - write_1h,
+        write_1h,
+        read: 0,
+    }
+}
+
+/// Anthropic's `usage` for a prompt cached as `c` and `output` tokens.
+fn usage(c: &Cached, output: u64) -> Value {
+    json!({"input_tokens": c.input, "output_tokens": output,
+        "cache_creation_input_tokens": c.write_5m + c.write_1h,
+        "cache_read_input_tokens": c.read,
+        "cache_creation": {"ephemeral_5m_input_tokens": c.write_5m,
+            "ephemeral_1h_input_tokens": c.write_1h}})
+}
+
 pub(super) async fn messages(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> Response {
     let (plan, req) = match m.begin(&headers, &body) {
         Ok(v) => v,
@@ -77,7 +154,8 @@ pub(super) async fn messages(State(m): State<Mock>, headers: HeaderMap, body: By
         return error(400, "max_tokens: Field required");
     };
     let seed = fnv(&body);
-    let input_tokens = count_tokens(messages);
+    let cached = prompt_cache(&m, &req, count_tokens(messages));
+    let input_tokens = cached.input + cached.read + cached.write_5m + cached.write_1h;
     let call = tool_use(&req, seed);
     let words = text_for(seed, plan.words.min(max_tokens as usize).max(1));
     let thinking = (req.pointer("/thinking/type").and_then(Value::as_str) == Some("enabled"))
@@ -110,8 +188,7 @@ pub(super) async fn messages(State(m): State<Mock>, headers: HeaderMap, body: By
         return Json(json!({
             "id": id, "type": "message", "role": "assistant", "model": model,
             "content": content, "stop_reason": stop, "stop_sequence": null,
-            "usage": {"input_tokens": input_tokens, "output_tokens": output_tokens,
-                "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0},
+            "usage": usage(&cached, output_tokens),
         }))
         .into_response();
     }
@@ -122,8 +199,7 @@ pub(super) async fn messages(State(m): State<Mock>, headers: HeaderMap, body: By
         "message_start",
         json!({"type": "message_start", "message": {"id": id, "type": "message", "role": "assistant",
             "model": model, "content": [], "stop_reason": null, "stop_sequence": null,
-            "usage": {"input_tokens": input_tokens, "output_tokens": 1,
-                "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}}}),
+            "usage": usage(&cached, 1)}}),
     ));
     frames.push(ev("ping", json!({"type": "ping"})));
     let mut index = 0;

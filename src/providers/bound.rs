@@ -11,7 +11,10 @@
 //! candidate asked for; reasoning and thinking count inside the cap on every
 //! supported format). Fields that change the price in ways the gateway
 //! cannot bound (paid server tools, audio, documents of unknown page count,
-//! premium service tiers) are refused with the field named.
+//! premium service tiers) are refused with the field named. An OpenAI-format
+//! body's `web_search_options` is reported in the bound instead
+//! ([`Bound::web_search`]): whether a price covers it (Perplexity's
+//! per-request search fee) is the price's to say.
 //!
 //! Pure: no I/O, no governance.
 
@@ -47,6 +50,70 @@ fn tools_overhead(v: &Map<String, Value>) -> u64 {
 pub struct Bound {
     pub prompt_tokens: u64,
     pub output_tokens: u64,
+    /// The search context an OpenAI-format body's `web_search_options`
+    /// asks for, when it has them. Only a price with a per-request search
+    /// fee (Perplexity's) covers them; the caller refuses them otherwise.
+    pub web_search: Option<SearchContext>,
+}
+
+/// How much web context a search-backed request retrieves
+/// (`web_search_options.search_context_size`), which sets Perplexity's
+/// per-request fee. Absent, it is `low`, as Perplexity documents.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum SearchContext {
+    #[default]
+    Low,
+    Medium,
+    High,
+}
+
+impl SearchContext {
+    fn parse(s: &str) -> Option<SearchContext> {
+        match s {
+            "low" => Some(SearchContext::Low),
+            "medium" => Some(SearchContext::Medium),
+            "high" => Some(SearchContext::High),
+            _ => None,
+        }
+    }
+
+    /// The size `web_search_options` (as sent, or absent) asks for, read
+    /// leniently for charging: an unknown size (which only a key without a
+    /// budget can send, see [`enforce`]) counts as the largest.
+    pub fn of_options(options: Option<&Value>) -> SearchContext {
+        match options.and_then(|o| o.get("search_context_size")) {
+            None | Some(Value::Null) => SearchContext::Low,
+            Some(s) => s
+                .as_str()
+                .and_then(SearchContext::parse)
+                .unwrap_or(SearchContext::High),
+        }
+    }
+}
+
+/// `web_search_options` as a priced request may send them: a known context
+/// size, and the standard (`fast`) search only.
+fn web_search(o: &Value) -> Result<SearchContext, Unpriceable> {
+    if !o.is_object() {
+        return Err(unpriceable("web_search_options", "it must be an object"));
+    }
+    if let Some(t) = o.get("search_type").filter(|t| !t.is_null())
+        && t != "fast"
+    {
+        return Err(unpriceable(
+            "web_search_options.search_type",
+            "only the standard ('fast') search is priced",
+        ));
+    }
+    match o.get("search_context_size") {
+        None | Some(Value::Null) => Ok(SearchContext::Low),
+        Some(s) => s.as_str().and_then(SearchContext::parse).ok_or_else(|| {
+            unpriceable(
+                "web_search_options.search_context_size",
+                "it must be 'low', 'medium' or 'high'",
+            )
+        }),
+    }
 }
 
 /// A field whose cost the gateway cannot bound; refused for keys with budgets.
@@ -140,11 +207,15 @@ fn openai(
             "only 'auto', 'default' and 'flex' are priced",
         ));
     }
-    for field in ["web_search_options", "prediction", "audio"] {
+    for field in ["prediction", "audio"] {
         if v.get(field).is_some_and(|x| !x.is_null()) {
             return Err(unpriceable(field, "it is billed beyond tokens"));
         }
     }
+    let searched = match v.get("web_search_options") {
+        None | Some(Value::Null) => None,
+        Some(o) => Some(web_search(o)?),
+    };
     if let Some(m) = v.get("modalities").and_then(Value::as_array)
         && m.iter().any(|x| x.as_str() != Some("text"))
     {
@@ -176,6 +247,7 @@ fn openai(
             Bound {
                 prompt_tokens: prompt,
                 output_tokens: 0,
+                web_search: searched,
             },
             false,
         ));
@@ -204,6 +276,7 @@ fn openai(
         Bound {
             prompt_tokens: prompt,
             output_tokens: each.saturating_mul(choices),
+            web_search: searched,
         },
         changed,
     ))
@@ -257,6 +330,7 @@ fn anthropic(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unpr
         Bound {
             prompt_tokens: prompt,
             output_tokens: each,
+            web_search: None,
         },
         changed,
     ))
@@ -314,6 +388,7 @@ fn gemini(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unprice
         Bound {
             prompt_tokens: prompt,
             output_tokens: each.saturating_mul(candidates),
+            web_search: None,
         },
         changed,
     ))
@@ -505,6 +580,34 @@ mod tests {
     }
 
     #[test]
+    fn web_search_options_are_reported_for_the_price_to_cover() {
+        let msgs = json!([{"role": "user", "content": "hi"}]);
+        for (options, expected) in [
+            (Value::Null, None),
+            (json!({}), Some(SearchContext::Low)),
+            (
+                json!({"search_context_size": "medium", "search_type": "fast"}),
+                Some(SearchContext::Medium),
+            ),
+            (
+                json!({"search_context_size": "high", "user_location": {"country": "FR"}}),
+                Some(SearchContext::High),
+            ),
+        ] {
+            let body = json!({"messages": msgs, "web_search_options": options});
+            let (b, _) = run(Format::OpenAi, Kind::Chat, body, 10);
+            assert_eq!(b.unwrap().web_search, expected, "{options}");
+            let charged = SearchContext::of_options(Some(&options));
+            assert_eq!(charged, expected.unwrap_or_default(), "charged as bounded");
+        }
+        // Charging reads leniently: an unknown size costs the most.
+        assert_eq!(
+            SearchContext::of_options(Some(&json!({"search_context_size": "max"}))),
+            SearchContext::High
+        );
+    }
+
+    #[test]
     fn fields_that_cannot_be_bounded_are_refused_by_name() {
         let msgs = json!([{"role": "user", "content": "hi"}]);
         let cases = [
@@ -515,8 +618,13 @@ mod tests {
             ),
             (
                 Format::OpenAi,
-                json!({"messages": msgs, "web_search_options": {}}),
-                "web_search_options",
+                json!({"messages": msgs, "web_search_options": {"search_type": "pro"}}),
+                "web_search_options.search_type",
+            ),
+            (
+                Format::OpenAi,
+                json!({"messages": msgs, "web_search_options": {"search_context_size": "max"}}),
+                "web_search_options.search_context_size",
             ),
             (
                 Format::OpenAi,

@@ -543,6 +543,7 @@ fn size_of(messages: &[Message]) -> usize {
             Part::ToolResult {
                 call_id, content, ..
             } => call_id.len() + content.iter().map(part).sum::<usize>(),
+            Part::CacheBreak(_) => 0,
         }
     }
     messages
@@ -594,6 +595,11 @@ impl ResponseStore {
                     .with_param(Some("previous_response_id"))
                 })?;
             let mut messages = (*history).clone();
+            // The earlier request's cache breakpoints stay with it: with this
+            // one's they could pass Anthropic's limit of four.
+            for m in &mut messages {
+                canonical::strip_cache_breaks(&mut m.content);
+            }
             messages.append(&mut read.request.messages);
             read.request.messages = messages;
             read.internal = translate::internal_body(&read.request);

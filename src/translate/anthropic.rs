@@ -3,8 +3,8 @@
 use serde_json::{Map, Value, json};
 
 use super::canonical::{
-    Image, Invalid, Part, Request, Response, Role, StopReason, Thinking, Tool, ToolCall,
-    ToolChoice, Usage, error_message, invalid, str_of, strings,
+    CacheControl, Image, Invalid, Part, Request, Response, Role, StopReason, Thinking, Tool,
+    ToolCall, ToolChoice, Usage, error_message, invalid, mark_last, str_of, strings,
 };
 use super::openai::{ChunkWriter, Delta, named_event, push};
 use super::{Encode, Transcode};
@@ -22,12 +22,23 @@ fn text_or_blocks(v: &Value) -> Result<Vec<Part>, Invalid> {
             for b in blocks {
                 if let Some(p) = block_from(b)? {
                     out.push(p);
+                    if let Some(c) = cache_of(b) {
+                        mark_last(&mut out, c);
+                    }
                 }
             }
             Ok(out)
         }
         _ => Err(invalid("content must be a string or an array of blocks")),
     }
+}
+
+/// A block's `cache_control`. Anthropic's own clients reach Anthropic with
+/// their body untouched, so markers read here only matter on the way to
+/// other formats, which drop them: one Anthropic validates is not refused
+/// here, only left out when the canonical model cannot hold it.
+fn cache_of(b: &Value) -> Option<CacheControl> {
+    CacheControl::of(b).ok().flatten()
 }
 
 fn block_from(b: &Value) -> Result<Option<Part>, Invalid> {
@@ -79,12 +90,17 @@ pub fn request_from_anthropic(v: &Value) -> Result<Request, Invalid> {
     };
     match v.get("system") {
         Some(Value::String(s)) => r.system.push(s.clone()),
-        Some(Value::Array(blocks)) => r.system.extend(
-            blocks
-                .iter()
-                .filter_map(|b| str_of(b, "text"))
-                .filter(|t| !t.is_empty()),
-        ),
+        Some(Value::Array(blocks)) => {
+            for b in blocks {
+                let Some(t) = str_of(b, "text").filter(|t| !t.is_empty()) else {
+                    continue;
+                };
+                r.system.push(t);
+                if let Some(c) = cache_of(b) {
+                    r.system_cache.push((r.system.len() - 1, c));
+                }
+            }
+        }
         _ => {}
     }
     for m in v
@@ -114,6 +130,7 @@ pub fn request_from_anthropic(v: &Value) -> Result<Request, Invalid> {
             name: str_of(t, "name").unwrap_or_default(),
             description: str_of(t, "description"),
             parameters: schema.clone(),
+            cache: cache_of(t),
         });
     }
     if let Some(c) = v.get("tool_choice") {
@@ -170,14 +187,44 @@ fn block_to(p: &Part) -> Option<Value> {
             content,
             is_error,
         } => {
-            let blocks: Vec<Value> = content.iter().filter_map(block_to).collect();
+            let blocks = blocks_to(content);
             let mut b = json!({"type": "tool_result", "tool_use_id": call_id, "content": blocks});
             if *is_error {
                 b["is_error"] = json!(true);
             }
             b
         }
+        Part::CacheBreak(_) => return None,
     })
+}
+
+/// The blocks of `parts`, each cache breakpoint written as `cache_control`
+/// on the block before it. Anthropic takes the marker on text, image,
+/// tool-use and tool-result blocks; after any other (or none) it is left out.
+fn blocks_to(parts: &[Part]) -> Vec<Value> {
+    let mut out: Vec<Value> = Vec::with_capacity(parts.len());
+    let mut last_kept = false;
+    for p in parts {
+        match p {
+            Part::CacheBreak(c) => {
+                if last_kept
+                    && let Some(b) = out.last_mut()
+                    && matches!(
+                        b["type"].as_str(),
+                        Some("text" | "image" | "tool_use" | "tool_result")
+                    )
+                {
+                    b["cache_control"] = c.to_value();
+                }
+            }
+            p => {
+                let block = block_to(p);
+                last_kept = block.is_some();
+                out.extend(block);
+            }
+        }
+    }
+    out
 }
 
 /// The Messages body for `r`, naming `model`.
@@ -195,14 +242,30 @@ pub fn request_to_anthropic(r: &Request, model: &str) -> Value {
         );
     }
     out.insert("max_tokens".into(), json!(max_tokens));
-    if !r.system.is_empty() {
+    if !r.system.is_empty() && r.system_cache.is_empty() {
         out.insert("system".into(), json!(r.system.join("\n\n")));
+    } else if !r.system.is_empty() {
+        // Breakpoints need blocks: one text block per system part.
+        let blocks: Vec<Value> = r
+            .system
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| !t.is_empty())
+            .map(|(i, t)| {
+                let mut b = json!({"type": "text", "text": t});
+                if let Some((_, c)) = r.system_cache.iter().find(|(at, _)| *at == i) {
+                    b["cache_control"] = c.to_value();
+                }
+                b
+            })
+            .collect();
+        out.insert("system".into(), Value::Array(blocks));
     }
     let messages: Vec<Value> = r
         .messages
         .iter()
         .filter_map(|m| {
-            let blocks: Vec<Value> = m.content.iter().filter_map(block_to).collect();
+            let blocks = blocks_to(&m.content);
             (!blocks.is_empty()).then(|| {
                 json!({"role": if m.role == Role::User { "user" } else { "assistant" }, "content": blocks})
             })
@@ -222,7 +285,13 @@ pub fn request_to_anthropic(r: &Request, model: &str) -> Value {
         let tools: Vec<Value> = r
             .tools
             .iter()
-            .map(|t| t.declaration("input_schema"))
+            .map(|t| {
+                let mut d = t.declaration("input_schema");
+                if let Some(c) = t.cache {
+                    d["cache_control"] = c.to_value();
+                }
+                d
+            })
             .collect();
         out.insert("tools".into(), Value::Array(tools));
         let mut choice = match &r.tool_choice {

@@ -15,6 +15,9 @@ pub struct Request {
     pub model: String,
     /// System prompt parts, in order.
     pub system: Vec<String>,
+    /// Prompt-cache breakpoints on system parts: the index of the part in
+    /// `system` each follows, in order.
+    pub system_cache: Vec<(usize, CacheControl)>,
     pub messages: Vec<Message>,
     pub tools: Vec<Tool>,
     pub tool_choice: Option<ToolChoice>,
@@ -57,6 +60,89 @@ pub enum Part {
         content: Vec<Part>,
         is_error: bool,
     },
+    /// A prompt-cache breakpoint on the part before it (Anthropic's
+    /// `cache_control`): the prompt up to and including that part may be
+    /// cached. Only Anthropic has the concept; other writers skip it.
+    CacheBreak(CacheControl),
+}
+
+/// A prompt-cache breakpoint, as Anthropic's `cache_control` carries it and
+/// as OpenAI-format clients send it (the extension LiteLLM and OpenRouter
+/// accept): `{"type": "ephemeral", "ttl"?: "5m" | "1h"}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheControl {
+    /// `None`: the provider's default (five minutes), and no `ttl` is written.
+    pub ttl: Option<CacheTtl>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheTtl {
+    FiveMinutes,
+    OneHour,
+}
+
+/// Anthropic refuses a request with more breakpoints than this.
+pub const MAX_CACHE_BREAKPOINTS: usize = 4;
+
+impl CacheControl {
+    /// Reads `v`'s `cache_control` field, if any: `type` must be
+    /// `ephemeral`, `ttl` (optional) `5m` or `1h`.
+    pub fn of(v: &Value) -> Result<Option<CacheControl>, Invalid> {
+        let Some(c) = v.get("cache_control").filter(|c| !c.is_null()) else {
+            return Ok(None);
+        };
+        if c.get("type").and_then(Value::as_str) != Some("ephemeral") {
+            return Err(invalid(format!(
+                "cache_control: type must be 'ephemeral', not {}",
+                c.get("type").unwrap_or(&Value::Null)
+            )));
+        }
+        let ttl = match c.get("ttl") {
+            None | Some(Value::Null) => None,
+            Some(t) if t == "5m" => Some(CacheTtl::FiveMinutes),
+            Some(t) if t == "1h" => Some(CacheTtl::OneHour),
+            Some(t) => {
+                return Err(invalid(format!(
+                    "cache_control: ttl must be '5m' or '1h', not {t}"
+                )));
+            }
+        };
+        Ok(Some(CacheControl { ttl }))
+    }
+
+    /// The `cache_control` object Anthropic reads.
+    pub fn to_value(self) -> Value {
+        match self.ttl {
+            None => serde_json::json!({"type": "ephemeral"}),
+            Some(CacheTtl::FiveMinutes) => serde_json::json!({"type": "ephemeral", "ttl": "5m"}),
+            Some(CacheTtl::OneHour) => serde_json::json!({"type": "ephemeral", "ttl": "1h"}),
+        }
+    }
+
+    fn hour(self) -> bool {
+        self.ttl == Some(CacheTtl::OneHour)
+    }
+}
+
+/// Removes every cache breakpoint from `parts`, nested ones included.
+pub fn strip_cache_breaks(parts: &mut Vec<Part>) {
+    parts.retain(|p| !matches!(p, Part::CacheBreak(_)));
+    for p in parts {
+        if let Part::ToolResult { content, .. } = p {
+            strip_cache_breaks(content);
+        }
+    }
+}
+
+/// Marks the last part of `parts` as a cache breakpoint (once: a part
+/// already marked keeps the longer of the two lifetimes).
+pub fn mark_last(parts: &mut Vec<Part>, c: CacheControl) {
+    match parts.last_mut() {
+        None => {}
+        Some(Part::CacheBreak(old)) if c.hour() => *old = c,
+        Some(Part::CacheBreak(_)) => {}
+        Some(_) => parts.push(Part::CacheBreak(c)),
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -79,6 +165,8 @@ pub struct Tool {
     pub description: Option<String>,
     /// JSON schema of the arguments.
     pub parameters: Value,
+    /// A prompt-cache breakpoint after this tool's definition.
+    pub cache: Option<CacheControl>,
 }
 
 impl Tool {
@@ -173,6 +261,7 @@ impl Request {
                 }
                 Part::ToolResult { content, .. } => content.iter().for_each(|p| part(p, out)),
                 Part::Image(_) => {}
+                Part::CacheBreak(_) => return,
             }
             out.push('\n');
         }
@@ -186,6 +275,46 @@ impl Request {
             out.push_str(&t.parameters.to_string());
         }
         out
+    }
+}
+
+impl Request {
+    /// Checks the request's prompt-cache breakpoints as Anthropic would, so
+    /// that a client hears of a mistake from the gateway in its own format
+    /// rather than as an upstream error: at most
+    /// [`MAX_CACHE_BREAKPOINTS`], and (in prompt order: tools, system,
+    /// messages) no one-hour breakpoint after a shorter one.
+    pub fn check_cache_breakpoints(&self) -> Result<(), Invalid> {
+        fn walk(parts: &[Part], out: &mut Vec<CacheControl>) {
+            for p in parts {
+                match p {
+                    Part::CacheBreak(c) => out.push(*c),
+                    Part::ToolResult { content, .. } => walk(content, out),
+                    _ => {}
+                }
+            }
+        }
+        let mut marks: Vec<CacheControl> = self.tools.iter().filter_map(|t| t.cache).collect();
+        marks.extend(self.system_cache.iter().map(|(_, c)| *c));
+        for m in &self.messages {
+            walk(&m.content, &mut marks);
+        }
+        if marks.len() > MAX_CACHE_BREAKPOINTS {
+            return Err(invalid(format!(
+                "cache_control: at most {MAX_CACHE_BREAKPOINTS} blocks may be marked for \
+                 prompt caching (Anthropic's limit); this request marks {}",
+                marks.len()
+            )));
+        }
+        if let Some(i) = marks.iter().position(|c| !c.hour())
+            && marks[i..].iter().any(|c| c.hour())
+        {
+            return Err(invalid(
+                "cache_control: a 'ttl': '1h' breakpoint must come before every shorter one \
+                 (in prompt order: tools, system, messages)",
+            ));
+        }
+        Ok(())
     }
 }
 

@@ -136,6 +136,7 @@ pub fn request_from_gemini(v: &Value, model: &str, stream: bool) -> Result<Reque
                 parameters: field(f, "parametersJsonSchema", "parameters_json_schema")
                     .or_else(|| f.get("parameters"))
                     .map_or_else(|| json!({"type": "object", "properties": {}}), lower_types),
+                cache: None,
             });
         }
     }
@@ -206,6 +207,8 @@ fn part_to(p: &Part, names: &[(&str, &str)]) -> Option<Value> {
             };
             json!({"functionResponse": {"name": name, "response": response}})
         }
+        // Gemini caches by explicit `cachedContent` objects, not markers.
+        Part::CacheBreak(_) => return None,
     })
 }
 

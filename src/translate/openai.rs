@@ -8,11 +8,12 @@
 use serde_json::{Map, Value, json};
 
 use super::canonical::{
-    Image, Invalid, Message, Part, Request, Response, Role, StopReason, Thinking, Tool, ToolCall,
-    ToolChoice, Usage, invalid, str_of, strings,
+    CacheControl, Image, Invalid, Message, Part, Request, Response, Role, StopReason, Thinking,
+    Tool, ToolCall, ToolChoice, Usage, invalid, mark_last, str_of, strings,
 };
 
-/// Text of an OpenAI `content`: a string or an array of parts.
+/// Text of an OpenAI `content`: a string or an array of parts. A part's
+/// `cache_control` (the prompt-cache extension) becomes a breakpoint after it.
 fn parts_of(content: &Value) -> Result<Vec<Part>, Invalid> {
     match content {
         Value::Null => Ok(vec![]),
@@ -20,6 +21,7 @@ fn parts_of(content: &Value) -> Result<Vec<Part>, Invalid> {
         Value::Array(items) => {
             let mut out = Vec::new();
             for it in items {
+                let before = out.len();
                 match it.get("type").and_then(Value::as_str) {
                     Some("text") | Some("input_text") | Some("output_text") => {
                         out.push(Part::Text(str_of(it, "text").unwrap_or_default()))
@@ -34,6 +36,11 @@ fn parts_of(content: &Value) -> Result<Vec<Part>, Invalid> {
                     }
                     // Audio, files and refusals have no counterpart: dropped.
                     _ => {}
+                }
+                if let Some(c) = CacheControl::of(it)?
+                    && out.len() > before
+                {
+                    mark_last(&mut out, c);
                 }
             }
             Ok(out)
@@ -105,10 +112,22 @@ pub fn request_from_openai(v: &Value) -> Result<Request, Invalid> {
         .ok_or_else(|| invalid("you must provide a messages parameter"))?
     {
         let role = m.get("role").and_then(Value::as_str).unwrap_or("user");
-        let content = parts_of(m.get("content").unwrap_or(&Value::Null))?;
+        let mut content = parts_of(m.get("content").unwrap_or(&Value::Null))?;
+        // On a message, `cache_control` marks its last part (as LiteLLM reads it).
+        let marked = CacheControl::of(m)?;
         match role {
-            "system" | "developer" => r.system.push(super::canonical::text_of(&content)),
-            "user" => push(&mut r.messages, Role::User, content),
+            "system" | "developer" => {
+                if let Some(c) = marked {
+                    mark_last(&mut content, c);
+                }
+                push_system(&mut r, content);
+            }
+            "user" => {
+                if let Some(c) = marked {
+                    mark_last(&mut content, c);
+                }
+                push(&mut r.messages, Role::User, content)
+            }
             "assistant" => {
                 let mut parts = Vec::new();
                 if let Some(t) = m.get("reasoning_content").and_then(Value::as_str) {
@@ -119,15 +138,21 @@ pub fn request_from_openai(v: &Value) -> Result<Request, Invalid> {
                 }
                 parts.extend(content);
                 parts.extend(tool_calls_of(m));
+                if let Some(c) = marked {
+                    mark_last(&mut parts, c);
+                }
                 push(&mut r.messages, Role::Assistant, parts);
             }
             "tool" | "function" => {
-                let part = Part::ToolResult {
+                let mut parts = vec![Part::ToolResult {
                     call_id: str_of(m, "tool_call_id").unwrap_or_default(),
                     content,
                     is_error: false,
-                };
-                push(&mut r.messages, Role::User, vec![part]);
+                }];
+                if let Some(c) = marked {
+                    mark_last(&mut parts, c);
+                }
+                push(&mut r.messages, Role::User, parts);
             }
             other => return Err(invalid(format!("unknown message role '{other}'"))),
         }
@@ -139,23 +164,52 @@ pub fn request_from_openai(v: &Value) -> Result<Request, Invalid> {
         .flatten()
     {
         let Some(f) = t.get("function") else { continue };
-        r.tools.push(tool_from(f));
+        let mut tool = tool_from(f)?;
+        // Beside `function` (as LiteLLM documents it) or inside it.
+        tool.cache = tool.cache.or(CacheControl::of(t)?);
+        r.tools.push(tool);
     }
     r.tool_choice = tool_choice_from(v.get("tool_choice"), "/function/name");
+    r.check_cache_breakpoints()?;
     Ok(r)
 }
 
-/// A function declaration (`name`, `description`, `parameters`), as both
-/// OpenAI APIs write it.
-pub fn tool_from(f: &Value) -> Tool {
-    Tool {
+/// A system or developer message's parts as system prompt parts: its text
+/// joined into one, or, when it carries cache breakpoints, one system part
+/// per text part, so that each breakpoint stays where the client put it.
+pub fn push_system(r: &mut Request, content: Vec<Part>) {
+    if !content.iter().any(|p| matches!(p, Part::CacheBreak(_))) {
+        r.system.push(super::canonical::text_of(&content));
+        return;
+    }
+    let mut after_text = false;
+    for p in content {
+        match p {
+            Part::Text(t) => {
+                r.system.push(t);
+                after_text = true;
+            }
+            Part::CacheBreak(c) if after_text => {
+                r.system_cache.push((r.system.len() - 1, c));
+                after_text = false;
+            }
+            _ => after_text = false,
+        }
+    }
+}
+
+/// A function declaration (`name`, `description`, `parameters`,
+/// `cache_control`), as both OpenAI APIs write it.
+pub fn tool_from(f: &Value) -> Result<Tool, Invalid> {
+    Ok(Tool {
         name: str_of(f, "name").unwrap_or_default(),
         description: str_of(f, "description"),
         parameters: f
             .get("parameters")
             .cloned()
             .unwrap_or_else(|| json!({"type": "object", "properties": {}})),
-    }
+        cache: CacheControl::of(f)?,
+    })
 }
 
 /// `tool_choice` as both OpenAI APIs write it: a mode, or an object naming
@@ -220,15 +274,17 @@ pub fn read_chunk(ev: &crate::providers::sse::SseEvent) -> Option<Chunk> {
 /// Appends, merging with the previous message of the same role (consecutive
 /// tool results become one user turn, as Anthropic and Gemini require).
 pub fn push(messages: &mut Vec<Message>, role: Role, content: Vec<Part>) {
+    let results = |parts: &[Part]| {
+        parts
+            .iter()
+            .all(|p| matches!(p, Part::ToolResult { .. } | Part::CacheBreak(_)))
+    };
     match messages.last_mut() {
         Some(last)
             if last.role == role
                 && role == Role::User
-                && content.iter().all(|p| matches!(p, Part::ToolResult { .. }))
-                && last
-                    .content
-                    .iter()
-                    .all(|p| matches!(p, Part::ToolResult { .. })) =>
+                && results(&content)
+                && results(&last.content) =>
         {
             last.content.extend(content)
         }
@@ -237,7 +293,9 @@ pub fn push(messages: &mut Vec<Message>, role: Role, content: Vec<Part>) {
 }
 
 fn content_value(parts: &[Part]) -> Value {
-    let only_text = parts.iter().all(|p| matches!(p, Part::Text(_)));
+    let only_text = parts
+        .iter()
+        .all(|p| matches!(p, Part::Text(_) | Part::CacheBreak(_)));
     if only_text {
         return Value::String(super::canonical::text_of(parts));
     }

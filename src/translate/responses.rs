@@ -7,10 +7,12 @@ use serde_json::{Value, json};
 
 use super::Encode;
 use super::canonical::{
-    Invalid, Message, Part, Request, Response, Role, StopReason, Thinking, ToolCall, Usage,
-    invalid, str_of, strings,
+    CacheControl, Invalid, Message, Part, Request, Response, Role, StopReason, Thinking, ToolCall,
+    Usage, invalid, mark_last, str_of, strings,
 };
-use super::openai::{Delta, image_from_url, named_event, push, tool_choice_from, tool_from};
+use super::openai::{
+    Delta, image_from_url, named_event, push, push_system, tool_choice_from, tool_from,
+};
 
 /// A Responses request: the canonical request (without the history a
 /// `previous_response_id` names), that id, and whether to store the answer.
@@ -20,25 +22,35 @@ pub struct Read {
     pub store: bool,
 }
 
-fn content_parts(content: &Value) -> Vec<Part> {
-    match content {
-        Value::String(s) => vec![Part::Text(s.clone())],
-        Value::Array(items) => items
-            .iter()
-            .filter_map(|it| match it.get("type").and_then(Value::as_str) {
-                Some("input_text" | "output_text" | "text") => {
-                    Some(Part::Text(str_of(it, "text").unwrap_or_default()))
-                }
-                Some("input_image") => it
-                    .get("image_url")
-                    .and_then(Value::as_str)
-                    .map(|u| Part::Image(image_from_url(u))),
-                // Files, refusals, audio: no counterpart.
-                _ => None,
-            })
-            .collect(),
-        _ => vec![],
+/// An item's content as parts; a part's `cache_control` (the prompt-cache
+/// extension, as for chat) becomes a breakpoint after it.
+fn content_parts(content: &Value) -> Result<Vec<Part>, Invalid> {
+    let items = match content {
+        Value::String(s) => return Ok(vec![Part::Text(s.clone())]),
+        Value::Array(items) => items,
+        _ => return Ok(vec![]),
+    };
+    let mut out = Vec::new();
+    for it in items {
+        let part = match it.get("type").and_then(Value::as_str) {
+            Some("input_text" | "output_text" | "text") => {
+                Some(Part::Text(str_of(it, "text").unwrap_or_default()))
+            }
+            Some("input_image") => it
+                .get("image_url")
+                .and_then(Value::as_str)
+                .map(|u| Part::Image(image_from_url(u))),
+            // Files, refusals, audio: no counterpart.
+            _ => None,
+        };
+        if let Some(p) = part {
+            out.push(p);
+            if let Some(c) = CacheControl::of(it)? {
+                mark_last(&mut out, c);
+            }
+        }
     }
+    Ok(out)
 }
 
 pub fn request_from_responses(v: &Value) -> Result<Read, Invalid> {
@@ -66,16 +78,17 @@ pub fn request_from_responses(v: &Value) -> Result<Read, Invalid> {
                 let kind = it.get("type").and_then(Value::as_str).unwrap_or("message");
                 match kind {
                     "message" => {
-                        let parts = content_parts(it.get("content").unwrap_or(&Value::Null));
+                        let mut parts = content_parts(it.get("content").unwrap_or(&Value::Null))?;
+                        if let Some(c) = CacheControl::of(it)? {
+                            mark_last(&mut parts, c);
+                        }
                         match it.get("role").and_then(Value::as_str) {
                             Some("assistant") => {
                                 for p in parts {
                                     append_assistant(&mut r.messages, p);
                                 }
                             }
-                            Some("system" | "developer") => {
-                                r.system.push(super::canonical::text_of(&parts))
-                            }
+                            Some("system" | "developer") => push_system(&mut r, parts),
                             _ => push(&mut r.messages, Role::User, parts),
                         }
                     }
@@ -90,15 +103,18 @@ pub fn request_from_responses(v: &Value) -> Result<Read, Invalid> {
                     "function_call_output" => {
                         let output = match it.get("output") {
                             Some(Value::String(s)) => vec![Part::Text(s.clone())],
-                            Some(o) => content_parts(o),
+                            Some(o) => content_parts(o)?,
                             None => vec![],
                         };
-                        let part = Part::ToolResult {
+                        let mut parts = vec![Part::ToolResult {
                             call_id: str_of(it, "call_id").unwrap_or_default(),
                             content: output,
                             is_error: false,
-                        };
-                        push(&mut r.messages, Role::User, vec![part]);
+                        }];
+                        if let Some(c) = CacheControl::of(it)? {
+                            mark_last(&mut parts, c);
+                        }
+                        push(&mut r.messages, Role::User, parts);
                     }
                     "reasoning" => {
                         let text = it
@@ -129,10 +145,11 @@ pub fn request_from_responses(v: &Value) -> Result<Read, Invalid> {
         .flatten()
     {
         if t.get("type").and_then(Value::as_str) == Some("function") {
-            r.tools.push(tool_from(t));
+            r.tools.push(tool_from(t)?);
         }
     }
     r.tool_choice = tool_choice_from(v.get("tool_choice"), "/name");
+    r.check_cache_breakpoints()?;
     Ok(Read {
         request: r,
         previous: str_of(v, "previous_response_id"),

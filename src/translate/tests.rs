@@ -445,3 +445,80 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn openai_cache_markers_reach_anthropic_and_no_one_else() {
+    let v = fixture_json("openai_cache_request.json");
+    let r = openai::request_from_openai(&v).unwrap();
+    let a = anthropic::request_to_anthropic(&r, "claude-sonnet-4-5");
+    golden_json("openai_cache_request.to_anthropic.json", &a);
+    let hour = json!({"type": "ephemeral", "ttl": "1h"});
+    assert_eq!(a["tools"][0]["cache_control"], hour);
+    assert_eq!(a["system"][0]["cache_control"], hour);
+    assert!(a["system"][1].get("cache_control").is_none());
+    assert_eq!(
+        a["messages"][0]["content"][0]["cache_control"],
+        json!({"type": "ephemeral"})
+    );
+    assert_eq!(
+        a["messages"][2]["content"][0]["cache_control"],
+        json!({"type": "ephemeral", "ttl": "5m"}),
+        "a tool message's marker is on its tool_result block"
+    );
+    // Read back from Anthropic, the same breakpoints.
+    assert_eq!(
+        anthropic::request_from_anthropic(&a).unwrap().messages,
+        r.messages
+    );
+    // Formats without markers carry none.
+    for other in [
+        openai::request_to_openai(&r, "gpt-4o", false),
+        gemini::request_to_gemini(&r),
+    ] {
+        assert!(!other.to_string().contains("cache_control"), "{other}");
+    }
+    // Unmarked, the body is what it always was.
+    let plain = fixture_json("openai_request.json");
+    let p = openai::request_from_openai(&plain).unwrap();
+    assert!(
+        !anthropic::request_to_anthropic(&p, "m")
+            .to_string()
+            .contains("cache_control")
+    );
+}
+
+#[test]
+fn cache_markers_are_checked_as_anthropic_would() {
+    let part = |c: Value| json!({"type": "text", "text": "x", "cache_control": c});
+    let chat = |content: Vec<Value>| json!({"model": "m", "messages": [{"role": "user", "content": content}]});
+    let e = json!({"type": "ephemeral"});
+    let four = chat(vec![part(e.clone()); 4]);
+    assert!(openai::request_from_openai(&four).is_ok());
+    let five = openai::request_from_openai(&chat(vec![part(e.clone()); 5])).unwrap_err();
+    assert!(five.0.contains("at most 4"), "{five}");
+    // A message-level marker on an already marked last part is one breakpoint.
+    let mut twice = chat(vec![part(e.clone()); 4]);
+    twice["messages"][0]["cache_control"] = e.clone();
+    assert!(openai::request_from_openai(&twice).is_ok());
+    for bad in [
+        json!({"type": "persistent"}),
+        json!({"type": "ephemeral", "ttl": "2h"}),
+        json!({"ttl": "5m"}),
+    ] {
+        let err = openai::request_from_openai(&chat(vec![part(bad.clone())])).unwrap_err();
+        assert!(err.0.starts_with("cache_control:"), "{bad}: {err}");
+    }
+    let late_hour = chat(vec![
+        part(e.clone()),
+        part(json!({"type": "ephemeral", "ttl": "1h"})),
+    ]);
+    assert!(openai::request_from_openai(&late_hour).is_err());
+    let resp = json!({"model": "m", "input": [{"role": "user",
+        "content": vec![json!({"type": "input_text", "text": "x", "cache_control": e}); 5]}]});
+    assert!(responses::request_from_responses(&resp).is_err());
+    // Anthropic's own clients are not second-guessed: what Anthropic would
+    // refuse is left out of the canonical request, not an error.
+    let own = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user",
+        "content": vec![part(json!({"type": "ephemeral", "ttl": "2h"})); 5]}]});
+    assert!(anthropic::request_from_anthropic(&own).is_ok());
+}
