@@ -8,7 +8,8 @@
 //!   governance object's delta, a spend counter's slot) is pushed at once to
 //!   every live peer on a QUIC stream; anti-entropy ([`Cluster::sync_with`])
 //!   compares digests with a random peer every `sync_interval` and with every
-//!   peer that comes up, and exchanges whatever differs. Merges are CRDT
+//!   peer that comes up, page by page ([`sync`]), and exchanges whatever
+//!   differs. Merges are CRDT
 //!   merges, so order, duplicates and loss do not matter: a node that was
 //!   down for an hour, or is new, catches up on its first sync.
 //!
@@ -16,6 +17,7 @@
 
 pub mod membership;
 pub mod proto;
+pub mod sync;
 pub mod tls;
 pub mod transport;
 
@@ -49,6 +51,8 @@ pub enum ClusterError {
     Transport(#[from] TransportError),
     #[error("cannot resolve cluster.advertise '{0}'")]
     Advertise(String),
+    #[error("anti-entropy: {0}")]
+    Sync(#[from] sync::SyncError),
 }
 
 /// How often a node sends its rate-limit counts to its peers: with the
@@ -175,6 +179,9 @@ fn kind(body: &Body) -> &'static str {
         Body::Query { .. } => "query",
         Body::Answer(_) => "answer",
         Body::Health(_) => "health",
+        Body::SyncPage { .. } => "sync_page",
+        Body::SyncPageReply { .. } => "sync_page_reply",
+        Body::SyncGive(_) => "sync_give",
     }
 }
 
@@ -196,6 +203,8 @@ pub struct Cluster {
     swim: mpsc::Sender<Input>,
     seeds: Vec<String>,
     share_health: bool,
+    /// Page sizes of anti-entropy rounds.
+    sync: sync::Limits,
     metrics: ClusterMetrics,
 }
 
@@ -261,6 +270,10 @@ impl Cluster {
             swim: swim_tx.clone(),
             seeds: c.seeds.clone(),
             share_health: c.share_health,
+            sync: sync::Limits {
+                page_items: c.sync_page_items,
+                reply_bytes: c.sync_reply_bytes,
+            },
             metrics: ClusterMetrics::new(metrics),
         });
 
@@ -762,10 +775,69 @@ impl Cluster {
         }
     }
 
-    /// One anti-entropy round with the node at `addr`: send our digest,
-    /// take what it has that we lack, send what it asks for.
-    pub async fn sync_with(self: &Arc<Self>, addr: SocketAddr) -> Result<(), TransportError> {
+    /// One anti-entropy round with the node at `addr`, in pages
+    /// ([`sync`]): for each page of our digest, take what the peer has that
+    /// we lack and give what it asks for, until the whole name space is
+    /// covered. A peer that does not answer the first page (a node built
+    /// before paging cannot decode it) gets one whole-state round instead.
+    pub async fn sync_with(self: &Arc<Self>, addr: SocketAddr) -> Result<(), ClusterError> {
         let conn = self.connect(addr).await?;
+        let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
+        let mut round = sync::Initiator::new(self.gov.digest(), self.sync);
+        let mut first = true;
+        while let Some(page) = round.next_page() {
+            let body = Body::SyncPage {
+                after: page.after,
+                upto: page.upto,
+                digest: page.digest,
+            };
+            let sent = write_frame(&mut send, &Envelope::new(self.me.node, body)).await;
+            let read = match sent {
+                Ok(n) => {
+                    self.metrics.sent("sync_page", n);
+                    read_frame(&mut recv).await
+                }
+                Err(e) => Err(e),
+            };
+            let (reply, n) = match read {
+                Ok(Some(reply)) => reply,
+                _ if first => return Ok(self.sync_whole(&conn).await?),
+                Ok(None) => return Err(sync::SyncError::Ended.into()),
+                Err(e) => return Err(e.into()),
+            };
+            first = false;
+            if !tls::certified_as(&conn, reply.from) {
+                self.impostor(&reply);
+                return Ok(());
+            }
+            self.metrics.received(kind(&reply.body), n);
+            let Body::SyncPageReply {
+                covered,
+                changes,
+                wants,
+            } = reply.body
+            else {
+                self.unexpected(&reply);
+                return Ok(());
+            };
+            self.apply(changes, "sync").await;
+            let give = round.on_reply(covered, &wants)?;
+            let give = self.gov.changes_for(&give).into_iter().map(sized).collect();
+            for frame in sync::chunks(give, self.sync.reply_bytes) {
+                let env = Envelope::new(self.me.node, Body::SyncGive(frame));
+                let n = write_frame(&mut send, &env).await?;
+                self.metrics.sent("sync_give", n);
+            }
+        }
+        send.finish().map_err(TransportError::from)?;
+        // Wait for the peer to read everything before the stream goes away.
+        let _ = send.stopped().await;
+        Ok(())
+    }
+
+    /// A whole-state round in one exchange (`SyncDigest`), for peers that
+    /// predate paging: bounded only by the frame limit.
+    async fn sync_whole(self: &Arc<Self>, conn: &quinn::Connection) -> Result<(), TransportError> {
         let (mut send, mut recv) = conn.open_bi().await?;
         let digest = Envelope::new(self.me.node, Body::SyncDigest(self.gov.digest()));
         let n = write_frame(&mut send, &digest).await?;
@@ -773,7 +845,7 @@ impl Cluster {
         let Some((reply, n)) = read_frame(&mut recv).await? else {
             return Ok(());
         };
-        if !tls::certified_as(&conn, reply.from) {
+        if !tls::certified_as(conn, reply.from) {
             self.impostor(&reply);
             return Ok(());
         }
@@ -808,6 +880,9 @@ impl Cluster {
         self.metrics.received(kind(&first.body), n);
         let theirs = match first.body {
             Body::SyncDigest(theirs) => theirs,
+            page @ Body::SyncPage { .. } => {
+                return self.answer_pages(first.from, page, send, recv).await;
+            }
             Body::Query { what, args } => return self.answer_query(send, what, args).await,
             _ => {
                 self.unexpected(&first);
@@ -827,6 +902,66 @@ impl Cluster {
                 _ => self.unexpected(&finish),
             }
         }
+        self.metrics
+            .syncs
+            .with_label_values(&["responder", "ok"])
+            .inc();
+        Ok(())
+    }
+
+    /// The responder's side of a paged round ([`sync`]): answers every page
+    /// from one digest taken at the start, applies every give, until the
+    /// initiator ends the stream.
+    async fn answer_pages(
+        self: &Arc<Self>,
+        from: NodeId,
+        mut body: Body,
+        mut send: quinn::SendStream,
+        mut recv: quinn::RecvStream,
+    ) -> Result<(), TransportError> {
+        let mine = sync::sorted(self.gov.digest());
+        loop {
+            match body {
+                Body::SyncPage {
+                    after,
+                    upto,
+                    digest,
+                } => {
+                    let gov = &self.gov;
+                    let reply = sync::answer(
+                        &mine,
+                        after.as_deref(),
+                        upto.as_deref(),
+                        &digest,
+                        self.sync.reply_bytes,
+                        |name| gov.changes_for(&[name.to_string()]).pop().map(sized),
+                    );
+                    let body = Body::SyncPageReply {
+                        covered: reply.covered,
+                        changes: reply.changes,
+                        wants: reply.wants,
+                    };
+                    let n = write_frame(&mut send, &Envelope::new(self.me.node, body)).await?;
+                    self.metrics.sent("sync_page_reply", n);
+                }
+                Body::SyncGive(changes) => self.apply(changes, "sync").await,
+                other => {
+                    self.unexpected(&Envelope::new(from, other));
+                    break;
+                }
+            }
+            let Some((next, n)) = read_frame(&mut recv).await? else {
+                break;
+            };
+            if next.from != from {
+                self.impostor(&next);
+                break;
+            }
+            self.metrics.received(kind(&next.body), n);
+            body = next.body;
+        }
+        send.finish()?;
+        let _ = send.stopped().await;
         self.metrics
             .syncs
             .with_label_values(&["responder", "ok"])
@@ -1007,7 +1142,13 @@ impl Cluster {
     }
 }
 
-/// The responder's half of anti-entropy: given the initiator's digest, our
+/// A change with its encoded size, for the page caps.
+fn sized(c: Change) -> (Change, usize) {
+    let n = postcard::to_stdvec(&c).map_or(0, |b| b.len());
+    (c, n)
+}
+
+/// The responder's half of a whole-state (pre-paging) round: given the initiator's digest, our
 /// whole state of every item it lacks or holds differently, and the items we
 /// lack or hold differently. The initiator applies the first and answers the
 /// second with [`Governance::changes_for`]; afterwards both hold the merge of

@@ -222,6 +222,14 @@ pub struct ClusterConfig {
     pub sync_interval: Duration,
     /// Share route health with peers (and use theirs). Default true.
     pub share_health: bool,
+    /// Most digest entries in one anti-entropy page. Default 4096
+    /// (`cluster::sync::PAGE_ITEMS`).
+    pub sync_page_items: usize,
+    /// Most bytes of item state in one anti-entropy reply or give frame (an
+    /// item larger than that travels alone). Default 4 MiB
+    /// (`cluster::sync::REPLY_BYTES`); at most a quarter of the 64 MiB
+    /// frame limit.
+    pub sync_reply_bytes: usize,
 }
 
 impl Default for ClusterConfig {
@@ -234,6 +242,8 @@ impl Default for ClusterConfig {
             seeds: Vec::new(),
             sync_interval: Duration::from_secs(10),
             share_health: true,
+            sync_page_items: crate::cluster::sync::PAGE_ITEMS,
+            sync_reply_bytes: crate::cluster::sync::REPLY_BYTES,
         }
     }
 }
@@ -718,6 +728,18 @@ impl Config {
         }
         if c.sync_interval.is_zero() {
             return Err(invalid("cluster.sync_interval", "must be positive"));
+        }
+        if c.sync_page_items == 0 {
+            return Err(invalid("cluster.sync_page_items", "must be positive"));
+        }
+        if c.sync_reply_bytes == 0 || c.sync_reply_bytes > crate::cluster::proto::MAX_FRAME / 4 {
+            return Err(invalid(
+                "cluster.sync_reply_bytes",
+                format!(
+                    "must be between 1 and {} (a quarter of the frame limit)",
+                    crate::cluster::proto::MAX_FRAME / 4
+                ),
+            ));
         }
         if c.secret.is_some() && c.advertise.is_none() && c.listen.ip().is_unspecified() {
             return Err(invalid(

@@ -352,3 +352,89 @@ async fn editing_a_budget_on_another_node_grants_only_what_is_left() {
     assert!(total <= 101, "spent {total} µ$ of a 101 µ$ budget");
     assert!(served >= 1, "the 21 µ$ left are spendable");
 }
+
+/// A node's count of messages of `kind` it sent (`/metrics`).
+async fn sent(node: &Node, kind: &str) -> u64 {
+    let body = reqwest::get(node.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let prefix = format!("tollgate_cluster_messages_total{{direction=\"out\",kind=\"{kind}\"}}");
+    body.lines()
+        .find(|l| l.starts_with(&prefix))
+        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
+/// The names of every customer a node serves.
+async fn customer_names(node: &Node) -> std::collections::BTreeSet<String> {
+    let (_, v) = node.admin_get("/api/customers?limit=1000").await;
+    v["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Two nodes that wrote while apart converge by anti-entropy alone on a
+/// state of many pages and many replies: pages of 8 items and replies of
+/// 2 KiB here (`cluster.sync_page_items`, `cluster.sync_reply_bytes`),
+/// against 60 customers written on each side (each row a few hundred
+/// bytes) that no push carried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_larger_than_a_page_and_a_reply_syncs_in_pages() {
+    let caps = [
+        ("TOLLGATE_CLUSTER__SYNC_PAGE_ITEMS", "8".to_string()),
+        ("TOLLGATE_CLUSTER__SYNC_REPLY_BYTES", "2048".to_string()),
+    ];
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let n1 = Node::start_with(SECRET, &[], dirs[0].path(), &caps).await;
+    // Node 2 first runs alone (its only seed answers nothing).
+    let nowhere: std::net::SocketAddr = format!("127.0.0.1:{}", cluster_tests::free_udp_port())
+        .parse()
+        .unwrap();
+    let n2 = Node::start_with(SECRET, &[nowhere], dirs[1].path(), &caps).await;
+    let mut expected = std::collections::BTreeSet::new();
+    for i in 0..60 {
+        for (n, side) in [(&n1, "one"), (&n2, "two")] {
+            let name = format!("{side}-{i:03}-{}", "x".repeat(100));
+            let (status, c) = n.admin_post("/api/customers", json!({"name": name})).await;
+            assert_eq!(status, 201, "{c}");
+            expected.insert(name);
+        }
+    }
+    assert_eq!(customer_names(&n1).await.len(), 60);
+    // Then it restarts from its data and joins node 1.
+    let n2 = {
+        let mut n2 = n2;
+        let _ = n2.child.kill();
+        let _ = n2.child.wait();
+        Node::start_with(SECRET, &[n1.quic], dirs[1].path(), &caps).await
+    };
+    until_peers(&n2, 1).await;
+    for n in [&n1, &n2] {
+        let t = eventually(
+            LIMIT,
+            &format!("all 120 customers on {}", n.http),
+            || async { (customer_names(n).await == expected).then_some(()) },
+        )
+        .await
+        .1;
+        println!("{} holds both sides' customers after {t:?}", n.http);
+    }
+    let (mut pages, mut replies, mut gives, mut whole) = (0, 0, 0, 0);
+    for n in [&n1, &n2] {
+        pages += sent(n, "sync_page").await;
+        replies += sent(n, "sync_page_reply").await;
+        gives += sent(n, "sync_give").await;
+        whole += sent(n, "sync_digest").await;
+    }
+    println!("pages {pages}, replies {replies}, gives {gives}, whole-state digests {whole}");
+    assert!(pages >= 120 / 8, "one round is many pages: {pages}");
+    assert!(replies >= 60 * 100 / 2048, "replies capped: {replies}");
+    assert!(gives >= 60 * 100 / 2048, "gives capped in frames: {gives}");
+    assert_eq!(whole, 0, "no whole-state round between nodes that page");
+}
