@@ -9,7 +9,8 @@
 //!   every live peer on a QUIC stream; anti-entropy ([`Cluster::sync_with`])
 //!   compares digests with a random peer every `sync_interval` and with every
 //!   peer that comes up, page by page ([`sync`]), and exchanges whatever
-//!   differs. Merges are CRDT
+//!   differs. Rate-limit counts are re-sent to each peer every [`RATE_SYNC`]
+//!   until it acknowledges them. Merges are CRDT
 //!   merges, so order, duplicates and loss do not matter: a node that was
 //!   down for an hour, or is new, catches up on its first sync.
 //!
@@ -55,9 +56,10 @@ pub enum ClusterError {
     Sync(#[from] sync::SyncError),
 }
 
-/// How often a node sends its rate-limit counts to its peers: with the
-/// network hop, the window in which other nodes' admissions are not yet
-/// counted here (the cluster-wide rate-limit bound, `docs/cluster.md`).
+/// How often a node sends each peer the rate-limit counts it has not
+/// acknowledged: with the network hop, the window in which other nodes'
+/// admissions are not yet counted here, one more for each lost push (the
+/// cluster-wide rate-limit bound, `docs/cluster.md`).
 pub const RATE_SYNC: Duration = Duration::from_millis(100);
 
 /// How often a node tells its peers how the routes it uses are doing.
@@ -329,10 +331,7 @@ impl Cluster {
             let mut every = tokio::time::interval(RATE_SYNC);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while cancel.run_until_cancelled(every.tick()).await.is_some() {
-                let counts = cl.gov.rate_deltas();
-                if !counts.is_empty() {
-                    cl.push(counts);
-                }
+                cl.push_rate_counts();
             }
         });
         let cl = cluster.clone();
@@ -563,7 +562,14 @@ impl Cluster {
                 let cl = cl.clone();
                 let id = id.clone();
                 tokio::spawn(async move {
-                    match read_frame(&mut s).await {
+                    let frame = read_frame(&mut s).await;
+                    // Read to the end (the sender finished after one frame), so
+                    // the stream is not stopped early and the sender's
+                    // acknowledgement (rate counts) means delivered.
+                    if matches!(frame, Ok(Some(_))) {
+                        let _ = s.read_to_end(0).await;
+                    }
+                    match frame {
                         Ok(Some((env, _))) if !id.admits(env.from) => cl.impostor(&env),
                         Ok(Some((env, n))) => {
                             cl.metrics.received(kind(&env.body), n);
@@ -693,6 +699,44 @@ impl Cluster {
     /// repaired by the next anti-entropy round.
     fn push(self: &Arc<Self>, changes: Vec<Change>) {
         self.broadcast(Body::Changes(changes));
+    }
+
+    /// Sends every live peer the rate-limit counts it has not acknowledged,
+    /// on a unidirectional stream each. A stream the peer's QUIC stack
+    /// acknowledged whole marks its counts held there; any other outcome
+    /// leaves them to be sent again on the next tick, so a lost push costs
+    /// one `RATE_SYNC` of delay, not the count. Nothing is sent to a peer
+    /// that holds everything.
+    fn push_rate_counts(self: &Arc<Self>) {
+        let alive = self.alive();
+        let nodes: Vec<NodeId> = alive.iter().map(|m| m.node).collect();
+        self.gov.rate_peers(&nodes);
+        for peer in alive {
+            let counts = self.gov.rate_unacked(peer.node);
+            if counts.is_empty() {
+                continue;
+            }
+            let cl = self.clone();
+            tokio::spawn(async move {
+                let env = Envelope::new(cl.me.node, Body::Changes(counts));
+                let sent = match cl.connect(peer.addr).await {
+                    Ok(conn) => Transport::send_uni_acked(&conn, &env).await,
+                    Err(e) => Err(e),
+                };
+                match sent {
+                    Ok(n) => {
+                        cl.metrics.sent("changes", n);
+                        if let Body::Changes(counts) = &env.body {
+                            cl.gov.rate_acked(peer.node, counts);
+                        }
+                    }
+                    Err(e) => {
+                        cl.metrics.errors.with_label_values(&["send"]).inc();
+                        tracing::debug!(peer = %peer.addr, error = %e, "rate counts not delivered; sent again next tick");
+                    }
+                }
+            });
+        }
     }
 
     /// Sends one message to every live peer on a unidirectional stream each.

@@ -438,3 +438,66 @@ async fn state_larger_than_a_page_and_a_reply_syncs_in_pages() {
     assert!(gives >= 60 * 100 / 2048, "gives capped in frames: {gives}");
     assert_eq!(whole, 0, "no whole-state round between nodes that page");
 }
+
+/// Rate-limit counts over real QUIC: node 1's admissions reach node 2 on a
+/// stream node 2's QUIC stack acknowledges, after which node 1 records them
+/// as held there and sends nothing more while nothing changes (before, every
+/// tick would resend them until acknowledged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_counts_are_acknowledged_and_then_not_sent_again() {
+    let mock = cluster_tests::Mock::start().await;
+    let env = mock.provider_env();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let n1 = Node::start_with(SECRET, &[], dirs[0].path(), &env).await;
+    let n2 = Node::start_with(SECRET, &[n1.quic], dirs[1].path(), &env).await;
+    until_peers(&n1, 1).await;
+    until_peers(&n2, 1).await;
+    let (status, key) = n1
+        .admin_post(
+            "/api/keys",
+            json!({"name": "limited", "rate_limits": [{"requests": 3, "window": "1h"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let (id, secret) = (key["id"].as_str().unwrap(), key["secret"].as_str().unwrap());
+    until_visible(&n2, &format!("/api/keys/{id}"), |_| true).await;
+    let client = reqwest::Client::new();
+    let chat = |node: &Node| {
+        client
+            .post(node.url("/v1/chat/completions"))
+            .bearer_auth(secret)
+            .json(&json!({"model": "mock/mock-1", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(chat(&n1).await.unwrap().status(), 200);
+    }
+    let t = eventually(
+        LIMIT,
+        "node 2 refuses at the cluster-wide limit",
+        || async { (chat(&n2).await.unwrap().status() == 429).then_some(()) },
+    )
+    .await
+    .1;
+    println!("node 1's counts refused the key on node 2 after {t:?}");
+    // Settled: node 2 acknowledged the counts, so ticks find nothing to send.
+    let (_, settled) = eventually(LIMIT, "node 1's pushes settle", || async {
+        let before = sent(&n1, "changes").await;
+        tokio::time::sleep(cluster_base_tick() * 5).await;
+        (sent(&n1, "changes").await == before).then_some(())
+    })
+    .await;
+    let quiet = sent(&n1, "changes").await;
+    tokio::time::sleep(cluster_base_tick() * 20).await;
+    assert_eq!(
+        sent(&n1, "changes").await,
+        quiet,
+        "20 ticks with nothing new sent nothing"
+    );
+    println!("node 1's pushes settled after {settled:?}");
+}
+
+/// `cluster::RATE_SYNC`, the period of rate-count pushes.
+fn cluster_base_tick() -> Duration {
+    tollgate::cluster::RATE_SYNC
+}
