@@ -950,6 +950,27 @@ mod tests {
     }
 
     #[test]
+    fn anti_entropy_page_sizes_are_bounded() {
+        let c = Config::from_parts("[cluster]\nsync_page_items = 8\n", &[]).unwrap();
+        assert_eq!(c.cluster.sync_page_items, 8);
+        assert_eq!(
+            c.cluster.sync_reply_bytes,
+            crate::cluster::sync::REPLY_BYTES
+        );
+        for text in [
+            "[cluster]\nsync_page_items = 0\n",
+            "[cluster]\nsync_reply_bytes = 0\n",
+            "[cluster]\nsync_reply_bytes = 20000000\n",
+        ] {
+            let err = Config::from_parts(text, &[]).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { field, .. } if field.starts_with("cluster.sync_")),
+                "{text}: {err}"
+            );
+        }
+    }
+
+    #[test]
     fn unknown_fields_are_rejected() {
         let err = Config::from_parts("[server]\nlisten_addr = \"0.0.0.0:1\"\n", &[]).unwrap_err();
         assert!(err.to_string().contains("listen_addr"), "{err}");
