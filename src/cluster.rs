@@ -8,7 +8,9 @@
 //!   governance object's delta, a spend counter's slot) is pushed at once to
 //!   every live peer on a QUIC stream; anti-entropy ([`Cluster::sync_with`])
 //!   compares digests with a random peer every `sync_interval` and with every
-//!   peer that comes up, and exchanges whatever differs. Merges are CRDT
+//!   peer that comes up, page by page ([`sync`]), and exchanges whatever
+//!   differs. Rate-limit counts are re-sent to each peer every [`RATE_SYNC`]
+//!   until it acknowledges them. Merges are CRDT
 //!   merges, so order, duplicates and loss do not matter: a node that was
 //!   down for an hour, or is new, catches up on its first sync.
 //!
@@ -17,6 +19,7 @@
 mod lease;
 pub mod membership;
 pub mod proto;
+pub mod sync;
 pub mod tls;
 pub mod transport;
 
@@ -52,11 +55,14 @@ pub enum ClusterError {
     Transport(#[from] TransportError),
     #[error("cannot resolve cluster.advertise '{0}'")]
     Advertise(String),
+    #[error("anti-entropy: {0}")]
+    Sync(#[from] sync::SyncError),
 }
 
-/// How often a node sends its rate-limit counts to its peers: with the
-/// network hop, the window in which other nodes' admissions are not yet
-/// counted here (the cluster-wide rate-limit bound, `docs/cluster.md`).
+/// How often a node sends each peer the rate-limit counts it has not
+/// acknowledged: with the network hop, the window in which other nodes'
+/// admissions are not yet counted here, one more for each lost push (the
+/// cluster-wide rate-limit bound, `docs/cluster.md`).
 pub const RATE_SYNC: Duration = Duration::from_millis(100);
 
 /// How often a node tells its peers how the routes it uses are doing.
@@ -180,6 +186,9 @@ fn kind(body: &Body) -> &'static str {
         Body::Health(_) => "health",
         Body::Lease(_) => "lease",
         Body::LeaseGrant(_) => "lease_grant",
+        Body::SyncPage { .. } => "sync_page",
+        Body::SyncPageReply { .. } => "sync_page_reply",
+        Body::SyncGive(_) => "sync_give",
     }
 }
 
@@ -202,6 +211,8 @@ pub struct Cluster {
     seeds: Vec<String>,
     share_health: bool,
     lease_takeover: Duration,
+    /// Page sizes of anti-entropy rounds.
+    sync: sync::Limits,
     metrics: ClusterMetrics,
 }
 
@@ -268,6 +279,10 @@ impl Cluster {
             seeds: c.seeds.clone(),
             share_health: c.share_health,
             lease_takeover: c.lease_takeover,
+            sync: sync::Limits {
+                page_items: c.sync_page_items,
+                reply_bytes: c.sync_reply_bytes,
+            },
             metrics: ClusterMetrics::new(metrics),
         });
 
@@ -323,10 +338,7 @@ impl Cluster {
             let mut every = tokio::time::interval(RATE_SYNC);
             every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             while cancel.run_until_cancelled(every.tick()).await.is_some() {
-                let counts = cl.gov.rate_deltas();
-                if !counts.is_empty() {
-                    cl.push(counts);
-                }
+                cl.push_rate_counts();
             }
         });
         let cl = cluster.clone();
@@ -568,7 +580,14 @@ impl Cluster {
                 let cl = cl.clone();
                 let id = id.clone();
                 tokio::spawn(async move {
-                    match read_frame(&mut s).await {
+                    let frame = read_frame(&mut s).await;
+                    // Read to the end (the sender finished after one frame), so
+                    // the stream is not stopped early and the sender's
+                    // acknowledgement (rate counts) means delivered.
+                    if matches!(frame, Ok(Some(_))) {
+                        let _ = s.read_to_end(0).await;
+                    }
+                    match frame {
                         Ok(Some((env, _))) if !id.admits(env.from) => cl.impostor(&env),
                         Ok(Some((env, n))) => {
                             cl.metrics.received(kind(&env.body), n);
@@ -700,6 +719,44 @@ impl Cluster {
         self.broadcast(Body::Changes(changes));
     }
 
+    /// Sends every live peer the rate-limit counts it has not acknowledged,
+    /// on a unidirectional stream each. A stream the peer's QUIC stack
+    /// acknowledged whole marks its counts held there; any other outcome
+    /// leaves them to be sent again on the next tick, so a lost push costs
+    /// one `RATE_SYNC` of delay, not the count. Nothing is sent to a peer
+    /// that holds everything.
+    fn push_rate_counts(self: &Arc<Self>) {
+        let alive = self.alive();
+        let nodes: Vec<NodeId> = alive.iter().map(|m| m.node).collect();
+        self.gov.rate_peers(&nodes);
+        for peer in alive {
+            let counts = self.gov.rate_unacked(peer.node);
+            if counts.is_empty() {
+                continue;
+            }
+            let cl = self.clone();
+            tokio::spawn(async move {
+                let env = Envelope::new(cl.me.node, Body::Changes(counts));
+                let sent = match cl.connect(peer.addr).await {
+                    Ok(conn) => Transport::send_uni_acked(&conn, &env).await,
+                    Err(e) => Err(e),
+                };
+                match sent {
+                    Ok(n) => {
+                        cl.metrics.sent("changes", n);
+                        if let Body::Changes(counts) = &env.body {
+                            cl.gov.rate_acked(peer.node, counts);
+                        }
+                    }
+                    Err(e) => {
+                        cl.metrics.errors.with_label_values(&["send"]).inc();
+                        tracing::debug!(peer = %peer.addr, error = %e, "rate counts not delivered; sent again next tick");
+                    }
+                }
+            });
+        }
+    }
+
     /// Sends one message to every live peer on a unidirectional stream each.
     fn broadcast(self: &Arc<Self>, body: Body) {
         let env = Arc::new(Envelope::new(self.me.node, body));
@@ -780,10 +837,69 @@ impl Cluster {
         }
     }
 
-    /// One anti-entropy round with the node at `addr`: send our digest,
-    /// take what it has that we lack, send what it asks for.
-    pub async fn sync_with(self: &Arc<Self>, addr: SocketAddr) -> Result<(), TransportError> {
+    /// One anti-entropy round with the node at `addr`, in pages
+    /// ([`sync`]): for each page of our digest, take what the peer has that
+    /// we lack and give what it asks for, until the whole name space is
+    /// covered. A peer that does not answer the first page (a node built
+    /// before paging cannot decode it) gets one whole-state round instead.
+    pub async fn sync_with(self: &Arc<Self>, addr: SocketAddr) -> Result<(), ClusterError> {
         let conn = self.connect(addr).await?;
+        let (mut send, mut recv) = conn.open_bi().await.map_err(TransportError::from)?;
+        let mut round = sync::Initiator::new(self.gov.digest(), self.sync);
+        let mut first = true;
+        while let Some(page) = round.next_page() {
+            let body = Body::SyncPage {
+                after: page.after,
+                upto: page.upto,
+                digest: page.digest,
+            };
+            let sent = write_frame(&mut send, &Envelope::new(self.me.node, body)).await;
+            let read = match sent {
+                Ok(n) => {
+                    self.metrics.sent("sync_page", n);
+                    read_frame(&mut recv).await
+                }
+                Err(e) => Err(e),
+            };
+            let (reply, n) = match read {
+                Ok(Some(reply)) => reply,
+                _ if first => return Ok(self.sync_whole(&conn).await?),
+                Ok(None) => return Err(sync::SyncError::Ended.into()),
+                Err(e) => return Err(e.into()),
+            };
+            first = false;
+            if !tls::certified_as(&conn, reply.from) {
+                self.impostor(&reply);
+                return Ok(());
+            }
+            self.metrics.received(kind(&reply.body), n);
+            let Body::SyncPageReply {
+                covered,
+                changes,
+                wants,
+            } = reply.body
+            else {
+                self.unexpected(&reply);
+                return Ok(());
+            };
+            self.apply(changes, "sync").await;
+            let give = round.on_reply(covered, &wants)?;
+            let give = self.gov.changes_for(&give).into_iter().map(sized).collect();
+            for frame in sync::chunks(give, self.sync.reply_bytes) {
+                let env = Envelope::new(self.me.node, Body::SyncGive(frame));
+                let n = write_frame(&mut send, &env).await?;
+                self.metrics.sent("sync_give", n);
+            }
+        }
+        send.finish().map_err(TransportError::from)?;
+        // Wait for the peer to read everything before the stream goes away.
+        let _ = send.stopped().await;
+        Ok(())
+    }
+
+    /// A whole-state round in one exchange (`SyncDigest`), for peers that
+    /// predate paging: bounded only by the frame limit.
+    async fn sync_whole(self: &Arc<Self>, conn: &quinn::Connection) -> Result<(), TransportError> {
         let (mut send, mut recv) = conn.open_bi().await?;
         let digest = Envelope::new(self.me.node, Body::SyncDigest(self.gov.digest()));
         let n = write_frame(&mut send, &digest).await?;
@@ -791,7 +907,7 @@ impl Cluster {
         let Some((reply, n)) = read_frame(&mut recv).await? else {
             return Ok(());
         };
-        if !tls::certified_as(&conn, reply.from) {
+        if !tls::certified_as(conn, reply.from) {
             self.impostor(&reply);
             return Ok(());
         }
@@ -826,6 +942,9 @@ impl Cluster {
         self.metrics.received(kind(&first.body), n);
         let theirs = match first.body {
             Body::SyncDigest(theirs) => theirs,
+            page @ Body::SyncPage { .. } => {
+                return self.answer_pages(first.from, page, send, recv).await;
+            }
             Body::Query { what, args } => return self.answer_query(send, what, args).await,
             Body::Lease(asks) => return self.answer_lease(send, first.from, asks).await,
             _ => {
@@ -846,6 +965,66 @@ impl Cluster {
                 _ => self.unexpected(&finish),
             }
         }
+        self.metrics
+            .syncs
+            .with_label_values(&["responder", "ok"])
+            .inc();
+        Ok(())
+    }
+
+    /// The responder's side of a paged round ([`sync`]): answers every page
+    /// from one digest taken at the start, applies every give, until the
+    /// initiator ends the stream.
+    async fn answer_pages(
+        self: &Arc<Self>,
+        from: NodeId,
+        mut body: Body,
+        mut send: quinn::SendStream,
+        mut recv: quinn::RecvStream,
+    ) -> Result<(), TransportError> {
+        let mine = sync::sorted(self.gov.digest());
+        loop {
+            match body {
+                Body::SyncPage {
+                    after,
+                    upto,
+                    digest,
+                } => {
+                    let gov = &self.gov;
+                    let reply = sync::answer(
+                        &mine,
+                        after.as_deref(),
+                        upto.as_deref(),
+                        &digest,
+                        self.sync.reply_bytes,
+                        |name| gov.changes_for(&[name.to_string()]).pop().map(sized),
+                    );
+                    let body = Body::SyncPageReply {
+                        covered: reply.covered,
+                        changes: reply.changes,
+                        wants: reply.wants,
+                    };
+                    let n = write_frame(&mut send, &Envelope::new(self.me.node, body)).await?;
+                    self.metrics.sent("sync_page_reply", n);
+                }
+                Body::SyncGive(changes) => self.apply(changes, "sync").await,
+                other => {
+                    self.unexpected(&Envelope::new(from, other));
+                    break;
+                }
+            }
+            let Some((next, n)) = read_frame(&mut recv).await? else {
+                break;
+            };
+            if next.from != from {
+                self.impostor(&next);
+                break;
+            }
+            self.metrics.received(kind(&next.body), n);
+            body = next.body;
+        }
+        send.finish()?;
+        let _ = send.stopped().await;
         self.metrics
             .syncs
             .with_label_values(&["responder", "ok"])
@@ -1026,7 +1205,13 @@ impl Cluster {
     }
 }
 
-/// The responder's half of anti-entropy: given the initiator's digest, our
+/// A change with its encoded size, for the page caps.
+fn sized(c: Change) -> (Change, usize) {
+    let n = postcard::to_stdvec(&c).map_or(0, |b| b.len());
+    (c, n)
+}
+
+/// The responder's half of a whole-state (pre-paging) round: given the initiator's digest, our
 /// whole state of every item it lacks or holds differently, and the items we
 /// lack or hold differently. The initiator applies the first and answers the
 /// second with [`Governance::changes_for`]; afterwards both hold the merge of

@@ -227,6 +227,14 @@ pub struct ClusterConfig {
     /// ceiling (`docs/cluster.md`, leases). Default 30s.
     #[serde(deserialize_with = "duration")]
     pub lease_takeover: Duration,
+    /// Most digest entries in one anti-entropy page. Default 4096
+    /// (`cluster::sync::PAGE_ITEMS`).
+    pub sync_page_items: usize,
+    /// Most bytes of item state in one anti-entropy reply or give frame (an
+    /// item larger than that travels alone). Default 4 MiB
+    /// (`cluster::sync::REPLY_BYTES`); at most a quarter of the 64 MiB
+    /// frame limit.
+    pub sync_reply_bytes: usize,
 }
 
 impl Default for ClusterConfig {
@@ -240,6 +248,8 @@ impl Default for ClusterConfig {
             sync_interval: Duration::from_secs(10),
             share_health: true,
             lease_takeover: Duration::from_secs(30),
+            sync_page_items: crate::cluster::sync::PAGE_ITEMS,
+            sync_reply_bytes: crate::cluster::sync::REPLY_BYTES,
         }
     }
 }
@@ -725,6 +735,18 @@ impl Config {
         if c.sync_interval.is_zero() {
             return Err(invalid("cluster.sync_interval", "must be positive"));
         }
+        if c.sync_page_items == 0 {
+            return Err(invalid("cluster.sync_page_items", "must be positive"));
+        }
+        if c.sync_reply_bytes == 0 || c.sync_reply_bytes > crate::cluster::proto::MAX_FRAME / 4 {
+            return Err(invalid(
+                "cluster.sync_reply_bytes",
+                format!(
+                    "must be between 1 and {} (a quarter of the frame limit)",
+                    crate::cluster::proto::MAX_FRAME / 4
+                ),
+            ));
+        }
         if c.secret.is_some() && c.advertise.is_none() && c.listen.ip().is_unspecified() {
             return Err(invalid(
                 "cluster.advertise",
@@ -931,6 +953,27 @@ mod tests {
         assert_eq!(c.server.listen.port(), 8080);
         assert_eq!(c.server.data_dir, PathBuf::from("./data"));
         assert!(c.providers.is_empty());
+    }
+
+    #[test]
+    fn anti_entropy_page_sizes_are_bounded() {
+        let c = Config::from_parts("[cluster]\nsync_page_items = 8\n", &[]).unwrap();
+        assert_eq!(c.cluster.sync_page_items, 8);
+        assert_eq!(
+            c.cluster.sync_reply_bytes,
+            crate::cluster::sync::REPLY_BYTES
+        );
+        for text in [
+            "[cluster]\nsync_page_items = 0\n",
+            "[cluster]\nsync_reply_bytes = 0\n",
+            "[cluster]\nsync_reply_bytes = 20000000\n",
+        ] {
+            let err = Config::from_parts(text, &[]).unwrap_err();
+            assert!(
+                matches!(&err, ConfigError::Invalid { field, .. } if field.starts_with("cluster.sync_")),
+                "{text}: {err}"
+            );
+        }
     }
 
     #[test]

@@ -1140,9 +1140,20 @@ impl Governance {
         self.limiter.admit(&limits, self.now_ms()).map(Some)
     }
 
-    /// This node's rate-limit counts that grew since the last call, for peers.
-    pub fn rate_deltas(&self) -> Vec<Change> {
-        self.limiter.deltas(self.now_ms())
+    /// This node's rate-limit counts that `peer` is not known to hold; sent
+    /// to it every `cluster::RATE_SYNC` until [`Governance::rate_acked`].
+    pub fn rate_unacked(&self, peer: NodeId) -> Vec<Change> {
+        self.limiter.unacked(peer, self.now_ms())
+    }
+
+    /// Records that `peer` received `sent` (from [`Governance::rate_unacked`]).
+    pub fn rate_acked(&self, peer: NodeId, sent: &[Change]) {
+        self.limiter.acked(peer, sent);
+    }
+
+    /// Forgets the rate-limit acknowledgements of peers not in `peers`.
+    pub fn rate_peers(&self, peers: &[NodeId]) {
+        self.limiter.keep_peers(peers);
     }
 
     /// Un-counts a request refused after admission.

@@ -62,6 +62,12 @@ enum Event {
     RateTick {
         node: usize,
     },
+    /// Rate-limit counts; acknowledged to the sender when delivered.
+    RateCounts {
+        from: usize,
+        to: usize,
+        changes: Vec<Change>,
+    },
 }
 
 pub struct SimNode {
@@ -91,6 +97,9 @@ pub struct Sim {
     pub push: bool,
     /// Messages delivered, by kind.
     pub delivered: HashMap<&'static str, u64>,
+    /// How many of the next rate-count pushes from one node to another the
+    /// network loses (a test hook: a lost push is never acknowledged).
+    pub lose_rate_pushes: HashMap<(usize, usize), u32>,
 }
 
 fn addr(i: usize) -> SocketAddr {
@@ -111,6 +120,7 @@ impl Sim {
             cut: HashSet::new(),
             push: true,
             delivered: HashMap::new(),
+            lose_rate_pushes: HashMap::new(),
         };
         for i in 0..n {
             let dir = tempfile::tempdir().unwrap();
@@ -362,15 +372,18 @@ impl Sim {
                 if !self.nodes[node].up {
                     return;
                 }
-                let counts = self.nodes[node].gov.rate_deltas();
+                // As `Cluster::push_rate_counts`: each live peer gets what it
+                // has not acknowledged.
                 let peers: Vec<usize> = self.nodes[node].view.iter().copied().collect();
-                for to in peers {
-                    if self.reachable(node, to) && !counts.is_empty() {
+                let ids: Vec<_> = peers.iter().map(|p| self.nodes[*p].gov.node()).collect();
+                self.nodes[node].gov.rate_peers(&ids);
+                for (to, id) in peers.into_iter().zip(ids) {
+                    let changes = self.nodes[node].gov.rate_unacked(id);
+                    if self.reachable(node, to) && !changes.is_empty() {
                         let after = self.latency();
-                        let changes = counts.clone();
                         self.schedule(
                             after,
-                            Event::Changes {
+                            Event::RateCounts {
                                 from: node,
                                 to,
                                 changes,
@@ -378,6 +391,24 @@ impl Sim {
                         );
                     }
                 }
+            }
+            Event::RateCounts { from, to, changes } => {
+                if !self.nodes[to].up || !self.reachable(from, to) {
+                    return;
+                }
+                if let Some(n) = self.lose_rate_pushes.get_mut(&(from, to))
+                    && *n > 0
+                {
+                    *n -= 1;
+                    *self.delivered.entry("rate_lost").or_default() += 1;
+                    return;
+                }
+                *self.delivered.entry("rate").or_default() += 1;
+                self.nodes[to].gov.apply_remote(&changes).unwrap();
+                // The transport's acknowledgement, taken as instant.
+                let id = self.nodes[to].gov.node();
+                self.nodes[from].gov.rate_acked(id, &changes);
+                self.drain(to);
             }
             Event::SyncTick { node } => {
                 let jitter = self.rng.random_range(0..SYNC_INTERVAL_MS / 2);

@@ -360,18 +360,26 @@ async fn budgeted_key(home: &Node, others: &[&Node], limit_usd: &str) -> (String
     (team_id, secret)
 }
 
-/// The value of counter `name` with label `event` in `node`'s metrics.
-async fn allowance_events(node: &Node, event: &str) -> u64 {
+/// The value of the counter `series` (name and labels) in `node`'s metrics.
+async fn counter(node: &Node, series: &str) -> u64 {
     let text = reqwest::get(node.url("/metrics"))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    let needle = format!("tollgate_cluster_allowance_total{{event=\"{event}\"}} ");
     text.lines()
-        .find_map(|l| l.strip_prefix(&needle))
-        .map_or(0, |v| v.trim().parse().unwrap())
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+}
+
+/// How many allowance `event`s `node` counted.
+async fn allowance_events(node: &Node, event: &str) -> u64 {
+    counter(
+        node,
+        &format!("tollgate_cluster_allowance_total{{event=\"{event}\"}}"),
+    )
+    .await
 }
 
 /// A budget's home is killed (`kill -9`) holding the whole limit: after the
@@ -456,4 +464,147 @@ async fn a_crashed_homes_allowance_returns_to_the_cluster() {
         served * 10
     );
     assert!(served * 10 <= 800, "spent {} µ$ of 800", served * 10);
+}
+
+/// A node's count of messages of `kind` it sent (`/metrics`).
+async fn sent(node: &Node, kind: &str) -> u64 {
+    counter(
+        node,
+        &format!("tollgate_cluster_messages_total{{direction=\"out\",kind=\"{kind}\"}}"),
+    )
+    .await
+}
+
+/// The names of every customer a node serves.
+async fn customer_names(node: &Node) -> std::collections::BTreeSet<String> {
+    let (_, v) = node.admin_get("/api/customers?limit=1000").await;
+    v["data"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c["name"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Two nodes that wrote while apart converge by anti-entropy alone on a
+/// state of many pages and many replies: pages of 8 items and replies of
+/// 2 KiB here (`cluster.sync_page_items`, `cluster.sync_reply_bytes`),
+/// against 60 customers written on each side (each row a few hundred
+/// bytes) that no push carried.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn state_larger_than_a_page_and_a_reply_syncs_in_pages() {
+    let caps = [
+        ("TOLLGATE_CLUSTER__SYNC_PAGE_ITEMS", "8".to_string()),
+        ("TOLLGATE_CLUSTER__SYNC_REPLY_BYTES", "2048".to_string()),
+    ];
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let n1 = Node::start_with(SECRET, &[], dirs[0].path(), &caps).await;
+    // Node 2 first runs alone (its only seed answers nothing).
+    let nowhere: std::net::SocketAddr = format!("127.0.0.1:{}", cluster_tests::free_udp_port())
+        .parse()
+        .unwrap();
+    let n2 = Node::start_with(SECRET, &[nowhere], dirs[1].path(), &caps).await;
+    let mut expected = std::collections::BTreeSet::new();
+    for i in 0..60 {
+        for (n, side) in [(&n1, "one"), (&n2, "two")] {
+            let name = format!("{side}-{i:03}-{}", "x".repeat(100));
+            let (status, c) = n.admin_post("/api/customers", json!({"name": name})).await;
+            assert_eq!(status, 201, "{c}");
+            expected.insert(name);
+        }
+    }
+    assert_eq!(customer_names(&n1).await.len(), 60);
+    // Then it restarts from its data and joins node 1.
+    let n2 = {
+        let mut n2 = n2;
+        let _ = n2.child.kill();
+        let _ = n2.child.wait();
+        Node::start_with(SECRET, &[n1.quic], dirs[1].path(), &caps).await
+    };
+    until_peers(&n2, 1).await;
+    for n in [&n1, &n2] {
+        let t = eventually(
+            LIMIT,
+            &format!("all 120 customers on {}", n.http),
+            || async { (customer_names(n).await == expected).then_some(()) },
+        )
+        .await
+        .1;
+        println!("{} holds both sides' customers after {t:?}", n.http);
+    }
+    let (mut pages, mut replies, mut gives, mut whole) = (0, 0, 0, 0);
+    for n in [&n1, &n2] {
+        pages += sent(n, "sync_page").await;
+        replies += sent(n, "sync_page_reply").await;
+        gives += sent(n, "sync_give").await;
+        whole += sent(n, "sync_digest").await;
+    }
+    println!("pages {pages}, replies {replies}, gives {gives}, whole-state digests {whole}");
+    assert!(pages >= 120 / 8, "one round is many pages: {pages}");
+    assert!(replies >= 60 * 100 / 2048, "replies capped: {replies}");
+    assert!(gives >= 60 * 100 / 2048, "gives capped in frames: {gives}");
+    assert_eq!(whole, 0, "no whole-state round between nodes that page");
+}
+
+/// Rate-limit counts over real QUIC: node 1's admissions reach node 2 on a
+/// stream node 2's QUIC stack acknowledges, after which node 1 records them
+/// as held there and sends nothing more while nothing changes (before, every
+/// tick would resend them until acknowledged).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rate_counts_are_acknowledged_and_then_not_sent_again() {
+    let mock = cluster_tests::Mock::start().await;
+    let env = mock.provider_env();
+    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
+    let n1 = Node::start_with(SECRET, &[], dirs[0].path(), &env).await;
+    let n2 = Node::start_with(SECRET, &[n1.quic], dirs[1].path(), &env).await;
+    until_peers(&n1, 1).await;
+    until_peers(&n2, 1).await;
+    let (status, key) = n1
+        .admin_post(
+            "/api/keys",
+            json!({"name": "limited", "rate_limits": [{"requests": 3, "window": "1h"}]}),
+        )
+        .await;
+    assert_eq!(status, 201, "{key}");
+    let (id, secret) = (key["id"].as_str().unwrap(), key["secret"].as_str().unwrap());
+    until_visible(&n2, &format!("/api/keys/{id}"), |_| true).await;
+    let client = reqwest::Client::new();
+    let chat = |node: &Node| {
+        client
+            .post(node.url("/v1/chat/completions"))
+            .bearer_auth(secret)
+            .json(&json!({"model": "mock/mock-1", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}))
+            .send()
+    };
+    for _ in 0..3 {
+        assert_eq!(chat(&n1).await.unwrap().status(), 200);
+    }
+    let t = eventually(
+        LIMIT,
+        "node 2 refuses at the cluster-wide limit",
+        || async { (chat(&n2).await.unwrap().status() == 429).then_some(()) },
+    )
+    .await
+    .1;
+    println!("node 1's counts refused the key on node 2 after {t:?}");
+    // Settled: node 2 acknowledged the counts, so ticks find nothing to send.
+    let (_, settled) = eventually(LIMIT, "node 1's pushes settle", || async {
+        let before = sent(&n1, "changes").await;
+        tokio::time::sleep(cluster_base_tick() * 5).await;
+        (sent(&n1, "changes").await == before).then_some(())
+    })
+    .await;
+    let quiet = sent(&n1, "changes").await;
+    tokio::time::sleep(cluster_base_tick() * 20).await;
+    assert_eq!(
+        sent(&n1, "changes").await,
+        quiet,
+        "20 ticks with nothing new sent nothing"
+    );
+    println!("node 1's pushes settled after {settled:?}");
+}
+
+/// `cluster::RATE_SYNC`, the period of rate-count pushes.
+fn cluster_base_tick() -> Duration {
+    tollgate::cluster::RATE_SYNC
 }

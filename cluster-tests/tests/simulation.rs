@@ -273,3 +273,49 @@ fn a_rate_limit_holds_across_nodes() {
         "no node used the limit alone"
     );
 }
+
+/// Rate-limit counts are node-local memory, not in anti-entropy, so a lost
+/// push used to be lost for good: node 1 never heard node 0's admissions
+/// and admitted the whole limit again. Counts are now re-sent every tick
+/// until the peer acknowledges them; once everyone has them, nothing moves.
+#[test]
+fn a_lost_rate_push_is_sent_again_until_acknowledged() {
+    let mut sim = joined(3, 11);
+    let all = [0, 1, 2];
+    let issued = sim.on(0, |g| {
+        g.create_key(fields(
+            json!({"name": "limited", "rate_limits": [{"requests": 5, "window": "1h"}]}),
+        ))
+        .unwrap()
+    });
+    sim.run_until(10_000, |s| s.converged(&all))
+        .expect("replicated");
+    sim.lose_rate_pushes.insert((0, 1), 3);
+    for _ in 0..5 {
+        assert!(sim.try_admit(0, &issued.secret));
+    }
+    assert!(
+        !sim.try_admit(0, &issued.secret),
+        "the limit is reached here"
+    );
+    let count = |s: &Sim, kind| s.delivered.get(kind).copied().unwrap_or(0);
+    let before = count(&sim, "rate");
+    let t = sim
+        .run_until(10_000, |s| {
+            count(s, "rate_lost") == 3 && count(s, "rate") >= before + 2
+        })
+        .expect("after three losses the counts reach node 1 too");
+    println!(
+        "node 0's counts reached both peers, three pushes to node 1 lost, in {t} ms (simulated)"
+    );
+    assert!(
+        !sim.try_admit(1, &issued.secret),
+        "node 1 holds node 0's count"
+    );
+    assert!(!sim.try_admit(2, &issued.secret));
+    // Steady state: every peer has acknowledged everything; nothing is sent.
+    let settled = count(&sim, "rate");
+    sim.run_for(20 * cluster_tests::sim::RATE_SYNC_MS);
+    assert_eq!(count(&sim, "rate"), settled, "nothing new, nothing sent");
+    assert_eq!(count(&sim, "rate_lost"), 3);
+}

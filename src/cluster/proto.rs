@@ -68,6 +68,29 @@ pub enum Body {
     /// The sender's own health summaries of the routes it used (datagram-
     /// free: a unidirectional stream, every second).
     Health(Vec<(RouteId, Summary)>),
+    /// Paged anti-entropy, one page (bidirectional stream, initiator): the
+    /// initiator's digest of every item it holds with a name in
+    /// `(after, upto]` (`None`: from the start, to the end of the name
+    /// space), at most `cluster.sync_page_items` of them
+    /// ([`super::sync`]). Replaces `SyncDigest` between nodes that know it.
+    SyncPage {
+        after: Option<String>,
+        upto: Option<String>,
+        digest: Vec<(String, u64)>,
+    },
+    /// The responder's answer to a page: its whole state of the items in
+    /// `(after, covered]` the initiator lacks or holds differently (at most
+    /// `cluster.sync_reply_bytes` of them, one item at least), the names in
+    /// that range it wants back, and `covered`, up to which name it looked
+    /// (`None`: to the end). The initiator's next page starts after it.
+    SyncPageReply {
+        covered: Option<String>,
+        changes: Vec<Change>,
+        wants: Vec<String>,
+    },
+    /// The initiator's wanted items of one page, in frames of at most
+    /// `cluster.sync_reply_bytes` each.
+    SyncGive(Vec<Change>),
     /// Leases (bidirectional stream, answered with one `LeaseGrant`): the
     /// ceiling the sender asks of the receiver, its deputy, in each budget
     /// window named (a spend counter name), at most `MAX_LEASES` of them.
@@ -170,7 +193,10 @@ mod tests {
                     wants: vec![row_change.item()],
                 }),
             ),
-            ("sync_finish", env(Body::SyncFinish(vec![row_change]))),
+            (
+                "sync_finish",
+                env(Body::SyncFinish(vec![row_change.clone()])),
+            ),
             ("leaving", env(Body::Leaving)),
             (
                 "query",
@@ -207,6 +233,43 @@ mod tests {
                     ),
                     amount: 25_000,
                 }),
+            ),
+            (
+                "sync_page",
+                env(Body::SyncPage {
+                    after: Some(counter_change.item()),
+                    upto: Some(row_change.item()),
+                    digest: vec![(row_change.item(), 0x0123_4567_89ab_cdef)],
+                }),
+            ),
+            (
+                "sync_page_reply",
+                env(Body::SyncPageReply {
+                    covered: None,
+                    changes: vec![counter_change.clone()],
+                    wants: vec![row_change.item()],
+                }),
+            ),
+            ("sync_give", env(Body::SyncGive(vec![row_change]))),
+            (
+                "lease",
+                env(Body::Lease(vec![(
+                    format!(
+                        "spend\0team:team_1\0{:020}\0{:020}",
+                        1_795_000_000_000u64, 1_795_086_400_000u64
+                    ),
+                    125_000,
+                )])),
+            ),
+            (
+                "lease_grant",
+                env(Body::LeaseGrant(vec![(
+                    format!(
+                        "spend\0team:team_1\0{:020}\0{:020}",
+                        1_795_000_000_000u64, 1_795_086_400_000u64
+                    ),
+                    125_000,
+                )])),
             ),
         ]
     }

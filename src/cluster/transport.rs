@@ -25,6 +25,10 @@ pub enum TransportError {
     Read(#[from] quinn::ReadExactError),
     #[error("stream closed: {0}")]
     Closed(#[from] quinn::ClosedStream),
+    #[error("the peer stopped the stream: {0}")]
+    Stopped(u64),
+    #[error("stream: {0}")]
+    StreamLost(#[from] quinn::StoppedError),
     #[error("datagram: {0}")]
     Datagram(#[from] quinn::SendDatagramError),
     #[error("datagram of {len} bytes is larger than the path allows ({max})")]
@@ -109,6 +113,23 @@ impl Transport {
         let n = write_frame(&mut s, env).await?;
         s.finish()?;
         Ok(n)
+    }
+
+    /// Sends one envelope on a new unidirectional stream and waits until the
+    /// peer's QUIC stack has acknowledged all of it (received, not
+    /// necessarily processed); a peer that stops the stream instead is an
+    /// error ([`TransportError::Stopped`]).
+    pub async fn send_uni_acked(
+        conn: &Connection,
+        env: &Envelope,
+    ) -> Result<usize, TransportError> {
+        let mut s = conn.open_uni().await?;
+        let n = write_frame(&mut s, env).await?;
+        s.finish()?;
+        match s.stopped().await? {
+            None => Ok(n),
+            Some(code) => Err(TransportError::Stopped(code.into_inner())),
+        }
     }
 
     /// Closes every connection and the endpoint, telling peers why.

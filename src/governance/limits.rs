@@ -4,14 +4,18 @@
 //! minute). Each node counts what it admits in its own slot of the window
 //! (requests at admission, tokens when the request finishes) and a node
 //! admits a request when the window's count over all nodes — its own, exact,
-//! plus the latest it has heard from every peer — is below the limit. Nodes
-//! send their slots to each other every `cluster::RATE_SYNC` (the
-//! cluster layer drives this; see `docs/cluster.md`).
+//! plus the latest it has heard from every peer — is below the limit. Every
+//! `cluster::RATE_SYNC` a node sends each live peer its slots that the peer
+//! has not acknowledged holding ([`Limiter::unacked`], [`Limiter::acked`]):
+//! a lost push is sent again on the next tick, and nothing is sent while
+//! nothing changed (the cluster layer drives this; see `docs/cluster.md`).
 //!
 //! Bound: on one node the request count never exceeds its limit. In a
 //! cluster of `n` nodes, a window can admit at most the limit plus what the
-//! other `n − 1` nodes admit within one propagation interval (the sync period
-//! plus a network hop) before their counts arrive; while partitioned, each
+//! other `n − 1` nodes admit before their counts arrive: one sync period
+//! plus a network hop when nothing is lost, one more sync period for each
+//! push to a peer that is lost (it is repeated until acknowledged, so a
+//! loss delays the count, never drops it); while partitioned, each
 //! side counts only what it hears, so each side can admit up to the limit.
 //! Tokens exceed their limit by at most what the requests admitted before it
 //! filled up went on to use. Refusals carry the time until the window ends
@@ -63,8 +67,9 @@ struct Window {
     own: Counts,
     /// The highest counts heard from each peer.
     peers: HashMap<NodeId, Counts>,
-    /// Own counts last sent to peers.
-    sent: Counts,
+    /// The own counts each peer is known to hold (its transport
+    /// acknowledged them); what exceeds them is sent again every tick.
+    acked: HashMap<NodeId, Counts>,
 }
 
 impl Window {
@@ -185,19 +190,22 @@ impl Limiter {
         }
     }
 
-    /// This node's counts that grew since the last call, as counter changes
-    /// for peers (a count that an undo lowered is not sent lower: peers keep
-    /// the higher value, which only makes them stricter).
-    pub fn deltas(&self, now_ms: u64) -> Vec<Change> {
+    /// This node's counts in open windows that `peer` is not known to hold,
+    /// as counter changes for it: sent every tick until [`Limiter::acked`]
+    /// records them, so a lost push is repeated, and nothing is sent once
+    /// the peer has everything. (A count that an undo lowered is not sent
+    /// lower: peers keep the higher value, which only makes them stricter.)
+    pub fn unacked(&self, peer: NodeId, now_ms: u64) -> Vec<Change> {
         let mut windows = self.windows.lock().expect("limiter lock");
+        windows.retain(|(_, _, end), _| *end > now_ms);
         let mut out = Vec::new();
-        for (key, w) in windows.iter_mut().filter(|((_, _, end), _)| *end > now_ms) {
-            for (what, own, sent) in [
-                ('r', w.own.requests, &mut w.sent.requests),
-                ('t', w.own.tokens, &mut w.sent.tokens),
+        for (key, w) in windows.iter() {
+            let held = w.acked.get(&peer).copied().unwrap_or_default();
+            for (what, own, held) in [
+                ('r', w.own.requests, held.requests),
+                ('t', w.own.tokens, held.tokens),
             ] {
-                if own > *sent {
-                    *sent = own;
+                if own > held {
                     let mut counter = GCounter::default();
                     counter.slots.insert(self.node, own);
                     out.push(Change::Counter {
@@ -208,6 +216,41 @@ impl Limiter {
             }
         }
         out
+    }
+
+    /// Records that `peer` holds `sent` (changes from [`Limiter::unacked`]),
+    /// so they are not sent to it again. Windows already over are ignored.
+    pub fn acked(&self, peer: NodeId, sent: &[Change]) {
+        let mut windows = self.windows.lock().expect("limiter lock");
+        for c in sent {
+            let Change::Counter { key, counter } = c else {
+                continue;
+            };
+            let (Some((key, what)), Some(&n)) = (parse_name(key), counter.slots.get(&self.node))
+            else {
+                continue;
+            };
+            let Some(w) = windows.get_mut(&key) else {
+                continue;
+            };
+            let held = w.acked.entry(peer).or_default();
+            let slot = if what == 'r' {
+                &mut held.requests
+            } else {
+                &mut held.tokens
+            };
+            *slot = (*slot).max(n);
+        }
+    }
+
+    /// Forgets what departed peers hold (keeps only `peers`), so the map
+    /// stays as small as the membership; a peer that comes back is sent
+    /// everything again.
+    pub fn keep_peers(&self, peers: &[NodeId]) {
+        let mut windows = self.windows.lock().expect("limiter lock");
+        for w in windows.values_mut() {
+            w.acked.retain(|p, _| peers.contains(p));
+        }
     }
 
     /// Takes in a peer's counts. Names that are not rate counters, and
@@ -329,17 +372,20 @@ mod tests {
         for _ in 0..3 {
             a.admit(&limits, now).unwrap();
         }
-        for c in a.deltas(now) {
+        let sent = a.unacked(2, now);
+        assert_eq!(sent.len(), 1);
+        for c in &sent {
             let Change::Counter { key, counter } = c else {
                 unreachable!()
             };
-            assert!(b.merge(&key, &counter, now));
+            assert!(b.merge(key, counter, now));
             assert!(
-                !b.merge(&key, &counter, now),
+                !b.merge(key, counter, now),
                 "the same count twice is no news"
             );
         }
-        assert!(a.deltas(now).is_empty(), "nothing new to send");
+        a.acked(2, &sent);
+        assert!(a.unacked(2, now).is_empty(), "nothing new to send");
         b.admit(&limits, now).unwrap();
         b.admit(&limits, now).unwrap();
         assert_eq!(
@@ -348,13 +394,46 @@ mod tests {
             "3 + 2 of 5"
         );
         // Ended windows are not taken in.
-        let old = a.deltas(now);
-        assert!(old.is_empty());
         a.admit(&limits, now).unwrap();
-        let Change::Counter { key, counter } = a.deltas(now).remove(0) else {
+        let Change::Counter { key, counter } = a.unacked(2, now).remove(0) else {
             unreachable!()
         };
         assert!(!b.merge(&key, &counter, now + 120_000));
         assert!(!b.merge("spend\0key:k\0x\0y", &counter, now));
+    }
+
+    #[test]
+    fn counts_are_resent_until_acknowledged_per_peer() {
+        let a = Limiter::new(1);
+        let limits = limit(Some(100), Some(1_000));
+        let now = 1_800_000_000_000;
+        let adm = a.admit(&limits, now).unwrap();
+        // Lost: never acknowledged, so the next tick sends it again.
+        let first = a.unacked(2, now);
+        assert_eq!(first, a.unacked(2, now), "repeated until acknowledged");
+        assert_eq!(a.unacked(3, now), first, "each peer on its own");
+        a.acked(2, &first);
+        assert!(a.unacked(2, now).is_empty());
+        assert_eq!(a.unacked(3, now).len(), 1, "3 has not acknowledged");
+        // Growth is sent again, and only what grew.
+        a.record_tokens(&adm, 50);
+        let grown = a.unacked(2, now);
+        assert_eq!(grown.len(), 1);
+        let Change::Counter { key, counter } = &grown[0] else {
+            unreachable!()
+        };
+        assert!(key.ends_with("\0t"));
+        assert_eq!(counter.slots.get(&1), Some(&50));
+        // An acknowledgement of an older value does not cover a newer one.
+        a.acked(2, &first);
+        assert_eq!(a.unacked(2, now), grown);
+        a.acked(2, &grown);
+        assert!(a.unacked(2, now).is_empty());
+        // A departed peer is forgotten; if it comes back it gets everything.
+        a.keep_peers(&[3]);
+        assert_eq!(a.unacked(2, now).len(), 2);
+        // Ended windows are dropped, with their acknowledgements.
+        assert!(a.unacked(3, now + 120_000).is_empty());
+        assert!(a.windows.lock().unwrap().is_empty());
     }
 }
