@@ -88,6 +88,7 @@ struct OpsState {
     health: Arc<crate::health::HealthBook>,
     ready: Arc<AtomicBool>,
     governance: Arc<Governance>,
+    store: Store,
     /// `server.metrics_token`: required by `/metrics` when set.
     metrics_token: Option<Secret>,
 }
@@ -154,6 +155,10 @@ pub async fn run(
         Arc::new(SystemClock),
         &config,
     )?);
+    tasks.spawn({
+        let (store, governance) = (store.clone(), governance.clone());
+        move |cancel| watch_disk(store, governance, cancel)
+    });
     let gateway = Arc::new(Gateway::new(
         &config,
         metrics.clone(),
@@ -260,6 +265,7 @@ pub async fn run(
             health: health.clone(),
             ready: ready.clone(),
             governance: governance.clone(),
+            store: store.clone(),
             metrics_token: config.server.metrics_token.clone(),
         },
         mcp,
@@ -346,6 +352,37 @@ fn router(gateway: Arc<Gateway>, admin: AdminState, ops: OpsState, mcp: McpState
         .fallback(unknown_route)
 }
 
+/// How often a node whose database refuses writes tries one.
+const DISK_PROBE_PERIOD: Duration = Duration::from_secs(1);
+
+/// While the database refuses writes (a full or failing disk), tries one
+/// small durable write every [`DISK_PROBE_PERIOD`] — one row, so the cost
+/// is bounded whatever the outage's length — until one succeeds, so the node
+/// takes governed requests again by itself once RocksDB has resumed (it does
+/// on its own when space comes back; see `store`), even with nobody polling
+/// `/ready`. Each try counts in `tollgate_store_recovery_probes_total`, each
+/// return to health in `tollgate_store_recoveries_total`.
+async fn watch_disk(store: Store, governance: Arc<Governance>, cancel: CancellationToken) {
+    let mut every = tokio::time::interval(DISK_PROBE_PERIOD);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = cancel.cancelled() => return,
+        }
+        let (s, g) = (store.clone(), governance.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            if !s.health().writable {
+                let _ = s.probe();
+            }
+            // Probes the ledger's own way when a journal or spend write
+            // failed, and clears its refusal once one works.
+            g.can_record_spend()
+        })
+        .await;
+    }
+}
+
 /// Ready while not draining and able to record spend: a node whose disk
 /// refuses writes would have to refuse every governed request, so it asks
 /// its load balancer for none (and finds out here when writes work again).
@@ -382,6 +419,7 @@ async fn metrics(State(s): State<OpsState>, req: Request) -> Response {
         m.route_score.with_label_values(&labels).set(r.score);
         m.route_errors.with_label_values(&labels).set(r.errors);
     }
+    s.metrics.set_store(s.store.health());
     let mut r = s.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,
