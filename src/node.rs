@@ -390,10 +390,11 @@ async fn ready(State(s): State<OpsState>) -> Response {
     if !s.ready.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
     }
-    let gov = s.governance.clone();
-    let recording = tokio::task::spawn_blocking(move || gov.can_record_spend())
-        .await
-        .unwrap_or(false);
+    let (gov, store) = (s.governance.clone(), s.store.clone());
+    let recording =
+        tokio::task::spawn_blocking(move || gov.can_record_spend() && store.health().writable)
+            .await
+            .unwrap_or(false);
     if recording {
         "ready".into_response()
     } else {
