@@ -97,6 +97,7 @@ struct OpsState {
     health: Arc<crate::health::HealthBook>,
     ready: Arc<AtomicBool>,
     governance: Arc<Governance>,
+    store: Store,
     /// `server.metrics_token`: required by `/metrics` when set.
     metrics_token: Option<Secret>,
 }
@@ -174,27 +175,12 @@ pub async fn run(
         &config,
     )?);
     tasks.spawn({
-        let gov = governance.clone();
-        let store = store.clone();
-        move |cancel| async move {
-            let mut every = tokio::time::interval(collect::COLLECT_EVERY);
-            while cancel.run_until_cancelled(every.tick()).await.is_some() {
-                let (gov, store) = (gov.clone(), store.clone());
-                let done = tokio::task::spawn_blocking(move || {
-                    collect::mark_in_use(&store, gov.now_ms())?;
-                    gov.collect_garbage()
-                })
-                .await;
-                match done {
-                    Ok(Ok((0, 0))) => {}
-                    Ok(Ok((counters, rows))) => {
-                        tracing::info!(counters, rows, "collected ended windows and old tombstones")
-                    }
-                    Ok(Err(e)) => tracing::warn!(error = %e, "collecting old state failed"),
-                    Err(e) => tracing::warn!(error = %e, "collecting old state panicked"),
-                }
-            }
-        }
+        let (store, governance) = (store.clone(), governance.clone());
+        move |cancel| collect_old_state(store, governance, cancel)
+    });
+    tasks.spawn({
+        let (store, governance) = (store.clone(), governance.clone());
+        move |cancel| watch_disk(store, governance, cancel)
     });
     let gateway = Arc::new(Gateway::new(
         &config,
@@ -302,6 +288,7 @@ pub async fn run(
             health: health.clone(),
             ready: ready.clone(),
             governance: governance.clone(),
+            store: store.clone(),
             metrics_token: config.server.metrics_token.clone(),
         },
         mcp,
@@ -388,6 +375,59 @@ fn router(gateway: Arc<Gateway>, admin: AdminState, ops: OpsState, mcp: McpState
         .fallback(unknown_route)
 }
 
+/// How often a node whose database refuses writes tries one.
+const DISK_PROBE_PERIOD: Duration = Duration::from_secs(1);
+
+/// Every [`collect::COLLECT_EVERY`]: marks the data directory in use and
+/// collects ended windows' counters and old tombstones.
+async fn collect_old_state(store: Store, gov: Arc<Governance>, cancel: CancellationToken) {
+    let mut every = tokio::time::interval(collect::COLLECT_EVERY);
+    while cancel.run_until_cancelled(every.tick()).await.is_some() {
+        let (gov, store) = (gov.clone(), store.clone());
+        let done = tokio::task::spawn_blocking(move || {
+            collect::mark_in_use(&store, gov.now_ms())?;
+            gov.collect_garbage()
+        })
+        .await;
+        match done {
+            Ok(Ok((0, 0))) => {}
+            Ok(Ok((counters, rows))) => {
+                tracing::info!(counters, rows, "collected ended windows and old tombstones")
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "collecting old state failed"),
+            Err(e) => tracing::warn!(error = %e, "collecting old state panicked"),
+        }
+    }
+}
+
+/// While the database refuses writes (a full or failing disk), tries one
+/// small durable write every [`DISK_PROBE_PERIOD`] — one row, so the cost
+/// is bounded whatever the outage's length — until one succeeds, so the node
+/// takes governed requests again by itself once RocksDB has resumed (it does
+/// on its own when space comes back; see `store`), even with nobody polling
+/// `/ready`. Each try counts in `tollgate_store_recovery_probes_total`, each
+/// return to health in `tollgate_store_recoveries_total`.
+async fn watch_disk(store: Store, governance: Arc<Governance>, cancel: CancellationToken) {
+    let mut every = tokio::time::interval(DISK_PROBE_PERIOD);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = every.tick() => {}
+            _ = cancel.cancelled() => return,
+        }
+        let (s, g) = (store.clone(), governance.clone());
+        let _ = tokio::task::spawn_blocking(move || {
+            if !s.health().writable {
+                let _ = s.probe();
+            }
+            // Probes the ledger's own way when a journal or spend write
+            // failed, and clears its refusal once one works.
+            g.can_record_spend()
+        })
+        .await;
+    }
+}
+
 /// Ready while not draining and able to record spend: a node whose disk
 /// refuses writes would have to refuse every governed request, so it asks
 /// its load balancer for none (and finds out here when writes work again).
@@ -395,10 +435,11 @@ async fn ready(State(s): State<OpsState>) -> Response {
     if !s.ready.load(Ordering::SeqCst) {
         return (StatusCode::SERVICE_UNAVAILABLE, "draining").into_response();
     }
-    let gov = s.governance.clone();
-    let recording = tokio::task::spawn_blocking(move || gov.can_record_spend())
-        .await
-        .unwrap_or(false);
+    let (gov, store) = (s.governance.clone(), s.store.clone());
+    let recording =
+        tokio::task::spawn_blocking(move || gov.can_record_spend() && store.health().writable)
+            .await
+            .unwrap_or(false);
     if recording {
         "ready".into_response()
     } else {
@@ -424,6 +465,7 @@ async fn metrics(State(s): State<OpsState>, req: Request) -> Response {
         m.route_score.with_label_values(&labels).set(r.score);
         m.route_errors.with_label_values(&labels).set(r.errors);
     }
+    s.metrics.set_store(s.store.health());
     let mut r = s.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

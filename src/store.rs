@@ -4,9 +4,19 @@
 //! data. Values carry a one-byte format version in front of their postcard
 //! encoding ([`encode`], [`decode`]) so later releases can migrate old rows
 //! instead of failing on them. This module knows nothing about what it stores.
+//!
+//! A full or failing disk: once a write fails (the write-ahead log or a
+//! flush could not be written), RocksDB refuses every write until it has
+//! resumed. For "no space" it resumes by itself (its `SstFileManager` checks
+//! the free space and retries every 5 s); for a retryable I/O error it
+//! retries up to `max_bgerror_resume_count` times, every
+//! `bgerror_resume_retry_interval`. [`Store::health`] says whether the last
+//! write failed, and [`Store::probe`] writes one small row durably, so a
+//! caller can find out when writes are taken again (see `node`).
 
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use rocksdb::{ColumnFamilyDescriptor, DBWithThreadMode, IteratorMode, MultiThreaded, Options};
 use serde::Serialize;
@@ -41,7 +51,32 @@ type Db = DBWithThreadMode<MultiThreaded>;
 #[derive(Clone)]
 pub struct Store {
     db: Arc<Db>,
+    health: Arc<Health>,
 }
+
+/// What the writes so far say about the disk.
+#[derive(Default)]
+struct Health {
+    /// The last write failed.
+    failing: AtomicBool,
+    write_errors: AtomicU64,
+    /// Times a write succeeded after one had failed.
+    recoveries: AtomicU64,
+    probes: AtomicU64,
+}
+
+/// Counters for metrics (`tollgate_store_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreHealth {
+    /// False from a failed write until a write succeeds again.
+    pub writable: bool,
+    pub write_errors: u64,
+    pub recoveries: u64,
+    pub probes: u64,
+}
+
+/// The row [`Store::probe`] writes and deletes.
+const PROBE_KEY: &[u8] = b"probe\0store";
 
 impl Store {
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
@@ -55,15 +90,72 @@ impl Store {
         opts.set_keep_log_file_num(4);
         opts.set_max_total_wal_size(32 * 1024 * 1024);
         opts.set_compression_type(rocksdb::DBCompressionType::Lz4);
-        let cfs = FAMILIES.iter().map(|name| {
+        // RocksDB's own resume after a retryable write error (its defaults,
+        // stated here because `node` relies on them): retry for ever, once a
+        // second. "No space" is resumed by its default `SstFileManager`.
+        let opts = opts.get_options_from_string(
+            "max_bgerror_resume_count=2147483647;bgerror_resume_retry_interval=1000000",
+        )?;
+        // The default family too, though nothing is written to it: RocksDB
+        // keeps the largest family's write buffer free on disk before it
+        // resumes writes after "no space", and the default family's own
+        // default is 64 MiB (a disk with less free than that would never be
+        // written again without a restart).
+        let families =
+            std::iter::once(rocksdb::DEFAULT_COLUMN_FAMILY_NAME).chain(FAMILIES.iter().copied());
+        let cfs = families.map(|name| {
             let mut o = Options::default();
             o.set_write_buffer_size(4 * 1024 * 1024);
             o.set_max_write_buffer_number(2);
             o.set_compression_type(rocksdb::DBCompressionType::Lz4);
-            ColumnFamilyDescriptor::new(*name, o)
+            ColumnFamilyDescriptor::new(name, o)
         });
         let db = Db::open_cf_descriptors(&opts, dir, cfs)?;
-        Ok(Store { db: Arc::new(db) })
+        Ok(Store {
+            db: Arc::new(db),
+            health: Arc::default(),
+        })
+    }
+
+    /// Counts a write's outcome: a failure marks the store failing until a
+    /// write succeeds again.
+    fn wrote<T>(&self, r: Result<T, rocksdb::Error>) -> Result<T, StoreError> {
+        let h = &self.health;
+        match r {
+            Ok(v) => {
+                if h.failing.swap(false, Ordering::SeqCst) {
+                    h.recoveries.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!("the database takes writes again");
+                }
+                Ok(v)
+            }
+            Err(e) => {
+                h.write_errors.fetch_add(1, Ordering::Relaxed);
+                if !h.failing.swap(true, Ordering::SeqCst) {
+                    tracing::error!(error = %e, "the database refuses writes (full or failing disk?)");
+                }
+                Err(e.into())
+            }
+        }
+    }
+
+    pub fn health(&self) -> StoreHealth {
+        let h = &self.health;
+        StoreHealth {
+            writable: !h.failing.load(Ordering::SeqCst),
+            write_errors: h.write_errors.load(Ordering::Relaxed),
+            recoveries: h.recoveries.load(Ordering::Relaxed),
+            probes: h.probes.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Writes one small row and deletes it, durably: whether the disk takes
+    /// writes now. Only a `meta` row nobody reads, so a crash between the
+    /// two writes leaves nothing that means anything.
+    pub fn probe(&self) -> Result<(), StoreError> {
+        self.health.probes.fetch_add(1, Ordering::Relaxed);
+        self.write_durable(CF_META, [(PROBE_KEY, &[0u8][..])], [])?;
+        self.write_durable(CF_META, [], [PROBE_KEY])
     }
 
     fn cf(&self, name: &str) -> Arc<rocksdb::BoundColumnFamily<'_>> {
@@ -83,8 +175,7 @@ impl Store {
         for (k, v) in rows {
             batch.put_cf(&cf, k, v);
         }
-        self.db.write(batch)?;
-        Ok(())
+        self.wrote(self.db.write(batch))
     }
 
     /// Writes `puts` and `deletes` of one column family atomically, and
@@ -106,13 +197,11 @@ impl Store {
         }
         let mut opts = rocksdb::WriteOptions::default();
         opts.set_sync(true);
-        self.db.write_opt(batch, &opts)?;
-        Ok(())
+        self.wrote(self.db.write_opt(batch, &opts))
     }
 
     pub fn put(&self, family: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {
-        self.db.put_cf(&self.cf(family), key, value)?;
-        Ok(())
+        self.wrote(self.db.put_cf(&self.cf(family), key, value))
     }
 
     pub fn get(&self, family: &str, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -191,8 +280,7 @@ impl Store {
         let cf = self.cf(family);
         let mut batch = rocksdb::WriteBatch::default();
         batch.delete_range_cf(&cf, from, to);
-        self.db.write(batch)?;
-        Ok(())
+        self.wrote(self.db.write(batch))
     }
 
     /// About how many bytes `family` takes: its SST files (compressed, as
@@ -219,7 +307,7 @@ impl Store {
     pub fn delete_range_now(&self, family: &str, from: &[u8], to: &[u8]) -> Result<(), StoreError> {
         self.delete_range(family, from, to)?;
         let cf = self.cf(family);
-        self.db.flush_cf(&cf)?;
+        self.wrote(self.db.flush_cf(&cf))?;
         self.db.compact_range_cf(&cf, Some(from), Some(to));
         Ok(())
     }
@@ -227,10 +315,9 @@ impl Store {
     /// Flushes memtables and the WAL to disk (graceful shutdown).
     pub fn flush(&self) -> Result<(), StoreError> {
         for name in FAMILIES {
-            self.db.flush_cf(&self.cf(name))?;
+            self.wrote(self.db.flush_cf(&self.cf(name)))?;
         }
-        self.db.flush_wal(true)?;
-        Ok(())
+        self.wrote(self.db.flush_wal(true))
     }
 }
 

@@ -1,16 +1,15 @@
-//! A full disk, on a small tmpfs: whatever the node still serves, it has
-//! recorded — a request is either refused (503, when the journal cannot be
-//! written) or its spend is on stable storage, so after a `kill -9` and a
-//! restart nothing served is uncharged. Needs root (to mount the tmpfs);
-//! elsewhere it says so and checks nothing.
-//!
-//! Not covered yet: RocksDB keeps a write error once it has one (it has no
-//! resume in its C API), so a node whose flush failed recovers only when it
-//! is restarted; `/ready` fails meanwhile (docs/security.md).
+//! A full disk, on a small tmpfs under a real node: while writes fail,
+//! governed requests are refused with 503 and `/ready` fails; whatever the
+//! node served it has recorded (after a `kill -9` and a restart nothing
+//! served is uncharged, nothing charged is lost); and when there is room
+//! again the node takes writes again by itself, without a restart. Needs
+//! root (to mount the tmpfs); elsewhere it says so and checks nothing.
 
 mod common;
 
+use std::path::Path;
 use std::process::Command;
+use std::time::{Duration, Instant};
 
 use common::*;
 use serde_json::json;
@@ -25,11 +24,38 @@ impl Drop for Tmpfs {
     }
 }
 
+/// Writes zeros to `path` (appending) until the filesystem refuses, to the
+/// last byte it has.
+fn fill(path: &Path) {
+    let out = Command::new("dd")
+        .args(["if=/dev/zero", "bs=64k", "oflag=append", "conv=notrunc"])
+        .arg(format!("of={}", path.display()))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("No space left"),
+        "dd stopped for another reason: {err}"
+    );
+}
+
+async fn metric(gw: &Gateway, name: &str) -> u64 {
+    let text = reqwest::get(gw.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+        .unwrap_or_else(|| panic!("no {name} in /metrics")) as u64
+}
+
 #[tokio::test]
-async fn on_a_full_disk_nothing_served_goes_uncharged() {
+async fn a_full_disk_refuses_governed_requests_and_the_node_recovers_by_itself() {
     let dir = tempfile::tempdir().unwrap();
     let mounted = Command::new("mount")
-        .args(["-t", "tmpfs", "-o", "size=96m", "tmpfs"])
+        .args(["-t", "tmpfs", "-o", "size=32m", "tmpfs"])
         .arg(dir.path())
         .status()
         .is_ok_and(|s| s.success());
@@ -48,7 +74,7 @@ async fn on_a_full_disk_nothing_served_goes_uncharged() {
     let key: serde_json::Value = client
         .post(gw.url("/api/keys"))
         .bearer_auth(TOKEN)
-        .json(&json!({"name": "k", "budgets": [{"limit_usd": "1", "period": "1d"}]}))
+        .json(&json!({"name": "k", "budgets": [{"limit_usd": "10", "period": "1d"}]}))
         .send()
         .await
         .unwrap()
@@ -58,37 +84,115 @@ async fn on_a_full_disk_nothing_served_goes_uncharged() {
     let secret = key["secret"].as_str().unwrap().to_string();
     let body = json!({"model": "mock/mock-1", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]});
     assert_eq!(chat_as(&gw, &secret, &body).await.0, 200);
+    // Every request costs what the first one did (the mock is deterministic).
+    let each = budgets_of(&gw, &secret).await[0].1;
+    assert!(each > 0, "the first request was charged nothing");
+    let mut served = 1u64;
 
-    // Fill the disk, then keep asking.
+    // Fill the disk to its last byte, then keep asking, 16 at a time, until
+    // a write fails. RocksDB's write-ahead log has space preallocated, so it
+    // takes some megabytes of records (request logs, the spend journal)
+    // before one does; those requests were durably recorded and are served.
     let filler = gw.dir.path().join("filler");
-    let _ = Command::new("dd")
-        .args(["if=/dev/zero", "bs=1M", "count=200"])
-        .arg(format!("of={}", filler.display()))
-        .output();
-    let mut served = 1; // the request above
-    let mut refused = 0;
-    for _ in 0..200 {
-        match chat_as(&gw, &secret, &body).await {
-            (200, _) => served += 1,
-            (503, _) => refused += 1,
-            (other, v) => panic!("unexpected {other}: {v}"),
+    fill(&filler);
+    let started = Instant::now();
+    let mut refusal = None;
+    let mut sent = 0u64;
+    while refusal.is_none() {
+        assert!(
+            sent < 200_000,
+            "{sent} requests on a full disk and no write ever failed"
+        );
+        let wave: Vec<_> = (0..16)
+            .map(|_| {
+                let req = client
+                    .post(gw.url("/v1/chat/completions"))
+                    .bearer_auth(&secret)
+                    .json(&body);
+                tokio::spawn(async move {
+                    let r = req.send().await.unwrap();
+                    let status = r.status().as_u16();
+                    (status, r.json::<serde_json::Value>().await.ok())
+                })
+            })
+            .collect();
+        for t in wave {
+            sent += 1;
+            match t.await.unwrap() {
+                (200, _) => served += 1,
+                (503, v) => refusal = v,
+                (other, v) => panic!("unexpected {other}: {v:?}"),
+            }
         }
     }
-    println!("full disk: {served} served, {refused} refused with 503");
-    // Ungoverned requests do not need the disk.
+    let refusal = refusal.unwrap();
+    println!(
+        "full disk: {sent} requests in {:?}, {served} served in all before the first 503: {refusal}",
+        started.elapsed()
+    );
+    let message = refusal["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("spend cannot be recorded"),
+        "the 503 does not say why: {refusal}"
+    );
+    assert!(metric(&gw, "tollgate_store_write_errors_total").await > 0);
+
+    // Keep it full (a failed flush may have given some space back): every
+    // governed request is refused and the node is not ready, while requests
+    // that need no disk still work.
+    fill(&filler);
+    for _ in 0..20 {
+        let (status, v) = chat_as(&gw, &secret, &body).await;
+        assert_eq!(status, 503, "served on a full disk: {v}");
+    }
+    let ready = client.get(gw.url("/ready")).send().await.unwrap();
+    assert_eq!(ready.status(), 503);
+    assert!(ready.text().await.unwrap().contains("cannot record spend"));
     assert_eq!(
         client.get(gw.url("/health")).send().await.unwrap().status(),
         200
     );
+    let charged_while_full = budgets_of(&gw, &secret).await[0].1;
 
-    // kill -9, room again, restart: every served request is charged.
+    // Room again: the node finds out by itself (nothing polls `/ready`
+    // meanwhile) and serves governed requests again, without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    let freed = Instant::now();
+    let deadline = freed + Duration::from_secs(120);
+    loop {
+        if metric(&gw, "tollgate_store_writable").await == 1 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the store never took writes again"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("writable again {:?} after space was freed", freed.elapsed());
+    assert!(metric(&gw, "tollgate_store_recoveries_total").await >= 1);
+    assert_eq!(
+        client.get(gw.url("/ready")).send().await.unwrap().status(),
+        200
+    );
+    for _ in 0..5 {
+        let (status, v) = chat_as(&gw, &secret, &body).await;
+        assert_eq!(status, 200, "refused after the disk had room again: {v}");
+        served += 1;
+    }
+
+    // kill -9 and a restart: every served request is charged, and nothing
+    // charged before is lost.
     let Gateway { proc, dir } = gw;
     drop(proc);
-    std::fs::remove_file(dir.path().join("filler")).unwrap();
     let gw = Gateway::start_in(&config, dir).await;
-    let (_, micros, _) = budgets_of(&gw, &secret).await.swap_remove(0);
-    assert!(
-        micros >= served * 10,
-        "{served} requests of 10 µ$ served, {micros} µ$ charged"
+    let charged = budgets_of(&gw, &secret).await[0].1;
+    println!(
+        "{served} requests of {each} µ$ served, {charged} µ$ charged (was {charged_while_full} µ$ while full)"
     );
+    assert!(
+        charged >= served * each,
+        "{served} requests of {each} µ$ served, {charged} µ$ charged"
+    );
+    assert!(charged >= charged_while_full + 5 * each);
 }

@@ -8,7 +8,15 @@
 //!
 //! Prints a Markdown table; `benches/README.md` keeps the last one. Figures
 //! are measured, not asserted (the tests assert the bounds).
+//!
+//! Needs root for two scenarios (others run anyway): the partition cuts the
+//! nodes' QUIC traffic with iptables rules on loopback, in a chain of its own
+//! (`TOLLGATE_OVERSHOOT`) that is emptied when the cut heals, when the bench
+//! fails and at the next start; the full disk puts each node's data on a
+//! tmpfs of its own.
 
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use cluster_tests::{Mock, Node};
@@ -33,6 +41,13 @@ async fn cluster(n: usize, mock: &Mock, dirs: &[tempfile::TempDir]) -> Vec<Node>
     env.push((
         "TOLLGATE_PROVIDERS__MOCK__HEADERS",
         r#"{"x-mock-words" = "50000", "x-mock-chunk-delay-ms" = "200"}"#.into(),
+    ));
+    // The same mock without the slow answers, for traffic that only has to
+    // be plentiful (the full disk's flood).
+    env.push(("TOLLGATE_PROVIDERS__FAST__KIND", "mock".into()));
+    env.push((
+        "TOLLGATE_PROVIDERS__FAST__BASE_URL",
+        format!("http://{}/v1", mock.addr),
     ));
     env.push(("TOLLGATE_PRICING__MOCK-1__INPUT", "0".into()));
     env.push(("TOLLGATE_PRICING__MOCK-1__OUTPUT", "1000000".into()));
@@ -144,6 +159,36 @@ async fn charged(client: &reqwest::Client, nodes: &[Node], secret: &str) -> u64 
 
 /// `count` requests at once, spread over `nodes`; how many were served.
 async fn burst(client: &reqwest::Client, nodes: &[&Node], secret: &str, count: usize) -> u64 {
+    let statuses = burst_statuses(client, nodes, secret, count).await;
+    statuses.iter().filter(|s| **s == 200).count() as u64
+}
+
+/// `count` requests at once to `node` through the fast provider; how many
+/// were served.
+async fn flood(client: &reqwest::Client, node: &Node, secret: &str, count: usize) -> usize {
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let req = client
+                .post(node.url("/v1/chat/completions"))
+                .bearer_auth(secret)
+                .json(&json!({"model": "fast/mock-1", "messages": [{"role": "user", "content": "hi"}]}));
+            tokio::spawn(async move { req.send().await.is_ok_and(|r| r.status() == 200) })
+        })
+        .collect();
+    let mut served = 0;
+    for t in tasks {
+        served += usize::from(t.await.unwrap());
+    }
+    served
+}
+
+/// `count` requests at once, spread over `nodes`; their statuses.
+async fn burst_statuses(
+    client: &reqwest::Client,
+    nodes: &[&Node],
+    secret: &str,
+    count: usize,
+) -> Vec<u16> {
     let tasks: Vec<_> = (0..count)
         .map(|i| {
             let req = client
@@ -153,13 +198,11 @@ async fn burst(client: &reqwest::Client, nodes: &[&Node], secret: &str, count: u
             tokio::spawn(async move { req.send().await.map(|r| r.status().as_u16()).unwrap_or(0) })
         })
         .collect();
-    let mut served = 0;
+    let mut statuses = Vec::with_capacity(count);
     for t in tasks {
-        if t.await.unwrap() == 200 {
-            served += 1;
-        }
+        statuses.push(t.await.unwrap());
     }
-    served
+    statuses
 }
 
 /// Concurrent requests on every node against one budget.
@@ -249,16 +292,277 @@ async fn crash(n: usize, mock: &Mock) -> Row {
     }
 }
 
+const CHAIN: &str = "TOLLGATE_OVERSHOOT";
+
+fn iptables(args: &[&str]) -> bool {
+    Command::new("iptables")
+        .args(args)
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+/// The bench's own iptables chain, jumped to from `INPUT` and empty; false
+/// when this process may not change the firewall.
+fn firewall_ready() -> bool {
+    let _ = iptables(&["-N", CHAIN]);
+    if !iptables(&["-F", CHAIN]) {
+        return false;
+    }
+    iptables(&["-C", "INPUT", "-j", CHAIN]) || iptables(&["-I", "INPUT", "-j", CHAIN])
+}
+
+/// A network cut between two groups of nodes: their QUIC datagrams to each
+/// other are dropped (HTTP from clients still reaches every node). Healed
+/// on drop, so also when the bench panics.
+struct Cut;
+
+impl Cut {
+    fn new(a: &[&Node], b: &[&Node]) -> Cut {
+        for x in a {
+            for y in b {
+                for (from, to) in [(x.quic, y.quic), (y.quic, x.quic)] {
+                    let (sport, dport) = (from.port().to_string(), to.port().to_string());
+                    assert!(
+                        iptables(&[
+                            "-A",
+                            CHAIN,
+                            "-p",
+                            "udp",
+                            "-s",
+                            "127.0.0.1",
+                            "-d",
+                            "127.0.0.1",
+                            "--sport",
+                            &sport,
+                            "--dport",
+                            &dport,
+                            "-j",
+                            "DROP",
+                        ]),
+                        "cannot add an iptables rule"
+                    );
+                }
+            }
+        }
+        Cut
+    }
+}
+
+impl Drop for Cut {
+    fn drop(&mut self) {
+        let _ = iptables(&["-F", CHAIN]);
+    }
+}
+
+/// The last node (3 nodes) or two (5 nodes) cut off from the rest while
+/// clients keep sending to both sides; then healed, and both sides send
+/// again once membership has them all back.
+async fn partition(n: usize, mock: &Mock) -> Row {
+    let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let nodes = cluster(n, mock, &dirs).await;
+    let client = reqwest::Client::new();
+    let limit = 1_000;
+    let (_, secret) = budgeted_key(&client, &nodes, limit).await;
+    let all: Vec<&Node> = nodes.iter().collect();
+    // Some spend everywhere first, so allowance has spread.
+    let mut served = burst(&client, &all, &secret, 30).await;
+    let (big, small) = all.split_at(n - if n >= 5 { 2 } else { 1 });
+    {
+        let _cut = Cut::new(big, small);
+        wait(|| async { nodes[0].alive_peers().await == big.len() - 1 }).await;
+        for _ in 0..3 {
+            served += burst(&client, big, &secret, 50).await;
+            served += burst(&client, small, &secret, 50).await;
+        }
+    }
+    for node in &nodes {
+        wait(|| async { node.alive_peers().await == n - 1 }).await;
+    }
+    served += burst(&client, &all, &secret, 100).await;
+    Row {
+        scenario: format!(
+            "partition ({} cut off from {}), healed",
+            small.len(),
+            big.len()
+        ),
+        nodes: n,
+        limit,
+        served: served * CAP,
+        charged: charged(&client, &nodes, &secret).await,
+    }
+}
+
+/// A tmpfs mounted on a directory; unmounted on drop.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(size: &str) -> Option<Tmpfs> {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then_some(Tmpfs(dir))
+    }
+
+    fn path(&self) -> &Path {
+        self.0.path()
+    }
+
+    /// Fills it to the last byte (appending to a filler file).
+    fn fill(&self) {
+        let _ = Command::new("dd")
+            .args(["if=/dev/zero", "bs=64k", "oflag=append", "conv=notrunc"])
+            .arg(format!("of={}", self.path().join("filler").display()))
+            .output();
+    }
+
+    fn free(&self) {
+        let _ = std::fs::remove_file(self.path().join("filler"));
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0.path()).status();
+    }
+}
+
+/// Every node's data on a tmpfs of its own, filled to the last byte; then
+/// requests of another key, without a budget, flow until each node's
+/// database refuses writes (its write-ahead log had some megabytes set
+/// aside); budgeted requests meanwhile and while the disks stay full; then
+/// the space is freed (the nodes take writes again by themselves), more
+/// budgeted requests, and every node is killed with `kill -9` and restarted.
+async fn disk_full(n: usize, mock: &Mock) -> Option<Row> {
+    let disks: Vec<Tmpfs> = (0..n).map(|_| Tmpfs::mount("32m")).collect::<Option<_>>()?;
+    let dirs: Vec<_> = disks
+        .iter()
+        .map(|d| tempfile::tempdir_in(d.path()).unwrap())
+        .collect();
+    let mut nodes = cluster(n, mock, &dirs).await;
+    let client = reqwest::Client::new();
+    let limit = 1_000;
+    let (_, secret) = budgeted_key(&client, &nodes, limit).await;
+    let other = admin(
+        &client,
+        reqwest::Method::POST,
+        &nodes[0],
+        "/api/keys",
+        json!({"name": "no budget", "default_max_tokens": CAP}),
+    )
+    .await["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for node in &nodes {
+        wait(|| async { flood(&client, node, &other, 1).await == 1 }).await;
+    }
+    let all: Vec<&Node> = nodes.iter().collect();
+    let mut served = burst(&client, &all, &secret, 20).await;
+    let mut refused = 0;
+    for d in &disks {
+        d.fill();
+    }
+    let ready = |node: &Node| {
+        let req = client.get(node.url("/ready"));
+        async move { req.send().await.is_ok_and(|r| r.status() == 200) }
+    };
+    for node in &nodes {
+        let mut waves = 0;
+        while ready(node).await {
+            assert!(waves < 10_000, "the disk never refused a write");
+            flood(&client, node, &other, 64).await;
+            // A budgeted request now and then, so most of the budget is
+            // left when the disks refuse writes.
+            if waves % 8 == 0 {
+                let statuses = burst_statuses(&client, &all, &secret, 1).await;
+                served += statuses.iter().filter(|s| **s == 200).count() as u64;
+                refused += statuses.iter().filter(|s| **s == 503).count();
+            }
+            waves += 1;
+        }
+    }
+    for _ in 0..3 {
+        for d in &disks {
+            d.fill();
+        }
+        let statuses = burst_statuses(&client, &all, &secret, 100).await;
+        served += statuses.iter().filter(|s| **s == 200).count() as u64;
+        refused += statuses.iter().filter(|s| **s == 503).count();
+    }
+    for d in &disks {
+        d.free();
+    }
+    for node in &nodes {
+        wait(|| ready(node)).await;
+    }
+    for _ in 0..3 {
+        served += burst(&client, &all, &secret, 100).await;
+    }
+    let mut restarted = Vec::new();
+    for node in nodes.drain(..) {
+        restarted.push(node.restart().await);
+    }
+    Some(Row {
+        scenario: format!(
+            "disk full while requests flow ({refused} refused with 503), freed, kill -9"
+        ),
+        nodes: n,
+        limit,
+        served: served * CAP,
+        charged: charged(&client, &restarted, &secret).await,
+    })
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let mock = Mock::start().await;
+    let firewall = firewall_ready();
+    if !firewall {
+        eprintln!("no partition rows: cannot change the firewall (needs root and iptables)");
+    }
+    // `OVERSHOOT_SCENARIOS=partition,disk` and `OVERSHOOT_NODES=3` pick a
+    // part of the table (all of it by default).
+    let picked = std::env::var("OVERSHOOT_SCENARIOS").ok();
+    let run = |name: &str| {
+        picked
+            .as_ref()
+            .is_none_or(|p| p.split(',').any(|s| s == name))
+    };
+    let sizes: Vec<usize> = std::env::var("OVERSHOOT_NODES")
+        .ok()
+        .map(|v| {
+            v.split(',')
+                .map(|n| n.parse().expect("OVERSHOOT_NODES: node counts"))
+                .collect()
+        })
+        .unwrap_or_else(|| vec![1, 3, 5]);
     let mut rows = Vec::new();
-    for n in [1, 3, 5] {
-        rows.push(concurrency(n, &mock).await);
-        if n > 1 {
+    for n in sizes {
+        if run("concurrency") {
+            rows.push(concurrency(n, &mock).await);
+        }
+        if n > 1 && run("home_move") {
             rows.push(home_move(n, &mock).await);
         }
-        rows.push(crash(n, &mock).await);
+        if n > 1 && firewall && run("partition") {
+            rows.push(partition(n, &mock).await);
+        }
+        if run("crash") {
+            rows.push(crash(n, &mock).await);
+        }
+        if run("disk") {
+            match disk_full(n, &mock).await {
+                Some(row) => rows.push(row),
+                None => eprintln!("no disk rows: cannot mount a tmpfs (needs root)"),
+            }
+        }
+    }
+    if firewall {
+        let _ = iptables(&["-D", "INPUT", "-j", CHAIN]);
+        let _ = iptables(&["-X", CHAIN]);
     }
     println!(
         "| scenario | nodes | limit µ$ | served µ$ (provider's bill) | charged µ$ | overshoot µ$ | uncharged µ$ |"

@@ -39,6 +39,14 @@ pub struct Metrics {
     /// Requests that cost more than they reserved: a broken bound, which
     /// should never happen (each is also logged as an error).
     pub reservation_exceeded: IntCounter,
+    /// The database: whether it takes writes (1) or its last write failed
+    /// (0), writes that failed, times writes worked again after a failure,
+    /// and probe writes made while it was failing. Set from
+    /// `Store::health` at every scrape.
+    pub store_writable: IntGauge,
+    pub store_write_errors: IntCounter,
+    pub store_recoveries: IntCounter,
+    pub store_probes: IntCounter,
     /// Route health, set from the health book at every scrape.
     pub route_state: prometheus::IntGaugeVec,
     pub route_score: prometheus::GaugeVec,
@@ -136,6 +144,33 @@ impl Metrics {
         registry
             .register(Box::new(reservation_exceeded.clone()))
             .expect("unique metric");
+        let int_counter = |name: &str, help: &str| {
+            let c = IntCounter::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(c.clone()))
+                .expect("unique metric");
+            c
+        };
+        let store_write_errors = int_counter(
+            "store_write_errors_total",
+            "Database writes that failed (a full or failing disk).",
+        );
+        let store_recoveries = int_counter(
+            "store_recoveries_total",
+            "Times the database took writes again after one had failed.",
+        );
+        let store_probes = int_counter(
+            "store_recovery_probes_total",
+            "Probe writes made while the database refused writes.",
+        );
+        let store_writable = IntGauge::new(
+            "store_writable",
+            "1 while the database takes writes, 0 from a failed write until one succeeds.",
+        )
+        .expect("valid metric");
+        registry
+            .register(Box::new(store_writable.clone()))
+            .expect("unique metric");
         let route_labels = ["provider", "key", "model"];
         let route_state = prometheus::IntGaugeVec::new(
             Opts::new(
@@ -180,7 +215,20 @@ impl Metrics {
             in_flight,
             logs_dropped,
             reservation_exceeded,
+            store_writable,
+            store_write_errors,
+            store_recoveries,
+            store_probes,
         }
+    }
+
+    /// Copies the database's counters (see `Store::health`).
+    pub fn set_store(&self, h: crate::store::StoreHealth) {
+        self.store_writable.set(i64::from(h.writable));
+        let catch_up = |c: &IntCounter, to: u64| c.inc_by(to.saturating_sub(c.get()));
+        catch_up(&self.store_write_errors, h.write_errors);
+        catch_up(&self.store_recoveries, h.recoveries);
+        catch_up(&self.store_probes, h.probes);
     }
 
     /// The registry, for layers that keep their own metrics (the cluster).
