@@ -387,6 +387,9 @@ struct Books {
     leases: HashMap<CounterKey, lease::Lease>,
     /// Ceilings this node granted as deputy: (holder, window) → ceiling.
     guarded: HashMap<(NodeId, CounterKey), Micros>,
+    /// Journal rows (store keys, windows) of requests settled here whose
+    /// durable write failed: removed by the next write that succeeds.
+    stale_held: Vec<(Vec<u8>, Vec<CounterKey>)>,
 }
 
 impl Books {
@@ -712,31 +715,56 @@ impl Ledger {
             }
         }
         let held = r.journal.map(held_key);
-        if actual == 0 {
-            if let Some(h) = &held {
-                self.store.write_durable(CF_STATE, [], [h.as_slice()])?;
-            }
-            return Ok(Vec::new());
-        }
         let mut rows = Vec::with_capacity(r.keys.len());
         let mut changes = Vec::with_capacity(r.keys.len());
-        for k in r.keys.iter().filter(|k| charged(&k.scope)) {
-            let counter = books.spend.entry(k.clone()).or_default();
-            let delta = counter.add(self.node, actual);
-            rows.push((k.name(), store::encode(COUNTER_VERSION, &(k, &*counter))?));
-            changes.push(Change::Counter {
-                key: k.name(),
-                counter: delta,
-            });
+        if actual > 0 {
+            for k in r.keys.iter().filter(|k| charged(&k.scope)) {
+                let counter = books.spend.entry(k.clone()).or_default();
+                let delta = counter.add(self.node, actual);
+                rows.push((k.name(), store::encode(COUNTER_VERSION, &(k, &*counter))?));
+                changes.push(Change::Counter {
+                    key: k.name(),
+                    counter: delta,
+                });
+            }
+        }
+        // Journal rows of requests settled while writes failed go in the
+        // same write, with every counter they touched as it now stands:
+        // otherwise a later write would persist their spend while their row
+        // stayed, and the next start would charge them again.
+        let stale = std::mem::take(&mut books.stale_held);
+        for (_, keys) in &stale {
+            for k in keys {
+                if !rows.iter().any(|(name, _)| *name == k.name())
+                    && let Some(c) = books.spend.get(k)
+                {
+                    rows.push((k.name(), store::encode(COUNTER_VERSION, &(k, c))?));
+                }
+            }
+        }
+        let deletes: Vec<&[u8]> = held
+            .iter()
+            .chain(stale.iter().map(|(h, _)| h))
+            .map(Vec::as_slice)
+            .collect();
+        if rows.is_empty() && deletes.is_empty() {
+            return Ok(changes);
         }
         // Persisted under the lock (a later write never carries an older
         // value), durably and with the journal row's removal, before any
         // peer can hear of it.
-        self.store.write_durable(
+        let written = self.store.write_durable(
             CF_STATE,
             rows.iter().map(|(k, v)| (k.as_bytes(), v.as_slice())),
-            held.iter().map(Vec::as_slice),
-        )?;
+            deletes,
+        );
+        if let Err(e) = written {
+            books.stale_held = stale;
+            if let Some(h) = held {
+                books.stale_held.push((h, r.keys.clone()));
+            }
+            return Err(e);
+        }
         Ok(changes)
     }
 
