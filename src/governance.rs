@@ -539,6 +539,7 @@ impl Governance {
                     cache_write_1h: o.cache_write_1h,
                     long_context: None,
                     request_fee: None,
+                    open_ended: false,
                 };
                 prices.insert(o.id, price);
             }

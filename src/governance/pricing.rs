@@ -47,6 +47,12 @@ pub struct Price {
     /// without one keeps the catalog's fee for the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_fee: Option<RequestFee>,
+    /// The model bills work beyond tokens and fees that no reservation can
+    /// bound (deep-research models run and bill searches and tool calls on
+    /// their own): refused under a budget. Set only by the catalog; an
+    /// operator's price for the model is their decision and clears it.
+    #[serde(skip)]
+    pub open_ended: bool,
 }
 
 /// Micro-dollars per request, by `web_search_options.search_context_size`.
@@ -159,6 +165,7 @@ impl CatalogEntry {
             cache_write_1h: self.cache_write_1h,
             long_context,
             request_fee: self.request_fee,
+            open_ended: self.id.contains("deep-research"),
         }
     }
 }
@@ -317,6 +324,14 @@ impl Price {
     /// `cost(usage) + request_fee(size) ≤ bound(b)`, where `size` is the
     /// search context the same body asks for (absent: `low`).
     pub fn bound(&self, b: &Bound) -> Result<Micros, Unpriceable> {
+        if self.open_ended {
+            return Err(Unpriceable {
+                field: "model".into(),
+                why: "this model runs searches and tool calls of its own that are billed beyond \
+                      tokens, which no reservation can bound; an operator who prices it \
+                      (PUT /api/pricing) takes that on",
+            });
+        }
         let fee = match (self.request_fee, b.web_search) {
             (Some(f), size) => f.at(size.unwrap_or_default()),
             (None, Some(_)) => {
@@ -401,6 +416,7 @@ mod tests {
                 cache_write: Some(7_500_000),
             }),
             request_fee: None,
+            open_ended: false,
         };
         // 100 plain + 200 read + 300 written (100 of them for an hour) + 10 out.
         let u = usage(600, 200, 300, 100, 10);
@@ -458,6 +474,48 @@ mod tests {
                 assert_eq!(p.bound(&b), Ok(p.worst_case(prompt, 1000)));
             }
         }
+    }
+
+    #[test]
+    fn deep_research_models_cannot_be_bounded_until_an_operator_prices_them() {
+        let b = Bound {
+            prompt_tokens: 100,
+            output_tokens: 50,
+            web_search: None,
+        };
+        let pricing = Pricing::new(&HashMap::new());
+        for (kind, model) in [
+            ("perplexity", "sonar-deep-research"),
+            ("openai", "o3-deep-research"),
+            ("openai", "o4-mini-deep-research-2025-06-26"),
+        ] {
+            let p = pricing.price("p", kind, model).unwrap();
+            let refused = p.bound(&b).unwrap_err();
+            assert_eq!(refused.field, "model", "{kind}/{model}");
+        }
+        assert!(
+            pricing
+                .price("p", "perplexity", "sonar")
+                .unwrap()
+                .bound(&b)
+                .is_ok()
+        );
+        let mut o = HashMap::new();
+        o.insert(
+            "sonar-deep-research".to_string(),
+            Price {
+                input: 2_000_000,
+                output: 8_000_000,
+                ..Price::default()
+            },
+        );
+        let priced = Pricing::new(&o)
+            .price("p", "perplexity", "sonar-deep-research")
+            .unwrap();
+        assert!(
+            priced.bound(&b).is_ok(),
+            "the operator's price is their call"
+        );
     }
 
     #[test]
