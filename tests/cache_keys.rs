@@ -29,8 +29,7 @@ fn scope<'a>(tenant: &'a str, target: &'a str) -> Scope<'a> {
 }
 
 fn keys_of(surface: Format, body: &Value, scope: &Scope<'_>) -> Keys {
-    key::keys(surface, body.to_string().as_bytes(), scope)
-        .unwrap_or_else(|e| panic!("{e}: {body}"))
+    key::keys(surface, body.to_string().as_bytes(), scope).unwrap_or_else(|e| panic!("{e}: {body}"))
 }
 
 #[test]
@@ -65,13 +64,19 @@ fn golden_keys_are_stable_and_equal_across_surfaces() {
             case["partition"] = partition;
         }
         if let Some(same) = case.get("same").and_then(Value::as_str) {
-            groups.entry(same.to_string()).or_default().push((name, keys));
+            groups
+                .entry(same.to_string())
+                .or_default()
+                .push((name, keys));
         }
     }
     for (group, members) in &groups {
         let (first, k) = &members[0];
         for (name, other) in &members[1..] {
-            assert_eq!(k, other, "{first} and {name} ask the same ({group}) but key apart");
+            assert_eq!(
+                k, other,
+                "{first} and {name} ask the same ({group}) but key apart"
+            );
         }
     }
     assert!(groups["paris"].len() >= 5 && groups["tools"].len() >= 2);
@@ -216,7 +221,10 @@ fn a_body_the_translator_refuses_is_invalid_not_uncacheable() {
         (Format::OpenAi, &b"{not json"[..]),
         (Format::OpenAi, b"[1]"),
         (Format::Anthropic, br#"{"messages": []}"#),
-        (Format::OpenAi, br#"{"model": "m", "messages": [{"role": "robot", "content": "x"}]}"#),
+        (
+            Format::OpenAi,
+            br#"{"model": "m", "messages": [{"role": "robot", "content": "x"}]}"#,
+        ),
     ] {
         assert!(
             matches!(key::keys(surface, body, &s), Err(NotKeyed::Invalid(_))),
@@ -241,7 +249,8 @@ fn fields_the_translators_drop_still_change_the_key() {
         .as_array_mut()
         .unwrap()
         .push(json!({"type": "input_audio", "input_audio": {"data": "AAAA", "format": "wav"}}));
-    let claude = json!({"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "Hi"}]});
+    let claude =
+        json!({"model": "m", "max_tokens": 9, "messages": [{"role": "user", "content": "Hi"}]});
     let mut server_tool = claude.clone();
     server_tool["tools"] = json!([{"type": "web_search_20250305", "name": "web_search"}]);
     let mut document = claude.clone();
@@ -252,27 +261,52 @@ fn fields_the_translators_drop_still_change_the_key() {
     let cases = [
         (Format::OpenAi, chat.clone(), detail),
         (Format::OpenAi, chat, audio_part),
-        (Format::Anthropic, claude.clone(), with(&claude, json!({"top_k": 5}))),
+        (
+            Format::Anthropic,
+            claude.clone(),
+            with(&claude, json!({"top_k": 5})),
+        ),
         (Format::Anthropic, claude.clone(), server_tool),
         (Format::Anthropic, claude.clone(), document),
         (
             Format::Anthropic,
             claude.clone(),
-            with(&claude, json!({"thinking": {"type": "enabled", "budget_tokens": 2048}})),
+            with(
+                &claude,
+                json!({"thinking": {"type": "enabled", "budget_tokens": 2048}}),
+            ),
         ),
         (
             Format::Gemini,
             gem.clone(),
-            with(&gem, json!({"safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]})),
+            with(
+                &gem,
+                json!({"safetySettings": [{"category": "HARM_CATEGORY_HARASSMENT", "threshold": "BLOCK_NONE"}]}),
+            ),
         ),
-        (Format::Gemini, gem.clone(), with(&gem, json!({"generation_config": {"top_k": 3}}))),
-        (Format::Gemini, gem.clone(), with(&gem, json!({"cachedContent": "cachedContents/abc"}))),
+        (
+            Format::Gemini,
+            gem.clone(),
+            with(&gem, json!({"generation_config": {"top_k": 3}})),
+        ),
+        (
+            Format::Gemini,
+            gem.clone(),
+            with(&gem, json!({"cachedContent": "cachedContents/abc"})),
+        ),
         (
             Format::Responses,
             resp.clone(),
-            with(&resp, json!({"text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "object"}}}})),
+            with(
+                &resp,
+                json!({"text": {"format": {"type": "json_schema", "name": "x", "schema": {"type": "object"}}}}),
+            ),
         ),
-        (Format::Responses, resp.clone(), with(&resp, json!({"previous_response_id": "resp_1"}))),
+        (
+            Format::Responses,
+            resp.clone(),
+            with(&resp, json!({"previous_response_id": "resp_1"})),
+        ),
         (
             Format::Responses,
             with(&resp, json!({"reasoning": {"effort": "minimal"}})),
@@ -308,12 +342,24 @@ fn defaults_are_the_upstreams() {
     // OpenAI samples at top_p 1 unless told; Gemini's default varies by
     // model, so stating it there is a different request.
     let stated = body(json!({"top_p": 1}));
-    assert_eq!(key(&body(json!({})), Format::OpenAi), key(&stated, Format::OpenAi));
-    assert_ne!(key(&body(json!({})), Format::Gemini), key(&stated, Format::Gemini));
+    assert_eq!(
+        key(&body(json!({})), Format::OpenAi),
+        key(&stated, Format::OpenAi)
+    );
+    assert_ne!(
+        key(&body(json!({})), Format::Gemini),
+        key(&stated, Format::Gemini)
+    );
     // Anthropic gets max_tokens 4096 from the gateway when none is named.
     let max = body(json!({"max_tokens": 4096}));
-    assert_eq!(key(&body(json!({})), Format::Anthropic), key(&max, Format::Anthropic));
-    assert_ne!(key(&body(json!({})), Format::OpenAi), key(&max, Format::OpenAi));
+    assert_eq!(
+        key(&body(json!({})), Format::Anthropic),
+        key(&max, Format::Anthropic)
+    );
+    assert_ne!(
+        key(&body(json!({})), Format::OpenAi),
+        key(&max, Format::OpenAi)
+    );
 }
 
 // ------------------------------------------------------------ property tests
@@ -356,7 +402,11 @@ fn question() -> impl Strategy<Value = Question> {
 }
 
 fn role(i: usize) -> &'static str {
-    if i % 2 == 0 { "user" } else { "assistant" }
+    if i.is_multiple_of(2) {
+        "user"
+    } else {
+        "assistant"
+    }
 }
 
 fn schema(property: &str) -> Value {
@@ -381,8 +431,14 @@ impl Question {
             b["stop"] = json!(self.stop);
         }
         if !self.tools.is_empty() {
-            let tools: Vec<Value> = self.tools.iter().map(|(n, d, p)| json!({"type": "function",
-                "function": {"name": n, "description": d, "parameters": schema(p)}})).collect();
+            let tools: Vec<Value> = self
+                .tools
+                .iter()
+                .map(|(n, d, p)| {
+                    json!({"type": "function",
+                "function": {"name": n, "description": d, "parameters": schema(p)}})
+                })
+                .collect();
             b["tools"] = json!(tools);
         }
         b
@@ -421,7 +477,7 @@ impl Question {
             .turns
             .iter()
             .enumerate()
-            .map(|(i, t)| json!({"role": if i % 2 == 0 { "user" } else { "model" }, "parts": [{"text": t}]}))
+            .map(|(i, t)| json!({"role": if i.is_multiple_of(2) { "user" } else { "model" }, "parts": [{"text": t}]}))
             .collect();
         let mut g = json!({"maxOutputTokens": self.max_tokens});
         if let Some(t) = self.temperature {

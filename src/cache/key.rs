@@ -132,7 +132,10 @@ pub fn keys(format: Format, body: &[u8], scope: &Scope<'_>) -> Result<Keys, NotK
             responses::request_from_responses(&v)?.request,
             residue::responses(&v)?,
         ),
-        Format::Anthropic => (anthropic::request_from_anthropic(&v)?, residue::anthropic(&v)?),
+        Format::Anthropic => (
+            anthropic::request_from_anthropic(&v)?,
+            residue::anthropic(&v)?,
+        ),
         Format::Gemini => (
             gemini::request_from_gemini(&v, "", false)?,
             residue::gemini(&v)?,
@@ -230,7 +233,13 @@ fn semantic(r: &Request, residue: &Residue, scope: &Scope<'_>) -> Option<Semanti
 
 /// The hash of `r` (normalized) for `scope`. With `question_out`, the last
 /// message is written as a placeholder: the semantic partition.
-fn encode(r: &Request, residue: &Residue, scope: &Scope<'_>, kind: u8, question_out: bool) -> [u8; 32] {
+fn encode(
+    r: &Request,
+    residue: &Residue,
+    scope: &Scope<'_>,
+    kind: u8,
+    question_out: bool,
+) -> [u8; 32] {
     let mut e = Enc::new(VERSION, kind);
     e.str(scope.tenant);
     e.str(scope.target);

@@ -117,7 +117,7 @@ fn integral(n: &serde_json::Number) -> Option<i128> {
     let x = n.as_f64()?;
     // 2^63: beyond it an f64 is still integral, but keep it a float so that
     // the conversion below cannot saturate.
-    (x.fract() == 0.0 && x.abs() < 9.223_372_036_854_775_808e18).then_some(x as i64 as i128)
+    (x.fract() == 0.0 && x.abs() < 9_223_372_036_854_775_808.0).then_some(x as i64 as i128)
 }
 
 /// Two JSON values equal as [`Enc::json`] sees them (`0` is `0.0`).

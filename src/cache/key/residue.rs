@@ -504,7 +504,13 @@ pub(super) fn anthropic(v: &Value) -> Result<Residue, Uncacheable> {
         r.rest(
             &at,
             t,
-            &["name", "description", "input_schema", "cache_control", "type"],
+            &[
+                "name",
+                "description",
+                "input_schema",
+                "cache_control",
+                "type",
+            ],
         );
         if str_at(t, "type").is_some_and(|k| k != "custom") {
             r.keep(format!("{at}/type"), &t["type"]);
@@ -565,21 +571,19 @@ fn anthropic_blocks(r: &mut Residue, at: &str, content: Option<&Value>) {
                 };
                 r.rest(&format!("{at}/source"), src, read);
             }
-            Some("thinking") => r.rest(
-                &at,
-                b,
-                &["type", "thinking", "signature", "cache_control"],
-            ),
-            Some("tool_use") => r.rest(
-                &at,
-                b,
-                &["type", "id", "name", "input", "cache_control"],
-            ),
+            Some("thinking") => r.rest(&at, b, &["type", "thinking", "signature", "cache_control"]),
+            Some("tool_use") => r.rest(&at, b, &["type", "id", "name", "input", "cache_control"]),
             Some("tool_result") => {
                 r.rest(
                     &at,
                     b,
-                    &["type", "tool_use_id", "content", "is_error", "cache_control"],
+                    &[
+                        "type",
+                        "tool_use_id",
+                        "content",
+                        "is_error",
+                        "cache_control",
+                    ],
                 );
                 anthropic_blocks(r, &format!("{at}/content"), b.get("content"));
             }
@@ -599,7 +603,10 @@ pub(super) fn gemini(v: &Value) -> Result<Residue, Uncacheable> {
     let mut r = Residue::new("gemini");
     let null = Value::Null;
     let g = field(v, "generationConfig", "generation_config").unwrap_or(&null);
-    choices("candidateCount", field(g, "candidateCount", "candidate_count"))?;
+    choices(
+        "candidateCount",
+        field(g, "candidateCount", "candidate_count"),
+    )?;
     if truthy(field(g, "responseLogprobs", "response_logprobs")) {
         return Err(Uncacheable::LogProbabilities {
             field: "responseLogprobs",
@@ -626,7 +633,9 @@ pub(super) fn gemini(v: &Value) -> Result<Residue, Uncacheable> {
     r.thinking = field(g, "thinkingConfig", "thinking_config")
         .filter(|t| !t.is_null())
         .map(|t| match t {
-            Value::Object(o) => Value::Object(o.iter().map(|(k, v)| (camel(k), v.clone())).collect()),
+            Value::Object(o) => {
+                Value::Object(o.iter().map(|(k, v)| (camel(k), v.clone())).collect())
+            }
             t => t.clone(),
         });
     r.rest(
@@ -725,7 +734,11 @@ pub(super) fn gemini(v: &Value) -> Result<Residue, Uncacheable> {
 fn gemini_part(r: &mut Residue, at: &str, p: &Value) {
     let sub = |r: &mut Residue, name: &str, snake: &str, read: &[&str]| {
         r.rest(at, p, &[name]);
-        r.rest(&format!("{at}/{name}"), field(p, name, snake).unwrap_or(&Value::Null), read);
+        r.rest(
+            &format!("{at}/{name}"),
+            field(p, name, snake).unwrap_or(&Value::Null),
+            read,
+        );
     };
     if p.get("text").is_some_and(Value::is_string) {
         r.rest(at, p, &["text", "thought", "thoughtSignature"]);
@@ -736,7 +749,12 @@ fn gemini_part(r: &mut Residue, at: &str, p: &Value) {
     } else if field(p, "functionCall", "function_call").is_some() {
         sub(r, "functionCall", "function_call", &["name", "id", "args"]);
     } else if field(p, "functionResponse", "function_response").is_some() {
-        sub(r, "functionResponse", "function_response", &["name", "id", "response"]);
+        sub(
+            r,
+            "functionResponse",
+            "function_response",
+            &["name", "id", "response"],
+        );
     } else {
         r.keep(at.to_string(), p);
     }
