@@ -35,7 +35,7 @@ use tokio::sync::mpsc;
 
 use crate::config::Config;
 use crate::governance::Governance;
-use crate::governance::budgets::Lack;
+use crate::governance::budgets::{Lack, Shortfall};
 use crate::health::HealthBook;
 use crate::node::Tasks;
 use crate::observability::metrics::Metrics;
@@ -605,6 +605,13 @@ impl Cluster {
                                     let gave = cl.gov.give_allowance(&key, env.from, amount);
                                     let event = if gave { "gave" } else { "had_none" };
                                     cl.metrics.allowance.with_label_values(&[event]).inc();
+                                    // A gift is outflow too: when the ceiling held it
+                                    // back, raise it for the asker's next try.
+                                    cl.ask_for_ceiling(&Shortfall {
+                                        key,
+                                        amount,
+                                        lack: Lack::Ceiling,
+                                    });
                                 }
                                 _ => cl.unexpected(&env),
                             }
@@ -788,7 +795,7 @@ impl Cluster {
     /// Asks the live peer that holds the most allowance (as far as this node
     /// knows) for what a refused request lacked. The gift, if any, arrives as
     /// a pushed change and wakes the waiting request.
-    fn ask_for_allowance(self: &Arc<Self>, short: crate::governance::budgets::Shortfall) {
+    fn ask_for_allowance(self: &Arc<Self>, short: Shortfall) {
         let best = self
             .alive()
             .into_iter()

@@ -49,6 +49,9 @@ async fn cluster(n: usize, mock: &Mock, dirs: &[tempfile::TempDir]) -> Vec<Node>
         "TOLLGATE_PROVIDERS__FAST__BASE_URL",
         format!("http://{}/v1", mock.addr),
     ));
+    // A node seen down this long loses what it holds beyond its lease's
+    // ceiling to its deputy (the crash of a home; both sides of a cut).
+    env.push(("TOLLGATE_CLUSTER__LEASE_TAKEOVER", "\"2s\"".into()));
     env.push(("TOLLGATE_PRICING__MOCK-1__INPUT", "0".into()));
     env.push(("TOLLGATE_PRICING__MOCK-1__OUTPUT", "1000000".into()));
     let mut nodes: Vec<Node> = Vec::new();
@@ -292,6 +295,74 @@ async fn crash(n: usize, mock: &Mock) -> Row {
     }
 }
 
+/// How many ceilings `node`'s deputies granted it (its metrics).
+async fn leases_granted(client: &reqwest::Client, node: &Node) -> u64 {
+    let text = client
+        .get(node.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix("tollgate_cluster_allowance_total{event=\"lease_granted\"} "))
+        .map_or(0, |v| v.trim().parse().unwrap())
+}
+
+/// The budget's home (node 1) killed with `kill -9` while it holds most of
+/// the limit: the others serve what its deputy takes over once it has been
+/// down for `lease_takeover`, then the home, restarted, what its ceiling
+/// left it.
+async fn home_crash(n: usize, mock: &Mock) -> Row {
+    let dirs: Vec<_> = (0..n).map(|_| tempfile::tempdir().unwrap()).collect();
+    let mut nodes = cluster(n, mock, &dirs).await;
+    let client = reqwest::Client::new();
+    let limit = 1_000;
+    let (_, secret) = budgeted_key(&client, &nodes, limit).await;
+    wait(|| async { leases_granted(&client, &nodes[0]).await > 0 }).await;
+    let mut served = burst(&client, &[&nodes[0]], &secret, 5).await;
+    let mut home = nodes.remove(0);
+    let _ = home.child.kill();
+    let _ = home.child.wait();
+    let killed = Instant::now();
+    let rest: Vec<&Node> = nodes.iter().collect();
+    loop {
+        let s = burst(&client, &rest, &secret, 1).await;
+        if s > 0 {
+            served += s;
+            break;
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(60),
+            "nothing came back"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let back = killed.elapsed();
+    loop {
+        let s = burst(&client, &rest, &secret, 60).await;
+        served += s;
+        if s == 0 {
+            break;
+        }
+    }
+    let home = home.restart().await;
+    wait(|| async { home.alive_peers().await == n - 1 }).await;
+    served += burst(&client, &[&home], &secret, 20).await;
+    nodes.insert(0, home);
+    Row {
+        scenario: format!(
+            "home kill -9 holding the limit; back by lease in {:.1} s",
+            back.as_secs_f64()
+        ),
+        nodes: n,
+        limit,
+        served: served * CAP,
+        charged: charged(&client, &nodes, &secret).await,
+    }
+}
+
 const CHAIN: &str = "TOLLGATE_OVERSHOOT";
 
 fn iptables(args: &[&str]) -> bool {
@@ -378,6 +449,10 @@ async fn partition(n: usize, mock: &Mock) -> Row {
     for node in &nodes {
         wait(|| async { node.alive_peers().await == n - 1 }).await;
     }
+    served += burst(&client, &all, &secret, 100).await;
+    // Once anti-entropy has run (1 s, jittered), every node knows what the
+    // other side took over and asks the right peer for it.
+    tokio::time::sleep(Duration::from_secs(2)).await;
     served += burst(&client, &all, &secret, 100).await;
     Row {
         scenario: format!(
@@ -552,6 +627,9 @@ async fn main() {
         }
         if run("crash") {
             rows.push(crash(n, &mock).await);
+        }
+        if n > 1 && run("home_crash") {
+            rows.push(home_crash(n, &mock).await);
         }
         if run("disk") {
             match disk_full(n, &mock).await {
