@@ -8,6 +8,7 @@
 //! reached over HTTP.
 
 pub mod admin;
+pub mod cache;
 pub mod cluster;
 pub mod codemode;
 pub mod config;
