@@ -96,11 +96,22 @@ fn main() {
         }
         largest = next;
     }
-    println!("{:<34} {:>7} {:>9} {:>9}", "text", "tokens", "p50 µs", "p99 µs");
+    println!(
+        "{:<34} {:>7} {:>9} {:>9}",
+        "text", "tokens", "p50 µs", "p99 µs"
+    );
     for (name, text, n) in [
-        ("one line (9 words)", "What is the capital city of France, please?", iters),
+        (
+            "one line (9 words)",
+            "What is the capital city of France, please?",
+            iters,
+        ),
         ("50-word prompt", PROMPT_50, iters),
-        ("largest accepted (~16 KiB)", largest.as_str(), iters.div_ceil(20)),
+        (
+            "largest accepted (~16 KiB)",
+            largest.as_str(),
+            iters.div_ceil(20),
+        ),
     ] {
         let (p50, p99, tokens) = time(&e, text, n);
         println!(

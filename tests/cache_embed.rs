@@ -41,7 +41,10 @@ struct GoldenText {
 }
 
 fn golden() -> Golden {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/cache/embeddings.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/golden/cache/embeddings.json"
+    );
     serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
 }
 
@@ -87,7 +90,9 @@ fn a_paraphrase_is_closer_than_a_different_question() {
     let Some(e) = model() else { return };
     let q = e.embed("What is the capital of France?").unwrap();
     let paraphrase = e.embed("what's the capital city of france").unwrap();
-    let other = e.embed("How do I reverse a linked list in Python?").unwrap();
+    let other = e
+        .embed("How do I reverse a linked list in Python?")
+        .unwrap();
     let (near, far) = (cosine(&q, &paraphrase), cosine(&q, &other));
     assert!(near > far, "paraphrase {near} vs different intent {far}");
 }

@@ -388,7 +388,10 @@ mod tests {
                 && source.kind() == std::io::ErrorKind::NotFound),
             "{err:?}"
         );
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
 
         let empty = tempfile::tempdir().unwrap();
         let err = Embedder::load(empty.path()).unwrap_err();
@@ -415,7 +418,10 @@ mod tests {
                 matches!(&err, EmbedError::Weights { path: p, .. } if *p == path),
                 "{err:?}"
             );
-            assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+            assert!(
+                err.to_string().contains(&path.display().to_string()),
+                "{err}"
+            );
         }
         // A table in another dtype is another model.
         let f32_data = vec![0u8; 7 * DIM * 4];
@@ -440,7 +446,10 @@ mod tests {
             matches!(&err, EmbedError::Tokenizer { path: p, .. } if *p == path),
             "{err:?}"
         );
-        assert!(err.to_string().contains(&path.display().to_string()), "{err}");
+        assert!(
+            err.to_string().contains(&path.display().to_string()),
+            "{err}"
+        );
     }
 
     #[test]
