@@ -113,3 +113,46 @@ fn the_real_model_refuses_text_past_the_limits() {
         Err(EmbedError::TooManyTokens { max, .. }) if max == limits.max_tokens
     ));
 }
+
+/// Whatever text arrives (any Unicode, control characters, the tokenizer's
+/// special tokens, runs of spaces), the real model gives a finite unit vector
+/// or one of the documented refusals, and refuses as empty only the empty
+/// string (the normaliser's `▁` makes every other text at least one token).
+#[test]
+fn any_text_embeds_to_a_unit_vector_or_a_documented_refusal() {
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestRunner};
+
+    let Some(e) = model() else { return };
+    let piece = prop_oneof![
+        any::<char>().prop_map(String::from),
+        "[a-zA-Z]{1,8}",
+        Just("<s>".to_string()),
+        Just("</s>".to_string()),
+        Just("<unk>".to_string()),
+        Just("   ".to_string()),
+        Just("\n\t\r\0".to_string()),
+    ];
+    let text = prop::collection::vec(piece, 0..300).prop_map(|p| p.concat());
+    let mut runner = TestRunner::new(Config {
+        cases: 256,
+        failure_persistence: None,
+        ..Config::default()
+    });
+    runner
+        .run(&text, |text| {
+            match e.embed(&text) {
+                Ok(v) => {
+                    prop_assert_eq!(v.len(), e.dim());
+                    prop_assert!(v.iter().all(|x| x.is_finite()));
+                    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+                    prop_assert!((norm - 1.0).abs() < 1e-5, "norm {}", norm);
+                }
+                Err(EmbedError::Empty) => prop_assert!(text.is_empty()),
+                Err(EmbedError::TextTooLong { .. } | EmbedError::TooManyTokens { .. }) => {}
+                Err(other) => prop_assert!(false, "unexpected error {other}"),
+            }
+            Ok(())
+        })
+        .unwrap();
+}
