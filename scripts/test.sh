@@ -24,6 +24,15 @@ cargo fmt --all -- --check
 echo "--- build"
 cargo build --workspace --all-targets --locked
 
+echo "--- semantic cache model (tests/cache_embed.rs)"
+# Obtained once into TOLLGATE_MODEL_DIR (default /var/cache/tollgate/models,
+# or beside the build when that is not writable here).
+if [ -z "${TOLLGATE_MODEL_DIR:-}" ] && ! { mkdir -p /var/cache/tollgate/models 2>/dev/null && [ -w /var/cache/tollgate/models ]; }; then
+  export TOLLGATE_MODEL_DIR="$CARGO_TARGET_DIR/models"
+fi
+TOLLGATE_EMBED_MODEL="$(scripts/cache/fetch-model.sh)"
+export TOLLGATE_EMBED_MODEL
+
 echo "--- rust tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --locked --no-fail-fast

@@ -2,14 +2,16 @@
 //! again to requests that would get the same answer (exact) or ask the same
 //! thing in other words (semantic), within one tenant's partition.
 //!
-//! This module is being built in steps (issue 15). What exists is
-//! [`key`]: how a request becomes its cache keys. Everything here is pure —
-//! bytes in, keys out — and must stay so: no I/O, no clock, no governance,
-//! no knowledge of HTTP. Storage, the embedding model, the nearest-neighbour
-//! index and the request-path phase live elsewhere and call into it.
+//! This module is being built in steps (issue 15). What exists is [`key`]:
+//! how a request becomes its cache keys, pure — bytes in, keys out: no I/O,
+//! no clock, no governance, no knowledge of HTTP; and [`embed`]: the small
+//! static embedding model, loaded from a local file, that turns the text a
+//! semantic key names into a vector. Storage, the nearest-neighbour index
+//! and the request-path phase live elsewhere and call into them.
 //!
 //! What a key must never do is put two requests that can get different
 //! answers under one key (`docs/cache.md`, "Keys"): a field the key cannot
 //! see is either hashed raw or makes the request uncacheable.
 
+pub mod embed;
 pub mod key;
