@@ -24,4 +24,5 @@ pub mod routing;
 pub mod rules;
 pub mod state;
 pub mod store;
+pub mod tasks;
 pub mod translate;

@@ -11,6 +11,7 @@
 //! [`ToolScope`]: crate::governance::ToolScope
 
 pub mod agent;
+pub mod call;
 pub mod index;
 pub mod sample;
 pub mod server;

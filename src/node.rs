@@ -1,8 +1,8 @@
 //! A running node: opens the store, builds the gateway, serves HTTP, and shuts
 //! down in order (stop being ready, drain, flush).
 //!
-//! Background tasks are spawned only through [`Tasks`], which tracks them and
-//! cancels them on shutdown.
+//! Background tasks are spawned only through [`Tasks`] (`crate::tasks`),
+//! which tracks them and cancels them on shutdown.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -17,7 +17,6 @@ use axum::routing::get;
 use http::{HeaderValue, StatusCode, header};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 mod serve;
 
@@ -36,6 +35,7 @@ use crate::observability::tool_log::ToolLogs;
 use crate::proxy::{self, Gateway};
 use crate::state::hlc::{Clock, SystemClock};
 use crate::store::{Store, StoreError};
+use crate::tasks::Tasks;
 
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -66,29 +66,6 @@ pub enum NodeError {
         days: u64,
         ttl_days: u64,
     },
-}
-
-/// The one place background tasks are spawned.
-#[derive(Clone, Default)]
-pub struct Tasks {
-    tracker: TaskTracker,
-    cancel: CancellationToken,
-}
-
-impl Tasks {
-    pub fn spawn<F>(&self, f: impl FnOnce(CancellationToken) -> F)
-    where
-        F: Future<Output = ()> + Send + 'static,
-    {
-        self.tracker.spawn(f(self.cancel.clone()));
-    }
-
-    /// Cancels every task and waits for them to finish.
-    pub async fn shutdown(&self) {
-        self.cancel.cancel();
-        self.tracker.close();
-        self.tracker.wait().await;
-    }
 }
 
 #[derive(Clone)]

@@ -28,8 +28,8 @@ use super::stubs::{self, ToolSpec, py_name};
 use crate::config::CodeModeBinding;
 use crate::governance::slots::Full;
 use crate::governance::{KeyView, ToolScope};
+use crate::mcp::call::ToolCalls;
 use crate::mcp::index::{IndexedTool, ToolIndex};
-use crate::mcp::server::{McpState, execute};
 use crate::observability::tool_log::ToolLog;
 
 pub const LIST_TOOL_FILES: &str = "listToolFiles";
@@ -408,14 +408,15 @@ fn arg_line(args: &Option<JsonObject>, name: &str) -> Result<Option<usize>, Stri
 /// could not start); what the model should read, errors included, is the
 /// result.
 pub async fn call(
-    s: &McpState,
+    calls: &ToolCalls,
+    code_mode: &CodeMode,
     meta: MetaTool,
     args: Option<JsonObject>,
     c: Call<'_>,
 ) -> Result<CallToolResult, String> {
-    let index = s.upstreams.index();
+    let index = calls.upstreams.index();
     let tools = CodeModeTools::of(&index, &c.key.tools);
-    let binding = s.code_mode.binding;
+    let binding = code_mode.binding;
     Ok(match meta {
         MetaTool::ListToolFiles => {
             let files = tools.files(binding);
@@ -455,7 +456,7 @@ pub async fn call(
             let Some(code) = arg_str(&args, "code") else {
                 return Ok(failure("executeToolCode needs code"));
             };
-            execute_code(s, &tools, code, c).await
+            execute_code(calls, code_mode, &tools, code, c).await
         }
     })
 }
@@ -463,7 +464,8 @@ pub async fn call(
 /// Runs `code` with the key's Code Mode tools bound and logs the run; its
 /// tool calls are logged with the run's execution id as their parent.
 async fn execute_code(
-    s: &McpState,
+    calls: &ToolCalls,
+    code_mode: &CodeMode,
     tools: &CodeModeTools<'_>,
     code: &str,
     c: Call<'_>,
@@ -471,10 +473,10 @@ async fn execute_code(
     let key = c.key;
     // A run is a call like any other: counted against the key's rate
     // limits, and one of a bounded number of workers.
-    if let Err(e) = s.governance.admit(key, &[]) {
+    if let Err(e) = calls.governance.admit(key, &[]) {
         return failure(format!("rate limit: {e}"));
     }
-    let _slot = match s.code_mode.slots.take(&key.key.id) {
+    let _slot = match code_mode.slots.take(&key.key.id) {
         Ok(slot) => slot,
         Err(Full::Node(n)) => {
             return failure(format!(
@@ -491,11 +493,11 @@ async fn execute_code(
     let job = sandbox::Job {
         script: code.to_string(),
         bindings: tools.bindings(),
-        limits: s.code_mode.limits.clone(),
+        limits: code_mode.limits.clone(),
     };
     let started = std::time::Instant::now();
-    let ts_ms = s.governance.now_ms();
-    let outcome = sandbox::run(&s.code_mode.worker, &job, |server, tool, args| {
+    let ts_ms = calls.governance.now_ms();
+    let outcome = sandbox::run(&code_mode.worker, &job, |server, tool, args| {
         let admitted = admit_call(tools, &key.tools, c.auto_only, &server, &tool).cloned();
         let parent = execution.clone();
         async move {
@@ -504,7 +506,7 @@ async fn execute_code(
                 Value::Object(o) => Some(json_names(&tool, o)),
                 _ => None,
             };
-            let result = execute(s, key, &tool, args, Some(parent)).await?;
+            let result = calls.execute(key, &tool, args, Some(parent)).await?;
             script_value(result)
         }
     })
@@ -525,7 +527,7 @@ async fn execute_code(
             (failure(message.clone()), message)
         }
     };
-    s.tool_logs.record(ToolLog {
+    calls.tool_logs.record(ToolLog {
         id: String::new(),
         ts_ms,
         tool: EXECUTE_TOOL_CODE.into(),

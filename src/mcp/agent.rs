@@ -20,8 +20,9 @@
 //!
 //! This sits in front of the proxy as a layer: every model call of the loop
 //! is a whole pass through the proxy pipeline (authentication, limits,
-//! budgets, logs), and every tool execution goes through [`execute`], which
-//! logs it with the model call that asked for it as its parent.
+//! budgets, logs), and every tool execution goes through
+//! [`super::call::ToolCalls::execute`], which logs it with the model call
+//! that asked for it as its parent.
 
 use std::sync::Arc;
 
@@ -34,7 +35,7 @@ use rmcp::model::{CallToolResult, JsonObject};
 use serde_json::{Value, json};
 
 use super::index::IndexedTool;
-use super::server::{McpState, execute};
+use super::server::McpState;
 use crate::codemode::meta::{self, CodeModeTools, MetaTool};
 use crate::governance::KeyView;
 use crate::providers::openai::Endpoint;
@@ -199,14 +200,14 @@ pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Res
                 let parent = parent.clone();
                 async move {
                     let outcome = match target {
-                        Target::Tool(tool) => execute(mcp, key, &tool, args, parent).await,
+                        Target::Tool(tool) => mcp.calls().execute(key, &tool, args, parent).await,
                         Target::Meta(m) => {
                             let call = meta::Call {
                                 key,
                                 parent,
                                 auto_only: true,
                             };
-                            meta::call(mcp, m, args, call).await
+                            meta::call(&mcp.calls(), &mcp.code_mode, m, args, call).await
                         }
                     };
                     let text = match outcome {

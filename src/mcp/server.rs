@@ -22,22 +22,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ContentBlock, Implementation, InitializeResult,
-    ProtocolVersion, ServerCapabilities,
+    CallToolRequestParams, CallToolResult, Implementation, InitializeResult, ProtocolVersion,
+    ServerCapabilities,
 };
 use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 
+use super::call::ToolCalls;
 use super::session::{Sealer, Session};
 use super::upstream::Upstreams;
 use crate::codemode::meta::{self, CodeMode, MetaTool};
 use crate::governance::{Governance, KeyView};
-use crate::observability::tool_log::{ToolLog, ToolLogs};
+use crate::observability::tool_log::ToolLogs;
 
 /// The header carrying the session id.
 pub const SESSION_HEADER: &str = "mcp-session-id";
 /// Results longer than this are cut in the tool log.
-const LOGGED_RESULT_CHARS: usize = 4096;
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
 // JSON-RPC error codes.
@@ -66,6 +66,17 @@ pub struct McpState {
     pub code_mode: Arc<CodeMode>,
     /// Open `GET /mcp` streams, bounded on the node and per key.
     pub streams: Arc<crate::governance::slots::Slots>,
+}
+
+impl McpState {
+    /// What a governed tool call needs of this state.
+    pub fn calls(&self) -> ToolCalls {
+        ToolCalls {
+            upstreams: self.upstreams.clone(),
+            governance: self.governance.clone(),
+            tool_logs: self.tool_logs.clone(),
+        }
+    }
 }
 
 pub fn routes(state: McpState) -> Router {
@@ -325,7 +336,7 @@ async fn call_tool(s: &McpState, key: &KeyView, id: Value, p: CallToolRequestPar
             parent: None,
             auto_only: false,
         };
-        let outcome = meta::call(s, m, p.arguments, call).await;
+        let outcome = meta::call(&s.calls(), &s.code_mode, m, p.arguments, call).await;
         return tool_answer(id, outcome);
     }
     // A tool outside the key's scope is refused exactly like one that does
@@ -339,7 +350,7 @@ async fn call_tool(s: &McpState, key: &KeyView, id: Value, p: CallToolRequestPar
             format!("unknown tool: {}", p.name),
         );
     };
-    tool_answer(id, execute(s, key, tool, p.arguments, None).await)
+    tool_answer(id, s.calls().execute(key, tool, p.arguments, None).await)
 }
 
 fn tool_answer(id: Value, outcome: Result<CallToolResult, String>) -> Response {
@@ -351,68 +362,6 @@ fn tool_answer(id: Value, outcome: Result<CallToolResult, String>) -> Response {
         }
         Err(refused) => rpc_error(StatusCode::OK, id, REFUSED, refused),
     }
-}
-
-/// Executes a tool call the key may make: counts it against the key's rate
-/// limits, charges its price to the key's budgets, calls the upstream and
-/// logs the execution. `Err` is a refusal by policy (nothing was called);
-/// failures of the tool itself are results with `isError`, which a model can
-/// read. Shared by `/mcp` and agent mode.
-pub async fn execute(
-    s: &McpState,
-    key: &KeyView,
-    tool: &super::index::IndexedTool,
-    arguments: Option<rmcp::model::JsonObject>,
-    parent_request: Option<String>,
-) -> Result<CallToolResult, String> {
-    let admitted = s
-        .governance
-        .admit(key, &[])
-        .map_err(|e| format!("rate limit: {e}"))?;
-    let reservation = if tool.price_micros > 0 {
-        match s.governance.reserve(key, &[], tool.price_micros) {
-            // Settled below, or charged in full if this future is dropped
-            // while the tool may be running.
-            Ok(r) => crate::governance::hold::Hold::new(s.governance.clone(), r),
-            Err(e) => {
-                if let Some(a) = &admitted {
-                    s.governance.unadmit(a);
-                }
-                return Err(format!("budget: {e}"));
-            }
-        }
-    } else {
-        crate::governance::hold::Hold::new(s.governance.clone(), None)
-    };
-    let started = std::time::Instant::now();
-    let ts_ms = s.governance.now_ms();
-    let logged_args = arguments.clone().map(Value::Object).unwrap_or(Value::Null);
-    let result = match s.upstreams.call(tool, arguments).await {
-        Ok(r) => r,
-        Err(e) => CallToolResult::error(vec![ContentBlock::text(e.to_string())]),
-    };
-    let failed = result.is_error == Some(true);
-    // A failed call is not charged.
-    let cost = if failed { 0 } else { tool.price_micros };
-    reservation.settle(cost);
-    let mut shown = serde_json::to_string(&result.content).unwrap_or_default();
-    if shown.chars().count() > LOGGED_RESULT_CHARS {
-        shown = shown.chars().take(LOGGED_RESULT_CHARS).collect::<String>() + "…";
-    }
-    s.tool_logs.record(ToolLog {
-        id: String::new(),
-        ts_ms,
-        tool: tool.name().to_string(),
-        server: tool.server.to_string(),
-        arguments: logged_args.to_string(),
-        result: shown,
-        is_error: failed,
-        latency_us: started.elapsed().as_micros() as u64,
-        virtual_key: Some(key.key.id.clone()),
-        parent_request,
-        cost_micros: cost,
-    });
-    Ok(result)
 }
 
 async fn get_mcp(State(s): State<McpState>, uri: Uri, headers: HeaderMap) -> Response {

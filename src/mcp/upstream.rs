@@ -29,7 +29,7 @@ use super::index::{IndexedTool, ToolIndex};
 use crate::config::{McpConfig, Secret};
 use crate::governance::Governance;
 use crate::governance::objects::{McpServer, McpTransport};
-use crate::node::Tasks;
+use crate::tasks::Tasks;
 
 /// Where a node stands with one upstream server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
