@@ -30,13 +30,16 @@ impl Cluster {
             let gov = self.gov.clone();
             let asks = tokio::task::spawn_blocking(move || {
                 let mut asks: BTreeMap<NodeId, Vec<(String, u64)>> = BTreeMap::new();
-                for w in gov.lease_wants() {
-                    let d = match w.deputy {
-                        Some(d) => d,
-                        None if gov.begin_lease(&w.key, deputy, w.ceiling) => deputy,
-                        None => continue,
-                    };
+                let (held, fresh): (Vec<_>, Vec<_>) = gov
+                    .lease_wants()
+                    .into_iter()
+                    .partition(|w| w.deputy.is_some());
+                for w in held {
+                    let d = w.deputy.expect("partitioned so");
                     asks.entry(d).or_default().push((w.key, w.ceiling));
+                }
+                for w in gov.begin_leases(deputy, fresh) {
+                    asks.entry(deputy).or_default().push((w.key, w.ceiling));
                 }
                 asks
             })
@@ -128,16 +131,9 @@ impl Cluster {
     ) -> Result<(), TransportError> {
         asks.truncate(MAX_LEASES);
         let gov = self.gov.clone();
-        let grants = tokio::task::spawn_blocking(move || {
-            asks.into_iter()
-                .filter_map(|(key, asked)| {
-                    let granted = gov.grant_lease(holder, &key, asked)?;
-                    Some((key, granted))
-                })
-                .collect::<Vec<_>>()
-        })
-        .await
-        .unwrap_or_default();
+        let grants = tokio::task::spawn_blocking(move || gov.grant_leases(holder, asks))
+            .await
+            .unwrap_or_default();
         let n = write_frame(
             &mut send,
             &Envelope::new(self.me.node, Body::LeaseGrant(grants)),

@@ -1263,6 +1263,49 @@ mod tests {
     }
 
     #[test]
+    fn leases_and_grants_in_batches_survive_a_restart() {
+        let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let holder = Ledger::open(1, Store::open(d1.path()).unwrap()).unwrap();
+        let deputy = Ledger::open(2, Store::open(d2.path()).unwrap()).unwrap();
+        let e = Escrow {
+            limit: 800,
+            home: 1,
+        };
+        let key = |scope: &str| CounterKey {
+            scope: scope.into(),
+            start_ms: 0,
+            end_ms: u64::MAX,
+        };
+        let (a, b) = (key("team:a"), key("team:b"));
+        let taken = holder
+            .begin_leases(2, &[(a.clone(), 100), (b.clone(), 50), (a.clone(), 7)])
+            .unwrap();
+        assert_eq!(taken, [true, true, false], "one lease per window");
+        assert_eq!(
+            holder.begin_leases(2, &[(a.clone(), 300)]).unwrap(),
+            [false],
+            "a window keeps its lease (and its deputy)"
+        );
+        let granted = deputy
+            .grant_all(
+                1,
+                &[(a.clone(), 100, e), (b.clone(), 50, e), (b.clone(), 20, e)],
+            )
+            .unwrap();
+        assert_eq!(granted, [100, 50, 50], "ceilings only rise");
+        drop((holder, deputy));
+        let holder = Ledger::open(1, Store::open(d1.path()).unwrap()).unwrap();
+        let deputy = Ledger::open(2, Store::open(d2.path()).unwrap()).unwrap();
+        assert_eq!(
+            holder.lease(&a).map(|l| (l.deputy, l.ceiling)),
+            Some((2, 100))
+        );
+        assert_eq!(holder.lease(&b).map(|l| l.ceiling), Some(50));
+        assert_eq!(deputy.guarded_holders(0), [1]);
+        assert_eq!(deputy.grant(1, &b, 10, e).unwrap(), 50, "remembered");
+    }
+
+    #[test]
     fn a_deputy_takes_over_what_a_silent_home_held_beyond_its_ceiling() {
         let (_d0, home) = ledger();
         let d1 = tempfile::tempdir().unwrap();

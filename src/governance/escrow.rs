@@ -155,17 +155,28 @@ impl Governance {
             .lease_want(&key, self.escrow_of(&key)?, short.amount)
     }
 
-    /// Takes a lease from `deputy` in window `key` (see [`budgets::lease`]).
-    pub fn begin_lease(&self, key: &str, deputy: NodeId, ceiling: Micros) -> bool {
-        let Some(key) = CounterKey::from_name(key) else {
-            return false;
-        };
-        self.ledger
-            .begin_lease(&key, deputy, ceiling)
-            .unwrap_or_else(|e| {
-                tracing::error!(error = %e, "cannot persist a lease");
-                false
-            })
+    /// Takes leases from `deputy` in the windows named (see
+    /// [`budgets::lease`]), in one durable write; returns the wants it took
+    /// a lease for, the others having one already.
+    pub fn begin_leases(&self, deputy: NodeId, wants: Vec<LeaseWant>) -> Vec<LeaseWant> {
+        let parsed: Vec<(CounterKey, Micros, LeaseWant)> = wants
+            .into_iter()
+            .filter_map(|w| Some((CounterKey::from_name(&w.key)?, w.ceiling, w)))
+            .collect();
+        let asks: Vec<(CounterKey, Micros)> =
+            parsed.iter().map(|(k, c, _)| (k.clone(), *c)).collect();
+        match self.ledger.begin_leases(deputy, &asks) {
+            Ok(taken) => parsed
+                .into_iter()
+                .zip(taken)
+                .filter(|(_, t)| *t)
+                .map(|((_, _, w), _)| w)
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot persist leases");
+                Vec::new()
+            }
+        }
     }
 
     /// Takes a ceiling `deputy` granted, and wakes requests waiting on it.
@@ -180,15 +191,34 @@ impl Governance {
         }
     }
 
-    /// As deputy: the ceiling granted to `holder` in window `key`, on disk
-    /// before it is returned; `None` for a window this node cannot price.
-    pub fn grant_lease(&self, holder: NodeId, key: &str, asked: Micros) -> Option<Micros> {
-        let key = CounterKey::from_name(key)?;
-        let e = self.escrow_of(&key)?;
-        self.ledger
-            .grant(holder, &key, asked, e)
-            .map_err(|e| tracing::error!(error = %e, "cannot persist a granted ceiling"))
-            .ok()
+    /// As deputy: the ceilings granted to `holder` in the windows it asked
+    /// for, on disk before they are returned; windows this node cannot
+    /// price are left out.
+    pub fn grant_leases(
+        &self,
+        holder: NodeId,
+        asks: Vec<(String, Micros)>,
+    ) -> Vec<(String, Micros)> {
+        let parsed: Vec<(String, (CounterKey, Micros, budgets::Escrow))> = asks
+            .into_iter()
+            .filter_map(|(name, asked)| {
+                let key = CounterKey::from_name(&name)?;
+                let e = self.escrow_of(&key)?;
+                Some((name, (key, asked, e)))
+            })
+            .collect();
+        let batch: Vec<_> = parsed.iter().map(|(_, a)| a.clone()).collect();
+        match self.ledger.grant_all(holder, &batch) {
+            Ok(granted) => parsed
+                .into_iter()
+                .zip(granted)
+                .map(|((name, _), g)| (name, g))
+                .collect(),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot persist granted ceilings");
+                Vec::new()
+            }
+        }
     }
 
     /// As deputy: the holders this node guards in open windows.

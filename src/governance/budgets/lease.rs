@@ -221,17 +221,50 @@ impl Ledger {
         deputy: NodeId,
         ceiling: Micros,
     ) -> Result<bool, StoreError> {
+        Ok(self.begin_leases(deputy, &[(key.clone(), ceiling)])?[0])
+    }
+
+    /// [`Ledger::begin_lease`] for many windows with one deputy, in one
+    /// durable write (a new window of every budget homed here starts at
+    /// once). Returns, for each, whether a lease was taken.
+    pub fn begin_leases(
+        &self,
+        deputy: NodeId,
+        wants: &[(CounterKey, Micros)],
+    ) -> Result<Vec<bool>, StoreError> {
         let mut books = self.books.lock().expect("ledger lock");
-        if books.leases.contains_key(key) || deputy == self.node {
-            return Ok(false);
+        let mut rows = Vec::new();
+        let mut taken = Vec::with_capacity(wants.len());
+        for (key, ceiling) in wants {
+            let fresh = !books.leases.contains_key(key)
+                && deputy != self.node
+                && !rows.iter().any(|(k, _, _): &(CounterKey, _, _)| k == key);
+            taken.push(fresh);
+            if fresh {
+                let outflow = Micros::try_from(books.outflow(self.node, key)).unwrap_or(0);
+                let lease = Lease {
+                    deputy,
+                    ceiling: (*ceiling).max(outflow),
+                };
+                let row = store::encode(COUNTER_VERSION, &(key, lease))?;
+                rows.push((key.clone(), lease, row));
+            }
         }
-        let ceiling = ceiling.max(Micros::try_from(books.outflow(self.node, key)).unwrap_or(0));
-        let lease = Lease { deputy, ceiling };
-        let row = store::encode(COUNTER_VERSION, &(key, lease))?;
-        self.store
-            .write_durable(CF_STATE, [(lease_row(key).as_slice(), row.as_slice())], [])?;
-        books.leases.insert(key.clone(), lease);
-        Ok(true)
+        if rows.is_empty() {
+            return Ok(taken);
+        }
+        let keys: Vec<Vec<u8>> = rows.iter().map(|(k, _, _)| lease_row(k)).collect();
+        self.store.write_durable(
+            CF_STATE,
+            keys.iter()
+                .zip(&rows)
+                .map(|(k, (_, _, row))| (k.as_slice(), row.as_slice())),
+            [],
+        )?;
+        for (key, lease, _) in rows {
+            books.leases.insert(key, lease);
+        }
+        Ok(taken)
     }
 
     /// Takes a ceiling `deputy` granted in window `key`, if it is this
@@ -277,25 +310,56 @@ impl Ledger {
         asked: Micros,
         e: Escrow,
     ) -> Result<Micros, StoreError> {
+        Ok(self.grant_all(holder, &[(key.clone(), asked, e)])?[0])
+    }
+
+    /// [`Ledger::grant`] for many windows of one holder, in one durable
+    /// write; the ceilings granted, in order.
+    pub fn grant_all(
+        &self,
+        holder: NodeId,
+        asks: &[(CounterKey, Micros, Escrow)],
+    ) -> Result<Vec<Micros>, StoreError> {
         let mut books = self.books.lock().expect("ledger lock");
-        let slot = (holder, key.clone());
-        let before = books.guarded.get(&slot).copied();
-        let took = books.took_from(self.node, holder, key);
-        let granted = if took == 0 {
-            asked
-        } else {
-            let left = books.net_inflow(holder, key, e) - i128::from(took);
-            Micros::try_from(left.clamp(0, i128::from(asked))).unwrap_or(0)
-        };
-        let granted = granted.max(before.unwrap_or(0));
-        if before != Some(granted) {
-            let row = store::encode(COUNTER_VERSION, &(holder, key, granted))?;
-            self.store.write_durable(
-                CF_STATE,
-                [(guard_row(holder, key).as_slice(), row.as_slice())],
-                [],
-            )?;
-            books.guarded.insert(slot, granted);
+        let mut granted = Vec::with_capacity(asks.len());
+        let mut changed: Vec<(CounterKey, Micros)> = Vec::new();
+        for (key, asked, e) in asks {
+            let before = changed
+                .iter()
+                .rev()
+                .find(|(k, _)| k == key)
+                .map(|(_, c)| *c)
+                .or_else(|| books.guarded.get(&(holder, key.clone())).copied());
+            let took = books.took_from(self.node, holder, key);
+            let g = if took == 0 {
+                *asked
+            } else {
+                let left = books.net_inflow(holder, key, *e) - i128::from(took);
+                Micros::try_from(left.clamp(0, i128::from(*asked))).unwrap_or(0)
+            };
+            let g = g.max(before.unwrap_or(0));
+            if before != Some(g) {
+                changed.push((key.clone(), g));
+            }
+            granted.push(g);
+        }
+        if changed.is_empty() {
+            return Ok(granted);
+        }
+        let rows: Vec<(Vec<u8>, Vec<u8>)> = changed
+            .iter()
+            .map(|(k, c)| {
+                store::encode(COUNTER_VERSION, &(holder, k, *c)).map(|v| (guard_row(holder, k), v))
+            })
+            .collect::<Result<_, _>>()?;
+        // On disk before any of it is answered.
+        self.store.write_durable(
+            CF_STATE,
+            rows.iter().map(|(k, v)| (k.as_slice(), v.as_slice())),
+            [],
+        )?;
+        for (k, c) in changed {
+            books.guarded.insert((holder, k), c);
         }
         Ok(granted)
     }
