@@ -12,6 +12,7 @@
 use std::sync::Mutex;
 
 use serde_json::{Map, Value};
+use tollgate::cache::key::{Scope, keys};
 use tollgate::providers::bound::{self, CapField, Kind};
 use tollgate::providers::openai::{self, Endpoint, RawObject, RequestView};
 use tollgate::providers::sse::SseParser;
@@ -35,6 +36,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("admin_body", admin_body),
     ("codemode_worker", codemode_worker),
     ("config_file", config_file),
+    ("cache_key", cache_key),
 ];
 
 const WIRES: [Format; 3] = [Format::OpenAi, Format::Anthropic, Format::Gemini];
@@ -450,6 +452,40 @@ pub fn cluster_envelope(data: &[u8]) {
             book.hear(env.from, summaries, 1_000);
             let _ = book.view(1_000);
         }
+        Body::SyncPage {
+            after,
+            upto,
+            digest,
+        } => {
+            let mine = tollgate::cluster::sync::sorted(s.gov.digest());
+            let gov = &s.gov;
+            let _ = tollgate::cluster::sync::answer(
+                &mine,
+                after.as_deref(),
+                upto.as_deref(),
+                digest,
+                64 * 1024,
+                |name| gov.changes_for(&[name.to_string()]).pop().map(|c| (c, 1)),
+            );
+        }
+        Body::SyncPageReply { changes, wants, .. } => {
+            s.writes += changes.len();
+            let _ = s.gov.apply_remote(changes);
+            let _ = s.gov.changes_for(wants);
+        }
+        Body::SyncGive(c) => {
+            s.writes += c.len();
+            let _ = s.gov.apply_remote(c);
+        }
+        Body::Lease(asks) => {
+            s.writes += asks.len();
+            let _ = s.gov.grant_leases(env.from, asks.clone());
+        }
+        Body::LeaseGrant(grants) => {
+            for (key, ceiling) in grants {
+                s.gov.raise_lease(key, env.from, *ceiling);
+            }
+        }
         _ => {}
     });
 }
@@ -622,4 +658,29 @@ pub fn config_file(data: &[u8]) {
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
     let _ = tollgate::config::Config::from_parts(text, &vars);
+}
+
+/// A request body as the response cache keys it, through any surface, for
+/// any upstream format: it never panics, and the same bytes key alike twice
+/// (a key that changed between two identical requests would never hit).
+pub fn cache_key(data: &[u8]) {
+    let (pair, rest) = pick(data, CLIENTS.len() * WIRES.len());
+    let client = CLIENTS[pair % CLIENTS.len()];
+    let upstream = WIRES[pair / CLIENTS.len()];
+    let scope = Scope {
+        tenant: "team:t",
+        target: "p/model-x",
+        upstream,
+    };
+    match (keys(client, rest, &scope), keys(client, rest, &scope)) {
+        (Ok(a), Ok(b)) => {
+            assert!(a.exact == b.exact, "the same bytes keyed differently");
+            assert!(
+                a.semantic == b.semantic,
+                "the same bytes partitioned differently"
+            );
+        }
+        (Err(_), Err(_)) => {}
+        _ => panic!("the same bytes were keyed once and refused once"),
+    }
 }
