@@ -53,7 +53,12 @@ async fn every_published_version_serves_the_same_surface() {
             assert_eq!(v["candidates"][0]["finishReason"], "STOP", "{v}");
             assert_eq!(v["usageMetadata"]["candidatesTokenCount"], 12, "{v}");
 
-            let r = post(&gw, &format!("{base}:streamGenerateContent?alt=sse"), &ask()).await;
+            let r = post(
+                &gw,
+                &format!("{base}:streamGenerateContent?alt=sse"),
+                &ask(),
+            )
+            .await;
             assert_eq!(r.status(), 200, "{version} {model}");
             let events: Vec<Value> = sse_data(&r.text().await.unwrap())
                 .iter()
@@ -95,12 +100,7 @@ async fn every_published_version_serves_the_same_surface() {
 async fn an_unpublished_version_is_a_clear_404() {
     let mock = start_mock(&[]).await;
     let gw = Gateway::start(&config(&mock)).await;
-    let r = post(
-        &gw,
-        "/genai/v2/models/oai/mock-1:generateContent",
-        &ask(),
-    )
-    .await;
+    let r = post(&gw, "/genai/v2/models/oai/mock-1:generateContent", &ask()).await;
     assert_eq!(r.status(), 404);
     let v: Value = r.json().await.unwrap();
     let message = v["error"]["message"].as_str().unwrap_or_default();
