@@ -3,7 +3,7 @@
 # machine, builds once, and runs every suite (Rust unit + integration tests
 # and in-process/multi-process cluster tests with nextest, the docker compose
 # cluster tests on local images, then the official Python SDKs against the
-# real binary).
+# real binary, on their current and their previous majors).
 #
 #   scripts/test.sh
 #
@@ -53,15 +53,26 @@ else
 fi
 
 echo "--- python SDK tests"
-if [ ! -x "$VENV/bin/python" ]; then
-  if ! python3 -m venv "$VENV" 2>/dev/null; then
-    # Debian's system Python ships venv separately.
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+# Twice: on the current major of every official SDK (tests/sdk/requirements.txt,
+# what users install today), then on the previous majors that applications
+# still run (requirements-previous.txt, in a venv of its own beside the first).
+venv() {
+  if [ ! -x "$1/bin/python" ]; then
+    if ! python3 -m venv "$1" 2>/dev/null; then
+      # Debian's system Python ships venv separately.
+      if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+      fi
+      rm -rf "$1"
+      python3 -m venv "$1"
     fi
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
   fi
-fi
-"$VENV/bin/pip" install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
-TOLLGATE_BIN="$CARGO_TARGET_DIR/debug/tollgate" "$VENV/bin/python" -m pytest -q tests/sdk
+  "$1/bin/pip" install --quiet --disable-pip-version-check -r "$2"
+}
+export TOLLGATE_BIN="$CARGO_TARGET_DIR/debug/tollgate"
+venv "$VENV" tests/sdk/requirements.txt
+"$VENV/bin/python" -m pytest -q tests/sdk
+echo "--- python SDK tests, previous majors"
+venv "$VENV-previous" tests/sdk/requirements-previous.txt
+# MCP's pin is the same in both venvs: its suite runs once, above.
+"$VENV-previous/bin/python" -m pytest -q tests/sdk --ignore tests/sdk/test_mcp_sdk.py

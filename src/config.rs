@@ -913,6 +913,15 @@ fn providers_from_env(vars: &[(String, String)]) -> IndexMap<String, ProviderCon
             p.base_url = Some(endpoint);
             p.api_version = Some(version);
         }
+        if *kind == ProviderKind::Databricks {
+            // The workspace, as the Databricks SDKs and CLI read it.
+            let Some(host) = get("DATABRICKS_HOST") else {
+                continue;
+            };
+            let host = host.trim_end_matches('/');
+            let scheme = if host.contains("://") { "" } else { "https://" };
+            p.base_url = Some(format!("{scheme}{host}/serving-endpoints"));
+        }
         out.insert(preset.name.to_string(), p);
     }
     out
@@ -1018,6 +1027,32 @@ mod tests {
         assert_eq!(c.providers.keys().collect::<Vec<_>>(), ["openai", "groq"]);
         let c = Config::from_parts("[providers.mock]\n", &env).unwrap();
         assert_eq!(c.providers.keys().collect::<Vec<_>>(), ["mock"]);
+    }
+
+    #[test]
+    fn new_presets_register_from_their_documented_variables() {
+        let env = vars(&[
+            ("HF_TOKEN", "hf_a"),
+            ("DASHSCOPE_API_KEY", "sk-b"),
+            ("ZHIPUAI_API_KEY", "c"),
+            // Databricks needs its workspace besides the token.
+            ("DATABRICKS_TOKEN", "dapi-d"),
+        ]);
+        let c = Config::from_parts("", &env).unwrap();
+        assert_eq!(
+            c.providers.keys().collect::<Vec<_>>(),
+            ["huggingface", "dashscope", "zhipu"]
+        );
+        let mut env = env;
+        env.push((
+            "DATABRICKS_HOST".into(),
+            "adb-1.azuredatabricks.net/".into(),
+        ));
+        let c = Config::from_parts("", &env).unwrap();
+        assert_eq!(
+            c.providers["databricks"].base_url.as_deref(),
+            Some("https://adb-1.azuredatabricks.net/serving-endpoints")
+        );
     }
 
     #[test]

@@ -35,6 +35,7 @@ use http::{HeaderValue, Request, Response, StatusCode, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 
 pub use error::{Cause, ErrorKind, ProxyError};
+pub use native::{GEMINI_API_VERSIONS, is_gemini_models_path};
 
 use crate::config::Config;
 use crate::governance::budgets::{Refusal, Reservation};

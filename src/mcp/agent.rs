@@ -303,7 +303,7 @@ fn surface(path: &str) -> Option<Format> {
         Some(Format::Anthropic)
     } else if path.ends_with("/responses") {
         Some(Format::Responses)
-    } else if path.contains("/genai/v1beta/models/")
+    } else if crate::proxy::is_gemini_models_path(path)
         && (path.ends_with(":generateContent") || path.ends_with(":streamGenerateContent"))
     {
         Some(Format::Gemini)

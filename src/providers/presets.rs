@@ -107,6 +107,18 @@ kinds! {
     Perplexity = "perplexity",
     Ollama = "ollama",
     Vllm = "vllm",
+    HuggingFace = "huggingface",
+    Nebius = "nebius",
+    SambaNova = "sambanova",
+    Novita = "novita",
+    Hyperbolic = "hyperbolic",
+    DashScope = "dashscope",
+    Moonshot = "moonshot",
+    Zhipu = "zhipu",
+    Databricks = "databricks",
+    LmStudio = "lmstudio",
+    LlamaCpp = "llamacpp",
+    Sglang = "sglang",
     Mock = "mock",
     OpenAiCompatible = "openai_compatible",
 }
@@ -297,6 +309,105 @@ static PERPLEXITY: Preset = Preset {
 };
 static OLLAMA: Preset = keyless("ollama", Some("http://localhost:11434/v1"));
 static VLLM: Preset = keyless("vllm", Some("http://localhost:8000/v1"));
+
+// Hosted OpenAI-compatible services (base URLs as each documents them; see
+// docs/providers.md). They list no models: a preset's catalog holds only
+// models the price catalog covers (so a bare name never resolves to a model a
+// budgeted key cannot use), and LiteLLM's map is not yet read for these
+// kinds. `provider/model` reaches any of their models; an operator may list
+// and price models in config. `stream_usage` is set only where the service
+// documents `stream_options.include_usage`; elsewhere the gateway counts
+// streamed tokens itself, so a stream is never left uncharged.
+static HUGGINGFACE: Preset = Preset {
+    stream_usage: false,
+    ..bearer(
+        "huggingface",
+        "https://router.huggingface.co/v1",
+        "HF_TOKEN",
+        &[],
+    )
+};
+static NEBIUS: Preset = Preset {
+    stream_usage: false,
+    ..bearer(
+        "nebius",
+        "https://api.tokenfactory.nebius.com/v1",
+        "NEBIUS_API_KEY",
+        &[],
+    )
+};
+static SAMBANOVA: Preset = bearer(
+    "sambanova",
+    "https://api.sambanova.ai/v1",
+    "SAMBANOVA_API_KEY",
+    &[],
+);
+static NOVITA: Preset = bearer(
+    "novita",
+    "https://api.novita.ai/openai/v1",
+    "NOVITA_API_KEY",
+    &[],
+);
+static HYPERBOLIC: Preset = Preset {
+    stream_usage: false,
+    ..bearer(
+        "hyperbolic",
+        "https://api.hyperbolic.xyz/v1",
+        "HYPERBOLIC_API_KEY",
+        &[],
+    )
+};
+/// Alibaba Cloud Model Studio's OpenAI-compatible mode, international
+/// (Singapore) endpoint; mainland China is `dashscope.aliyuncs.com`.
+static DASHSCOPE: Preset = bearer(
+    "dashscope",
+    "https://dashscope-intl.aliyuncs.com/compatible-mode/v1",
+    "DASHSCOPE_API_KEY",
+    &[],
+);
+/// Moonshot AI (Kimi), global endpoint; mainland China is `api.moonshot.cn`.
+static MOONSHOT: Preset = Preset {
+    stream_usage: false,
+    ..bearer(
+        "moonshot",
+        "https://api.moonshot.ai/v1",
+        "MOONSHOT_API_KEY",
+        &[],
+    )
+};
+/// Zhipu AI (GLM) BigModel platform; outside China, Z.ai serves the same
+/// API at `https://api.z.ai/api/paas/v4`. GLM does not take `stream_options`.
+static ZHIPU: Preset = Preset {
+    stream_usage: false,
+    ..bearer(
+        "zhipu",
+        "https://open.bigmodel.cn/api/paas/v4",
+        "ZHIPUAI_API_KEY",
+        &[],
+    )
+};
+/// Databricks Model Serving: the base URL is the workspace's
+/// `https://<workspace>/serving-endpoints` (from `DATABRICKS_HOST` when
+/// registered from the environment); the model is the endpoint name.
+static DATABRICKS: Preset = Preset {
+    base_url: None,
+    stream_usage: false,
+    ..bearer("databricks", "", "DATABRICKS_TOKEN", &[])
+};
+
+// Local OpenAI-compatible servers, at their default ports. No key is needed
+// unless the server was started with one (`api_key` then sends it).
+static LMSTUDIO: Preset = Preset {
+    stream_usage: false,
+    ..keyless("lmstudio", Some("http://localhost:1234/v1"))
+};
+/// `llama-server`'s default port is the gateway's own default, 8080: run one
+/// of them elsewhere and set `base_url` (or `server.listen`).
+static LLAMACPP: Preset = Preset {
+    stream_usage: false,
+    ..keyless("llamacpp", Some("http://localhost:8080/v1"))
+};
+static SGLANG: Preset = keyless("sglang", Some("http://localhost:30000/v1"));
 /// The mock upstream that `tollgate mock` serves (a test and benchmark fixture).
 static MOCK: Preset = Preset {
     models: &["mock-1", "mock-embed"],
@@ -323,6 +434,18 @@ impl ProviderKind {
             ProviderKind::Perplexity => &PERPLEXITY,
             ProviderKind::Ollama => &OLLAMA,
             ProviderKind::Vllm => &VLLM,
+            ProviderKind::HuggingFace => &HUGGINGFACE,
+            ProviderKind::Nebius => &NEBIUS,
+            ProviderKind::SambaNova => &SAMBANOVA,
+            ProviderKind::Novita => &NOVITA,
+            ProviderKind::Hyperbolic => &HYPERBOLIC,
+            ProviderKind::DashScope => &DASHSCOPE,
+            ProviderKind::Moonshot => &MOONSHOT,
+            ProviderKind::Zhipu => &ZHIPU,
+            ProviderKind::Databricks => &DATABRICKS,
+            ProviderKind::LmStudio => &LMSTUDIO,
+            ProviderKind::LlamaCpp => &LLAMACPP,
+            ProviderKind::Sglang => &SGLANG,
             ProviderKind::Mock => &MOCK,
             ProviderKind::OpenAiCompatible => &OPENAI_COMPATIBLE,
         }
@@ -354,8 +477,24 @@ mod tests {
             let p = k.preset();
             assert!(
                 p.base_url.is_some()
-                    || matches!(k, ProviderKind::Azure | ProviderKind::OpenAiCompatible)
+                    || matches!(
+                        k,
+                        ProviderKind::Azure
+                            | ProviderKind::Databricks
+                            | ProviderKind::OpenAiCompatible
+                    )
             );
         }
+    }
+
+    /// The README's "20+ providers": named presets, not counting the mock
+    /// fixture or the generic `openai_compatible`.
+    #[test]
+    fn there_are_more_than_twenty_named_presets() {
+        let named = ProviderKind::ALL
+            .iter()
+            .filter(|k| !matches!(k, ProviderKind::Mock | ProviderKind::OpenAiCompatible))
+            .count();
+        assert_eq!(named, 27);
     }
 }

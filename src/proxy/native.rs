@@ -322,13 +322,35 @@ impl Translated {
     }
 }
 
+/// The Gemini API versions served under `/genai/`. Google publishes the same
+/// `models/{model}:generateContent` family under each: google-genai 3 calls
+/// `v1` by default, earlier SDKs and Gemini CLI `v1beta`, preview features
+/// `v1alpha`. The gateway serves one surface under all three; what a version
+/// adds upstream (preview fields) passes through to Gemini-format providers
+/// like any other field.
+pub const GEMINI_API_VERSIONS: [&str; 3] = ["v1", "v1beta", "v1alpha"];
+
+/// Whether `path` is a Gemini `/genai/{version}/models/...` route.
+pub fn is_gemini_models_path(path: &str) -> bool {
+    path.strip_prefix("/genai/")
+        .and_then(|rest| rest.split_once("/models/"))
+        .is_some_and(|(version, _)| GEMINI_API_VERSIONS.contains(&version))
+}
+
 /// `/anthropic/v1/...`: Messages (JSON and SSE), token counting, models;
-/// `/genai/v1beta/models/{model}:generateContent`, `:streamGenerateContent`
-/// and `:countTokens`, and the model list.
+/// `/genai/{v1,v1beta,v1alpha}/models/{model}:generateContent`,
+/// `:streamGenerateContent` and `:countTokens`, and the model list.
 pub fn routes(gw: Arc<Gateway>) -> Router {
-    Router::new()
-        .route("/genai/v1beta/models", get(gemini_models))
-        .route("/genai/v1beta/models/{*call}", post(generate_content))
+    let mut router = Router::new();
+    for version in GEMINI_API_VERSIONS {
+        router = router
+            .route(&format!("/genai/{version}/models"), get(gemini_models))
+            .route(
+                &format!("/genai/{version}/models/{{*call}}"),
+                post(generate_content),
+            );
+    }
+    router
         .route("/v1/responses", post(responses))
         .route("/openai/v1/responses", post(responses))
         .route("/anthropic/v1/messages", post(messages))
@@ -668,6 +690,18 @@ mod tests {
             content: vec![Part::Text(text.into())],
             ..canonical::Response::default()
         }
+    }
+
+    #[test]
+    fn gemini_paths_are_recognised_under_every_served_version() {
+        for v in GEMINI_API_VERSIONS {
+            assert!(is_gemini_models_path(&format!(
+                "/genai/{v}/models/mock/m-1:generateContent"
+            )));
+        }
+        assert!(!is_gemini_models_path("/genai/v2/models/m:generateContent"));
+        assert!(!is_gemini_models_path("/v1/models/m:generateContent"));
+        assert!(!is_gemini_models_path("/genai/v1/files/x"));
     }
 
     #[test]
