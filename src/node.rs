@@ -22,6 +22,7 @@ use tokio_util::task::TaskTracker;
 mod serve;
 
 use crate::admin::{self, AdminState};
+use crate::cache::store::CacheStore;
 use crate::cluster::Cluster;
 use crate::codemode::meta::CodeMode;
 use crate::config::{Config, Secret};
@@ -35,7 +36,6 @@ use crate::observability::request_log::RequestLogs;
 use crate::observability::tool_log::ToolLogs;
 use crate::proxy::{self, Gateway};
 use crate::state::hlc::{Clock, SystemClock};
-use crate::cache::store::CacheStore;
 use crate::store::{Store, StoreError};
 
 #[derive(Debug, thiserror::Error)]

@@ -266,8 +266,11 @@ impl CacheStore {
         }
         // The row is written before the index names it, so a lookup that
         // finds it in the index finds it on disk (or sees it gone, and misses).
-        self.store
-            .write_unlogged(CF_CACHE, [(key.as_bytes().as_slice(), value.as_slice())], [])?;
+        self.store.write_unlogged(
+            CF_CACHE,
+            [(key.as_bytes().as_slice(), value.as_slice())],
+            [],
+        )?;
         let evicted = {
             let mut index = self.index();
             index.insert(*key, bytes, row.expires_ms, e.target.into());
@@ -301,10 +304,13 @@ impl CacheStore {
             keys
         };
         match target {
-            None => self.store.delete_range(CF_CACHE, &[0u8; 32], &[0xffu8; 33])?,
-            Some(_) => self
+            None => self
                 .store
-                .write_unlogged(CF_CACHE, [], gone.iter().map(|k| k.0.as_slice()))?,
+                .delete_range(CF_CACHE, &[0u8; 32], &[0xffu8; 33])?,
+            Some(_) => {
+                self.store
+                    .write_unlogged(CF_CACHE, [], gone.iter().map(|k| k.0.as_slice()))?
+            }
         }
         Ok(gone.len() as u64)
     }

@@ -58,12 +58,14 @@ impl Asked {
         let text = |name: &str| -> Result<Option<String>, ProxyError> {
             h.get(name)
                 .map(|v| {
-                    v.to_str().map(|s| s.trim().to_ascii_lowercase()).map_err(|_| {
-                        ProxyError::new(
-                            ErrorKind::InvalidRequest,
-                            format!("header {name} is not text"),
-                        )
-                    })
+                    v.to_str()
+                        .map(|s| s.trim().to_ascii_lowercase())
+                        .map_err(|_| {
+                            ProxyError::new(
+                                ErrorKind::InvalidRequest,
+                                format!("header {name} is not text"),
+                            )
+                        })
                 })
                 .transpose()
         };
@@ -350,11 +352,9 @@ pub(super) fn assembler(ctx: &mut Ctx) -> Option<Transcoder> {
         let body = translate::openai::response_to_openai(&r).to_string();
         *slot.lock().expect("answer slot") = Some(Bytes::from(body));
     });
-    Some(Transcoder::new(Box::new(translate::responses::Encoder::new(
-        String::new(),
-        model,
-        on_done,
-    ))))
+    Some(Transcoder::new(Box::new(
+        translate::responses::Encoder::new(String::new(), model, on_done),
+    )))
 }
 
 /// The relay's chunks, shown to the [`assembler`] on their way. The relay
@@ -442,7 +442,11 @@ mod tests {
             ("x-tollgate-cache", "sometimes", "x-tollgate-cache"),
             ("x-tollgate-cache-ttl", "soon", "x-tollgate-cache-ttl"),
             ("x-tollgate-cache-ttl", "0", "x-tollgate-cache-ttl"),
-            ("x-tollgate-cache-no-store", "maybe", "x-tollgate-cache-no-store"),
+            (
+                "x-tollgate-cache-no-store",
+                "maybe",
+                "x-tollgate-cache-no-store",
+            ),
         ] {
             let e = Asked::from_headers(&headers(&[(h, v)])).err().unwrap();
             assert_eq!(e.status().as_u16(), 400);
