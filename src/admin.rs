@@ -38,6 +38,8 @@ pub struct AdminState {
     /// This node's MCP upstream connections (for their state) and tool index.
     pub upstreams: Arc<crate::mcp::upstream::Upstreams>,
     pub tool_logs: crate::observability::tool_log::ToolLogs,
+    /// This node's exact response cache.
+    pub cache: Arc<crate::cache::store::CacheStore>,
 }
 
 pub fn routes(state: AdminState) -> Router {
@@ -47,6 +49,7 @@ pub fn routes(state: AdminState) -> Router {
         .route("/api/spend", get(spend))
         .route("/api/cluster", get(cluster))
         .route("/api/routes", get(routes_health))
+        .route("/api/cache", get(cache_stats).delete(cache_clear))
         .route("/api/cluster/forget/{node}", axum::routing::post(forget))
         .merge(objects::routes())
         .merge(mcp::routes())
@@ -365,6 +368,42 @@ fn hex_node(node: u64) -> String {
 /// or heard of, with its health state and score inputs.
 async fn routes_health(State(s): State<AdminState>) -> Response {
     Json(json!({"data": s.health.view(s.governance.now_ms())})).into_response()
+}
+
+/// `GET /api/cache`: this node's exact cache — entries, bytes, its bound,
+/// and counters since start.
+async fn cache_stats(State(s): State<AdminState>) -> Response {
+    Json(s.cache.stats()).into_response()
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CacheClear {
+    /// `provider/model`: only the answers that target gave.
+    model: Option<String>,
+}
+
+/// `DELETE /api/cache[?model=provider/model]`: deletes this node's cached
+/// answers, all of them or one target's.
+async fn cache_clear(
+    State(s): State<AdminState>,
+    q: Result<Query<CacheClear>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?;
+    if let Some(m) = &q.model
+        && !m.contains('/')
+    {
+        return Err(ApiError::bad_request(format!(
+            "model '{m}' must be written provider/model, as the cache names the target that answered"
+        )));
+    }
+    let cache = s.cache.clone();
+    let model = q.model.clone();
+    let removed = tokio::task::spawn_blocking(move || cache.clear(model.as_deref()))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e))?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e))?;
+    Ok(Json(json!({"removed": removed, "model": q.model})).into_response())
 }
 
 /// `POST /api/cluster/forget/{node}`: this node becomes the home of every

@@ -4,10 +4,11 @@
 //!
 //! This module is being built in steps (issue 15). What exists is [`key`]:
 //! how a request becomes its cache keys, pure — bytes in, keys out: no I/O,
-//! no clock, no governance, no knowledge of HTTP; and [`embed`]: the small
-//! static embedding model, loaded from a local file, that turns the text a
-//! semantic key names into a vector. Storage, the nearest-neighbour index
-//! and the request-path phase live elsewhere and call into them.
+//! no clock, no governance, no knowledge of HTTP; [`store`]: the exact
+//! cache's bounded, expiring storage in the node's RocksDB; and [`embed`]:
+//! the small static embedding model, loaded from a local file, that turns
+//! the text a semantic key names into a vector. The request-path phase is
+//! `proxy::cache`; the nearest-neighbour index does not exist yet.
 //!
 //! What a key must never do is put two requests that can get different
 //! answers under one key (`docs/cache.md`, "Keys"): a field the key cannot
@@ -15,3 +16,4 @@
 
 pub mod embed;
 pub mod key;
+pub mod store;

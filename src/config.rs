@@ -76,6 +76,8 @@ pub struct Config {
     pub cluster: ClusterConfig,
     /// The MCP gateway: `/mcp` and its upstream servers.
     pub mcp: McpConfig,
+    /// The exact response cache (`docs/cache.md`).
+    pub cache: CacheConfig,
     /// Price overrides by model id (or `provider/model`), in micro-dollars per
     /// million tokens: `[pricing."gpt-4o"] input = 2500000, output = 10000000`.
     pub pricing: HashMap<String, Price>,
@@ -125,6 +127,7 @@ impl Default for Config {
             client: ClientConfig::default(),
             cluster: ClusterConfig::default(),
             mcp: McpConfig::default(),
+            cache: CacheConfig::default(),
             pricing: HashMap::new(),
             providers: IndexMap::new(),
             anthropic: AnthropicConfig::default(),
@@ -321,6 +324,47 @@ impl Default for LogsConfig {
             max_bytes: 1 << 30,
         }
     }
+}
+
+/// The exact response cache: answers stored in this node's database and
+/// served again to identical requests of the same tenant.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// Off by default: a platform team turns it on. A request may still
+    /// opt out with `x-tollgate-cache: off`.
+    pub enabled: bool,
+    /// How long a stored answer is served. Default 1 hour; a request may
+    /// store its answer for another time with `x-tollgate-cache-ttl`.
+    #[serde(deserialize_with = "duration")]
+    pub ttl: Duration,
+    /// The most the stored answers take, bytes (encoded rows, keys
+    /// included); past it the least recently used go first. Default 256 MiB.
+    pub max_bytes: u64,
+    /// Whose answers a request may be served: `key` (the virtual key that
+    /// asked, the default), `team` (any key of the same team) or `customer`.
+    pub scope: CacheScope,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            enabled: false,
+            ttl: Duration::from_secs(3600),
+            max_bytes: 256 << 20,
+            scope: CacheScope::Key,
+        }
+    }
+}
+
+/// The partition a cached answer is shared in. A key without a team (or
+/// customer) falls back to the narrower scope it has: the key itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheScope {
+    Key,
+    Team,
+    Customer,
 }
 
 /// The MCP gateway.
@@ -689,6 +733,12 @@ impl Config {
                 "mcp.code_mode.memory_bytes",
                 "must be at least 256 MiB (it limits virtual memory, which the allocator reserves generously)",
             ));
+        }
+        if self.cache.ttl.is_zero() {
+            return Err(invalid("cache.ttl", "must be positive"));
+        }
+        if self.cache.max_bytes == 0 {
+            return Err(invalid("cache.max_bytes", "must be positive"));
         }
         for (name, p) in &self.providers {
             p.validate(name)?;

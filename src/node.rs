@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 mod serve;
 
 use crate::admin::{self, AdminState};
+use crate::cache::store::CacheStore;
 use crate::cluster::Cluster;
 use crate::codemode::meta::CodeMode;
 use crate::config::{Config, Secret};
@@ -75,6 +76,7 @@ struct OpsState {
     ready: Arc<AtomicBool>,
     governance: Arc<Governance>,
     store: Store,
+    cache: Arc<CacheStore>,
     /// `server.metrics_token`: required by `/metrics` when set.
     metrics_token: Option<Secret>,
 }
@@ -159,11 +161,17 @@ pub async fn run(
         let (store, governance) = (store.clone(), governance.clone());
         move |cancel| watch_disk(store, governance, cancel)
     });
+    let cache = Arc::new(CacheStore::open(
+        store.clone(),
+        config.cache.max_bytes,
+        SystemClock.now_ms(),
+    )?);
     let gateway = Arc::new(Gateway::new(
         &config,
         metrics.clone(),
         logs.clone(),
         governance.clone(),
+        cache.clone(),
     ));
     for p in gateway.routes().catalog.providers() {
         tracing::info!(provider = %p.name, kind = ?p.kind, base_url = %p.base_url, keys = p.keys.len(), "provider registered");
@@ -259,6 +267,7 @@ pub async fn run(
             health: health.clone(),
             upstreams,
             tool_logs,
+            cache: cache.clone(),
         },
         OpsState {
             metrics,
@@ -266,6 +275,7 @@ pub async fn run(
             ready: ready.clone(),
             governance: governance.clone(),
             store: store.clone(),
+            cache,
             metrics_token: config.server.metrics_token.clone(),
         },
         mcp,
@@ -443,6 +453,7 @@ async fn metrics(State(s): State<OpsState>, req: Request) -> Response {
         m.route_errors.with_label_values(&labels).set(r.errors);
     }
     s.metrics.set_store(s.store.health());
+    s.metrics.set_cache(s.cache.stats());
     let mut r = s.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

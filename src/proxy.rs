@@ -20,6 +20,7 @@
 //! chunk is retried or failed over like any other attempt; after content has
 //! reached the client it ends with an error event.
 
+mod cache;
 pub mod error;
 pub mod http_api;
 mod native;
@@ -37,6 +38,7 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 pub use error::{Cause, ErrorKind, ProxyError};
 pub use native::{GEMINI_API_VERSIONS, is_gemini_models_path};
 
+use crate::cache::store::CacheStore;
 use crate::config::Config;
 use crate::governance::budgets::{Refusal, Reservation};
 use crate::governance::limits::Admitted;
@@ -69,6 +71,8 @@ pub struct Gateway {
     responses: native::ResponseStore,
     /// How every route is doing, here and (gossiped) on the peers.
     pub health: Arc<HealthBook>,
+    /// The exact response cache (used when `config.cache.enabled`).
+    pub cache: Arc<CacheStore>,
     max_body_bytes: usize,
     enforce_auth: bool,
     /// Keyless callers may reach this node from beyond this machine, and the
@@ -92,6 +96,7 @@ impl Gateway {
         metrics: Arc<Metrics>,
         logs: RequestLogs,
         governance: Arc<Governance>,
+        cache: Arc<CacheStore>,
     ) -> Gateway {
         let routes = build_routes(config, &governance);
         Gateway {
@@ -103,6 +108,7 @@ impl Gateway {
             governance,
             responses: native::ResponseStore::default(),
             health: Arc::new(HealthBook::default()),
+            cache,
             max_body_bytes: config.server.max_body_bytes,
             enforce_auth: config.client.enforce_auth,
             keyless_guard: config.relays_for_anyone(),
@@ -197,6 +203,8 @@ pub struct Ctx {
     status: u16,
     error: Option<String>,
     overhead: Duration,
+    /// What the cache did and, on a miss, what it needs to store the answer.
+    cache: cache::State,
 }
 
 impl Ctx {
@@ -230,6 +238,7 @@ impl Ctx {
             status: 0,
             error: None,
             overhead: Duration::ZERO,
+            cache: cache::State::default(),
         }
     }
 
@@ -311,6 +320,7 @@ impl Finisher {
             }
             gov.settle(r, cost, ctx.provider.as_deref());
         }
+        cache::store(&self.gw, &mut ctx, cost);
         if let Some(a) = ctx.admitted.take() {
             gov.record_tokens(&a, ctx.usage.total_tokens);
         }
@@ -373,6 +383,7 @@ impl Finisher {
             overhead_us: ctx.overhead.as_micros() as u64,
             attempts: ctx.attempts,
             target_index: ctx.target_index,
+            cache: ctx.cache.log(),
         });
     }
 }
@@ -419,22 +430,28 @@ pub async fn handle_in(
         }
         Ok(Reply::Stream(pre)) => {
             let ctx = fin.ctx();
-            ctx.status = 200;
-            let overhead = ctx.stamp_overhead();
-            let mut resp = Response::new(Body::empty());
-            decorate(&mut resp, ctx, overhead);
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+            let mut resp = sse_response(ctx);
             let model = ctx.requested_model.clone();
             let conversation = ctx.conversation.take();
-            let relay = stream::relay(pre, fin);
+            let assembler = cache::assembler(ctx);
+            let relay = cache::tee(stream::relay(pre, fin), assembler);
             *resp.body_mut() =
                 native::stream_for_client(relay, inbound, &model, conversation, gw.clone());
+            resp
+        }
+        Ok(Reply::Replay(chunks)) => {
+            let ctx = fin.ctx();
+            let mut resp = sse_response(ctx);
+            let model = ctx.requested_model.clone();
+            let conversation = ctx.conversation.take();
+            fin.finish();
+            *resp.body_mut() = native::stream_for_client(
+                Body::from(chunks),
+                inbound,
+                &model,
+                conversation,
+                gw.clone(),
+            );
             resp
         }
         Err(e) => {
@@ -450,8 +467,30 @@ pub async fn handle_in(
     }
 }
 
+/// The head of a streamed answer (status 200, SSE headers, the gateway's own).
+fn sse_response(ctx: &mut Ctx) -> Response<Body> {
+    ctx.status = 200;
+    let overhead = ctx.stamp_overhead();
+    let mut resp = Response::new(Body::empty());
+    decorate(&mut resp, ctx, overhead);
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
 fn decorate(resp: &mut Response<Body>, ctx: &Ctx, overhead: Duration) {
     let h = resp.headers_mut();
+    if let Some(s) = ctx.cache.status {
+        h.insert("x-tollgate-cache", HeaderValue::from_static(s.as_str()));
+        if s == crate::observability::request_log::CacheStatus::Hit {
+            h.insert("x-tollgate-cache-type", HeaderValue::from_static("exact"));
+        }
+    }
     h.insert(
         "x-tollgate-overhead-us",
         HeaderValue::from(overhead.as_micros() as u64),
@@ -476,10 +515,13 @@ enum Reply {
     Whole(Response<Body>),
     /// A stream whose first content has arrived.
     Stream(stream::Prefetched),
+    /// A cached answer to a streaming request, as internal chunks.
+    Replay(Bytes),
 }
 
 async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<Reply, ProxyError> {
     let caller = authenticate(gw, req.headers())?;
+    let asked = cache::Asked::from_headers(req.headers())?;
     let forwarded = native::forwarded_headers(fin.ctx().inbound, req.headers());
     if let Some(k) = &caller {
         let ctx = fin.ctx();
@@ -490,7 +532,7 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
     let rules = gw.governance.rule_set();
     let rule_headers = (!rules.is_empty()).then(|| req.headers().clone());
     let raw = read_body(req, gw.max_body_bytes).await?;
-    let (body, mut translated) = native::prepare(gw, fin.ctx(), raw, forwarded)?;
+    let (body, mut translated) = native::prepare(gw, fin.ctx(), raw.clone(), forwarded)?;
     let obj = RawObject::parse(&body).map_err(|e| {
         ProxyError::new(
             ErrorKind::InvalidRequest,
@@ -533,16 +575,29 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         .iter()
         .map(|t| Planned::new(&translated, endpoint, &obj, &view, t))
         .collect();
+    let providers: Vec<&str> = targets.iter().map(|t| &*t.provider.name).collect();
+    let (mut worst, mut admitted) = (None, None);
     if let Some(key) = &caller {
         check_access(key, &targets)?;
-        let worst = worst_cost(gw, key, endpoint, &targets, &mut plans)?;
-        let providers: Vec<&str> = targets.iter().map(|t| &*t.provider.name).collect();
-        let admitted = gw.governance.admit(key, &providers).map_err(|e| {
+        worst = worst_cost(gw, key, endpoint, &targets, &mut plans)?;
+        admitted = gw.governance.admit(key, &providers).map_err(|e| {
             let mut err = ProxyError::new(ErrorKind::RateLimited, e.to_string());
             err.cause = Cause::Client;
             err.retry_after = Some(e.retry_after_secs);
             err
         })?;
+    }
+    // Only now, when the caller could make this request: a hit reserves nothing.
+    if let Some(hit) = cache::lookup(gw, fin.ctx(), &asked, caller.as_deref(), &raw, &targets) {
+        let ctx = fin.ctx();
+        ctx.admitted = admitted;
+        if ctx.stream {
+            let usage = ctx.inbound != Format::OpenAi || view.include_usage;
+            return Ok(Reply::Replay(cache::replay(&hit.body, usage)));
+        }
+        return Ok(Reply::Whole(whole(StatusCode::OK, None, hit.body)));
+    }
+    if let Some(key) = &caller {
         let reserved = match worst {
             Some(worst) => gw
                 .governance
@@ -911,6 +966,9 @@ async fn attempt_all(
                                 let ctx = fin.ctx();
                                 ctx.upstream += sent.elapsed();
                                 ctx.usage = openai::usage_of(&bytes).unwrap_or_default();
+                                if status.is_success() {
+                                    ctx.cache.keep_whole(&bytes);
+                                }
                                 return Ok(Reply::Whole(whole(status, content_type, bytes)));
                             }
                             None => Failure::Network(format!(

@@ -29,7 +29,9 @@ pub const CF_META: &str = "meta";
 pub const CF_TOOL_LOGS: &str = "tool_logs";
 /// Replicated state (governance objects), keyed `table \0 id`.
 pub const CF_STATE: &str = "state";
-const FAMILIES: &[&str] = &[CF_REQUEST_LOGS, CF_META, CF_STATE, CF_TOOL_LOGS];
+/// The exact response cache (`cache::store`), keyed by the 32-byte cache key.
+pub const CF_CACHE: &str = "response_cache";
+const FAMILIES: &[&str] = &[CF_REQUEST_LOGS, CF_META, CF_STATE, CF_TOOL_LOGS, CF_CACHE];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -197,6 +199,29 @@ impl Store {
         }
         let mut opts = rocksdb::WriteOptions::default();
         opts.set_sync(true);
+        self.wrote(self.db.write_opt(batch, &opts))
+    }
+
+    /// Writes `puts` and `deletes` of one column family atomically without
+    /// the write-ahead log: nothing is synced and the WAL that durable
+    /// writes sync does not grow. For data a crash may lose (it is flushed
+    /// at graceful shutdown and whenever its memtable fills): the cache.
+    pub fn write_unlogged<'a>(
+        &self,
+        family: &str,
+        puts: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        deletes: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(), StoreError> {
+        let cf = self.cf(family);
+        let mut batch = rocksdb::WriteBatch::default();
+        for (k, v) in puts {
+            batch.put_cf(&cf, k, v);
+        }
+        for k in deletes {
+            batch.delete_cf(&cf, k);
+        }
+        let mut opts = rocksdb::WriteOptions::default();
+        opts.disable_wal(true);
         self.wrote(self.db.write_opt(batch, &opts))
     }
 

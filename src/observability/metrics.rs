@@ -47,6 +47,17 @@ pub struct Metrics {
     pub store_write_errors: IntCounter,
     pub store_recoveries: IntCounter,
     pub store_probes: IntCounter,
+    /// The exact response cache, set from `CacheStore::stats` at every
+    /// scrape: lookups by result (`hit`, `miss`, `bypass`), answers stored,
+    /// evicted (least recently used past `cache.max_bytes`) and expired,
+    /// database errors the cache passed over, and its entries and bytes.
+    pub cache_lookups: IntCounterVec,
+    pub cache_stores: IntCounter,
+    pub cache_evictions: IntCounter,
+    pub cache_expirations: IntCounter,
+    pub cache_errors: IntCounter,
+    pub cache_entries: IntGauge,
+    pub cache_bytes: IntGauge,
     /// Route health, set from the health book at every scrape.
     pub route_state: prometheus::IntGaugeVec,
     pub route_score: prometheus::GaugeVec,
@@ -171,6 +182,36 @@ impl Metrics {
         registry
             .register(Box::new(store_writable.clone()))
             .expect("unique metric");
+        let cache_lookups = counter(
+            "cache_lookups_total",
+            "Exact cache lookups by result: hit, miss, or bypass (not cacheable or turned off).",
+            &["result"],
+        );
+        let cache_stores = int_counter("cache_stores_total", "Answers stored in the exact cache.");
+        let cache_evictions = int_counter(
+            "cache_evictions_total",
+            "Cached answers evicted, least recently used first, past cache.max_bytes.",
+        );
+        let cache_expirations = int_counter(
+            "cache_expirations_total",
+            "Cached answers found expired and deleted.",
+        );
+        let cache_errors = int_counter(
+            "cache_errors_total",
+            "Cache lookups and stores the database failed; the request went on without the cache.",
+        );
+        let int_gauge = |name: &str, help: &str| {
+            let g = IntGauge::new(name, help).expect("valid metric");
+            registry
+                .register(Box::new(g.clone()))
+                .expect("unique metric");
+            g
+        };
+        let cache_entries = int_gauge("cache_entries", "Answers in the exact cache.");
+        let cache_bytes = int_gauge(
+            "cache_bytes",
+            "Bytes the exact cache's answers take (encoded rows and keys).",
+        );
         let route_labels = ["provider", "key", "model"];
         let route_state = prometheus::IntGaugeVec::new(
             Opts::new(
@@ -219,7 +260,28 @@ impl Metrics {
             store_write_errors,
             store_recoveries,
             store_probes,
+            cache_lookups,
+            cache_stores,
+            cache_evictions,
+            cache_expirations,
+            cache_errors,
+            cache_entries,
+            cache_bytes,
         }
+    }
+
+    /// Copies the cache's counters (see `CacheStore::stats`).
+    pub fn set_cache(&self, s: crate::cache::store::Stats) {
+        let catch_up = |c: &IntCounter, to: u64| c.inc_by(to.saturating_sub(c.get()));
+        for (result, n) in [("hit", s.hits), ("miss", s.misses), ("bypass", s.bypasses)] {
+            catch_up(&self.cache_lookups.with_label_values(&[result]), n);
+        }
+        catch_up(&self.cache_stores, s.stores);
+        catch_up(&self.cache_evictions, s.evictions);
+        catch_up(&self.cache_expirations, s.expirations);
+        catch_up(&self.cache_errors, s.errors);
+        self.cache_entries.set(s.entries as i64);
+        self.cache_bytes.set(s.bytes as i64);
     }
 
     /// Copies the database's counters (see `Store::health`).

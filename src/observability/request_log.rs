@@ -18,8 +18,10 @@ use super::metrics::Metrics;
 use crate::providers::openai::Usage;
 use crate::store::{self, CF_REQUEST_LOGS, Store, StoreError};
 
-/// Format version of stored records (see `store`).
-const RECORD_VERSION: u8 = 1;
+/// Format version of stored records (see `store`). Version 2 appended
+/// [`RequestLog::cache`]; a version 1 record reads as version 2 with
+/// `cache: None` (see [`decode_record`]).
+const RECORD_VERSION: u8 = 2;
 const CHANNEL_CAPACITY: usize = 16 * 1024;
 /// Bytes (estimated, [`Logged::weight`]) queued for the writer at most; past
 /// it records are dropped and counted, as when the queue is full.
@@ -68,6 +70,37 @@ pub struct RequestLog {
     pub attempts: u32,
     /// Index of the target that answered: 0 the requested model, 1.. its fallbacks.
     pub target_index: u32,
+    /// What the exact cache did, when it was on for the request. Last, and
+    /// defaulted: cluster answers from nodes without it still decode.
+    #[serde(default)]
+    pub cache: Option<CacheLog>,
+}
+
+/// The cache's part of a request's record.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheLog {
+    pub status: CacheStatus,
+    /// On a hit, what the stored answer cost when it was received: what
+    /// serving it again saved. 0 otherwise.
+    pub saved_micros: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheStatus {
+    Hit,
+    Miss,
+    Bypass,
+}
+
+impl CacheStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Bypass => "bypass",
+        }
+    }
 }
 
 /// Token counts as a log record keeps them: the layout of record format 1
@@ -636,8 +669,16 @@ pub(super) fn prune(store: &Store, family: &str, retention: Duration) -> Result<
 }
 
 fn decode_record(v: &[u8]) -> Result<RequestLog, StoreError> {
-    let (_version, body) = store::versioned(v, RECORD_VERSION)?;
-    store::decode(body)
+    match store::versioned(v, RECORD_VERSION)? {
+        // Postcard is positional and writes `None` as one 0 byte: a version
+        // 1 record is a version 2 record without its last field.
+        (1, body) => {
+            let mut upgraded = body.to_vec();
+            upgraded.push(0);
+            store::decode(&upgraded)
+        }
+        (_, body) => store::decode(body),
+    }
 }
 
 pub(super) fn key(ts_ms: u64, seq: u64) -> Vec<u8> {
@@ -694,7 +735,40 @@ mod tests {
             overhead_us: 1,
             attempts: 1,
             target_index: 0,
+            cache: None,
         }
+    }
+
+    #[test]
+    fn version_1_records_read_as_version_2_without_a_cache_outcome() {
+        // A version 1 record is the postcard of every field up to
+        // `target_index`: written here from a tuple of exactly those fields.
+        let r = rec(7, "p", 200);
+        let v1 = (
+            &r.id,
+            r.ts_ms,
+            &r.endpoint,
+            &r.requested_model,
+            (&r.virtual_key, &r.team, &r.customer),
+            (&r.provider, &r.model, &r.provider_key),
+            r.stream,
+            r.status,
+            &r.error,
+            r.usage,
+            r.cost_micros,
+            (r.latency_us, r.upstream_us, r.ttft_us, r.overhead_us),
+            r.attempts,
+            r.target_index,
+        );
+        let encoded = store::encode(1, &v1).unwrap();
+        assert_eq!(decode_record(&encoded).unwrap(), r);
+        let mut hit = r.clone();
+        hit.cache = Some(CacheLog {
+            status: CacheStatus::Hit,
+            saved_micros: 12,
+        });
+        let v2 = store::encode(RECORD_VERSION, &hit).unwrap();
+        assert_eq!(decode_record(&v2).unwrap(), hit);
     }
 
     #[tokio::test]

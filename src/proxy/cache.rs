@@ -1,0 +1,483 @@
+//! The cache phase: after the caller is authenticated, its access to every
+//! target checked and its rate limits admitted, and before anything is
+//! reserved or sent, an exact hit answers the request; a miss goes on
+//! upstream and its answer is stored once it is complete.
+//!
+//! ```text
+//! … check_access ─▶ admit ─▶ lookup ─┬─ hit ──▶ stored answer (cost 0) ─▶ respond in the client's format
+//!                                    ├─ miss ─▶ reserve ─▶ attempts ─▶ respond ─▶ finish: store if 2xx and complete
+//!                                    └─ bypass (off, not cacheable) ─▶ reserve ─▶ …
+//! ```
+//!
+//! What is stored is the pipeline's internal answer, an OpenAI chat
+//! completion: a whole answer as it came back, a streamed one assembled from
+//! its chunks once the stream ended with its end marker. A hit is turned
+//! into the client's format by the same translators a live answer goes
+//! through, and a streaming request is replayed as internal chunks through
+//! the client's stream encoder. The cache never fails a request: a database
+//! error is counted and the request goes on as a miss (or its answer is
+//! returned unstored).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde_json::{Value, json};
+
+use super::{Ctx, ErrorKind, Gateway, ProxyError};
+use crate::cache::key::{self, Key, Scope};
+use crate::cache::store::{Entry, Hit};
+use crate::config::CacheScope;
+use crate::governance::KeyView;
+use crate::observability::request_log::{CacheLog, CacheStatus, now_ms};
+use crate::providers::openai::Endpoint;
+use crate::routing::Target;
+use crate::translate::canonical::Part;
+use crate::translate::openai::{ChunkWriter, finish_reason};
+use crate::translate::{self, Format, Transcoder};
+
+/// What a request asks of the cache, from its headers.
+pub(super) struct Asked {
+    off: bool,
+    no_store: bool,
+    ttl: Option<Duration>,
+    /// Headers forwarded upstream that can change the answer (Anthropic's
+    /// beta flags): part of the partition.
+    forwarded: String,
+}
+
+impl Asked {
+    /// Reads `x-tollgate-cache` (`off`, `exact`; `semantic` reads as
+    /// `exact` until the semantic cache exists), `x-tollgate-cache-ttl` (a
+    /// duration: `30s`, `10m`, or plain seconds) and
+    /// `x-tollgate-cache-no-store` (`true`/`1`). A value that means nothing
+    /// is the client's 400.
+    pub(super) fn from_headers(h: &http::HeaderMap) -> Result<Asked, ProxyError> {
+        let text = |name: &str| -> Result<Option<String>, ProxyError> {
+            h.get(name)
+                .map(|v| {
+                    v.to_str()
+                        .map(|s| s.trim().to_ascii_lowercase())
+                        .map_err(|_| {
+                            ProxyError::new(
+                                ErrorKind::InvalidRequest,
+                                format!("header {name} is not text"),
+                            )
+                        })
+                })
+                .transpose()
+        };
+        let off = match text("x-tollgate-cache")?.as_deref() {
+            None | Some("exact" | "semantic" | "on") => false,
+            Some("off") => true,
+            Some(other) => {
+                return Err(ProxyError::new(
+                    ErrorKind::InvalidRequest,
+                    format!("x-tollgate-cache: '{other}' is not one of off, exact, semantic"),
+                ));
+            }
+        };
+        let no_store = match text("x-tollgate-cache-no-store")?.as_deref() {
+            None | Some("false" | "0") => false,
+            Some("true" | "1" | "") => true,
+            Some(other) => {
+                return Err(ProxyError::new(
+                    ErrorKind::InvalidRequest,
+                    format!("x-tollgate-cache-no-store: '{other}' is not true or false"),
+                ));
+            }
+        };
+        let ttl = match text("x-tollgate-cache-ttl")? {
+            None => None,
+            Some(t) => {
+                let parsed = match t.parse::<u64>() {
+                    Ok(secs) => Ok(Duration::from_secs(secs)),
+                    Err(_) => humantime::parse_duration(&t).map_err(|e| e.to_string()),
+                };
+                match parsed {
+                    Ok(d) if !d.is_zero() => Some(d),
+                    Ok(_) => {
+                        return Err(ProxyError::new(
+                            ErrorKind::InvalidRequest,
+                            "x-tollgate-cache-ttl must be positive (use x-tollgate-cache-no-store not to store)",
+                        ));
+                    }
+                    Err(e) => {
+                        return Err(ProxyError::new(
+                            ErrorKind::InvalidRequest,
+                            format!("x-tollgate-cache-ttl: '{t}' is not a duration ({e})"),
+                        ));
+                    }
+                }
+            }
+        };
+        let forwarded = h
+            .get_all("anthropic-beta")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(",");
+        Ok(Asked {
+            off,
+            no_store,
+            ttl,
+            forwarded,
+        })
+    }
+}
+
+/// The cache's part of a request.
+#[derive(Default)]
+pub(super) struct State {
+    pub(super) status: Option<CacheStatus>,
+    saved_micros: u64,
+    /// Set on a miss that may store its answer.
+    pending: Option<Pending>,
+    /// A whole successful answer, to store at finish.
+    whole: Option<Bytes>,
+    /// A streamed answer, assembled once its end marker passed.
+    streamed: Option<Arc<Mutex<Option<Bytes>>>>,
+}
+
+impl State {
+    pub(super) fn log(&self) -> Option<CacheLog> {
+        self.status.map(|status| CacheLog {
+            status,
+            saved_micros: self.saved_micros,
+        })
+    }
+
+    /// Whether an answer now may be stored (the attempts keep it then).
+    pub(super) fn wants_answer(&self) -> bool {
+        self.pending.is_some()
+    }
+
+    pub(super) fn keep_whole(&mut self, body: &Bytes) {
+        if self.pending.is_some() {
+            self.whole = Some(body.clone());
+        }
+    }
+}
+
+/// What a miss needs to store its answer under the key of the target that
+/// gives it (a fallback's answer is stored under the fallback's key).
+struct Pending {
+    format: Format,
+    raw: Bytes,
+    tenant: String,
+    primary: Key,
+    /// Every target, `provider/model` and wire format, by index.
+    targets: Vec<(String, Format)>,
+    ttl: Duration,
+}
+
+/// The partition's owner: the key, its team or its customer (a key without
+/// the wider one falls back to the narrower), or every keyless caller. A
+/// key with budgets gets its output cap written into bodies that name none,
+/// so the cap is part of its partition, as are forwarded headers.
+fn tenant(scope: CacheScope, caller: Option<&KeyView>, asked: &Asked) -> String {
+    let mut t = match caller {
+        None => "anonymous".to_string(),
+        Some(k) => {
+            let key = || format!("key:{}", k.key.id);
+            let team = || k.key.team_id.as_ref().map(|t| format!("team:{t}"));
+            let customer = || k.customer_id.as_ref().map(|c| format!("customer:{c}"));
+            match scope {
+                CacheScope::Key => key(),
+                CacheScope::Team => team().unwrap_or_else(key),
+                CacheScope::Customer => customer().or_else(team).unwrap_or_else(key),
+            }
+        }
+    };
+    if let Some(k) = caller.filter(|k| super::has_budgets(k)) {
+        let cap = k
+            .key
+            .default_max_tokens
+            .unwrap_or(crate::governance::objects::DEFAULT_MAX_TOKENS);
+        t.push_str(&format!("\0cap={cap}"));
+    }
+    if !asked.forwarded.is_empty() {
+        t.push_str("\0beta=");
+        t.push_str(&asked.forwarded);
+    }
+    t
+}
+
+fn target_name(t: &Target) -> String {
+    format!("{}/{}", t.provider.name, t.model)
+}
+
+fn key_for(
+    format: Format,
+    raw: &[u8],
+    tenant: &str,
+    (target, upstream): (&str, Format),
+) -> Result<Key, key::NotKeyed> {
+    let scope = Scope {
+        tenant,
+        target,
+        upstream,
+    };
+    key::keys(format, raw, &scope).map(|k| k.exact)
+}
+
+/// The lookup phase. `Some` is a hit to answer with; `None` goes upstream,
+/// with the answer stored at finish when it may be.
+pub(super) fn lookup(
+    gw: &Gateway,
+    ctx: &mut Ctx,
+    asked: &Asked,
+    caller: Option<&KeyView>,
+    raw: &Bytes,
+    targets: &[Target],
+) -> Option<Hit> {
+    let cfg = &gw.config.cache;
+    if !cfg.enabled {
+        return None;
+    }
+    let counters = &gw.cache.counters;
+    let bump = |c: &std::sync::atomic::AtomicU64| {
+        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    };
+    let bypass = |ctx: &mut Ctx| {
+        bump(&counters.bypasses);
+        ctx.cache.status = Some(CacheStatus::Bypass);
+        None
+    };
+    if asked.off || ctx.endpoint != Endpoint::ChatCompletions {
+        return bypass(ctx);
+    }
+    let tenant = tenant(cfg.scope, caller, asked);
+    let named: Vec<(String, Format)> = targets
+        .iter()
+        .map(|t| (target_name(t), t.provider.wire))
+        .collect();
+    let primary = match key_for(ctx.inbound, raw, &tenant, (&named[0].0, named[0].1)) {
+        Ok(k) => k,
+        Err(e) => {
+            tracing::debug!(request = %ctx.id, reason = %e, "not cached");
+            return bypass(ctx);
+        }
+    };
+    let found = gw.cache.get(&primary, now_ms()).unwrap_or_else(|e| {
+        bump(&counters.errors);
+        tracing::warn!(error = %e, "cache lookup failed; the request goes upstream");
+        None
+    });
+    match found {
+        Some(hit) => {
+            bump(&counters.hits);
+            ctx.cache.status = Some(CacheStatus::Hit);
+            ctx.cache.saved_micros = hit.cost_micros;
+            ctx.on_target(0, &targets[0], None);
+            Some(hit)
+        }
+        None => {
+            bump(&counters.misses);
+            ctx.cache.status = Some(CacheStatus::Miss);
+            if !asked.no_store {
+                ctx.cache.pending = Some(Pending {
+                    format: ctx.inbound,
+                    raw: raw.clone(),
+                    tenant,
+                    primary,
+                    targets: named,
+                    ttl: asked.ttl.unwrap_or(cfg.ttl),
+                });
+            }
+            None
+        }
+    }
+}
+
+/// At finish: a complete, successful answer is stored under its target's
+/// key with what it cost. A database error is counted, never returned.
+pub(super) fn store(gw: &Gateway, ctx: &mut Ctx, cost_micros: u64) {
+    let Some(p) = ctx.cache.pending.take() else {
+        return;
+    };
+    if !(200..300).contains(&ctx.status) {
+        return;
+    }
+    let streamed = ctx
+        .cache
+        .streamed
+        .take()
+        .and_then(|slot| slot.lock().expect("answer slot").take());
+    let Some(body) = ctx.cache.whole.take().or(streamed) else {
+        return;
+    };
+    let index = ctx.target_index as usize;
+    let Some((name, wire)) = p.targets.get(index) else {
+        return;
+    };
+    let key = if index == 0 {
+        p.primary
+    } else {
+        match key_for(p.format, &p.raw, &p.tenant, (name, *wire)) {
+            Ok(k) => k,
+            Err(_) => return,
+        }
+    };
+    let entry = Entry {
+        body: &body,
+        cost_micros,
+        target: name,
+        now_ms: now_ms(),
+        ttl_ms: p.ttl.as_millis() as u64,
+    };
+    if let Err(e) = gw.cache.put(&key, &entry) {
+        gw.cache
+            .counters
+            .errors
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tracing::warn!(error = %e, "storing an answer in the cache failed");
+    }
+}
+
+/// For a streamed miss that may be stored: the relay's internal chunks pass
+/// through unchanged while a Responses encoder (its output dropped) puts the
+/// answer together; it hands the answer over only when the end marker
+/// arrives, so a cut or failed stream stores nothing.
+pub(super) fn assembler(ctx: &mut Ctx) -> Option<Transcoder> {
+    if !ctx.cache.wants_answer() {
+        return None;
+    }
+    let slot: Arc<Mutex<Option<Bytes>>> = Arc::default();
+    ctx.cache.streamed = Some(slot.clone());
+    let model = ctx.model.clone().unwrap_or_default();
+    let on_done = Box::new(move |r: translate::canonical::Response| {
+        let body = translate::openai::response_to_openai(&r).to_string();
+        *slot.lock().expect("answer slot") = Some(Bytes::from(body));
+    });
+    Some(Transcoder::new(Box::new(
+        translate::responses::Encoder::new(String::new(), model, on_done),
+    )))
+}
+
+/// The relay's chunks, shown to the [`assembler`] on their way. The relay
+/// finishes the request (and so stores the answer) only after its last
+/// chunk, the end marker, has passed here.
+pub(super) fn tee(relay: Body, assembler: Option<Transcoder>) -> Body {
+    let Some(mut assembler) = assembler else {
+        return relay;
+    };
+    let chunks = relay.into_data_stream().map(move |frame| {
+        if let Ok(data) = &frame {
+            let _ = assembler.push(data);
+        }
+        frame
+    });
+    Body::from_stream(chunks)
+}
+
+/// A stored answer as the internal chunks of a stream: the role, reasoning,
+/// text and each tool call, the finish reason, usage when `usage`, and the
+/// end marker. The client's stream encoder takes it from there.
+pub(super) fn replay(body: &[u8], usage: bool) -> Bytes {
+    let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    let model = v.get("model").and_then(Value::as_str).unwrap_or_default();
+    let r = translate::read_response(body, model).unwrap_or_default();
+    let w = ChunkWriter {
+        id: r.id.clone(),
+        model: r.model.clone(),
+    };
+    let mut out = Vec::new();
+    w.delta(json!({"role": "assistant", "content": ""}), None, &mut out);
+    let mut calls = 0;
+    for p in &r.content {
+        match p {
+            Part::Thinking { text, signature } => {
+                w.delta(json!({"reasoning_content": text}), None, &mut out);
+                if let Some(s) = signature {
+                    w.delta(json!({"reasoning_signature": s}), None, &mut out);
+                }
+            }
+            Part::Text(t) => w.delta(json!({"content": t}), None, &mut out),
+            Part::ToolCall(c) => {
+                let call = json!({"index": calls, "id": c.id, "type": "function",
+                    "function": {"name": c.name, "arguments": c.arguments}});
+                w.delta(json!({"tool_calls": [call]}), None, &mut out);
+                calls += 1;
+            }
+            _ => {}
+        }
+    }
+    w.delta(json!({}), Some(finish_reason(r.stop)), &mut out);
+    if usage {
+        w.usage(&r.usage, &mut out);
+    }
+    ChunkWriter::done(&mut out);
+    Bytes::from(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> http::HeaderMap {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, http::HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn cache_headers_are_read_or_refused_by_name() {
+        let a = Asked::from_headers(&headers(&[
+            ("x-tollgate-cache", "OFF"),
+            ("x-tollgate-cache-ttl", "90"),
+            ("x-tollgate-cache-no-store", "true"),
+        ]))
+        .unwrap();
+        assert!(a.off && a.no_store);
+        assert_eq!(a.ttl, Some(Duration::from_secs(90)));
+        let a = Asked::from_headers(&headers(&[("x-tollgate-cache-ttl", "10m")])).unwrap();
+        assert_eq!(a.ttl, Some(Duration::from_secs(600)));
+        assert!(!a.off && !a.no_store);
+        for (h, v, named) in [
+            ("x-tollgate-cache", "sometimes", "x-tollgate-cache"),
+            ("x-tollgate-cache-ttl", "soon", "x-tollgate-cache-ttl"),
+            ("x-tollgate-cache-ttl", "0", "x-tollgate-cache-ttl"),
+            (
+                "x-tollgate-cache-no-store",
+                "maybe",
+                "x-tollgate-cache-no-store",
+            ),
+        ] {
+            let e = Asked::from_headers(&headers(&[(h, v)])).err().unwrap();
+            assert_eq!(e.status().as_u16(), 400);
+            assert!(e.message.contains(named), "{}", e.message);
+        }
+    }
+
+    #[test]
+    fn a_replayed_answer_carries_its_text_tool_calls_and_end_marker() {
+        let body = json!({"id": "c1", "model": "m", "object": "chat.completion",
+            "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {"role": "assistant",
+                "content": "Let me look.", "tool_calls": [{"id": "call_1", "type": "function",
+                    "function": {"name": "get_weather", "arguments": "{\"city\":\"Paris\"}"}}]}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}});
+        let out = replay(body.to_string().as_bytes(), true);
+        let text = String::from_utf8(out.to_vec()).unwrap();
+        let events: Vec<&str> = text
+            .split("\n\n")
+            .filter_map(|e| e.strip_prefix("data: "))
+            .collect();
+        assert_eq!(events.last(), Some(&"[DONE]"));
+        let chunks: Vec<Value> = events[..events.len() - 1]
+            .iter()
+            .map(|e| serde_json::from_str(e).unwrap())
+            .collect();
+        assert_eq!(chunks[1]["choices"][0]["delta"]["content"], "Let me look.");
+        assert_eq!(
+            chunks[2]["choices"][0]["delta"]["tool_calls"][0]["function"]["name"],
+            "get_weather"
+        );
+        assert_eq!(chunks[3]["choices"][0]["finish_reason"], "tool_calls");
+        assert_eq!(chunks[4]["usage"]["total_tokens"], 7);
+    }
+}
