@@ -434,7 +434,11 @@ pub async fn handle_in(
             let model = ctx.requested_model.clone();
             let conversation = ctx.conversation.take();
             let assembler = cache::assembler(ctx);
-            let relay = cache::tee(stream::relay(pre, fin), assembler);
+            let relay = cache::tee(
+                stream::relay(pre, fin),
+                assembler,
+                gw.cache.max_entry_bytes(),
+            );
             *resp.body_mut() =
                 native::stream_for_client(relay, inbound, &model, conversation, gw.clone());
             resp

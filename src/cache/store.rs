@@ -173,6 +173,11 @@ pub struct CacheStore {
 }
 
 impl CacheStore {
+    /// The largest entry this cache could hold: its whole size.
+    pub fn max_entry_bytes(&self) -> u64 {
+        self.max_bytes
+    }
+
     /// Reads the index of every stored row: expired and unreadable rows
     /// are deleted, and the least recently stored beyond `max_bytes`.
     pub fn open(store: Store, max_bytes: u64, now_ms: u64) -> Result<CacheStore, StoreError> {

@@ -359,14 +359,24 @@ pub(super) fn assembler(ctx: &mut Ctx) -> Option<Transcoder> {
 
 /// The relay's chunks, shown to the [`assembler`] on their way. The relay
 /// finishes the request (and so stores the answer) only after its last
-/// chunk, the end marker, has passed here.
-pub(super) fn tee(relay: Body, assembler: Option<Transcoder>) -> Body {
-    let Some(mut assembler) = assembler else {
+/// chunk, the end marker, has passed here. A stream longer than `limit`
+/// bytes could not be stored anyway: past it the assembler is dropped, so
+/// what it holds stays bounded and no answer is stored.
+pub(super) fn tee(relay: Body, assembler: Option<Transcoder>, limit: u64) -> Body {
+    let Some(assembler) = assembler else {
         return relay;
     };
+    let mut assembler = Some(assembler);
+    let mut seen = 0u64;
     let chunks = relay.into_data_stream().map(move |frame| {
         if let Ok(data) = &frame {
-            let _ = assembler.push(data);
+            seen = seen.saturating_add(data.len() as u64);
+            if seen > limit {
+                assembler = None;
+            }
+            if let Some(a) = assembler.as_mut() {
+                let _ = a.push(data);
+            }
         }
         frame
     });
@@ -479,5 +489,44 @@ mod tests {
         );
         assert_eq!(chunks[3]["choices"][0]["finish_reason"], "tool_calls");
         assert_eq!(chunks[4]["usage"]["total_tokens"], 7);
+    }
+
+    /// The answer a streamed miss puts together, through [`tee`]: `None`
+    /// when the stream passed `limit` bytes.
+    fn assembled(stream: Bytes, limit: u64) -> Option<String> {
+        let answer: Arc<Mutex<Option<String>>> = Arc::default();
+        let slot = answer.clone();
+        let on_done = Box::new(move |r: translate::canonical::Response| {
+            *slot.lock().unwrap() = Some(translate::openai::response_to_openai(&r).to_string());
+        });
+        let assembler = Transcoder::new(Box::new(translate::responses::Encoder::new(
+            String::new(),
+            "m".into(),
+            on_done,
+        )));
+        let chunks: Vec<Result<Bytes, std::io::Error>> = stream
+            .chunks(7)
+            .map(|c| Ok(Bytes::copy_from_slice(c)))
+            .collect();
+        let relay = Body::from_stream(futures_util::stream::iter(chunks));
+        let out = tee(relay, Some(assembler), limit);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let passed = rt.block_on(axum::body::to_bytes(out, usize::MAX)).unwrap();
+        assert_eq!(passed, stream, "the client gets every byte either way");
+        answer.lock().unwrap().take()
+    }
+
+    #[test]
+    fn a_stream_past_the_cache_size_is_relayed_but_not_assembled() {
+        let body = json!({"id": "c1", "model": "m", "object": "chat.completion",
+            "choices": [{"index": 0, "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "Hello there."}}],
+            "usage": {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}});
+        let stream = replay(body.to_string().as_bytes(), true);
+        let whole = assembled(stream.clone(), stream.len() as u64).expect("assembled");
+        assert!(whole.contains("Hello there."), "{whole}");
+        assert_eq!(assembled(stream.clone(), stream.len() as u64 - 1), None);
     }
 }
