@@ -172,12 +172,27 @@ impl Store {
         family: &str,
         rows: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
     ) -> Result<(), StoreError> {
+        self.write_with(family, rows, [], &rocksdb::WriteOptions::default())
+    }
+
+    /// Writes `puts` and `deletes` of one column family in one batch, with
+    /// `opts`.
+    fn write_with<'a>(
+        &self,
+        family: &str,
+        puts: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        deletes: impl IntoIterator<Item = &'a [u8]>,
+        opts: &rocksdb::WriteOptions,
+    ) -> Result<(), StoreError> {
         let cf = self.cf(family);
         let mut batch = rocksdb::WriteBatch::default();
-        for (k, v) in rows {
+        for (k, v) in puts {
             batch.put_cf(&cf, k, v);
         }
-        self.wrote(self.db.write(batch))
+        for k in deletes {
+            batch.delete_cf(&cf, k);
+        }
+        self.wrote(self.db.write_opt(batch, opts))
     }
 
     /// Writes `puts` and `deletes` of one column family atomically, and
@@ -189,17 +204,9 @@ impl Store {
         puts: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
         deletes: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<(), StoreError> {
-        let cf = self.cf(family);
-        let mut batch = rocksdb::WriteBatch::default();
-        for (k, v) in puts {
-            batch.put_cf(&cf, k, v);
-        }
-        for k in deletes {
-            batch.delete_cf(&cf, k);
-        }
         let mut opts = rocksdb::WriteOptions::default();
         opts.set_sync(true);
-        self.wrote(self.db.write_opt(batch, &opts))
+        self.write_with(family, puts, deletes, &opts)
     }
 
     /// Writes `puts` and `deletes` of one column family atomically without
@@ -212,17 +219,9 @@ impl Store {
         puts: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
         deletes: impl IntoIterator<Item = &'a [u8]>,
     ) -> Result<(), StoreError> {
-        let cf = self.cf(family);
-        let mut batch = rocksdb::WriteBatch::default();
-        for (k, v) in puts {
-            batch.put_cf(&cf, k, v);
-        }
-        for k in deletes {
-            batch.delete_cf(&cf, k);
-        }
         let mut opts = rocksdb::WriteOptions::default();
         opts.disable_wal(true);
-        self.wrote(self.db.write_opt(batch, &opts))
+        self.write_with(family, puts, deletes, &opts)
     }
 
     pub fn put(&self, family: &str, key: &[u8], value: &[u8]) -> Result<(), StoreError> {

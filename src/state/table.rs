@@ -102,11 +102,27 @@ impl Table {
     pub fn collect_tombstones(&self, before: u64) -> Result<usize, StoreError> {
         self.collected_before
             .fetch_max(before, std::sync::atomic::Ordering::Relaxed);
-        let mut rows = self.rows.write().expect("table lock");
-        let old: Vec<String> = rows
+        // Found under the read lock (most minutes find nothing); a row
+        // written since is checked again under the write lock below.
+        let old: Vec<String> = self
+            .rows
+            .read()
+            .expect("table lock")
             .iter()
             .filter(|(_, row)| deleted_at(row).is_some_and(|at| at < before))
             .map(|(id, _)| id.clone())
+            .collect();
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let mut rows = self.rows.write().expect("table lock");
+        let old: Vec<String> = old
+            .into_iter()
+            .filter(|id| {
+                rows.get(id)
+                    .and_then(deleted_at)
+                    .is_some_and(|at| at < before)
+            })
             .collect();
         if old.is_empty() {
             return Ok(0);

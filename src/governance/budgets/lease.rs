@@ -34,6 +34,8 @@
 //! covered and did not spend (at most one headroom, `1/LEASE_SHARE` of the
 //! limit, plus its reservations in flight).
 
+use std::collections::HashMap;
+
 use serde::{Deserialize, Serialize};
 
 use super::{
@@ -234,11 +236,10 @@ impl Ledger {
     ) -> Result<Vec<bool>, StoreError> {
         let mut books = self.books.lock().expect("ledger lock");
         let mut rows = Vec::new();
+        let mut seen = std::collections::HashSet::new();
         let mut taken = Vec::with_capacity(wants.len());
         for (key, ceiling) in wants {
-            let fresh = !books.leases.contains_key(key)
-                && deputy != self.node
-                && !rows.iter().any(|(k, _, _): &(CounterKey, _, _)| k == key);
+            let fresh = deputy != self.node && !books.leases.contains_key(key) && seen.insert(key);
             taken.push(fresh);
             if fresh {
                 let outflow = Micros::try_from(books.outflow(self.node, key)).unwrap_or(0);
@@ -322,13 +323,11 @@ impl Ledger {
     ) -> Result<Vec<Micros>, StoreError> {
         let mut books = self.books.lock().expect("ledger lock");
         let mut granted = Vec::with_capacity(asks.len());
-        let mut changed: Vec<(CounterKey, Micros)> = Vec::new();
+        let mut changed: HashMap<&CounterKey, Micros> = HashMap::new();
         for (key, asked, e) in asks {
             let before = changed
-                .iter()
-                .rev()
-                .find(|(k, _)| k == key)
-                .map(|(_, c)| *c)
+                .get(key)
+                .copied()
                 .or_else(|| books.guarded.get(&(holder, key.clone())).copied());
             let took = books.took_from(self.node, holder, key);
             let g = if took == 0 {
@@ -339,7 +338,7 @@ impl Ledger {
             };
             let g = g.max(before.unwrap_or(0));
             if before != Some(g) {
-                changed.push((key.clone(), g));
+                changed.insert(key, g);
             }
             granted.push(g);
         }
@@ -359,7 +358,7 @@ impl Ledger {
             [],
         )?;
         for (k, c) in changed {
-            books.guarded.insert((holder, k), c);
+            books.guarded.insert((holder, k.clone()), c);
         }
         Ok(granted)
     }
