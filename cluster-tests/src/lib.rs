@@ -173,6 +173,20 @@ impl Node {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// The value of the counter or gauge `series` (its name and labels as
+    /// `/metrics` prints them) on this node; 0 while it is not exported.
+    pub async fn counter(&self, series: &str) -> u64 {
+        let text = reqwest::get(self.url("/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+            .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
+    }
+
     /// How many peers this node sees alive.
     pub async fn alive_peers(&self) -> usize {
         let (_, v) = self.admin_get("/api/cluster").await;

@@ -58,16 +58,8 @@ async fn team_names(node: &Node) -> Vec<String> {
 }
 
 async fn identity_errors(node: &Node) -> u64 {
-    let body = reqwest::get(node.url("/metrics"))
+    node.counter("tollgate_cluster_errors_total{cause=\"identity\"}")
         .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    body.lines()
-        .find(|l| l.starts_with("tollgate_cluster_errors_total{cause=\"identity\"}"))
-        .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .unwrap_or(0.0) as u64
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -267,12 +267,7 @@ async fn editing_a_budget_on_another_node_grants_only_what_is_left() {
     let mock = cluster_tests::Mock::start().await;
     let env = mock.provider_env();
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let n1 = Node::start_with(SECRET, &[], dirs[0].path(), &env).await;
-    let n2 = Node::start_with(SECRET, &[n1.quic], dirs[1].path(), &env).await;
-    let n3 = Node::start_with(SECRET, &[n1.quic, n2.quic], dirs[2].path(), &env).await;
-    for n in [&n1, &n2, &n3] {
-        until_peers(n, 2).await;
-    }
+    let [n1, n2, n3] = three_nodes(&dirs, &env).await;
     let client = reqwest::Client::new();
     let admin = |method: reqwest::Method, node: &Node, path: &str, body: serde_json::Value| {
         client
@@ -283,14 +278,7 @@ async fn editing_a_budget_on_another_node_grants_only_what_is_left() {
     };
     let (team_id, secret) = budgeted_key(&n1, &[&n2, &n3], "0.000100").await;
     // 10 output tokens at 1 µ$ each: exactly 10 µ$ a request.
-    let chat = |node: &Node| {
-        client
-            .post(node.url("/v1/chat/completions"))
-            .bearer_auth(&secret)
-            .json(&json!({"model": "mock/mock-1", "max_tokens": 10,
-                          "messages": [{"role": "user", "content": "hi"}]}))
-            .send()
-    };
+    let chat = |node: &Node| ten_token_chat(&client, node, &secret);
     for _ in 0..8 {
         assert_eq!(chat(&n1).await.unwrap().status(), 200);
     }
@@ -322,6 +310,33 @@ async fn editing_a_budget_on_another_node_grants_only_what_is_left() {
     println!("after the edit: {served} more served, {total} µ$ of 101 µ$");
     assert!(total <= 101, "spent {total} µ$ of a 101 µ$ budget");
     assert!(served >= 1, "the 21 µ$ left are spendable");
+}
+
+/// Three nodes with data in `dirs` and extra environment `env`, joined
+/// through the first, once each sees the other two.
+async fn three_nodes(dirs: &[tempfile::TempDir], env: &[(&str, String)]) -> [Node; 3] {
+    let n1 = Node::start_with(SECRET, &[], dirs[0].path(), env).await;
+    let n2 = Node::start_with(SECRET, &[n1.quic], dirs[1].path(), env).await;
+    let n3 = Node::start_with(SECRET, &[n1.quic, n2.quic], dirs[2].path(), env).await;
+    for n in [&n1, &n2, &n3] {
+        until_peers(n, 2).await;
+    }
+    [n1, n2, n3]
+}
+
+/// A chat completion through `node` capped at 10 output tokens (10 µ$ at
+/// the price `budgeted_key` sets), as the key `secret`.
+fn ten_token_chat(
+    client: &reqwest::Client,
+    node: &Node,
+    secret: &str,
+) -> impl std::future::Future<Output = reqwest::Result<reqwest::Response>> + use<> {
+    client
+        .post(node.url("/v1/chat/completions"))
+        .bearer_auth(secret)
+        .json(&json!({"model": "mock/mock-1", "max_tokens": 10,
+                      "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
 }
 
 /// A team with one budget of `limit_usd` a day and a key in it, created on
@@ -360,25 +375,11 @@ async fn budgeted_key(home: &Node, others: &[&Node], limit_usd: &str) -> (String
     (team_id, secret)
 }
 
-/// The value of the counter `series` (name and labels) in `node`'s metrics.
-async fn counter(node: &Node, series: &str) -> u64 {
-    let text = reqwest::get(node.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map_or(0, |v| v.trim().parse::<f64>().unwrap() as u64)
-}
-
 /// How many allowance `event`s `node` counted.
 async fn allowance_events(node: &Node, event: &str) -> u64 {
-    counter(
-        node,
-        &format!("tollgate_cluster_allowance_total{{event=\"{event}\"}}"),
-    )
+    node.counter(&format!(
+        "tollgate_cluster_allowance_total{{event=\"{event}\"}}"
+    ))
     .await
 }
 
@@ -392,23 +393,11 @@ async fn a_crashed_homes_allowance_returns_to_the_cluster() {
     let mut env = mock.provider_env();
     env.push(("TOLLGATE_CLUSTER__LEASE_TAKEOVER", "\"2s\"".into()));
     let dirs: Vec<_> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
-    let n1 = Node::start_with(SECRET, &[], dirs[0].path(), &env).await;
-    let n2 = Node::start_with(SECRET, &[n1.quic], dirs[1].path(), &env).await;
-    let n3 = Node::start_with(SECRET, &[n1.quic, n2.quic], dirs[2].path(), &env).await;
-    for n in [&n1, &n2, &n3] {
-        until_peers(n, 2).await;
-    }
+    let [n1, n2, n3] = three_nodes(&dirs, &env).await;
     let client = reqwest::Client::new();
     // 800 µ$ homed at node 1: it leases 1/8 (100 µ$) above its outflow.
     let (_, secret) = budgeted_key(&n1, &[&n2, &n3], "0.000800").await;
-    let chat = |node: &Node| {
-        client
-            .post(node.url("/v1/chat/completions"))
-            .bearer_auth(&secret)
-            .json(&json!({"model": "mock/mock-1", "max_tokens": 10,
-                          "messages": [{"role": "user", "content": "hi"}]}))
-            .send()
-    };
+    let chat = |node: &Node| ten_token_chat(&client, node, &secret);
     eventually(LIMIT, "node 1 holds a lease", || async {
         (allowance_events(&n1, "lease_granted").await > 0).then_some(())
     })
@@ -468,10 +457,9 @@ async fn a_crashed_homes_allowance_returns_to_the_cluster() {
 
 /// A node's count of messages of `kind` it sent (`/metrics`).
 async fn sent(node: &Node, kind: &str) -> u64 {
-    counter(
-        node,
-        &format!("tollgate_cluster_messages_total{{direction=\"out\",kind=\"{kind}\"}}"),
-    )
+    node.counter(&format!(
+        "tollgate_cluster_messages_total{{direction=\"out\",kind=\"{kind}\"}}"
+    ))
     .await
 }
 

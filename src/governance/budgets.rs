@@ -1083,8 +1083,13 @@ mod tests {
 
     fn ledger() -> (tempfile::TempDir, Ledger) {
         let dir = tempfile::tempdir().unwrap();
-        let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();
+        let l = open_at(1, &dir);
         (dir, l)
+    }
+
+    /// Node `node`'s ledger on the store in `dir` (again after a restart).
+    fn open_at(node: NodeId, dir: &tempfile::TempDir) -> Ledger {
+        Ledger::open(node, Store::open(dir.path()).unwrap()).unwrap()
     }
 
     #[test]
@@ -1134,12 +1139,12 @@ mod tests {
         let budgets = vec![("key:k".to_string(), b)];
         let day1 = ms(2026, 11, 27) + 1000;
         {
-            let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();
+            let l = open_at(1, &dir);
             let r = l.reserve(&budgets, 10, day1, |_| 1).unwrap();
             l.settle(r, 10, |_| true).unwrap();
             assert!(l.reserve(&budgets, 1, day1, |_| 1).is_err());
         }
-        let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();
+        let l = open_at(1, &dir);
         assert_eq!(l.spent("key:k", &b, day1), 10);
         assert!(
             l.reserve(&budgets, 1, day1 + DAY - 1001, |_| 1).is_err(),
@@ -1155,7 +1160,7 @@ mod tests {
     fn peers_spend_merges_into_the_same_budget_and_allowance_moves_by_gift() {
         let (_dir, here) = ledger();
         let dir2 = tempfile::tempdir().unwrap();
-        let there = Ledger::open(2, Store::open(dir2.path()).unwrap()).unwrap();
+        let there = open_at(2, &dir2);
         let b = budget("0.000100", Period::Day, true, 0);
         let budgets = vec![("key:k".to_string(), b)];
         let now = ms(2026, 11, 27);
@@ -1214,7 +1219,7 @@ mod tests {
     #[test]
     fn ended_windows_are_collected_and_stay_collected() {
         let dir = tempfile::tempdir().unwrap();
-        let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();
+        let l = open_at(1, &dir);
         let b = budget("0.000100", Period::Day, true, 0);
         let budgets = vec![("key:k".to_string(), b)];
         let day1 = ms(2026, 11, 27);
@@ -1256,7 +1261,7 @@ mod tests {
         };
         assert!(!l.merge(&key, &counter).unwrap());
         drop(l);
-        let l = Ledger::open(1, Store::open(dir.path()).unwrap()).unwrap();
+        let l = open_at(1, &dir);
         assert_eq!(l.spent("key:k", &b, day1), 0, "gone from disk too");
         assert_eq!(l.spent("key:k", &b, day1 + DAY), 7);
         assert_eq!(l.counters().len(), 1);
@@ -1265,8 +1270,8 @@ mod tests {
     #[test]
     fn leases_and_grants_in_batches_survive_a_restart() {
         let (d1, d2) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let holder = Ledger::open(1, Store::open(d1.path()).unwrap()).unwrap();
-        let deputy = Ledger::open(2, Store::open(d2.path()).unwrap()).unwrap();
+        let holder = open_at(1, &d1);
+        let deputy = open_at(2, &d2);
         let e = Escrow {
             limit: 800,
             home: 1,
@@ -1294,8 +1299,8 @@ mod tests {
             .unwrap();
         assert_eq!(granted, [100, 50, 50], "ceilings only rise");
         drop((holder, deputy));
-        let holder = Ledger::open(1, Store::open(d1.path()).unwrap()).unwrap();
-        let deputy = Ledger::open(2, Store::open(d2.path()).unwrap()).unwrap();
+        let holder = open_at(1, &d1);
+        let deputy = open_at(2, &d2);
         assert_eq!(
             holder.lease(&a).map(|l| (l.deputy, l.ceiling)),
             Some((2, 100))
@@ -1309,7 +1314,7 @@ mod tests {
     fn a_deputy_takes_over_what_a_silent_home_held_beyond_its_ceiling() {
         let (_d0, home) = ledger();
         let d1 = tempfile::tempdir().unwrap();
-        let deputy = Ledger::open(2, Store::open(d1.path()).unwrap()).unwrap();
+        let deputy = open_at(2, &d1);
         let b = budget("0.000800", Period::Day, true, 0);
         let budgets = vec![("team:t".to_string(), b)];
         let now = ms(2026, 11, 27);
