@@ -14,6 +14,12 @@
 //! answers under one key (`docs/cache.md`, "Keys"): a field the key cannot
 //! see is either hashed raw or makes the request uncacheable.
 
+/// The similarity (cosine of the prompts' embeddings) at or above which the
+/// semantic cache serves a cached answer, unless a route, a key or the
+/// request sets another. Chosen on the labelled set in
+/// `tests/data/cache/` (`docs/cache.md`, "Hit and false-hit rates").
+pub const DEFAULT_THRESHOLD: f32 = 0.95;
+
 pub mod embed;
 pub mod key;
 pub mod store;
