@@ -2,13 +2,14 @@
 //! again to requests that would get the same answer (exact) or ask the same
 //! thing in other words (semantic), within one tenant's partition.
 //!
-//! This module is being built in steps (issue 15). What exists is [`key`]:
-//! how a request becomes its cache keys, pure — bytes in, keys out: no I/O,
-//! no clock, no governance, no knowledge of HTTP; [`store`]: the exact
-//! cache's bounded, expiring storage in the node's RocksDB; and [`embed`]:
-//! the small static embedding model, loaded from a local file, that turns
-//! the text a semantic key names into a vector. The request-path phase is
-//! `proxy::cache`; the nearest-neighbour index does not exist yet.
+//! [`key`]: how a request becomes its cache keys, pure — bytes in, keys
+//! out: no I/O, no clock, no governance, no knowledge of HTTP; [`store`]:
+//! the cache's bounded, expiring storage in the node's RocksDB, answers with
+//! their questions' embeddings; [`embed`]: the small static embedding
+//! model, loaded from a local file, that turns the text a semantic key names
+//! into a vector; [`semantic`]: the in-memory nearest-neighbour index of the
+//! stored questions, by partition. The request-path phase is
+//! `proxy::cache`.
 //!
 //! What a key must never do is put two requests that can get different
 //! answers under one key (`docs/cache.md`, "Keys"): a field the key cannot
@@ -22,4 +23,5 @@ pub const DEFAULT_THRESHOLD: f32 = 0.95;
 
 pub mod embed;
 pub mod key;
+pub mod semantic;
 pub mod store;

@@ -326,8 +326,9 @@ impl Default for LogsConfig {
     }
 }
 
-/// The exact response cache: answers stored in this node's database and
-/// served again to identical requests of the same tenant.
+/// The response cache: answers stored in this node's database and served
+/// again to identical requests of the same tenant (exact), and with
+/// `[cache.semantic]` to requests that ask the same in other words.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
@@ -344,6 +345,62 @@ pub struct CacheConfig {
     /// Whose answers a request may be served: `key` (the virtual key that
     /// asked, the default), `team` (any key of the same team) or `customer`.
     pub scope: CacheScope,
+    /// The semantic cache.
+    pub semantic: SemanticCacheConfig,
+    /// Settings by target: the first whose `model` pattern matches the
+    /// target's `provider/model` applies; a key's own settings and the
+    /// request's headers go over it.
+    pub routes: Vec<CacheRoute>,
+}
+
+/// `[cache.semantic]`: a question close enough to a cached one, in the
+/// same partition, is answered from it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SemanticCacheConfig {
+    /// Off by default (and nothing is loaded); needs `cache.enabled`.
+    pub enabled: bool,
+    /// The directory of the embedding model, as
+    /// `scripts/cache/fetch-model.sh` writes it. A missing or unreadable
+    /// model stops the node at start, naming the file.
+    pub model: PathBuf,
+    /// The similarity (0, 1] at or above which a cached answer is served;
+    /// default [`crate::cache::DEFAULT_THRESHOLD`].
+    pub threshold: f32,
+}
+
+impl Default for SemanticCacheConfig {
+    fn default() -> Self {
+        SemanticCacheConfig {
+            enabled: false,
+            model: PathBuf::from("/var/cache/tollgate/models/wordllama-l2_supercat_256"),
+            threshold: crate::cache::DEFAULT_THRESHOLD,
+        }
+    }
+}
+
+/// `[[cache.routes]]`: cache settings for the targets a pattern matches.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheRoute {
+    /// A `provider/model` pattern (`*` matches any run of characters).
+    pub model: String,
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    #[serde(default)]
+    pub semantic: Option<bool>,
+    #[serde(default)]
+    pub threshold: Option<f32>,
+}
+
+impl CacheRoute {
+    pub fn settings(&self) -> crate::governance::objects::CacheSettings {
+        crate::governance::objects::CacheSettings {
+            enabled: self.enabled,
+            semantic: self.semantic,
+            threshold: self.threshold,
+        }
+    }
 }
 
 impl Default for CacheConfig {
@@ -353,6 +410,8 @@ impl Default for CacheConfig {
             ttl: Duration::from_secs(3600),
             max_bytes: 256 << 20,
             scope: CacheScope::Key,
+            semantic: SemanticCacheConfig::default(),
+            routes: Vec::new(),
         }
     }
 }
@@ -739,6 +798,30 @@ impl Config {
         }
         if self.cache.max_bytes == 0 {
             return Err(invalid("cache.max_bytes", "must be positive"));
+        }
+        let t = self.cache.semantic.threshold;
+        if !(t > 0.0 && t <= 1.0) {
+            return Err(invalid(
+                "cache.semantic.threshold",
+                format!("{t} is not in (0, 1]"),
+            ));
+        }
+        if self.cache.semantic.enabled && !self.cache.enabled {
+            return Err(invalid(
+                "cache.semantic.enabled",
+                "needs cache.enabled = true (the semantic cache serves answers the cache stores)",
+            ));
+        }
+        for (i, r) in self.cache.routes.iter().enumerate() {
+            if r.model.trim().is_empty() {
+                return Err(invalid(
+                    format!("cache.routes[{i}].model"),
+                    "must not be empty",
+                ));
+            }
+            if let Some(why) = r.settings().problem() {
+                return Err(invalid(format!("cache.routes[{i}].threshold"), why));
+            }
         }
         for (name, p) in &self.providers {
             p.validate(name)?;

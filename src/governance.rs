@@ -997,6 +997,7 @@ impl Governance {
             tools: Vec::new(),
             tool_groups: Vec::new(),
             auto_execute: Vec::new(),
+            cache: None,
             created_at: self.now_ms(),
         };
         let (mut key, _) = overlay(&base, fields)?;

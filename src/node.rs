@@ -21,7 +21,8 @@ use tokio_util::sync::CancellationToken;
 mod serve;
 
 use crate::admin::{self, AdminState};
-use crate::cache::store::CacheStore;
+use crate::cache::embed::Embedder;
+use crate::cache::store::{CacheStore, Model};
 use crate::cluster::Cluster;
 use crate::codemode::meta::CodeMode;
 use crate::config::{Config, Secret};
@@ -54,6 +55,8 @@ pub enum NodeError {
     },
     #[error("server failed: {0}")]
     Serve(std::io::Error),
+    #[error("cache.semantic is on but its embedding model cannot be loaded: {0}")]
+    EmbeddingModel(#[from] crate::cache::embed::EmbedError),
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
     #[error("cannot find this program's own executable (Code Mode runs it): {0}")]
@@ -161,10 +164,22 @@ pub async fn run(
         let (store, governance) = (store.clone(), governance.clone());
         move |cancel| watch_disk(store, governance, cancel)
     });
+    let embedder = match config.cache.semantic.enabled {
+        true => {
+            let e = Embedder::load(&config.cache.semantic.model)?;
+            tracing::info!(model = %config.cache.semantic.model.display(), dims = e.dim(), "semantic cache model loaded");
+            Some(Arc::new(e))
+        }
+        false => None,
+    };
     let cache = Arc::new(CacheStore::open(
         store.clone(),
         config.cache.max_bytes,
         SystemClock.now_ms(),
+        embedder.as_ref().map(|e| Model {
+            fingerprint: e.fingerprint(),
+            dims: e.dim(),
+        }),
     )?);
     let gateway = Arc::new(Gateway::new(
         &config,
@@ -172,6 +187,7 @@ pub async fn run(
         logs.clone(),
         governance.clone(),
         cache.clone(),
+        embedder,
     ));
     for p in gateway.routes().catalog.providers() {
         tracing::info!(provider = %p.name, kind = ?p.kind, base_url = %p.base_url, keys = p.keys.len(), "provider registered");

@@ -71,8 +71,10 @@ pub struct Gateway {
     responses: native::ResponseStore,
     /// How every route is doing, here and (gossiped) on the peers.
     pub health: Arc<HealthBook>,
-    /// The exact response cache (used when `config.cache.enabled`).
+    /// The response cache (used when `config.cache.enabled`).
     pub cache: Arc<CacheStore>,
+    /// The semantic cache's embedding model (when `cache.semantic` is on).
+    embedder: Option<Arc<crate::cache::embed::Embedder>>,
     max_body_bytes: usize,
     enforce_auth: bool,
     /// Keyless callers may reach this node from beyond this machine, and the
@@ -97,6 +99,7 @@ impl Gateway {
         logs: RequestLogs,
         governance: Arc<Governance>,
         cache: Arc<CacheStore>,
+        embedder: Option<Arc<crate::cache::embed::Embedder>>,
     ) -> Gateway {
         let routes = build_routes(config, &governance);
         Gateway {
@@ -109,6 +112,7 @@ impl Gateway {
             responses: native::ResponseStore::default(),
             health: Arc::new(HealthBook::default()),
             cache,
+            embedder,
             max_body_bytes: config.server.max_body_bytes,
             enforce_auth: config.client.enforce_auth,
             keyless_guard: config.relays_for_anyone(),
@@ -492,7 +496,20 @@ fn decorate(resp: &mut Response<Body>, ctx: &Ctx, overhead: Duration) {
     if let Some(s) = ctx.cache.status {
         h.insert("x-tollgate-cache", HeaderValue::from_static(s.as_str()));
         if s == crate::observability::request_log::CacheStatus::Hit {
-            h.insert("x-tollgate-cache-type", HeaderValue::from_static("exact"));
+            match ctx.cache.similarity {
+                None => {
+                    h.insert("x-tollgate-cache-type", HeaderValue::from_static("exact"));
+                }
+                Some(sim) => {
+                    h.insert(
+                        "x-tollgate-cache-type",
+                        HeaderValue::from_static("semantic"),
+                    );
+                    if let Ok(v) = HeaderValue::from_str(&format!("{sim:.4}")) {
+                        h.insert("x-tollgate-cache-similarity", v);
+                    }
+                }
+            }
         }
     }
     h.insert(

@@ -68,24 +68,6 @@ async fn chat(gw: &Gateway, headers: &[(&str, &str)], body: &Value) -> Answer {
     send(gw, "/v1/chat/completions", None, headers, body.to_string()).await
 }
 
-async fn upstream_requests(mock: &Proc) -> u64 {
-    let v: Value = reqwest::get(mock.url("/mock/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["requests"].as_u64().unwrap()
-}
-
-fn text_of(body: &str) -> String {
-    let v: Value = serde_json::from_str(body).unwrap();
-    v["choices"][0]["message"]["content"]
-        .as_str()
-        .unwrap()
-        .to_string()
-}
-
 /// The text a stream carried, in OpenAI's or Anthropic's events.
 fn streamed_text(body: &str) -> String {
     sse_data(body)
@@ -101,9 +83,7 @@ fn streamed_text(body: &str) -> String {
 }
 
 async fn cache_stats(gw: &Gateway) -> Value {
-    admin_call(gw.url("/api/cache"), TOKEN, reqwest::Method::GET, None)
-        .await
-        .1
+    cache_stats_with(gw, TOKEN).await
 }
 
 #[tokio::test]
@@ -197,14 +177,9 @@ async fn repeats_hit_in_any_layout_and_every_change_misses() {
     let stats = cache_stats(&gw).await;
     assert_eq!(stats["hits"], 2, "{stats}");
     assert_eq!(stats["bypasses"], 2, "{stats}");
-    let metrics = reqwest::get(gw.url("/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&gw).await;
     assert!(
-        metrics.contains("tollgate_cache_lookups_total{result=\"hit\"} 2"),
+        metrics.contains("tollgate_cache_lookups_total{result=\"hit\",type=\"exact\"} 2"),
         "{metrics}"
     );
 }

@@ -97,6 +97,7 @@ pub struct Embedder {
     vocab: usize,
     dim: usize,
     limits: Limits,
+    fingerprint: u64,
 }
 
 impl fmt::Debug for Embedder {
@@ -137,12 +138,14 @@ impl Embedder {
                 ),
             });
         }
+        let fingerprint = fingerprint(&table, vocab, dim);
         Ok(Embedder {
             tokenizer,
             table,
             vocab,
             dim,
             limits: Limits::default(),
+            fingerprint,
         })
     }
 
@@ -155,6 +158,14 @@ impl Embedder {
     /// The length of every vector [`Embedder::embed`] returns.
     pub fn dim(&self) -> usize {
         self.dim
+    }
+
+    /// Tells this model's vectors from another's: the first 8 bytes of a
+    /// SHA-256 over the table's shape and every 97th value. Stored with
+    /// each cached question, so that after a model change old vectors are
+    /// never compared with new ones.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// Rows in the embedding table.
@@ -225,6 +236,18 @@ impl Embedder {
         }
         Ok(sum)
     }
+}
+
+fn fingerprint(table: &[f16], vocab: usize, dim: usize) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    h.update((vocab as u64).to_be_bytes());
+    h.update((dim as u64).to_be_bytes());
+    for v in table.iter().step_by(97) {
+        h.update(v.to_bits().to_be_bytes());
+    }
+    let d = h.finalize();
+    u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
 }
 
 fn load_tokenizer(path: &Path) -> Result<Tokenizer, EmbedError> {

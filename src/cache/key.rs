@@ -50,7 +50,9 @@ pub struct Scope<'a> {
 }
 
 /// A 32-byte cache key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct Key(pub [u8; 32]);
 
 impl Key {

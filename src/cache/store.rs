@@ -23,10 +23,12 @@ use bytes::Bytes;
 use serde::{Deserialize, Serialize};
 
 use super::key::Key;
+use super::semantic::{Nearest, SemanticIndex};
 use crate::store::{self, CF_CACHE, Store, StoreError};
 
-/// Format version of stored rows (see `store`).
-const ROW_VERSION: u8 = 1;
+/// Format version of stored rows (see `store`): 2 added the question's
+/// embedding; rows of version 1 are read with none.
+const ROW_VERSION: u8 = 2;
 
 /// What a row costs besides its value: its key and the index's entry.
 const OVERHEAD: u64 = 32 + 64;
@@ -42,7 +44,33 @@ struct Row {
     target: String,
     /// The internal answer (a chat completion, JSON).
     body: Vec<u8>,
+    /// The question's embedding, for the semantic cache.
+    question: Option<Question>,
 }
+
+/// A row of version 1: the same without the question.
+#[derive(Deserialize)]
+struct RowV1 {
+    stored_ms: u64,
+    expires_ms: u64,
+    cost_micros: u64,
+    target: String,
+    body: Vec<u8>,
+}
+
+/// What the semantic cache keeps of a stored answer's question.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Question {
+    /// The embedding model's fingerprint (`Embedder::fingerprint`): a
+    /// vector of another model is never compared.
+    pub model: u64,
+    /// The semantic partition (`key::Semantic::partition`).
+    pub partition: Key,
+    /// The embedding, a unit vector.
+    pub vector: Vec<f32>,
+}
+
+impl Eq for Question {}
 
 /// A stored answer, found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -60,6 +88,7 @@ pub struct Entry<'a> {
     pub target: &'a str,
     pub now_ms: u64,
     pub ttl_ms: u64,
+    pub question: Option<Question>,
 }
 
 struct Meta {
@@ -146,6 +175,11 @@ pub struct Counters {
     pub errors: AtomicU64,
     /// Answers larger than the whole cache, not stored.
     pub too_large: AtomicU64,
+    /// Hits (of `hits`) found semantically.
+    pub semantic_hits: AtomicU64,
+    /// Questions the semantic cache could not embed (too long, empty) or
+    /// look up: those requests went on with the exact cache only.
+    pub semantic_errors: AtomicU64,
 }
 
 /// Sizes and counters now.
@@ -162,14 +196,35 @@ pub struct Stats {
     pub expirations: u64,
     pub errors: u64,
     pub too_large: u64,
+    pub semantic_hits: u64,
+    pub semantic_errors: u64,
+    /// Questions in the semantic index.
+    pub questions: u64,
 }
 
-/// The exact cache of one node.
+/// The cache of one node: answers by exact key, and when the semantic
+/// cache is on, their questions' embeddings by partition.
 pub struct CacheStore {
     store: Store,
     index: Mutex<Index>,
     max_bytes: u64,
+    semantic: Option<Semantic>,
     pub counters: Counters,
+}
+
+/// The semantic index, and the model whose vectors it holds.
+struct Semantic {
+    model: u64,
+    index: SemanticIndex,
+}
+
+/// The embedding model of the semantic cache, as the store needs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Model {
+    /// `Embedder::fingerprint`.
+    pub fingerprint: u64,
+    /// `Embedder::dim`.
+    pub dims: usize,
 }
 
 impl CacheStore {
@@ -179,20 +234,36 @@ impl CacheStore {
     }
 
     /// Reads the index of every stored row: expired and unreadable rows
-    /// are deleted, and the least recently stored beyond `max_bytes`.
-    pub fn open(store: Store, max_bytes: u64, now_ms: u64) -> Result<CacheStore, StoreError> {
+    /// are deleted, and the least recently stored beyond `max_bytes`. With
+    /// a `model`, the semantic index is rebuilt from the rows' questions
+    /// (those of another model are left out: their answers still hit
+    /// exactly).
+    pub fn open(
+        store: Store,
+        max_bytes: u64,
+        now_ms: u64,
+        model: Option<Model>,
+    ) -> Result<CacheStore, StoreError> {
         let mut rows: Vec<(u64, Key, u64, u64, Arc<str>)> = Vec::new();
+        let mut questions: HashMap<Key, (Key, Vec<f32>)> = HashMap::new();
         let mut dead: Vec<Vec<u8>> = Vec::new();
         store.scan_prefix(CF_CACHE, &[], |k, v| {
             let key = <[u8; 32]>::try_from(k).ok().map(Key);
             match (key, decode(v)) {
-                (Some(key), Ok(row)) if row.expires_ms > now_ms => rows.push((
-                    row.stored_ms,
-                    key,
-                    v.len() as u64 + OVERHEAD,
-                    row.expires_ms,
-                    row.target.into(),
-                )),
+                (Some(key), Ok(row)) if row.expires_ms > now_ms => {
+                    rows.push((
+                        row.stored_ms,
+                        key,
+                        v.len() as u64 + OVERHEAD,
+                        row.expires_ms,
+                        row.target.into(),
+                    ));
+                    if let (Some(m), Some(q)) = (model, row.question)
+                        && q.model == m.fingerprint
+                    {
+                        questions.insert(key, (q.partition, q.vector));
+                    }
+                }
                 _ => dead.push(k.to_vec()),
             }
         })?;
@@ -202,16 +273,59 @@ impl CacheStore {
             index.insert(key, bytes, expires_ms, target);
         }
         let evicted = index.over(max_bytes);
+        for k in &evicted {
+            questions.remove(k);
+        }
         dead.extend(evicted.iter().map(|k| k.0.to_vec()));
         if !dead.is_empty() {
             store.write_unlogged(CF_CACHE, [], dead.iter().map(Vec::as_slice))?;
         }
+        let semantic = model.map(|m| {
+            let index = SemanticIndex::new(m.dims);
+            index.extend(
+                questions
+                    .into_iter()
+                    .map(|(key, (partition, v))| (partition, key, v))
+                    .collect(),
+            );
+            Semantic {
+                model: m.fingerprint,
+                index,
+            }
+        });
         Ok(CacheStore {
             store,
             index: Mutex::new(index),
             max_bytes,
+            semantic,
             counters: Counters::default(),
         })
+    }
+
+    /// The embedding model's fingerprint, when the semantic cache is on.
+    pub fn semantic_model(&self) -> Option<u64> {
+        self.semantic.as_ref().map(|s| s.model)
+    }
+
+    /// The stored question in `partition` nearest to `vector`; `None` when
+    /// the semantic cache is off or the partition is empty.
+    pub fn nearest(&self, partition: &Key, vector: &[f32]) -> Option<Nearest> {
+        let s = self.semantic.as_ref()?;
+        s.index.nearest(partition, vector).ok().flatten()
+    }
+
+    /// Questions in the semantic index.
+    pub fn questions(&self) -> usize {
+        self.semantic.as_ref().map_or(0, |s| s.index.len())
+    }
+
+    /// Forgets the questions of answers no longer stored.
+    fn forget<'a>(&self, keys: impl IntoIterator<Item = &'a Key>) {
+        if let Some(s) = &self.semantic {
+            for k in keys {
+                s.index.remove(k);
+            }
+        }
     }
 
     fn index(&self) -> std::sync::MutexGuard<'_, Index> {
@@ -228,6 +342,7 @@ impl CacheStore {
                 Some(m) if m.expires_ms <= now_ms => {
                     index.remove(key);
                     drop(index);
+                    self.forget([key]);
                     self.counters.expirations.fetch_add(1, Ordering::Relaxed);
                     self.store
                         .write_unlogged(CF_CACHE, [], [key.as_bytes().as_slice()])?;
@@ -239,6 +354,7 @@ impl CacheStore {
         let Some(raw) = self.store.get(CF_CACHE, key.as_bytes())? else {
             // Cleared or evicted between the index and the read.
             self.index().remove(key);
+            self.forget([key]);
             return Ok(None);
         };
         let row = decode(&raw)?;
@@ -262,6 +378,7 @@ impl CacheStore {
             cost_micros: e.cost_micros,
             target: e.target.to_string(),
             body: e.body.to_vec(),
+            question: e.question.clone(),
         };
         let value = store::encode(ROW_VERSION, &row)?;
         let bytes = value.len() as u64 + OVERHEAD;
@@ -282,6 +399,17 @@ impl CacheStore {
             index.over(self.max_bytes)
         };
         self.counters.stores.fetch_add(1, Ordering::Relaxed);
+        if let Some(s) = &self.semantic {
+            match row.question {
+                Some(q) if q.model == s.model && !evicted.contains(key) => {
+                    if s.index.insert(q.partition, *key, q.vector).is_err() {
+                        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+                _ => s.index.remove(key),
+            }
+        }
+        self.forget(&evicted);
         if !evicted.is_empty() {
             self.counters
                 .evictions
@@ -308,6 +436,10 @@ impl CacheStore {
             }
             keys
         };
+        match (&self.semantic, target) {
+            (Some(s), None) => s.index.clear(),
+            _ => self.forget(&gone),
+        }
         match target {
             None => self
                 .store
@@ -339,12 +471,26 @@ impl CacheStore {
             expirations: n(&c.expirations),
             errors: n(&c.errors),
             too_large: n(&c.too_large),
+            semantic_hits: n(&c.semantic_hits),
+            semantic_errors: n(&c.semantic_errors),
+            questions: self.questions() as u64,
         }
     }
 }
 
 fn decode(v: &[u8]) -> Result<Row, StoreError> {
-    let (_version, body) = store::versioned(v, ROW_VERSION)?;
+    let (version, body) = store::versioned(v, ROW_VERSION)?;
+    if version == 1 {
+        let r: RowV1 = store::decode(body)?;
+        return Ok(Row {
+            stored_ms: r.stored_ms,
+            expires_ms: r.expires_ms,
+            cost_micros: r.cost_micros,
+            target: r.target,
+            body: r.body,
+            question: None,
+        });
+    }
     store::decode(body)
 }
 
@@ -363,6 +509,7 @@ mod tests {
             target: "mock/m",
             now_ms,
             ttl_ms,
+            question: None,
         }
     }
 
@@ -378,12 +525,13 @@ mod tests {
                 cost_micros: 42,
                 target: "mock/m".into(),
                 body: body.clone(),
+                question: None,
             },
         )
         .unwrap();
         let each = row.len() as u64 + OVERHEAD;
         {
-            let s = CacheStore::open(Store::open(dir.path()).unwrap(), 3 * each, 0).unwrap();
+            let s = CacheStore::open(Store::open(dir.path()).unwrap(), 3 * each, 0, None).unwrap();
             for n in 1..=3 {
                 s.put(&key(n), &entry(&body, 10, 1000)).unwrap();
             }
@@ -402,19 +550,117 @@ mod tests {
             assert_eq!(s.stats().expirations, 1);
             s.store.flush().unwrap();
         }
-        let s = CacheStore::open(Store::open(dir.path()).unwrap(), 3 * each, 40).unwrap();
+        let s = CacheStore::open(Store::open(dir.path()).unwrap(), 3 * each, 40, None).unwrap();
         assert_eq!(s.stats().entries, 2);
         assert_eq!(s.get(&key(3), 50).unwrap().unwrap().body.len(), 1000);
         // Reopened later than every expiry: nothing left.
         drop(s);
-        let s = CacheStore::open(Store::open(dir.path()).unwrap(), 3 * each, 5000).unwrap();
+        let s = CacheStore::open(Store::open(dir.path()).unwrap(), 3 * each, 5000, None).unwrap();
         assert_eq!(s.stats().entries, 0);
+    }
+
+    fn unit(v: &[f32]) -> Vec<f32> {
+        let n = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        v.iter().map(|x| x / n).collect()
+    }
+
+    fn asked(n: u8, v: &[f32], model: u64) -> Entry<'static> {
+        Entry {
+            question: Some(Question {
+                model,
+                partition: key(200 + n % 2),
+                vector: unit(v),
+            }),
+            ..entry(b"answer", 0, 1000)
+        }
+    }
+
+    const MODEL: Model = Model {
+        fingerprint: 7,
+        dims: 3,
+    };
+
+    /// Questions are stored with their answers, leave with them, and are
+    /// indexed again at start, unless another model embedded them.
+    #[test]
+    fn questions_live_and_die_with_their_answers_and_survive_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = key(200);
+        {
+            let s = CacheStore::open(Store::open(dir.path()).unwrap(), 1 << 20, 0, Some(MODEL))
+                .unwrap();
+            s.put(&key(2), &asked(2, &[1.0, 0.1, 0.0], 7)).unwrap();
+            s.put(&key(4), &asked(4, &[0.0, 1.0, 0.0], 7)).unwrap();
+            // Partition 201: never found from 200.
+            s.put(&key(3), &asked(3, &[1.0, 0.1, 0.0], 7)).unwrap();
+            // Another model's vector is stored with its answer, not indexed.
+            s.put(&key(6), &asked(6, &[1.0, 0.0, 0.0], 8)).unwrap();
+            assert_eq!(s.questions(), 3);
+            let n = s.nearest(&p, &unit(&[1.0, 0.0, 0.0])).unwrap();
+            assert_eq!(n.key, key(2));
+            assert!(n.similarity > 0.99 && n.similarity < 1.0, "{n:?}");
+            assert_eq!(
+                s.nearest(&key(201), &unit(&[0.0, 1.0, 0.0])).unwrap().key,
+                key(3)
+            );
+            s.store.flush().unwrap();
+        }
+        let s =
+            CacheStore::open(Store::open(dir.path()).unwrap(), 1 << 20, 10, Some(MODEL)).unwrap();
+        assert_eq!(s.questions(), 3);
+        assert_eq!(s.nearest(&p, &unit(&[0.1, 1.0, 0.0])).unwrap().key, key(4));
+        // Expired: the question goes with the answer.
+        assert!(s.get(&key(4), 1000).unwrap().is_none());
+        assert_eq!(s.nearest(&p, &unit(&[0.1, 1.0, 0.0])).unwrap().key, key(2));
+        s.clear(Some("mock/m")).unwrap();
+        assert_eq!(s.questions(), 0);
+        assert_eq!(s.nearest(&p, &unit(&[1.0, 0.0, 0.0])), None);
+        drop(s);
+        // Another model at start: the stored vectors are not compared.
+        let s = CacheStore::open(
+            Store::open(dir.path()).unwrap(),
+            1 << 20,
+            10,
+            Some(Model {
+                fingerprint: 9,
+                ..MODEL
+            }),
+        )
+        .unwrap();
+        assert_eq!(s.questions(), 0);
+        // Without the semantic cache, nothing is indexed.
+        drop(s);
+        let s = CacheStore::open(Store::open(dir.path()).unwrap(), 1 << 20, 10, None).unwrap();
+        assert_eq!(s.nearest(&p, &unit(&[1.0, 0.0, 0.0])), None);
+    }
+
+    /// Evicted answers take their questions along.
+    #[test]
+    fn an_evicted_answer_is_not_found_semantically() {
+        let dir = tempfile::tempdir().unwrap();
+        let probe =
+            CacheStore::open(Store::open(dir.path()).unwrap(), 1 << 20, 0, Some(MODEL)).unwrap();
+        probe.put(&key(1), &asked(1, &[1.0, 0.0, 0.0], 7)).unwrap();
+        let each = probe.stats().bytes;
+        probe.clear(None).unwrap();
+        drop(probe);
+        let s =
+            CacheStore::open(Store::open(dir.path()).unwrap(), 2 * each, 0, Some(MODEL)).unwrap();
+        s.put(&key(2), &asked(2, &[1.0, 0.0, 0.0], 7)).unwrap();
+        s.put(&key(4), &asked(4, &[0.0, 1.0, 0.0], 7)).unwrap();
+        s.put(&key(6), &asked(6, &[0.0, 0.0, 1.0], 7)).unwrap();
+        assert_eq!(s.stats().evictions, 1);
+        assert_eq!(s.questions(), 2);
+        assert_ne!(
+            s.nearest(&key(200), &unit(&[1.0, 0.0, 0.0])).unwrap().key,
+            key(2)
+        );
     }
 
     #[test]
     fn clearing_by_target_keeps_the_others() {
         let dir = tempfile::tempdir().unwrap();
-        let s = CacheStore::open(Store::open(dir.path()).unwrap(), 1 << 20, 0).unwrap();
+        let s = CacheStore::open(Store::open(dir.path()).unwrap(), 1 << 20, 0, None).unwrap();
         s.put(&key(1), &entry(b"a", 0, 1000)).unwrap();
         let other = Entry {
             target: "mock/other",
@@ -428,7 +674,7 @@ mod tests {
         assert!(s.get(&key(1), 1).unwrap().is_none());
         assert_eq!(s.stats().bytes, 0);
         // An answer larger than the whole cache is not stored.
-        let small = CacheStore::open(s.store.clone(), 10, 0).unwrap();
+        let small = CacheStore::open(s.store.clone(), 10, 0, None).unwrap();
         assert_eq!(small.put(&key(3), &entry(b"too big", 0, 1000)).unwrap(), 0);
         assert_eq!(small.stats().too_large, 1);
     }

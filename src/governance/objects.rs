@@ -236,7 +236,49 @@ pub struct VirtualKey {
     /// Tools (`server-tool` patterns) the gateway executes itself in agent mode.
     #[serde(default)]
     pub auto_execute: Vec<String>,
+    /// This key's response-cache settings, over the route's and the
+    /// config's (`docs/cache.md`, "Per route and per key").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache: Option<CacheSettings>,
     pub created_at: u64,
+}
+
+/// Response-cache settings of a route (`[[cache.routes]]`) or a virtual
+/// key; what is unset falls through to the next level.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CacheSettings {
+    /// Whether answers are looked up and stored at all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// Whether a question close to a cached one is answered from it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub semantic: Option<bool>,
+    /// The similarity at or above which it is, in (0, 1].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f32>,
+}
+
+/// Thresholds are checked to be numbers in (0, 1] when written.
+impl Eq for CacheSettings {}
+
+impl CacheSettings {
+    /// `self` where set, else `under`.
+    pub fn over(&self, under: &CacheSettings) -> CacheSettings {
+        CacheSettings {
+            enabled: self.enabled.or(under.enabled),
+            semantic: self.semantic.or(under.semantic),
+            threshold: self.threshold.or(under.threshold),
+        }
+    }
+
+    /// Why these settings cannot be used, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        match self.threshold {
+            Some(t) if !(t > 0.0 && t <= 1.0) => Some(format!("threshold {t} is not in (0, 1]")),
+            _ => None,
+        }
+    }
 }
 
 impl Object for Customer {
@@ -289,6 +331,7 @@ impl Object for VirtualKey {
         "tools",
         "tool_groups",
         "auto_execute",
+        "cache",
     ];
     fn id(&self) -> &str {
         &self.id

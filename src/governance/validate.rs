@@ -63,6 +63,9 @@ impl Governance {
             ));
         }
         self.check_groups(&k.tool_groups)?;
+        if let Some(problem) = k.cache.as_ref().and_then(|c| c.problem()) {
+            return Err(invalid("cache", problem));
+        }
         for (field, list) in [
             ("models", &k.models),
             ("providers", &k.providers),

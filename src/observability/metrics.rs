@@ -52,6 +52,8 @@ pub struct Metrics {
     /// evicted (least recently used past `cache.max_bytes`) and expired,
     /// database errors the cache passed over, and its entries and bytes.
     pub cache_lookups: IntCounterVec,
+    pub cache_semantic_errors: IntCounter,
+    pub cache_questions: IntGauge,
     pub cache_stores: IntCounter,
     pub cache_evictions: IntCounter,
     pub cache_expirations: IntCounter,
@@ -184,8 +186,12 @@ impl Metrics {
             .expect("unique metric");
         let cache_lookups = counter(
             "cache_lookups_total",
-            "Exact cache lookups by result: hit, miss, or bypass (not cacheable or turned off).",
-            &["result"],
+            "Cache lookups by result (hit, miss, or bypass: not cacheable or turned off) and, for hits, type (exact or semantic).",
+            &["result", "type"],
+        );
+        let cache_semantic_errors = int_counter(
+            "cache_semantic_errors_total",
+            "Questions the semantic cache could not embed or look up; the request went on with the exact cache only.",
         );
         let cache_stores = int_counter("cache_stores_total", "Answers stored in the exact cache.");
         let cache_evictions = int_counter(
@@ -210,7 +216,11 @@ impl Metrics {
         let cache_entries = int_gauge("cache_entries", "Answers in the exact cache.");
         let cache_bytes = int_gauge(
             "cache_bytes",
-            "Bytes the exact cache's answers take (encoded rows and keys).",
+            "Bytes the cache's answers take (encoded rows and keys, embeddings included).",
+        );
+        let cache_questions = int_gauge(
+            "cache_questions",
+            "Questions in the semantic cache's index.",
         );
         let route_labels = ["provider", "key", "model"];
         let route_state = prometheus::IntGaugeVec::new(
@@ -267,15 +277,24 @@ impl Metrics {
             cache_errors,
             cache_entries,
             cache_bytes,
+            cache_semantic_errors,
+            cache_questions,
         }
     }
 
     /// Copies the cache's counters (see `CacheStore::stats`).
     pub fn set_cache(&self, s: crate::cache::store::Stats) {
         let catch_up = |c: &IntCounter, to: u64| c.inc_by(to.saturating_sub(c.get()));
-        for (result, n) in [("hit", s.hits), ("miss", s.misses), ("bypass", s.bypasses)] {
-            catch_up(&self.cache_lookups.with_label_values(&[result]), n);
+        for (result, kind, n) in [
+            ("hit", "exact", s.hits.saturating_sub(s.semantic_hits)),
+            ("hit", "semantic", s.semantic_hits),
+            ("miss", "", s.misses),
+            ("bypass", "", s.bypasses),
+        ] {
+            catch_up(&self.cache_lookups.with_label_values(&[result, kind]), n);
         }
+        catch_up(&self.cache_semantic_errors, s.semantic_errors);
+        self.cache_questions.set(s.questions as i64);
         catch_up(&self.cache_stores, s.stores);
         catch_up(&self.cache_evictions, s.evictions);
         catch_up(&self.cache_expirations, s.expirations);

@@ -19,9 +19,10 @@ use crate::providers::openai::Usage;
 use crate::store::{self, CF_REQUEST_LOGS, Store, StoreError};
 
 /// Format version of stored records (see `store`). Version 2 appended
-/// [`RequestLog::cache`]; a version 1 record reads as version 2 with
-/// `cache: None` (see [`decode_record`]).
-const RECORD_VERSION: u8 = 2;
+/// [`RequestLog::cache`], version 3 [`CacheLog::similarity`] (the last
+/// field of both); older records read with `None` there (see
+/// [`decode_record`]).
+const RECORD_VERSION: u8 = 3;
 const CHANNEL_CAPACITY: usize = 16 * 1024;
 /// Bytes (estimated, [`Logged::weight`]) queued for the writer at most; past
 /// it records are dropped and counted, as when the queue is full.
@@ -77,13 +78,20 @@ pub struct RequestLog {
 }
 
 /// The cache's part of a request's record.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct CacheLog {
     pub status: CacheStatus,
     /// On a hit, what the stored answer cost when it was received: what
     /// serving it again saved. 0 otherwise.
     pub saved_micros: u64,
+    /// On a semantic hit, how similar the question was to the one whose
+    /// answer was served; `None` on exact hits and on misses.
+    #[serde(default)]
+    pub similarity: Option<f32>,
 }
+
+/// Similarities are finite: they are dot products of unit vectors.
+impl Eq for CacheLog {}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -671,10 +679,13 @@ pub(super) fn prune(store: &Store, family: &str, retention: Duration) -> Result<
 fn decode_record(v: &[u8]) -> Result<RequestLog, StoreError> {
     match store::versioned(v, RECORD_VERSION)? {
         // Postcard is positional and writes `None` as one 0 byte: a version
-        // 1 record is a version 2 record without its last field.
-        (1, body) => {
+        // 1 record is a version 2 record without its last field (`cache`),
+        // and a version 2 record with a cache outcome is a version 3 one
+        // without the outcome's last (`similarity`). A 0 byte too many is
+        // left unread.
+        (1 | 2, body) => {
             let mut upgraded = body.to_vec();
-            upgraded.push(0);
+            upgraded.extend_from_slice(&[0, 0]);
             store::decode(&upgraded)
         }
         (_, body) => store::decode(body),
@@ -766,9 +777,20 @@ mod tests {
         hit.cache = Some(CacheLog {
             status: CacheStatus::Hit,
             saved_micros: 12,
+            similarity: None,
         });
-        let v2 = store::encode(RECORD_VERSION, &hit).unwrap();
+        // Version 2: the outcome without its similarity.
+        let mut v2 = store::encode(1, &v1).unwrap();
+        v2[0] = 2;
+        v2.extend_from_slice(&[1, 0, 12]);
         assert_eq!(decode_record(&v2).unwrap(), hit);
+        let mut v2_none = store::encode(1, &v1).unwrap();
+        v2_none[0] = 2;
+        v2_none.push(0);
+        assert_eq!(decode_record(&v2_none).unwrap(), r);
+        hit.cache.as_mut().unwrap().similarity = Some(0.97);
+        let v3 = store::encode(RECORD_VERSION, &hit).unwrap();
+        assert_eq!(decode_record(&v3).unwrap(), hit);
     }
 
     #[tokio::test]

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
-use super::request_log::{QueryError, RequestLog, RequestLogs};
+use super::request_log::{CacheStatus, QueryError, RequestLog, RequestLogs};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -69,6 +69,13 @@ pub struct Row {
     pub cost_micros: u64,
     pub prompt_tokens: u64,
     pub completion_tokens: u64,
+    /// Requests the response cache answered (they cost 0).
+    #[serde(default)]
+    pub cache_hits: u64,
+    /// What those answers cost when they were first received: what the
+    /// cache saved.
+    #[serde(default)]
+    pub saved_micros: u64,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -114,6 +121,8 @@ pub fn merge(reports: Vec<SpendReport>) -> SpendReport {
             sum.cost_micros += row.cost_micros;
             sum.prompt_tokens += row.prompt_tokens;
             sum.completion_tokens += row.completion_tokens;
+            sum.cache_hits += row.cache_hits;
+            sum.saved_micros += row.saved_micros;
         }
     }
     out.data = rows.into_values().collect();
@@ -142,6 +151,10 @@ pub fn report(logs: &RequestLogs, q: &SpendQuery, now_ms: u64) -> Result<SpendRe
         row.cost_micros += r.cost_micros;
         row.prompt_tokens += r.usage.prompt_tokens;
         row.completion_tokens += r.usage.completion_tokens;
+        if let Some(c) = r.cache.filter(|c| c.status == CacheStatus::Hit) {
+            row.cache_hits += 1;
+            row.saved_micros += c.saved_micros;
+        }
     })?;
     Ok(SpendReport {
         since,

@@ -1,7 +1,9 @@
 //! The cache phase: after the caller is authenticated, its access to every
 //! target checked and its rate limits admitted, and before anything is
-//! reserved or sent, an exact hit answers the request; a miss goes on
-//! upstream and its answer is stored once it is complete.
+//! reserved or sent, an exact hit answers the request, or else (semantic
+//! cache on) a stored answer to the nearest question of the request's
+//! partition, when it is close enough; a miss goes on upstream and its
+//! answer is stored once it is complete, with its question's embedding.
 //!
 //! ```text
 //! … check_access ─▶ admit ─▶ lookup ─┬─ hit ──▶ stored answer (cost 0) ─▶ respond in the client's format
@@ -18,6 +20,7 @@
 //! error is counted and the request goes on as a miss (or its answer is
 //! returned unstored).
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -27,12 +30,14 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::{Ctx, ErrorKind, Gateway, ProxyError};
-use crate::cache::key::{self, Key, Scope};
-use crate::cache::store::{Entry, Hit};
-use crate::config::CacheScope;
+use crate::cache::key::{self, Key, Keys, Scope};
+use crate::cache::store::{Entry, Hit, Question};
+use crate::config::{CacheConfig, CacheScope};
 use crate::governance::KeyView;
+use crate::governance::objects::CacheSettings;
 use crate::observability::request_log::{CacheLog, CacheStatus, now_ms};
 use crate::providers::openai::Endpoint;
+use crate::routing::Pattern;
 use crate::routing::Target;
 use crate::translate::canonical::Part;
 use crate::translate::openai::{ChunkWriter, finish_reason};
@@ -40,7 +45,9 @@ use crate::translate::{self, Format, Transcoder};
 
 /// What a request asks of the cache, from its headers.
 pub(super) struct Asked {
-    off: bool,
+    /// `x-tollgate-cache`, when sent.
+    mode: Option<Mode>,
+    threshold: Option<f32>,
     no_store: bool,
     ttl: Option<Duration>,
     /// Headers forwarded upstream that can change the answer (Anthropic's
@@ -48,12 +55,19 @@ pub(super) struct Asked {
     forwarded: String,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Off,
+    Exact,
+    Semantic,
+}
+
 impl Asked {
-    /// Reads `x-tollgate-cache` (`off`, `exact`; `semantic` reads as
-    /// `exact` until the semantic cache exists), `x-tollgate-cache-ttl` (a
-    /// duration: `30s`, `10m`, or plain seconds) and
-    /// `x-tollgate-cache-no-store` (`true`/`1`). A value that means nothing
-    /// is the client's 400.
+    /// Reads `x-tollgate-cache` (`off`, `exact`, `semantic`),
+    /// `x-tollgate-cache-threshold` (a similarity in (0, 1]),
+    /// `x-tollgate-cache-ttl` (a duration: `30s`, `10m`, or plain seconds)
+    /// and `x-tollgate-cache-no-store` (`true`/`1`). A value that means
+    /// nothing is the client's 400.
     pub(super) fn from_headers(h: &http::HeaderMap) -> Result<Asked, ProxyError> {
         let text = |name: &str| -> Result<Option<String>, ProxyError> {
             h.get(name)
@@ -69,9 +83,11 @@ impl Asked {
                 })
                 .transpose()
         };
-        let off = match text("x-tollgate-cache")?.as_deref() {
-            None | Some("exact" | "semantic" | "on") => false,
-            Some("off") => true,
+        let mode = match text("x-tollgate-cache")?.as_deref() {
+            None => None,
+            Some("exact") => Some(Mode::Exact),
+            Some("semantic" | "on") => Some(Mode::Semantic),
+            Some("off") => Some(Mode::Off),
             Some(other) => {
                 return Err(ProxyError::new(
                     ErrorKind::InvalidRequest,
@@ -88,6 +104,18 @@ impl Asked {
                     format!("x-tollgate-cache-no-store: '{other}' is not true or false"),
                 ));
             }
+        };
+        let threshold = match text("x-tollgate-cache-threshold")? {
+            None => None,
+            Some(t) => match t.parse::<f32>() {
+                Ok(v) if v > 0.0 && v <= 1.0 => Some(v),
+                _ => {
+                    return Err(ProxyError::new(
+                        ErrorKind::InvalidRequest,
+                        format!("x-tollgate-cache-threshold: '{t}' is not a similarity in (0, 1]"),
+                    ));
+                }
+            },
         };
         let ttl = match text("x-tollgate-cache-ttl")? {
             None => None,
@@ -120,7 +148,8 @@ impl Asked {
             .collect::<Vec<_>>()
             .join(",");
         Ok(Asked {
-            off,
+            mode,
+            threshold,
             no_store,
             ttl,
             forwarded,
@@ -133,6 +162,8 @@ impl Asked {
 pub(super) struct State {
     pub(super) status: Option<CacheStatus>,
     saved_micros: u64,
+    /// On a semantic hit, how close the question was.
+    pub(super) similarity: Option<f32>,
     /// Set on a miss that may store its answer.
     pending: Option<Pending>,
     /// A whole successful answer, to store at finish.
@@ -146,6 +177,7 @@ impl State {
         self.status.map(|status| CacheLog {
             status,
             saved_micros: self.saved_micros,
+            similarity: self.similarity,
         })
     }
 
@@ -168,9 +200,62 @@ struct Pending {
     raw: Bytes,
     tenant: String,
     primary: Key,
+    /// The first target's semantic partition, when the request has one
+    /// and the semantic cache embedded its question.
+    primary_partition: Option<Key>,
+    /// The question's embedding (the embedding model's fingerprint and the
+    /// vector), stored with the answer for later semantic lookups.
+    embedding: Option<(u64, Vec<f32>)>,
     /// Every target, `provider/model` and wire format, by index.
     targets: Vec<(String, Format)>,
     ttl: Duration,
+}
+
+/// The cache settings in force for a request: the request's headers over
+/// the key's settings, over the first route of `[[cache.routes]]` matching
+/// the target, over `[cache]`. The semantic cache can only be on where its
+/// model was loaded (`cache.semantic.enabled`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct InForce {
+    enabled: bool,
+    semantic: bool,
+    threshold: f32,
+}
+
+fn in_force(
+    cfg: &CacheConfig,
+    model_loaded: bool,
+    target: &str,
+    caller: Option<&KeyView>,
+    asked: &Asked,
+) -> InForce {
+    let base = CacheSettings {
+        enabled: Some(cfg.enabled),
+        semantic: Some(cfg.semantic.enabled),
+        threshold: Some(cfg.semantic.threshold),
+    };
+    let route = cfg
+        .routes
+        .iter()
+        .find(|r| Pattern::new(r.model.as_str()).matches(target))
+        .map(|r| r.settings())
+        .unwrap_or_default();
+    let key = caller.and_then(|k| k.key.cache.clone()).unwrap_or_default();
+    let s = key.over(&route).over(&base);
+    let enabled = s.enabled.unwrap_or(false) && asked.mode != Some(Mode::Off);
+    let semantic = match asked.mode {
+        Some(Mode::Semantic) => true,
+        Some(Mode::Exact | Mode::Off) => false,
+        None => s.semantic.unwrap_or(false),
+    };
+    InForce {
+        enabled,
+        semantic: enabled && semantic && model_loaded,
+        threshold: asked
+            .threshold
+            .or(s.threshold)
+            .unwrap_or(crate::cache::DEFAULT_THRESHOLD),
+    }
 }
 
 /// The partition's owner: the key, its team or its customer (a key without
@@ -209,18 +294,18 @@ fn target_name(t: &Target) -> String {
     format!("{}/{}", t.provider.name, t.model)
 }
 
-fn key_for(
+fn keys_for(
     format: Format,
     raw: &[u8],
     tenant: &str,
     (target, upstream): (&str, Format),
-) -> Result<Key, key::NotKeyed> {
+) -> Result<Keys, key::NotKeyed> {
     let scope = Scope {
         tenant,
         target,
         upstream,
     };
-    key::keys(format, raw, &scope).map(|k| k.exact)
+    key::keys(format, raw, &scope)
 }
 
 /// The lookup phase. `Some` is a hit to answer with; `None` goes upstream,
@@ -234,43 +319,79 @@ pub(super) fn lookup(
     targets: &[Target],
 ) -> Option<Hit> {
     let cfg = &gw.config.cache;
-    if !cfg.enabled {
+    let named: Vec<(String, Format)> = targets
+        .iter()
+        .map(|t| (target_name(t), t.provider.wire))
+        .collect();
+    let force = in_force(cfg, gw.embedder.is_some(), &named[0].0, caller, asked);
+    if !force.enabled && asked.mode.is_none() && !cfg.enabled {
+        // Off everywhere and not asked about: no cache status at all.
         return None;
     }
     let counters = &gw.cache.counters;
-    let bump = |c: &std::sync::atomic::AtomicU64| {
-        c.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let bump = |c: &AtomicU64| {
+        c.fetch_add(1, Ordering::Relaxed);
     };
     let bypass = |ctx: &mut Ctx| {
         bump(&counters.bypasses);
         ctx.cache.status = Some(CacheStatus::Bypass);
         None
     };
-    if asked.off || ctx.endpoint != Endpoint::ChatCompletions {
+    if !force.enabled || ctx.endpoint != Endpoint::ChatCompletions {
         return bypass(ctx);
     }
     let tenant = tenant(cfg.scope, caller, asked);
-    let named: Vec<(String, Format)> = targets
-        .iter()
-        .map(|t| (target_name(t), t.provider.wire))
-        .collect();
-    let primary = match key_for(ctx.inbound, raw, &tenant, (&named[0].0, named[0].1)) {
+    let keys = match keys_for(ctx.inbound, raw, &tenant, (&named[0].0, named[0].1)) {
         Ok(k) => k,
         Err(e) => {
             tracing::debug!(request = %ctx.id, reason = %e, "not cached");
             return bypass(ctx);
         }
     };
-    let found = gw.cache.get(&primary, now_ms()).unwrap_or_else(|e| {
-        bump(&counters.errors);
-        tracing::warn!(error = %e, "cache lookup failed; the request goes upstream");
-        None
-    });
+    let get = |key: &Key| {
+        gw.cache.get(key, now_ms()).unwrap_or_else(|e| {
+            bump(&counters.errors);
+            tracing::warn!(error = %e, "cache lookup failed; the request goes upstream");
+            None
+        })
+    };
+    let mut found = get(&keys.exact).map(|hit| (hit, None));
+    let mut embedding = None;
+    let mut partition = None;
+    // On an exact miss the question is embedded (when the model is loaded)
+    // to look it up semantically and to store it with its answer, so that
+    // later requests may find it semantically even if this one did not.
+    let embed = force.semantic || !asked.no_store;
+    if found.is_none()
+        && embed
+        && let (Some(embedder), Some(sem)) = (&gw.embedder, &keys.semantic)
+    {
+        match embedder.embed(&sem.text) {
+            Ok(v) => {
+                if force.semantic
+                    && let Some(n) = gw.cache.nearest(&sem.partition, &v)
+                    && n.similarity >= force.threshold
+                {
+                    found = get(&n.key).map(|hit| (hit, Some(n.similarity)));
+                }
+                embedding = Some((embedder.fingerprint(), v));
+                partition = Some(sem.partition);
+            }
+            Err(e) => {
+                bump(&counters.semantic_errors);
+                tracing::debug!(request = %ctx.id, error = %e, "question not embedded; exact lookup only");
+            }
+        }
+    }
     match found {
-        Some(hit) => {
+        Some((hit, similarity)) => {
             bump(&counters.hits);
+            if similarity.is_some() {
+                bump(&counters.semantic_hits);
+            }
             ctx.cache.status = Some(CacheStatus::Hit);
             ctx.cache.saved_micros = hit.cost_micros;
+            ctx.cache.similarity = similarity;
             ctx.on_target(0, &targets[0], None);
             Some(hit)
         }
@@ -282,7 +403,9 @@ pub(super) fn lookup(
                     format: ctx.inbound,
                     raw: raw.clone(),
                     tenant,
-                    primary,
+                    primary: keys.exact,
+                    primary_partition: partition,
+                    embedding,
                     targets: named,
                     ttl: asked.ttl.unwrap_or(cfg.ttl),
                 });
@@ -293,7 +416,8 @@ pub(super) fn lookup(
 }
 
 /// At finish: a complete, successful answer is stored under its target's
-/// key with what it cost. A database error is counted, never returned.
+/// key with what it cost, and with its question's embedding under the
+/// target's partition. A database error is counted, never returned.
 pub(super) fn store(gw: &Gateway, ctx: &mut Ctx, cost_micros: u64) {
     let Some(p) = ctx.cache.pending.take() else {
         return;
@@ -313,13 +437,21 @@ pub(super) fn store(gw: &Gateway, ctx: &mut Ctx, cost_micros: u64) {
     let Some((name, wire)) = p.targets.get(index) else {
         return;
     };
-    let key = if index == 0 {
-        p.primary
+    let (key, partition) = if index == 0 {
+        (p.primary, p.primary_partition)
     } else {
-        match key_for(p.format, &p.raw, &p.tenant, (name, *wire)) {
-            Ok(k) => k,
+        match keys_for(p.format, &p.raw, &p.tenant, (name, *wire)) {
+            Ok(k) => (k.exact, k.semantic.map(|s| s.partition)),
             Err(_) => return,
         }
+    };
+    let question = match (partition, p.embedding) {
+        (Some(partition), Some((model, vector))) => Some(Question {
+            model,
+            partition,
+            vector,
+        }),
+        _ => None,
     };
     let entry = Entry {
         body: &body,
@@ -327,12 +459,10 @@ pub(super) fn store(gw: &Gateway, ctx: &mut Ctx, cost_micros: u64) {
         target: name,
         now_ms: now_ms(),
         ttl_ms: p.ttl.as_millis() as u64,
+        question,
     };
     if let Err(e) = gw.cache.put(&key, &entry) {
-        gw.cache
-            .counters
-            .errors
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        gw.cache.counters.errors.fetch_add(1, Ordering::Relaxed);
         tracing::warn!(error = %e, "storing an answer in the cache failed");
     }
 }
@@ -443,11 +573,11 @@ mod tests {
             ("x-tollgate-cache-no-store", "true"),
         ]))
         .unwrap();
-        assert!(a.off && a.no_store);
+        assert!(a.mode == Some(Mode::Off) && a.no_store);
         assert_eq!(a.ttl, Some(Duration::from_secs(90)));
         let a = Asked::from_headers(&headers(&[("x-tollgate-cache-ttl", "10m")])).unwrap();
         assert_eq!(a.ttl, Some(Duration::from_secs(600)));
-        assert!(!a.off && !a.no_store);
+        assert!(a.mode.is_none() && !a.no_store);
         for (h, v, named) in [
             ("x-tollgate-cache", "sometimes", "x-tollgate-cache"),
             ("x-tollgate-cache-ttl", "soon", "x-tollgate-cache-ttl"),

@@ -257,3 +257,40 @@ pub fn status_kib(pid: u32, field: &str) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse().ok())
         .unwrap()
 }
+
+/// Requests the mock has answered since it started (`/mock/stats`).
+pub async fn upstream_requests(mock: &Proc) -> u64 {
+    let v: serde_json::Value = reqwest::get(mock.url("/mock/stats"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["requests"].as_u64().unwrap()
+}
+
+/// The text of a whole OpenAI chat completion.
+pub fn text_of(body: &str) -> String {
+    let v: serde_json::Value = serde_json::from_str(body).unwrap();
+    v["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// `GET /api/cache` with admin token `token`.
+pub async fn cache_stats_with(gw: &Gateway, token: &str) -> serde_json::Value {
+    admin_call(gw.url("/api/cache"), token, reqwest::Method::GET, None)
+        .await
+        .1
+}
+
+/// `GET /metrics`.
+pub async fn metrics_text(gw: &Gateway) -> String {
+    reqwest::get(gw.url("/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}

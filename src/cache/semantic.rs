@@ -1,0 +1,489 @@
+//! The semantic cache's index: for each partition (everything of a request
+//! but its last question, `key::Semantic`), the embeddings of the questions
+//! whose answers are stored, and for a new question the stored one nearest
+//! to it.
+//!
+//! A partition of up to [`FLAT_MAX`] questions is searched exactly, by
+//! comparing with each. A larger one is an HNSW graph (`hnsw_rs`, an
+//! approximate nearest-neighbour search): a partition that holds 100 k
+//! questions (one tenant, one model, one system prompt) is searched in
+//! about as many steps as one of a few hundred.
+//!
+//! Questions leave with their answers (expiry, eviction, clearing). A graph
+//! cannot delete a point, so a departed question is only hidden from
+//! searches; once the hidden outnumber the live, the graph is rebuilt from
+//! its live points (or becomes flat again). The index is in memory only:
+//! each stored answer's row holds its question's embedding, and
+//! `store::CacheStore::open` rebuilds the index from the rows at start.
+//!
+//! Every vector is a unit vector (the embedder normalises), so the
+//! similarity of two questions is the dot product of their embeddings:
+//! 1 for the same text, about 0 for unrelated ones.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+
+use hnsw_rs::anndists::dist::Distance;
+use hnsw_rs::hnsw::Hnsw;
+use hnsw_rs::prelude::FilterT;
+
+use super::key::Key;
+
+/// Up to this many questions a partition is searched by comparing with each
+/// (256 dimensions × 1,024 is a quarter of a million multiply-adds, tens of
+/// microseconds); past it, by its graph.
+pub const FLAT_MAX: usize = 1024;
+
+/// Graph parameters: links per point, and candidates kept while building
+/// and while searching. Larger is slower and finds the true nearest more
+/// often; these found it in `tests` and `benches/cache_hit.rs`.
+const LINKS: usize = 16;
+const EF_BUILD: usize = 100;
+const EF_SEARCH: usize = 64;
+const LAYERS: usize = 16;
+
+/// The nearest stored question, and how similar it is.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Nearest {
+    /// The exact key its answer is stored under.
+    pub key: Key,
+    pub similarity: f32,
+}
+
+/// Cosine distance of unit vectors, never negative (rounding can make the
+/// dot product of a vector with itself pass 1).
+#[derive(Debug, Clone, Copy, Default)]
+struct Cosine;
+
+impl Distance<f32> for Cosine {
+    fn eval(&self, a: &[f32], b: &[f32]) -> f32 {
+        (1.0 - dot(a, b)).max(0.0)
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+struct Graph {
+    hnsw: Hnsw<'static, f32, Cosine>,
+    /// Points still stored, by point id.
+    live: HashMap<usize, Key>,
+    /// Points hidden from searches.
+    hidden: usize,
+}
+
+/// Searches see only live points.
+struct Live<'a>(&'a HashMap<usize, Key>);
+
+impl FilterT for Live<'_> {
+    fn hnsw_filter(&self, id: &usize) -> bool {
+        self.0.contains_key(id)
+    }
+}
+
+impl Graph {
+    fn build(points: &[(usize, Key, Vec<f32>)]) -> Graph {
+        let hnsw = Hnsw::new(
+            LINKS,
+            points.len().max(FLAT_MAX * 2),
+            LAYERS,
+            EF_BUILD,
+            Cosine,
+        );
+        let data: Vec<(&[f32], usize)> = points
+            .iter()
+            .map(|(id, _, v)| (v.as_slice(), *id))
+            .collect();
+        hnsw.parallel_insert_slice(&data);
+        Graph {
+            hnsw,
+            live: points.iter().map(|(id, k, _)| (*id, *k)).collect(),
+            hidden: 0,
+        }
+    }
+
+    /// Every live point with its vector, read back from the graph.
+    fn live_points(&self) -> Vec<(usize, Key, Vec<f32>)> {
+        let points = self.hnsw.get_point_indexation();
+        let mut out = Vec::with_capacity(self.live.len());
+        for layer in 0..=usize::from(points.get_max_level_observed()) {
+            for p in points.get_layer_iterator(layer) {
+                let id = p.get_origin_id();
+                if let Some(k) = self.live.get(&id) {
+                    out.push((id, *k, p.get_v().to_vec()));
+                }
+            }
+        }
+        out
+    }
+}
+
+enum Points {
+    Flat(Vec<(usize, Key, Vec<f32>)>),
+    Graph(Graph),
+}
+
+impl Points {
+    fn len(&self) -> usize {
+        match self {
+            Points::Flat(v) => v.len(),
+            Points::Graph(g) => g.live.len(),
+        }
+    }
+
+    fn insert(&mut self, id: usize, key: Key, v: Vec<f32>) {
+        match self {
+            Points::Flat(points) => {
+                points.push((id, key, v));
+                if points.len() > FLAT_MAX {
+                    *self = Points::Graph(Graph::build(points));
+                }
+            }
+            Points::Graph(g) => {
+                g.hnsw.insert_slice((&v, id));
+                g.live.insert(id, key);
+            }
+        }
+    }
+
+    fn remove(&mut self, id: usize) {
+        match self {
+            Points::Flat(points) => {
+                if let Some(at) = points.iter().position(|p| p.0 == id) {
+                    points.swap_remove(at);
+                }
+            }
+            Points::Graph(g) => {
+                if g.live.remove(&id).is_some() {
+                    g.hidden += 1;
+                }
+                if g.hidden > g.live.len() {
+                    let live = g.live_points();
+                    *self = if live.len() <= FLAT_MAX {
+                        Points::Flat(live)
+                    } else {
+                        Points::Graph(Graph::build(&live))
+                    };
+                }
+            }
+        }
+    }
+
+    fn nearest(&self, q: &[f32]) -> Option<Nearest> {
+        match self {
+            Points::Flat(points) => points
+                .iter()
+                .map(|(_, key, v)| Nearest {
+                    key: *key,
+                    similarity: dot(q, v),
+                })
+                .max_by(|a, b| a.similarity.total_cmp(&b.similarity)),
+            Points::Graph(g) => g
+                .hnsw
+                .search_filter(q, 1, EF_SEARCH, Some(&Live(&g.live)))
+                .into_iter()
+                .filter_map(|n| {
+                    g.live.get(&n.d_id).map(|key| Nearest {
+                        key: *key,
+                        similarity: 1.0 - n.distance,
+                    })
+                })
+                .max_by(|a, b| a.similarity.total_cmp(&b.similarity)),
+        }
+    }
+}
+
+/// Where a stored question is.
+#[derive(Clone, Copy)]
+struct Place {
+    partition: Key,
+    id: usize,
+}
+
+/// The semantic index of one node.
+pub struct SemanticIndex {
+    dims: usize,
+    partitions: RwLock<HashMap<Key, Arc<RwLock<Points>>>>,
+    /// Each stored answer's question, by its exact key.
+    places: Mutex<HashMap<Key, Place>>,
+    next_id: std::sync::atomic::AtomicUsize,
+}
+
+/// An embedding of the wrong length (another model's): never compared.
+#[derive(Debug, thiserror::Error)]
+#[error("an embedding of {found} dimensions, the index holds {dims}")]
+pub struct WrongDimensions {
+    pub found: usize,
+    pub dims: usize,
+}
+
+impl SemanticIndex {
+    pub fn new(dims: usize) -> SemanticIndex {
+        SemanticIndex {
+            dims,
+            partitions: RwLock::default(),
+            places: Mutex::default(),
+            next_id: Default::default(),
+        }
+    }
+
+    pub fn dims(&self) -> usize {
+        self.dims
+    }
+
+    fn check(&self, v: &[f32]) -> Result<(), WrongDimensions> {
+        if v.len() == self.dims {
+            Ok(())
+        } else {
+            Err(WrongDimensions {
+                found: v.len(),
+                dims: self.dims,
+            })
+        }
+    }
+
+    fn partition(&self, p: &Key) -> Option<Arc<RwLock<Points>>> {
+        self.partitions.read().expect("partitions").get(p).cloned()
+    }
+
+    /// Adds the question of the answer stored under `key`, in `partition`
+    /// (replacing what `key` had).
+    pub fn insert(&self, partition: Key, key: Key, v: Vec<f32>) -> Result<(), WrongDimensions> {
+        self.check(&v)?;
+        self.remove(&key);
+        let id = self
+            .next_id
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let points = self
+            .partitions
+            .write()
+            .expect("partitions")
+            .entry(partition)
+            .or_insert_with(|| Arc::new(RwLock::new(Points::Flat(Vec::new()))))
+            .clone();
+        points.write().expect("points").insert(id, key, v);
+        self.places
+            .lock()
+            .expect("places")
+            .insert(key, Place { partition, id });
+        Ok(())
+    }
+
+    /// Adds many questions at once (at start): a large partition's graph
+    /// is built in one parallel pass.
+    pub fn extend(&self, rows: Vec<(Key, Key, Vec<f32>)>) {
+        let mut by_partition: HashMap<Key, Vec<(usize, Key, Vec<f32>)>> = HashMap::new();
+        for (partition, key, v) in rows {
+            if self.check(&v).is_err() {
+                continue;
+            }
+            self.remove(&key);
+            let id = self
+                .next_id
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.places
+                .lock()
+                .expect("places")
+                .insert(key, Place { partition, id });
+            by_partition
+                .entry(partition)
+                .or_default()
+                .push((id, key, v));
+        }
+        let mut partitions = self.partitions.write().expect("partitions");
+        for (partition, points) in by_partition {
+            let slot = partitions
+                .entry(partition)
+                .or_insert_with(|| Arc::new(RwLock::new(Points::Flat(Vec::new()))));
+            let mut slot = slot.write().expect("points");
+            if slot.len() == 0 && points.len() > FLAT_MAX {
+                *slot = Points::Graph(Graph::build(&points));
+            } else {
+                for (id, key, v) in points {
+                    slot.insert(id, key, v);
+                }
+            }
+        }
+    }
+
+    /// Forgets the question of the answer stored under `key`.
+    pub fn remove(&self, key: &Key) {
+        let Some(place) = self.places.lock().expect("places").remove(key) else {
+            return;
+        };
+        let Some(points) = self.partition(&place.partition) else {
+            return;
+        };
+        let mut points = points.write().expect("points");
+        points.remove(place.id);
+        if points.len() == 0 {
+            drop(points);
+            let mut partitions = self.partitions.write().expect("partitions");
+            if partitions
+                .get(&place.partition)
+                .is_some_and(|p| p.read().expect("points").len() == 0)
+            {
+                partitions.remove(&place.partition);
+            }
+        }
+    }
+
+    /// Forgets everything.
+    pub fn clear(&self) {
+        self.places.lock().expect("places").clear();
+        self.partitions.write().expect("partitions").clear();
+    }
+
+    /// The stored question in `partition` nearest to `q`.
+    pub fn nearest(&self, partition: &Key, q: &[f32]) -> Result<Option<Nearest>, WrongDimensions> {
+        self.check(q)?;
+        Ok(self
+            .partition(partition)
+            .and_then(|p| p.read().expect("points").nearest(q)))
+    }
+
+    /// How many questions the index holds.
+    pub fn len(&self) -> usize {
+        self.places.lock().expect("places").len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A deterministic unit vector near `base` when `spread` is small.
+    fn vector(seed: u64, dims: usize) -> Vec<f32> {
+        let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+        let mut v: Vec<f32> = (0..dims)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                (x % 2001) as f32 / 1000.0 - 1.0
+            })
+            .collect();
+        let n = v.iter().map(|a| a * a).sum::<f32>().sqrt();
+        v.iter_mut().for_each(|a| *a /= n);
+        v
+    }
+
+    fn near(v: &[f32], seed: u64, by: f32) -> Vec<f32> {
+        let noise = vector(seed, v.len());
+        let mut out: Vec<f32> = v.iter().zip(&noise).map(|(a, b)| a + by * b).collect();
+        let n = out.iter().map(|a| a * a).sum::<f32>().sqrt();
+        out.iter_mut().for_each(|a| *a /= n);
+        out
+    }
+
+    fn key(n: u32) -> Key {
+        let mut k = [0u8; 32];
+        k[..4].copy_from_slice(&n.to_be_bytes());
+        Key(k)
+    }
+
+    /// What an exact search over `stored` finds for `q`.
+    fn brute(stored: &[(Key, Vec<f32>)], q: &[f32]) -> Key {
+        stored
+            .iter()
+            .max_by(|a, b| dot(q, &a.1).total_cmp(&dot(q, &b.1)))
+            .unwrap()
+            .0
+    }
+
+    #[test]
+    fn partitions_never_meet_and_departed_questions_are_never_found() {
+        let idx = SemanticIndex::new(8);
+        let (p, other) = (key(1000), key(2000));
+        let v = vector(1, 8);
+        idx.insert(p, key(1), v.clone()).unwrap();
+        let found = idx.nearest(&p, &v).unwrap().unwrap();
+        assert_eq!(found.key, key(1));
+        assert!((found.similarity - 1.0).abs() < 1e-5);
+        assert_eq!(idx.nearest(&other, &v).unwrap(), None);
+        idx.remove(&key(1));
+        assert_eq!(idx.nearest(&p, &v).unwrap(), None);
+        assert!(idx.is_empty());
+        assert!(idx.insert(p, key(2), vec![1.0; 9]).is_err());
+        assert!(idx.nearest(&p, &[1.0; 3]).is_err());
+    }
+
+    /// Past `FLAT_MAX` a partition is a graph; a question near a stored one
+    /// still finds it, removal hides it, and after most are removed the
+    /// graph is rebuilt from the rest, which are still found.
+    #[test]
+    fn a_large_partition_finds_what_an_exact_search_finds() {
+        let dims = 32;
+        let idx = SemanticIndex::new(dims);
+        let p = key(u32::MAX);
+        let n = FLAT_MAX as u32 * 2;
+        let stored: Vec<(Key, Vec<f32>)> =
+            (0..n).map(|i| (key(i), vector(i as u64, dims))).collect();
+        for (k, v) in &stored {
+            idx.insert(p, *k, v.clone()).unwrap();
+        }
+        assert!(matches!(
+            *idx.partition(&p).unwrap().read().unwrap(),
+            Points::Graph(_)
+        ));
+        let mut agree = 0;
+        for i in 0..200u32 {
+            let q = near(&stored[(i * 7 % n) as usize].1, 10_000 + i as u64, 0.2);
+            if idx.nearest(&p, &q).unwrap().unwrap().key == brute(&stored, &q) {
+                agree += 1;
+            }
+        }
+        assert!(
+            agree >= 196,
+            "the graph found the nearest {agree} times of 200"
+        );
+        // Remove three quarters: hidden, then rebuilt from the rest.
+        let kept: Vec<(Key, Vec<f32>)> = stored
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| i % 4 == 0)
+            .map(|(_, s)| s.clone())
+            .collect();
+        for (i, (k, _)) in stored.iter().enumerate() {
+            if i % 4 != 0 {
+                idx.remove(k);
+            }
+        }
+        assert_eq!(idx.len(), kept.len());
+        assert!(matches!(
+            *idx.partition(&p).unwrap().read().unwrap(),
+            Points::Flat(_)
+        ));
+        for (i, (k, v)) in kept.iter().enumerate().take(50) {
+            let found = idx.nearest(&p, v).unwrap().unwrap();
+            assert_eq!(found.key, *k, "{i}");
+        }
+    }
+
+    #[test]
+    fn a_large_partition_loaded_at_once_is_one_graph() {
+        let dims = 16;
+        let idx = SemanticIndex::new(dims);
+        let p = key(u32::MAX);
+        let rows: Vec<(Key, Key, Vec<f32>)> = (0..FLAT_MAX as u32 + 10)
+            .map(|i| (p, key(i), vector(i as u64, dims)))
+            .chain([(key(7), key(u32::MAX - 1), vector(5, dims))])
+            .collect();
+        let v3 = rows[3].2.clone();
+        idx.extend(rows);
+        assert_eq!(idx.len(), FLAT_MAX + 11);
+        assert_eq!(idx.nearest(&p, &v3).unwrap().unwrap().key, key(3));
+        assert_eq!(
+            idx.nearest(&key(7), &vector(5, dims)).unwrap().unwrap().key,
+            key(u32::MAX - 1)
+        );
+        idx.clear();
+        assert!(idx.is_empty());
+        assert_eq!(idx.nearest(&p, &v3).unwrap(), None);
+    }
+}
