@@ -222,7 +222,8 @@ fn answer(i: usize) -> Vec<u8> {
 /// through the gateway would have stored them.
 fn fill(dir: &Path, n: usize, e: &Embedder) -> Duration {
     let t = Instant::now();
-    let store = Store::open(dir).unwrap();
+    // Where the node keeps its database (`node::run`: `data_dir/db`).
+    let store = Store::open(&dir.join("db")).unwrap();
     let cache = CacheStore::open(store.clone(), u64::MAX / 4, 0, None).unwrap();
     let scope = Scope {
         tenant: "anonymous",
@@ -279,16 +280,16 @@ fn start(dir: &Path, model: &Path, mock: SocketAddr) -> (Proc, SocketAddr, Durat
         .spawn()
         .unwrap();
     let proc = Proc(child);
-    wait_up(addr, Duration::from_secs(1800));
+    wait_up(addr, "/ready", Duration::from_secs(1800));
     (proc, addr, t.elapsed())
 }
 
-fn wait_up(addr: SocketAddr, within: Duration) {
+fn wait_up(addr: SocketAddr, path: &str, within: Duration) {
     use std::io::{Read, Write};
     let deadline = Instant::now() + within;
     while Instant::now() < deadline {
         if let Ok(mut s) = std::net::TcpStream::connect(addr) {
-            let _ = write!(s, "GET /ready HTTP/1.0\r\nHost: {addr}\r\n\r\n");
+            let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
             let mut head = [0u8; 12];
             if s.read_exact(&mut head).is_ok() && head.ends_with(b"200") {
                 return;
@@ -370,7 +371,7 @@ fn main() {
             .spawn()
             .unwrap(),
     );
-    wait_up(mock_addr, Duration::from_secs(30));
+    wait_up(mock_addr, "/v1/models", Duration::from_secs(30));
     let client = reqwest::Client::new();
 
     // The empty gateway's memory, to subtract.
