@@ -273,15 +273,7 @@ async fn streamed_answers_are_stored_once_complete_and_replayed_as_streams() {
 }
 
 async fn key(gw: &Gateway, body: Value) -> String {
-    let (s, k) = admin_call(
-        gw.url("/api/keys"),
-        TOKEN,
-        reqwest::Method::POST,
-        Some(body),
-    )
-    .await;
-    assert_eq!(s, 201, "{k}");
-    k["secret"].as_str().unwrap().to_string()
+    create_key(gw, TOKEN, body).await
 }
 
 #[tokio::test]
@@ -357,12 +349,7 @@ async fn the_cache_survives_a_restart_and_evicts_past_max_bytes() {
     let gw = Gateway::start(&cfg).await;
     let ask = |i: usize| json!({"model": "mock/mock-1", "messages": [{"role": "user", "content": format!("question {i}")}]});
     assert_eq!(chat(&gw, &[], &ask(0)).await.cache, "miss");
-    let Gateway { proc, dir } = gw;
-    proc.terminate();
-    let mut proc = proc;
-    proc.child.wait().unwrap();
-    drop(proc);
-    let gw = Gateway::start_in(&cfg, dir).await;
+    let gw = gw.restart(&cfg).await;
     assert_eq!(
         chat(&gw, &[], &ask(0)).await.cache,
         "hit",

@@ -134,15 +134,7 @@ async fn stored(gw: &Gateway, n: u64) {
 }
 
 async fn new_key(gw: &Gateway, body: Value) -> String {
-    let (s, k) = admin_call(
-        gw.url("/api/keys"),
-        TOKEN,
-        reqwest::Method::POST,
-        Some(body),
-    )
-    .await;
-    assert_eq!(s, 201, "{k}");
-    k["secret"].as_str().unwrap().to_string()
+    create_key(gw, TOKEN, body).await
 }
 
 #[tokio::test]
@@ -533,12 +525,7 @@ async fn the_index_is_rebuilt_at_start_and_unembeddable_questions_go_upstream() 
     let key = new_key(&gw, json!({"name": "restart"})).await;
     assert_eq!(chat(&gw, &key, &[], &ask(QUESTION)).await.cache, "miss");
     stored(&gw, 1).await;
-    let Gateway { proc, dir: data } = gw;
-    proc.terminate();
-    let mut proc = proc;
-    proc.child.wait().unwrap();
-    drop(proc);
-    let gw = Gateway::start_in(&cfg, data).await;
+    let gw = gw.restart(&cfg).await;
     let hit = chat(&gw, &key, &[], &ask(PARAPHRASE)).await;
     assert_eq!(
         (hit.cache.as_str(), hit.kind.as_str()),

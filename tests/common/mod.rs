@@ -124,6 +124,16 @@ impl Gateway {
         self.proc.url(path)
     }
 
+    /// Stops the node gracefully (SIGTERM, waited for) and starts it again
+    /// on the same data directory with `config`.
+    pub async fn restart(self, config: &str) -> Gateway {
+        let Gateway { mut proc, dir } = self;
+        proc.terminate();
+        proc.child.wait().unwrap();
+        drop(proc);
+        Gateway::start_in(config, dir).await
+    }
+
     /// The admin token the node generated for itself (when its config sets none).
     pub fn generated_admin_token(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("data/admin-token"))
@@ -293,4 +303,18 @@ pub async fn metrics_text(gw: &Gateway) -> String {
         .text()
         .await
         .unwrap()
+}
+
+/// Creates a virtual key through the admin API with admin token `token`
+/// (201 expected) and returns its secret.
+pub async fn create_key(gw: &Gateway, token: &str, fields: serde_json::Value) -> String {
+    let (s, k) = admin_call(
+        gw.url("/api/keys"),
+        token,
+        reqwest::Method::POST,
+        Some(fields),
+    )
+    .await;
+    assert_eq!(s, 201, "{k}");
+    k["secret"].as_str().unwrap().to_string()
 }
