@@ -21,6 +21,12 @@
 /// `tests/data/cache/` (`docs/cache.md`, "Hit and false-hit rates").
 pub const DEFAULT_THRESHOLD: f32 = 0.95;
 
+/// Whether `t` can be a similarity threshold: a number in (0, 1] (0 would
+/// serve any stored answer, and no similarity passes 1).
+pub fn valid_threshold(t: f32) -> bool {
+    t > 0.0 && t <= 1.0
+}
+
 pub mod embed;
 pub mod key;
 pub mod semantic;

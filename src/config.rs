@@ -800,7 +800,7 @@ impl Config {
             return Err(invalid("cache.max_bytes", "must be positive"));
         }
         let t = self.cache.semantic.threshold;
-        if !(t > 0.0 && t <= 1.0) {
+        if !crate::cache::valid_threshold(t) {
             return Err(invalid(
                 "cache.semantic.threshold",
                 format!("{t} is not in (0, 1]"),

@@ -228,10 +228,6 @@ impl SemanticIndex {
         }
     }
 
-    pub fn dims(&self) -> usize {
-        self.dims
-    }
-
     fn check(&self, v: &[f32]) -> Result<(), WrongDimensions> {
         if v.len() == self.dims {
             Ok(())

@@ -302,11 +302,6 @@ impl CacheStore {
         })
     }
 
-    /// The embedding model's fingerprint, when the semantic cache is on.
-    pub fn semantic_model(&self) -> Option<u64> {
-        self.semantic.as_ref().map(|s| s.model)
-    }
-
     /// The stored question in `partition` nearest to `vector`; `None` when
     /// the semantic cache is off or the partition is empty.
     pub fn nearest(&self, partition: &Key, vector: &[f32]) -> Option<Nearest> {

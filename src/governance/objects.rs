@@ -275,7 +275,9 @@ impl CacheSettings {
     /// Why these settings cannot be used, if they cannot.
     pub fn problem(&self) -> Option<String> {
         match self.threshold {
-            Some(t) if !(t > 0.0 && t <= 1.0) => Some(format!("threshold {t} is not in (0, 1]")),
+            Some(t) if !crate::cache::valid_threshold(t) => {
+                Some(format!("threshold {t} is not in (0, 1]"))
+            }
             _ => None,
         }
     }

@@ -108,7 +108,7 @@ impl Asked {
         let threshold = match text("x-tollgate-cache-threshold")? {
             None => None,
             Some(t) => match t.parse::<f32>() {
-                Ok(v) if v > 0.0 && v <= 1.0 => Some(v),
+                Ok(v) if crate::cache::valid_threshold(v) => Some(v),
                 _ => {
                     return Err(ProxyError::new(
                         ErrorKind::InvalidRequest,
