@@ -23,9 +23,9 @@
 //! the client's round trip is shown too, with the mock's own round trip for
 //! the same request as the direct baseline.
 
-use std::net::{SocketAddr, TcpListener};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use tollgate::cache::embed::Embedder;
@@ -34,45 +34,12 @@ use tollgate::cache::store::{CacheStore, Entry, Question};
 use tollgate::store::Store;
 use tollgate::translate::Format;
 
+mod support;
+
+use support::{Proc, free_addr, model_dir, status_kib, wait_up};
+
 const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
 const TARGET: &str = "mock/mock-1";
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-fn model_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TOLLGATE_EMBED_MODEL") {
-        return dir.into();
-    }
-    let root = env!("CARGO_MANIFEST_DIR");
-    let out = Command::new(format!("{root}/scripts/cache/fetch-model.sh"))
-        .output()
-        .expect("run scripts/cache/fetch-model.sh");
-    assert!(out.status.success(), "scripts/cache/fetch-model.sh failed");
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
-fn status_kib(pid: u32, field: &str) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find_map(|l| l.strip_prefix(field))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
-}
 
 const VERBS: [&str; 24] = [
     "parse",
@@ -284,22 +251,6 @@ fn start(dir: &Path, model: &Path, mock: SocketAddr) -> (Proc, SocketAddr, Durat
     (proc, addr, t.elapsed())
 }
 
-fn wait_up(addr: SocketAddr, path: &str, within: Duration) {
-    use std::io::{Read, Write};
-    let deadline = Instant::now() + within;
-    while Instant::now() < deadline {
-        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
-            let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-            let mut head = [0u8; 12];
-            if s.read_exact(&mut head).is_ok() && head.ends_with(b"200") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{addr} did not come up");
-}
-
 struct Probe {
     overhead_us: Vec<u64>,
     round_trip: Vec<Duration>,
@@ -378,7 +329,7 @@ fn main() {
     let empty = tempfile::tempdir().unwrap();
     let (gw, _, _) = start(empty.path(), &model, mock_addr);
     std::thread::sleep(Duration::from_millis(500));
-    let base_rss = status_kib(gw.0.id(), "VmRSS:");
+    let base_rss = status_kib(gw.0.id(), "VmRSS:").unwrap_or(0);
     drop(gw);
 
     println!(
@@ -394,7 +345,7 @@ fn main() {
         let dir = tempfile::tempdir().unwrap();
         let filled = fill(dir.path(), n, &embedder);
         let (gw, addr, started) = start(dir.path(), &model, mock_addr);
-        let rss = status_kib(gw.0.id(), "VmRSS:");
+        let rss = status_kib(gw.0.id(), "VmRSS:").unwrap_or(0);
         let per_entry = (rss.saturating_sub(base_rss) as f64 * 1024.0) / n as f64;
         let url = format!("http://{addr}/v1/chat/completions");
         let stride = (n / probes.max(1)).max(1);

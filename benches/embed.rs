@@ -8,10 +8,13 @@
 //! TOLLGATE_EMBED_MODEL=dir EMBED_ITERS=5000 cargo bench --bench embed
 //! ```
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use tollgate::cache::embed::{Embedder, Limits};
+
+mod support;
+
+use support::model_dir;
 
 /// 50 words, the size of an ordinary chat question with a little context.
 const PROMPT_50: &str = "I am planning a three day trip to Lisbon in late October with \
@@ -19,29 +22,9 @@ const PROMPT_50: &str = "I am planning a three day trip to Lisbon in late Octobe
     short walks, but not long queues. Could you suggest a relaxed daily plan, with one \
     rainy day option, and tell us where to stay?";
 
-fn model_dir() -> PathBuf {
-    if let Some(dir) = std::env::var_os("TOLLGATE_EMBED_MODEL") {
-        return dir.into();
-    }
-    let root = env!("CARGO_MANIFEST_DIR");
-    let out = std::process::Command::new(format!("{root}/scripts/cache/fetch-model.sh"))
-        .output()
-        .expect("run scripts/cache/fetch-model.sh");
-    assert!(out.status.success(), "scripts/cache/fetch-model.sh failed");
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
-}
-
 /// This process's resident set, from /proc (Linux), in KiB.
 fn rss_kib(field: &str) -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(field))?
-        .trim()
-        .trim_end_matches(" kB")
-        .trim()
-        .parse()
-        .ok()
+    support::status_kib(std::process::id(), field)
 }
 
 fn time(e: &Embedder, text: &str, iters: usize) -> (Duration, Duration, usize) {

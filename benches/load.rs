@@ -17,8 +17,8 @@
 //! also goes through HAProxy in HTTP mode with keep-alive to the mock, and
 //! its added latency and throughput ratio are reported beside the gateway's.
 
-use std::net::{SocketAddr, TcpListener};
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,49 +27,20 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+mod support;
+
+use support::{Proc, free_addr, status_kib};
+
 const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
-
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
 
 /// Waits until `GET path` on `addr` answers 200.
 fn wait_up(addr: SocketAddr, path: &str) {
-    use std::io::{Read, Write};
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if let Ok(mut s) = std::net::TcpStream::connect(addr) {
-            let _ = write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n");
-            let mut head = [0u8; 12];
-            if s.read_exact(&mut head).is_ok() && head.ends_with(b"200") {
-                return;
-            }
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("{addr}{path} did not come up");
+    support::wait_up(addr, path, Duration::from_secs(30));
 }
 
 /// Peak resident set size of a process, in KiB.
 fn peak_rss_kib(pid: u32) -> u64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap_or(0)
+    status_kib(pid, "VmHWM:").unwrap_or(0)
 }
 
 struct Stats {
