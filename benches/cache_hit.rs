@@ -216,6 +216,7 @@ fn fill(dir: &Path, n: usize, e: &Embedder) -> Duration {
                 partition: sem.partition,
                 vector: e.embed(&sem.text).unwrap(),
             }),
+            asker: None,
         };
         cache.put(&keys.exact, &entry).unwrap();
     }
@@ -242,6 +243,7 @@ fn start(dir: &Path, model: &Path, mock: SocketAddr) -> (Proc, SocketAddr, Durat
         .arg(&cfg)
         .env("TOLLGATE_SERVER__LISTEN", addr.to_string())
         .env("TOLLGATE_SERVER__DATA_DIR", dir)
+        .env("TOLLGATE_SERVER__ADMIN_TOKEN", ADMIN)
         .env("TOLLGATE_LOG", "warn")
         .stdout(Stdio::null())
         .spawn()
@@ -251,27 +253,55 @@ fn start(dir: &Path, model: &Path, mock: SocketAddr) -> (Proc, SocketAddr, Durat
     (proc, addr, t.elapsed())
 }
 
-struct Probe {
-    overhead_us: Vec<u64>,
-    round_trip: Vec<Duration>,
-    kinds: std::collections::BTreeMap<String, usize>,
-}
+const ADMIN: &str = "bench-admin-token";
 
-async fn probe(client: &reqwest::Client, url: &str, bodies: &[Vec<u8>]) -> Probe {
-    let mut p = Probe {
-        overhead_us: Vec::new(),
-        round_trip: Vec::new(),
-        kinds: Default::default(),
-    };
-    for b in bodies {
-        let t = Instant::now();
-        let r = client
-            .post(url)
-            .header("content-type", "application/json")
-            .body(b.clone())
+/// Waits until the gateway at `addr` has indexed the stored questions
+/// (`indexing` in `GET /api/cache` is false); how long that took since
+/// `since`.
+async fn indexed(client: &reqwest::Client, addr: SocketAddr, since: Instant) -> Duration {
+    loop {
+        let v: serde_json::Value = client
+            .get(format!("http://{addr}/api/cache"))
+            .bearer_auth(ADMIN)
             .send()
             .await
+            .unwrap()
+            .json()
+            .await
             .unwrap();
+        if v["indexing"] == false {
+            return since.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What one kind of probe saw: gateway time (µs) and round trips by the
+/// answer's cache status, and each probe's status and answer text.
+#[derive(Default)]
+struct Probe {
+    overhead_us: std::collections::BTreeMap<String, Vec<u64>>,
+    round_trip: std::collections::BTreeMap<String, Vec<Duration>>,
+    answers: Vec<(String, String)>,
+}
+
+async fn probe(
+    client: &reqwest::Client,
+    url: &str,
+    bodies: &[Vec<u8>],
+    headers: &[(&str, String)],
+) -> Probe {
+    let mut p = Probe::default();
+    for b in bodies {
+        let t = Instant::now();
+        let mut req = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(b.clone());
+        for (k, v) in headers {
+            req = req.header(*k, v);
+        }
+        let r = req.send().await.unwrap();
         let h = |n: &str| r.headers().get(n).map(|v| v.to_str().unwrap().to_string());
         let kind = match (h("x-tollgate-cache"), h("x-tollgate-cache-type")) {
             (Some(c), Some(t)) => format!("{c} {t}"),
@@ -279,15 +309,21 @@ async fn probe(client: &reqwest::Client, url: &str, bodies: &[Vec<u8>]) -> Probe
             _ => "direct".into(),
         };
         if let Some(o) = h("x-tollgate-overhead-us") {
-            p.overhead_us.push(o.parse().unwrap());
+            p.overhead_us
+                .entry(kind.clone())
+                .or_default()
+                .push(o.parse().unwrap());
         }
         assert_eq!(r.status(), 200);
-        r.bytes().await.unwrap();
-        p.round_trip.push(t.elapsed());
-        *p.kinds.entry(kind).or_default() += 1;
+        let text = String::from_utf8_lossy(&r.bytes().await.unwrap()).into_owned();
+        p.round_trip
+            .entry(kind.clone())
+            .or_default()
+            .push(t.elapsed());
+        p.answers.push((kind, text));
     }
-    p.overhead_us.sort();
-    p.round_trip.sort();
+    p.overhead_us.values_mut().for_each(|v| v.sort());
+    p.round_trip.values_mut().for_each(|v| v.sort());
     p
 }
 
@@ -337,68 +373,129 @@ fn main() {
         probes,
         std::thread::available_parallelism().map_or(0, |n| n.get())
     );
+    let threshold: f32 = std::env::var("CACHE_THRESHOLD")
+        .ok()
+        .map_or(0.85, |s| s.parse().expect("CACHE_THRESHOLD: a number"));
     println!(
-        "| entries | fill | start (index rebuilt) | RSS added per entry | kind | hits | gateway p50 | gateway p99 | round trip p50 | round trip p99 |"
+        "| entries | fill | ready | indexed | RSS added per entry | probe | answered | n | gateway p50 | gateway p99 | round trip p50 | round trip p99 |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    let mut notes = Vec::new();
     for n in sizes {
         let dir = tempfile::tempdir().unwrap();
         let filled = fill(dir.path(), n, &embedder);
-        let (gw, addr, started) = start(dir.path(), &model, mock_addr);
+        let t = Instant::now();
+        let (gw, addr, ready) = start(dir.path(), &model, mock_addr);
+        let indexed = rt.block_on(indexed(&client, addr, t));
         let rss = status_kib(gw.0.id(), "VmRSS:").unwrap_or(0);
         let per_entry = (rss.saturating_sub(base_rss) as f64 * 1024.0) / n as f64;
         let url = format!("http://{addr}/v1/chat/completions");
         let stride = (n / probes.max(1)).max(1);
-        let picked: Vec<String> = (0..probes)
-            .map(|i| question((i * stride + i) % n))
+        let picked: Vec<usize> = (0..probes).map(|i| (i * stride + i) % n).collect();
+        let exact: Vec<Vec<u8>> = picked.iter().map(|&i| body(&question(i))).collect();
+        let semantic: Vec<Vec<u8>> = picked
+            .iter()
+            .map(|&i| body(&reworded(&question(i))))
             .collect();
-        let exact: Vec<Vec<u8>> = picked.iter().map(|q| body(q)).collect();
-        let semantic: Vec<Vec<u8>> = picked.iter().map(|q| body(&reworded(q))).collect();
+        let sims: Vec<f32> = picked
+            .iter()
+            .map(|&i| {
+                let q = question(i);
+                let a = embedder.embed(&q).unwrap();
+                let b = embedder.embed(&reworded(&q)).unwrap();
+                a.iter().zip(&b).map(|(x, y)| x * y).sum()
+            })
+            .collect();
         let direct: Vec<Vec<u8>> = picked
             .iter()
             .take(probes.min(500))
-            .map(|q| {
+            .map(|&i| {
                 serde_json::json!({"model": "mock-1", "messages": [
                     {"role": "system", "content": "You are a concise programming assistant."},
-                    {"role": "user", "content": q}]})
+                    {"role": "user", "content": question(i)}]})
                 .to_string()
                 .into_bytes()
             })
             .collect();
+        let at = [("x-tollgate-cache-threshold", threshold.to_string())];
         let runs = rt.block_on(async {
             // Warm the connection and the page cache.
-            probe(&client, &url, &exact[..exact.len().min(50)]).await;
+            probe(&client, &url, &exact[..exact.len().min(50)], &[]).await;
             vec![
-                ("exact", probe(&client, &url, &exact).await),
-                ("semantic", probe(&client, &url, &semantic).await),
+                ("exact", probe(&client, &url, &exact, &[]).await),
+                ("reworded", probe(&client, &url, &semantic, &at).await),
                 (
                     "mock direct",
                     probe(
                         &client,
                         &format!("http://{mock_addr}/v1/chat/completions"),
                         &direct,
+                        &[],
                     )
                     .await,
                 ),
             ]
         });
-        for (kind, p) in runs {
-            let hits: Vec<String> = p.kinds.iter().map(|(k, n)| format!("{k}: {n}")).collect();
-            let us = |d: Option<u64>| d.map_or("—".into(), |v| format!("{v} µs"));
-            let rt_us = |d: Option<Duration>| {
-                d.map_or("—".into(), |v| format!("{:.0} µs", v.as_secs_f64() * 1e6))
-            };
-            println!(
-                "| {n} | {:.1} s | {:.1} s | {per_entry:.0} B | {kind} | {} | {} | {} | {} | {} |",
-                filled.as_secs_f64(),
-                started.as_secs_f64(),
-                hits.join(", "),
-                us(q(&p.overhead_us, 0.5)),
-                us(q(&p.overhead_us, 0.99)),
-                rt_us(q(&p.round_trip, 0.5)),
-                rt_us(q(&p.round_trip, 0.99)),
-            );
+        for (kind, p) in &runs {
+            for (answered, us) in &p.overhead_us {
+                let trips = &p.round_trip[answered];
+                let fmt_us = |d: Option<u64>| d.map_or("—".into(), |v| format!("{v} µs"));
+                let rt_us = |d: Option<Duration>| {
+                    d.map_or("—".into(), |v| format!("{:.0} µs", v.as_secs_f64() * 1e6))
+                };
+                println!(
+                    "| {n} | {:.1} s | {:.1} s | {:.1} s | {per_entry:.0} B | {kind} | {answered} | {} | {} | {} | {} | {} |",
+                    filled.as_secs_f64(),
+                    ready.as_secs_f64(),
+                    indexed.as_secs_f64(),
+                    us.len(),
+                    fmt_us(q(us, 0.5)),
+                    fmt_us(q(us, 0.99)),
+                    rt_us(q(trips, 0.5)),
+                    rt_us(q(trips, 0.99)),
+                );
+            }
+            if p.overhead_us.is_empty() {
+                let trips: Vec<Duration> = p.round_trip.values().flatten().copied().collect();
+                let mut trips = trips;
+                trips.sort();
+                let rt_us = |d: Option<Duration>| {
+                    d.map_or("—".into(), |v| format!("{:.0} µs", v.as_secs_f64() * 1e6))
+                };
+                println!(
+                    "| {n} | | | | | {kind} | | {} | — | — | {} | {} |",
+                    trips.len(),
+                    rt_us(q(&trips, 0.5)),
+                    rt_us(q(&trips, 0.99)),
+                );
+            }
         }
+        // Which stored answer each reworded probe was served: its own
+        // question's, or a neighbour's.
+        let (_, reworded_run) = &runs[1];
+        let mut right = 0;
+        let mut wrong = 0;
+        for ((answered, text), &i) in reworded_run.answers.iter().zip(&picked) {
+            if answered == "hit semantic" {
+                if text.contains(&format!("Answer number {i}:")) {
+                    right += 1;
+                } else {
+                    wrong += 1;
+                }
+            }
+        }
+        let mut sorted = sims.clone();
+        sorted.sort_by(f32::total_cmp);
+        notes.push(format!(
+            "{n} entries: reworded probes at threshold {threshold}: {right} served their own question's answer, {wrong} a neighbour's; similarity of each reworded probe to its own question p10 {:.3}, p50 {:.3}, p90 {:.3}",
+            q(&sorted, 0.1).unwrap_or(0.0),
+            q(&sorted, 0.5).unwrap_or(0.0),
+            q(&sorted, 0.9).unwrap_or(0.0),
+        ));
         drop(gw);
+    }
+    println!();
+    for n in notes {
+        println!("{n}");
     }
 }

@@ -19,6 +19,7 @@ use axum::{Json, Router};
 use http::StatusCode;
 use serde_json::json;
 
+use crate::cache::store::ClearArgs;
 use crate::config::Secret;
 use crate::governance::budgets::Usd;
 use crate::governance::{Governance, PublicKey};
@@ -381,10 +382,17 @@ async fn cache_stats(State(s): State<AdminState>) -> Response {
 struct CacheClear {
     /// `provider/model`: only the answers that target gave.
     model: Option<String>,
+    /// A virtual key id: only the answers its requests stored.
+    key: Option<String>,
+    /// `local`: this node only.
+    node: Option<String>,
 }
 
-/// `DELETE /api/cache[?model=provider/model]`: deletes this node's cached
-/// answers, all of them or one target's.
+/// `DELETE /api/cache[?model=provider/model][&key=vk_…][&node=local]`:
+/// deletes the cached answers that match (all of them when nothing is
+/// named) on every node, or on this one only with `node=local`. The
+/// answer counts what each node removed; nodes that did not answer are in
+/// `missing_nodes`.
 async fn cache_clear(
     State(s): State<AdminState>,
     q: Result<Query<CacheClear>, QueryRejection>,
@@ -397,13 +405,54 @@ async fn cache_clear(
             "model '{m}' must be written provider/model, as the cache names the target that answered"
         )));
     }
+    let args = ClearArgs {
+        model: q.model.clone(),
+        key: q.key.clone(),
+    };
     let cache = s.cache.clone();
-    let model = q.model.clone();
-    let removed = tokio::task::spawn_blocking(move || cache.clear(model.as_deref()))
+    let mine = args.clone();
+    let removed = tokio::task::spawn_blocking(move || cache.clear(&mine.clear()))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e))?
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e))?;
-    Ok(Json(json!({"removed": removed, "model": q.model})).into_response())
+    let me = format!("{:016x}", s.governance.node());
+    let mut nodes = serde_json::Map::new();
+    nodes.insert(me, json!(removed));
+    let mut missing = Vec::new();
+    if let Some(cluster) = s
+        .cluster
+        .as_ref()
+        .filter(|_| q.node.as_deref() != Some("local"))
+    {
+        let asks = cluster.peers().into_iter().map(|peer| {
+            let args = &args;
+            async move {
+                let r: Result<u64, String> = cluster.query_peer(&peer, "cache_clear", args).await;
+                (format!("{:016x}", peer.node), r)
+            }
+        });
+        missing = cluster.down_peers();
+        for (node, r) in futures_util::future::join_all(asks).await {
+            match r {
+                Ok(n) => {
+                    nodes.insert(node, json!(n));
+                }
+                Err(e) => {
+                    tracing::warn!(%node, error = %e, "a peer did not clear its cache");
+                    missing.push(node);
+                }
+            }
+        }
+    }
+    let total: u64 = nodes.values().filter_map(serde_json::Value::as_u64).sum();
+    Ok(Json(json!({
+        "removed": total,
+        "nodes": nodes,
+        "missing_nodes": missing,
+        "model": q.model,
+        "key": q.key,
+    }))
+    .into_response())
 }
 
 /// `POST /api/cluster/forget/{node}`: this node becomes the home of every

@@ -27,6 +27,44 @@ pub fn valid_threshold(t: f32) -> bool {
     t > 0.0 && t <= 1.0
 }
 
+/// Where the semantic cache's embeddings come from.
+pub enum Embeddings {
+    /// The static model, loaded from a local file and run in the node.
+    Local(std::sync::Arc<embed::Embedder>),
+    /// An embeddings model this gateway serves (`cache.semantic.
+    /// embedding_model`), asked through the gateway itself
+    /// (`proxy::cache`).
+    Served {
+        /// As a client names it at `/v1/embeddings`.
+        model: String,
+    },
+}
+
+impl Embeddings {
+    /// What the stored vectors are tagged with, so that vectors of another
+    /// model are never compared: the local model's weights' fingerprint,
+    /// or a hash of the served model's name.
+    pub fn fingerprint(&self) -> u64 {
+        match self {
+            Embeddings::Local(e) => e.fingerprint(),
+            Embeddings::Served { model } => {
+                use sha2::Digest;
+                let d = sha2::Sha256::digest(format!("served embeddings\0{model}"));
+                u64::from_be_bytes(d[..8].try_into().expect("8 bytes"))
+            }
+        }
+    }
+
+    /// The vectors' length, when known before the first one (a served
+    /// model's is learned from its first answer).
+    pub fn dims(&self) -> Option<usize> {
+        match self {
+            Embeddings::Local(e) => Some(e.dim()),
+            Embeddings::Served { .. } => None,
+        }
+    }
+}
+
 pub mod embed;
 pub mod key;
 pub mod semantic;

@@ -19,6 +19,7 @@
 mod lease;
 pub mod membership;
 pub mod proto;
+mod share;
 pub mod sync;
 pub mod tls;
 pub mod transport;
@@ -33,6 +34,7 @@ use prometheus::{Histogram, HistogramOpts, IntCounterVec, IntGaugeVec, Opts};
 use serde::Serialize;
 use tokio::sync::mpsc;
 
+use crate::cache::store::{CacheStore, ClearArgs};
 use crate::config::Config;
 use crate::governance::Governance;
 use crate::governance::budgets::{Lack, Shortfall};
@@ -189,6 +191,7 @@ fn kind(body: &Body) -> &'static str {
         Body::SyncPage { .. } => "sync_page",
         Body::SyncPageReply { .. } => "sync_page_reply",
         Body::SyncGive(_) => "sync_give",
+        Body::CacheEntries(_) => "cache_entries",
     }
 }
 
@@ -214,6 +217,19 @@ pub struct Cluster {
     /// Page sizes of anti-entropy rounds.
     sync: sync::Limits,
     metrics: ClusterMetrics,
+    /// The response cache peers' answers are stored in ([`share`]).
+    cache: Arc<CacheStore>,
+    cache_in_flight: share::InFlight,
+}
+
+/// What of this node the cluster shares and answers from.
+pub struct Local {
+    pub governance: Arc<Governance>,
+    pub logs: RequestLogs,
+    pub health: Arc<HealthBook>,
+    /// The response cache: what it stores is shared, what peers share is
+    /// stored in it.
+    pub cache: Arc<CacheStore>,
 }
 
 impl Cluster {
@@ -222,12 +238,16 @@ impl Cluster {
     pub async fn start(
         config: &Config,
         http_addr: SocketAddr,
-        gov: Arc<Governance>,
-        logs: RequestLogs,
-        health: Arc<HealthBook>,
+        local: Local,
         metrics: &Metrics,
         tasks: &Tasks,
     ) -> Result<Arc<Cluster>, ClusterError> {
+        let Local {
+            governance: gov,
+            logs,
+            health,
+            cache,
+        } = local;
         let c = &config.cluster;
         let secret = c
             .secret
@@ -284,7 +304,13 @@ impl Cluster {
                 reply_bytes: c.sync_reply_bytes,
             },
             metrics: ClusterMetrics::new(metrics),
+            cache: cache.clone(),
+            cache_in_flight: Default::default(),
         });
+        let (outbox, outgoing) = mpsc::channel(share::OUTBOX);
+        cache.share_to(outbox);
+        let cl = cluster.clone();
+        tasks.spawn(move |cancel| cl.share_cache(outgoing, cancel));
 
         let (feed_tx, mut feed_rx) = mpsc::unbounded_channel();
         gov.set_feed(feed_tx);
@@ -597,6 +623,7 @@ impl Cluster {
                                     cl.apply(own, "push").await
                                 }
                                 Body::Leaving => cl.mark_left(env.from),
+                                Body::CacheEntries(rows) => cl.import_cache(rows).await,
                                 Body::Health(summaries) if cl.share_health => {
                                     cl.health.hear(env.from, &summaries, now_ms());
                                 }
@@ -1046,6 +1073,7 @@ impl Cluster {
         args: String,
     ) -> Result<(), TransportError> {
         let logs = self.logs.clone();
+        let cache = self.cache.clone();
         let now = self.gov.now_ms();
         let answer = tokio::task::spawn_blocking(move || -> Result<String, String> {
             let json = match what.as_str() {
@@ -1058,6 +1086,10 @@ impl Cluster {
                     serde_json::to_string(
                         &spend::report(&logs, &q, now).map_err(|e| e.to_string())?,
                     )
+                }
+                "cache_clear" => {
+                    let q: ClearArgs = serde_json::from_str(&args).map_err(|e| e.to_string())?;
+                    serde_json::to_string(&cache.clear(&q.clear()).map_err(|e| e.to_string())?)
                 }
                 other => return Err(format!("this node does not answer '{other}' queries")),
             };

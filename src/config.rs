@@ -364,6 +364,12 @@ pub struct SemanticCacheConfig {
     /// `scripts/cache/fetch-model.sh` writes it. A missing or unreadable
     /// model stops the node at start, naming the file.
     pub model: PathBuf,
+    /// Instead of the local model, an embeddings model this gateway serves
+    /// (`provider/model` or a route alias, as a client would name it at
+    /// `/v1/embeddings`): each question is embedded by a request through
+    /// the gateway itself, with the caller's key, priced and logged like
+    /// any embeddings request. `model` is then not loaded.
+    pub embedding_model: Option<String>,
     /// The similarity (0, 1] at or above which a cached answer is served;
     /// default [`crate::cache::DEFAULT_THRESHOLD`].
     pub threshold: f32,
@@ -374,6 +380,7 @@ impl Default for SemanticCacheConfig {
         SemanticCacheConfig {
             enabled: false,
             model: PathBuf::from("/var/cache/tollgate/models/wordllama-l2_supercat_256"),
+            embedding_model: None,
             threshold: crate::cache::DEFAULT_THRESHOLD,
         }
     }
@@ -810,6 +817,14 @@ impl Config {
             return Err(invalid(
                 "cache.semantic.enabled",
                 "needs cache.enabled = true (the semantic cache serves answers the cache stores)",
+            ));
+        }
+        if let Some(m) = &self.cache.semantic.embedding_model
+            && (m.trim().is_empty() || m.len() > 256)
+        {
+            return Err(invalid(
+                "cache.semantic.embedding_model",
+                "must name a model (provider/model), at most 256 bytes",
             ));
         }
         for (i, r) in self.cache.routes.iter().enumerate() {

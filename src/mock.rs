@@ -652,17 +652,33 @@ async fn embeddings(State(m): State<Mock>, headers: HeaderMap, body: Bytes) -> R
     .into_response()
 }
 
-/// A unit vector determined by the text.
+/// A unit vector determined by the text's words: the normalised sum of a
+/// pseudo-random vector for each lower-cased word, so texts that share most
+/// of their words are close (what a semantic cache needs to be tested
+/// against) and unrelated ones are nearly orthogonal. A text without words
+/// gets the vector of its whole bytes.
 pub fn embed(text: &str, dims: usize) -> Vec<f32> {
-    let mut h = fnv(text.as_bytes());
-    let mut v: Vec<f32> = (0..dims)
-        .map(|_| {
+    let lower = text.to_lowercase();
+    let words: Vec<&str> = lower
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut v = vec![0f32; dims];
+    let mut add = |seed: &[u8]| {
+        let mut h = fnv(seed);
+        for x in v.iter_mut() {
             h = h
                 .wrapping_mul(6364136223846793005)
                 .wrapping_add(1442695040888963407);
-            ((h >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-        })
-        .collect();
+            *x += ((h >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0;
+        }
+    };
+    if words.is_empty() {
+        add(text.as_bytes());
+    }
+    for w in words {
+        add(w.as_bytes());
+    }
     let norm = v
         .iter()
         .map(|x| x * x)
@@ -826,5 +842,18 @@ mod tests {
         assert_ne!(a, embed("world", 32));
         let norm: f32 = a.iter().map(|x| x * x).sum();
         assert!((norm - 1.0).abs() < 1e-4);
+        assert_eq!(embed("!?", 8).len(), 8);
+    }
+
+    /// Texts sharing most words are near; unrelated ones are not.
+    #[test]
+    fn embeddings_of_texts_sharing_words_are_near() {
+        let dot = |a: &[f32], b: &[f32]| a.iter().zip(b).map(|(x, y)| x * y).sum::<f32>();
+        let q = embed("What is the capital of France?", 256);
+        let near = embed("what is the capital of france, please", 256);
+        let far = embed("How do I bake sourdough bread at home?", 256);
+        assert!(dot(&q, &near) > 0.85, "{}", dot(&q, &near));
+        assert!(dot(&q, &far) < 0.5, "{}", dot(&q, &far));
+        assert!((dot(&q, &embed("WHAT is the capital of france", 256)) - 1.0).abs() < 1e-4);
     }
 }

@@ -21,6 +21,7 @@ use tokio_util::sync::CancellationToken;
 mod serve;
 
 use crate::admin::{self, AdminState};
+use crate::cache::Embeddings;
 use crate::cache::embed::Embedder;
 use crate::cache::store::{CacheStore, Model};
 use crate::cluster::Cluster;
@@ -59,6 +60,8 @@ pub enum NodeError {
     EmbeddingModel(#[from] crate::cache::embed::EmbedError),
     #[error(transparent)]
     Cluster(#[from] crate::cluster::ClusterError),
+    #[error("cannot start the cache's indexing thread: {0}")]
+    Thread(std::io::Error),
     #[error("cannot find this program's own executable (Code Mode runs it): {0}")]
     Executable(std::io::Error),
     #[error(
@@ -164,30 +167,44 @@ pub async fn run(
         let (store, governance) = (store.clone(), governance.clone());
         move |cancel| watch_disk(store, governance, cancel)
     });
-    let embedder = match config.cache.semantic.enabled {
-        true => {
-            let e = Embedder::load(&config.cache.semantic.model)?;
-            tracing::info!(model = %config.cache.semantic.model.display(), dims = e.dim(), "semantic cache model loaded");
-            Some(Arc::new(e))
+    let semantic = &config.cache.semantic;
+    let embeddings = match (semantic.enabled, &semantic.embedding_model) {
+        (false, _) => None,
+        (true, Some(model)) => {
+            tracing::info!(%model, "semantic cache embeds through this gateway");
+            Some(Embeddings::Served {
+                model: model.clone(),
+            })
         }
-        false => None,
+        (true, None) => {
+            let e = Embedder::load(&semantic.model)?;
+            tracing::info!(model = %semantic.model.display(), dims = e.dim(), "semantic cache model loaded");
+            Some(Embeddings::Local(Arc::new(e)))
+        }
     };
     let cache = Arc::new(CacheStore::open(
         store.clone(),
         config.cache.max_bytes,
         SystemClock.now_ms(),
-        embedder.as_ref().map(|e| Model {
+        embeddings.as_ref().map(|e| Model {
             fingerprint: e.fingerprint(),
-            dims: e.dim(),
+            dims: e.dims(),
         }),
     )?);
+    // The stored questions' index is built beside the node, not before it
+    // is ready: until then those answers hit exactly only.
+    let indexing = cache.clone();
+    std::thread::Builder::new()
+        .name("cache-index".into())
+        .spawn(move || indexing.index_stored_questions())
+        .map_err(NodeError::Thread)?;
     let gateway = Arc::new(Gateway::new(
         &config,
         metrics.clone(),
         logs.clone(),
         governance.clone(),
         cache.clone(),
-        embedder,
+        embeddings,
     ));
     for p in gateway.routes().catalog.providers() {
         tracing::info!(provider = %p.name, kind = ?p.kind, base_url = %p.base_url, keys = p.keys.len(), "provider registered");
@@ -213,9 +230,12 @@ pub async fn run(
             Cluster::start(
                 &config,
                 bound,
-                governance.clone(),
-                logs.clone(),
-                health.clone(),
+                crate::cluster::Local {
+                    governance: governance.clone(),
+                    logs: logs.clone(),
+                    health: health.clone(),
+                    cache: cache.clone(),
+                },
                 &metrics,
                 &tasks,
             )

@@ -73,8 +73,8 @@ pub struct Gateway {
     pub health: Arc<HealthBook>,
     /// The response cache (used when `config.cache.enabled`).
     pub cache: Arc<CacheStore>,
-    /// The semantic cache's embedding model (when `cache.semantic` is on).
-    embedder: Option<Arc<crate::cache::embed::Embedder>>,
+    /// The semantic cache's embeddings (when `cache.semantic` is on).
+    embeddings: Option<crate::cache::Embeddings>,
     max_body_bytes: usize,
     enforce_auth: bool,
     /// Keyless callers may reach this node from beyond this machine, and the
@@ -99,7 +99,7 @@ impl Gateway {
         logs: RequestLogs,
         governance: Arc<Governance>,
         cache: Arc<CacheStore>,
-        embedder: Option<Arc<crate::cache::embed::Embedder>>,
+        embeddings: Option<crate::cache::Embeddings>,
     ) -> Gateway {
         let routes = build_routes(config, &governance);
         Gateway {
@@ -112,7 +112,7 @@ impl Gateway {
             responses: native::ResponseStore::default(),
             health: Arc::new(HealthBook::default()),
             cache,
-            embedder,
+            embeddings,
             max_body_bytes: config.server.max_body_bytes,
             enforce_auth: config.client.enforce_auth,
             keyless_guard: config.relays_for_anyone(),
@@ -408,6 +408,17 @@ pub async fn handle(gw: Arc<Gateway>, endpoint: Endpoint, req: Request<Body>) ->
     handle_in(gw, endpoint, Format::OpenAi, req).await
 }
 
+/// [`handle`], boxed: for a request the gateway makes of itself while
+/// serving another (a served embeddings model, `cache::lookup`), where the
+/// future's type would otherwise contain itself.
+pub fn handle_boxed(
+    gw: Arc<Gateway>,
+    endpoint: Endpoint,
+    req: Request<Body>,
+) -> futures_util::future::BoxFuture<'static, Response<Body>> {
+    Box::pin(handle(gw, endpoint, req))
+}
+
 /// The entry point of every proxied request, in the client's `inbound` format.
 pub async fn handle_in(
     gw: Arc<Gateway>,
@@ -540,8 +551,14 @@ enum Reply {
     Replay(Bytes),
 }
 
-async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<Reply, ProxyError> {
+async fn serve(
+    gw: &Arc<Gateway>,
+    fin: &mut Finisher,
+    req: Request<Body>,
+) -> Result<Reply, ProxyError> {
     let caller = authenticate(gw, req.headers())?;
+    // A served embeddings model is asked as the caller (`cache::lookup`).
+    let credential = presented_key(req.headers()).map(str::to_string);
     let asked = cache::Asked::from_headers(req.headers())?;
     let forwarded = native::forwarded_headers(fin.ctx().inbound, req.headers());
     if let Some(k) = &caller {
@@ -609,7 +626,17 @@ async fn serve(gw: &Gateway, fin: &mut Finisher, req: Request<Body>) -> Result<R
         })?;
     }
     // Only now, when the caller could make this request: a hit reserves nothing.
-    if let Some(hit) = cache::lookup(gw, fin.ctx(), &asked, caller.as_deref(), &raw, &targets) {
+    let hit = cache::lookup(
+        gw,
+        fin.ctx(),
+        &asked,
+        caller.as_deref(),
+        credential.as_deref(),
+        &raw,
+        &targets,
+    )
+    .await;
+    if let Some(hit) = hit {
         let ctx = fin.ctx();
         ctx.admitted = admitted;
         if ctx.stream {

@@ -340,6 +340,34 @@ async fn hits_stay_within_the_partition_and_the_allow_list() {
         "another owner"
     );
     assert_eq!(upstream_requests(&mock).await, 2);
+    // Cleared by the key that stored it: the stranger's answer goes, the
+    // team's stays.
+    let (_, keys) = admin_call(gw.url("/api/keys"), TOKEN, reqwest::Method::GET, None).await;
+    let id = |name: &str| {
+        keys["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|k| k["name"] == name)
+            .unwrap()["id"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (s, v) = admin_call(
+        gw.url(&format!("/api/cache?key={}", id("stranger"))),
+        TOKEN,
+        reqwest::Method::DELETE,
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["removed"], 1, "{v}");
+    for (secret, expected) in [(&mate, "hit"), (&stranger, "miss")] {
+        let r = send(&gw, "/v1/chat/completions", Some(secret), &[], body.clone()).await;
+        assert_eq!(r.cache, expected);
+    }
+    assert_eq!(upstream_requests(&mock).await, 3);
 }
 
 #[tokio::test]

@@ -526,6 +526,17 @@ async fn the_index_is_rebuilt_at_start_and_unembeddable_questions_go_upstream() 
     assert_eq!(chat(&gw, &key, &[], &ask(QUESTION)).await.cache, "miss");
     stored(&gw, 1).await;
     let gw = gw.restart(&cfg).await;
+    // The stored questions are indexed beside the running node; the exact
+    // answer is served meanwhile.
+    assert_eq!(chat(&gw, &key, &[], &ask(QUESTION)).await.kind, "exact");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while cache_stats(&gw).await["indexing"] != false {
+        assert!(
+            Instant::now() < deadline,
+            "the stored questions were never indexed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let hit = chat(&gw, &key, &[], &ask(PARAPHRASE)).await;
     assert_eq!(
         (hit.cache.as_str(), hit.kind.as_str()),
@@ -544,6 +555,96 @@ async fn the_index_is_rebuilt_at_start_and_unembeddable_questions_go_upstream() 
     assert_eq!(stats["semantic_errors"], 1, "{stats}");
     assert_eq!(chat(&gw, &key, &[], &ask(&long)).await.kind, "exact");
     assert_eq!(upstream_requests(&mock).await, 2);
+}
+
+/// With `embedding_model`, questions are embedded by an embeddings model
+/// the gateway serves (here the mock's, whose vectors are near for texts
+/// that share most words), through the gateway itself with the caller's
+/// key: each embedding is a request of its own in the logs, priced to the
+/// key, and a semantic hit costs that embedding and nothing else. A model
+/// that cannot embed sends the request upstream, counted.
+#[tokio::test]
+async fn a_served_embeddings_model_embeds_through_the_gateway() {
+    let mock = start_mock(&[]).await;
+    let question = "What is the capital of France?";
+    let near = "what is the capital of france, please";
+    let cfg = |model: &str| {
+        format!(
+            "[server]\nadmin_token = \"{TOKEN}\"\n\
+             [client]\nenforce_auth = true\n\
+             [cache]\nenabled = true\n\
+             [cache.semantic]\nenabled = true\nembedding_model = \"{model}\"\nthreshold = 0.85\n\
+             [pricing.\"mock-1\"]\ninput = 1000000\noutput = 2000000\n\
+             [pricing.\"mock-embed\"]\ninput = 1000000\noutput = 0\n{}",
+            mock_provider("mock", &mock, ""),
+        )
+    };
+    let gw = Gateway::start(&cfg("mock/mock-embed")).await;
+    let key = new_key(&gw, json!({"name": "served"})).await;
+    let first = chat(&gw, &key, &[], &ask(question)).await;
+    assert_eq!(
+        (first.status, first.cache.as_str()),
+        (200, "miss"),
+        "{}",
+        first.body
+    );
+    stored(&gw, 1).await;
+    // One embedding and one answer upstream.
+    assert_eq!(upstream_requests(&mock).await, 2);
+    let hit = chat(&gw, &key, &[], &ask(near)).await;
+    assert_eq!(
+        (hit.cache.as_str(), hit.kind.as_str()),
+        ("hit", "semantic"),
+        "{}",
+        hit.body
+    );
+    let similarity = hit.similarity.unwrap();
+    assert!((0.85..1.0).contains(&similarity), "{similarity}");
+    assert_eq!(text_of(&hit.body), text_of(&first.body));
+    // The hit asked the upstream for its embedding only.
+    assert_eq!(upstream_requests(&mock).await, 3);
+    let other = chat(
+        &gw,
+        &key,
+        &[],
+        &ask("How do I bake sourdough bread at home?"),
+    )
+    .await;
+    assert_eq!(other.cache, "miss");
+    assert_eq!(upstream_requests(&mock).await, 5);
+
+    // Three embeddings requests in the logs, each priced to the key.
+    let logs = logs_until(&gw, "?limit=50", Some(TOKEN), |v| {
+        v["data"].as_array().is_some_and(|d| d.len() >= 6)
+    })
+    .await;
+    let records = logs["data"].as_array().unwrap();
+    let embeddings: Vec<&Value> = records
+        .iter()
+        .filter(|r| r["endpoint"] == "embeddings")
+        .collect();
+    assert_eq!(embeddings.len(), 3, "{logs}");
+    for r in &embeddings {
+        assert!(r["cost_micros"].as_u64().unwrap() > 0, "{r}");
+        assert_eq!(r["status"], 200, "{r}");
+        assert!(r["virtual_key"].is_string(), "{r}");
+    }
+    let hit_record = records
+        .iter()
+        .find(|r| r["cache"]["status"] == "hit")
+        .unwrap();
+    assert_eq!(hit_record["cost_micros"], 0, "{hit_record}");
+    drop(gw);
+
+    // An embeddings model the gateway cannot reach: counted, and the
+    // request is answered upstream (and still cached exactly).
+    let gw = Gateway::start(&cfg("nowhere/embed")).await;
+    let key = new_key(&gw, json!({"name": "unreachable"})).await;
+    let a = chat(&gw, &key, &[], &ask(question)).await;
+    assert_eq!((a.status, a.cache.as_str()), (200, "miss"), "{}", a.body);
+    stored(&gw, 1).await;
+    assert_eq!(cache_stats(&gw).await["semantic_errors"], 1);
+    assert_eq!(chat(&gw, &key, &[], &ask(question)).await.kind, "exact");
 }
 
 #[tokio::test]

@@ -344,6 +344,8 @@ pub fn legacy_sse(data: &[u8]) {
 struct Scratch {
     _dir: tempfile::TempDir,
     gov: tollgate::governance::Governance,
+    /// A small cache with a 4-dimensional model, for peers' shared answers.
+    cache: tollgate::cache::store::CacheStore,
     writes: usize,
     fixtures: Fixtures,
 }
@@ -362,6 +364,16 @@ impl Scratch {
         let dir = tempfile::tempdir().expect("a temporary directory");
         let store = tollgate::store::Store::open(dir.path()).expect("a store opens");
         let config = tollgate::config::Config::default();
+        let cache = tollgate::cache::store::CacheStore::open(
+            store.clone(),
+            1 << 20,
+            0,
+            Some(tollgate::cache::store::Model {
+                fingerprint: 1,
+                dims: Some(4),
+            }),
+        )
+        .expect("the cache opens");
         let gov = tollgate::governance::Governance::open(
             store,
             std::sync::Arc::new(tollgate::state::hlc::SystemClock),
@@ -391,6 +403,7 @@ impl Scratch {
         Scratch {
             _dir: dir,
             gov,
+            cache,
             writes: 0,
             fixtures,
         }
@@ -413,7 +426,7 @@ static ADMIN: Mutex<Option<Scratch>> = Mutex::new(None);
 /// A peer's envelope: decoded as the transport does, re-encoded to the same
 /// bytes, and what it carries handled as the cluster layer does (changes
 /// merged into governance, digests and wants answered, health heard,
-/// allowance requests weighed).
+/// allowance requests weighed, peers' cached answers imported).
 pub fn cluster_envelope(data: &[u8]) {
     use tollgate::cluster::proto::{Body, Envelope};
     let Ok(env) = Envelope::decode(data) else {
@@ -484,6 +497,12 @@ pub fn cluster_envelope(data: &[u8]) {
         Body::LeaseGrant(grants) => {
             for (key, ceiling) in grants {
                 s.gov.raise_lease(key, env.from, *ceiling);
+            }
+        }
+        Body::CacheEntries(rows) => {
+            s.writes += rows.len();
+            for row in rows {
+                let _ = s.cache.import(row, 1_000);
             }
         }
         _ => {}

@@ -170,6 +170,27 @@ impl Points {
         }
     }
 
+    /// Keeps the points `keep` names (by id and key): a graph hides the
+    /// others.
+    fn retain(&mut self, keep: impl Fn(&usize, &Key) -> bool) {
+        match self {
+            Points::Flat(points) => points.retain(|(id, key, _)| keep(id, key)),
+            Points::Graph(g) => {
+                let before = g.live.len();
+                g.live.retain(|id, key| keep(id, key));
+                g.hidden += before - g.live.len();
+            }
+        }
+    }
+
+    /// Every live point with its vector.
+    fn into_points(self) -> Vec<(usize, Key, Vec<f32>)> {
+        match self {
+            Points::Flat(points) => points,
+            Points::Graph(g) => g.live_points(),
+        }
+    }
+
     fn nearest(&self, q: &[f32]) -> Option<Nearest> {
         match self {
             Points::Flat(points) => points
@@ -203,7 +224,8 @@ struct Place {
 
 /// The semantic index of one node.
 pub struct SemanticIndex {
-    dims: usize,
+    /// Every vector's length: given, or that of the first one seen.
+    dims: std::sync::OnceLock<usize>,
     partitions: RwLock<HashMap<Key, Arc<RwLock<Points>>>>,
     /// Each stored answer's question, by its exact key.
     places: Mutex<HashMap<Key, Place>>,
@@ -219,9 +241,15 @@ pub struct WrongDimensions {
 }
 
 impl SemanticIndex {
-    pub fn new(dims: usize) -> SemanticIndex {
+    /// An index of vectors of `dims` dimensions (`None`: as many as the
+    /// first one has).
+    pub fn new(dims: Option<usize>) -> SemanticIndex {
+        let known = std::sync::OnceLock::new();
+        if let Some(d) = dims {
+            let _ = known.set(d);
+        }
         SemanticIndex {
-            dims,
+            dims: known,
             partitions: RwLock::default(),
             places: Mutex::default(),
             next_id: Default::default(),
@@ -229,12 +257,13 @@ impl SemanticIndex {
     }
 
     fn check(&self, v: &[f32]) -> Result<(), WrongDimensions> {
-        if v.len() == self.dims {
+        let dims = *self.dims.get_or_init(|| v.len());
+        if v.len() == dims && dims > 0 {
             Ok(())
         } else {
             Err(WrongDimensions {
                 found: v.len(),
-                dims: self.dims,
+                dims,
             })
         }
     }
@@ -266,8 +295,11 @@ impl SemanticIndex {
         Ok(())
     }
 
-    /// Adds many questions at once (at start): a large partition's graph
-    /// is built in one parallel pass.
+    /// Adds many questions at once (at start, on a thread of its own): a
+    /// large partition's graph is built in one parallel pass, with no lock
+    /// held, so lookups and stores go on meanwhile. A question whose answer
+    /// was stored again or dropped while the graph was being built is left
+    /// out; one stored meanwhile is kept.
     pub fn extend(&self, rows: Vec<(Key, Key, Vec<f32>)>) {
         let mut by_partition: HashMap<Key, Vec<(usize, Key, Vec<f32>)>> = HashMap::new();
         for (partition, key, v) in rows {
@@ -287,19 +319,36 @@ impl SemanticIndex {
                 .or_default()
                 .push((id, key, v));
         }
-        let mut partitions = self.partitions.write().expect("partitions");
         for (partition, points) in by_partition {
-            let slot = partitions
-                .entry(partition)
-                .or_insert_with(|| Arc::new(RwLock::new(Points::Flat(Vec::new()))));
-            let mut slot = slot.write().expect("points");
-            if slot.len() == 0 && points.len() > FLAT_MAX {
-                *slot = Points::Graph(Graph::build(&points));
+            let mut built = if points.len() > FLAT_MAX {
+                Points::Graph(Graph::build(&points))
             } else {
-                for (id, key, v) in points {
-                    slot.insert(id, key, v);
-                }
+                Points::Flat(points)
+            };
+            let slot = self
+                .partitions
+                .write()
+                .expect("partitions")
+                .entry(partition)
+                .or_insert_with(|| Arc::new(RwLock::new(Points::Flat(Vec::new()))))
+                .clone();
+            let mut slot = slot.write().expect("points");
+            {
+                let places = self.places.lock().expect("places");
+                built.retain(|id, key| places.get(key).is_some_and(|p| p.id == *id));
             }
+            // What was stored while the graph was built joins it (or the
+            // reverse, when that is the larger).
+            let meanwhile = std::mem::replace(&mut *slot, Points::Flat(Vec::new()));
+            let (mut into, from) = if built.len() >= meanwhile.len() {
+                (built, meanwhile)
+            } else {
+                (meanwhile, built)
+            };
+            for (id, key, v) in from.into_points() {
+                into.insert(id, key, v);
+            }
+            *slot = into;
         }
     }
 
@@ -337,6 +386,16 @@ impl SemanticIndex {
         Ok(self
             .partition(partition)
             .and_then(|p| p.read().expect("points").nearest(q)))
+    }
+
+    /// The exact keys of every question the index holds.
+    pub fn keys(&self) -> Vec<Key> {
+        self.places
+            .lock()
+            .expect("places")
+            .keys()
+            .copied()
+            .collect()
     }
 
     /// How many questions the index holds.
@@ -394,7 +453,7 @@ mod tests {
 
     #[test]
     fn partitions_never_meet_and_departed_questions_are_never_found() {
-        let idx = SemanticIndex::new(8);
+        let idx = SemanticIndex::new(Some(8));
         let (p, other) = (key(1000), key(2000));
         let v = vector(1, 8);
         idx.insert(p, key(1), v.clone()).unwrap();
@@ -415,7 +474,7 @@ mod tests {
     #[test]
     fn a_large_partition_finds_what_an_exact_search_finds() {
         let dims = 32;
-        let idx = SemanticIndex::new(dims);
+        let idx = SemanticIndex::new(Some(dims));
         let p = key(u32::MAX);
         let n = FLAT_MAX as u32 * 2;
         let stored: Vec<(Key, Vec<f32>)> =
@@ -464,7 +523,7 @@ mod tests {
     #[test]
     fn a_large_partition_loaded_at_once_is_one_graph() {
         let dims = 16;
-        let idx = SemanticIndex::new(dims);
+        let idx = SemanticIndex::new(Some(dims));
         let p = key(u32::MAX);
         let rows: Vec<(Key, Key, Vec<f32>)> = (0..FLAT_MAX as u32 + 10)
             .map(|i| (p, key(i), vector(i as u64, dims)))

@@ -27,8 +27,8 @@ use super::semantic::{Nearest, SemanticIndex};
 use crate::store::{self, CF_CACHE, Store, StoreError};
 
 /// Format version of stored rows (see `store`): 2 added the question's
-/// embedding; rows of version 1 are read with none.
-const ROW_VERSION: u8 = 2;
+/// embedding, 3 the virtual key that asked; older rows are read with none.
+const ROW_VERSION: u8 = 3;
 
 /// What a row costs besides its value: its key and the index's entry.
 const OVERHEAD: u64 = 32 + 64;
@@ -45,6 +45,19 @@ struct Row {
     /// The internal answer (a chat completion, JSON).
     body: Vec<u8>,
     /// The question's embedding, for the semantic cache.
+    question: Option<Question>,
+    /// The id of the virtual key whose request stored it (none: keyless).
+    asker: Option<String>,
+}
+
+/// A row of version 2: the same without the asker.
+#[derive(Serialize, Deserialize)]
+struct RowV2 {
+    stored_ms: u64,
+    expires_ms: u64,
+    cost_micros: u64,
+    target: String,
+    body: Vec<u8>,
     question: Option<Question>,
 }
 
@@ -89,6 +102,47 @@ pub struct Entry<'a> {
     pub now_ms: u64,
     pub ttl_ms: u64,
     pub question: Option<Question>,
+    /// The virtual key that asked.
+    pub asker: Option<&'a str>,
+}
+
+/// Which answers [`CacheStore::clear`] deletes: those matching every
+/// field given (none given: all).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Clear<'a> {
+    /// `provider/model`: the answers that target gave.
+    pub target: Option<&'a str>,
+    /// A virtual key id: the answers its requests stored.
+    pub asker: Option<&'a str>,
+}
+
+/// [`Clear`] as the admin API and the cluster's queries carry it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClearArgs {
+    /// `provider/model`.
+    pub model: Option<String>,
+    /// A virtual key id.
+    pub key: Option<String>,
+}
+
+impl ClearArgs {
+    pub fn clear(&self) -> Clear<'_> {
+        Clear {
+            target: self.model.as_deref(),
+            asker: self.key.as_deref(),
+        }
+    }
+}
+
+impl Clear<'_> {
+    fn all(&self) -> bool {
+        self.target.is_none() && self.asker.is_none()
+    }
+
+    fn matches(&self, m: &Meta) -> bool {
+        self.target.is_none_or(|t| &*m.target == t)
+            && self.asker.is_none_or(|a| m.asker.as_deref() == Some(a))
+    }
 }
 
 struct Meta {
@@ -96,6 +150,7 @@ struct Meta {
     expires_ms: u64,
     tick: u64,
     target: Arc<str>,
+    asker: Option<Arc<str>>,
 }
 
 #[derive(Default)]
@@ -118,7 +173,7 @@ impl Index {
         }
     }
 
-    fn insert(&mut self, key: Key, bytes: u64, expires_ms: u64, target: Arc<str>) {
+    fn insert(&mut self, key: Key, bytes: u64, row: &Row) {
         self.remove(&key);
         let tick = self.next_tick;
         self.next_tick += 1;
@@ -126,9 +181,10 @@ impl Index {
             key,
             Meta {
                 bytes,
-                expires_ms,
+                expires_ms: row.expires_ms,
                 tick,
-                target,
+                target: row.target.as_str().into(),
+                asker: row.asker.as_deref().map(Into::into),
             },
         );
         self.lru.insert(tick, key);
@@ -162,6 +218,40 @@ impl Index {
     }
 }
 
+/// An answer as it travels to the other nodes of a cluster: its key and
+/// its stored row, encoded as this node stores it (format version first,
+/// so a peer of another version reads it or refuses it whole).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shared {
+    pub key: Key,
+    pub row: Vec<u8>,
+}
+
+/// Sharing answers with the cluster, since start: rows offered to the
+/// outbox and dropped because it was full, rows sent to a peer (one count
+/// a peer), and rows received from peers: stored, or refused (unreadable,
+/// expired, too large).
+#[derive(Debug, Default)]
+pub struct Replication {
+    pub queued: AtomicU64,
+    pub dropped: AtomicU64,
+    pub sent: AtomicU64,
+    pub received: AtomicU64,
+    pub imported: AtomicU64,
+    pub refused: AtomicU64,
+}
+
+/// [`Replication`], read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ReplicationStats {
+    pub queued: u64,
+    pub dropped: u64,
+    pub sent: u64,
+    pub received: u64,
+    pub imported: u64,
+    pub refused: u64,
+}
+
 /// Counters since start (the `/api/cache` stats and Prometheus).
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -180,6 +270,7 @@ pub struct Counters {
     /// Questions the semantic cache could not embed (too long, empty) or
     /// look up: those requests went on with the exact cache only.
     pub semantic_errors: AtomicU64,
+    pub replication: Replication,
 }
 
 /// Sizes and counters now.
@@ -200,6 +291,10 @@ pub struct Stats {
     pub semantic_errors: u64,
     /// Questions in the semantic index.
     pub questions: u64,
+    /// Whether the questions stored before start are still being indexed
+    /// (until then, their answers hit only exactly).
+    pub indexing: bool,
+    pub replication: ReplicationStats,
 }
 
 /// The cache of one node: answers by exact key, and when the semantic
@@ -209,6 +304,7 @@ pub struct CacheStore {
     index: Mutex<Index>,
     max_bytes: u64,
     semantic: Option<Semantic>,
+    outbox: std::sync::OnceLock<tokio::sync::mpsc::Sender<Shared>>,
     pub counters: Counters,
 }
 
@@ -216,6 +312,11 @@ pub struct CacheStore {
 struct Semantic {
     model: u64,
     index: SemanticIndex,
+    /// Questions read at open, not yet in the index
+    /// ([`CacheStore::index_stored_questions`]).
+    unindexed: Mutex<Vec<(Key, Key, Vec<f32>)>>,
+    /// Set from open until they are all in.
+    indexing: std::sync::atomic::AtomicBool,
 }
 
 /// The embedding model of the semantic cache, as the store needs it.
@@ -223,8 +324,8 @@ struct Semantic {
 pub struct Model {
     /// `Embedder::fingerprint`.
     pub fingerprint: u64,
-    /// `Embedder::dim`.
-    pub dims: usize,
+    /// The vectors' length (`None`: learned from the first).
+    pub dims: Option<usize>,
 }
 
 impl CacheStore {
@@ -244,33 +345,28 @@ impl CacheStore {
         now_ms: u64,
         model: Option<Model>,
     ) -> Result<CacheStore, StoreError> {
-        let mut rows: Vec<(u64, Key, u64, u64, Arc<str>)> = Vec::new();
+        let mut rows: Vec<(Key, u64, Row)> = Vec::new();
         let mut questions: HashMap<Key, (Key, Vec<f32>)> = HashMap::new();
         let mut dead: Vec<Vec<u8>> = Vec::new();
         store.scan_prefix(CF_CACHE, &[], |k, v| {
             let key = <[u8; 32]>::try_from(k).ok().map(Key);
             match (key, decode(v)) {
-                (Some(key), Ok(row)) if row.expires_ms > now_ms => {
-                    rows.push((
-                        row.stored_ms,
-                        key,
-                        v.len() as u64 + OVERHEAD,
-                        row.expires_ms,
-                        row.target.into(),
-                    ));
-                    if let (Some(m), Some(q)) = (model, row.question)
+                (Some(key), Ok(mut row)) if row.expires_ms > now_ms => {
+                    if let (Some(m), Some(q)) = (model, row.question.take())
                         && q.model == m.fingerprint
                     {
                         questions.insert(key, (q.partition, q.vector));
                     }
+                    row.body = Vec::new();
+                    rows.push((key, v.len() as u64 + OVERHEAD, row));
                 }
                 _ => dead.push(k.to_vec()),
             }
         })?;
-        rows.sort_by_key(|r| r.0);
+        rows.sort_by_key(|r| r.2.stored_ms);
         let mut index = Index::default();
-        for (_, key, bytes, expires_ms, target) in rows {
-            index.insert(key, bytes, expires_ms, target);
+        for (key, bytes, row) in &rows {
+            index.insert(*key, *bytes, row);
         }
         let evicted = index.over(max_bytes);
         for k in &evicted {
@@ -280,26 +376,68 @@ impl CacheStore {
         if !dead.is_empty() {
             store.write_unlogged(CF_CACHE, [], dead.iter().map(Vec::as_slice))?;
         }
-        let semantic = model.map(|m| {
-            let index = SemanticIndex::new(m.dims);
-            index.extend(
+        let semantic = model.map(|m| Semantic {
+            model: m.fingerprint,
+            index: SemanticIndex::new(m.dims),
+            indexing: (!questions.is_empty()).into(),
+            unindexed: Mutex::new(
                 questions
                     .into_iter()
                     .map(|(key, (partition, v))| (partition, key, v))
                     .collect(),
-            );
-            Semantic {
-                model: m.fingerprint,
-                index,
-            }
+            ),
         });
         Ok(CacheStore {
             store,
             index: Mutex::new(index),
             max_bytes,
             semantic,
+            outbox: Default::default(),
             counters: Counters::default(),
         })
+    }
+
+    /// Puts the stored questions [`CacheStore::open`] read into the
+    /// semantic index. Until it returns, their answers hit only exactly (a
+    /// graph of 100 k questions takes a minute or more to build): the node
+    /// calls it on a thread of its own after start, so readiness does not
+    /// wait. A second call does nothing.
+    pub fn index_stored_questions(&self) {
+        let Some(s) = &self.semantic else {
+            return;
+        };
+        let rows = std::mem::take(&mut *s.unindexed.lock().expect("unindexed"));
+        if rows.is_empty() {
+            return;
+        }
+        let n = rows.len();
+        let started = std::time::Instant::now();
+        s.index.extend(rows);
+        // Answers evicted or expired meanwhile were forgotten before their
+        // questions were in; forget them again.
+        let gone: Vec<Key> = {
+            let index = self.index();
+            s.index
+                .keys()
+                .into_iter()
+                .filter(|k| !index.entries.contains_key(k))
+                .collect()
+        };
+        self.forget(&gone);
+        s.indexing.store(false, Ordering::Relaxed);
+        tracing::info!(
+            questions = n,
+            seconds = started.elapsed().as_secs_f64(),
+            "semantic cache index built"
+        );
+    }
+
+    /// Whether stored questions are still waiting for
+    /// [`CacheStore::index_stored_questions`].
+    pub fn indexing(&self) -> bool {
+        self.semantic
+            .as_ref()
+            .is_some_and(|s| s.indexing.load(Ordering::Relaxed))
     }
 
     /// The stored question in `partition` nearest to `vector`; `None` when
@@ -365,7 +503,8 @@ impl CacheStore {
     }
 
     /// Stores an answer under `key` (replacing any), then evicts the least
-    /// recently used past the bound. Returns how many were evicted.
+    /// recently used past the bound, and offers the row to the cluster
+    /// ([`CacheStore::share_to`]). Returns how many were evicted.
     pub fn put(&self, key: &Key, e: &Entry<'_>) -> Result<usize, StoreError> {
         let row = Row {
             stored_ms: e.now_ms,
@@ -374,23 +513,63 @@ impl CacheStore {
             target: e.target.to_string(),
             body: e.body.to_vec(),
             question: e.question.clone(),
+            asker: e.asker.map(str::to_string),
         };
         let value = store::encode(ROW_VERSION, &row)?;
+        let Some(evicted) = self.insert_row(key, row, &value)? else {
+            return Ok(0);
+        };
+        if let Some(out) = self.outbox.get() {
+            let shared = Shared {
+                key: *key,
+                row: value,
+            };
+            let r = &self.counters.replication;
+            match out.try_send(shared) {
+                Ok(()) => r.queued.fetch_add(1, Ordering::Relaxed),
+                Err(_) => r.dropped.fetch_add(1, Ordering::Relaxed),
+            };
+        }
+        Ok(evicted)
+    }
+
+    /// Stores a row a peer stored and shared ([`Shared`]), under the same
+    /// bounds as this node's own: one that does not decode, has expired by
+    /// this node's clock or is larger than the whole cache is refused
+    /// (`Ok(false)`). Its question enters the semantic index when this
+    /// node's model embedded it. It is not shared again.
+    pub fn import(&self, shared: &Shared, now_ms: u64) -> Result<bool, StoreError> {
+        let r = &self.counters.replication;
+        r.received.fetch_add(1, Ordering::Relaxed);
+        let row = match decode(&shared.row) {
+            Ok(row) if row.expires_ms > now_ms => row,
+            _ => {
+                r.refused.fetch_add(1, Ordering::Relaxed);
+                return Ok(false);
+            }
+        };
+        let stored = self.insert_row(&shared.key, row, &shared.row)?.is_some();
+        let event = if stored { &r.imported } else { &r.refused };
+        event.fetch_add(1, Ordering::Relaxed);
+        Ok(stored)
+    }
+
+    /// Writes `value` (the encoding of `row`) under `key`, indexes it and
+    /// its question, and evicts past the bound; `None` when it is larger
+    /// than the whole cache (not stored).
+    fn insert_row(&self, key: &Key, row: Row, value: &[u8]) -> Result<Option<usize>, StoreError> {
         let bytes = value.len() as u64 + OVERHEAD;
         if bytes > self.max_bytes {
             self.counters.too_large.fetch_add(1, Ordering::Relaxed);
-            return Ok(0);
+            return Ok(None);
         }
         // The row is written before the index names it, so a lookup that
         // finds it in the index finds it on disk (or sees it gone, and misses).
-        self.store.write_unlogged(
-            CF_CACHE,
-            [(key.as_bytes().as_slice(), value.as_slice())],
-            [],
-        )?;
+        self.store
+            .write_unlogged(CF_CACHE, [(key.as_bytes().as_slice(), value)], [])?;
         let evicted = {
             let mut index = self.index();
-            index.insert(*key, bytes, row.expires_ms, e.target.into());
+            index.insert(*key, bytes, &row);
             index.over(self.max_bytes)
         };
         self.counters.stores.fetch_add(1, Ordering::Relaxed);
@@ -412,18 +591,24 @@ impl CacheStore {
             self.store
                 .write_unlogged(CF_CACHE, [], evicted.iter().map(|k| k.0.as_slice()))?;
         }
-        Ok(evicted.len())
+        Ok(Some(evicted.len()))
     }
 
-    /// Deletes every stored answer, or those `target` (`provider/model`)
-    /// gave. Returns how many.
-    pub fn clear(&self, target: Option<&str>) -> Result<u64, StoreError> {
+    /// From now on, every answer this node stores is also offered to
+    /// `outbox` (the cluster's, which sends it to the peers); when it is
+    /// full the row is not shared and counted. Set once.
+    pub fn share_to(&self, outbox: tokio::sync::mpsc::Sender<Shared>) {
+        let _ = self.outbox.set(outbox);
+    }
+
+    /// Deletes the stored answers `which` names. Returns how many.
+    pub fn clear(&self, which: &Clear<'_>) -> Result<u64, StoreError> {
         let gone: Vec<Key> = {
             let mut index = self.index();
             let keys: Vec<Key> = index
                 .entries
                 .iter()
-                .filter(|(_, m)| target.is_none_or(|t| &*m.target == t))
+                .filter(|(_, m)| which.matches(m))
                 .map(|(k, _)| *k)
                 .collect();
             for k in &keys {
@@ -431,18 +616,16 @@ impl CacheStore {
             }
             keys
         };
-        match (&self.semantic, target) {
-            (Some(s), None) => s.index.clear(),
+        match &self.semantic {
+            Some(s) if which.all() => s.index.clear(),
             _ => self.forget(&gone),
         }
-        match target {
-            None => self
-                .store
-                .delete_range(CF_CACHE, &[0u8; 32], &[0xffu8; 33])?,
-            Some(_) => {
-                self.store
-                    .write_unlogged(CF_CACHE, [], gone.iter().map(|k| k.0.as_slice()))?
-            }
+        if which.all() {
+            self.store
+                .delete_range(CF_CACHE, &[0u8; 32], &[0xffu8; 33])?
+        } else {
+            self.store
+                .write_unlogged(CF_CACHE, [], gone.iter().map(|k| k.0.as_slice()))?
         }
         Ok(gone.len() as u64)
     }
@@ -469,24 +652,48 @@ impl CacheStore {
             semantic_hits: n(&c.semantic_hits),
             semantic_errors: n(&c.semantic_errors),
             questions: self.questions() as u64,
+            indexing: self.indexing(),
+            replication: ReplicationStats {
+                queued: n(&c.replication.queued),
+                dropped: n(&c.replication.dropped),
+                sent: n(&c.replication.sent),
+                received: n(&c.replication.received),
+                imported: n(&c.replication.imported),
+                refused: n(&c.replication.refused),
+            },
         }
     }
 }
 
 fn decode(v: &[u8]) -> Result<Row, StoreError> {
     let (version, body) = store::versioned(v, ROW_VERSION)?;
-    if version == 1 {
-        let r: RowV1 = store::decode(body)?;
-        return Ok(Row {
-            stored_ms: r.stored_ms,
-            expires_ms: r.expires_ms,
-            cost_micros: r.cost_micros,
-            target: r.target,
-            body: r.body,
-            question: None,
-        });
+    match version {
+        1 => {
+            let r: RowV1 = store::decode(body)?;
+            Ok(Row {
+                stored_ms: r.stored_ms,
+                expires_ms: r.expires_ms,
+                cost_micros: r.cost_micros,
+                target: r.target,
+                body: r.body,
+                question: None,
+                asker: None,
+            })
+        }
+        2 => {
+            let r: RowV2 = store::decode(body)?;
+            Ok(Row {
+                stored_ms: r.stored_ms,
+                expires_ms: r.expires_ms,
+                cost_micros: r.cost_micros,
+                target: r.target,
+                body: r.body,
+                question: r.question,
+                asker: None,
+            })
+        }
+        _ => store::decode(body),
     }
-    store::decode(body)
 }
 
 #[cfg(test)]
@@ -505,6 +712,7 @@ mod tests {
             now_ms,
             ttl_ms,
             question: None,
+            asker: Some("vk_1"),
         }
     }
 
@@ -521,6 +729,7 @@ mod tests {
                 target: "mock/m".into(),
                 body: body.clone(),
                 question: None,
+                asker: Some("vk_1".into()),
             },
         )
         .unwrap();
@@ -572,7 +781,7 @@ mod tests {
 
     const MODEL: Model = Model {
         fingerprint: 7,
-        dims: 3,
+        dims: Some(3),
     };
 
     /// Questions are stored with their answers, leave with them, and are
@@ -602,14 +811,32 @@ mod tests {
         }
         let s =
             CacheStore::open(Store::open(dir.path()).unwrap(), 1 << 20, 10, Some(MODEL)).unwrap();
-        assert_eq!(s.questions(), 3);
+        // Until the stored questions are indexed, they are not found; an
+        // answer stored meanwhile is, and stays found after.
+        assert!(s.indexing() && s.stats().indexing);
+        assert_eq!(s.questions(), 0);
+        assert_eq!(s.nearest(&p, &unit(&[0.1, 1.0, 0.0])), None);
+        s.put(&key(5), &asked(5, &[0.0, 0.0, 1.0], 7)).unwrap();
+        s.index_stored_questions();
+        assert!(!s.indexing());
+        assert_eq!(s.questions(), 4);
+        assert_eq!(
+            s.nearest(&key(201), &unit(&[0.0, 0.1, 1.0])).unwrap().key,
+            key(5)
+        );
         assert_eq!(s.nearest(&p, &unit(&[0.1, 1.0, 0.0])).unwrap().key, key(4));
         // Expired: the question goes with the answer.
         assert!(s.get(&key(4), 1000).unwrap().is_none());
         assert_eq!(s.nearest(&p, &unit(&[0.1, 1.0, 0.0])).unwrap().key, key(2));
-        s.clear(Some("mock/m")).unwrap();
+        s.clear(&Clear {
+            target: Some("mock/m"),
+            ..Clear::default()
+        })
+        .unwrap();
         assert_eq!(s.questions(), 0);
         assert_eq!(s.nearest(&p, &unit(&[1.0, 0.0, 0.0])), None);
+        s.index_stored_questions();
+        assert_eq!(s.questions(), 0);
         drop(s);
         // Another model at start: the stored vectors are not compared.
         let s = CacheStore::open(
@@ -622,11 +849,57 @@ mod tests {
             }),
         )
         .unwrap();
+        s.index_stored_questions();
         assert_eq!(s.questions(), 0);
         // Without the semantic cache, nothing is indexed.
         drop(s);
         let s = CacheStore::open(Store::open(dir.path()).unwrap(), 1 << 20, 10, None).unwrap();
         assert_eq!(s.nearest(&p, &unit(&[1.0, 0.0, 0.0])), None);
+    }
+
+    /// What one node stores reaches its outbox; another node imports it
+    /// and finds it exactly and by its question; expired or unreadable rows
+    /// are refused, and nothing imported is offered again.
+    #[test]
+    fn a_shared_row_is_imported_whole_and_not_shared_again() {
+        let (a_dir, b_dir) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a =
+            CacheStore::open(Store::open(a_dir.path()).unwrap(), 1 << 20, 0, Some(MODEL)).unwrap();
+        let b =
+            CacheStore::open(Store::open(b_dir.path()).unwrap(), 1 << 20, 0, Some(MODEL)).unwrap();
+        let (a_tx, mut a_rx) = tokio::sync::mpsc::channel(1);
+        let (b_tx, mut b_rx) = tokio::sync::mpsc::channel(1);
+        a.share_to(a_tx);
+        b.share_to(b_tx);
+        a.put(&key(2), &asked(2, &[1.0, 0.0, 0.0], 7)).unwrap();
+        // The outbox holds one: a second answer is dropped, and counted.
+        a.put(&key(4), &asked(4, &[0.0, 1.0, 0.0], 7)).unwrap();
+        let shared = a_rx.try_recv().unwrap();
+        assert!(a_rx.try_recv().is_err());
+        let r = a.stats().replication;
+        assert_eq!((r.queued, r.dropped), (1, 1));
+
+        assert!(b.import(&shared, 10).unwrap());
+        let hit = b.get(&key(2), 10).unwrap().unwrap();
+        assert_eq!(hit, a.get(&key(2), 10).unwrap().unwrap());
+        assert_eq!(
+            b.nearest(&key(200), &unit(&[1.0, 0.1, 0.0])).unwrap().key,
+            key(2)
+        );
+        assert!(
+            b_rx.try_recv().is_err(),
+            "an imported row is not shared again"
+        );
+        // Expired by the importer's clock, or not a row: refused.
+        assert!(!b.import(&shared, 1000).unwrap());
+        let garbage = Shared {
+            key: key(9),
+            row: vec![ROW_VERSION, 0xff, 0xff],
+        };
+        assert!(!b.import(&garbage, 10).unwrap());
+        assert!(b.get(&key(9), 10).unwrap().is_none());
+        let r = b.stats().replication;
+        assert_eq!((r.received, r.imported, r.refused), (3, 1, 2));
     }
 
     /// Evicted answers take their questions along.
@@ -637,7 +910,7 @@ mod tests {
             CacheStore::open(Store::open(dir.path()).unwrap(), 1 << 20, 0, Some(MODEL)).unwrap();
         probe.put(&key(1), &asked(1, &[1.0, 0.0, 0.0], 7)).unwrap();
         let each = probe.stats().bytes;
-        probe.clear(None).unwrap();
+        probe.clear(&Clear::default()).unwrap();
         drop(probe);
         let s =
             CacheStore::open(Store::open(dir.path()).unwrap(), 2 * each, 0, Some(MODEL)).unwrap();
@@ -652,8 +925,34 @@ mod tests {
         );
     }
 
+    /// Rows of every older format are still read, with what they lack
+    /// left empty.
     #[test]
-    fn clearing_by_target_keeps_the_others() {
+    fn rows_of_older_versions_are_read() {
+        let question = Some(Question {
+            model: 7,
+            partition: key(200),
+            vector: vec![1.0, 0.0],
+        });
+        let v2 = store::encode(
+            2,
+            &RowV2 {
+                stored_ms: 1,
+                expires_ms: 2,
+                cost_micros: 3,
+                target: "mock/m".into(),
+                body: b"a".to_vec(),
+                question: question.clone(),
+            },
+        )
+        .unwrap();
+        let row = decode(&v2).unwrap();
+        assert_eq!((row.question, row.asker), (question, None));
+        assert_eq!((row.stored_ms, row.expires_ms, row.cost_micros), (1, 2, 3));
+    }
+
+    #[test]
+    fn clearing_by_target_or_asker_keeps_the_others() {
         let dir = tempfile::tempdir().unwrap();
         let s = CacheStore::open(Store::open(dir.path()).unwrap(), 1 << 20, 0, None).unwrap();
         s.put(&key(1), &entry(b"a", 0, 1000)).unwrap();
@@ -662,10 +961,23 @@ mod tests {
             ..entry(b"b", 0, 1000)
         };
         s.put(&key(2), &other).unwrap();
-        assert_eq!(s.clear(Some("mock/other")).unwrap(), 1);
+        let keyless = Entry {
+            asker: None,
+            ..entry(b"c", 0, 1000)
+        };
+        s.put(&key(3), &keyless).unwrap();
+        let by = |target, asker| Clear { target, asker };
+        assert_eq!(s.clear(&by(Some("mock/other"), Some("vk_2"))).unwrap(), 0);
+        assert_eq!(s.clear(&by(Some("mock/other"), None)).unwrap(), 1);
         assert!(s.get(&key(2), 1).unwrap().is_none());
         assert!(s.get(&key(1), 1).unwrap().is_some());
-        assert_eq!(s.clear(None).unwrap(), 1);
+        // Stored by vk_1, after a reopen too; the keyless answer stays.
+        s.store.flush().unwrap();
+        let s = CacheStore::open(s.store.clone(), 1 << 20, 0, None).unwrap();
+        assert_eq!(s.clear(&by(None, Some("vk_1"))).unwrap(), 1);
+        assert!(s.get(&key(1), 1).unwrap().is_none());
+        assert!(s.get(&key(3), 1).unwrap().is_some());
+        assert_eq!(s.clear(&Clear::default()).unwrap(), 1);
         assert!(s.get(&key(1), 1).unwrap().is_none());
         assert_eq!(s.stats().bytes, 0);
         // An answer larger than the whole cache is not stored.

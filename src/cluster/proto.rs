@@ -16,11 +16,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::cache::store::Shared;
 use crate::health::{RouteId, Summary};
 use crate::state::{Change, NodeId};
 
-/// The version this build speaks.
-pub const WIRE_VERSION: u16 = 1;
+/// The version this build speaks: 2 added [`Body::CacheEntries`], sent
+/// only to peers that speak 2.
+pub const WIRE_VERSION: u16 = 2;
 /// The oldest version this build still understands.
 pub const MIN_WIRE_VERSION: u16 = 1;
 /// Largest frame accepted on a stream; a larger length is a broken or
@@ -60,8 +62,9 @@ pub enum Body {
     /// A read-only query of the receiver's node-local data (bidirectional
     /// stream), answered with one `Answer`: `what` names the query (`logs`:
     /// a `LogQuery`, answered with a `MarkedPage`; `spend`: a `SpendQuery`
-    /// with `since` and `until` set, answered with a `SpendReport`), `args`
-    /// is its JSON. A node that does not know `what` answers an error.
+    /// with `since` and `until` set, answered with a `SpendReport`;
+    /// `cache_clear`: a `ClearArgs`, answered with how many cached answers
+    /// were deleted), `args` is its JSON. A node that does not know `what` answers an error.
     Query { what: String, args: String },
     /// The answer: JSON, or an error message.
     Answer(Result<String, String>),
@@ -98,7 +101,15 @@ pub enum Body {
     /// The ceilings granted, on the deputy's disk before it answers; a
     /// window it cannot price is left out.
     LeaseGrant(Vec<(String, u64)>),
+    /// Answers the sender's cache stored (unidirectional stream, at a lower
+    /// priority than governance's): each its key and stored row, at most
+    /// [`MAX_CACHE_BATCH`] bytes of rows a message. Version 2.
+    CacheEntries(Vec<Shared>),
 }
+
+/// Most bytes of rows one `CacheEntries` message carries (one row larger
+/// than this travels alone).
+pub const MAX_CACHE_BATCH: usize = 1024 * 1024;
 
 /// Most windows one `Lease` message asks for.
 pub const MAX_LEASES: usize = 1024;
@@ -260,6 +271,13 @@ mod tests {
                     ),
                     125_000,
                 )])),
+            ),
+            (
+                "cache_entries",
+                env(Body::CacheEntries(vec![Shared {
+                    key: crate::cache::key::Key([0xab; 32]),
+                    row: vec![2, 10, 20, 30],
+                }])),
             ),
             (
                 "lease_grant",

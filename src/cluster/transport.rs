@@ -115,6 +115,20 @@ impl Transport {
         Ok(n)
     }
 
+    /// [`Transport::send_uni`] at `priority` among the connection's streams
+    /// (higher first; the default is 0).
+    pub async fn send_uni_at(
+        conn: &Connection,
+        env: &Envelope,
+        priority: i32,
+    ) -> Result<usize, TransportError> {
+        let mut s = conn.open_uni().await?;
+        s.set_priority(priority)?;
+        let n = write_frame(&mut s, env).await?;
+        s.finish()?;
+        Ok(n)
+    }
+
     /// Sends one envelope on a new unidirectional stream and waits until the
     /// peer's QUIC stack has acknowledged all of it (received, not
     /// necessarily processed); a peer that stops the stream instead is an

@@ -54,6 +54,8 @@ pub struct Metrics {
     pub cache_lookups: IntCounterVec,
     pub cache_semantic_errors: IntCounter,
     pub cache_questions: IntGauge,
+    /// Sharing answers with the cluster, by event (`CacheStore::stats`).
+    pub cache_replicated: IntCounterVec,
     pub cache_stores: IntCounter,
     pub cache_evictions: IntCounter,
     pub cache_expirations: IntCounter,
@@ -193,6 +195,11 @@ impl Metrics {
             "cache_semantic_errors_total",
             "Questions the semantic cache could not embed or look up; the request went on with the exact cache only.",
         );
+        let cache_replicated = counter(
+            "cache_replicated_total",
+            "Cached answers shared with the cluster: queued for the peers, dropped (the outbox or a peer's in-flight batches were full), sent (one a peer), and from peers received, imported, refused (unreadable, expired or too large).",
+            &["event"],
+        );
         let cache_stores = int_counter("cache_stores_total", "Answers stored in the exact cache.");
         let cache_evictions = int_counter(
             "cache_evictions_total",
@@ -279,6 +286,7 @@ impl Metrics {
             cache_bytes,
             cache_semantic_errors,
             cache_questions,
+            cache_replicated,
         }
     }
 
@@ -294,6 +302,17 @@ impl Metrics {
             catch_up(&self.cache_lookups.with_label_values(&[result, kind]), n);
         }
         catch_up(&self.cache_semantic_errors, s.semantic_errors);
+        let r = s.replication;
+        for (event, n) in [
+            ("queued", r.queued),
+            ("dropped", r.dropped),
+            ("sent", r.sent),
+            ("received", r.received),
+            ("imported", r.imported),
+            ("refused", r.refused),
+        ] {
+            catch_up(&self.cache_replicated.with_label_values(&[event]), n);
+        }
         self.cache_questions.set(s.questions as i64);
         catch_up(&self.cache_stores, s.stores);
         catch_up(&self.cache_evictions, s.evictions);

@@ -30,6 +30,7 @@ use futures_util::StreamExt;
 use serde_json::{Value, json};
 
 use super::{Ctx, ErrorKind, Gateway, ProxyError};
+use crate::cache::Embeddings;
 use crate::cache::key::{self, Key, Keys, Scope};
 use crate::cache::store::{Entry, Hit, Question};
 use crate::config::{CacheConfig, CacheScope};
@@ -209,6 +210,8 @@ struct Pending {
     /// Every target, `provider/model` and wire format, by index.
     targets: Vec<(String, Format)>,
     ttl: Duration,
+    /// The virtual key that asked, stored with the answer (clearing by key).
+    asker: Option<String>,
 }
 
 /// The cache settings in force for a request: the request's headers over
@@ -310,11 +313,12 @@ fn keys_for(
 
 /// The lookup phase. `Some` is a hit to answer with; `None` goes upstream,
 /// with the answer stored at finish when it may be.
-pub(super) fn lookup(
-    gw: &Gateway,
+pub(super) async fn lookup(
+    gw: &Arc<Gateway>,
     ctx: &mut Ctx,
     asked: &Asked,
     caller: Option<&KeyView>,
+    credential: Option<&str>,
     raw: &Bytes,
     targets: &[Target],
 ) -> Option<Hit> {
@@ -323,7 +327,7 @@ pub(super) fn lookup(
         .iter()
         .map(|t| (target_name(t), t.provider.wire))
         .collect();
-    let force = in_force(cfg, gw.embedder.is_some(), &named[0].0, caller, asked);
+    let force = in_force(cfg, gw.embeddings.is_some(), &named[0].0, caller, asked);
     if !force.enabled && asked.mode.is_none() && !cfg.enabled {
         // Off everywhere and not asked about: no cache status at all.
         return None;
@@ -364,9 +368,9 @@ pub(super) fn lookup(
     let embed = force.semantic || !asked.no_store;
     if found.is_none()
         && embed
-        && let (Some(embedder), Some(sem)) = (&gw.embedder, &keys.semantic)
+        && let (Some(embeddings), Some(sem)) = (&gw.embeddings, &keys.semantic)
     {
-        match embedder.embed(&sem.text) {
+        match embed_question(gw, embeddings, &sem.text, credential).await {
             Ok(v) => {
                 if force.semantic
                     && let Some(n) = gw.cache.nearest(&sem.partition, &v)
@@ -374,7 +378,7 @@ pub(super) fn lookup(
                 {
                     found = get(&n.key).map(|hit| (hit, Some(n.similarity)));
                 }
-                embedding = Some((embedder.fingerprint(), v));
+                embedding = Some((embeddings.fingerprint(), v));
                 partition = Some(sem.partition);
             }
             Err(e) => {
@@ -408,11 +412,92 @@ pub(super) fn lookup(
                     embedding,
                     targets: named,
                     ttl: asked.ttl.unwrap_or(cfg.ttl),
+                    asker: caller.map(|k| k.key.id.clone()),
                 });
             }
             None
         }
     }
+}
+
+/// Largest answer of a served embeddings model read (8,192 dimensions as
+/// JSON numbers take about 100 KiB).
+const MAX_EMBEDDING_ANSWER: usize = 1024 * 1024;
+
+/// Most dimensions a served model's embedding may have.
+const MAX_DIMENSIONS: usize = 8192;
+
+/// The question's unit-length embedding: from the local model, or from the
+/// served model through this gateway's own `/v1/embeddings`, as the caller
+/// (its `credential`, the virtual key it presented), so that it is routed,
+/// governed, priced and logged like any embeddings request. An error says
+/// why not (the request then goes on with the exact cache only).
+async fn embed_question(
+    gw: &Arc<Gateway>,
+    embeddings: &Embeddings,
+    text: &str,
+    credential: Option<&str>,
+) -> Result<Vec<f32>, String> {
+    let model = match embeddings {
+        Embeddings::Local(e) => return e.embed(text).map_err(|e| e.to_string()),
+        Embeddings::Served { model } => model,
+    };
+    let max = crate::cache::embed::Limits::DEFAULT_MAX_BYTES;
+    if text.len() > max {
+        return Err(format!(
+            "text is {} bytes, over the embedding limit of {max} bytes",
+            text.len()
+        ));
+    }
+    if text.trim().is_empty() {
+        return Err("text has nothing to embed".into());
+    }
+    let mut req = http::Request::post("/v1/embeddings")
+        .header(http::header::CONTENT_TYPE, "application/json");
+    if let Some(c) = credential {
+        req = req.header(http::header::AUTHORIZATION, format!("Bearer {c}"));
+    }
+    let req = req
+        .body(Body::from(
+            json!({"model": model, "input": text}).to_string(),
+        ))
+        .map_err(|e| e.to_string())?;
+    // The embeddings request is a request of its own through the gateway
+    // (it is never cached, so this does not recurse further).
+    let resp = super::handle_boxed(gw.clone(), Endpoint::Embeddings, req).await;
+    if !resp.status().is_success() {
+        return Err(format!("{model} answered {}", resp.status()));
+    }
+    let bytes = axum::body::to_bytes(resp.into_body(), MAX_EMBEDDING_ANSWER)
+        .await
+        .map_err(|e| format!("{model}'s answer: {e}"))?;
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        data: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        embedding: Vec<f32>,
+    }
+    let answer: Answer =
+        serde_json::from_slice(&bytes).map_err(|e| format!("{model}'s answer: {e}"))?;
+    let mut v = answer
+        .data
+        .into_iter()
+        .next()
+        .ok_or_else(|| format!("{model} answered no embedding"))?
+        .embedding;
+    if v.is_empty() || v.len() > MAX_DIMENSIONS {
+        return Err(format!("{model} answered {} dimensions", v.len()));
+    }
+    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+    if !norm.is_normal() {
+        return Err(format!(
+            "{model} answered a vector that cannot be normalised"
+        ));
+    }
+    v.iter_mut().for_each(|x| *x /= norm);
+    Ok(v)
 }
 
 /// At finish: a complete, successful answer is stored under its target's
@@ -460,6 +545,7 @@ pub(super) fn store(gw: &Gateway, ctx: &mut Ctx, cost_micros: u64) {
         now_ms: now_ms(),
         ttl_ms: p.ttl.as_millis() as u64,
         question,
+        asker: p.asker.as_deref(),
     };
     if let Err(e) = gw.cache.put(&key, &entry) {
         gw.cache.counters.errors.fetch_add(1, Ordering::Relaxed);
