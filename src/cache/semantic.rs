@@ -12,7 +12,8 @@
 //! Questions leave with their answers (expiry, eviction, clearing). A graph
 //! cannot delete a point, so a departed question is only hidden from
 //! searches; once the hidden outnumber the live, the graph is rebuilt from
-//! its live points (or becomes flat again). The index is in memory only:
+//! its live points on a thread of its own (searches use the old one until
+//! the swap), or becomes flat again when few are left. The index is in memory only:
 //! each stored answer's row holds its question's embedding, and
 //! `store::CacheStore::open` rebuilds the index from the rows at start.
 //!
@@ -71,6 +72,8 @@ struct Graph {
     live: HashMap<usize, Key>,
     /// Points hidden from searches.
     hidden: usize,
+    /// A rebuild of this graph is under way ([`rebuild`]).
+    rebuilding: bool,
 }
 
 /// Searches see only live points.
@@ -100,17 +103,25 @@ impl Graph {
             hnsw,
             live: points.iter().map(|(id, k, _)| (*id, *k)).collect(),
             hidden: 0,
+            rebuilding: false,
         }
     }
 
     /// Every live point with its vector, read back from the graph.
     fn live_points(&self) -> Vec<(usize, Key, Vec<f32>)> {
+        self.live_points_where(|_| true)
+    }
+
+    /// The live points whose id `pick` takes, with their vectors.
+    fn live_points_where(&self, pick: impl Fn(usize) -> bool) -> Vec<(usize, Key, Vec<f32>)> {
         let points = self.hnsw.get_point_indexation();
-        let mut out = Vec::with_capacity(self.live.len());
+        let mut out = Vec::new();
         for layer in 0..=usize::from(points.get_max_level_observed()) {
             for p in points.get_layer_iterator(layer) {
                 let id = p.get_origin_id();
-                if let Some(k) = self.live.get(&id) {
+                if let Some(k) = self.live.get(&id)
+                    && pick(id)
+                {
                     out.push((id, *k, p.get_v().to_vec()));
                 }
             }
@@ -147,25 +158,31 @@ impl Points {
         }
     }
 
-    fn remove(&mut self, id: usize) {
+    /// Removes a point. Once a graph's hidden points outnumber its live
+    /// ones it is replaced: by a flat list at once when few are left, else
+    /// by a graph built from them off the caller's thread — `true` asks the
+    /// caller to start that ([`rebuild`]).
+    fn remove(&mut self, id: usize) -> bool {
         match self {
             Points::Flat(points) => {
                 if let Some(at) = points.iter().position(|p| p.0 == id) {
                     points.swap_remove(at);
                 }
+                false
             }
             Points::Graph(g) => {
                 if g.live.remove(&id).is_some() {
                     g.hidden += 1;
                 }
-                if g.hidden > g.live.len() {
-                    let live = g.live_points();
-                    *self = if live.len() <= FLAT_MAX {
-                        Points::Flat(live)
-                    } else {
-                        Points::Graph(Graph::build(&live))
-                    };
+                if g.hidden <= g.live.len() || g.rebuilding {
+                    return false;
                 }
+                if g.live.len() <= FLAT_MAX {
+                    *self = Points::Flat(g.live_points());
+                    return false;
+                }
+                g.rebuilding = true;
+                true
             }
         }
     }
@@ -215,6 +232,30 @@ impl Points {
     }
 }
 
+/// Replaces the graph in `slot` by one built from its live points, with no
+/// lock held while building; what was added meanwhile joins the new graph
+/// and what was removed meanwhile stays out of it. Searches go on in the old
+/// graph until the swap.
+fn rebuild(slot: &RwLock<Points>) {
+    let snapshot = match &*slot.read().expect("points") {
+        Points::Graph(g) => g.live_points(),
+        Points::Flat(_) => return,
+    };
+    let mut fresh = Graph::build(&snapshot);
+    let had: std::collections::HashSet<usize> = snapshot.iter().map(|p| p.0).collect();
+    let mut points = slot.write().expect("points");
+    let Points::Graph(current) = &mut *points else {
+        return;
+    };
+    fresh.live.retain(|id, _| current.live.contains_key(id));
+    fresh.hidden = had.len() - fresh.live.len();
+    for (id, key, v) in current.live_points_where(|id| !had.contains(&id)) {
+        fresh.hnsw.insert_slice((&v, id));
+        fresh.live.insert(id, key);
+    }
+    *current = fresh;
+}
+
 /// Where a stored question is.
 #[derive(Clone, Copy)]
 struct Place {
@@ -230,6 +271,8 @@ pub struct SemanticIndex {
     /// Each stored answer's question, by its exact key.
     places: Mutex<HashMap<Key, Place>>,
     next_id: std::sync::atomic::AtomicUsize,
+    /// Graph rebuilds under way (or finished, until the next one starts).
+    rebuilds: Mutex<Vec<std::thread::JoinHandle<()>>>,
 }
 
 /// An embedding of the wrong length (another model's): never compared.
@@ -253,6 +296,7 @@ impl SemanticIndex {
             partitions: RwLock::default(),
             places: Mutex::default(),
             next_id: Default::default(),
+            rebuilds: Mutex::default(),
         }
     }
 
@@ -357,11 +401,29 @@ impl SemanticIndex {
         let Some(place) = self.places.lock().expect("places").remove(key) else {
             return;
         };
-        let Some(points) = self.partition(&place.partition) else {
+        let Some(slot) = self.partition(&place.partition) else {
             return;
         };
-        let mut points = points.write().expect("points");
-        points.remove(place.id);
+        let mut points = slot.write().expect("points");
+        if points.remove(place.id) {
+            let slot = slot.clone();
+            let mut rebuilds = self.rebuilds.lock().expect("rebuilds");
+            rebuilds.retain(|h| !h.is_finished());
+            match std::thread::Builder::new()
+                .name("cache-graph".into())
+                .spawn(move || rebuild(&slot))
+            {
+                Ok(h) => rebuilds.push(h),
+                Err(e) => {
+                    // No thread: the graph stays as it is (hidden points
+                    // cost memory and search steps, never a wrong answer).
+                    tracing::warn!(error = %e, "cannot start a semantic index rebuild");
+                    if let Points::Graph(g) = &mut *points {
+                        g.rebuilding = false;
+                    }
+                }
+            }
+        }
         if points.len() == 0 {
             drop(points);
             let mut partitions = self.partitions.write().expect("partitions");
@@ -371,6 +433,14 @@ impl SemanticIndex {
             {
                 partitions.remove(&place.partition);
             }
+        }
+    }
+
+    /// Waits for the graph rebuilds under way.
+    pub fn wait_for_rebuilds(&self) {
+        let handles = std::mem::take(&mut *self.rebuilds.lock().expect("rebuilds"));
+        for h in handles {
+            let _ = h.join();
         }
     }
 
@@ -517,6 +587,50 @@ mod tests {
         for (i, (k, v)) in kept.iter().enumerate().take(50) {
             let found = idx.nearest(&p, v).unwrap().unwrap();
             assert_eq!(found.key, *k, "{i}");
+        }
+    }
+
+    /// A large graph that lost most of its points is rebuilt off the
+    /// caller's thread; what was stored and removed while it was being
+    /// rebuilt is kept and left out, and searches find the live ones.
+    #[test]
+    fn a_graph_rebuilt_in_the_background_keeps_what_changed_meanwhile() {
+        let dims = 16;
+        let idx = SemanticIndex::new(Some(dims));
+        let p = key(u32::MAX);
+        let n = FLAT_MAX as u32 * 4;
+        let stored: Vec<(Key, Vec<f32>)> =
+            (0..n).map(|i| (key(i), vector(i as u64, dims))).collect();
+        idx.extend(stored.iter().map(|(k, v)| (p, *k, v.clone())).collect());
+        // Remove two of every three: the hidden outnumber the live, and more
+        // than FLAT_MAX are left, so a rebuild starts.
+        for (i, (k, _)) in stored.iter().enumerate() {
+            if i % 3 != 0 {
+                idx.remove(k);
+            }
+        }
+        // Meanwhile (the rebuild may or may not have finished): one more
+        // stored, one more removed.
+        let late = vector(99_999, dims);
+        idx.insert(p, key(n + 1), late.clone()).unwrap();
+        idx.remove(&stored[3].0);
+        idx.wait_for_rebuilds();
+        let slot = idx.partition(&p).unwrap();
+        match &*slot.read().unwrap() {
+            Points::Graph(g) => {
+                assert!(!g.rebuilding);
+                assert!(g.hidden <= g.live.len(), "{} hidden", g.hidden);
+                assert_eq!(g.live.len(), idx.len());
+            }
+            Points::Flat(_) => panic!("more than FLAT_MAX are left: a graph"),
+        }
+        assert_eq!(idx.nearest(&p, &late).unwrap().unwrap().key, key(n + 1));
+        assert_ne!(
+            idx.nearest(&p, &stored[3].1).unwrap().unwrap().key,
+            stored[3].0
+        );
+        for (k, v) in stored.iter().step_by(3).skip(2).take(50) {
+            assert_eq!(idx.nearest(&p, v).unwrap().unwrap().key, *k);
         }
     }
 
