@@ -4,6 +4,7 @@
 //! Pure translation and parsing: nothing here opens a socket, serves HTTP or
 //! knows about governance. The proxy drives these functions.
 
+pub mod aws;
 pub mod bound;
 pub mod openai;
 pub mod presets;

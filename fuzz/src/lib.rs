@@ -37,6 +37,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("codemode_worker", codemode_worker),
     ("config_file", config_file),
     ("cache_key", cache_key),
+    ("aws_eventstream", aws_eventstream),
 ];
 
 const WIRES: [Format; 3] = [Format::OpenAi, Format::Anthropic, Format::Gemini];
@@ -702,4 +703,40 @@ pub fn cache_key(data: &[u8]) {
         (Err(_), Err(_)) => {}
         _ => panic!("the same bytes were keyed once and refused once"),
     }
+}
+
+/// Bytes of a Bedrock stream in the pieces the first bytes choose: the
+/// event-stream decoder yields messages whose re-encoding decodes to them,
+/// or an error, and stays broken after one.
+pub fn aws_eventstream(data: &[u8]) {
+    use tollgate::providers::aws::eventstream::{Decoder, encode};
+    let (piece, data) = pick(data, 64);
+    let mut d = Decoder::new();
+    for chunk in data.chunks(piece + 1) {
+        d.push(chunk);
+        loop {
+            match d.next_message() {
+                Ok(Some(m)) => {
+                    let headers: Vec<(&str, _)> = m
+                        .headers
+                        .iter()
+                        .map(|(n, v)| (n.as_str(), v.clone()))
+                        .collect();
+                    let mut again = Decoder::new();
+                    again.push(&encode(&headers, &m.payload));
+                    assert_eq!(
+                        again.next_message(),
+                        Ok(Some(m)),
+                        "re-encoded message differs"
+                    );
+                }
+                Ok(None) => break,
+                Err(_) => {
+                    assert!(d.next_message().is_err(), "a broken stream recovered");
+                    return;
+                }
+            }
+        }
+    }
+    let _ = d.finish();
 }
