@@ -1,5 +1,6 @@
-//! Provider knowledge: presets of the OpenAI-compatible family and the OpenAI
-//! wire format itself.
+//! Provider knowledge: presets of the OpenAI-compatible family, the OpenAI
+//! wire format itself, and what the clouds need beside a wire format (AWS
+//! signing and stream framing, Vertex AI's service-account tokens).
 //!
 //! Pure translation and parsing: nothing here opens a socket, serves HTTP or
 //! knows about governance. The proxy drives these functions.
@@ -10,3 +11,4 @@ pub mod openai;
 pub mod presets;
 pub mod sse;
 pub mod tokens;
+pub mod vertex;

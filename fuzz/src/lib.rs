@@ -38,6 +38,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("config_file", config_file),
     ("cache_key", cache_key),
     ("aws_eventstream", aws_eventstream),
+    ("vertex_token", vertex_token),
 ];
 
 const WIRES: [Format; 3] = [Format::OpenAi, Format::Anthropic, Format::Gemini];
@@ -739,4 +740,11 @@ pub fn aws_eventstream(data: &[u8]) {
         }
     }
     let _ = d.finish();
+}
+
+/// A token endpoint's answer: a token and its lifetime, or an error.
+pub fn vertex_token(data: &[u8]) {
+    if let Ok((token, _)) = tollgate::providers::vertex::parse_token(data) {
+        assert!(!token.is_empty(), "an empty token was accepted");
+    }
 }
