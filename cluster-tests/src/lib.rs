@@ -240,6 +240,17 @@ impl Mock {
         ]
     }
 
+    /// Requests the mock has answered since it started (`/mock/stats`).
+    pub async fn requests(&self) -> u64 {
+        let v: serde_json::Value = reqwest::get(format!("http://{}/mock/stats", self.addr))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["requests"].as_u64().unwrap()
+    }
+
     /// Fails `rate` of the requests made with API key `key` (`None` heals it).
     pub async fn fault(&self, key: &str, rate: Option<f64>) {
         let url = format!("http://{}/mock/faults/{key}", self.addr);

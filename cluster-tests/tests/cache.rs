@@ -31,16 +31,6 @@ async fn ask(node: &Node, secret: &str, question: &str) -> (u16, String, String)
     (status, cache, r.text().await.unwrap())
 }
 
-async fn upstream_requests(mock: &Mock) -> u64 {
-    let v: serde_json::Value = reqwest::get(format!("http://{}/mock/stats", mock.addr))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["requests"].as_u64().unwrap()
-}
-
 async fn imported(node: &Node) -> u64 {
     let (_, v) = node.admin_get("/api/cache").await;
     v["replication"]["imported"].as_u64().unwrap_or(0)
@@ -79,7 +69,7 @@ async fn an_answer_cached_through_one_node_is_a_hit_through_another() {
         })
         .await;
     }
-    let before = upstream_requests(&mock).await;
+    let before = mock.requests().await;
 
     let (status, cache, first) = ask(&n1, &owner, "what is a gateway?").await;
     assert_eq!((status, cache.as_str()), (200, "miss"), "{first}");
@@ -98,7 +88,7 @@ async fn an_answer_cached_through_one_node_is_a_hit_through_another() {
     // Another owner's request is in another partition on every node.
     let (_, cache, _) = ask(&n2, &stranger, "what is a gateway?").await;
     assert_eq!(cache, "miss");
-    assert_eq!(upstream_requests(&mock).await, before + 2);
+    assert_eq!(mock.requests().await, before + 2);
     // Node 1 holds both warm-ups and the stranger's answer from node 2.
     eventually(LIMIT, "node 1 imports node 2's answers", || async {
         (imported(&n1).await >= 3).then_some(())
