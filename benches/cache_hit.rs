@@ -15,10 +15,14 @@
 //! one model, one system prompt, only the question differs. The questions
 //! are generated from templates ("How do I parse a CSV file in Rust
 //! without a library?"), so they have close neighbours, and embedded with
-//! the real model. Then the gateway starts on that directory, rebuilds its
-//! index, and is sent, one at a time, stored questions verbatim (exact hits)
-//! and reworded ones (lower case, "how can i" for "How do I", no question
-//! mark: semantic hits). Gateway time is the `x-tollgate-overhead-us` the
+//! the real model. Then the gateway starts on that directory (ready at
+//! once; the bench waits until `GET /api/cache` says the stored questions
+//! are indexed, and reports both times), and is sent, one at a time, stored
+//! questions verbatim (exact hits) and reworded ones (lower case, "how can
+//! i" for "How do I", no question mark) with `x-tollgate-cache-threshold`
+//! set to `CACHE_THRESHOLD` (default 0.85, below most rewordings'
+//! similarity, which the bench prints): semantic hits, and which stored
+//! answer each one was served. Gateway time is the `x-tollgate-overhead-us` the
 //! gateway reports on each answer (all of a hit's time is the gateway's);
 //! the client's round trip is shown too, with the mock's own round trip for
 //! the same request as the direct baseline.
@@ -253,7 +257,7 @@ fn start(dir: &Path, model: &Path, mock: SocketAddr) -> (Proc, SocketAddr, Durat
     (proc, addr, t.elapsed())
 }
 
-const ADMIN: &str = "bench-admin-token";
+const ADMIN: &str = "cache-bench-admin-token-0123456789";
 
 /// Waits until the gateway at `addr` has indexed the stored questions
 /// (`indexing` in `GET /api/cache` is false); how long that took since

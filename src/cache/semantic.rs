@@ -40,7 +40,7 @@ pub const FLAT_MAX: usize = 1024;
 /// often; these found it in `tests` and `benches/cache_hit.rs`.
 const LINKS: usize = 16;
 const EF_BUILD: usize = 100;
-const EF_SEARCH: usize = 64;
+const EF_SEARCH: usize = 32;
 const LAYERS: usize = 16;
 
 /// The nearest stored question, and how similar it is.
@@ -62,8 +62,28 @@ impl Distance<f32> for Cosine {
     }
 }
 
+/// The dot product, in eight independent sums: a single running sum makes
+/// each addition wait for the one before (floating-point addition is not
+/// reordered for us), which made a 256-dimension comparison, done thousands
+/// of times per graph search, latency-bound; eight lanes let the compiler
+/// use vector instructions.
 fn dot(a: &[f32], b: &[f32]) -> f32 {
-    a.iter().zip(b).map(|(x, y)| x * y).sum()
+    let n = a.len().min(b.len());
+    let (a, b) = (&a[..n], &b[..n]);
+    let mut lanes = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca
+        .remainder()
+        .iter()
+        .zip(cb.remainder())
+        .map(|(x, y)| x * y)
+        .sum();
+    for (x, y) in ca.zip(cb) {
+        for ((l, x), y) in lanes.iter_mut().zip(x).zip(y) {
+            *l += x * y;
+        }
+    }
+    lanes.iter().sum::<f32>() + tail
 }
 
 struct Graph {
@@ -219,7 +239,13 @@ impl Points {
                 .max_by(|a, b| a.similarity.total_cmp(&b.similarity)),
             Points::Graph(g) => g
                 .hnsw
-                .search_filter(q, 1, EF_SEARCH, Some(&Live(&g.live)))
+                .search_filter(
+                    q,
+                    1,
+                    EF_SEARCH,
+                    // Without hidden points, every point is live.
+                    (g.hidden > 0).then_some(&Live(&g.live) as &dyn FilterT),
+                )
                 .into_iter()
                 .filter_map(|n| {
                     g.live.get(&n.d_id).map(|key| Nearest {
@@ -519,6 +545,19 @@ mod tests {
             .max_by(|a, b| dot(q, &a.1).total_cmp(&dot(q, &b.1)))
             .unwrap()
             .0
+    }
+
+    #[test]
+    fn the_dot_product_of_any_length() {
+        for n in [0, 1, 7, 8, 9, 256, 259] {
+            let a: Vec<f32> = (0..n).map(|i| i as f32 * 0.5 - 3.0).collect();
+            let b: Vec<f32> = (0..n).map(|i| 1.0 - i as f32 * 0.25).collect();
+            let plain: f64 = a.iter().zip(&b).map(|(x, y)| f64::from(x * y)).sum();
+            assert!(
+                (f64::from(dot(&a, &b)) - plain).abs() < 1e-3 * (1.0 + plain.abs()),
+                "{n}"
+            );
+        }
     }
 
     #[test]
