@@ -14,6 +14,7 @@ pub mod codemode;
 pub mod config;
 pub mod governance;
 pub mod health;
+pub mod launch;
 pub mod mcp;
 pub mod mock;
 pub mod node;

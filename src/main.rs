@@ -77,6 +77,10 @@ enum Command {
         #[arg(long)]
         dir: Option<PathBuf>,
     },
+    /// Run a coding agent (claude, codex, gemini, opencode) through a gateway:
+    /// its model API, a virtual key and the gateway's /mcp set in the agent's
+    /// own settings; the agent gets the remaining arguments.
+    Launch(tollgate::launch::LaunchArgs),
     /// Internal: runs one Code Mode script sent on stdin, in this limited process.
     #[command(hide = true)]
     CodemodeWorker {
@@ -101,8 +105,9 @@ fn main() -> anyhow::Result<()> {
         tracing_subscriber::EnvFilter::try_from_env("TOLLGATE_LOG")
             .unwrap_or_else(|_| "info".into()),
     );
-    // An MCP server on stdio owns stdout: its logs go to stderr.
-    if matches!(cli.command, Command::SampleMcp { .. }) {
+    // An MCP server on stdio owns stdout, and so do a launched agent and the
+    // settings `launch --print` prints: their logs go to stderr.
+    if matches!(cli.command, Command::SampleMcp { .. } | Command::Launch(_)) {
         logs.with_writer(std::io::stderr).init();
     } else {
         logs.init();
@@ -183,6 +188,17 @@ fn main() -> anyhow::Result<()> {
                 _ => anyhow::bail!("choose one of --stdio, --http ADDR, --sse ADDR"),
             }
         }
+        Command::Launch(args) => match runtime.block_on(tollgate::launch::run(args)) {
+            Ok(code) => std::process::exit(code),
+            Err(e) => {
+                eprintln!("tollgate launch: {e}");
+                let code = match e {
+                    tollgate::launch::LaunchError::Missing { .. } => 127,
+                    _ => 1,
+                };
+                std::process::exit(code);
+            }
+        },
         Command::CodemodeWorker { .. } => unreachable!("handled before start-up"),
     }
     Ok(())
