@@ -5,9 +5,10 @@
 //!
 //! A partition of up to [`FLAT_MAX`] questions is searched exactly, by
 //! comparing with each. A larger one is an HNSW graph (`hnsw_rs`, an
-//! approximate nearest-neighbour search): a partition that holds 100 k
-//! questions (one tenant, one model, one system prompt) is searched in
-//! about as many steps as one of a few hundred.
+//! approximate nearest-neighbour search; built on a thread of its own when
+//! the partition grows past the bound, and searched flat meanwhile): a
+//! partition that holds 100 k questions (one tenant, one model, one system
+//! prompt) is searched in about as many steps as one of a few hundred.
 //!
 //! Questions leave with their answers (expiry, eviction, clearing). A graph
 //! cannot delete a point, so a departed question is only hidden from
@@ -42,6 +43,10 @@ const LINKS: usize = 16;
 const EF_BUILD: usize = 100;
 const EF_SEARCH: usize = 32;
 const LAYERS: usize = 16;
+
+/// A stored question in a partition: its point id, its answer's exact key
+/// and its embedding.
+type Point = (usize, Key, Vec<f32>);
 
 /// The nearest stored question, and how similar it is.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -106,7 +111,7 @@ impl FilterT for Live<'_> {
 }
 
 impl Graph {
-    fn build(points: &[(usize, Key, Vec<f32>)]) -> Graph {
+    fn build(points: &[Point]) -> Graph {
         let hnsw = Hnsw::new(
             LINKS,
             points.len().max(FLAT_MAX * 2),
@@ -128,12 +133,12 @@ impl Graph {
     }
 
     /// Every live point with its vector, read back from the graph.
-    fn live_points(&self) -> Vec<(usize, Key, Vec<f32>)> {
+    fn live_points(&self) -> Vec<Point> {
         self.live_points_where(|_| true)
     }
 
     /// The live points whose id `pick` takes, with their vectors.
-    fn live_points_where(&self, pick: impl Fn(usize) -> bool) -> Vec<(usize, Key, Vec<f32>)> {
+    fn live_points_where(&self, pick: impl Fn(usize) -> bool) -> Vec<Point> {
         let points = self.hnsw.get_point_indexation();
         let mut out = Vec::new();
         for layer in 0..=usize::from(points.get_max_level_observed()) {
@@ -151,7 +156,7 @@ impl Graph {
 }
 
 enum Points {
-    Flat(Vec<(usize, Key, Vec<f32>)>),
+    Flat(Vec<Point>),
     Graph(Graph),
 }
 
@@ -163,17 +168,19 @@ impl Points {
         }
     }
 
-    fn insert(&mut self, id: usize, key: Key, v: Vec<f32>) {
+    /// Adds a point; `true` when a flat list has just grown past
+    /// [`FLAT_MAX`] and wants its graph built, off the caller's thread
+    /// ([`rebuild`]; it is searched flat until then).
+    fn insert(&mut self, id: usize, key: Key, v: Vec<f32>) -> bool {
         match self {
             Points::Flat(points) => {
                 points.push((id, key, v));
-                if points.len() > FLAT_MAX {
-                    *self = Points::Graph(Graph::build(points));
-                }
+                points.len() == FLAT_MAX + 1
             }
             Points::Graph(g) => {
                 g.hnsw.insert_slice((&v, id));
                 g.live.insert(id, key);
+                false
             }
         }
     }
@@ -221,7 +228,7 @@ impl Points {
     }
 
     /// Every live point with its vector.
-    fn into_points(self) -> Vec<(usize, Key, Vec<f32>)> {
+    fn into_points(self) -> Vec<Point> {
         match self {
             Points::Flat(points) => points,
             Points::Graph(g) => g.live_points(),
@@ -265,21 +272,34 @@ impl Points {
 fn rebuild(slot: &RwLock<Points>) {
     let snapshot = match &*slot.read().expect("points") {
         Points::Graph(g) => g.live_points(),
-        Points::Flat(_) => return,
+        Points::Flat(points) => points.clone(),
     };
     let mut fresh = Graph::build(&snapshot);
     let had: std::collections::HashSet<usize> = snapshot.iter().map(|p| p.0).collect();
     let mut points = slot.write().expect("points");
-    let Points::Graph(current) = &mut *points else {
-        return;
+    let (live, meanwhile): (std::collections::HashSet<usize>, Vec<Point>) = match &*points {
+        Points::Graph(current) => (
+            current.live.keys().copied().collect(),
+            current.live_points_where(|id| !had.contains(&id)),
+        ),
+        // Shrunk back meanwhile: it stays flat.
+        Points::Flat(current) if current.len() <= FLAT_MAX => return,
+        Points::Flat(current) => (
+            current.iter().map(|p| p.0).collect(),
+            current
+                .iter()
+                .filter(|p| !had.contains(&p.0))
+                .cloned()
+                .collect(),
+        ),
     };
-    fresh.live.retain(|id, _| current.live.contains_key(id));
+    fresh.live.retain(|id, _| live.contains(id));
     fresh.hidden = had.len() - fresh.live.len();
-    for (id, key, v) in current.live_points_where(|id| !had.contains(&id)) {
+    for (id, key, v) in meanwhile {
         fresh.hnsw.insert_slice((&v, id));
         fresh.live.insert(id, key);
     }
-    *current = fresh;
+    *points = Points::Graph(fresh);
 }
 
 /// Where a stored question is.
@@ -357,12 +377,35 @@ impl SemanticIndex {
             .entry(partition)
             .or_insert_with(|| Arc::new(RwLock::new(Points::Flat(Vec::new()))))
             .clone();
-        points.write().expect("points").insert(id, key, v);
         self.places
             .lock()
             .expect("places")
             .insert(key, Place { partition, id });
+        if points.write().expect("points").insert(id, key, v) {
+            self.spawn_rebuild(points);
+        }
         Ok(())
+    }
+
+    /// Builds `slot`'s graph on a thread of its own ([`rebuild`]).
+    fn spawn_rebuild(&self, slot: Arc<RwLock<Points>>) {
+        let mut rebuilds = self.rebuilds.lock().expect("rebuilds");
+        rebuilds.retain(|h| !h.is_finished());
+        let building = slot.clone();
+        match std::thread::Builder::new()
+            .name("cache-graph".into())
+            .spawn(move || rebuild(&building))
+        {
+            Ok(h) => rebuilds.push(h),
+            Err(e) => {
+                // No thread: the points stay as they are (searched flat, or
+                // with hidden points: slower, never a wrong answer).
+                tracing::warn!(error = %e, "cannot start a semantic index build");
+                if let Points::Graph(g) = &mut *slot.write().expect("points") {
+                    g.rebuilding = false;
+                }
+            }
+        }
     }
 
     /// Adds many questions at once (at start, on a thread of its own): a
@@ -371,7 +414,7 @@ impl SemanticIndex {
     /// was stored again or dropped while the graph was being built is left
     /// out; one stored meanwhile is kept.
     pub fn extend(&self, rows: Vec<(Key, Key, Vec<f32>)>) {
-        let mut by_partition: HashMap<Key, Vec<(usize, Key, Vec<f32>)>> = HashMap::new();
+        let mut by_partition: HashMap<Key, Vec<Point>> = HashMap::new();
         for (partition, key, v) in rows {
             if self.check(&v).is_err() {
                 continue;
@@ -395,14 +438,14 @@ impl SemanticIndex {
             } else {
                 Points::Flat(points)
             };
-            let slot = self
+            let shared = self
                 .partitions
                 .write()
                 .expect("partitions")
                 .entry(partition)
                 .or_insert_with(|| Arc::new(RwLock::new(Points::Flat(Vec::new()))))
                 .clone();
-            let mut slot = slot.write().expect("points");
+            let mut slot = shared.write().expect("points");
             {
                 let places = self.places.lock().expect("places");
                 built.retain(|id, key| places.get(key).is_some_and(|p| p.id == *id));
@@ -415,10 +458,15 @@ impl SemanticIndex {
             } else {
                 (meanwhile, built)
             };
+            let mut wants_graph = false;
             for (id, key, v) in from.into_points() {
-                into.insert(id, key, v);
+                wants_graph |= into.insert(id, key, v);
             }
             *slot = into;
+            drop(slot);
+            if wants_graph {
+                self.spawn_rebuild(shared);
+            }
         }
     }
 
@@ -431,24 +479,11 @@ impl SemanticIndex {
             return;
         };
         let mut points = slot.write().expect("points");
-        if points.remove(place.id) {
-            let slot = slot.clone();
-            let mut rebuilds = self.rebuilds.lock().expect("rebuilds");
-            rebuilds.retain(|h| !h.is_finished());
-            match std::thread::Builder::new()
-                .name("cache-graph".into())
-                .spawn(move || rebuild(&slot))
-            {
-                Ok(h) => rebuilds.push(h),
-                Err(e) => {
-                    // No thread: the graph stays as it is (hidden points
-                    // cost memory and search steps, never a wrong answer).
-                    tracing::warn!(error = %e, "cannot start a semantic index rebuild");
-                    if let Points::Graph(g) = &mut *points {
-                        g.rebuilding = false;
-                    }
-                }
-            }
+        let wants_graph = points.remove(place.id);
+        if wants_graph {
+            drop(points);
+            self.spawn_rebuild(slot.clone());
+            points = slot.write().expect("points");
         }
         if points.len() == 0 {
             drop(points);
@@ -591,6 +626,8 @@ mod tests {
         for (k, v) in &stored {
             idx.insert(p, *k, v.clone()).unwrap();
         }
+        // Past FLAT_MAX the graph is built beside the inserts.
+        idx.wait_for_rebuilds();
         assert!(matches!(
             *idx.partition(&p).unwrap().read().unwrap(),
             Points::Graph(_)
