@@ -307,7 +307,8 @@ pub async fn run(a: LaunchArgs) -> Result<i32, LaunchError> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
-        write_private(path, text)?;
+        // Only this user may read it: it holds the key.
+        crate::config::write_private(path, text.as_bytes())?;
     }
     let mut cmd = tokio::process::Command::new(program.expect("checked above"));
     cmd.args(&s.args).args(&a.rest);
@@ -326,19 +327,6 @@ fn exit_code(status: std::process::ExitStatus) -> i32 {
         .code()
         .or_else(|| status.signal().map(|s| 128 + s))
         .unwrap_or(1)
-}
-
-/// A file only this user can read (it holds the key).
-fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    f.write_all(text.as_bytes())
 }
 
 /// JSON over the gateway's own HTTP client, bounded in time and bytes.

@@ -13,6 +13,7 @@
 pub mod eventstream;
 pub mod sigv4;
 
+use crate::config::Secret;
 use sigv4::Credentials;
 
 /// Largest credentials file read.
@@ -24,7 +25,7 @@ pub enum Auth {
     /// Signed with SigV4.
     Keys(Credentials),
     /// A Bedrock API key, sent as `Authorization: Bearer`.
-    Bearer(String),
+    Bearer(Secret),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -52,12 +53,12 @@ pub fn resolve(
     if let (Some(id), Some(secret)) = (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
         return Ok(Auth::Keys(Credentials {
             access_key_id: id,
-            secret_access_key: secret,
-            session_token: var("AWS_SESSION_TOKEN"),
+            secret_access_key: Secret::new(secret),
+            session_token: var("AWS_SESSION_TOKEN").map(Secret::new),
         }));
     }
     if let Some(token) = var("AWS_BEARER_TOKEN_BEDROCK") {
-        return Ok(Auth::Bearer(token));
+        return Ok(Auth::Bearer(Secret::new(token)));
     }
     let file = var("AWS_SHARED_CREDENTIALS_FILE").unwrap_or_else(|| {
         format!(
@@ -124,8 +125,8 @@ pub fn from_profile(text: &str, profile: &str) -> Option<Credentials> {
     }
     Some(Credentials {
         access_key_id: id?,
-        secret_access_key: secret?,
-        session_token: token,
+        secret_access_key: Secret::new(secret?),
+        session_token: token.map(Secret::new),
     })
 }
 
@@ -145,8 +146,8 @@ mod tests {
     fn keys(id: &str, secret: &str, token: Option<&str>) -> Auth {
         Auth::Keys(Credentials {
             access_key_id: id.into(),
-            secret_access_key: secret.into(),
-            session_token: token.map(str::to_string),
+            secret_access_key: Secret::new(secret),
+            session_token: token.map(Secret::new),
         })
     }
 
@@ -163,7 +164,7 @@ mod tests {
         let file = file.to_str().unwrap();
         let configured = Credentials {
             access_key_id: "AKIDCONF".into(),
-            secret_access_key: "s".into(),
+            secret_access_key: Secret::new("s"),
             session_token: None,
         };
         let all = env(&[
@@ -184,7 +185,7 @@ mod tests {
         ]);
         assert_eq!(
             resolve(None, &no_keys),
-            Ok(Auth::Bearer("bedrock-api-key".into()))
+            Ok(Auth::Bearer(Secret::new("bedrock-api-key")))
         );
         let profile = |p: &str| env(&[("AWS_SHARED_CREDENTIALS_FILE", file), ("AWS_PROFILE", p)]);
         assert_eq!(

@@ -9,6 +9,8 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 
+use crate::config::Secret;
+
 /// The scope Vertex AI's endpoints accept.
 pub const SCOPE: &str = "https://www.googleapis.com/auth/cloud-platform";
 
@@ -22,28 +24,19 @@ pub const REFRESH_BEFORE_SECS: u64 = 300;
 /// Largest service account file and token answer read.
 pub const MAX_JSON: usize = 64 * 1024;
 
-/// The fields of a service account key file the exchange needs.
-#[derive(Clone, Deserialize)]
+/// The fields of a service account key file the exchange needs (`Debug`
+/// does not show the key).
+#[derive(Debug, Clone, Deserialize)]
 pub struct ServiceAccount {
     pub client_email: String,
     /// PEM, PKCS #8 (`-----BEGIN PRIVATE KEY-----`).
-    pub private_key: String,
+    pub private_key: Secret,
     #[serde(default)]
     pub private_key_id: Option<String>,
     #[serde(default)]
     pub token_uri: Option<String>,
     #[serde(default)]
     pub project_id: Option<String>,
-}
-
-impl std::fmt::Debug for ServiceAccount {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServiceAccount")
-            .field("client_email", &self.client_email)
-            .field("private_key", &"<redacted>")
-            .field("project_id", &self.project_id)
-            .finish()
-    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -74,7 +67,7 @@ impl ServiceAccount {
 /// The signed JWT asserting `sa` for `scope`, issued at `now` (Unix
 /// seconds) and valid for an hour, the longest Google accepts.
 pub fn assertion(sa: &ServiceAccount, scope: &str, now: u64) -> Result<String, VertexError> {
-    let key = key_pair(&sa.private_key)?;
+    let key = key_pair(sa.private_key.expose())?;
     let mut header = serde_json::json!({"alg": "RS256", "typ": "JWT"});
     if let Some(kid) = &sa.private_key_id {
         header["kid"] = kid.clone().into();
@@ -233,7 +226,7 @@ mod tests {
     fn bad_keys_files_and_answers_are_errors() {
         let mut sa = account();
         sa.private_key =
-            "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----".into();
+            Secret::new("-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----");
         assert!(matches!(assertion(&sa, SCOPE, 0), Err(VertexError::Key(_))));
         assert!(ServiceAccount::parse("{}").is_err());
         assert!(ServiceAccount::parse(&" ".repeat(MAX_JSON + 1)).is_err());

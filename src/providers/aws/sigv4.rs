@@ -12,25 +12,15 @@
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 
-/// Access key and secret, and the session token of temporary credentials.
-#[derive(Clone, PartialEq, Eq)]
+use crate::config::Secret;
+
+/// Access key and secret, and the session token of temporary credentials
+/// (`Debug` shows neither secret).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub access_key_id: String,
-    pub secret_access_key: String,
-    pub session_token: Option<String>,
-}
-
-impl std::fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key_id", &self.access_key_id)
-            .field("secret_access_key", &"<redacted>")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
+    pub secret_access_key: Secret,
+    pub session_token: Option<Secret>,
 }
 
 /// One request as it will be sent, for signing.
@@ -85,7 +75,7 @@ pub fn authorization(
         sha256_hex(canonical.as_bytes())
     );
     let key = [day, region, service, "aws4_request"].iter().fold(
-        format!("AWS4{}", credentials.secret_access_key).into_bytes(),
+        format!("AWS4{}", credentials.secret_access_key.expose()).into_bytes(),
         |key, part| hmac(&key, part.as_bytes()),
     );
     let signature = hex(&hmac(&key, to_sign.as_bytes()));
@@ -174,7 +164,7 @@ mod tests {
     fn suite() -> Credentials {
         Credentials {
             access_key_id: "AKIDEXAMPLE".into(),
-            secret_access_key: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY".into(),
+            secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
             session_token: None,
         }
     }
@@ -248,7 +238,7 @@ mod tests {
         );
         let creds = Credentials {
             access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-            secret_access_key: "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+            secret_access_key: Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
             session_token: None,
         };
         assert_eq!(
