@@ -39,6 +39,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("cache_key", cache_key),
     ("aws_eventstream", aws_eventstream),
     ("vertex_token", vertex_token),
+    ("served_embedding", served_embedding),
 ];
 
 const WIRES: [Format; 3] = [Format::OpenAi, Format::Anthropic, Format::Gemini];
@@ -746,5 +747,16 @@ pub fn aws_eventstream(data: &[u8]) {
 pub fn vertex_token(data: &[u8]) {
     if let Ok((token, _)) = tollgate::providers::vertex::parse_token(data) {
         assert!(!token.is_empty(), "an empty token was accepted");
+    }
+}
+
+/// A served embeddings model's answer: a unit vector within the bound, or
+/// an error.
+pub fn served_embedding(data: &[u8]) {
+    use tollgate::cache::embed::{MAX_SERVED_DIMENSIONS, served_embedding};
+    if let Ok(v) = served_embedding(data) {
+        assert!(!v.is_empty() && v.len() <= MAX_SERVED_DIMENSIONS);
+        let norm: f32 = v.iter().map(|x| x * x).sum();
+        assert!((norm - 1.0).abs() < 1e-3, "not a unit vector: {norm}");
     }
 }

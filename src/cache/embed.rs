@@ -321,6 +321,47 @@ fn load_table(path: &Path) -> Result<(Vec<f16>, usize, usize), EmbedError> {
     Ok((table, vocab, dim))
 }
 
+/// Most dimensions a served model's embedding may have.
+pub const MAX_SERVED_DIMENSIONS: usize = 8192;
+
+/// The unit-length embedding in an OpenAI-format embeddings answer (the
+/// first item's `embedding`, as numbers): what a served embeddings model
+/// (`cache.semantic.embedding_model`) answered. Untrusted bytes: at most
+/// [`MAX_SERVED_DIMENSIONS`], and a vector that cannot be normalised is an
+/// error.
+pub fn served_embedding(bytes: &[u8]) -> Result<Vec<f32>, String> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        data: Vec<Item>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Item {
+        embedding: Vec<f32>,
+    }
+    let answer: Answer = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    let mut v = answer
+        .data
+        .into_iter()
+        .next()
+        .ok_or("no embedding in the answer")?
+        .embedding;
+    if v.is_empty() || v.len() > MAX_SERVED_DIMENSIONS {
+        return Err(format!("{} dimensions", v.len()));
+    }
+    // In f64: no f32 value's square under- or overflows there.
+    let norm = v
+        .iter()
+        .map(|x| f64::from(*x) * f64::from(*x))
+        .sum::<f64>()
+        .sqrt();
+    if !norm.is_normal() {
+        return Err("a vector that cannot be normalised".into());
+    }
+    v.iter_mut()
+        .for_each(|x| *x = (f64::from(*x) / norm) as f32);
+    Ok(v)
+}
+
 #[cfg(test)]
 mod tests {
     //! Behaviour on a tiny model written here, so these run everywhere; parity
@@ -500,5 +541,38 @@ mod tests {
         let dir = tiny_model();
         let e = Embedder::load(dir.path()).unwrap();
         assert!(matches!(e.embed(""), Err(EmbedError::Empty)));
+    }
+
+    #[test]
+    fn a_served_answer_is_read_bounded_and_normalised() {
+        let v = served_embedding(br#"{"data":[{"embedding":[3.0,4.0]}],"model":"m"}"#).unwrap();
+        assert_eq!(v, vec![0.6, 0.8]);
+        // Values whose squares leave f32's range still normalise.
+        for text in [
+            &br#"{"data":[{"embedding":[1e-30,1e-30]}]}"#[..],
+            br#"{"data":[{"embedding":[3e38,1]}]}"#,
+        ] {
+            let v = served_embedding(text).unwrap();
+            let norm: f32 = v.iter().map(|x| x * x).sum();
+            assert!((norm - 1.0).abs() < 1e-5, "{v:?}");
+        }
+        for bad in [
+            &br#"{"data":[]}"#[..],
+            br#"{"data":[{"embedding":[]}]}"#,
+            br#"{"data":[{"embedding":[0.0,0.0]}]}"#,
+            br#"{"data":[{"embedding":"AAAA"}]}"#,
+            b"not json",
+        ] {
+            assert!(
+                served_embedding(bad).is_err(),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        let huge = format!(
+            r#"{{"data":[{{"embedding":[{}1]}}]}}"#,
+            "1,".repeat(MAX_SERVED_DIMENSIONS)
+        );
+        assert!(served_embedding(huge.as_bytes()).is_err());
     }
 }

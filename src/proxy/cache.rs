@@ -424,9 +424,6 @@ pub(super) async fn lookup(
 /// JSON numbers take about 100 KiB).
 const MAX_EMBEDDING_ANSWER: usize = 1024 * 1024;
 
-/// Most dimensions a served model's embedding may have.
-const MAX_DIMENSIONS: usize = 8192;
-
 /// The question's unit-length embedding: from the local model, or from the
 /// served model through this gateway's own `/v1/embeddings`, as the caller
 /// (its `credential`, the virtual key it presented), so that it is routed,
@@ -471,33 +468,7 @@ async fn embed_question(
     let bytes = axum::body::to_bytes(resp.into_body(), MAX_EMBEDDING_ANSWER)
         .await
         .map_err(|e| format!("{model}'s answer: {e}"))?;
-    #[derive(serde::Deserialize)]
-    struct Answer {
-        data: Vec<Item>,
-    }
-    #[derive(serde::Deserialize)]
-    struct Item {
-        embedding: Vec<f32>,
-    }
-    let answer: Answer =
-        serde_json::from_slice(&bytes).map_err(|e| format!("{model}'s answer: {e}"))?;
-    let mut v = answer
-        .data
-        .into_iter()
-        .next()
-        .ok_or_else(|| format!("{model} answered no embedding"))?
-        .embedding;
-    if v.is_empty() || v.len() > MAX_DIMENSIONS {
-        return Err(format!("{model} answered {} dimensions", v.len()));
-    }
-    let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
-    if !norm.is_normal() {
-        return Err(format!(
-            "{model} answered a vector that cannot be normalised"
-        ));
-    }
-    v.iter_mut().for_each(|x| *x /= norm);
-    Ok(v)
+    crate::cache::embed::served_embedding(&bytes).map_err(|e| format!("{model}'s answer: {e}"))
 }
 
 /// At finish: a complete, successful answer is stored under its target's
