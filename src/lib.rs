@@ -12,6 +12,7 @@ pub mod cache;
 pub mod cluster;
 pub mod codemode;
 pub mod config;
+pub mod demo;
 pub mod governance;
 pub mod health;
 pub mod launch;

@@ -29,6 +29,11 @@ enum Command {
         /// TOML config file; `TOLLGATE_*` environment variables override it.
         #[arg(long, short, env = "TOLLGATE_CONFIG")]
         config: Option<PathBuf>,
+        /// Also run the bundled mock provider (`demo`) and the sample MCP
+        /// server (`demo`) in this process, to try every surface without an
+        /// account.
+        #[arg(long)]
+        demo: bool,
     },
     /// Check a config file (and the environment) without starting anything.
     CheckConfig {
@@ -126,9 +131,29 @@ fn main() -> anyhow::Result<()> {
         .build()
         .context("cannot start the async runtime")?;
     match cli.command {
-        Command::Serve { config } => {
-            let config = Config::load(config.as_deref()).context("configuration")?;
-            runtime.block_on(tollgate::node::run(config, shutdown_signal(), |_| {}))?;
+        Command::Serve { config, demo } => {
+            let mut config = Config::load(config.as_deref()).context("configuration")?;
+            runtime.block_on(async {
+                if !demo {
+                    return tollgate::node::run(config, shutdown_signal(), |_| {}).await;
+                }
+                let fixtures = tollgate::demo::start(&mut config)
+                    .await
+                    .map_err(tollgate::node::NodeError::Serve)?;
+                let mcp = fixtures.mcp;
+                let token = config.server.admin_token.clone();
+                let data_dir = config.server.data_dir.clone();
+                tollgate::node::run(config, shutdown_signal(), move |bound| {
+                    // Read after start: a node without admin_token made one.
+                    let token = token
+                        .map(|t| t.expose().to_string())
+                        .or_else(|| std::fs::read_to_string(data_dir.join("admin-token")).ok());
+                    if let Some(token) = token {
+                        tokio::spawn(tollgate::demo::register_mcp(bound, token, mcp));
+                    }
+                })
+                .await
+            })?;
         }
         Command::CheckConfig { config } => {
             let config = Config::load(config.as_deref()).context("configuration")?;

@@ -187,6 +187,14 @@ pub async fn serve_stdio(server: SampleServer) -> std::io::Result<()> {
 
 /// Serves streamable HTTP at `addr` under `/mcp`.
 pub async fn serve_http(server: SampleServer, addr: SocketAddr) -> std::io::Result<()> {
+    serve_http_on(server, tokio::net::TcpListener::bind(addr).await?).await
+}
+
+/// [`serve_http`] on a listener already bound.
+pub async fn serve_http_on(
+    server: SampleServer,
+    listener: tokio::net::TcpListener,
+) -> std::io::Result<()> {
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
         LocalSessionManager::default().into(),
@@ -197,7 +205,6 @@ pub async fn serve_http(server: SampleServer, addr: SocketAddr) -> std::io::Resu
     let app = Router::new()
         .nest_service("/mcp", service)
         .route("/health", get(|| async { "ok" }));
-    let listener = tokio::net::TcpListener::bind(addr).await?;
     axum::serve(listener, app).await
 }
 
