@@ -209,6 +209,13 @@ pub async fn run(
     for p in gateway.routes().catalog.providers() {
         tracing::info!(provider = %p.name, kind = ?p.kind, base_url = %p.base_url, keys = p.keys.len(), "provider registered");
     }
+    if gateway.routes().catalog.providers().is_empty() {
+        tracing::warn!(
+            "no provider is configured: every model request will be refused until one is. \
+             Set a provider's key in the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, …), \
+             add [providers.NAME] to the config, POST /api/providers, or try `tollgate serve --demo`"
+        );
+    }
     if !config.client.enforce_auth
         && config.client.allow_unauthenticated
         && !config.server.listen.ip().is_loopback()
