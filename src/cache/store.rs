@@ -62,7 +62,7 @@ struct RowV2 {
 }
 
 /// A row of version 1: the same without the question.
-#[derive(Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct RowV1 {
     stored_ms: u64,
     expires_ms: u64,
@@ -665,34 +665,41 @@ impl CacheStore {
     }
 }
 
+/// Reads a row of any format: an older one is upgraded one format at a
+/// time, each step leaving empty what its format did not hold.
 fn decode(v: &[u8]) -> Result<Row, StoreError> {
     let (version, body) = store::versioned(v, ROW_VERSION)?;
     match version {
-        1 => {
-            let r: RowV1 = store::decode(body)?;
-            Ok(Row {
-                stored_ms: r.stored_ms,
-                expires_ms: r.expires_ms,
-                cost_micros: r.cost_micros,
-                target: r.target,
-                body: r.body,
-                question: None,
-                asker: None,
-            })
-        }
-        2 => {
-            let r: RowV2 = store::decode(body)?;
-            Ok(Row {
-                stored_ms: r.stored_ms,
-                expires_ms: r.expires_ms,
-                cost_micros: r.cost_micros,
-                target: r.target,
-                body: r.body,
-                question: r.question,
-                asker: None,
-            })
-        }
+        1 => Ok(RowV2::from(store::decode::<RowV1>(body)?).into()),
+        2 => Ok(store::decode::<RowV2>(body)?.into()),
         _ => store::decode(body),
+    }
+}
+
+impl From<RowV1> for RowV2 {
+    fn from(r: RowV1) -> RowV2 {
+        RowV2 {
+            stored_ms: r.stored_ms,
+            expires_ms: r.expires_ms,
+            cost_micros: r.cost_micros,
+            target: r.target,
+            body: r.body,
+            question: None,
+        }
+    }
+}
+
+impl From<RowV2> for Row {
+    fn from(r: RowV2) -> Row {
+        Row {
+            stored_ms: r.stored_ms,
+            expires_ms: r.expires_ms,
+            cost_micros: r.cost_micros,
+            target: r.target,
+            body: r.body,
+            question: r.question,
+            asker: None,
+        }
     }
 }
 
@@ -949,6 +956,23 @@ mod tests {
         let row = decode(&v2).unwrap();
         assert_eq!((row.question, row.asker), (question, None));
         assert_eq!((row.stored_ms, row.expires_ms, row.cost_micros), (1, 2, 3));
+        let v1 = store::encode(
+            1,
+            &RowV1 {
+                stored_ms: 4,
+                expires_ms: 5,
+                cost_micros: 6,
+                target: "mock/m".into(),
+                body: b"b".to_vec(),
+            },
+        )
+        .unwrap();
+        let row = decode(&v1).unwrap();
+        assert_eq!((row.question, row.asker), (None, None));
+        assert_eq!(
+            (row.stored_ms, row.cost_micros, row.body),
+            (4, 6, b"b".to_vec())
+        );
     }
 
     #[test]
