@@ -128,25 +128,11 @@ async fn spend(
     else {
         return Json(local).into_response();
     };
-    let asks = cluster.peers().into_iter().map(|peer| {
-        let q = q.clone();
-        async move {
-            let r: Result<spend::SpendReport, String> =
-                cluster.query_peer(&peer, "spend", &q).await;
-            (format!("{:016x}", peer.node), r)
-        }
-    });
+    let (answers, missing) = cluster
+        .ask_peers::<_, spend::SpendReport>("spend", |_| Some(q.clone()))
+        .await;
     let mut reports = vec![local];
-    let mut missing = cluster.down_peers();
-    for (node, r) in futures_util::future::join_all(asks).await {
-        match r {
-            Ok(r) => reports.push(r),
-            Err(e) => {
-                tracing::warn!(%node, error = %e, "a peer did not answer a spend query");
-                missing.push(node);
-            }
-        }
-    }
+    reports.extend(answers.into_iter().map(|(_, r)| r));
     let mut merged = serde_json::to_value(spend::merge(reports)).expect("reports encode");
     merged["missing_nodes"] = json!(missing);
     Json(merged).into_response()
@@ -319,7 +305,6 @@ async fn cluster_logs(
     };
     let me = cluster.me().clone();
     let mut pages = Vec::new();
-    let mut missing = cluster.down_peers();
     if let Some(mine) = for_node(&hex_node(me.node)) {
         let logs = s.logs.clone();
         match tokio::task::spawn_blocking(move || logs.query_marked(&mine)).await {
@@ -328,22 +313,10 @@ async fn cluster_logs(
             Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
         }
     }
-    let asks = cluster.peers().into_iter().filter_map(|peer| {
-        let q = for_node(&hex_node(peer.node))?;
-        Some(async move {
-            let page = cluster.query_peer(&peer, "logs", &q).await;
-            (hex_node(peer.node), page)
-        })
-    });
-    for (node, page) in futures_util::future::join_all(asks).await {
-        match page {
-            Ok(p) => pages.push((node, p)),
-            Err(e) => {
-                tracing::warn!(%node, error = %e, "a peer did not answer a log query");
-                missing.push(node);
-            }
-        }
-    }
+    let (answers, missing) = cluster
+        .ask_peers("logs", |peer| for_node(&hex_node(peer.node)))
+        .await;
+    pages.extend(answers);
     let (data, next) = merge_pages(pages, limit, cursors);
     let data: Vec<serde_json::Value> = data
         .into_iter()
@@ -418,32 +391,19 @@ async fn cache_clear(
     let me = format!("{:016x}", s.governance.node());
     let mut nodes = serde_json::Map::new();
     nodes.insert(me, json!(removed));
-    let mut missing = Vec::new();
-    if let Some(cluster) = s
+    let (answers, missing) = match s
         .cluster
         .as_ref()
         .filter(|_| q.node.as_deref() != Some("local"))
     {
-        let asks = cluster.peers().into_iter().map(|peer| {
-            let args = &args;
-            async move {
-                let r: Result<u64, String> = cluster.query_peer(&peer, "cache_clear", args).await;
-                (format!("{:016x}", peer.node), r)
-            }
-        });
-        missing = cluster.down_peers();
-        for (node, r) in futures_util::future::join_all(asks).await {
-            match r {
-                Ok(n) => {
-                    nodes.insert(node, json!(n));
-                }
-                Err(e) => {
-                    tracing::warn!(%node, error = %e, "a peer did not clear its cache");
-                    missing.push(node);
-                }
-            }
+        Some(cluster) => {
+            cluster
+                .ask_peers::<_, u64>("cache_clear", |_| Some(&args))
+                .await
         }
-    }
+        None => (Vec::new(), Vec::new()),
+    };
+    nodes.extend(answers.into_iter().map(|(node, n)| (node, json!(n))));
     let total: u64 = nodes.values().filter_map(serde_json::Value::as_u64).sum();
     Ok(Json(json!({
         "removed": total,

@@ -1125,6 +1125,36 @@ impl Cluster {
             .collect()
     }
 
+    /// Asks every live peer `what` at once, each with the query `for_peer`
+    /// makes for it (`None`: that peer is not asked). Returns the answers by
+    /// node id (hex), and the nodes that could not answer: those seen down,
+    /// and those whose query failed (logged).
+    pub async fn ask_peers<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
+        self: &Arc<Self>,
+        what: &str,
+        for_peer: impl Fn(&Member) -> Option<Q>,
+    ) -> (Vec<(String, A)>, Vec<String>) {
+        let asks = self.peers().into_iter().filter_map(|peer| {
+            let q = for_peer(&peer)?;
+            Some(async move {
+                let answer = self.query_peer(&peer, what, &q).await;
+                (format!("{:016x}", peer.node), answer)
+            })
+        });
+        let mut answers = Vec::new();
+        let mut missing = self.down_peers();
+        for (node, answer) in futures_util::future::join_all(asks).await {
+            match answer {
+                Ok(a) => answers.push((node, a)),
+                Err(e) => {
+                    tracing::warn!(%node, what, error = %e, "a peer did not answer a query");
+                    missing.push(node);
+                }
+            }
+        }
+        (answers, missing)
+    }
+
     /// Runs a query of node-local data (`what`: `logs` or `spend`) on a
     /// peer and decodes its answer.
     pub async fn query_peer<Q: serde::Serialize, A: serde::de::DeserializeOwned>(
