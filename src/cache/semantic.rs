@@ -227,6 +227,22 @@ impl Points {
         }
     }
 
+    /// The live points whose id `pick` takes, with their vectors.
+    fn points_where(&self, pick: impl Fn(usize) -> bool) -> Vec<Point> {
+        match self {
+            Points::Flat(points) => points.iter().filter(|p| pick(p.0)).cloned().collect(),
+            Points::Graph(g) => g.live_points_where(pick),
+        }
+    }
+
+    /// The ids of the live points.
+    fn ids(&self) -> std::collections::HashSet<usize> {
+        match self {
+            Points::Flat(points) => points.iter().map(|p| p.0).collect(),
+            Points::Graph(g) => g.live.keys().copied().collect(),
+        }
+    }
+
     /// Every live point with its vector.
     fn into_points(self) -> Vec<Point> {
         match self {
@@ -270,29 +286,16 @@ impl Points {
 /// and what was removed meanwhile stays out of it. Searches go on in the old
 /// graph until the swap.
 fn rebuild(slot: &RwLock<Points>) {
-    let snapshot = match &*slot.read().expect("points") {
-        Points::Graph(g) => g.live_points(),
-        Points::Flat(points) => points.clone(),
-    };
+    let snapshot = slot.read().expect("points").points_where(|_| true);
     let mut fresh = Graph::build(&snapshot);
     let had: std::collections::HashSet<usize> = snapshot.iter().map(|p| p.0).collect();
     let mut points = slot.write().expect("points");
-    let (live, meanwhile): (std::collections::HashSet<usize>, Vec<Point>) = match &*points {
-        Points::Graph(current) => (
-            current.live.keys().copied().collect(),
-            current.live_points_where(|id| !had.contains(&id)),
-        ),
+    if matches!(&*points, Points::Flat(current) if current.len() <= FLAT_MAX) {
         // Shrunk back meanwhile: it stays flat.
-        Points::Flat(current) if current.len() <= FLAT_MAX => return,
-        Points::Flat(current) => (
-            current.iter().map(|p| p.0).collect(),
-            current
-                .iter()
-                .filter(|p| !had.contains(&p.0))
-                .cloned()
-                .collect(),
-        ),
-    };
+        return;
+    }
+    let live = points.ids();
+    let meanwhile = points.points_where(|id| !had.contains(&id));
     fresh.live.retain(|id, _| live.contains(id));
     fresh.hidden = had.len() - fresh.live.len();
     for (id, key, v) in meanwhile {
