@@ -7,6 +7,7 @@
 
 mod mcp;
 mod objects;
+mod session;
 
 use std::sync::Arc;
 
@@ -21,8 +22,10 @@ use serde_json::json;
 
 use crate::cache::store::ClearArgs;
 use crate::config::Secret;
-use crate::governance::budgets::Usd;
+use crate::governance::budgets::{Budget, Usd};
+use crate::governance::objects::{Customer, Object, Team, VirtualKey};
 use crate::governance::{Governance, PublicKey};
+use crate::observability::overview::{self, OverviewQuery};
 use crate::observability::request_log::{LogQuery, QueryError, RequestLogs};
 use crate::observability::spend::{self, SpendQuery};
 
@@ -41,13 +44,50 @@ pub struct AdminState {
     pub tool_logs: crate::observability::tool_log::ToolLogs,
     /// This node's exact response cache.
     pub cache: Arc<crate::cache::store::CacheStore>,
+    /// Dashboard login sessions, accepted in place of the token.
+    pub sessions: Arc<crate::session::Sessions>,
+    /// What the operator should fix, shown at start and on the dashboard.
+    pub warnings: Warnings,
 }
 
+/// Set-up problems an operator should hear about: logged at start and
+/// answered by `GET /api/status` (so the dashboard shows them) while they last.
+#[derive(Clone)]
+pub struct Warnings {
+    /// How many providers the node can route to now.
+    pub providers: Arc<dyn Fn() -> usize + Send + Sync>,
+    /// Set when anyone who reaches the node may use its provider keys.
+    pub open_relay: Option<String>,
+}
+
+impl Warnings {
+    pub fn now(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        if (self.providers)() == 0 {
+            out.push(NO_PROVIDER.to_string());
+        }
+        out.extend(self.open_relay.clone());
+        out
+    }
+}
+
+pub const NO_PROVIDER: &str = "no provider is configured: every model request will be refused until one is. \
+     Set a provider's key in the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, …), \
+     add [providers.NAME] to the config, PUT /api/providers/NAME, or try `tollgate serve --demo`";
+
 pub fn routes(state: AdminState) -> Router {
-    let token = Arc::new(state.token.clone());
+    let gate = state.clone();
     Router::new()
         .route("/api/logs", get(logs))
         .route("/api/spend", get(spend))
+        .route("/api/overview", get(overview))
+        .route("/api/status", get(status))
+        .route(
+            "/api/customers/{id}/budgets",
+            get(object_budgets::<Customer>),
+        )
+        .route("/api/teams/{id}/budgets", get(object_budgets::<Team>))
+        .route("/api/keys/{id}/budgets", get(key_budgets))
         .route("/api/cluster", get(cluster))
         .route("/api/routes", get(routes_health))
         .route("/api/cache", get(cache_stats).delete(cache_clear))
@@ -55,9 +95,13 @@ pub fn routes(state: AdminState) -> Router {
         .merge(objects::routes())
         .merge(mcp::routes())
         .route_layer(middleware::from_fn(move |req: Request, next: Next| {
-            let token = token.clone();
-            async move { authorize(token.as_ref().as_ref(), req, next).await }
+            let s = gate.clone();
+            async move {
+                let now = s.governance.now_ms();
+                session::authorize(s.token.as_ref(), &s.sessions, now, req, next).await
+            }
         }))
+        .merge(session::routes())
         .with_state(state)
 }
 
@@ -116,26 +160,52 @@ async fn spend(
     let q = q.resolved(now);
     let logs = s.logs.clone();
     let mine = q.clone();
-    let local = match tokio::task::spawn_blocking(move || spend::report(&logs, &mine, now)).await {
-        Ok(Ok(report)) => report,
-        Ok(Err(e)) => return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
-        Err(e) => return error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e),
+    let fanned = here_and_peers(&s, q.node.as_deref(), "spend", &q, move || {
+        spend::report(&logs, &mine, now)
+    })
+    .await;
+    match fanned {
+        Err(e) => e.into_response(),
+        Ok((local, None)) => Json(local).into_response(),
+        Ok((local, Some((answers, missing)))) => {
+            let mut reports = vec![local];
+            reports.extend(answers.into_iter().map(|(_, r)| r));
+            let mut merged = serde_json::to_value(spend::merge(reports)).expect("reports encode");
+            merged["missing_nodes"] = json!(missing);
+            Json(merged).into_response()
+        }
+    }
+}
+
+/// Peers' answers to a fan-out query, and the nodes that did not answer.
+type PeerAnswers<A> = (Vec<(String, A)>, Vec<String>);
+
+/// Runs `local` (a scan of this node's data) off the async workers, then,
+/// in a cluster and unless `node` is `local`, asks every live peer `what`
+/// with `q`: this node's answer and, when peers were asked, theirs.
+async fn here_and_peers<Q, A, E>(
+    s: &AdminState,
+    node: Option<&str>,
+    what: &str,
+    q: &Q,
+    local: impl FnOnce() -> Result<A, E> + Send + 'static,
+) -> Result<(A, Option<PeerAnswers<A>>), ApiError>
+where
+    Q: serde::Serialize,
+    A: serde::de::DeserializeOwned + Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let server_error = |e: &dyn std::fmt::Display| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e)
     };
-    let Some(cluster) = s
-        .cluster
-        .as_ref()
-        .filter(|_| q.node.as_deref() != Some("local"))
-    else {
-        return Json(local).into_response();
+    let mine = tokio::task::spawn_blocking(local)
+        .await
+        .map_err(|e| server_error(&e))?
+        .map_err(|e| server_error(&e))?;
+    let Some(cluster) = s.cluster.as_ref().filter(|_| node != Some("local")) else {
+        return Ok((mine, None));
     };
-    let (answers, missing) = cluster
-        .ask_peers::<_, spend::SpendReport>("spend", |_| Some(q.clone()))
-        .await;
-    let mut reports = vec![local];
-    reports.extend(answers.into_iter().map(|(_, r)| r));
-    let mut merged = serde_json::to_value(spend::merge(reports)).expect("reports encode");
-    merged["missing_nodes"] = json!(missing);
-    Json(merged).into_response()
+    Ok((mine, Some(cluster.ask_peers(what, |_| Some(q)).await)))
 }
 
 /// `GET /api/self`: what a virtual key may still spend, for the key itself
@@ -165,39 +235,120 @@ async fn key_self(State(gov): State<Arc<Governance>>, headers: http::HeaderMap) 
         .map(|(scope, b)| (scope, b))
         .chain(view.provider_budgets.iter().map(|(_, scope, b)| (scope, b)));
     let budgets: Vec<serde_json::Value> = all
-        .map(|(scope, b)| {
-            let (start, end) = crate::governance::budgets::window(b, now);
-            let spent = gov.spent(scope, b);
-            json!({
-                "scope": scope,
-                "limit_usd": b.limit_usd,
-                "period": b.period,
-                "calendar": b.calendar,
-                "window_start_ms": start,
-                "window_end_ms": end,
-                "spent_usd": Usd(spent),
-                "remaining_usd": Usd(b.limit_usd.0.saturating_sub(spent)),
-            })
-        })
+        .map(|(scope, b)| budget_usage(&gov, scope, b, now))
         .collect();
     Json(json!({"key": PublicKey::from(&view.key), "budgets": budgets})).into_response()
 }
 
-pub fn error(status: StatusCode, kind: &'static str, message: impl std::fmt::Display) -> Response {
-    ApiError::new(status, kind, message).into_response()
+/// A budget with its current window and what was spent in it.
+fn budget_usage(gov: &Governance, scope: &str, b: &Budget, now: u64) -> serde_json::Value {
+    let (start, end) = crate::governance::budgets::window(b, now);
+    let spent = gov.spent(scope, b);
+    json!({
+        "scope": scope,
+        "limit_usd": b.limit_usd,
+        "period": b.period,
+        "calendar": b.calendar,
+        "window_start_ms": start,
+        "window_end_ms": end,
+        "spent_usd": Usd(spent),
+        "remaining_usd": Usd(b.limit_usd.0.saturating_sub(spent)),
+    })
 }
 
-/// Fails closed: without a token (or with an empty one, which config
-/// refuses anyway) nothing passes.
-async fn authorize(token: Option<&Secret>, req: Request, next: Next) -> Response {
-    if !bearer_is(req.headers(), token) {
-        return error(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "missing or wrong admin token",
+/// `GET /api/{customers,teams}/{id}/budgets`: the object's budgets with
+/// their windows and spend.
+async fn object_budgets<T: Object>(
+    State(s): State<AdminState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let (_, data) = own_budgets::<T>(&s, &id)?;
+    Ok(Json(json!({"data": data})).into_response())
+}
+
+/// `GET /api/keys/{id}/budgets`: a key's budgets, then its provider budgets.
+async fn key_budgets(
+    State(s): State<AdminState>,
+    axum::extract::Path(id): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let (key, mut data) = own_budgets::<VirtualKey>(&s, &id)?;
+    let now = s.governance.now_ms();
+    for (provider, budgets) in &key.provider_budgets {
+        let scope = crate::governance::provider_scope(&id, provider);
+        data.extend(
+            budgets
+                .iter()
+                .map(|b| budget_usage(&s.governance, &scope, b, now)),
         );
     }
-    next.run(req).await
+    Ok(Json(json!({"data": data})).into_response())
+}
+
+fn own_budgets<T: Object>(
+    s: &AdminState,
+    id: &str,
+) -> Result<(T, Vec<serde_json::Value>), ApiError> {
+    let kind = T::KIND.trim_end_matches('s');
+    let mut object: T = s.governance.get(id).ok_or_else(|| {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            format!("no {kind} '{id}'"),
+        )
+    })?;
+    let now = s.governance.now_ms();
+    let scope = format!("{kind}:{id}");
+    let data = object
+        .budgets_mut()
+        .map(|bs| {
+            bs.iter()
+                .map(|b| budget_usage(&s.governance, &scope, b, now))
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((object, data))
+}
+
+/// `GET /api/status`: what the dashboard shows on every page: this node,
+/// its version, how many providers it can route to, and set-up warnings.
+async fn status(State(s): State<AdminState>) -> Response {
+    Json(json!({
+        "node": format!("{:016x}", s.governance.node()),
+        "version": env!("CARGO_PKG_VERSION"),
+        "providers": (s.warnings.providers)(),
+        "warnings": s.warnings.now(),
+        "cluster": s.cluster.is_some(),
+    }))
+    .into_response()
+}
+
+/// `GET /api/overview`: requests, errors, tokens, spend and latency
+/// percentiles per time step, of every live node (or `node=local`).
+async fn overview(
+    State(s): State<AdminState>,
+    q: Result<Query<OverviewQuery>, QueryRejection>,
+) -> Result<Response, ApiError> {
+    let q = query(q)?
+        .resolved(s.governance.now_ms())
+        .map_err(ApiError::bad_request)?;
+    let logs = s.logs.clone();
+    let mine = q.clone();
+    let (local, peers) = here_and_peers(&s, q.node.as_deref(), "overview", &q, move || {
+        overview::report(&logs, &mine)
+    })
+    .await?;
+    let (answers, missing): PeerAnswers<overview::Report> = peers.unwrap_or_default();
+    let mut reports = vec![local];
+    reports.extend(answers.into_iter().map(|(_, r)| r));
+    let mut v = overview::merge(reports)
+        .expect("one report at least")
+        .series();
+    v["missing_nodes"] = json!(missing);
+    Ok(Json(v).into_response())
+}
+
+pub fn error(status: StatusCode, kind: &'static str, message: impl std::fmt::Display) -> Response {
+    ApiError::new(status, kind, message).into_response()
 }
 
 /// Whether `headers` carry `Authorization: Bearer <token>`, compared in
@@ -384,25 +535,14 @@ async fn cache_clear(
     };
     let cache = s.cache.clone();
     let mine = args.clone();
-    let removed = tokio::task::spawn_blocking(move || cache.clear(&mine.clear()))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e))?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e))?;
+    let (removed, peers) = here_and_peers(&s, q.node.as_deref(), "cache_clear", &args, move || {
+        cache.clear(&mine.clear())
+    })
+    .await?;
+    let (answers, missing): PeerAnswers<u64> = peers.unwrap_or_default();
     let me = format!("{:016x}", s.governance.node());
     let mut nodes = serde_json::Map::new();
     nodes.insert(me, json!(removed));
-    let (answers, missing) = match s
-        .cluster
-        .as_ref()
-        .filter(|_| q.node.as_deref() != Some("local"))
-    {
-        Some(cluster) => {
-            cluster
-                .ask_peers::<_, u64>("cache_clear", |_| Some(&args))
-                .await
-        }
-        None => (Vec::new(), Vec::new()),
-    };
     nodes.extend(answers.into_iter().map(|(node, n)| (node, json!(n))));
     let total: u64 = nodes.values().filter_map(serde_json::Value::as_u64).sum();
     Ok(Json(json!({

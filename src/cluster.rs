@@ -40,8 +40,10 @@ use crate::governance::Governance;
 use crate::governance::budgets::{Lack, Shortfall};
 use crate::health::HealthBook;
 use crate::observability::metrics::Metrics;
+use crate::observability::overview::{self, OverviewQuery};
 use crate::observability::request_log::{LogQuery, RequestLogs};
 use crate::observability::spend::{self, SpendQuery};
+use crate::session::{Revocation, Sessions};
 use crate::state::{Change, NodeId};
 use crate::tasks::Tasks;
 use lease::LEASE_TICK;
@@ -220,6 +222,8 @@ pub struct Cluster {
     /// The response cache peers' answers are stored in ([`share`]).
     cache: Arc<CacheStore>,
     cache_in_flight: share::InFlight,
+    /// Dashboard sessions: logouts elsewhere are revoked here too.
+    sessions: Arc<Sessions>,
 }
 
 /// What of this node the cluster shares and answers from.
@@ -230,6 +234,7 @@ pub struct Local {
     /// The response cache: what it stores is shared, what peers share is
     /// stored in it.
     pub cache: Arc<CacheStore>,
+    pub sessions: Arc<Sessions>,
 }
 
 impl Cluster {
@@ -247,6 +252,7 @@ impl Cluster {
             logs,
             health,
             cache,
+            sessions,
         } = local;
         let c = &config.cluster;
         let secret = c
@@ -306,6 +312,7 @@ impl Cluster {
             metrics: ClusterMetrics::new(metrics),
             cache: cache.clone(),
             cache_in_flight: Default::default(),
+            sessions,
         });
         let (outbox, outgoing) = mpsc::channel(share::OUTBOX);
         cache.share_to(outbox);
@@ -1074,6 +1081,7 @@ impl Cluster {
     ) -> Result<(), TransportError> {
         let logs = self.logs.clone();
         let cache = self.cache.clone();
+        let sessions = self.sessions.clone();
         let now = self.gov.now_ms();
         let answer = tokio::task::spawn_blocking(move || -> Result<String, String> {
             let json = match what.as_str() {
@@ -1086,6 +1094,17 @@ impl Cluster {
                     serde_json::to_string(
                         &spend::report(&logs, &q, now).map_err(|e| e.to_string())?,
                     )
+                }
+                "overview" => {
+                    let q: OverviewQuery =
+                        serde_json::from_str(&args).map_err(|e| e.to_string())?;
+                    serde_json::to_string(&overview::report(&logs, &q).map_err(|e| e.to_string())?)
+                }
+                "session_revoke" => {
+                    let r: Revocation = serde_json::from_str(&args).map_err(|e| e.to_string())?;
+                    let id = r.id().ok_or("a session id is 32 hex digits")?;
+                    sessions.revoke(id, r.expires_ms, now);
+                    serde_json::to_string(&true)
                 }
                 "cache_clear" => {
                     let q: ClearArgs = serde_json::from_str(&args).map_err(|e| e.to_string())?;

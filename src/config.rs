@@ -178,6 +178,10 @@ pub struct ServerConfig {
     /// Requests being served at once at most (a streamed answer counts
     /// until its body ends); more get 503 with `Retry-After: 1`. Default 4096.
     pub max_in_flight: usize,
+    /// How long a dashboard login lasts (the session cookie's lifetime).
+    /// Default 12h.
+    #[serde(deserialize_with = "duration")]
+    pub session_ttl: Duration,
 }
 
 impl Default for ServerConfig {
@@ -194,6 +198,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(30),
             body_read_timeout: Duration::from_secs(60),
             max_in_flight: 4096,
+            session_ttl: Duration::from_secs(12 * 3600),
         }
     }
 }
@@ -754,6 +759,11 @@ impl Config {
         }
         if self.server.body_read_timeout.is_zero() {
             return Err(invalid("server.body_read_timeout", "must be positive"));
+        }
+        if self.server.session_ttl < Duration::from_secs(60)
+            || self.server.session_ttl > Duration::from_secs(30 * 86_400)
+        {
+            return Err(invalid("server.session_ttl", "must be between 1m and 30d"));
         }
         let u = &self.upstream;
         durations(

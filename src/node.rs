@@ -209,22 +209,24 @@ pub async fn run(
     for p in gateway.routes().catalog.providers() {
         tracing::info!(provider = %p.name, kind = ?p.kind, base_url = %p.base_url, keys = p.keys.len(), "provider registered");
     }
-    if gateway.routes().catalog.providers().is_empty() {
-        tracing::warn!(
-            "no provider is configured: every model request will be refused until one is. \
-             Set a provider's key in the environment (OPENAI_API_KEY, ANTHROPIC_API_KEY, GEMINI_API_KEY, …), \
-             add [providers.NAME] to the config, POST /api/providers, or try `tollgate serve --demo`"
-        );
-    }
-    if !config.client.enforce_auth
-        && config.client.allow_unauthenticated
-        && !config.server.listen.ip().is_loopback()
-    {
-        tracing::warn!(
-            listen = %config.server.listen,
-            "client.allow_unauthenticated is set: ANYONE who reaches this address can send requests \
-             on the configured provider keys without a virtual key"
-        );
+    let warnings = admin::Warnings {
+        providers: {
+            let gateway = gateway.clone();
+            Arc::new(move || gateway.routes().catalog.providers().len())
+        },
+        open_relay: (!config.client.enforce_auth
+            && config.client.allow_unauthenticated
+            && !config.server.listen.ip().is_loopback())
+        .then(|| {
+            format!(
+                "client.allow_unauthenticated is set and the node listens on {}: ANYONE who reaches \
+                 this address can send requests on the configured provider keys without a virtual key",
+                config.server.listen
+            )
+        }),
+    };
+    for w in warnings.now() {
+        tracing::warn!("{w}");
     }
     let addr = config.server.listen;
     let listener = TcpListener::bind(addr)
@@ -232,6 +234,11 @@ pub async fn run(
         .map_err(|source| NodeError::Bind { addr, source })?;
     let bound = listener.local_addr().map_err(NodeError::Serve)?;
     let health = gateway.health.clone();
+    let sessions = Arc::new(crate::session::Sessions::new(
+        admin_token.expose(),
+        config.cluster.secret.as_ref().map(Secret::expose),
+        config.server.session_ttl,
+    ));
     let cluster = match config.cluster.secret {
         Some(_) => Some(
             Cluster::start(
@@ -242,6 +249,7 @@ pub async fn run(
                     logs: logs.clone(),
                     health: health.clone(),
                     cache: cache.clone(),
+                    sessions: sessions.clone(),
                 },
                 &metrics,
                 &tasks,
@@ -306,6 +314,8 @@ pub async fn run(
             governance: governance.clone(),
             config_providers: Arc::new(config.providers.clone()),
             token: Some(admin_token),
+            sessions,
+            warnings,
             cluster: cluster.clone(),
             health: health.clone(),
             upstreams,
@@ -402,6 +412,7 @@ fn router(gateway: Arc<Gateway>, admin: AdminState, ops: OpsState, mcp: McpState
         .merge(admin::self_service(admin.governance.clone()))
         .merge(admin::routes(admin))
         .merge(ops_routes)
+        .merge(crate::dashboard::routes())
         .fallback(unknown_route)
 }
 

@@ -8,6 +8,7 @@
 //! node hold or write more than that for its logs.
 
 pub mod metrics;
+pub mod overview;
 pub mod request_log;
 pub mod spend;
 pub mod tool_log;

@@ -324,3 +324,24 @@ where
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+/// Two nodes with cluster `secret` and extra environment `env`, the second
+/// joined through the first, each keeping its data in one of `dirs`;
+/// returned once each sees the other alive (within 30 s).
+pub async fn joined_pair(
+    secret: &str,
+    dirs: &[tempfile::TempDir; 2],
+    env: &[(&str, String)],
+) -> (Node, Node) {
+    let n1 = Node::start_with(secret, &[], dirs[0].path(), env).await;
+    let n2 = Node::start_with(secret, &[n1.quic], dirs[1].path(), env).await;
+    for n in [&n1, &n2] {
+        eventually(
+            Duration::from_secs(30),
+            "the nodes see each other",
+            || async { (n.alive_peers().await == 1).then_some(()) },
+        )
+        .await;
+    }
+    (n1, n2)
+}

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use cluster_tests::{Mock, Node, eventually};
+use cluster_tests::{Mock, Node, eventually, joined_pair};
 use serde_json::json;
 
 const SECRET: &str = "cluster-secret-for-tests-0123456789";
@@ -51,15 +51,8 @@ async fn an_answer_cached_through_one_node_is_a_hit_through_another() {
     let mut env = mock.provider_env();
     env.push(("TOLLGATE_CACHE__ENABLED", "true".into()));
     env.push(("TOLLGATE_CLIENT__ENFORCE_AUTH", "true".into()));
-    let dirs: Vec<_> = (0..2).map(|_| tempfile::tempdir().unwrap()).collect();
-    let n1 = Node::start_with(SECRET, &[], dirs[0].path(), &env).await;
-    let n2 = Node::start_with(SECRET, &[n1.quic], dirs[1].path(), &env).await;
-    for n in [&n1, &n2] {
-        eventually(LIMIT, "the nodes see each other", || async {
-            (n.alive_peers().await == 1).then_some(())
-        })
-        .await;
-    }
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let (n1, n2) = joined_pair(SECRET, &dirs, &env).await;
     let (owner_id, owner) = key_secret(&n1, "owner").await;
     let (_, stranger) = key_secret(&n1, "stranger").await;
     for secret in [&owner, &stranger] {

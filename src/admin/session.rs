@@ -1,0 +1,177 @@
+//! Logging in to the dashboard: `POST /api/session` trades the admin token
+//! for a session cookie, `GET` tells the page whether it holds one (and its
+//! CSRF token), `DELETE` logs out on every live node. The admin API accepts
+//! a valid session in place of the bearer token; writes made with one must
+//! carry its CSRF token ([`crate::session`]).
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use serde_json::json;
+
+use super::{AdminState, bearer_is, constant_time_eq, error};
+use crate::session::{Revocation, Session, Sessions};
+
+pub fn routes() -> Router<AdminState> {
+    Router::new().route("/api/session", post(login).get(current).delete(logout))
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    token: String,
+}
+
+/// Whether the browser reached the node over HTTPS (directly or through a
+/// proxy that says so), so the cookie may be marked `Secure`.
+fn over_https(headers: &HeaderMap) -> bool {
+    headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|p| p.eq_ignore_ascii_case("https"))
+}
+
+fn session_answer(s: &AdminState, session: &Session) -> serde_json::Value {
+    json!({
+        "csrf": s.sessions.csrf(session),
+        "expires_at": session.expires_ms,
+        "node": format!("{:016x}", s.governance.node()),
+    })
+}
+
+async fn login(
+    State(s): State<AdminState>,
+    headers: HeaderMap,
+    body: Result<Json<Login>, axum::extract::rejection::JsonRejection>,
+) -> Response {
+    let now = s.governance.now_ms();
+    if let Some(retry) = s.sessions.login_throttled(now) {
+        let mut r = error(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_exceeded",
+            "too many failed logins on this node: try again in a minute",
+        );
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(retry));
+        return r;
+    }
+    let Json(login) = match body {
+        Ok(b) => b,
+        Err(e) => {
+            return error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request_error",
+                format!("send {{\"token\": \"<admin token>\"}}: {}", e.body_text()),
+            );
+        }
+    };
+    let expected = s.token.as_ref().map_or("", |t| t.expose());
+    if expected.is_empty() || !constant_time_eq(login.token.as_bytes(), expected.as_bytes()) {
+        s.sessions.login_failed(now);
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "wrong admin token",
+        );
+    }
+    let (session, value) = s.sessions.issue(now);
+    let mut r = Json(session_answer(&s, &session)).into_response();
+    let cookie = s.sessions.cookie(&value, over_https(&headers));
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&cookie).expect("cookies are ASCII"),
+    );
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
+}
+
+async fn current(State(s): State<AdminState>, headers: HeaderMap) -> Response {
+    match s.sessions.from_headers(&headers, s.governance.now_ms()) {
+        Some(session) => {
+            let mut r = Json(session_answer(&s, &session)).into_response();
+            r.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        None => error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "not logged in",
+        ),
+    }
+}
+
+async fn logout(State(s): State<AdminState>, headers: HeaderMap) -> Response {
+    let now = s.governance.now_ms();
+    let Some(session) = s.sessions.from_headers(&headers, now) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "not logged in",
+        );
+    };
+    if !s.sessions.csrf_ok(&session, &headers) {
+        return csrf_refused();
+    }
+    s.sessions.revoke(session.id, session.expires_ms, now);
+    if let Some(cluster) = &s.cluster {
+        let revocation = Revocation::of(&session);
+        let (_, missing) = cluster
+            .ask_peers::<_, bool>("session_revoke", |_| Some(&revocation))
+            .await;
+        if !missing.is_empty() {
+            tracing::warn!(
+                ?missing,
+                "a logout could not reach every node: those accept the session until it expires"
+            );
+        }
+    }
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_str(&Sessions::removal_cookie(over_https(&headers)))
+            .expect("cookies are ASCII"),
+    );
+    r
+}
+
+fn csrf_refused() -> Response {
+    error(
+        StatusCode::FORBIDDEN,
+        "csrf_error",
+        "a write made with a dashboard session must carry its X-CSRF-Token",
+    )
+}
+
+/// The admin API's gate: the bearer token, or a valid session (whose
+/// writes carry its CSRF token). Fails closed: without a token (or with an
+/// empty one, which config refuses anyway) no bearer passes.
+pub async fn authorize(
+    token: Option<&crate::config::Secret>,
+    sessions: &Arc<Sessions>,
+    now_ms: u64,
+    req: Request,
+    next: Next,
+) -> Response {
+    if bearer_is(req.headers(), token) {
+        return next.run(req).await;
+    }
+    let Some(session) = sessions.from_headers(req.headers(), now_ms) else {
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "missing or wrong admin token",
+        );
+    };
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    if !safe && !sessions.csrf_ok(&session, req.headers()) {
+        return csrf_refused();
+    }
+    next.run(req).await
+}
