@@ -78,6 +78,8 @@ pub struct Config {
     pub mcp: McpConfig,
     /// The exact response cache (`docs/cache.md`).
     pub cache: CacheConfig,
+    /// What `/metrics` breaks spend down by.
+    pub metrics: MetricsConfig,
     /// Price overrides by model id (or `provider/model`), in micro-dollars per
     /// million tokens: `[pricing."gpt-4o"] input = 2500000, output = 10000000`.
     pub pricing: HashMap<String, Price>,
@@ -128,6 +130,7 @@ impl Default for Config {
             cluster: ClusterConfig::default(),
             mcp: McpConfig::default(),
             cache: CacheConfig::default(),
+            metrics: MetricsConfig::default(),
             pricing: HashMap::new(),
             providers: IndexMap::new(),
             anthropic: AnthropicConfig::default(),
@@ -307,6 +310,27 @@ impl UpstreamConfig {
             idle_timeout: p.idle_timeout.unwrap_or(self.idle_timeout),
             max_retries: p.max_retries.unwrap_or(self.max_retries),
             ..self.clone()
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Series per virtual key (`tollgate_key_*`). Off by default: one
+    /// series per key grows with the keys.
+    pub per_key: bool,
+    /// Distinct values each client- or admin-made label (team, customer,
+    /// key, MCP server, tool, budget scope) may take; later ones are
+    /// counted as `other`. Default 1000.
+    pub max_series: usize,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        MetricsConfig {
+            per_key: false,
+            max_series: 1000,
         }
     }
 }
@@ -747,6 +771,9 @@ impl Config {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.server.max_body_bytes == 0 {
             return Err(invalid("server.max_body_bytes", "must be positive"));
+        }
+        if self.metrics.max_series == 0 {
+            return Err(invalid("metrics.max_series", "must be positive"));
         }
         if self.server.max_in_flight == 0 {
             return Err(invalid("server.max_in_flight", "must be positive"));

@@ -1190,6 +1190,26 @@ impl Governance {
         }
     }
 
+    /// Every budget's current window use: (scope, period, spent / limit),
+    /// in scope order (the `budget_utilisation_ratio` gauges).
+    pub fn budget_use(&self) -> Vec<(Scope, &'static str, f64)> {
+        let mut out: Vec<(Scope, &'static str, f64)> = self
+            .budget_index()
+            .into_iter()
+            .flat_map(|(scope, (budgets, _))| budgets.into_iter().map(move |b| (scope.clone(), b)))
+            .map(|(scope, b)| {
+                let spent = self.spent(&scope, &b) as f64;
+                let ratio = match b.limit_usd.0 {
+                    0 => f64::from(u8::from(spent > 0.0)),
+                    limit => spent / limit as f64,
+                };
+                (scope, b.period.label(), ratio)
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        out
+    }
+
     /// Spend so far in the window of `b` for `scope`.
     pub fn spent(&self, scope: &str, b: &Budget) -> Micros {
         self.ledger.spent(scope, b, self.now_ms())

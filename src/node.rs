@@ -100,12 +100,17 @@ pub async fn run(
         source,
     })?;
     let store = Store::open(&data_dir.join("db"))?;
-    let metrics = Arc::new(Metrics::new());
+    let metrics = Arc::new(Metrics::with(
+        crate::observability::metrics::usage::Settings {
+            per_key: config.metrics.per_key,
+            max_series: config.metrics.max_series,
+        },
+    ));
     let tasks = Tasks::default();
 
     let (logs, writer) = RequestLogs::new(store.clone(), metrics.clone());
     tasks.spawn(|cancel| writer.run(cancel));
-    let (tool_logs, tool_writer) = ToolLogs::new(store.clone());
+    let (tool_logs, tool_writer) = ToolLogs::new(store.clone(), metrics.clone());
     tasks.spawn(|cancel| tool_writer.run(cancel));
     let retention = config.logs.retention;
     let max_bytes = config.logs.max_bytes;
@@ -508,6 +513,7 @@ async fn metrics(State(s): State<OpsState>, req: Request) -> Response {
     }
     s.metrics.set_store(s.store.health());
     s.metrics.set_cache(s.cache.stats());
+    s.metrics.usage.set_budgets(s.governance.budget_use());
     let mut r = s.metrics.render().into_response();
     r.headers_mut().insert(
         header::CONTENT_TYPE,

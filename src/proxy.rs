@@ -47,6 +47,7 @@ use crate::governance::pricing::Micros;
 use crate::governance::{Governance, KeyView, SECRET_PREFIX};
 use crate::health::{HealthBook, Outcome, RouteId};
 use crate::observability::metrics::Metrics;
+use crate::observability::metrics::usage::Spent;
 use crate::observability::request_log::{RequestLog, RequestLogs, now_ms};
 use crate::providers::bound::SearchContext;
 use crate::providers::openai::{self, Endpoint, RawObject, RequestView, Usage};
@@ -364,6 +365,15 @@ impl Finisher {
         if ctx.target_index > 0 && ctx.status < 400 {
             m.fallbacks.with_label_values(&[provider]).inc();
         }
+        m.usage.request(&Spent {
+            provider,
+            model,
+            team: ctx.team.as_deref(),
+            customer: ctx.customer.as_deref(),
+            key: ctx.virtual_key.as_deref(),
+            cost_micros: cost,
+            tokens: ctx.usage.prompt_tokens + ctx.usage.completion_tokens,
+        });
         let label = ctx.label();
         self.gw.logs.record(RequestLog {
             id: ctx.id,
@@ -578,8 +588,14 @@ async fn serve(
         )
     })?;
     let ctx = fin.ctx();
-    let mut view = RequestView::read(&obj, ctx.endpoint)
-        .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.message).with_param(e.param))?;
+    let mut view = RequestView::read(&obj, ctx.endpoint).map_err(|e| {
+        // The log keeps what the client asked for, refused or not (as
+        // text, clipped like every logged field).
+        if let Ok(Some(model)) = obj.decode::<String>("model") {
+            ctx.requested_model = model;
+        }
+        ProxyError::new(ErrorKind::InvalidRequest, e.message).with_param(e.param)
+    })?;
     ctx.requested_model = view.model.clone();
     ctx.stream = view.stream;
     let options = obj

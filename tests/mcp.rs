@@ -7,7 +7,7 @@ use std::net::SocketAddr;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Gateway, Proc};
+use common::{BIN, Gateway, Proc, metrics_text};
 use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
 use rmcp::service::RunningService;
 use rmcp::transport::StreamableHttpClientTransport;
@@ -297,6 +297,16 @@ async fn keys_see_and_call_exactly_their_tools() {
         .expect("the failed read is logged");
     assert_eq!(escape["tool"], "files-read_file");
     assert_eq!(escape["cost_micros"], 0);
+
+    // The same calls in /metrics, by server, tool and result.
+    let metrics = metrics_text(&gw).await;
+    for series in [
+        "tollgate_mcp_tool_calls_total{result=\"ok\",server=\"files\",tool=\"files-echo\"}",
+        "tollgate_mcp_tool_calls_total{result=\"error\",server=\"files\",tool=\"files-read_file\"}",
+        "tollgate_mcp_tool_latency_seconds_count{server=\"files\",tool=\"files-echo\"}",
+    ] {
+        assert!(metrics.contains(series), "{series} in {metrics}");
+    }
 }
 
 #[tokio::test]

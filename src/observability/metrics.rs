@@ -1,5 +1,7 @@
 //! Prometheus metrics of one node, rendered at `GET /metrics`.
 
+pub mod usage;
+
 use prometheus::{
     Encoder, Histogram, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts,
     Registry, TextEncoder,
@@ -66,10 +68,17 @@ pub struct Metrics {
     pub route_state: prometheus::IntGaugeVec,
     pub route_score: prometheus::GaugeVec,
     pub route_errors: prometheus::GaugeVec,
+    /// Spend by provider, model, team, customer (and key), MCP tool calls,
+    /// budget utilisation.
+    pub usage: usage::UsageMetrics,
 }
 
 impl Metrics {
     pub fn new() -> Metrics {
+        Metrics::with(usage::Settings::default())
+    }
+
+    pub fn with(settings: usage::Settings) -> Metrics {
         let registry = Registry::new_custom(Some("tollgate".into()), None)
             .expect("static registry settings are valid");
         let counter = |name: &str, help: &str, labels: &[&str]| {
@@ -258,6 +267,7 @@ impl Metrics {
             "Route error rate, this node's results blended with its peers'.",
         );
         Metrics {
+            usage: usage::UsageMetrics::register(&registry, settings),
             registry,
             route_state,
             route_score,

@@ -6,11 +6,13 @@
 //! big-endian), so a reverse scan is newest first; so are the writer task
 //! (batches, off the caller's path) and the paged scan.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use tokio::sync::mpsc;
 
+use super::metrics::Metrics;
 use super::request_log::{
     LogWriter, Logged, MAX_FIELD_BYTES, QueryError, Queued, Window, bound_size, prune, scan_page,
 };
@@ -86,6 +88,7 @@ pub struct ToolLogs {
     tx: mpsc::Sender<ToolLog>,
     queued: Queued,
     store: Store,
+    metrics: Arc<Metrics>,
 }
 
 /// The most of a call's arguments and of its result a record keeps.
@@ -95,7 +98,7 @@ pub const MAX_LOGGED_BYTES: usize = 4096;
 pub type ToolLogWriter = LogWriter<ToolLog>;
 
 impl ToolLogs {
-    pub fn new(store: Store) -> (ToolLogs, ToolLogWriter) {
+    pub fn new(store: Store, metrics: Arc<Metrics>) -> (ToolLogs, ToolLogWriter) {
         let (tx, rx) = mpsc::channel(CHANNEL_CAPACITY);
         let queued = Queued::default();
         (
@@ -103,6 +106,7 @@ impl ToolLogs {
                 tx,
                 queued: queued.clone(),
                 store: store.clone(),
+                metrics,
             },
             LogWriter::new(rx, queued, store),
         )
@@ -113,6 +117,12 @@ impl ToolLogs {
     /// waits (a full queue, in records or bytes, drops it with a warning).
     pub fn record(&self, log: ToolLog) {
         use super::{clip, clip_opt};
+        self.metrics.usage.tool_call(
+            &log.server,
+            &log.tool,
+            log.is_error,
+            log.latency_us as f64 / 1e6,
+        );
         let m = MAX_FIELD_BYTES;
         let log = ToolLog {
             tool: clip(log.tool, m),
@@ -206,7 +216,7 @@ mod tests {
     async fn records_are_written_filtered_and_paged_newest_first() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        let (logs, writer) = ToolLogs::new(store);
+        let (logs, writer) = ToolLogs::new(store, Arc::new(Metrics::new()));
         let cancel = CancellationToken::new();
         let task = tokio::spawn(writer.run(cancel.clone()));
         for ts in 1..=9 {
