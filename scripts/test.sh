@@ -3,7 +3,8 @@
 # machine, builds once, and runs every suite (Rust unit + integration tests
 # and in-process/multi-process cluster tests with nextest, the docker compose
 # cluster tests on local images, then the official Python SDKs against the
-# real binary, on their current and their previous majors).
+# real binary, on their current and their previous majors, and the
+# dashboard in headless Chromium).
 #
 #   scripts/test.sh
 #
@@ -76,3 +77,8 @@ echo "--- python SDK tests, previous majors"
 venv "$VENV-previous" tests/sdk/requirements-previous.txt
 # MCP's pin is the same in both venvs: its suite runs once, above.
 "$VENV-previous/bin/python" -m pytest -q tests/sdk --ignore tests/sdk/test_mcp_sdk.py
+echo "--- dashboard browser tests (headless Chromium)"
+ensure_chromium
+venv "$VENV-browser" tests/browser/requirements.txt
+TOLLGATE_ARTIFACTS="${TOLLGATE_ARTIFACTS:-$CARGO_TARGET_DIR/browser-artifacts}" \
+  "$VENV-browser/bin/python" -m pytest -q tests/browser

@@ -18,3 +18,21 @@ ensure_libclang() {
     return 1
   fi
 }
+
+# The dashboard's browser tests drive Debian's headless Chromium through its
+# matching chromedriver (tests/browser).
+ensure_chromium() {
+  if command -v chromium >/dev/null && command -v chromedriver >/dev/null; then
+    return 0
+  fi
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "--- installing chromium and chromium-driver"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then
+    echo "--- installing chromium and chromium-driver (sudo)"
+    sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+  else
+    echo "chromium and chromedriver are missing: install them to run the browser tests" >&2
+    return 1
+  fi
+}
