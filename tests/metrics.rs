@@ -97,3 +97,49 @@ async fn spend_is_broken_down_by_model_team_customer_and_key() {
     let expected = cost as f64 / 1_000_000.0;
     assert!((ratio - expected).abs() < 1e-9, "{ratio} vs {expected}");
 }
+
+/// Every series the Grafana dashboard (`deploy/grafana/tollgate.json`)
+/// queries is one the node registers: its name (without the `tollgate_`
+/// prefix and a histogram's `_bucket`) is a metric name in `src/`.
+#[test]
+fn the_grafana_dashboard_queries_only_metrics_the_node_registers() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dash: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root.join("deploy/grafana/tollgate.json")).unwrap(),
+    )
+    .expect("the dashboard is JSON");
+    let mut sources = String::new();
+    let mut dirs = vec![root.join("src")];
+    while let Some(dir) = dirs.pop() {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else if path.extension().is_some_and(|e| e == "rs") {
+                sources.push_str(&std::fs::read_to_string(path).unwrap());
+            }
+        }
+    }
+    let mut names = Vec::new();
+    for panel in dash["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().into_iter().flatten() {
+            let expr = target["expr"].as_str().unwrap();
+            let mut rest = expr;
+            while let Some(at) = rest.find("tollgate_") {
+                let tail = &rest[at + "tollgate_".len()..];
+                let end = tail
+                    .find(|c: char| !(c.is_ascii_lowercase() || c == '_'))
+                    .unwrap_or(tail.len());
+                names.push(tail[..end].trim_end_matches("_bucket").to_string());
+                rest = &tail[end..];
+            }
+        }
+    }
+    assert!(names.len() > 20, "{names:?}");
+    for name in names {
+        assert!(
+            sources.contains(&format!("\"{name}\"")),
+            "the dashboard queries tollgate_{name}, which no code registers"
+        );
+    }
+}
