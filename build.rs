@@ -23,10 +23,12 @@ fn main() {
     for name in &names {
         let path = dir.join(name);
         println!("cargo:rerun-if-changed={}", path.display());
+        // Resolved when the crate compiles, against its own manifest
+        // directory: a build directory shared by two checkouts (CI's clone
+        // and a working tree) never embeds the other checkout's files.
         writeln!(
             out,
-            "    ({name:?}, include_bytes!({:?}) as &[u8]),",
-            path.display().to_string()
+            "    ({name:?}, include_bytes!(concat!(env!(\"CARGO_MANIFEST_DIR\"), \"/src/dashboard/assets/{name}\")) as &[u8]),"
         )
         .expect("string");
     }

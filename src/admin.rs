@@ -5,9 +5,11 @@
 //! generated on first start into `data_dir/admin-token`. Errors are JSON
 //! `{"error": {"message", "type"}}` with a precise 4xx.
 
+mod audit;
 mod mcp;
 mod objects;
 mod session;
+mod tokens;
 
 use std::sync::Arc;
 
@@ -48,6 +50,8 @@ pub struct AdminState {
     pub sessions: Arc<crate::session::Sessions>,
     /// What the operator should fix, shown at start and on the dashboard.
     pub warnings: Warnings,
+    /// Every admin write that changed something, chained per node.
+    pub audit: Arc<crate::observability::audit::AuditLog>,
 }
 
 /// Set-up problems an operator should hear about: logged at start and
@@ -94,12 +98,11 @@ pub fn routes(state: AdminState) -> Router {
         .route("/api/cluster/forget/{node}", axum::routing::post(forget))
         .merge(objects::routes())
         .merge(mcp::routes())
+        .merge(tokens::routes())
+        .merge(audit::routes())
         .route_layer(middleware::from_fn(move |req: Request, next: Next| {
             let s = gate.clone();
-            async move {
-                let now = s.governance.now_ms();
-                session::authorize(s.token.as_ref(), &s.sessions, now, req, next).await
-            }
+            async move { session::authorize(&s, req, next).await }
         }))
         .merge(session::routes())
         .with_state(state)

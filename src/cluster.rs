@@ -16,6 +16,7 @@
 //!
 //! The wire format is in [`proto`].
 
+mod audit;
 mod lease;
 pub mod membership;
 pub mod proto;
@@ -39,6 +40,7 @@ use crate::config::Config;
 use crate::governance::Governance;
 use crate::governance::budgets::{Lack, Shortfall};
 use crate::health::HealthBook;
+use crate::observability::audit::AuditLog;
 use crate::observability::metrics::Metrics;
 use crate::observability::overview::{self, OverviewQuery};
 use crate::observability::request_log::{LogQuery, RequestLogs};
@@ -224,6 +226,7 @@ pub struct Cluster {
     cache_in_flight: share::InFlight,
     /// Dashboard sessions: logouts elsewhere are revoked here too.
     sessions: Arc<Sessions>,
+    audit: Arc<AuditLog>,
 }
 
 /// What of this node the cluster shares and answers from.
@@ -235,6 +238,8 @@ pub struct Local {
     /// stored in it.
     pub cache: Arc<CacheStore>,
     pub sessions: Arc<Sessions>,
+    /// The audit log: peers copy every node's chain from it.
+    pub audit: Arc<AuditLog>,
 }
 
 impl Cluster {
@@ -253,6 +258,7 @@ impl Cluster {
             health,
             cache,
             sessions,
+            audit,
         } = local;
         let c = &config.cluster;
         let secret = c
@@ -313,11 +319,14 @@ impl Cluster {
             cache: cache.clone(),
             cache_in_flight: Default::default(),
             sessions,
+            audit,
         });
         let (outbox, outgoing) = mpsc::channel(share::OUTBOX);
         cache.share_to(outbox);
         let cl = cluster.clone();
         tasks.spawn(move |cancel| cl.share_cache(outgoing, cancel));
+        let cl = cluster.clone();
+        tasks.spawn(move |cancel| cl.pull_audit(cancel));
 
         let (feed_tx, mut feed_rx) = mpsc::unbounded_channel();
         gov.set_feed(feed_tx);
@@ -1082,6 +1091,7 @@ impl Cluster {
         let logs = self.logs.clone();
         let cache = self.cache.clone();
         let sessions = self.sessions.clone();
+        let audit = self.audit.clone();
         let now = self.gov.now_ms();
         let answer = tokio::task::spawn_blocking(move || -> Result<String, String> {
             let json = match what.as_str() {
@@ -1099,6 +1109,11 @@ impl Cluster {
                     let q: OverviewQuery =
                         serde_json::from_str(&args).map_err(|e| e.to_string())?;
                     serde_json::to_string(&overview::report(&logs, &q).map_err(|e| e.to_string())?)
+                }
+                "audit_after" => {
+                    let known: BTreeMap<String, u64> =
+                        serde_json::from_str(&args).map_err(|e| e.to_string())?;
+                    serde_json::to_string(&audit.after(&known).map_err(|e| e.to_string())?)
                 }
                 "session_revoke" => {
                     let r: Revocation = serde_json::from_str(&args).map_err(|e| e.to_string())?;

@@ -7,6 +7,7 @@
 //! change, so authenticating a request is one hash and one map lookup with no
 //! lock. This module knows nothing about HTTP.
 
+pub mod admin_tokens;
 pub mod authorship;
 pub mod budgets;
 pub mod collect;
@@ -37,8 +38,8 @@ use crate::store::{CF_META, Store, StoreError};
 use budgets::{Budget, Ledger, Refusal, Reservation, Scope};
 use limits::{Admitted, Limiter, RateLimit, RateLimited};
 use objects::{
-    Customer, McpServer, Object, PriceOverride, ProviderObject, RoutingRule, Team, ToolGroup,
-    VirtualKey,
+    AdminToken, Customer, McpServer, Object, PriceOverride, ProviderObject, RoutingRule, Team,
+    ToolGroup, VirtualKey,
 };
 use pricing::{Micros, Price, Pricing};
 pub use validate::{Blank, Validate};
@@ -179,6 +180,7 @@ pub struct Governance {
     rule_set: ArcSwap<crate::rules::RuleSet>,
     mcp_servers: Table,
     tool_groups: Table,
+    admin_tokens: Table,
     /// Bumped after every rebuild, for those who follow changes (the MCP
     /// upstream manager).
     changes: tokio::sync::watch::Sender<u64>,
@@ -389,6 +391,7 @@ impl Governance {
             rule_set: ArcSwap::from_pointee(crate::rules::RuleSet::default()),
             mcp_servers: Table::open(McpServer::KIND, store.clone())?,
             tool_groups: Table::open(ToolGroup::KIND, store.clone())?,
+            admin_tokens: Table::open(AdminToken::KIND, store.clone())?,
             changes: tokio::sync::watch::Sender::new(0),
             config_providers: config.providers.keys().cloned().collect(),
             providers_version: Default::default(),
@@ -418,7 +421,7 @@ impl Governance {
     }
 
     /// Every replicated governance table, by name.
-    pub fn tables(&self) -> [(&'static str, &Table); 8] {
+    pub fn tables(&self) -> [(&'static str, &Table); 9] {
         [
             (Customer::KIND, &self.customers),
             (Team::KIND, &self.teams),
@@ -428,6 +431,7 @@ impl Governance {
             (McpServer::KIND, &self.mcp_servers),
             (ToolGroup::KIND, &self.tool_groups),
             (RoutingRule::KIND, &self.rules),
+            (AdminToken::KIND, &self.admin_tokens),
         ]
     }
 

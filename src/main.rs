@@ -35,6 +35,12 @@ enum Command {
         #[arg(long)]
         demo: bool,
     },
+    /// The audit log of admin writes: `tollgate audit verify` checks every
+    /// node's chain held in a (stopped) node's data directory.
+    Audit {
+        #[command(subcommand)]
+        what: AuditCommand,
+    },
     /// Check a config file (and the environment) without starting anything.
     CheckConfig {
         #[arg(long, short, env = "TOLLGATE_CONFIG")]
@@ -96,6 +102,18 @@ enum Command {
     },
 }
 
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check every chain: names the first entry of each that was altered,
+    /// removed or reordered; exits 1 if any was. The node must be stopped
+    /// (its database is opened here).
+    Verify {
+        /// The node's data directory.
+        #[arg(long, default_value = "./data", env = "TOLLGATE_SERVER__DATA_DIR")]
+        data_dir: PathBuf,
+    },
+}
+
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     // The sandbox worker speaks its protocol on stdout and needs nothing else.
@@ -154,6 +172,33 @@ fn main() -> anyhow::Result<()> {
                 })
                 .await
             })?;
+        }
+        Command::Audit {
+            what: AuditCommand::Verify { data_dir },
+        } => {
+            let store = tollgate::store::Store::open(&data_dir.join("db"))
+                .with_context(|| format!("cannot open the database in {}", data_dir.display()))?;
+            let chains =
+                tollgate::observability::audit::verify(&store).context("reading the audit log")?;
+            let mut broken = false;
+            for c in &chains {
+                match &c.broken {
+                    None => println!("chain {}: {} entries, intact", c.node, c.entries),
+                    Some(why) => {
+                        broken = true;
+                        println!(
+                            "chain {}: BROKEN after {} good entries: {why}",
+                            c.node, c.entries
+                        );
+                    }
+                }
+            }
+            if chains.is_empty() {
+                println!("no audit entries");
+            }
+            if broken {
+                std::process::exit(1);
+            }
         }
         Command::CheckConfig { config } => {
             let config = Config::load(config.as_deref()).context("configuration")?;

@@ -244,6 +244,10 @@ pub async fn run(
         config.cluster.secret.as_ref().map(Secret::expose),
         config.server.session_ttl,
     ));
+    let audit = Arc::new(crate::observability::audit::AuditLog::open(
+        store.clone(),
+        governance.node(),
+    )?);
     let cluster = match config.cluster.secret {
         Some(_) => Some(
             Cluster::start(
@@ -255,6 +259,7 @@ pub async fn run(
                     health: health.clone(),
                     cache: cache.clone(),
                     sessions: sessions.clone(),
+                    audit: audit.clone(),
                 },
                 &metrics,
                 &tasks,
@@ -321,6 +326,7 @@ pub async fn run(
             token: Some(admin_token),
             sessions,
             warnings,
+            audit,
             cluster: cluster.clone(),
             health: health.clone(),
             upstreams,

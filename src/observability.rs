@@ -7,6 +7,7 @@
 //! as well as records ([`request_log::Queued`]), so no client can make the
 //! node hold or write more than that for its logs.
 
+pub mod audit;
 pub mod metrics;
 pub mod overview;
 pub mod request_log;

@@ -1,7 +1,9 @@
 //! Dashboard login sessions: signed, stateless cookies that every node
 //! sharing the admin token (and the cluster secret) accepts.
 //!
-//! A session is `base64url(expires_ms ‖ id) "." base64url(tag)`, the tag an
+//! A session is `base64url(expires_ms ‖ id ‖ token) "." base64url(tag)`,
+//! `token` the id of the named admin token it was opened with (empty for the
+//! bootstrap token), the tag an
 //! HMAC-SHA256 under a key derived from the admin token and the cluster
 //! secret: changing either ends every session. The admin token itself never
 //! reaches the browser after the login form sends it once. Writes made with
@@ -32,11 +34,17 @@ const FAILURES_PER_MINUTE: u32 = 20;
 const MAX_REVOKED: usize = 100_000;
 
 /// A valid session, as read from a cookie.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Session {
     pub id: [u8; 16],
     pub expires_ms: u64,
+    /// The named admin token it was opened with; empty for the bootstrap
+    /// token. What it may do is that token's role when it is used.
+    pub token: String,
 }
+
+/// Longest token id a session carries.
+const MAX_TOKEN_ID: usize = 64;
 
 pub struct Sessions {
     key: hmac::Key,
@@ -63,11 +71,14 @@ impl Sessions {
         }
     }
 
-    /// A new session from `now_ms`, and its cookie value.
-    pub fn issue(&self, now_ms: u64) -> (Session, String) {
+    /// A new session from `now_ms` for `token` (a named token's id, or
+    /// empty), and its cookie value.
+    pub fn issue(&self, now_ms: u64, token: &str) -> (Session, String) {
+        assert!(token.len() <= MAX_TOKEN_ID, "token ids are short");
         let session = Session {
             id: rand::random(),
             expires_ms: now_ms.saturating_add(self.ttl_ms),
+            token: token.to_string(),
         };
         let payload = payload(&session);
         let tag = hmac::sign(&self.key, &signed(&payload));
@@ -79,17 +90,20 @@ impl Sessions {
     /// expired and it was not revoked.
     pub fn verify(&self, value: &str, now_ms: u64) -> Option<Session> {
         // Longer than any session: never decode what cannot be one.
-        if value.len() > 128 {
+        if value.len() > 256 {
             return None;
         }
         let (payload, tag) = value.split_once('.')?;
         let payload = B64.decode(payload).ok()?;
         let tag = B64.decode(tag).ok()?;
-        let payload: [u8; 24] = payload.try_into().ok()?;
+        if payload.len() < 24 || payload.len() > 24 + MAX_TOKEN_ID {
+            return None;
+        }
         hmac::verify(&self.key, &signed(&payload), &tag).ok()?;
         let session = Session {
             expires_ms: u64::from_be_bytes(payload[..8].try_into().expect("8 bytes")),
-            id: payload[8..].try_into().expect("16 bytes"),
+            id: payload[8..24].try_into().expect("16 bytes"),
+            token: String::from_utf8(payload[24..].to_vec()).ok()?,
         };
         if session.expires_ms <= now_ms {
             return None;
@@ -186,14 +200,14 @@ impl Sessions {
     }
 }
 
-fn payload(s: &Session) -> [u8; 24] {
-    let mut p = [0u8; 24];
-    p[..8].copy_from_slice(&s.expires_ms.to_be_bytes());
-    p[8..].copy_from_slice(&s.id);
+fn payload(s: &Session) -> Vec<u8> {
+    let mut p = s.expires_ms.to_be_bytes().to_vec();
+    p.extend_from_slice(&s.id);
+    p.extend_from_slice(s.token.as_bytes());
     p
 }
 
-fn signed(payload: &[u8; 24]) -> Vec<u8> {
+fn signed(payload: &[u8]) -> Vec<u8> {
     let mut msg = b"session\0".to_vec();
     msg.extend_from_slice(payload);
     msg
@@ -239,14 +253,15 @@ mod tests {
     #[test]
     fn a_session_is_accepted_by_every_node_with_the_same_keys() {
         let (a, b) = (sessions("token-a"), sessions("token-a"));
-        let (s, cookie) = a.issue(1_000);
-        assert_eq!(b.verify(&cookie, 2_000), Some(s));
+        let (s, cookie) = a.issue(1_000, "adm_x");
+        assert_eq!(b.verify(&cookie, 2_000), Some(s.clone()));
+        assert_eq!(s.token, "adm_x");
         assert_eq!(a.csrf(&s), b.csrf(&s));
     }
 
     #[test]
     fn another_token_or_cluster_refuses_it() {
-        let (_, cookie) = sessions("token-a").issue(1_000);
+        let (_, cookie) = sessions("token-a").issue(1_000, "");
         assert_eq!(sessions("token-b").verify(&cookie, 2_000), None);
         let other = Sessions::new("token-a", Some("another"), Duration::from_secs(3600));
         assert_eq!(other.verify(&cookie, 2_000), None);
@@ -255,7 +270,7 @@ mod tests {
     #[test]
     fn expired_tampered_and_revoked_sessions_are_refused() {
         let s = sessions("t");
-        let (session, cookie) = s.issue(1_000);
+        let (session, cookie) = s.issue(1_000, "");
         assert_eq!(s.verify(&cookie, 1_000 + 3_600_000), None, "expired");
         let (payload, tag) = cookie.split_once('.').unwrap();
         let mut raw = B64.decode(payload).unwrap();
@@ -272,8 +287,8 @@ mod tests {
     #[test]
     fn csrf_must_match_the_session() {
         let s = sessions("t");
-        let (a, _) = s.issue(0);
-        let (b, _) = s.issue(0);
+        let (a, _) = s.issue(0, "");
+        let (b, _) = s.issue(0, "");
         let mut h = http::HeaderMap::new();
         assert!(!s.csrf_ok(&a, &h));
         h.insert(CSRF_HEADER, s.csrf(&b).parse().unwrap());
@@ -285,7 +300,7 @@ mod tests {
     #[test]
     fn the_cookie_header_is_searched_for_a_valid_session() {
         let s = sessions("t");
-        let (session, cookie) = s.issue(0);
+        let (session, cookie) = s.issue(0, "");
         let mut h = http::HeaderMap::new();
         h.append(
             http::header::COOKIE,
@@ -311,7 +326,7 @@ mod tests {
 
     #[test]
     fn revocations_travel_as_hex() {
-        let (session, _) = sessions("t").issue(0);
+        let (session, _) = sessions("t").issue(0, "");
         let r = Revocation::of(&session);
         assert_eq!(r.id(), Some(session.id));
         assert_eq!(

@@ -31,7 +31,16 @@ pub const CF_TOOL_LOGS: &str = "tool_logs";
 pub const CF_STATE: &str = "state";
 /// The exact response cache (`cache::store`), keyed by the 32-byte cache key.
 pub const CF_CACHE: &str = "response_cache";
-const FAMILIES: &[&str] = &[CF_REQUEST_LOGS, CF_META, CF_STATE, CF_TOOL_LOGS, CF_CACHE];
+/// The audit log (`observability::audit`), keyed `node ‖ seq`.
+pub const CF_AUDIT: &str = "audit";
+const FAMILIES: &[&str] = &[
+    CF_REQUEST_LOGS,
+    CF_META,
+    CF_STATE,
+    CF_TOOL_LOGS,
+    CF_CACHE,
+    CF_AUDIT,
+];
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

@@ -1,6 +1,7 @@
 //! The dashboard's session and overview across real `tollgate` processes:
 //! a login on one node is a session on the other, a logout on one ends it
-//! on both, and the overview counts the requests of every node.
+//! on both, the overview counts the requests of every node, and a named
+//! admin token made on one node is accepted, with its role, on the other.
 
 use std::time::Duration;
 
@@ -59,6 +60,34 @@ async fn a_session_from_one_node_is_valid_on_another_until_logout() {
         (v["totals"]["requests"] == 4 && v["missing_nodes"] == json!([])).then_some(())
     })
     .await;
+
+    // A named token made through node 1 works on node 2, with its role.
+    let (status, t) = n1
+        .admin_post(
+            "/api/admin-tokens",
+            json!({"name": "viewer", "role": "viewer"}),
+        )
+        .await;
+    assert_eq!(status, 201, "{t}");
+    let viewer = t["secret"].as_str().unwrap().to_string();
+    eventually(LIMIT, "the token reaches node 2", || async {
+        let r = reqwest::Client::new()
+            .get(n2.url("/api/keys"))
+            .bearer_auth(&viewer)
+            .send()
+            .await
+            .unwrap();
+        (r.status() == 200).then_some(())
+    })
+    .await;
+    let r = reqwest::Client::new()
+        .post(n2.url("/api/teams"))
+        .bearer_auth(&viewer)
+        .json(&json!({"name": "t"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403, "a viewer may not write on node 2 either");
 
     let r = reqwest::Client::new()
         .delete(n2.url("/api/session"))

@@ -4,8 +4,6 @@
 //! a valid session in place of the bearer token; writes made with one must
 //! carry its CSRF token ([`crate::session`]).
 
-use std::sync::Arc;
-
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -14,7 +12,9 @@ use axum::{Json, Router};
 use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::json;
 
+use super::tokens::{Principal, permitted};
 use super::{AdminState, bearer_is, constant_time_eq, error};
+use crate::governance::objects::AdminToken;
 use crate::session::{Revocation, Session, Sessions};
 
 pub fn routes() -> Router<AdminState> {
@@ -37,10 +37,13 @@ fn over_https(headers: &HeaderMap) -> bool {
 }
 
 fn session_answer(s: &AdminState, session: &Session) -> serde_json::Value {
+    let who = principal_of(s, session);
     json!({
         "csrf": s.sessions.csrf(session),
         "expires_at": session.expires_ms,
         "node": format!("{:016x}", s.governance.node()),
+        "token": who.as_ref().map(|p| &p.name),
+        "role": who.as_ref().map(|p| p.role),
     })
 }
 
@@ -71,15 +74,21 @@ async fn login(
         }
     };
     let expected = s.token.as_ref().map_or("", |t| t.expose());
-    if expected.is_empty() || !constant_time_eq(login.token.as_bytes(), expected.as_bytes()) {
+    let bootstrap =
+        !expected.is_empty() && constant_time_eq(login.token.as_bytes(), expected.as_bytes());
+    let token_id = if bootstrap {
+        String::new()
+    } else if let Some(t) = s.governance.admin_token_for(&login.token) {
+        t.id
+    } else {
         s.sessions.login_failed(now);
         return error(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
             "wrong admin token",
         );
-    }
-    let (session, value) = s.sessions.issue(now);
+    };
+    let (session, value) = s.sessions.issue(now, &token_id);
     let mut r = Json(session_answer(&s, &session)).into_response();
     let cookie = s.sessions.cookie(&value, over_https(&headers));
     r.headers_mut().insert(
@@ -92,7 +101,11 @@ async fn login(
 }
 
 async fn current(State(s): State<AdminState>, headers: HeaderMap) -> Response {
-    match s.sessions.from_headers(&headers, s.governance.now_ms()) {
+    match s
+        .sessions
+        .from_headers(&headers, s.governance.now_ms())
+        .filter(|session| principal_of(&s, session).is_some())
+    {
         Some(session) => {
             let mut r = Json(session_answer(&s, &session)).into_response();
             r.headers_mut()
@@ -149,20 +162,30 @@ fn csrf_refused() -> Response {
     )
 }
 
-/// The admin API's gate: the bearer token, or a valid session (whose
-/// writes carry its CSRF token). Fails closed: without a token (or with an
-/// empty one, which config refuses anyway) no bearer passes.
-pub async fn authorize(
-    token: Option<&crate::config::Secret>,
-    sessions: &Arc<Sessions>,
-    now_ms: u64,
-    req: Request,
-    next: Next,
-) -> Response {
-    if bearer_is(req.headers(), token) {
-        return next.run(req).await;
-    }
-    let Some(session) = sessions.from_headers(req.headers(), now_ms) else {
+/// The admin API's gate: the bootstrap token, a named admin token, or a
+/// valid session (whose writes carry its CSRF token); then the role's
+/// rules ([`permitted`]). A write that succeeds goes to the audit log
+/// with its [`Principal`]; a read carries the principal on.
+/// Fails closed: without a token (or with an empty one, which config
+/// refuses anyway) no bearer passes.
+pub async fn authorize(s: &AdminState, mut req: Request, next: Next) -> Response {
+    let headers = req.headers();
+    let (principal, session) = if bearer_is(headers, s.token.as_ref()) {
+        (Principal::bootstrap(), None)
+    } else if let Some(t) = bearer(headers).and_then(|b| s.governance.admin_token_for(b)) {
+        (Principal::named(&t), None)
+    } else if let Some(session) = s.sessions.from_headers(headers, s.governance.now_ms()) {
+        match principal_of(s, &session) {
+            Some(p) => (p, Some(session)),
+            None => {
+                return error(
+                    StatusCode::UNAUTHORIZED,
+                    "authentication_error",
+                    "the admin token this session was opened with was revoked: log in again",
+                );
+            }
+        }
+    } else {
         return error(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
@@ -170,8 +193,37 @@ pub async fn authorize(
         );
     };
     let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-    if !safe && !sessions.csrf_ok(&session, req.headers()) {
+    if let Some(session) = &session
+        && !safe
+        && !s.sessions.csrf_ok(session, req.headers())
+    {
         return csrf_refused();
     }
-    next.run(req).await
+    if let Err(why) = permitted(principal.role, req.method(), req.uri().path()) {
+        return error(StatusCode::FORBIDDEN, "permission_error", why);
+    }
+    if safe {
+        req.extensions_mut().insert(principal);
+        return next.run(req).await;
+    }
+    super::audit::recorded(s, principal, req, next).await
+}
+
+/// The bearer token of a request, if any.
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+}
+
+/// Who a session acts as: the bootstrap token, or the named token it was
+/// opened with while that token lives (with its role now).
+fn principal_of(s: &AdminState, session: &Session) -> Option<Principal> {
+    if session.token.is_empty() {
+        return Some(Principal::bootstrap());
+    }
+    let token: AdminToken = s.governance.get(&session.token)?;
+    Some(Principal::named(&token))
 }

@@ -461,6 +461,50 @@ impl Object for ToolGroup {
     }
 }
 
+/// What an admin token may do (`docs/admin-api.md#admin-tokens-and-roles`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Customers, teams and virtual keys (and so budgets and rate limits),
+    /// and reading everything but admin tokens.
+    Operator,
+    /// Reading everything but admin tokens.
+    Viewer,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Admin => "admin",
+            Role::Operator => "operator",
+            Role::Viewer => "viewer",
+        }
+    }
+}
+
+/// A named admin API token. Only the SHA-256 of its secret is stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AdminToken {
+    pub id: String,
+    pub name: String,
+    pub role: Role,
+    pub secret_hash: String,
+    /// The secret's first characters, to recognise it.
+    pub secret_prefix: String,
+    pub created_at: u64,
+}
+
+impl Object for AdminToken {
+    const KIND: &'static str = "admin_tokens";
+    const ID_PREFIX: &'static str = "adm_";
+    const PATCHABLE: &'static [&'static str] = &["name", "role"];
+    fn id(&self) -> &str {
+        &self.id
+    }
+}
+
 /// The fields of `obj` as a delta written at `ts` (all of them, or only `only`).
 pub fn to_delta<T: Object>(obj: &T, ts: Timestamp, only: Option<&[String]>) -> LwwMap {
     let Value::Object(fields) = serde_json::to_value(obj).expect("objects serialize") else {

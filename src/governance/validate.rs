@@ -6,7 +6,7 @@
 use serde_json::{Map, Value};
 
 use super::objects::{
-    Customer, McpServer, McpTransport, Object, RoutingRule, Team, ToolGroup, VirtualKey,
+    AdminToken, Customer, McpServer, McpTransport, Object, RoutingRule, Team, ToolGroup, VirtualKey,
 };
 use super::{GovError, Governance, invalid};
 
@@ -160,6 +160,15 @@ impl Blank for ToolGroup {
             tools: Vec::new(),
             created_at: now_ms,
         }
+    }
+}
+
+impl Validate for AdminToken {
+    fn validate(&self, _gov: &Governance) -> Result<(), GovError> {
+        if self.name.trim().is_empty() {
+            return Err(invalid("name", "must not be empty"));
+        }
+        Ok(())
     }
 }
 

@@ -611,3 +611,24 @@ def luminance(css_color: str) -> float:
     r, g, b = (v / 255 for v in nums)
     return 0.2126 * r + 0.7152 * g + 0.0722 * b
 
+
+
+# ---------- named admin tokens ----------
+
+
+def test_a_viewer_token_logs_in_as_a_viewer_and_its_writes_are_refused_beside_the_form(driver, node):
+    status, made = node.admin("POST", "/api/admin-tokens", {"name": "finance", "role": "viewer"})
+    assert status == 201, made
+    login(driver, node, made["secret"])
+    assert driver.find_element(By.CSS_SELECTOR, tid("who")).text == "finance · viewer"
+    goto(driver, node, "teams")
+    driver.find_element(By.CSS_SELECTOR, tid("new-object")).click()
+    form = wait(driver).until(EC.visibility_of_element_located((By.CSS_SELECTOR, tid("object-form"))))
+    form.find_element(By.CSS_SELECTOR, tid("field-name")).send_keys(unique("team") + Keys.ENTER)
+    err = wait(driver).until(lambda d: d.find_element(By.CSS_SELECTOR, f'{tid("object-form")} {tid("form-error")}').text)
+    assert "viewer" in err and "only read" in err, err
+    # Revoked, its session ends: the next call shows the login form again.
+    status, _ = node.admin("DELETE", f"/api/admin-tokens/{made['id']}")
+    assert status == 204
+    driver.get(node.url + "/#/keys")
+    wait(driver).until(EC.visibility_of_element_located((By.CSS_SELECTOR, tid("login-token"))))

@@ -93,6 +93,8 @@ function startSession(s) {
   session = s;
   setCsrf(s.csrf);
   $("node-id").textContent = s.node || "";
+  // A named token's name and role; the bootstrap token is an admin.
+  $("who").textContent = s.token && s.token !== "bootstrap" ? `${s.token} · ${s.role}` : "";
   $("login").hidden = true;
   $("topbar").hidden = false;
   $("main").hidden = false;
