@@ -100,6 +100,9 @@ pub struct KeyView {
     pub tools: ToolScope,
     /// The key names a team or customer that does not resolve.
     missing_parent: bool,
+    /// Its requests' bodies are stored with their logs (the key's, its
+    /// team's or its customer's `log_content`).
+    pub log_content: bool,
 }
 
 /// Which MCP tools (`server-tool` names) a key may call and which of them the
@@ -514,7 +517,11 @@ impl Governance {
                 let tools = tool_scope(&k, group_names, &groups);
                 let missing_parent = (k.team_id.is_some() && team.is_none())
                     || (customer_id.is_some() && customer.is_none());
+                let log_content = k.log_content
+                    || team.as_ref().is_some_and(|t| t.log_content)
+                    || customer.as_ref().is_some_and(|c| c.log_content);
                 let view = KeyView {
+                    log_content,
                     missing_parent,
                     homes,
                     models: k.models.iter().map(Pattern::new).collect(),
@@ -1002,6 +1009,7 @@ impl Governance {
             tool_groups: Vec::new(),
             auto_execute: Vec::new(),
             cache: None,
+            log_content: false,
             created_at: self.now_ms(),
         };
         let (mut key, _) = overlay(&base, fields)?;

@@ -48,7 +48,7 @@ use crate::governance::{Governance, KeyView, SECRET_PREFIX};
 use crate::health::{HealthBook, Outcome, RouteId};
 use crate::observability::metrics::Metrics;
 use crate::observability::metrics::usage::Spent;
-use crate::observability::request_log::{RequestLog, RequestLogs, now_ms};
+use crate::observability::request_log::{Content, RequestLog, RequestLogs, now_ms};
 use crate::providers::bound::SearchContext;
 use crate::providers::openai::{self, Endpoint, RawObject, RequestView, Usage};
 use crate::providers::presets::ProviderKind;
@@ -210,6 +210,8 @@ pub struct Ctx {
     overhead: Duration,
     /// What the cache did and, on a miss, what it needs to store the answer.
     cache: cache::State,
+    /// The bodies, when the key logs content.
+    pub(crate) content: Option<Content>,
 }
 
 impl Ctx {
@@ -244,6 +246,7 @@ impl Ctx {
             error: None,
             overhead: Duration::ZERO,
             cache: cache::State::default(),
+            content: None,
         }
     }
 
@@ -398,6 +401,7 @@ impl Finisher {
             attempts: ctx.attempts,
             target_index: ctx.target_index,
             cache: ctx.cache.log(),
+            content: ctx.content,
         });
     }
 }
@@ -448,6 +452,15 @@ pub async fn handle_in(
                     .await
             };
             ctx.status = resp.status().as_u16();
+            if let Some(content) = &mut ctx.content {
+                // The answer as the client gets it (whole answers are in memory already).
+                let (parts, body) = resp.into_parts();
+                let bytes = axum::body::to_bytes(body, usize::MAX)
+                    .await
+                    .unwrap_or_default();
+                content.push_response(&bytes);
+                resp = Response::from_parts(parts, Body::from(bytes));
+            }
             let overhead = ctx.stamp_overhead();
             decorate(&mut resp, ctx, overhead);
             fin.finish();
@@ -580,6 +593,9 @@ async fn serve(
     let rules = gw.governance.rule_set();
     let rule_headers = (!rules.is_empty()).then(|| req.headers().clone());
     let raw = read_body(req, gw.max_body_bytes).await?;
+    if caller.as_ref().is_some_and(|k| k.log_content) {
+        fin.ctx().content = Some(Content::of_request(&raw));
+    }
     let (body, mut translated) = native::prepare(gw, fin.ctx(), raw.clone(), forwarded)?;
     let obj = RawObject::parse(&body).map_err(|e| {
         ProxyError::new(

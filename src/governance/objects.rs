@@ -162,6 +162,10 @@ pub struct Customer {
     /// MCP tool groups every key of this customer may use.
     #[serde(default)]
     pub tool_groups: Vec<String>,
+    /// Store request and response bodies with the request logs of every
+    /// key under this customer (`docs/admin-api.md`, content logging).
+    #[serde(default)]
+    pub log_content: bool,
     /// Unix ms.
     pub created_at: u64,
 }
@@ -179,6 +183,10 @@ pub struct Team {
     /// MCP tool groups every key of this team may use.
     #[serde(default)]
     pub tool_groups: Vec<String>,
+    /// Store request and response bodies with the request logs of every
+    /// key in this team.
+    #[serde(default)]
+    pub log_content: bool,
     pub created_at: u64,
 }
 
@@ -240,6 +248,9 @@ pub struct VirtualKey {
     /// config's (`docs/cache.md`, "Per route and per key").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cache: Option<CacheSettings>,
+    /// Store request and response bodies with this key's request logs.
+    #[serde(default)]
+    pub log_content: bool,
     pub created_at: u64,
 }
 
@@ -286,7 +297,13 @@ impl CacheSettings {
 impl Object for Customer {
     const KIND: &'static str = "customers";
     const ID_PREFIX: &'static str = "cus_";
-    const PATCHABLE: &'static [&'static str] = &["name", "budgets", "rate_limits", "tool_groups"];
+    const PATCHABLE: &'static [&'static str] = &[
+        "name",
+        "budgets",
+        "rate_limits",
+        "tool_groups",
+        "log_content",
+    ];
     fn id(&self) -> &str {
         &self.id
     }
@@ -304,6 +321,7 @@ impl Object for Team {
         "budgets",
         "rate_limits",
         "tool_groups",
+        "log_content",
     ];
     fn id(&self) -> &str {
         &self.id
@@ -334,6 +352,7 @@ impl Object for VirtualKey {
         "tool_groups",
         "auto_execute",
         "cache",
+        "log_content",
     ];
     fn id(&self) -> &str {
         &self.id
@@ -576,6 +595,7 @@ mod tests {
             budgets: vec![],
             rate_limits: vec![],
             tool_groups: vec![],
+            log_content: false,
             created_at: 1,
         }
     }

@@ -93,6 +93,7 @@ impl Blank for Customer {
             budgets: Vec::new(),
             rate_limits: Vec::new(),
             tool_groups: Vec::new(),
+            log_content: false,
             created_at: now_ms,
         }
     }
@@ -107,6 +108,7 @@ impl Blank for Team {
             budgets: Vec::new(),
             rate_limits: Vec::new(),
             tool_groups: Vec::new(),
+            log_content: false,
             created_at: now_ms,
         }
     }

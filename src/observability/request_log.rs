@@ -22,7 +22,9 @@ use crate::store::{self, CF_REQUEST_LOGS, Store, StoreError};
 /// [`RequestLog::cache`], version 3 [`CacheLog::similarity`] (the last
 /// field of both); older records read with `None` there (see
 /// [`decode_record`]).
-const RECORD_VERSION: u8 = 3;
+const RECORD_VERSION: u8 = 4;
+/// Most bytes of a request's body, and of its answer, a record keeps.
+pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
 const CHANNEL_CAPACITY: usize = 16 * 1024;
 /// Bytes (estimated, [`Logged::weight`]) queued for the writer at most; past
 /// it records are dropped and counted, as when the queue is full.
@@ -75,6 +77,54 @@ pub struct RequestLog {
     /// defaulted: cluster answers from nodes without it still decode.
     #[serde(default)]
     pub cache: Option<CacheLog>,
+    /// The request's body and its answer, when its key, team or customer
+    /// logs content (each cut to [`MAX_CONTENT_BYTES`]). Last, defaulted.
+    /// (Not skipped when empty: the stored encoding is positional.)
+    #[serde(default)]
+    pub content: Option<Content>,
+}
+
+/// A request's body as the client sent it and the answer as the pipeline
+/// saw it (OpenAI format; a stream's events as relayed), cut to
+/// [`MAX_CONTENT_BYTES`] each. Headers are never kept.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Content {
+    pub request: String,
+    pub response: String,
+}
+
+impl Content {
+    pub fn of_request(body: &[u8]) -> Content {
+        let mut c = Content::default();
+        push_clipped(&mut c.request, body);
+        c
+    }
+
+    /// Appends answer bytes, up to the bound.
+    pub fn push_response(&mut self, bytes: &[u8]) {
+        push_clipped(&mut self.response, bytes);
+    }
+}
+
+/// Appends `bytes` (lossily as UTF-8) while `to` holds fewer than
+/// [`MAX_CONTENT_BYTES`]; marks a cut with `…`.
+fn push_clipped(to: &mut String, bytes: &[u8]) {
+    let room = MAX_CONTENT_BYTES.saturating_sub(to.len());
+    if room == 0 {
+        return;
+    }
+    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(room)]);
+    to.push_str(&text);
+    if bytes.len() > room || to.len() > MAX_CONTENT_BYTES {
+        let mut cut = MAX_CONTENT_BYTES
+            .min(to.len())
+            .saturating_sub('…'.len_utf8());
+        while !to.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        to.truncate(cut);
+        to.push('…');
+    }
 }
 
 /// The cache's part of a request's record.
@@ -160,6 +210,9 @@ pub struct LogQuery {
     /// `local` for this node's records only; by default a node in a cluster
     /// answers for every live node (`docs/admin-api.md`).
     pub node: Option<String>,
+    /// Text in the logged request or answer body (ASCII case ignored);
+    /// only records with content match.
+    pub q: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -266,7 +319,21 @@ impl LogQuery {
             && eq(&self.key, rec.provider_key.as_ref())
             && eq(&self.virtual_key, rec.virtual_key.as_ref())
             && eq(&self.endpoint, Some(&rec.endpoint))
+            && self.q.as_ref().is_none_or(|q| {
+                rec.content.as_ref().is_some_and(|c| {
+                    contains_ignoring_case(&c.request, q) || contains_ignoring_case(&c.response, q)
+                })
+            })
     }
+}
+
+fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
+    let needle = needle.as_bytes();
+    needle.is_empty()
+        || haystack
+            .as_bytes()
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
 }
 
 enum StatusFilter {
@@ -366,6 +433,10 @@ impl Logged for RequestLog {
             + opt(&self.model)
             + opt(&self.provider_key)
             + opt(&self.error)
+            + self
+                .content
+                .as_ref()
+                .map_or(0, |c| c.request.len() + c.response.len())
     }
 }
 
@@ -680,12 +751,13 @@ fn decode_record(v: &[u8]) -> Result<RequestLog, StoreError> {
     match store::versioned(v, RECORD_VERSION)? {
         // Postcard is positional and writes `None` as one 0 byte: a version
         // 1 record is a version 2 record without its last field (`cache`),
-        // and a version 2 record with a cache outcome is a version 3 one
-        // without the outcome's last (`similarity`). A 0 byte too many is
+        // a version 2 record with a cache outcome is a version 3 one
+        // without the outcome's last (`similarity`), and a version 3 record
+        // is a version 4 one without `content`. Zero bytes too many are
         // left unread.
-        (1 | 2, body) => {
+        (1..=3, body) => {
             let mut upgraded = body.to_vec();
-            upgraded.extend_from_slice(&[0, 0]);
+            upgraded.extend_from_slice(&[0, 0, 0]);
             store::decode(&upgraded)
         }
         (_, body) => store::decode(body),
@@ -747,7 +819,39 @@ mod tests {
             attempts: 1,
             target_index: 0,
             cache: None,
+            content: None,
         }
+    }
+
+    #[test]
+    fn version_3_records_read_as_version_4_without_content() {
+        let mut r = rec(9, "p", 200);
+        r.cache = Some(CacheLog {
+            status: CacheStatus::Hit,
+            saved_micros: 5,
+            similarity: Some(0.99),
+        });
+        // Version 3 is version 4 without its last field (`None`: one 0 byte).
+        let mut v3 = store::encode(RECORD_VERSION, &r).unwrap();
+        assert_eq!(v3.pop(), Some(0));
+        v3[0] = 3;
+        assert_eq!(decode_record(&v3).unwrap(), r);
+        let mut with = r.clone();
+        with.content = Some(Content::of_request(b"{}"));
+        let v4 = store::encode(RECORD_VERSION, &with).unwrap();
+        assert_eq!(decode_record(&v4).unwrap(), with);
+    }
+
+    #[test]
+    fn content_is_cut_at_its_bound_on_a_character() {
+        let mut c = Content::of_request("é".repeat(MAX_CONTENT_BYTES).as_bytes());
+        assert!(c.request.len() <= MAX_CONTENT_BYTES && c.request.ends_with('…'));
+        c.push_response(b"ok");
+        c.push_response(&vec![b'a'; MAX_CONTENT_BYTES]);
+        assert!(c.response.starts_with("ok") && c.response.len() <= MAX_CONTENT_BYTES);
+        let full = c.response.clone();
+        c.push_response(b"more");
+        assert_eq!(c.response, full, "nothing past the bound");
     }
 
     #[test]

@@ -189,6 +189,9 @@ impl Relay {
     async fn next(&mut self) -> Option<Bytes> {
         loop {
             if let Some(b) = self.pre.drain() {
+                if let Some(c) = self.fin.ctx.as_mut().and_then(|c| c.content.as_mut()) {
+                    c.push_response(&b);
+                }
                 return Some(b);
             }
             if self.ended {
