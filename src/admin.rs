@@ -26,7 +26,7 @@ use crate::cache::store::ClearArgs;
 use crate::config::Secret;
 use crate::governance::budgets::{Budget, Usd};
 use crate::governance::objects::{Customer, Object, Team, VirtualKey};
-use crate::governance::{Governance, PublicKey};
+use crate::governance::{GovError, Governance, PublicKey};
 use crate::observability::overview::{self, OverviewQuery};
 use crate::observability::request_log::{LogQuery, QueryError, RequestLogs};
 use crate::observability::spend::{self, SpendQuery};
@@ -198,17 +198,27 @@ where
     A: serde::de::DeserializeOwned + Send + 'static,
     E: std::fmt::Display + Send + 'static,
 {
-    let server_error = |e: &dyn std::fmt::Display| {
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e)
-    };
-    let mine = tokio::task::spawn_blocking(local)
-        .await
-        .map_err(|e| server_error(&e))?
-        .map_err(|e| server_error(&e))?;
+    let mine = off_workers(local).await?;
     let Some(cluster) = s.cluster.as_ref().filter(|_| node != Some("local")) else {
         return Ok((mine, None));
     };
     Ok((mine, Some(cluster.ask_peers(what, |_| Some(q)).await)))
+}
+
+/// Runs `f` (a scan or a write of the database) off the async workers;
+/// its failure, or its task's, is a 500.
+async fn off_workers<A, E>(f: impl FnOnce() -> Result<A, E> + Send + 'static) -> Result<A, ApiError>
+where
+    A: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    let server_error = |e: &dyn std::fmt::Display| {
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e)
+    };
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| server_error(&e))?
+        .map_err(|e| server_error(&e))
 }
 
 /// `GET /api/self`: what a virtual key may still spend, for the key itself
@@ -291,16 +301,12 @@ fn own_budgets<T: Object>(
     s: &AdminState,
     id: &str,
 ) -> Result<(T, Vec<serde_json::Value>), ApiError> {
-    let kind = T::KIND.trim_end_matches('s');
-    let mut object: T = s.governance.get(id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found_error",
-            format!("no {kind} '{id}'"),
-        )
+    let mut object: T = s.governance.get(id).ok_or(GovError::NotFound {
+        kind: T::KIND,
+        id: id.into(),
     })?;
     let now = s.governance.now_ms();
-    let scope = format!("{kind}:{id}");
+    let scope = format!("{}:{id}", T::KIND.trim_end_matches('s'));
     let data = object
         .budgets_mut()
         .map(|bs| {
@@ -357,13 +363,23 @@ pub fn error(status: StatusCode, kind: &'static str, message: impl std::fmt::Dis
 /// Whether `headers` carry `Authorization: Bearer <token>`, compared in
 /// constant time; never with no token or an empty one.
 pub fn bearer_is(headers: &http::HeaderMap, token: Option<&Secret>) -> bool {
-    let given = headers
-        .get(http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
+    token_is(bearer(headers).unwrap_or(""), token)
+}
+
+/// Whether `given` is `token`, compared in constant time; never with no
+/// token or an empty one.
+pub fn token_is(given: &str, token: Option<&Secret>) -> bool {
     let expected = token.map_or("", Secret::expose);
     !expected.is_empty() && constant_time_eq(given.as_bytes(), expected.as_bytes())
+}
+
+/// The token of `Authorization: Bearer <token>`, if any.
+pub fn bearer(headers: &http::HeaderMap) -> Option<&str> {
+    headers
+        .get(http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
 }
 
 /// Equality whose time depends only on the lengths, not on where bytes differ.

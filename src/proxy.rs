@@ -211,7 +211,7 @@ pub struct Ctx {
     /// What the cache did and, on a miss, what it needs to store the answer.
     cache: cache::State,
     /// The bodies, when the key logs content.
-    pub(crate) content: Option<Content>,
+    content: Option<Content>,
 }
 
 impl Ctx {

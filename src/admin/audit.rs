@@ -11,11 +11,10 @@ use axum::extract::{Query, Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::StatusCode;
 use serde_json::{Value, json};
 
 use super::tokens::Principal;
-use super::{AdminState, ApiError, query};
+use super::{AdminState, ApiError, off_workers, query};
 use crate::observability::audit::{AuditQuery, Write};
 
 /// Largest answer body read back to learn a created object's id.
@@ -33,19 +32,13 @@ async fn list(
 ) -> Result<Response, ApiError> {
     let q = query(q)?;
     let audit = s.audit.clone();
-    let data = tokio::task::spawn_blocking(move || audit.query(&q))
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e))?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e))?;
+    let data = off_workers(move || audit.query(&q)).await?;
     Ok(Json(json!({"data": data})).into_response())
 }
 
 async fn verify(State(s): State<AdminState>) -> Result<Response, ApiError> {
     let audit = s.audit.clone();
-    let chains = tokio::task::spawn_blocking(move || audit.verify())
-        .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e))?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "server_error", e))?;
+    let chains = off_workers(move || audit.verify()).await?;
     let ok = chains.iter().all(|c| c.broken.is_none());
     Ok(Json(json!({"ok": ok, "chains": chains})).into_response())
 }

@@ -13,7 +13,7 @@ use http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use serde_json::json;
 
 use super::tokens::{Principal, permitted};
-use super::{AdminState, bearer_is, constant_time_eq, error};
+use super::{AdminState, bearer, error, token_is};
 use crate::governance::objects::AdminToken;
 use crate::session::{Revocation, Session, Sessions};
 
@@ -36,15 +36,18 @@ fn over_https(headers: &HeaderMap) -> bool {
         .is_some_and(|p| p.eq_ignore_ascii_case("https"))
 }
 
-fn session_answer(s: &AdminState, session: &Session) -> serde_json::Value {
-    let who = principal_of(s, session);
-    json!({
+fn session_answer(s: &AdminState, session: &Session, who: &Principal) -> Response {
+    let mut r = Json(json!({
         "csrf": s.sessions.csrf(session),
         "expires_at": session.expires_ms,
         "node": format!("{:016x}", s.governance.node()),
-        "token": who.as_ref().map(|p| &p.name),
-        "role": who.as_ref().map(|p| p.role),
-    })
+        "token": who.name,
+        "role": who.role,
+    }))
+    .into_response();
+    r.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    r
 }
 
 async fn login(
@@ -73,14 +76,7 @@ async fn login(
             );
         }
     };
-    let expected = s.token.as_ref().map_or("", |t| t.expose());
-    let bootstrap =
-        !expected.is_empty() && constant_time_eq(login.token.as_bytes(), expected.as_bytes());
-    let token_id = if bootstrap {
-        String::new()
-    } else if let Some(t) = s.governance.admin_token_for(&login.token) {
-        t.id
-    } else {
+    let Some(who) = principal_for(&s, &login.token) else {
         s.sessions.login_failed(now);
         return error(
             StatusCode::UNAUTHORIZED,
@@ -88,30 +84,20 @@ async fn login(
             "wrong admin token",
         );
     };
-    let (session, value) = s.sessions.issue(now, &token_id);
-    let mut r = Json(session_answer(&s, &session)).into_response();
+    let (session, value) = s.sessions.issue(now, who.token.as_deref().unwrap_or(""));
+    let mut r = session_answer(&s, &session, &who);
     let cookie = s.sessions.cookie(&value, over_https(&headers));
     r.headers_mut().insert(
         header::SET_COOKIE,
         HeaderValue::from_str(&cookie).expect("cookies are ASCII"),
     );
-    r.headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     r
 }
 
 async fn current(State(s): State<AdminState>, headers: HeaderMap) -> Response {
-    match s
-        .sessions
-        .from_headers(&headers, s.governance.now_ms())
-        .filter(|session| principal_of(&s, session).is_some())
-    {
-        Some(session) => {
-            let mut r = Json(session_answer(&s, &session)).into_response();
-            r.headers_mut()
-                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-            r
-        }
+    let session = s.sessions.from_headers(&headers, s.governance.now_ms());
+    match session.and_then(|session| Some((principal_of(&s, &session)?, session))) {
+        Some((who, session)) => session_answer(&s, &session, &who),
         None => error(
             StatusCode::UNAUTHORIZED,
             "authentication_error",
@@ -170,10 +156,8 @@ fn csrf_refused() -> Response {
 /// refuses anyway) no bearer passes.
 pub async fn authorize(s: &AdminState, mut req: Request, next: Next) -> Response {
     let headers = req.headers();
-    let (principal, session) = if bearer_is(headers, s.token.as_ref()) {
-        (Principal::bootstrap(), None)
-    } else if let Some(t) = bearer(headers).and_then(|b| s.governance.admin_token_for(b)) {
-        (Principal::named(&t), None)
+    let (principal, session) = if let Some(p) = bearer(headers).and_then(|b| principal_for(s, b)) {
+        (p, None)
     } else if let Some(session) = s.sessions.from_headers(headers, s.governance.now_ms()) {
         match principal_of(s, &session) {
             Some(p) => (p, Some(session)),
@@ -209,13 +193,15 @@ pub async fn authorize(s: &AdminState, mut req: Request, next: Next) -> Response
     super::audit::recorded(s, principal, req, next).await
 }
 
-/// The bearer token of a request, if any.
-fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")
+/// Who presents `given` as an admin token: the bootstrap token, or a live
+/// named one.
+fn principal_for(s: &AdminState, given: &str) -> Option<Principal> {
+    if token_is(given, s.token.as_ref()) {
+        return Some(Principal::bootstrap());
+    }
+    s.governance
+        .admin_token_for(given)
+        .map(|t| Principal::named(&t))
 }
 
 /// Who a session acts as: the bootstrap token, or the named token it was

@@ -4,7 +4,7 @@
 
 use serde_json::{Map, Value};
 
-use super::objects::{self, AdminToken, Object, Role};
+use super::objects::{self, AdminToken, Role};
 use super::{GovError, Governance, hash_secret, invalid, random_token};
 
 /// What every admin token secret starts with.
@@ -38,26 +38,20 @@ impl Governance {
         &self,
         fields: Map<String, Value>,
     ) -> Result<(AdminToken, String), GovError> {
-        for k in fields.keys() {
-            if !AdminToken::PATCHABLE.contains(&k.as_str()) {
-                return Err(invalid(k, "unknown or read-only field"));
-            }
-        }
-        let name = match fields.get("name") {
-            Some(Value::String(n)) => n.clone(),
-            _ => return Err(invalid("name", "a string is required")),
-        };
+        // Required, and named in the error: a token is never given a role
+        // its maker did not choose.
         let role: Role = serde_json::from_value(fields.get("role").cloned().unwrap_or(Value::Null))
             .map_err(|_| invalid("role", "one of 'admin', 'operator', 'viewer'"))?;
         let secret = format!("{ADMIN_TOKEN_PREFIX}{}", random_token(40));
-        let token = AdminToken {
-            id: format!("{}{}", AdminToken::ID_PREFIX, random_token(16)),
-            name,
+        let base = AdminToken {
+            id: Self::new_id::<AdminToken>(),
+            name: String::new(),
             role,
             secret_hash: hash_secret(&secret),
             secret_prefix: secret[..ADMIN_TOKEN_PREFIX.len() + 4].to_string(),
             created_at: self.now_ms(),
         };
+        let (token, _) = super::validate::overlay(&base, fields)?;
         super::Validate::validate(&token, self)?;
         self.write(&token, None)?;
         Ok((token, secret))
