@@ -78,7 +78,8 @@ fn hex_sha256(bytes: &[u8]) -> String {
         .collect()
 }
 
-fn key(node: u64, seq: u64) -> [u8; 16] {
+/// The key of entry `seq` of `node`'s chain.
+pub fn row_key(node: u64, seq: u64) -> [u8; 16] {
     let mut k = [0u8; 16];
     k[..8].copy_from_slice(&node.to_be_bytes());
     k[8..].copy_from_slice(&seq.to_be_bytes());
@@ -107,9 +108,24 @@ pub enum AuditError {
 impl AuditLog {
     /// The log of the node `node` in `store`, its chains' heads read.
     pub fn open(store: Store, node: u64) -> Result<AuditLog, StoreError> {
+        // Each chain's last row, read backwards one chain at a time: as
+        // many reads as chains, however long they are.
         let mut heads = BTreeMap::new();
-        for (k, stored) in rows(&store)? {
-            heads.insert(k.0, (k.1, stored.hash));
+        let mut below: Option<[u8; 16]> = None;
+        loop {
+            let mut last = None;
+            store.scan_rev(CF_AUDIT, below.as_ref().map(|k| &k[..]), |k, v| {
+                last = parse_row(k, v);
+                last.is_none() // skip a malformed key, stop at the first row
+            })?;
+            let Some(((chain, seq), stored)) = last else {
+                break;
+            };
+            heads.insert(chain, (seq, stored.hash));
+            let Some(before) = chain.checked_sub(1) else {
+                break;
+            };
+            below = Some(row_key(before, u64::MAX));
         }
         Ok(AuditLog {
             store,
@@ -141,10 +157,9 @@ impl AuditLog {
     }
 
     fn put(&self, node: u64, seq: u64, stored: &Stored) -> Result<(), AuditError> {
-        let mut value = vec![FORMAT];
-        value.extend_from_slice(&serde_json::to_vec(stored).expect("entries encode"));
+        let value = row_value(stored);
         self.store
-            .write_durable(CF_AUDIT, [(&key(node, seq)[..], &value[..])], [])?;
+            .write_durable(CF_AUDIT, [(&row_key(node, seq)[..], &value[..])], [])?;
         Ok(())
     }
 
@@ -175,7 +190,7 @@ impl AuditLog {
                 if out.len() == MAX_BATCH {
                     return Ok(out);
                 }
-                match self.store.get(CF_AUDIT, &key(node, seq))? {
+                match self.store.get(CF_AUDIT, &row_key(node, seq))? {
                     Some(v) => out.push(decode_row(&v).map_err(|why| AuditError::Refused {
                         node: format!("{node:016x}"),
                         seq,
@@ -239,7 +254,12 @@ impl AuditLog {
     /// Entries newest first, filtered, at most `q.limit` (default 100).
     pub fn query(&self, q: &AuditQuery) -> Result<Vec<Value>, AuditError> {
         let mut out: Vec<(u64, String, u64, Value)> = Vec::new();
-        for ((node, seq), s) in rows(&self.store)?.into_iter().take(MAX_SCAN) {
+        let mut scanned = Vec::new();
+        self.store.scan_rev(CF_AUDIT, None, |k, v| {
+            scanned.extend(parse_row(k, v));
+            scanned.len() < MAX_SCAN
+        })?;
+        for ((node, seq), s) in scanned {
             let Ok(e) = serde_json::from_str::<Entry>(&s.body) else {
                 continue;
             };
@@ -295,23 +315,26 @@ fn decode_row(v: &[u8]) -> Result<Stored, String> {
 /// Where a row sits: (node, seq).
 type ChainPlace = (u64, u64);
 
-/// Every stored row: ((node, seq), entry), in key order. A row that cannot
-/// be read is kept as a `Stored` with an empty hash (verify names it).
+/// Every stored row: ((node, seq), entry), in key order.
 fn rows(store: &Store) -> Result<Vec<(ChainPlace, Stored)>, StoreError> {
     let mut out = Vec::new();
-    store.scan_prefix(CF_AUDIT, &[], |k, v| {
-        if k.len() != 16 {
-            return;
-        }
-        let node = u64::from_be_bytes(k[..8].try_into().expect("8 bytes"));
-        let seq = u64::from_be_bytes(k[8..].try_into().expect("8 bytes"));
-        let s = decode_row(v).unwrap_or(Stored {
-            body: String::new(),
-            hash: String::new(),
-        });
-        out.push(((node, seq), s));
-    })?;
+    store.scan_prefix(CF_AUDIT, &[], |k, v| out.extend(parse_row(k, v)))?;
     Ok(out)
+}
+
+/// A row's place and entry; `None` for a key that is not `node ‖ seq`. An
+/// unreadable value is an entry with an empty hash (verify names it).
+fn parse_row(k: &[u8], v: &[u8]) -> Option<(ChainPlace, Stored)> {
+    if k.len() != 16 {
+        return None;
+    }
+    let node = u64::from_be_bytes(k[..8].try_into().expect("8 bytes"));
+    let seq = u64::from_be_bytes(k[8..].try_into().expect("8 bytes"));
+    let s = decode_row(v).unwrap_or(Stored {
+        body: String::new(),
+        hash: String::new(),
+    });
+    Some(((node, seq), s))
 }
 
 /// One chain's verdict.
@@ -382,12 +405,7 @@ fn verify_chain(node: u64, entries: &[(u64, Stored)]) -> ChainReport {
     }
 }
 
-/// Keys of stored rows, for tests that tamper with them.
-pub fn row_key(node: u64, seq: u64) -> [u8; 16] {
-    key(node, seq)
-}
-
-/// A stored value for `s`, for tests that tamper with rows.
+/// The stored value of `s`.
 pub fn row_value(s: &Stored) -> Vec<u8> {
     let mut value = vec![FORMAT];
     value.extend_from_slice(&serde_json::to_vec(s).expect("entries encode"));
@@ -422,7 +440,13 @@ mod tests {
     }
 
     fn stored(log: &AuditLog, node: u64, seq: u64) -> Stored {
-        decode_row(&log.store.get(CF_AUDIT, &key(node, seq)).unwrap().unwrap()).unwrap()
+        decode_row(
+            &log.store
+                .get(CF_AUDIT, &row_key(node, seq))
+                .unwrap()
+                .unwrap(),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -450,6 +474,13 @@ mod tests {
             "nothing twice"
         );
         assert_eq!(verify(&b.store).unwrap(), verify(&a.store).unwrap());
+        // A reopened copy knows the head of every chain it holds.
+        b.append(write(9)).unwrap();
+        let b = AuditLog::open(b.store.clone(), 2).unwrap();
+        let heads = b.heads();
+        assert_eq!(heads.get(&format!("{:016x}", 1)), Some(&5));
+        assert_eq!(heads.get(&format!("{:016x}", 2)), Some(&1));
+        assert_eq!(b.append(write(10)).unwrap().seq, 2);
         // A reopened log continues its chain.
         let store = a.store.clone();
         drop(a);
@@ -467,7 +498,9 @@ mod tests {
         }
         let mut s = stored(&a, 1, 2);
         s.body = s.body.replace("\"t2\"", "\"t9\"");
-        a.store.put(CF_AUDIT, &key(1, 2), &row_value(&s)).unwrap();
+        a.store
+            .put(CF_AUDIT, &row_key(1, 2), &row_value(&s))
+            .unwrap();
         let r = &verify(&a.store).unwrap()[0];
         assert_eq!(r.entries, 1);
         assert!(
@@ -476,7 +509,9 @@ mod tests {
         );
         // Altered with its hash recomputed: the next entry no longer follows it.
         s.hash = hex_sha256(s.body.as_bytes());
-        a.store.put(CF_AUDIT, &key(1, 2), &row_value(&s)).unwrap();
+        a.store
+            .put(CF_AUDIT, &row_key(1, 2), &row_value(&s))
+            .unwrap();
         let r = &verify(&a.store).unwrap()[0];
         assert!(
             r.broken
@@ -492,7 +527,7 @@ mod tests {
             b.append(write(n)).unwrap();
         }
         b.store
-            .write_durable(CF_AUDIT, [], [&key(1, 3)[..]])
+            .write_durable(CF_AUDIT, [], [&row_key(1, 3)[..]])
             .unwrap();
         let r = &verify(&b.store).unwrap()[0];
         assert!(
@@ -507,9 +542,11 @@ mod tests {
         }
         let (two, three) = (stored(&c, 1, 2), stored(&c, 1, 3));
         c.store
-            .put(CF_AUDIT, &key(1, 2), &row_value(&three))
+            .put(CF_AUDIT, &row_key(1, 2), &row_value(&three))
             .unwrap();
-        c.store.put(CF_AUDIT, &key(1, 3), &row_value(&two)).unwrap();
+        c.store
+            .put(CF_AUDIT, &row_key(1, 3), &row_value(&two))
+            .unwrap();
         let r = &verify(&c.store).unwrap()[0];
         assert!(
             r.broken.as_ref().unwrap().contains("entry 2 was moved"),
