@@ -91,39 +91,40 @@ pub struct RequestLog {
 pub struct Content {
     pub request: String,
     pub response: String,
+    /// The answer was cut: what comes after is dropped. (Only while the
+    /// record is being made; not stored.)
+    #[serde(skip)]
+    response_cut: bool,
 }
 
 impl Content {
     pub fn of_request(body: &[u8]) -> Content {
         let mut c = Content::default();
-        push_clipped(&mut c.request, body);
+        push_clipped(&mut c.request, &mut false, body);
         c
     }
 
-    /// Appends answer bytes, up to the bound.
+    /// Appends answer bytes, up to the bound; nothing after a cut.
     pub fn push_response(&mut self, bytes: &[u8]) {
-        push_clipped(&mut self.response, bytes);
+        push_clipped(&mut self.response, &mut self.response_cut, bytes);
     }
 }
 
-/// Appends `bytes` (lossily as UTF-8) while `to` holds fewer than
-/// [`MAX_CONTENT_BYTES`]; marks a cut with `…`.
-fn push_clipped(to: &mut String, bytes: &[u8]) {
-    let room = MAX_CONTENT_BYTES.saturating_sub(to.len());
-    if room == 0 {
+/// Appends `bytes` (lossily as UTF-8) to `to` unless it was `cut` before;
+/// past [`MAX_CONTENT_BYTES`] it is cut ([`super::clip`]: at a character,
+/// marked `…`) and `cut` set.
+fn push_clipped(to: &mut String, cut: &mut bool, bytes: &[u8]) {
+    if *cut {
         return;
     }
-    let text = String::from_utf8_lossy(&bytes[..bytes.len().min(room)]);
-    to.push_str(&text);
-    if bytes.len() > room || to.len() > MAX_CONTENT_BYTES {
-        let mut cut = MAX_CONTENT_BYTES
-            .min(to.len())
-            .saturating_sub('…'.len_utf8());
-        while !to.is_char_boundary(cut) {
-            cut -= 1;
-        }
-        to.truncate(cut);
-        to.push('…');
+    let room = MAX_CONTENT_BYTES.saturating_sub(to.len());
+    // One byte past the room is enough for the cut to be seen.
+    to.push_str(&String::from_utf8_lossy(
+        &bytes[..bytes.len().min(room + 1)],
+    ));
+    if to.len() > MAX_CONTENT_BYTES {
+        *to = super::clip(std::mem::take(to), MAX_CONTENT_BYTES);
+        *cut = true;
     }
 }
 
@@ -852,6 +853,18 @@ mod tests {
         let full = c.response.clone();
         c.push_response(b"more");
         assert_eq!(c.response, full, "nothing past the bound");
+        // A cut that backs off to a character boundary leaves room below
+        // the bound; nothing enters it.
+        let mut c = Content::default();
+        c.push_response("é".repeat(MAX_CONTENT_BYTES).as_bytes());
+        let cut = c.response.clone();
+        assert!(
+            cut.len() < MAX_CONTENT_BYTES && cut.ends_with('…'),
+            "{}",
+            cut.len()
+        );
+        c.push_response(b"m");
+        assert_eq!(c.response, cut, "not even a byte that would fit");
     }
 
     #[test]
