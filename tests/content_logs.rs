@@ -77,6 +77,15 @@ async fn bodies_are_logged_for_keys_that_opt_in_and_are_searchable() {
         "{content}"
     );
 
+    let (status, v) = admin_call(
+        gw.url(&format!("/api/logs?q={}", "z".repeat(257))),
+        TOKEN,
+        Method::GET,
+        None,
+    )
+    .await;
+    assert_eq!(status, 400, "a search is bounded: {v}");
+
     let all = logs_until(&gw, "", Some(TOKEN), |p| {
         p["data"].as_array().is_some_and(|d| d.len() >= 4)
     })

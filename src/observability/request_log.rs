@@ -25,6 +25,8 @@ use crate::store::{self, CF_REQUEST_LOGS, Store, StoreError};
 const RECORD_VERSION: u8 = 4;
 /// Most bytes of a request's body, and of its answer, a record keeps.
 pub const MAX_CONTENT_BYTES: usize = 64 * 1024;
+/// Longest text `GET /api/logs?q=` searches for.
+pub const MAX_SEARCH_BYTES: usize = 256;
 const CHANNEL_CAPACITY: usize = 16 * 1024;
 /// Bytes (estimated, [`Logged::weight`]) queued for the writer at most; past
 /// it records are dropped and counted, as when the queue is full.
@@ -305,6 +307,8 @@ pub enum QueryError {
     Cursor,
     #[error("limit must be between 1 and {MAX_PAGE}")]
     Limit,
+    #[error("q is at most {MAX_SEARCH_BYTES} bytes")]
+    Search,
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -328,13 +332,14 @@ impl LogQuery {
     }
 }
 
+/// Linear in the haystack's length, whatever the needle (at most
+/// [`MAX_SEARCH_BYTES`]).
 fn contains_ignoring_case(haystack: &str, needle: &str) -> bool {
-    let needle = needle.as_bytes();
-    needle.is_empty()
-        || haystack
-            .as_bytes()
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
+    memchr::memmem::find(
+        haystack.to_ascii_lowercase().as_bytes(),
+        needle.to_ascii_lowercase().as_bytes(),
+    )
+    .is_some()
 }
 
 enum StatusFilter {
@@ -513,6 +518,9 @@ impl RequestLogs {
     /// right after it), for merging pages of several nodes.
     pub fn query_marked(&self, q: &LogQuery) -> Result<MarkedPage, QueryError> {
         let status = q.status.as_deref().map(StatusFilter::parse).transpose()?;
+        if q.q.as_ref().is_some_and(|t| t.len() > MAX_SEARCH_BYTES) {
+            return Err(QueryError::Search);
+        }
         let window = Window {
             limit: q.limit,
             cursor: q.cursor.as_deref(),
