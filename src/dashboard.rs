@@ -7,6 +7,8 @@
 //! `nosniff`; the page itself builds its DOM with `textContent`, so a
 //! name or log field written by a client or an admin is shown as text.
 
+use std::borrow::Cow;
+
 use axum::Router;
 use axum::extract::Path;
 use axum::response::{IntoResponse, Response};
@@ -64,7 +66,7 @@ fn asset(name: &str) -> Response {
     )
 }
 
-fn bytes_of(name: &str) -> Option<Vec<u8>> {
+fn bytes_of(name: &str) -> Option<Cow<'static, [u8]>> {
     #[cfg(debug_assertions)]
     if let Some(dir) = std::env::var_os("TOLLGATE_DASHBOARD_DIR") {
         // Development only (debug builds): the files as they are on disk now.
@@ -74,13 +76,17 @@ fn bytes_of(name: &str) -> Option<Vec<u8>> {
                 .bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
         return plain
-            .then(|| std::fs::read(std::path::Path::new(&dir).join(name)).ok())
+            .then(|| {
+                std::fs::read(std::path::Path::new(&dir).join(name))
+                    .ok()
+                    .map(Cow::Owned)
+            })
             .flatten();
     }
     ASSETS
         .iter()
         .find(|(n, _)| *n == name)
-        .map(|(_, b)| b.to_vec())
+        .map(|(_, b)| Cow::Borrowed(*b))
 }
 
 fn secured(mut r: Response) -> Response {

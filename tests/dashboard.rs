@@ -18,25 +18,6 @@ fn config(mock: &Proc) -> String {
     )
 }
 
-/// The `tollgate_session=…` pair of a login answer, and its `Set-Cookie`.
-async fn login(gw: &Gateway, token: &str) -> (u16, Option<String>, Option<String>, Value) {
-    let r = reqwest::Client::new()
-        .post(gw.url("/api/session"))
-        .json(&json!({"token": token}))
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    let set = r
-        .headers()
-        .get("set-cookie")
-        .map(|v| v.to_str().unwrap().to_string());
-    let pair = set
-        .as_deref()
-        .map(|s| s.split(';').next().unwrap().to_string());
-    (status, pair, set, r.json().await.unwrap_or(Value::Null))
-}
-
 async fn with_cookie(
     gw: &Gateway,
     method: Method,

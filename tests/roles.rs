@@ -155,21 +155,9 @@ async fn each_role_is_refused_exactly_what_it_may_not_do() {
     );
 
     // A viewer's session is a viewer's; revoking the token ends it.
-    let r = reqwest::Client::new()
-        .post(gw.url("/api/session"))
-        .json(&json!({"token": viewer}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let cookie = r.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_string();
-    let v: Value = r.json().await.unwrap();
+    let (status, cookie, _, v) = login(&gw, &viewer).await;
+    assert_eq!(status, 200, "{v}");
+    let cookie = cookie.unwrap();
     assert_eq!(
         (v["role"].as_str(), v["token"].as_str()),
         (Some("viewer"), Some("finance"))

@@ -318,3 +318,32 @@ pub async fn create_key(gw: &Gateway, token: &str, fields: serde_json::Value) ->
     assert_eq!(s, 201, "{k}");
     k["secret"].as_str().unwrap().to_string()
 }
+
+/// A dashboard login at `gw` with admin token `token`: status, the
+/// `tollgate_session=…` pair to send back as `Cookie`, the whole
+/// `Set-Cookie`, and the JSON answer.
+pub async fn login(
+    gw: &Gateway,
+    token: &str,
+) -> (u16, Option<String>, Option<String>, serde_json::Value) {
+    let r = reqwest::Client::new()
+        .post(gw.url("/api/session"))
+        .json(&serde_json::json!({"token": token}))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let set = r
+        .headers()
+        .get("set-cookie")
+        .map(|v| v.to_str().unwrap().to_string());
+    let pair = set
+        .as_deref()
+        .map(|s| s.split(';').next().unwrap().to_string());
+    (
+        status,
+        pair,
+        set,
+        r.json().await.unwrap_or(serde_json::Value::Null),
+    )
+}

@@ -49,18 +49,18 @@ struct Cap {
 
 impl Cap {
     /// `value`, or [`OTHER`] once `family` holds `max` other values.
-    fn label(&self, family: &'static str, value: &str) -> String {
+    fn label<'a>(&self, family: &'static str, value: &'a str) -> &'a str {
         let mut seen = self.seen.lock().expect("label cap");
         let set = seen.entry(family).or_default();
         if set.contains(value) {
-            return value.to_string();
+            return value;
         }
         if set.len() < self.max {
             set.insert(value.to_string());
-            return value.to_string();
+            return value;
         }
         self.capped.with_label_values(&[family]).inc();
-        OTHER.to_string()
+        OTHER
     }
 }
 
@@ -181,23 +181,23 @@ impl UsageMetrics {
             if let Some(team) = s.team {
                 let team = self.cap.label("team", team);
                 self.team_spend
-                    .with_label_values(&[&team])
+                    .with_label_values(&[team])
                     .inc_by(s.cost_micros);
             }
             if let Some(customer) = s.customer {
                 let customer = self.cap.label("customer", customer);
                 self.customer_spend
-                    .with_label_values(&[&customer])
+                    .with_label_values(&[customer])
                     .inc_by(s.cost_micros);
             }
         }
         if let (true, Some(key)) = (self.per_key, s.key) {
             let key = self.cap.label("key", key);
-            self.key_requests.with_label_values(&[&key]).inc();
+            self.key_requests.with_label_values(&[key]).inc();
             self.key_spend
-                .with_label_values(&[&key])
+                .with_label_values(&[key])
                 .inc_by(s.cost_micros);
-            self.key_tokens.with_label_values(&[&key]).inc_by(s.tokens);
+            self.key_tokens.with_label_values(&[key]).inc_by(s.tokens);
         }
     }
 
@@ -207,10 +207,10 @@ impl UsageMetrics {
         let tool = self.cap.label("tool", tool);
         let result = if failed { "error" } else { "ok" };
         self.tool_calls
-            .with_label_values(&[&server, &tool, result])
+            .with_label_values(&[server, tool, result])
             .inc();
         self.tool_latency
-            .with_label_values(&[&server, &tool])
+            .with_label_values(&[server, tool])
             .observe(seconds);
     }
 
@@ -222,7 +222,7 @@ impl UsageMetrics {
             let scope = self.cap.label("budget", &scope);
             if scope != OTHER {
                 self.budget_use
-                    .with_label_values(&[&scope, period])
+                    .with_label_values(&[scope, period])
                     .set(ratio);
             }
         }
