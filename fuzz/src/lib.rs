@@ -40,6 +40,8 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("aws_eventstream", aws_eventstream),
     ("vertex_token", vertex_token),
     ("served_embedding", served_embedding),
+    ("session_cookie", session_cookie),
+    ("audit_entries", audit_entries),
 ];
 
 const WIRES: [Format; 3] = [Format::OpenAi, Format::Anthropic, Format::Gemini];
@@ -758,5 +760,67 @@ pub fn served_embedding(data: &[u8]) {
         assert!(!v.is_empty() && v.len() <= MAX_SERVED_DIMENSIONS);
         let norm: f32 = v.iter().map(|x| x * x).sum();
         assert!((norm - 1.0).abs() < 1e-3, "not a unit vector: {norm}");
+    }
+}
+
+/// A `Cookie` header as anyone may send it: never a session unless this
+/// node issued it; a session it issued, altered anywhere, is refused.
+pub fn session_cookie(data: &[u8]) {
+    use tollgate::session::Sessions;
+    let sessions = Sessions::new(
+        "fuzz-admin-token-0123456789",
+        Some("fuzz cluster secret, long enough"),
+        std::time::Duration::from_secs(3600),
+    );
+    let mut headers = http::HeaderMap::new();
+    if let Ok(v) = http::HeaderValue::from_bytes(data) {
+        headers.insert(http::header::COOKIE, v);
+    }
+    assert!(
+        sessions.from_headers(&headers, 1).is_none(),
+        "a cookie this node never issued was accepted"
+    );
+    let (session, cookie) = sessions.issue(1, "adm_fuzz");
+    let mut altered = cookie.clone().into_bytes();
+    if let [at, flip, ..] = data
+        && *flip != 0
+    {
+        let i = usize::from(*at) % altered.len();
+        altered[i] ^= flip;
+    }
+    let altered = String::from_utf8_lossy(&altered);
+    match sessions.verify(&altered, 1) {
+        Some(s) => assert!(
+            altered == cookie && s == session,
+            "an altered session passed"
+        ),
+        None => assert_ne!(altered, cookie, "the issued session was refused"),
+    }
+}
+
+static AUDIT: Mutex<Option<(tempfile::TempDir, tollgate::observability::audit::AuditLog)>> =
+    Mutex::new(None);
+
+/// A peer's answer to `audit_after`: whatever this node copies from it
+/// links on, so every chain it holds still verifies.
+pub fn audit_entries(data: &[u8]) {
+    use tollgate::observability::audit::{AuditLog, Stored};
+    let Ok(entries) = serde_json::from_slice::<Vec<Stored>>(data) else {
+        return;
+    };
+    let mut guard = AUDIT.lock().unwrap_or_else(|p| p.into_inner());
+    let (_, log) = guard.get_or_insert_with(|| {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        let store = tollgate::store::Store::open(dir.path()).expect("a store");
+        let log = AuditLog::open(store, 1).expect("an audit log");
+        (dir, log)
+    });
+    if log.import(entries).is_ok_and(|n| n > 0) {
+        for chain in log.verify().expect("the store reads") {
+            assert!(
+                chain.broken.is_none(),
+                "an imported chain is broken: {chain:?}"
+            );
+        }
     }
 }
