@@ -7,6 +7,7 @@
 //! as `env.VAR` and are resolved once, here. This module knows nothing about
 //! HTTP servers or providers' wire formats.
 
+pub mod otel;
 mod overrides;
 mod secret;
 
@@ -80,6 +81,8 @@ pub struct Config {
     pub cache: CacheConfig,
     /// What `/metrics` breaks spend down by.
     pub metrics: MetricsConfig,
+    /// OpenTelemetry trace export (`docs/observability.md`).
+    pub otel: otel::OtelConfig,
     /// Price overrides by model id (or `provider/model`), in micro-dollars per
     /// million tokens: `[pricing."gpt-4o"] input = 2500000, output = 10000000`.
     pub pricing: HashMap<String, Price>,
@@ -131,6 +134,7 @@ impl Default for Config {
             mcp: McpConfig::default(),
             cache: CacheConfig::default(),
             metrics: MetricsConfig::default(),
+            otel: otel::OtelConfig::default(),
             pricing: HashMap::new(),
             providers: IndexMap::new(),
             anthropic: AnthropicConfig::default(),
@@ -719,6 +723,7 @@ impl Config {
         overrides::apply(&mut doc, vars)?;
         overrides::cluster_shorthands(&mut doc, vars)?;
         let mut config: Config = Config::deserialize(toml::Value::Table(doc))?;
+        config.otel.apply_env(vars)?;
         config.resolve_secrets(vars)?;
         if config.providers.is_empty() {
             config.providers = providers_from_env(vars);
@@ -741,6 +746,10 @@ impl Config {
         }
         if let Some(t) = &mut self.cluster.secret {
             t.resolve(vars).map_err(unset("cluster.secret".into()))?;
+        }
+        for (h, v) in &mut self.otel.headers {
+            v.resolve(vars)
+                .map_err(unset(format!("otel.headers.{h}")))?;
         }
         for (name, p) in &mut self.providers {
             if let Some(k) = &mut p.api_key {
@@ -772,6 +781,7 @@ impl Config {
         if self.server.max_body_bytes == 0 {
             return Err(invalid("server.max_body_bytes", "must be positive"));
         }
+        self.otel.validate()?;
         if self.metrics.max_series == 0 {
             return Err(invalid("metrics.max_series", "must be positive"));
         }

@@ -24,7 +24,7 @@
 //! `{"error_rate": 0.5, "status": 500}` fails that share of the key's requests
 //! (exactly, by count) until `DELETE /mock/faults/{key}` heals it. `GET /mock/stats` counts
 //! requests per API key (and the output tokens of every answer made) and `GET /mock/last` shows the last request body
-//! (with its `anthropic-version` and `anthropic-beta` headers), so tests can
+//! (with its `anthropic-version`, `anthropic-beta` and `traceparent` headers), so tests can
 //! see what reached the upstream.
 //!
 //! The Anthropic endpoint caches prompts as Anthropic bills them: the prompt
@@ -254,7 +254,7 @@ impl Mock {
             serde_json::from_slice(body).map_err(|e| Refusal::BadJson(e.to_string()))?;
         let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
         *self.stats.last.lock().expect("stats lock") = json!({"body": req,
-            "anthropic-version": header("anthropic-version"), "anthropic-beta": header("anthropic-beta")});
+            "anthropic-version": header("anthropic-version"), "anthropic-beta": header("anthropic-beta"), "traceparent": header("traceparent")});
         Ok((plan, req))
     }
 }

@@ -203,6 +203,11 @@ pub async fn run(
         .name("cache-index".into())
         .spawn(move || indexing.index_stored_questions())
         .map_err(NodeError::Thread)?;
+    let tracer = crate::observability::otel::Tracer::exporting(
+        &config.otel,
+        &governance.node().to_string(),
+        metrics.otel_counters(),
+    );
     let gateway = Arc::new(Gateway::new(
         &config,
         metrics.clone(),
@@ -210,6 +215,7 @@ pub async fn run(
         governance.clone(),
         cache.clone(),
         embeddings,
+        tracer.clone(),
     ));
     for p in gateway.routes().catalog.providers() {
         tracing::info!(provider = %p.name, kind = ?p.kind, base_url = %p.base_url, keys = p.keys.len(), "provider registered");
@@ -292,6 +298,7 @@ pub async fn run(
         upstreams: upstreams.clone(),
         governance: governance.clone(),
         tool_logs: tool_logs.clone(),
+        tracer: tracer.clone(),
         sealer,
         allowed_hosts: Arc::new(
             config
@@ -377,6 +384,8 @@ pub async fn run(
         c.leave().await;
     }
     tasks.shutdown().await;
+    // Spans of the last requests: sent, unless the collector is slow.
+    tracer.flush(Duration::from_secs(5)).await;
     store.flush()?;
     tracing::info!("stopped");
     Ok(())

@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod metrics;
+pub mod otel;
 pub mod overview;
 pub mod request_log;
 pub mod spend;

@@ -48,6 +48,7 @@ use crate::governance::{Governance, KeyView, SECRET_PREFIX};
 use crate::health::{HealthBook, Outcome, RouteId};
 use crate::observability::metrics::Metrics;
 use crate::observability::metrics::usage::Spent;
+use crate::observability::otel::{self, Kind, Span, SpanContext, Tracer};
 use crate::observability::request_log::{Content, RequestLog, RequestLogs, now_ms};
 use crate::providers::bound::SearchContext;
 use crate::providers::openai::{self, Endpoint, RawObject, RequestView, Usage};
@@ -76,6 +77,7 @@ pub struct Gateway {
     pub cache: Arc<CacheStore>,
     /// The semantic cache's embeddings (when `cache.semantic` is on).
     embeddings: Option<crate::cache::Embeddings>,
+    pub tracer: Tracer,
     max_body_bytes: usize,
     enforce_auth: bool,
     /// Keyless callers may reach this node from beyond this machine, and the
@@ -101,6 +103,7 @@ impl Gateway {
         governance: Arc<Governance>,
         cache: Arc<CacheStore>,
         embeddings: Option<crate::cache::Embeddings>,
+        tracer: Tracer,
     ) -> Gateway {
         let routes = build_routes(config, &governance);
         Gateway {
@@ -114,6 +117,7 @@ impl Gateway {
             health: Arc::new(HealthBook::default()),
             cache,
             embeddings,
+            tracer,
             max_body_bytes: config.server.max_body_bytes,
             enforce_auth: config.client.enforce_auth,
             keyless_guard: config.relays_for_anyone(),
@@ -212,6 +216,10 @@ pub struct Ctx {
     cache: cache::State,
     /// The bodies, when the key logs content.
     content: Option<Content>,
+    /// The request's span, and the span of the attempt that answered (a
+    /// stream's lasts until the stream ends).
+    span: Span,
+    attempt_span: Span,
 }
 
 impl Ctx {
@@ -247,6 +255,8 @@ impl Ctx {
             overhead: Duration::ZERO,
             cache: cache::State::default(),
             content: None,
+            span: Span::none(),
+            attempt_span: Span::none(),
         }
     }
 
@@ -266,6 +276,69 @@ impl Ctx {
             Format::Anthropic => "anthropic_messages",
             Format::Gemini => "gemini_generate_content",
             Format::Responses => "responses",
+        }
+    }
+
+    /// `gen_ai.operation.name` of the endpoint.
+    fn operation(&self) -> &'static str {
+        match (self.inbound, self.endpoint) {
+            (Format::Gemini, _) => "generate_content",
+            (_, Endpoint::ChatCompletions) => "chat",
+            (_, Endpoint::Completions) => "text_completion",
+            (_, Endpoint::Embeddings) => "embeddings",
+        }
+    }
+
+    /// The request span's last attributes, from the finished request.
+    fn end_spans(&mut self, cost: Micros) {
+        let operation = self.operation();
+        let (mut span, mut attempt) = (
+            std::mem::replace(&mut self.span, Span::none()),
+            std::mem::replace(&mut self.attempt_span, Span::none()),
+        );
+        if !span.is_recording() {
+            return;
+        }
+        for s in [&mut span, &mut attempt] {
+            s.set_some("gen_ai.response.model", self.model.clone());
+            if self.usage != Usage::default() {
+                s.set("gen_ai.usage.input_tokens", self.usage.prompt_tokens);
+                s.set("gen_ai.usage.output_tokens", self.usage.completion_tokens);
+            }
+        }
+        drop(attempt);
+        span.rename(if self.requested_model.is_empty() {
+            operation.to_string()
+        } else {
+            format!("{operation} {}", self.requested_model)
+        });
+        span.set("gen_ai.operation.name", operation);
+        if !self.requested_model.is_empty() {
+            span.set("gen_ai.request.model", self.requested_model.clone());
+        }
+        if !self.provider_kind.is_empty() {
+            span.set(
+                "gen_ai.provider.name",
+                otel::gen_ai_provider(self.provider_kind),
+            );
+        }
+        span.set_some("tollgate.provider", self.provider.as_ref());
+        span.set("http.response.status_code", self.status);
+        span.set("tollgate.request_id", self.id.clone());
+        span.set("tollgate.endpoint", self.label());
+        span.set("tollgate.stream", self.stream);
+        span.set("tollgate.attempts", self.attempts);
+        span.set("tollgate.fallback_index", self.target_index);
+        span.set("tollgate.cost_micros", cost);
+        span.set_some("tollgate.virtual_key", self.virtual_key.as_ref());
+        span.set_some("tollgate.team", self.team.as_ref());
+        span.set_some("tollgate.customer", self.customer.as_ref());
+        if let Some(c) = self.cache.status {
+            span.set("tollgate.cache", c.as_str());
+        }
+        if self.status >= 400 {
+            let message = self.error.clone().unwrap_or_default();
+            span.fail(self.status.to_string(), message);
         }
     }
 
@@ -329,6 +402,7 @@ impl Finisher {
             gov.settle(r, cost, ctx.provider.as_deref());
         }
         cache::store(&self.gw, &mut ctx, cost);
+        ctx.end_spans(cost);
         if let Some(a) = ctx.admitted.take() {
             gov.record_tokens(&a, ctx.usage.total_tokens);
         }
@@ -441,6 +515,8 @@ pub async fn handle_in(
     req: Request<Body>,
 ) -> Response<Body> {
     let mut fin = Finisher::new(gw.clone(), endpoint, inbound);
+    let parent = SpanContext::from_headers(req.headers());
+    fin.ctx().span = gw.tracer.start(fin.ctx().operation(), Kind::Server, parent);
     match serve(&gw, &mut fin, req).await {
         Ok(Reply::Whole(resp)) => {
             let ctx = fin.ctx();
@@ -1000,6 +1076,7 @@ async fn attempt_all(
             let ctx = fin.ctx();
             ctx.on_target(index, target, key);
             ctx.attempts += 1;
+            let mut span = attempt_span(ctx, target, retries);
             let route = gw.health.route(&route_id(target, key));
             let in_flight = route.begin();
             let sent = Instant::now();
@@ -1007,17 +1084,14 @@ async fn attempt_all(
                 let latency_ms = sent.elapsed().as_secs_f64() * 1000.0;
                 route.observe(Outcome::Success { latency_ms }, now_ms());
             };
-            let failure = match upstream::send(
-                client,
-                target,
-                key,
+            let out = upstream::Outgoing {
                 path,
                 forwarded,
-                body.clone(),
-                view.stream,
-            )
-            .await
-            {
+                body: body.clone(),
+                stream: view.stream,
+                trace: span.context(),
+            };
+            let failure = match upstream::send(client, target, key, out).await {
                 Ok(resp) if view.stream => {
                     let resp = native::upstream_stream(resp, p.wire);
                     // Upstreams that never report usage on streams are counted instead.
@@ -1031,6 +1105,8 @@ async fn attempt_all(
                             let ctx = fin.ctx();
                             ctx.upstream += sent.elapsed();
                             ctx.ttft = Some(ctx.started.elapsed());
+                            span.set("http.response.status_code", 200u16);
+                            ctx.attempt_span = span;
                             return Ok(Reply::Stream(pre));
                         }
                         Err(f) => f,
@@ -1049,6 +1125,8 @@ async fn attempt_all(
                                 if status.is_success() {
                                     ctx.cache.keep_whole(&bytes);
                                 }
+                                span.set("http.response.status_code", status.as_u16());
+                                ctx.attempt_span = span;
                                 return Ok(Reply::Whole(whole(status, content_type, bytes)));
                             }
                             None => Failure::Network(format!(
@@ -1063,6 +1141,11 @@ async fn attempt_all(
             };
             drop(in_flight);
             fin.ctx().upstream += sent.elapsed();
+            if let Failure::Status { status, .. } = &failure {
+                span.set("http.response.status_code", status.as_u16());
+            }
+            span.fail(failure.cause(), failure.describe(&p.name));
+            drop(span);
             if let Some(outcome) = health_outcome(&failure) {
                 route.observe(outcome, now_ms());
             }
@@ -1132,6 +1215,33 @@ async fn attempt_all(
         }
     }
     Err(final_error(last.expect("at least one target was tried")))
+}
+
+/// The span of one upstream attempt, a child of the request's.
+fn attempt_span(ctx: &Ctx, target: &Target, retry: u32) -> Span {
+    let operation = ctx.operation();
+    let mut span = ctx
+        .span
+        .child(format!("{operation} {}", target.model), Kind::Client);
+    if span.is_recording() {
+        let p = &target.provider;
+        span.set("gen_ai.operation.name", operation);
+        span.set(
+            "gen_ai.provider.name",
+            otel::gen_ai_provider(p.kind.preset().name),
+        );
+        span.set("gen_ai.request.model", target.model.clone());
+        if let Ok(url) = p.base_url.parse::<http::Uri>() {
+            span.set_some("server.address", url.host().map(str::to_string));
+            span.set_some("server.port", url.port_u16());
+        }
+        span.set("tollgate.provider", &p.name);
+        span.set_some("tollgate.provider_key", ctx.key.as_ref());
+        span.set("tollgate.attempt", ctx.attempts);
+        span.set("tollgate.retry", retry);
+        span.set("tollgate.fallback_index", ctx.target_index);
+    }
+    span
 }
 
 /// Routing rules: the first rule in scope whose condition holds replaces the

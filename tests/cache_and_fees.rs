@@ -24,10 +24,6 @@ fn config(mock: &Proc, extra: &str) -> String {
     )
 }
 
-async fn get_json(url: String) -> Value {
-    reqwest::get(url).await.unwrap().json().await.unwrap()
-}
-
 async fn post(gw: &Gateway, path: &str, key: Option<&str>, body: &Value) -> reqwest::Response {
     let mut req = reqwest::Client::new().post(gw.url(path)).json(body);
     if let Some(k) = key {

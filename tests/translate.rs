@@ -735,10 +735,6 @@ async fn models_and_token_counting() {
     assert_eq!(v["totalTokens"], long, "{v}");
 }
 
-async fn get_json(url: &str) -> Value {
-    reqwest::get(url).await.unwrap().json().await.unwrap()
-}
-
 async fn json_of(gw: &Gateway, path: &str, body: Value) -> Value {
     post(gw, path, &body).await.json().await.unwrap()
 }

@@ -42,6 +42,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("served_embedding", served_embedding),
     ("session_cookie", session_cookie),
     ("audit_entries", audit_entries),
+    ("traceparent", traceparent),
 ];
 
 const WIRES: [Format; 3] = [Format::OpenAi, Format::Anthropic, Format::Gemini];
@@ -823,4 +824,17 @@ pub fn audit_entries(data: &[u8]) {
             );
         }
     }
+}
+
+/// A `traceparent` as a client sends it (as a header, or in an MCP
+/// request's `params._meta`): a context read from it is written back as a
+/// header that reads as the same context (asserted).
+pub fn traceparent(data: &[u8]) {
+    use tollgate::observability::otel::SpanContext;
+    let Some(c) = SpanContext::parse(data) else {
+        return;
+    };
+    let written = c.header();
+    assert_eq!(written.len(), 55);
+    assert_eq!(SpanContext::parse(written.as_bytes()), Some(c));
 }

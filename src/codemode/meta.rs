@@ -349,6 +349,8 @@ pub struct Call<'a> {
     pub key: &'a KeyView,
     /// The request that asked for it (agent mode: the model call).
     pub parent: Option<String>,
+    /// The span the call is made under (`traceparent`).
+    pub trace: Option<crate::observability::otel::SpanContext>,
     pub auto_only: bool,
 }
 
@@ -490,6 +492,15 @@ async fn execute_code(
         }
     };
     let execution = format!("exec-{}", crate::governance::random_token(8));
+    // The script's span; its tool calls are its children.
+    let mut span = calls.tracer.start(
+        "code_mode.execute",
+        crate::observability::otel::Kind::Internal,
+        c.trace,
+    );
+    span.set("tollgate.code_mode.execution", execution.clone());
+    span.set("tollgate.virtual_key", key.key.id.clone());
+    let script_trace = span.context();
     let job = sandbox::Job {
         script: code.to_string(),
         bindings: tools.bindings(),
@@ -501,12 +512,13 @@ async fn execute_code(
         let admitted = admit_call(tools, &key.tools, c.auto_only, &server, &tool).cloned();
         let parent = execution.clone();
         async move {
+            let trace = script_trace;
             let tool = admitted?;
             let args = match args {
                 Value::Object(o) => Some(json_names(&tool, o)),
                 _ => None,
             };
-            let result = calls.execute(key, &tool, args, Some(parent)).await?;
+            let result = calls.execute(key, &tool, args, Some(parent), trace).await?;
             script_value(result)
         }
     })
@@ -524,9 +536,11 @@ async fn execute_code(
         }
         Err(e) => {
             let message = explain(&e);
+            span.fail(e.kind.clone(), message.clone());
             (failure(message.clone()), message)
         }
     };
+    drop(span);
     calls.tool_logs.record(ToolLog {
         id: String::new(),
         ts_ms,

@@ -110,7 +110,16 @@ pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Res
                 .map(Pattern::new)
                 .collect()
         });
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    // The whole loop is one span; each model call and tool call is a child.
+    let mut agent_span = s.gateway.tracer.start(
+        "agent",
+        crate::observability::otel::Kind::Server,
+        crate::observability::otel::SpanContext::from_headers(&parts.headers),
+    );
+    if let Some(c) = agent_span.context() {
+        parts.headers.insert("traceparent", c.header());
+    }
     let Ok(bytes) = axum::body::to_bytes(body, s.max_body_bytes).await else {
         return refuse("request body too large or unreadable");
     };
@@ -132,6 +141,10 @@ pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Res
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
+    agent_span.rename(format!("agent {requested_model}"));
+    agent_span.set("gen_ai.operation.name", "invoke_agent");
+    agent_span.set("gen_ai.request.model", requested_model.clone());
+    let trace = agent_span.context();
     let index = s.mcp.upstreams.index();
     let offered: Vec<&Arc<IndexedTool>> = index
         .direct(&key.tools)
@@ -200,11 +213,14 @@ pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Res
                 let parent = parent.clone();
                 async move {
                     let outcome = match target {
-                        Target::Tool(tool) => mcp.calls().execute(key, &tool, args, parent).await,
+                        Target::Tool(tool) => {
+                            mcp.calls().execute(key, &tool, args, parent, trace).await
+                        }
                         Target::Meta(m) => {
                             let call = meta::Call {
                                 key,
                                 parent,
+                                trace,
                                 auto_only: true,
                             };
                             meta::call(&mcp.calls(), &mcp.code_mode, m, args, call).await

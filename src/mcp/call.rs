@@ -10,6 +10,7 @@ use serde_json::Value;
 
 use super::upstream::Upstreams;
 use crate::governance::{Governance, KeyView};
+use crate::observability::otel::{Kind, SpanContext, Tracer};
 use crate::observability::tool_log::{ToolLog, ToolLogs};
 
 /// Longest result kept in a tool log record, in characters.
@@ -22,6 +23,7 @@ pub struct ToolCalls {
     pub upstreams: Arc<Upstreams>,
     pub governance: Arc<Governance>,
     pub tool_logs: ToolLogs,
+    pub tracer: Tracer,
 }
 
 impl ToolCalls {
@@ -36,11 +38,24 @@ impl ToolCalls {
         tool: &super::index::IndexedTool,
         arguments: Option<rmcp::model::JsonObject>,
         parent_request: Option<String>,
+        trace: Option<SpanContext>,
     ) -> Result<CallToolResult, String> {
-        let admitted = self
-            .governance
-            .admit(key, &[])
-            .map_err(|e| format!("rate limit: {e}"))?;
+        // The call to the upstream server (MCP semantic conventions).
+        let mut span =
+            self.tracer
+                .start(format!("tools/call {}", tool.name()), Kind::Client, trace);
+        if span.is_recording() {
+            span.set("mcp.method.name", "tools/call");
+            span.set("gen_ai.operation.name", "execute_tool");
+            span.set("gen_ai.tool.name", tool.name().to_string());
+            span.set("tollgate.mcp.server", tool.server.to_string());
+            span.set("tollgate.virtual_key", key.key.id.clone());
+        }
+        let admitted = self.governance.admit(key, &[]).map_err(|e| {
+            let refused = format!("rate limit: {e}");
+            span.fail("rate_limited", refused.clone());
+            refused
+        })?;
         let reservation = if tool.price_micros > 0 {
             match self.governance.reserve(key, &[], tool.price_micros) {
                 // Settled below, or charged in full if this future is dropped
@@ -50,6 +65,7 @@ impl ToolCalls {
                     if let Some(a) = &admitted {
                         self.governance.unadmit(a);
                     }
+                    span.fail("budget_exceeded", format!("budget: {e}"));
                     return Err(format!("budget: {e}"));
                 }
             }
@@ -66,6 +82,10 @@ impl ToolCalls {
         let failed = result.is_error == Some(true);
         // A failed call is not charged.
         let cost = if failed { 0 } else { tool.price_micros };
+        span.set("tollgate.cost_micros", cost);
+        if failed {
+            span.fail("tool_error", "the tool answered an error");
+        }
         reservation.settle(cost);
         let mut shown = serde_json::to_string(&result.content).unwrap_or_default();
         if shown.chars().count() > LOGGED_RESULT_CHARS {

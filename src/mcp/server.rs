@@ -33,6 +33,7 @@ use super::session::{Sealer, Session};
 use super::upstream::Upstreams;
 use crate::codemode::meta::{self, CodeMode, MetaTool};
 use crate::governance::{Governance, KeyView};
+use crate::observability::otel::{Kind, Span, SpanContext, Tracer};
 use crate::observability::tool_log::ToolLogs;
 
 /// The header carrying the session id.
@@ -53,6 +54,7 @@ pub struct McpState {
     pub upstreams: Arc<Upstreams>,
     pub governance: Arc<Governance>,
     pub tool_logs: ToolLogs,
+    pub tracer: Tracer,
     pub sealer: Sealer,
     /// Lower-case host names; `*` accepts any.
     pub allowed_hosts: Arc<Vec<String>>,
@@ -75,6 +77,7 @@ impl McpState {
             upstreams: self.upstreams.clone(),
             governance: self.governance.clone(),
             tool_logs: self.tool_logs.clone(),
+            tracer: self.tracer.clone(),
         }
     }
 }
@@ -279,19 +282,27 @@ async fn post_mcp(
         Err(e) => return e.into_response(),
     };
     let method = method.as_str();
+    let mut span = request_span(&s.tracer, &headers, method, &id, &params);
     if method == "initialize" {
         return initialize(&s, &key, id, &params);
     }
-    if let Err(r) = s.session(&headers, &key, &id) {
-        return r.into_response();
+    match s.session(&headers, &key, &id) {
+        Ok(session) => span.set("mcp.protocol.version", session.protocol_version),
+        Err(r) => {
+            span.fail("invalid_session", "unknown, expired or missing session");
+            return r.into_response();
+        }
     }
     match method {
         "ping" => rpc_result(id, json!({})),
         // Encoded when the index was built; a listing only joins bytes.
         "tools/list" => rpc_result(id, s.upstreams.index().list_json(&key.tools)),
         "tools/call" => match serde_json::from_value::<CallToolRequestParams>(params) {
-            Ok(p) => call_tool(&s, &key, id, p).await,
-            Err(e) => rpc_error(StatusCode::OK, id, INVALID_PARAMS, e.to_string()),
+            Ok(p) => call_tool(&s, &key, id, p, &mut span).await,
+            Err(e) => {
+                span.fail(INVALID_PARAMS.to_string(), e.to_string());
+                rpc_error(StatusCode::OK, id, INVALID_PARAMS, e.to_string())
+            }
         },
         other => rpc_error(
             StatusCode::OK,
@@ -327,22 +338,70 @@ fn initialize(s: &McpState, key: &KeyView, id: Value, params: &Value) -> Respons
     r
 }
 
+/// The span of one `/mcp` request (the MCP semantic conventions), under the
+/// caller's `traceparent` header or, as MCP carries it, `params._meta.traceparent`.
+fn request_span(
+    tracer: &Tracer,
+    headers: &HeaderMap,
+    method: &str,
+    id: &Value,
+    params: &Value,
+) -> Span {
+    let parent = SpanContext::from_headers(headers).or_else(|| {
+        params
+            .pointer("/_meta/traceparent")
+            .and_then(Value::as_str)
+            .and_then(|t| SpanContext::parse(t.as_bytes()))
+    });
+    let tool = (method == "tools/call")
+        .then(|| params.get("name").and_then(Value::as_str))
+        .flatten();
+    let name = match tool {
+        Some(t) => format!("{method} {t}"),
+        None => method.to_string(),
+    };
+    let mut span = tracer.start(name, Kind::Server, parent);
+    if span.is_recording() {
+        span.set("mcp.method.name", method.to_string());
+        span.set("network.transport", "tcp");
+        span.set("network.protocol.name", "http");
+        match id {
+            Value::String(s) => span.set("jsonrpc.request.id", s.clone()),
+            Value::Number(n) => span.set("jsonrpc.request.id", n.to_string()),
+            _ => {}
+        }
+        if let Some(t) = tool {
+            span.set("gen_ai.tool.name", t.to_string());
+            span.set("gen_ai.operation.name", "execute_tool");
+        }
+    }
+    span
+}
+
 /// Resolves, admits, charges, executes and logs one tool call.
-async fn call_tool(s: &McpState, key: &KeyView, id: Value, p: CallToolRequestParams) -> Response {
+async fn call_tool(
+    s: &McpState,
+    key: &KeyView,
+    id: Value,
+    p: CallToolRequestParams,
+    span: &mut Span,
+) -> Response {
     let index = s.upstreams.index();
     if let Some(m) = MetaTool::offered(&p.name, &index, &key.tools) {
         let call = meta::Call {
             key,
             parent: None,
+            trace: span.context(),
             auto_only: false,
         };
         let outcome = meta::call(&s.calls(), &s.code_mode, m, p.arguments, call).await;
-        return tool_answer(id, outcome);
+        return tool_answer(id, outcome, span);
     }
     // A tool outside the key's scope is refused exactly like one that does
     // not exist, so names cannot be probed. Code Mode tools are reached
     // through the meta-tools only.
     let Some(tool) = index.get_direct(&key.tools, &p.name) else {
+        span.fail(INVALID_PARAMS.to_string(), "unknown tool");
         return rpc_error(
             StatusCode::OK,
             id,
@@ -350,10 +409,19 @@ async fn call_tool(s: &McpState, key: &KeyView, id: Value, p: CallToolRequestPar
             format!("unknown tool: {}", p.name),
         );
     };
-    tool_answer(id, s.calls().execute(key, tool, p.arguments, None).await)
+    let outcome = s
+        .calls()
+        .execute(key, tool, p.arguments, None, span.context())
+        .await;
+    tool_answer(id, outcome, span)
 }
 
-fn tool_answer(id: Value, outcome: Result<CallToolResult, String>) -> Response {
+fn tool_answer(id: Value, outcome: Result<CallToolResult, String>, span: &mut Span) -> Response {
+    match &outcome {
+        Ok(r) if r.is_error == Some(true) => span.fail("tool_error", "the tool answered an error"),
+        Ok(_) => {}
+        Err(refused) => span.fail(REFUSED.to_string(), refused.clone()),
+    }
     match outcome {
         Ok(mut result) => {
             // Sessions negotiate versions before 2026-07-28, which have no `resultType`.

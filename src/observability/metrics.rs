@@ -41,6 +41,9 @@ pub struct Metrics {
     /// Requests that cost more than they reserved: a broken bound, which
     /// should never happen (each is also logged as an error).
     pub reservation_exceeded: IntCounter,
+    /// OpenTelemetry spans by outcome: `exported`, `dropped` (the export
+    /// queue was full) or `failed` (their export failed or timed out).
+    pub otel_spans: IntCounterVec,
     /// The database: whether it takes writes (1) or its last write failed
     /// (0), writes that failed, times writes worked again after a failure,
     /// and probe writes made while it was failing. Set from
@@ -74,6 +77,16 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// The counters a tracer keeps (`tollgate_otel_spans_total`).
+    pub fn otel_counters(&self) -> crate::observability::otel::Counters {
+        let c = |outcome| self.otel_spans.with_label_values(&[outcome]);
+        crate::observability::otel::Counters {
+            exported: c("exported"),
+            dropped: c("dropped"),
+            failed: c("failed"),
+        }
+    }
+
     pub fn new() -> Metrics {
         Metrics::with(usage::Settings::default())
     }
@@ -195,6 +208,11 @@ impl Metrics {
         registry
             .register(Box::new(store_writable.clone()))
             .expect("unique metric");
+        let otel_spans = counter(
+            "otel_spans_total",
+            "OpenTelemetry spans by outcome: exported, dropped (export queue full) or failed (export failed).",
+            &["outcome"],
+        );
         let cache_lookups = counter(
             "cache_lookups_total",
             "Cache lookups by result (hit, miss, or bypass: not cacheable or turned off) and, for hits, type (exact or semantic).",
@@ -283,6 +301,7 @@ impl Metrics {
             in_flight,
             logs_dropped,
             reservation_exceeded,
+            otel_spans,
             store_writable,
             store_write_errors,
             store_recoveries,

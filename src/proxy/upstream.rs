@@ -24,6 +24,14 @@ const MAX_UPSTREAM_BODY: usize = 64 * 1024 * 1024;
 /// An HTTP/1.1 + HTTP/2 client with rustls on the `ring` provider and the
 /// Mozilla root set, pooling connections per host.
 pub fn http_client(connect_timeout: Duration) -> HttpClient {
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(1024)
+        .build(https_connector(connect_timeout))
+}
+
+/// HTTP/1.1 and HTTP/2 over TCP or TLS (trusting the built-in web roots).
+pub fn https_connector(connect_timeout: Duration) -> HttpsConnector<HttpConnector> {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(connect_timeout));
     http.set_nodelay(true);
@@ -38,16 +46,12 @@ pub fn http_client(connect_timeout: Duration) -> HttpClient {
     .expect("ring supports the default protocol versions")
     .with_root_certificates(roots)
     .with_no_client_auth();
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
+    hyper_rustls::HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(1024)
-        .build(https)
+        .wrap_connector(http)
 }
 
 /// Why an attempt failed.
@@ -154,17 +158,32 @@ impl Failure {
     }
 }
 
+/// One attempt's request, as the provider's wire format has it.
+pub struct Outgoing<'a> {
+    pub path: &'a str,
+    /// The client's own format headers (`anthropic-version`, ...).
+    pub forwarded: &'a [(HeaderName, HeaderValue)],
+    pub body: Bytes,
+    pub stream: bool,
+    /// Sent as `traceparent`.
+    pub trace: Option<crate::observability::otel::SpanContext>,
+}
+
 /// Sends one attempt and waits for response headers. Non-success statuses are
 /// read whole and returned as [`Failure::Status`].
 pub async fn send(
     client: &HttpClient,
     target: &Target,
     key: Option<usize>,
-    path: &str,
-    forwarded: &[(HeaderName, HeaderValue)],
-    body: Bytes,
-    stream: bool,
+    out: Outgoing<'_>,
 ) -> Result<Response<Incoming>, Failure> {
+    let Outgoing {
+        path,
+        forwarded,
+        body,
+        stream,
+        trace,
+    } = out;
     let p = &target.provider;
     let mut req = Request::post(p.url(path, &target.model))
         .body(Full::new(body))
@@ -192,6 +211,10 @@ pub async fn send(
     // The client's own format headers first: the provider's config wins.
     for (name, value) in forwarded.iter().chain(&p.headers) {
         h.insert(name.clone(), value.clone());
+    }
+    // The attempt's span (or, with tracing off, the client's own context).
+    if let Some(t) = trace {
+        h.insert("traceparent", t.header());
     }
     let timeout = p.upstream.first_byte_timeout;
     let resp = match tokio::time::timeout(timeout, client.request(req)).await {

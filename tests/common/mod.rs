@@ -295,6 +295,11 @@ pub async fn cache_stats_with(gw: &Gateway, token: &str) -> serde_json::Value {
         .1
 }
 
+/// A GET whose answer is JSON.
+pub async fn get_json(url: impl reqwest::IntoUrl) -> serde_json::Value {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
 /// `GET /metrics`.
 pub async fn metrics_text(gw: &Gateway) -> String {
     reqwest::get(gw.url("/metrics"))
