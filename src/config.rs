@@ -680,6 +680,11 @@ pub struct ProviderConfig {
     #[serde(deserialize_with = "opt_duration", serialize_with = "ser_opt_duration")]
     pub idle_timeout: Option<Duration>,
     pub max_retries: Option<u32>,
+    /// Bedrock: the AWS region of keys that name none (default: `AWS_REGION`,
+    /// then `AWS_DEFAULT_REGION`, then `us-east-1`); `{region}` in the base
+    /// URL is replaced by each key's.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 /// One API key of a provider.
@@ -696,6 +701,16 @@ pub struct KeyConfig {
     /// Empty: every model.
     #[serde(default)]
     pub models: Vec<String>,
+    /// Bedrock: with an access key id, `secret` is its secret access key and
+    /// requests are signed (SigV4); without, `secret` is a Bedrock API key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    /// Bedrock: the session token of temporary credentials.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_token: Option<Secret>,
+    /// Bedrock: this key's AWS region (default: the provider's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
 }
 
 fn one() -> u32 {
@@ -760,6 +775,10 @@ impl Config {
                 k.secret
                     .resolve(vars)
                     .map_err(unset(format!("providers.{name}.keys[{i}].secret")))?;
+                if let Some(t) = &mut k.session_token {
+                    t.resolve(vars)
+                        .map_err(unset(format!("providers.{name}.keys[{i}].session_token")))?;
+                }
             }
             for (h, v) in &mut p.headers {
                 v.resolve(vars)
@@ -986,6 +1005,9 @@ impl ProviderConfig {
                 secret: secret.clone(),
                 weight: 1,
                 models: Vec::new(),
+                access_key_id: None,
+                session_token: None,
+                region: None,
             });
         }
         keys.extend(self.keys.iter().cloned());
@@ -1010,8 +1032,12 @@ impl ProviderConfig {
             ));
         };
         let preset = kind.preset();
-        let base = self.base_url.as_deref().or(preset.base_url);
-        match base {
+        let base = self
+            .base_url
+            .as_deref()
+            .or(preset.base_url)
+            .map(|b| b.replace("{region}", "us-east-1"));
+        match base.as_deref() {
             None => return Err(invalid(field("base_url"), "required for this kind")),
             Some(b) => {
                 let uri: http::Uri = b
@@ -1058,6 +1084,24 @@ impl ProviderConfig {
                         "empty model pattern",
                     ));
                 }
+            }
+        }
+        let regions = std::iter::once(("region".to_string(), &self.region)).chain(
+            keys.iter()
+                .enumerate()
+                .map(|(i, k)| (format!("keys[{i}].region"), &k.region)),
+        );
+        for (f, region) in regions {
+            if let Some(r) = region
+                && (r.is_empty()
+                    || !r
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-'))
+            {
+                return Err(invalid(
+                    field(&f),
+                    format!("{r:?} is not an AWS region (like us-east-1)"),
+                ));
             }
         }
         if kind == ProviderKind::Azure && self.api_version.is_none() {

@@ -1,6 +1,8 @@
 //! The mock LLM provider: an HTTP server for tests, demos and benchmarks
 //! (`tollgate mock`) that answers in the OpenAI format, and in Anthropic's
-//! (`/v1/messages`) and Gemini's (`/v1beta/models/{model}:generateContent`).
+//! (`/v1/messages`), Gemini's (`/v1beta/models/{model}:generateContent`) and
+//! Bedrock's Converse (`/model/{modelId}/converse[-stream]`, SigV4 checked:
+//! the secret of access key id `X` is `X-secret`).
 //!
 //! The gateway reaches it through the same provider code path as any real
 //! upstream (preset `mock`). Answers are deterministic functions of the
@@ -24,7 +26,8 @@
 //! `{"error_rate": 0.5, "status": 500}` fails that share of the key's requests
 //! (exactly, by count) until `DELETE /mock/faults/{key}` heals it. `GET /mock/stats` counts
 //! requests per API key (and the output tokens of every answer made) and `GET /mock/last` shows the last request body
-//! (with its `anthropic-version`, `anthropic-beta` and `traceparent` headers), so tests can
+//! (with its `anthropic-version`, `anthropic-beta` and `traceparent` headers, and a
+//! SigV4 signature's `Credential`), so tests can
 //! see what reached the upstream.
 //!
 //! The Anthropic endpoint caches prompts as Anthropic bills them: the prompt
@@ -53,6 +56,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use serde_json::{Value, json};
 
 mod anthropic;
+mod bedrock;
 mod gemini;
 
 /// Server-wide defaults; headers override them per request.
@@ -148,6 +152,7 @@ pub fn router(opts: MockOptions) -> Router {
         .route("/v1/models", get(models))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1beta/models/{*call}", post(gemini::generate))
+        .route("/model/{model}/{op}", post(bedrock::converse))
         .route("/mock/stats", get(stats))
         .route("/mock/last", get(last))
         .route(
@@ -187,6 +192,11 @@ impl Mock {
             .and_then(|v| v.strip_prefix("Bearer "))
             .or_else(|| h.get("x-api-key").and_then(|v| v.to_str().ok()))
             .or_else(|| h.get("x-goog-api-key").and_then(|v| v.to_str().ok()))
+            .or_else(|| {
+                h.get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(bedrock::access_key_id)
+            })
             .unwrap_or("")
             .to_string();
         self.stats.total.fetch_add(1, Ordering::Relaxed);
@@ -254,7 +264,8 @@ impl Mock {
             serde_json::from_slice(body).map_err(|e| Refusal::BadJson(e.to_string()))?;
         let header = |n: &str| h.get(n).and_then(|v| v.to_str().ok()).map(str::to_string);
         *self.stats.last.lock().expect("stats lock") = json!({"body": req,
-            "anthropic-version": header("anthropic-version"), "anthropic-beta": header("anthropic-beta"), "traceparent": header("traceparent")});
+            "anthropic-version": header("anthropic-version"), "anthropic-beta": header("anthropic-beta"), "traceparent": header("traceparent"),
+            "aws-credential": header("authorization").as_deref().and_then(bedrock::credential_scope)});
         Ok((plan, req))
     }
 }
@@ -743,16 +754,25 @@ fn sse(events: Vec<Value>, plan: Plan) -> Response {
 
 /// Whole SSE events, cut (connection aborted) before frame `cut_at` when set.
 fn sse_frames(frames: Vec<Bytes>, cut_at: Option<usize>, plan: &Plan) -> Response {
+    stream_frames(frames, cut_at, plan, "text/event-stream")
+}
+
+/// Whole frames of a stream of `content_type`, cut (connection aborted)
+/// before frame `cut_at` when set.
+fn stream_frames(
+    frames: Vec<Bytes>,
+    cut_at: Option<usize>,
+    plan: &Plan,
+    content_type: &'static str,
+) -> Response {
     let body = if plan.single_write {
         Body::from(frames.concat())
     } else {
         Body::from_stream(async_stream(frames, plan.chunk_delay, cut_at))
     };
     let mut r = Response::new(body);
-    r.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
-    );
+    r.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     r.headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     r

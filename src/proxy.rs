@@ -275,6 +275,7 @@ impl Ctx {
             Format::OpenAi => self.endpoint.label(),
             Format::Anthropic => "anthropic_messages",
             Format::Gemini => "gemini_generate_content",
+            Format::Bedrock => "bedrock_converse",
             Format::Responses => "responses",
         }
     }
@@ -585,7 +586,8 @@ pub async fn handle_in(
     }
 }
 
-/// The head of a streamed answer (status 200, SSE headers, the gateway's own).
+/// The head of a streamed answer (status 200, SSE headers, the gateway's
+/// own); Bedrock clients' streams are AWS event-streams.
 fn sse_response(ctx: &mut Ctx) -> Response<Body> {
     ctx.status = 200;
     let overhead = ctx.stamp_overhead();
@@ -594,7 +596,11 @@ fn sse_response(ctx: &mut Ctx) -> Response<Body> {
     let h = resp.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static("text/event-stream"),
+        HeaderValue::from_static(if ctx.inbound == Format::Bedrock {
+            "application/vnd.amazon.eventstream"
+        } else {
+            "text/event-stream"
+        }),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));

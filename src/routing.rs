@@ -51,6 +51,17 @@ pub struct ProviderKey {
     models: Vec<Pattern>,
     /// Milliseconds since `Catalog::epoch` before which this key is not used (429).
     cool_until_ms: AtomicU64,
+    /// Bedrock: how requests with this key are signed, and where they go.
+    pub aws: Option<AwsKey>,
+}
+
+/// A Bedrock key: its credentials (or API key) and region.
+#[derive(Debug)]
+pub struct AwsKey {
+    pub auth: crate::providers::aws::Auth,
+    pub region: String,
+    /// The provider's base URL with this key's region in it.
+    pub base_url: String,
 }
 
 /// A resolved destination: which provider, which upstream model.
@@ -359,10 +370,70 @@ impl Provider {
 
     pub fn auth_header(&self) -> HeaderName {
         match self.auth {
-            AuthStyle::Bearer => http::header::AUTHORIZATION,
+            AuthStyle::Bearer | AuthStyle::AwsSigV4 => http::header::AUTHORIZATION,
             AuthStyle::ApiKeyHeader => HeaderName::from_static("api-key"),
             AuthStyle::XApiKey => HeaderName::from_static("x-api-key"),
             AuthStyle::GoogApiKey => HeaderName::from_static("x-goog-api-key"),
+        }
+    }
+}
+
+/// A Bedrock key as configured: signed when it has an access key id, else
+/// a Bedrock API key.
+fn aws_key(p: &ProviderConfig, base_url: &str, k: &crate::config::KeyConfig) -> AwsKey {
+    use crate::providers::aws::{Auth, sigv4::Credentials};
+    let region = k
+        .region
+        .clone()
+        .or_else(|| p.region.clone())
+        .or_else(|| env_nonempty("AWS_REGION"))
+        .or_else(|| env_nonempty("AWS_DEFAULT_REGION"))
+        .unwrap_or_else(|| "us-east-1".into());
+    let auth = match &k.access_key_id {
+        Some(id) => Auth::Keys(Credentials {
+            access_key_id: id.clone(),
+            secret_access_key: k.secret.clone(),
+            session_token: k.session_token.clone(),
+        }),
+        None => Auth::Bearer(k.secret.clone()),
+    };
+    AwsKey {
+        auth,
+        base_url: base_url.replace("{region}", &region),
+        region,
+    }
+}
+
+fn env_nonempty(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// A Bedrock provider without keys uses the credentials an AWS SDK would
+/// find: the environment's, then the shared credentials file's.
+fn aws_environment_key(provider: &str) -> Option<crate::config::KeyConfig> {
+    use crate::providers::aws::{self, Auth};
+    match aws::resolve(None, |v| std::env::var(v).ok()) {
+        Ok(Auth::Keys(c)) => Some(crate::config::KeyConfig {
+            name: Some("aws".into()),
+            secret: c.secret_access_key,
+            weight: 1,
+            models: Vec::new(),
+            access_key_id: Some(c.access_key_id),
+            session_token: c.session_token,
+            region: None,
+        }),
+        Ok(Auth::Bearer(token)) => Some(crate::config::KeyConfig {
+            name: Some("aws".into()),
+            secret: token,
+            weight: 1,
+            models: Vec::new(),
+            access_key_id: None,
+            session_token: None,
+            region: None,
+        }),
+        Err(e) => {
+            tracing::error!(provider, error = %e, "Bedrock provider has no credentials; its requests will be refused");
+            None
         }
     }
 }
@@ -383,13 +454,17 @@ fn build_provider(
         .expect("validated base_url")
         .trim_end_matches('/')
         .to_string();
-    let keys = p
-        .all_keys()
+    let mut configured = p.all_keys();
+    if preset.auth == AuthStyle::AwsSigV4 && configured.is_empty() {
+        configured.extend(aws_environment_key(name));
+    }
+    let keys = configured
         .into_iter()
         .enumerate()
         .map(|(i, k)| {
+            let aws = (preset.auth == AuthStyle::AwsSigV4).then(|| aws_key(p, &base_url, &k));
             let raw = match preset.auth {
-                AuthStyle::Bearer => format!("Bearer {}", k.secret.expose()),
+                AuthStyle::Bearer | AuthStyle::AwsSigV4 => format!("Bearer {}", k.secret.expose()),
                 AuthStyle::ApiKeyHeader | AuthStyle::XApiKey | AuthStyle::GoogApiKey => {
                     k.secret.expose().to_string()
                 }
@@ -409,6 +484,7 @@ fn build_provider(
                 weight: k.weight,
                 models: k.models.into_iter().map(Pattern::new).collect(),
                 cool_until_ms: AtomicU64::new(0),
+                aws,
             }
         })
         .collect();

@@ -12,6 +12,7 @@
 //! ([`Transcode`]) over parsed SSE events; nothing is buffered whole.
 
 pub mod anthropic;
+pub mod bedrock;
 pub mod canonical;
 pub mod gemini;
 pub mod openai;
@@ -20,6 +21,7 @@ pub mod responses;
 use bytes::Bytes;
 use serde_json::Value;
 
+use crate::providers::aws::eventstream;
 use crate::providers::openai::RawObject;
 pub use crate::providers::presets::Format;
 use crate::providers::sse::{EventTooLarge, SseEvent, SseParser};
@@ -65,10 +67,14 @@ pub fn read_request(
         Format::Anthropic => anthropic::request_from_anthropic(&v)?,
         // Gemini names the model and streaming in the URL; the route puts
         // them in the body as `model` and `stream` before it gets here.
-        Format::Gemini => {
+        Format::Gemini | Format::Bedrock => {
             let model = canonical::str_of(&v, "model").unwrap_or_default();
             let stream = v.get("stream").and_then(Value::as_bool).unwrap_or(false);
-            gemini::request_from_gemini(&v, &model, stream)?
+            if format == Format::Gemini {
+                gemini::request_from_gemini(&v, &model, stream)?
+            } else {
+                bedrock::request_from_bedrock(&v, &model, stream)?
+            }
         }
     };
     if let Some(m) = rename(&request.model) {
@@ -96,6 +102,15 @@ pub fn upstream_path(wire: Format, model: &str, stream: bool) -> String {
             "/models/{}:generateContent",
             crate::providers::openai::path_segment(model)
         ),
+        Format::Bedrock => format!(
+            "/model/{}/{}",
+            crate::providers::openai::path_segment(model),
+            if stream {
+                "converse-stream"
+            } else {
+                "converse"
+            }
+        ),
     }
 }
 
@@ -119,6 +134,7 @@ pub fn upstream_request(
         }
         Format::Anthropic => anthropic::request_to_anthropic(r, model),
         Format::Gemini => gemini::request_to_gemini(r),
+        Format::Bedrock => bedrock::request_to_bedrock(r, model),
     };
     (
         upstream_path(wire, model, r.stream),
@@ -133,7 +149,7 @@ pub fn passthrough_body(format: Format, raw: &[u8], model: &str) -> Option<Bytes
     let obj = RawObject::parse(raw).ok()?;
     match format {
         Format::Anthropic => Some(crate::providers::openai::upstream_body(&obj, model, false)),
-        Format::Gemini => {
+        Format::Gemini | Format::Bedrock => {
             // `model` and `stream` were put in by the route, from the path.
             let kept: serde_json::Map<String, Value> = obj
                 .fields
@@ -155,6 +171,7 @@ pub fn upstream_response(wire: Format, body: &[u8]) -> Option<Bytes> {
         Format::OpenAi | Format::Responses => return Some(Bytes::copy_from_slice(body)),
         Format::Anthropic => anthropic::response_from_anthropic(&v),
         Format::Gemini => gemini::response_from_gemini(&v),
+        Format::Bedrock => bedrock::response_from_bedrock(&v),
     };
     Some(Bytes::from(openai::response_to_openai(&r).to_string()))
 }
@@ -173,6 +190,7 @@ pub fn client_response(format: Format, r: &canonical::Response, id: &str) -> Byt
         Format::OpenAi => openai::response_to_openai(r),
         Format::Anthropic => anthropic::response_to_anthropic(r),
         Format::Gemini => gemini::response_to_gemini(r),
+        Format::Bedrock => bedrock::response_to_bedrock(r),
         Format::Responses => responses::response_to_responses(r, id),
     };
     Bytes::from(out.to_string())
@@ -184,6 +202,7 @@ pub fn error_body(format: Format, status: u16, message: &str) -> Option<Bytes> {
         Format::OpenAi => return None,
         Format::Anthropic => anthropic::error_body(status, message),
         Format::Gemini => gemini::error_body(status, message),
+        Format::Bedrock => bedrock::error_body(status, message),
         Format::Responses => responses::error_body(status, message),
     };
     Some(Bytes::from(v.to_string()))
@@ -230,26 +249,60 @@ impl<E: Encode> Transcode for E {
     }
 }
 
-/// A [`Transcode`] behind an incremental SSE parser: bytes in any pieces in,
-/// translated bytes out.
+/// A [`Transcode`] behind an incremental parser of its input's framing:
+/// bytes in any pieces in, translated bytes out.
 pub struct Transcoder {
-    parser: SseParser,
+    framing: Framing,
     inner: Box<dyn Transcode>,
+}
+
+enum Framing {
+    Sse(SseParser),
+    /// The AWS event-stream (Bedrock's ConverseStream); each message is
+    /// read as an event ([`bedrock::event_of`]).
+    EventStream(eventstream::Decoder),
+}
+
+/// Input a transcoder cannot read on from.
+#[derive(Debug, thiserror::Error)]
+pub enum FramingError {
+    #[error(transparent)]
+    Sse(#[from] EventTooLarge),
+    #[error(transparent)]
+    EventStream(#[from] eventstream::Error),
 }
 
 impl Transcoder {
     pub fn new(inner: Box<dyn Transcode>) -> Transcoder {
         Transcoder {
-            parser: SseParser::new(),
+            framing: Framing::Sse(SseParser::new()),
             inner,
         }
     }
 
-    pub fn push(&mut self, bytes: &[u8]) -> Result<Bytes, EventTooLarge> {
-        self.parser.push(bytes)?;
+    /// A transcoder of event-stream input.
+    pub fn event_stream(inner: Box<dyn Transcode>) -> Transcoder {
+        Transcoder {
+            framing: Framing::EventStream(eventstream::Decoder::new()),
+            inner,
+        }
+    }
+
+    pub fn push(&mut self, bytes: &[u8]) -> Result<Bytes, FramingError> {
         let mut out = Vec::new();
-        while let Some(ev) = self.parser.next_event() {
-            self.inner.event(&ev, &mut out);
+        match &mut self.framing {
+            Framing::Sse(parser) => {
+                parser.push(bytes)?;
+                while let Some(ev) = parser.next_event() {
+                    self.inner.event(&ev, &mut out);
+                }
+            }
+            Framing::EventStream(decoder) => {
+                decoder.push(bytes);
+                while let Some(m) = decoder.next_message()? {
+                    self.inner.event(&bedrock::event_of(&m), &mut out);
+                }
+            }
         }
         Ok(Bytes::from(out))
     }
@@ -267,6 +320,7 @@ pub fn decoder(wire: Format) -> Option<Transcoder> {
         Format::OpenAi | Format::Responses => None,
         Format::Anthropic => Some(Transcoder::new(Box::<anthropic::Decoder>::default())),
         Format::Gemini => Some(Transcoder::new(Box::<gemini::Decoder>::default())),
+        Format::Bedrock => Some(Transcoder::event_stream(Box::<bedrock::Decoder>::default())),
     }
 }
 
@@ -286,6 +340,7 @@ pub fn encoder(
         Format::Gemini => Some(Transcoder::new(Box::new(gemini::Encoder::new(
             model.to_string(),
         )))),
+        Format::Bedrock => Some(Transcoder::new(Box::<bedrock::Encoder>::default())),
         Format::Responses => Some(Transcoder::new(Box::new(responses::Encoder::new(
             id.to_string(),
             model.to_string(),

@@ -18,7 +18,7 @@ const TOKEN: &str = "bounds-admin-token-for-tests";
 /// Providers of each upstream format, all served by the mock.
 fn config(mock: &Proc) -> String {
     let greedy = "headers = { \"x-mock-words\" = \"50000\" }";
-    let pricing: String = ["mock-1", "claude-mock", "gemini-mock"]
+    let pricing: String = ["mock-1", "claude-mock", "gemini-mock", "bedrock-mock"]
         .iter()
         .map(|m| format!("[pricing.\"{m}\"]\ninput = 0\noutput = 1000000\n"))
         .collect();
@@ -27,6 +27,7 @@ fn config(mock: &Proc) -> String {
          [providers.oai]\nkind = \"mock\"\nbase_url = \"http://{a}/v1\"\n{greedy}\n\
          [providers.ant]\nkind = \"anthropic\"\nbase_url = \"http://{a}/v1\"\napi_key = \"mock-key\"\n{greedy}\n\
          [providers.gem]\nkind = \"gemini\"\nbase_url = \"http://{a}/v1beta\"\napi_key = \"mock-key\"\n{greedy}\n\
+         [providers.bed]\nkind = \"bedrock\"\nbase_url = \"http://{a}\"\napi_key = \"a-bedrock-api-key\"\n{greedy}\n\
          [providers.local]\nkind = \"vllm\"\nbase_url = \"http://{a}/v1\"\nmodels = [\"unpriced-model\"]\n",
         a = mock.addr
     )
@@ -114,7 +115,12 @@ async fn requests_without_an_output_cap_cannot_overspend_on_any_surface_or_upstr
         Surface::Gemini,
         Surface::Anthropic,
     ] {
-        for model in ["oai/mock-1", "ant/claude-mock", "gem/gemini-mock"] {
+        for model in [
+            "oai/mock-1",
+            "ant/claude-mock",
+            "gem/gemini-mock",
+            "bed/bedrock-mock",
+        ] {
             // 100 output tokens per request (the key's default cap, or the
             // Anthropic client's own): 500 µ$ is room for exactly five.
             let secret = key(

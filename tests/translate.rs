@@ -22,9 +22,15 @@ enum Upstream {
     OpenAi,
     Anthropic,
     Gemini,
+    Bedrock,
 }
 
-const UPSTREAMS: [Upstream; 3] = [Upstream::OpenAi, Upstream::Anthropic, Upstream::Gemini];
+const UPSTREAMS: [Upstream; 4] = [
+    Upstream::OpenAi,
+    Upstream::Anthropic,
+    Upstream::Gemini,
+    Upstream::Bedrock,
+];
 const INBOUNDS: [Inbound; 4] = [
     Inbound::OpenAi,
     Inbound::Anthropic,
@@ -37,7 +43,9 @@ fn config(mock: &Proc, extra: &str) -> String {
     format!(
         "[providers.oai]\nkind = \"mock\"\nbase_url = \"http://{a}/v1\"\n{extra}\n\
          [providers.ant]\nkind = \"anthropic\"\nbase_url = \"http://{a}/v1\"\napi_key = \"mock-key\"\n{extra}\n\
-         [providers.gem]\nkind = \"gemini\"\nbase_url = \"http://{a}/v1beta\"\napi_key = \"mock-key\"\n{extra}\n",
+         [providers.gem]\nkind = \"gemini\"\nbase_url = \"http://{a}/v1beta\"\napi_key = \"mock-key\"\n{extra}\n\
+         [providers.bed]\nkind = \"bedrock\"\nbase_url = \"http://{a}\"\nregion = \"us-west-2\"\n\
+         keys = [{{ name = \"signed\", access_key_id = \"AKIDMOCK\", secret = \"AKIDMOCK-secret\" }}]\n{extra}\n",
         a = mock.addr
     )
 }
@@ -47,6 +55,8 @@ fn model(up: Upstream) -> &'static str {
         Upstream::OpenAi => "oai/mock-1",
         Upstream::Anthropic => "ant/claude-mock",
         Upstream::Gemini => "gem/gemini-mock",
+        // A cross-region inference profile: `:` in the path, signed.
+        Upstream::Bedrock => "bed/us.anthropic.claude-haiku-4-5-20251001-v1:0",
     }
 }
 
@@ -506,9 +516,13 @@ async fn every_inbound_format_reaches_every_upstream_format() {
             }
         }
     }
+    // Bedrock was reached with the signed key every time (the mock checks
+    // each signature): 4 inbound formats, 2 modes, 3 requests each.
+    let stats = get_json(&mock.url("/mock/stats")).await;
+    assert_eq!(stats["by_key"]["AKIDMOCK"], 24, "{stats}");
     // Every request was logged under its inbound endpoint with its usage.
     let page = logs_until(&gw, "?limit=100", None, |p| {
-        p["data"].as_array().is_some_and(|d| d.len() >= 72)
+        p["data"].as_array().is_some_and(|d| d.len() >= 96)
     })
     .await;
     for log in page["data"].as_array().unwrap() {
@@ -565,7 +579,7 @@ async fn thinking_crosses_from_anthropic_and_gemini_upstreams() {
     let mock = start_mock(&[]).await;
     let gw = Gateway::start(&config(&mock, "")).await;
     for inbound in INBOUNDS {
-        for (up, stream) in [Upstream::Anthropic, Upstream::Gemini]
+        for (up, stream) in [Upstream::Anthropic, Upstream::Gemini, Upstream::Bedrock]
             .into_iter()
             .flat_map(|u| [(u, false), (u, true)])
         {
@@ -708,7 +722,7 @@ async fn models_and_token_counting() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["oai/m-1", "ant/m-1", "gem/m-1"]);
+    assert_eq!(ids, ["oai/m-1", "ant/m-1", "gem/m-1", "bed/m-1"]);
     assert_eq!(v["data"][0]["type"], "model");
     let v = get_json(&gw.url("/genai/v1beta/models")).await;
     let names: Vec<&str> = v["models"]
@@ -719,7 +733,12 @@ async fn models_and_token_counting() {
         .collect();
     assert_eq!(
         names,
-        ["models/oai/m-1", "models/ant/m-1", "models/gem/m-1"]
+        [
+            "models/oai/m-1",
+            "models/ant/m-1",
+            "models/gem/m-1",
+            "models/bed/m-1"
+        ]
     );
     let count =
         |text: &str| json!({"model": "ant/m-1", "messages": [{"role": "user", "content": text}]});

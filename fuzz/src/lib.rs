@@ -26,6 +26,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("openai_request", openai_request),
     ("anthropic_request", anthropic_request),
     ("gemini_request", gemini_request),
+    ("bedrock_request", bedrock_request),
     ("responses_request", responses_request),
     ("upstream_response", upstream_response),
     ("sse_stream", sse_stream),
@@ -45,12 +46,18 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("traceparent", traceparent),
 ];
 
-const WIRES: [Format; 3] = [Format::OpenAi, Format::Anthropic, Format::Gemini];
-const CLIENTS: [Format; 4] = [
+const WIRES: [Format; 4] = [
+    Format::OpenAi,
+    Format::Anthropic,
+    Format::Gemini,
+    Format::Bedrock,
+];
+const CLIENTS: [Format; 5] = [
     Format::OpenAi,
     Format::Anthropic,
     Format::Gemini,
     Format::Responses,
+    Format::Bedrock,
 ];
 
 /// The first byte picks among `n` choices; the rest is the input.
@@ -160,6 +167,10 @@ pub fn gemini_request(data: &[u8]) {
 
 pub fn responses_request(data: &[u8]) {
     foreign_request(Format::Responses, data);
+}
+
+pub fn bedrock_request(data: &[u8]) {
+    foreign_request(Format::Bedrock, data);
 }
 
 /// An upstream's whole answer (success or error), in each wire format, into

@@ -37,8 +37,10 @@ OUTPUT = REPO_ROOT / "src" / "governance" / "prices.json"
 GENERATED_BY = "scripts/prices/generate.py"
 
 # LiteLLM `litellm_provider` -> our provider kind. Anything else is dropped
-# (notably vertex_ai*, bedrock*, azure_ai, text-completion-openai).
+# (notably vertex_ai*, azure_ai, bedrock's region-pinned entries).
 PROVIDERS = {
+    "bedrock": "bedrock",
+    "bedrock_converse": "bedrock",
     "openai": "openai",
     "text-completion-openai": "openai",
     "azure": "azure",
@@ -256,6 +258,11 @@ def build(data: dict):
         kind = PROVIDERS.get(provider)
         if kind is None:
             skipped["provider not ours"] += 1
+            continue
+        if kind == "bedrock" and "/" in model_id(key, provider):
+            # `bedrock/us-east-1/…`, `bedrock/invoke/…`: a region or API
+            # pinned in the key; the model's own entry is the list price.
+            skipped["bedrock entry pinned to a region or API"] += 1
             continue
         mode = entry.get("mode")
         if mode is not None and mode not in MODES:

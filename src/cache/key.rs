@@ -117,6 +117,9 @@ pub enum Uncacheable {
     /// The conversation lives upstream and grows between requests.
     #[error("`{field}` names state held upstream, which the key cannot see")]
     UpstreamState { field: &'static str },
+    /// Requests on this surface have no cache key yet.
+    #[error("requests on the {surface} surface are not cached")]
+    Surface { surface: &'static str },
 }
 
 /// The keys of `body`, a request in `format` (for Gemini, with `model` and
@@ -142,6 +145,7 @@ pub fn keys(format: Format, body: &[u8], scope: &Scope<'_>) -> Result<Keys, NotK
             gemini::request_from_gemini(&v, "", false)?,
             residue::gemini(&v)?,
         ),
+        Format::Bedrock => return Err(Uncacheable::Surface { surface: "Bedrock" }.into()),
     };
     normalize(&mut request, scope.upstream)?;
     let exact = Key(encode(&request, &residue, scope, EXACT, false));
@@ -172,7 +176,7 @@ fn normalize(r: &mut Request, upstream: Format) -> Result<(), Uncacheable> {
             r.temperature.get_or_insert(1.0);
             r.max_tokens.get_or_insert(anthropic::DEFAULT_MAX_TOKENS);
         }
-        Format::Gemini => {}
+        Format::Gemini | Format::Bedrock => {}
     }
     if r.tools.is_empty() {
         // Without tools, `auto` and `none` mean the same, and parallel

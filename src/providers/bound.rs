@@ -169,6 +169,7 @@ pub fn enforce(
         Format::OpenAi | Format::Responses => openai(&mut v, kind, cap_field, cap)?,
         Format::Anthropic => anthropic(&mut v, cap)?,
         Format::Gemini => gemini(&mut v, cap)?,
+        Format::Bedrock => bedrock(&mut v, cap)?,
     };
     if changed {
         *body = Bytes::from(Value::Object(v).to_string());
@@ -394,6 +395,54 @@ fn gemini(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unprice
     ))
 }
 
+fn bedrock(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unpriceable> {
+    if v.get("guardrailConfig").is_some_and(|x| !x.is_null()) {
+        return Err(unpriceable(
+            "guardrailConfig",
+            "guardrails are billed beyond tokens",
+        ));
+    }
+    if let Some(l) = v
+        .get("performanceConfig")
+        .and_then(|c| c.get("latency"))
+        .and_then(Value::as_str)
+        && l != "standard"
+    {
+        return Err(unpriceable(
+            "performanceConfig.latency",
+            "only 'standard' latency is priced",
+        ));
+    }
+    let mut prompt = tools_overhead(v);
+    for field in ["system", "messages", "toolConfig"] {
+        if let Some(x) = v.get(field) {
+            prompt += text_bound(x, field)?;
+        }
+    }
+    let config = v
+        .entry("inferenceConfig")
+        .or_insert_with(|| Value::Object(Map::new()));
+    let Some(config) = config.as_object_mut() else {
+        return Err(unpriceable("inferenceConfig", "it must be an object"));
+    };
+    // Claude's thinking budget must be below maxTokens, so the cap covers it.
+    let (each, changed) = match uint(config, "maxTokens") {
+        Some(n) => (n, false),
+        None => {
+            config.insert("maxTokens".into(), Value::from(cap));
+            (cap, true)
+        }
+    };
+    Ok((
+        Bound {
+            prompt_tokens: prompt,
+            output_tokens: each,
+            web_search: None,
+        },
+        changed,
+    ))
+}
+
 /// Prompt tokens `v` can be counted as: its strings' bytes (a token is at
 /// least one byte), a few for structure, and [`MEDIA_TOKENS`] at least for
 /// each image. Parts whose token count does not follow from their bytes
@@ -436,6 +485,16 @@ fn media_part(o: &Map<String, Value>, path: &str) -> Result<u64, Unpriceable> {
             return if text { Ok(0) } else { refuse("document") };
         }
         _ => {}
+    }
+    // Bedrock Converse blocks (`{"image": {"format", "source"}}`).
+    let block = |k: &str| o.get(k).and_then(|b| b.get("source")).is_some();
+    if path == "messages" {
+        if block("image") {
+            return Ok(MEDIA_TOKENS);
+        }
+        if block("document") || block("video") {
+            return refuse("document or video");
+        }
     }
     // Gemini parts.
     if o.contains_key("fileData") || o.contains_key("file_data") {

@@ -17,6 +17,8 @@ pub enum Format {
     Anthropic,
     /// Gemini `generateContent`.
     Gemini,
+    /// Bedrock Converse (`ConverseStream` in the AWS event-stream framing).
+    Bedrock,
     /// OpenAI Responses (clients only).
     Responses,
 }
@@ -27,6 +29,7 @@ impl Format {
             Format::OpenAi => "openai",
             Format::Anthropic => "anthropic",
             Format::Gemini => "gemini",
+            Format::Bedrock => "bedrock",
             Format::Responses => "responses",
         }
     }
@@ -43,6 +46,8 @@ pub enum AuthStyle {
     XApiKey,
     /// `x-goog-api-key: <key>` (Gemini)
     GoogApiKey,
+    /// AWS Signature Version 4 (Bedrock), or a Bedrock API key as `Bearer`.
+    AwsSigV4,
 }
 
 /// URL layout of the upstream API.
@@ -96,6 +101,7 @@ kinds! {
     Azure = "azure",
     Anthropic = "anthropic",
     Gemini = "gemini",
+    Bedrock = "bedrock",
     Groq = "groq",
     Mistral = "mistral",
     Cerebras = "cerebras",
@@ -229,6 +235,29 @@ static GEMINI: Preset = Preset {
             "gemini-2.5-flash-lite",
         ],
     )
+};
+static BEDROCK: Preset = Preset {
+    // Converse (`{base_url}/model/{modelId}/converse[-stream]`), signed with
+    // SigV4 or given a Bedrock API key; `{region}` is each key's region.
+    // Credentials may also come from the AWS environment variables or
+    // profile file, so a key is not required.
+    name: "bedrock",
+    base_url: Some("https://bedrock-runtime.{region}.amazonaws.com"),
+    auth: AuthStyle::AwsSigV4,
+    urls: UrlStyle::Plain,
+    key_env: Some("AWS_BEARER_TOKEN_BEDROCK"),
+    needs_key: false,
+    stream_usage: true,
+    models: &[
+        "us.anthropic.claude-sonnet-4-5-20250929-v1:0",
+        "us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        "us.anthropic.claude-opus-4-5-20251101-v1:0",
+        "us.amazon.nova-pro-v1:0",
+        "us.amazon.nova-lite-v1:0",
+        "us.amazon.nova-micro-v1:0",
+    ],
+    wire: Format::Bedrock,
+    reasoning_models: &[],
 };
 static GROQ: Preset = Preset {
     reasoning_models: &["openai/gpt-oss*", "qwen/*"],
@@ -423,6 +452,7 @@ impl ProviderKind {
             ProviderKind::Azure => &AZURE,
             ProviderKind::Anthropic => &ANTHROPIC,
             ProviderKind::Gemini => &GEMINI,
+            ProviderKind::Bedrock => &BEDROCK,
             ProviderKind::Groq => &GROQ,
             ProviderKind::Mistral => &MISTRAL,
             ProviderKind::Cerebras => &CEREBRAS,
@@ -495,6 +525,6 @@ mod tests {
             .iter()
             .filter(|k| !matches!(k, ProviderKind::Mock | ProviderKind::OpenAiCompatible))
             .count();
-        assert_eq!(named, 27);
+        assert_eq!(named, 28);
     }
 }

@@ -138,6 +138,10 @@ impl ProxyError {
         if let Some(secs) = self.retry_after {
             h.insert(http::header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        if format == Format::Bedrock {
+            let name = translate::bedrock::exception_name(self.status().as_u16());
+            h.insert("x-amzn-errortype", HeaderValue::from_static(name));
+        }
         resp
     }
 }

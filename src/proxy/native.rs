@@ -356,6 +356,7 @@ pub fn routes(gw: Arc<Gateway>) -> Router {
         .route("/anthropic/v1/messages", post(messages))
         .route("/anthropic/v1/messages/count_tokens", post(count_tokens))
         .route("/anthropic/v1/models", get(anthropic_models))
+        .route("/bedrock/model/{*call}", post(converse))
         .with_state(gw)
 }
 
@@ -490,23 +491,10 @@ async fn generate_content(
     if let Some(k) = query_key {
         parts.headers.entry("x-goog-api-key").or_insert(k);
     }
-    let bytes = match read_body(Request::from_parts(parts.clone(), body), gw.max_body_bytes).await {
-        Ok(b) => b,
+    let req = match with_path_fields(&gw, parts, body, model, stream).await {
+        Ok(r) => r,
         Err(e) => return fail(e),
     };
-    let mut v: Value = match serde_json::from_slice(&bytes) {
-        Ok(v @ Value::Object(_)) => v,
-        _ => {
-            return fail(ProxyError::new(
-                ErrorKind::InvalidRequest,
-                "request body must be a JSON object",
-            ));
-        }
-    };
-    v["model"] = json!(model);
-    v["stream"] = json!(stream);
-    parts.headers.remove(header::CONTENT_LENGTH);
-    let req = Request::from_parts(parts, Body::from(v.to_string()));
     if method == "countTokens" {
         return match count(&gw, Format::Gemini, req).await {
             Ok(n) => json_response(
@@ -517,6 +505,63 @@ async fn generate_content(
         };
     }
     handle_in(gw, Endpoint::ChatCompletions, Format::Gemini, req).await
+}
+
+/// The request with the model and streaming its path names put in its body
+/// (as `model` and `stream`), for the translator.
+async fn with_path_fields(
+    gw: &Gateway,
+    mut parts: http::request::Parts,
+    body: Body,
+    model: &str,
+    stream: bool,
+) -> Result<Request, ProxyError> {
+    let bytes = read_body(Request::from_parts(parts.clone(), body), gw.max_body_bytes).await?;
+    let mut v: Value = match serde_json::from_slice(&bytes) {
+        Ok(v @ Value::Object(_)) => v,
+        _ => {
+            return Err(ProxyError::new(
+                ErrorKind::InvalidRequest,
+                "request body must be a JSON object",
+            ));
+        }
+    };
+    v["model"] = json!(model);
+    v["stream"] = json!(stream);
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Ok(Request::from_parts(parts, Body::from(v.to_string())))
+}
+
+/// Bedrock's Converse surface (`/bedrock/model/{modelId}/converse` and
+/// `/converse-stream`), for AWS SDK clients given `endpoint_url =
+/// http://host:8080/bedrock`. The model id is the path up to the operation
+/// (the SDKs leave `/` in it unencoded, so `provider/model` works). Clients
+/// authenticate with a virtual key as a Bedrock API key (`Authorization:
+/// Bearer`, which the SDKs send when `AWS_BEARER_TOKEN_BEDROCK` is set); a
+/// SigV4 signature cannot be checked against a key stored hashed, so a
+/// signed request counts as one without a key.
+async fn converse(
+    State(gw): State<Arc<Gateway>>,
+    Path(call): Path<String>,
+    req: Request,
+) -> Response<Body> {
+    let fail = |e: ProxyError| e.into_response_for(Format::Bedrock);
+    let stream = match call.rsplit_once('/') {
+        Some((_, "converse")) => false,
+        Some((_, "converse-stream")) => true,
+        _ => {
+            return fail(ProxyError::new(
+                ErrorKind::ModelNotFound,
+                format!("'{call}' is not model/{{modelId}}/converse or converse-stream"),
+            ));
+        }
+    };
+    let model = call.rsplit_once('/').map_or("", |(m, _)| m);
+    let (parts, body) = req.into_parts();
+    match with_path_fields(&gw, parts, body, model, stream).await {
+        Ok(req) => handle_in(gw, Endpoint::ChatCompletions, Format::Bedrock, req).await,
+        Err(e) => fail(e),
+    }
 }
 
 /// Responses served by this node, kept so a later request may continue one

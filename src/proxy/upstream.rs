@@ -13,6 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
+use crate::providers::aws::{Auth, sigv4};
 use crate::providers::openai;
 use crate::routing::Target;
 
@@ -158,6 +159,66 @@ impl Failure {
     }
 }
 
+/// Signs `req` for Bedrock (SigV4, service `bedrock`), as it will be sent:
+/// its host, path, `content-type`, the time and the session token.
+fn sign(
+    req: &mut Request<Full<Bytes>>,
+    credentials: &sigv4::Credentials,
+    region: &str,
+    payload_hash: &str,
+) -> Result<(), Failure> {
+    let host = req
+        .uri()
+        .authority()
+        .map(|a| a.as_str().to_string())
+        .ok_or_else(|| Failure::Connect("the Bedrock URL has no host".into()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let date = sigv4::amz_date(now);
+    let path = req.uri().path().to_string();
+    let h = req.headers_mut();
+    let bad = |e: http::header::InvalidHeaderValue| Failure::Connect(format!("cannot sign: {e}"));
+    h.insert(header::HOST, HeaderValue::from_str(&host).map_err(bad)?);
+    h.insert("x-amz-date", HeaderValue::from_str(&date).map_err(bad)?);
+    if let Some(t) = &credentials.session_token {
+        let mut v = HeaderValue::from_str(t.expose()).map_err(bad)?;
+        v.set_sensitive(true);
+        h.insert("x-amz-security-token", v);
+    }
+    let content_type = h
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let token = credentials.session_token.as_ref().map(|t| t.expose());
+    let mut signed: Vec<(&str, &str)> = vec![
+        ("host", &host),
+        ("x-amz-date", &date),
+        ("content-type", &content_type),
+    ];
+    if let Some(t) = token {
+        signed.push(("x-amz-security-token", t));
+    }
+    let authorization = sigv4::authorization(
+        &sigv4::Signable {
+            method: "POST",
+            path: &path,
+            query: &[],
+            headers: &signed,
+            payload_hash,
+        },
+        credentials,
+        region,
+        "bedrock",
+        &date,
+    );
+    let mut v = HeaderValue::from_str(&authorization).map_err(bad)?;
+    v.set_sensitive(true);
+    req.headers_mut().insert(header::AUTHORIZATION, v);
+    Ok(())
+}
+
 /// One attempt's request, as the provider's wire format has it.
 pub struct Outgoing<'a> {
     pub path: &'a str,
@@ -185,7 +246,16 @@ pub async fn send(
         trace,
     } = out;
     let p = &target.provider;
-    let mut req = Request::post(p.url(path, &target.model))
+    let aws = key.and_then(|k| p.keys[k].aws.as_ref());
+    let url = match aws {
+        Some(a) => format!("{}{path}", a.base_url),
+        None => p.url(path, &target.model),
+    };
+    let signed = aws.and_then(|a| match &a.auth {
+        Auth::Keys(c) => Some((c, a.region.as_str(), sigv4::sha256_hex(&body))),
+        Auth::Bearer(_) => None,
+    });
+    let mut req = Request::post(url)
         .body(Full::new(body))
         .map_err(|e| Failure::Connect(format!("invalid upstream URL: {e}")))?;
     let h = req.headers_mut();
@@ -195,17 +265,21 @@ pub async fn send(
     );
     h.insert(
         header::ACCEPT,
-        HeaderValue::from_static(if stream {
-            "text/event-stream"
-        } else {
-            "application/json"
+        HeaderValue::from_static(match (stream, p.wire) {
+            (true, crate::providers::presets::Format::Bedrock) => {
+                "application/vnd.amazon.eventstream"
+            }
+            (true, _) => "text/event-stream",
+            (false, _) => "application/json",
         }),
     );
     h.insert(
         header::USER_AGENT,
         HeaderValue::from_static(concat!("tollgate/", env!("CARGO_PKG_VERSION"))),
     );
-    if let Some(k) = key {
+    if let Some(k) = key
+        && signed.is_none()
+    {
         h.insert(p.auth_header(), p.keys[k].header.clone());
     }
     // The client's own format headers first: the provider's config wins.
@@ -215,6 +289,9 @@ pub async fn send(
     // The attempt's span (or, with tracing off, the client's own context).
     if let Some(t) = trace {
         h.insert("traceparent", t.header());
+    }
+    if let Some((credentials, region, payload_hash)) = signed {
+        sign(&mut req, credentials, region, &payload_hash)?;
     }
     let timeout = p.upstream.first_byte_timeout;
     let resp = match tokio::time::timeout(timeout, client.request(req)).await {

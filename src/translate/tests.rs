@@ -378,14 +378,19 @@ mod properties {
     use super::*;
 
     fn every_transcoder() -> Vec<Transcoder> {
-        let mut all: Vec<Transcoder> = [Format::Anthropic, Format::Gemini]
+        let mut all: Vec<Transcoder> = [Format::Anthropic, Format::Gemini, Format::Bedrock]
             .into_iter()
             .filter_map(decoder)
             .collect();
         all.extend(
-            [Format::Anthropic, Format::Gemini, Format::Responses]
-                .into_iter()
-                .filter_map(|f| enc(f, "m")),
+            [
+                Format::Anthropic,
+                Format::Gemini,
+                Format::Bedrock,
+                Format::Responses,
+            ]
+            .into_iter()
+            .filter_map(|f| enc(f, "m")),
         );
         all
     }
