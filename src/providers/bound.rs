@@ -320,13 +320,7 @@ fn anthropic(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unpr
         }
     }
     // Thinking's budget must be below max_tokens, so the cap covers it.
-    let (each, changed) = match uint(v, "max_tokens") {
-        Some(n) => (n, false),
-        None => {
-            v.insert("max_tokens".into(), Value::from(cap));
-            (cap, true)
-        }
-    };
+    let (each, changed) = capped(v, "max_tokens", cap);
     Ok((
         Bound {
             prompt_tokens: prompt,
@@ -370,21 +364,10 @@ fn gemini(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unprice
             prompt += text_bound(x, field)?;
         }
     }
-    let config = v
-        .entry("generationConfig")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Some(config) = config.as_object_mut() else {
-        return Err(unpriceable("generationConfig", "it must be an object"));
-    };
+    let config = section(v, "generationConfig")?;
     let candidates = count(config, "candidateCount")?;
     // Gemini's thinking tokens count inside maxOutputTokens.
-    let (each, changed) = match uint(config, "maxOutputTokens") {
-        Some(n) => (n, false),
-        None => {
-            config.insert("maxOutputTokens".into(), Value::from(cap));
-            (cap, true)
-        }
-    };
+    let (each, changed) = capped(config, "maxOutputTokens", cap);
     Ok((
         Bound {
             prompt_tokens: prompt,
@@ -393,6 +376,29 @@ fn gemini(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unprice
         },
         changed,
     ))
+}
+
+/// The object `name` of `v`, made when absent.
+fn section<'a>(
+    v: &'a mut Map<String, Value>,
+    name: &str,
+) -> Result<&'a mut Map<String, Value>, Unpriceable> {
+    v.entry(name)
+        .or_insert_with(|| Value::Object(Map::new()))
+        .as_object_mut()
+        .ok_or_else(|| unpriceable(name, "it must be an object"))
+}
+
+/// The output cap `field` of `o` names, or `cap` written there: (the cap in
+/// force, whether it was written).
+fn capped(o: &mut Map<String, Value>, field: &str, cap: u64) -> (u64, bool) {
+    match uint(o, field) {
+        Some(n) => (n, false),
+        None => {
+            o.insert(field.into(), Value::from(cap));
+            (cap, true)
+        }
+    }
 }
 
 fn bedrock(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unpriceable> {
@@ -419,20 +425,8 @@ fn bedrock(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unpric
             prompt += text_bound(x, field)?;
         }
     }
-    let config = v
-        .entry("inferenceConfig")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Some(config) = config.as_object_mut() else {
-        return Err(unpriceable("inferenceConfig", "it must be an object"));
-    };
     // Claude's thinking budget must be below maxTokens, so the cap covers it.
-    let (each, changed) = match uint(config, "maxTokens") {
-        Some(n) => (n, false),
-        None => {
-            config.insert("maxTokens".into(), Value::from(cap));
-            (cap, true)
-        }
-    };
+    let (each, changed) = capped(section(v, "inferenceConfig")?, "maxTokens", cap);
     Ok((
         Bound {
             prompt_tokens: prompt,
