@@ -682,9 +682,15 @@ pub struct ProviderConfig {
     pub max_retries: Option<u32>,
     /// Bedrock: the AWS region of keys that name none (default: `AWS_REGION`,
     /// then `AWS_DEFAULT_REGION`, then `us-east-1`); `{region}` in the base
-    /// URL is replaced by each key's.
+    /// URL is replaced by each key's. Vertex: the location (default
+    /// `us-central1`; `global` for the global endpoint), `{location}` in
+    /// the base URL.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Vertex: the Google Cloud project of keys that name none (default: the
+    /// service account's, then `GOOGLE_CLOUD_PROJECT`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 /// One API key of a provider.
@@ -708,9 +714,14 @@ pub struct KeyConfig {
     /// Bedrock: the session token of temporary credentials.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_token: Option<Secret>,
-    /// Bedrock: this key's AWS region (default: the provider's).
+    /// Bedrock: this key's AWS region; Vertex: its location (default: the
+    /// provider's).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
+    /// Vertex: this key's project (default: the provider's). Its `secret`
+    /// is a service account key file's JSON, or an access token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
 }
 
 fn one() -> u32 {
@@ -1008,6 +1019,7 @@ impl ProviderConfig {
                 access_key_id: None,
                 session_token: None,
                 region: None,
+                project: None,
             });
         }
         keys.extend(self.keys.iter().cloned());
@@ -1032,11 +1044,10 @@ impl ProviderConfig {
             ));
         };
         let preset = kind.preset();
-        let base = self
-            .base_url
-            .as_deref()
-            .or(preset.base_url)
-            .map(|b| b.replace("{region}", "us-east-1"));
+        let base = self.base_url.as_deref().or(preset.base_url).map(|b| {
+            b.replace("{region}", "us-east-1")
+                .replace("{location}", "us-central1")
+        });
         match base.as_deref() {
             None => return Err(invalid(field("base_url"), "required for this kind")),
             Some(b) => {
@@ -1102,6 +1113,18 @@ impl ProviderConfig {
                     field(&f),
                     format!("{r:?} is not an AWS region (like us-east-1)"),
                 ));
+            }
+        }
+        if kind == ProviderKind::Vertex {
+            for (i, k) in keys.iter().enumerate() {
+                if k.secret.expose().trim_start().starts_with('{') {
+                    let sa = crate::providers::vertex::ServiceAccount::parse(k.secret.expose())
+                        .and_then(|sa| {
+                            crate::providers::vertex::assertion(&sa, "check", 0).map(|_| sa)
+                        })
+                        .map_err(|e| invalid(field(&format!("keys[{i}].secret")), e.to_string()))?;
+                    let _ = sa;
+                }
             }
         }
         if kind == ProviderKind::Azure && self.api_version.is_none() {

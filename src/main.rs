@@ -68,6 +68,9 @@ enum Command {
         /// Status of injected failures.
         #[arg(long, default_value_t = 500)]
         error_status: u16,
+        /// Lifetime of the access tokens the Vertex token endpoint issues, in seconds.
+        #[arg(long, default_value_t = 3600)]
+        token_ttl: u64,
     },
     /// Run the sample MCP server (echo, add, files, N synthetic tools), a fixture
     /// for tests and demos.
@@ -219,6 +222,7 @@ fn main() -> anyhow::Result<()> {
             words,
             error_rate,
             error_status,
+            token_ttl,
         } => {
             anyhow::ensure!(
                 (0.0..=1.0).contains(&error_rate),
@@ -231,6 +235,7 @@ fn main() -> anyhow::Result<()> {
                 words,
                 error_rate,
                 error_status,
+                token_ttl: Duration::from_secs(token_ttl),
             };
             runtime.block_on(mock::serve(listen, opts))?;
         }

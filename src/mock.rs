@@ -58,6 +58,7 @@ use serde_json::{Value, json};
 mod anthropic;
 mod bedrock;
 mod gemini;
+mod vertex;
 
 /// Server-wide defaults; headers override them per request.
 #[derive(Debug, Clone)]
@@ -68,6 +69,8 @@ pub struct MockOptions {
     pub words: usize,
     pub error_rate: f64,
     pub error_status: u16,
+    /// Lifetime of the Vertex token endpoint's access tokens.
+    pub token_ttl: Duration,
 }
 
 impl Default for MockOptions {
@@ -79,6 +82,7 @@ impl Default for MockOptions {
             words: 12,
             error_rate: 0.0,
             error_status: 500,
+            token_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -104,6 +108,9 @@ struct Mock {
     faults: Arc<Mutex<HashMap<String, Fault>>>,
     /// Prompt prefixes written to the Anthropic endpoint's prompt cache.
     prompt_cache: Arc<Mutex<std::collections::HashSet<u64>>>,
+    /// Access tokens the Vertex token endpoint issued, and when each
+    /// expires (Unix seconds).
+    tokens: Arc<Mutex<HashMap<String, u64>>>,
 }
 
 impl Mock {
@@ -144,6 +151,7 @@ pub fn router(opts: MockOptions) -> Router {
         injected: Arc::default(),
         faults: Arc::default(),
         prompt_cache: Arc::default(),
+        tokens: Arc::default(),
     };
     Router::new()
         .route("/v1/chat/completions", post(chat))
@@ -153,6 +161,11 @@ pub fn router(opts: MockOptions) -> Router {
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1beta/models/{*call}", post(gemini::generate))
         .route("/model/{model}/{op}", post(bedrock::converse))
+        .route("/token", post(vertex::token))
+        .route(
+            "/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{*call}",
+            post(vertex::predict),
+        )
         .route("/mock/stats", get(stats))
         .route("/mock/last", get(last))
         .route(

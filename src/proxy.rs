@@ -810,7 +810,13 @@ impl<'a> Planned<'a> {
         // Ask for usage on streams when the upstream supports it, so every
         // stream is accounted; the extra chunk is stripped if the client did not ask.
         let ask_usage = view.stream && p.stream_usage && !view.include_usage;
-        let (path, body, forwarded) = translated.request_for(endpoint, obj, target, ask_usage);
+        let (path, mut body, forwarded) = translated.request_for(endpoint, obj, target, ask_usage);
+        if p.kind == ProviderKind::Vertex
+            && target.wire == Format::Anthropic
+            && let Some(b) = crate::providers::vertex::anthropic_body(&body)
+        {
+            body = b;
+        }
         Planned {
             path,
             body,
@@ -907,7 +913,7 @@ fn worst_cost(
             ProviderKind::OpenAi | ProviderKind::Azure => bound::CapField::MaxCompletionTokens,
             _ => bound::CapField::MaxTokens,
         };
-        let b = bound::enforce(p.wire, kind, cap_field, &mut plan.body, cap)
+        let b = bound::enforce(t.wire, kind, cap_field, &mut plan.body, cap)
             .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.to_string()))?;
         let most = price
             .bound(&b)
@@ -1099,7 +1105,7 @@ async fn attempt_all(
             };
             let failure = match upstream::send(client, target, key, out).await {
                 Ok(resp) if view.stream => {
-                    let resp = native::upstream_stream(resp, p.wire);
+                    let resp = native::upstream_stream(resp, target.wire);
                     // Upstreams that never report usage on streams are counted instead.
                     let count_from =
                         (!p.stream_usage).then(|| tokens::count(&openai::prompt_text(obj)));
@@ -1122,7 +1128,7 @@ async fn attempt_all(
                     let status = resp.status();
                     let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
                     match upstream::read_body(resp.into_body(), p.upstream.idle_timeout).await {
-                        Ok(bytes) => match translate::upstream_response(p.wire, &bytes) {
+                        Ok(bytes) => match translate::upstream_response(target.wire, &bytes) {
                             Some(bytes) => {
                                 healthy(&route);
                                 let ctx = fin.ctx();
@@ -1137,7 +1143,7 @@ async fn attempt_all(
                             }
                             None => Failure::Network(format!(
                                 "the answer is not a {} response",
-                                p.wire.label()
+                                target.wire.label()
                             )),
                         },
                         Err(f) => f,
@@ -1194,7 +1200,7 @@ async fn attempt_all(
                         unreachable!("only statuses give up")
                     };
                     fin.ctx().error = Some(failure.describe(&p.name));
-                    if p.wire != Format::OpenAi {
+                    if target.wire != Format::OpenAi {
                         // The pipeline speaks OpenAI: an upstream's own error shape is rewritten.
                         let message = openai::error_message(body)
                             .map(|m| openai::redact(&m))

@@ -53,6 +53,8 @@ pub struct ProviderKey {
     cool_until_ms: AtomicU64,
     /// Bedrock: how requests with this key are signed, and where they go.
     pub aws: Option<AwsKey>,
+    /// Vertex: the key's project, location and token.
+    pub vertex: Option<crate::providers::vertex::Key>,
 }
 
 /// A Bedrock key: its credentials (or API key) and region.
@@ -69,6 +71,9 @@ pub struct AwsKey {
 pub struct Target {
     pub provider: Arc<Provider>,
     pub model: String,
+    /// The API this model is reached through (a Vertex provider serves
+    /// Gemini models natively and Claude models in Anthropic's format).
+    pub wire: Format,
     /// The model as metrics and route health name it (see [`ModelLabels`]).
     pub label: Arc<str>,
 }
@@ -245,6 +250,7 @@ impl Catalog {
         }
         Ok(Target {
             provider: p.clone(),
+            wire: p.wire_for(model),
             model: model.to_string(),
             label: self.labels.label(p, model),
         })
@@ -363,6 +369,14 @@ impl Provider {
         }
     }
 
+    /// The API `model` is reached through here.
+    pub fn wire_for(&self, model: &str) -> Format {
+        if self.kind == ProviderKind::Vertex && model.starts_with("claude") {
+            return Format::Anthropic;
+        }
+        self.wire
+    }
+
     /// Whether `model` here takes OpenAI's `reasoning_effort`.
     pub fn takes_reasoning_effort(&self, model: &str) -> bool {
         self.reasoning_models.iter().any(|p| p.matches(model))
@@ -370,7 +384,9 @@ impl Provider {
 
     pub fn auth_header(&self) -> HeaderName {
         match self.auth {
-            AuthStyle::Bearer | AuthStyle::AwsSigV4 => http::header::AUTHORIZATION,
+            AuthStyle::Bearer | AuthStyle::AwsSigV4 | AuthStyle::GoogleOAuth => {
+                http::header::AUTHORIZATION
+            }
             AuthStyle::ApiKeyHeader => HeaderName::from_static("api-key"),
             AuthStyle::XApiKey => HeaderName::from_static("x-api-key"),
             AuthStyle::GoogApiKey => HeaderName::from_static("x-goog-api-key"),
@@ -404,6 +420,54 @@ fn aws_key(p: &ProviderConfig, base_url: &str, k: &crate::config::KeyConfig) -> 
     }
 }
 
+/// A Vertex key as configured; `None` (logged) when it cannot be used.
+fn vertex_key(
+    provider: &str,
+    p: &ProviderConfig,
+    base_url: &str,
+    k: &crate::config::KeyConfig,
+) -> Option<crate::providers::vertex::Key> {
+    let location = k
+        .region
+        .clone()
+        .or_else(|| p.region.clone())
+        .unwrap_or_else(|| "us-central1".into());
+    let project = k
+        .project
+        .clone()
+        .or_else(|| p.project.clone())
+        .or_else(|| env_nonempty("GOOGLE_CLOUD_PROJECT"));
+    crate::providers::vertex::Key::new(&k.secret, project, &location, base_url)
+        .inspect_err(|e| {
+            tracing::error!(provider, key = ?k.name, error = %e, "Vertex key cannot be used");
+        })
+        .ok()
+}
+
+/// A Vertex provider without keys uses the service account file
+/// `GOOGLE_APPLICATION_CREDENTIALS` names, as Google's SDKs do.
+fn google_environment_key(provider: &str) -> Option<crate::config::KeyConfig> {
+    let path = env_nonempty("GOOGLE_APPLICATION_CREDENTIALS")?;
+    let text = std::fs::metadata(&path)
+        .ok()
+        .filter(|m| m.len() <= crate::providers::vertex::MAX_JSON as u64)
+        .and_then(|_| std::fs::read_to_string(&path).ok());
+    let Some(text) = text else {
+        tracing::error!(provider, %path, "GOOGLE_APPLICATION_CREDENTIALS cannot be read (or is over 64 KiB)");
+        return None;
+    };
+    Some(crate::config::KeyConfig {
+        name: Some("adc".into()),
+        secret: crate::config::Secret::new(text),
+        weight: 1,
+        models: Vec::new(),
+        access_key_id: None,
+        session_token: None,
+        region: None,
+        project: None,
+    })
+}
+
 fn env_nonempty(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.trim().is_empty())
 }
@@ -421,6 +485,7 @@ fn aws_environment_key(provider: &str) -> Option<crate::config::KeyConfig> {
             access_key_id: Some(c.access_key_id),
             session_token: c.session_token,
             region: None,
+            project: None,
         }),
         Ok(Auth::Bearer(token)) => Some(crate::config::KeyConfig {
             name: Some("aws".into()),
@@ -430,6 +495,7 @@ fn aws_environment_key(provider: &str) -> Option<crate::config::KeyConfig> {
             access_key_id: None,
             session_token: None,
             region: None,
+            project: None,
         }),
         Err(e) => {
             tracing::error!(provider, error = %e, "Bedrock provider has no credentials; its requests will be refused");
@@ -458,13 +524,21 @@ fn build_provider(
     if preset.auth == AuthStyle::AwsSigV4 && configured.is_empty() {
         configured.extend(aws_environment_key(name));
     }
+    if preset.auth == AuthStyle::GoogleOAuth && configured.is_empty() {
+        configured.extend(google_environment_key(name));
+    }
     let keys = configured
         .into_iter()
         .enumerate()
         .map(|(i, k)| {
             let aws = (preset.auth == AuthStyle::AwsSigV4).then(|| aws_key(p, &base_url, &k));
+            let vertex = (preset.auth == AuthStyle::GoogleOAuth)
+                .then(|| vertex_key(name, p, &base_url, &k))
+                .flatten();
             let raw = match preset.auth {
-                AuthStyle::Bearer | AuthStyle::AwsSigV4 => format!("Bearer {}", k.secret.expose()),
+                AuthStyle::Bearer | AuthStyle::AwsSigV4 | AuthStyle::GoogleOAuth => {
+                    format!("Bearer {}", k.secret.expose())
+                }
                 AuthStyle::ApiKeyHeader | AuthStyle::XApiKey | AuthStyle::GoogApiKey => {
                     k.secret.expose().to_string()
                 }
@@ -485,6 +559,7 @@ fn build_provider(
                 models: k.models.into_iter().map(Pattern::new).collect(),
                 cool_until_ms: AtomicU64::new(0),
                 aws,
+                vertex,
             }
         })
         .collect();

@@ -28,6 +28,7 @@ fn config(mock: &Proc) -> String {
          [providers.ant]\nkind = \"anthropic\"\nbase_url = \"http://{a}/v1\"\napi_key = \"mock-key\"\n{greedy}\n\
          [providers.gem]\nkind = \"gemini\"\nbase_url = \"http://{a}/v1beta\"\napi_key = \"mock-key\"\n{greedy}\n\
          [providers.bed]\nkind = \"bedrock\"\nbase_url = \"http://{a}\"\napi_key = \"a-bedrock-api-key\"\n{greedy}\n\
+         [providers.vx]\nkind = \"vertex\"\nbase_url = \"http://{a}\"\nproject = \"p\"\napi_key = \"ya29.t\"\n{greedy}\n\
          [providers.local]\nkind = \"vllm\"\nbase_url = \"http://{a}/v1\"\nmodels = [\"unpriced-model\"]\n",
         a = mock.addr
     )
@@ -120,6 +121,8 @@ async fn requests_without_an_output_cap_cannot_overspend_on_any_surface_or_upstr
             "ant/claude-mock",
             "gem/gemini-mock",
             "bed/bedrock-mock",
+            "vx/gemini-mock",
+            "vx/claude-mock",
         ] {
             // 100 output tokens per request (the key's default cap, or the
             // Anthropic client's own): 500 µ$ is room for exactly five.

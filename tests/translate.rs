@@ -23,13 +23,17 @@ enum Upstream {
     Anthropic,
     Gemini,
     Bedrock,
+    VertexGemini,
+    VertexClaude,
 }
 
-const UPSTREAMS: [Upstream; 4] = [
+const UPSTREAMS: [Upstream; 6] = [
     Upstream::OpenAi,
     Upstream::Anthropic,
     Upstream::Gemini,
     Upstream::Bedrock,
+    Upstream::VertexGemini,
+    Upstream::VertexClaude,
 ];
 const INBOUNDS: [Inbound; 4] = [
     Inbound::OpenAi,
@@ -45,7 +49,9 @@ fn config(mock: &Proc, extra: &str) -> String {
          [providers.ant]\nkind = \"anthropic\"\nbase_url = \"http://{a}/v1\"\napi_key = \"mock-key\"\n{extra}\n\
          [providers.gem]\nkind = \"gemini\"\nbase_url = \"http://{a}/v1beta\"\napi_key = \"mock-key\"\n{extra}\n\
          [providers.bed]\nkind = \"bedrock\"\nbase_url = \"http://{a}\"\nregion = \"us-west-2\"\n\
-         keys = [{{ name = \"signed\", access_key_id = \"AKIDMOCK\", secret = \"AKIDMOCK-secret\" }}]\n{extra}\n",
+         keys = [{{ name = \"signed\", access_key_id = \"AKIDMOCK\", secret = \"AKIDMOCK-secret\" }}]\n{extra}\n\
+         [providers.vx]\nkind = \"vertex\"\nbase_url = \"http://{a}\"\nproject = \"proj-1\"\n\
+         api_key = \"ya29.matrix-token\"\n{extra}\n",
         a = mock.addr
     )
 }
@@ -57,6 +63,9 @@ fn model(up: Upstream) -> &'static str {
         Upstream::Gemini => "gem/gemini-mock",
         // A cross-region inference profile: `:` in the path, signed.
         Upstream::Bedrock => "bed/us.anthropic.claude-haiku-4-5-20251001-v1:0",
+        Upstream::VertexGemini => "vx/gemini-2.5-flash",
+        // Claude on Vertex: Anthropic's format, by rawPredict.
+        Upstream::VertexClaude => "vx/claude-sonnet-4-5@20250929",
     }
 }
 
@@ -520,6 +529,8 @@ async fn every_inbound_format_reaches_every_upstream_format() {
     // each signature): 4 inbound formats, 2 modes, 3 requests each.
     let stats = get_json(&mock.url("/mock/stats")).await;
     assert_eq!(stats["by_key"]["AKIDMOCK"], 24, "{stats}");
+    // Vertex, both families, with its token.
+    assert_eq!(stats["by_key"]["ya29.matrix-token"], 48, "{stats}");
     // Every request was logged under its inbound endpoint with its usage.
     let page = logs_until(&gw, "?limit=100", None, |p| {
         p["data"].as_array().is_some_and(|d| d.len() >= 96)
@@ -579,9 +590,15 @@ async fn thinking_crosses_from_anthropic_and_gemini_upstreams() {
     let mock = start_mock(&[]).await;
     let gw = Gateway::start(&config(&mock, "")).await;
     for inbound in INBOUNDS {
-        for (up, stream) in [Upstream::Anthropic, Upstream::Gemini, Upstream::Bedrock]
-            .into_iter()
-            .flat_map(|u| [(u, false), (u, true)])
+        for (up, stream) in [
+            Upstream::Anthropic,
+            Upstream::Gemini,
+            Upstream::Bedrock,
+            Upstream::VertexGemini,
+            Upstream::VertexClaude,
+        ]
+        .into_iter()
+        .flat_map(|u| [(u, false), (u, true)])
         {
             let (path, mut body) = request(inbound, model(up), stream, false);
             match inbound {
@@ -722,7 +739,7 @@ async fn models_and_token_counting() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["oai/m-1", "ant/m-1", "gem/m-1", "bed/m-1"]);
+    assert_eq!(ids, ["oai/m-1", "ant/m-1", "gem/m-1", "bed/m-1", "vx/m-1"]);
     assert_eq!(v["data"][0]["type"], "model");
     let v = get_json(&gw.url("/genai/v1beta/models")).await;
     let names: Vec<&str> = v["models"]
@@ -737,7 +754,8 @@ async fn models_and_token_counting() {
             "models/oai/m-1",
             "models/ant/m-1",
             "models/gem/m-1",
-            "models/bed/m-1"
+            "models/bed/m-1",
+            "models/vx/m-1"
         ]
     );
     let count =

@@ -37,8 +37,10 @@ OUTPUT = REPO_ROOT / "src" / "governance" / "prices.json"
 GENERATED_BY = "scripts/prices/generate.py"
 
 # LiteLLM `litellm_provider` -> our provider kind. Anything else is dropped
-# (notably vertex_ai*, azure_ai, bedrock's region-pinned entries).
+# (notably azure_ai, bedrock's region-pinned entries, vertex_ai's other families).
 PROVIDERS = {
+    "vertex_ai-language-models": "vertex",
+    "vertex_ai-anthropic_models": "vertex",
     "bedrock": "bedrock",
     "bedrock_converse": "bedrock",
     "openai": "openai",
@@ -177,8 +179,10 @@ def fetch_wheel_json(version: str) -> bytes:
 
 
 def model_id(key: str, provider: str) -> str:
-    prefix = provider + "/"
-    return key[len(prefix):] if key.startswith(prefix) else key
+    for prefix in (provider + "/", "vertex_ai/"):
+        if key.startswith(prefix):
+            return key[len(prefix):]
+    return key
 
 
 def tiers(entry: dict) -> list[dict]:

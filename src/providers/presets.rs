@@ -48,6 +48,10 @@ pub enum AuthStyle {
     GoogApiKey,
     /// AWS Signature Version 4 (Bedrock), or a Bedrock API key as `Bearer`.
     AwsSigV4,
+    /// A Google OAuth access token as `Bearer` (Vertex AI): given, or
+    /// exchanged for a service account's signed JWT and kept until it nears
+    /// expiry.
+    GoogleOAuth,
 }
 
 /// URL layout of the upstream API.
@@ -102,6 +106,7 @@ kinds! {
     Anthropic = "anthropic",
     Gemini = "gemini",
     Bedrock = "bedrock",
+    Vertex = "vertex",
     Groq = "groq",
     Mistral = "mistral",
     Cerebras = "cerebras",
@@ -257,6 +262,26 @@ static BEDROCK: Preset = Preset {
         "us.amazon.nova-micro-v1:0",
     ],
     wire: Format::Bedrock,
+    reasoning_models: &[],
+};
+static VERTEX: Preset = Preset {
+    // `{base_url}/v1/projects/{project}/locations/{location}/publishers/
+    // google/models/{model}:generateContent` (Gemini, its own format) and
+    // `…/publishers/anthropic/models/{model}:rawPredict` (Claude, in
+    // Anthropic's). `{location}` is each key's; `global` drops it from the host.
+    name: "vertex",
+    base_url: Some("https://{location}-aiplatform.googleapis.com"),
+    auth: AuthStyle::GoogleOAuth,
+    urls: UrlStyle::Plain,
+    key_env: None,
+    needs_key: false,
+    stream_usage: true,
+    models: &[
+        "gemini-2.5-pro",
+        "gemini-2.5-flash",
+        "claude-sonnet-4-5@20250929",
+    ],
+    wire: Format::Gemini,
     reasoning_models: &[],
 };
 static GROQ: Preset = Preset {
@@ -453,6 +478,7 @@ impl ProviderKind {
             ProviderKind::Anthropic => &ANTHROPIC,
             ProviderKind::Gemini => &GEMINI,
             ProviderKind::Bedrock => &BEDROCK,
+            ProviderKind::Vertex => &VERTEX,
             ProviderKind::Groq => &GROQ,
             ProviderKind::Mistral => &MISTRAL,
             ProviderKind::Cerebras => &CEREBRAS,
@@ -525,6 +551,6 @@ mod tests {
             .iter()
             .filter(|k| !matches!(k, ProviderKind::Mock | ProviderKind::OpenAiCompatible))
             .count();
-        assert_eq!(named, 28);
+        assert_eq!(named, 29);
     }
 }

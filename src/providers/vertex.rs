@@ -168,6 +168,139 @@ impl TokenCache {
     }
 }
 
+/// A Vertex key as the request path uses it: where its requests go and the
+/// token they carry.
+#[derive(Debug)]
+pub struct Key {
+    pub project: String,
+    pub location: String,
+    /// The base URL with this key's location in it.
+    base_url: String,
+    auth: KeyAuth,
+}
+
+#[derive(Debug)]
+enum KeyAuth {
+    /// An access token given as it is (refreshed by whoever gave it).
+    Token(Secret),
+    /// A service account: its tokens are fetched, kept, and fetched again
+    /// before they expire, one fetch at a time.
+    Account {
+        account: Box<ServiceAccount>,
+        cache: tokio::sync::Mutex<TokenCache>,
+    },
+}
+
+impl Key {
+    /// A key from its secret (a service account file's JSON, or an access
+    /// token), for `project` (default: the service account's) at
+    /// `location`, under `base_url` (with `{location}` in it, dropped with
+    /// its `-` for `global`).
+    pub fn new(
+        secret: &Secret,
+        project: Option<String>,
+        location: &str,
+        base_url: &str,
+    ) -> Result<Key, VertexError> {
+        let (auth, account_project) = if secret.expose().trim_start().starts_with('{') {
+            let sa = ServiceAccount::parse(secret.expose())?;
+            let p = sa.project_id.clone();
+            let account = KeyAuth::Account {
+                account: Box::new(sa),
+                cache: tokio::sync::Mutex::new(TokenCache::default()),
+            };
+            (account, p)
+        } else {
+            (KeyAuth::Token(secret.clone()), None)
+        };
+        let project = project.or(account_project).ok_or_else(|| {
+            VertexError::Json("no project: set project on the provider or key".into())
+        })?;
+        let base_url = if location == "global" {
+            base_url
+                .replace("{location}-", "")
+                .replace("{location}", "global")
+        } else {
+            base_url.replace("{location}", location)
+        };
+        Ok(Key {
+            project,
+            location: location.to_string(),
+            base_url,
+            auth,
+        })
+    }
+
+    /// The URL of a request for `model`: Gemini models under Google's
+    /// publisher in their own format, Claude under Anthropic's.
+    pub fn url(&self, model: &str, anthropic: bool, stream: bool) -> String {
+        let (publisher, method) = match (anthropic, stream) {
+            (true, false) => ("anthropic", "rawPredict"),
+            (true, true) => ("anthropic", "streamRawPredict"),
+            (false, false) => ("google", "generateContent"),
+            (false, true) => ("google", "streamGenerateContent?alt=sse"),
+        };
+        format!(
+            "{}/v1/projects/{}/locations/{}/publishers/{publisher}/models/{}:{method}",
+            self.base_url,
+            crate::providers::openai::path_segment(&self.project),
+            crate::providers::openai::path_segment(&self.location),
+            crate::providers::openai::path_segment(model),
+        )
+    }
+
+    /// The bearer token for a request made now (`now` in Unix seconds):
+    /// the given one, or the service account's, fetched with `fetch(token
+    /// URL, form body)` when the kept one nears expiry. Requests wait for
+    /// the one fetch in progress rather than making their own.
+    pub async fn token<F, Fut>(&self, now: u64, fetch: F) -> Result<String, VertexError>
+    where
+        F: FnOnce(String, String) -> Fut,
+        Fut: std::future::Future<Output = Result<Vec<u8>, String>>,
+    {
+        let (account, cache) = match &self.auth {
+            KeyAuth::Token(t) => return Ok(t.expose().to_string()),
+            KeyAuth::Account { account, cache } => (account, cache),
+        };
+        let mut cache = cache.lock().await;
+        if let Some(t) = cache.fresh(now) {
+            return Ok(t.to_string());
+        }
+        let form = exchange_form(&assertion(account, SCOPE, now)?);
+        let body = fetch(account.token_uri().to_string(), form)
+            .await
+            .map_err(VertexError::Token)?;
+        let (token, expires_in) = parse_token(&body)?;
+        cache.store(token.clone(), expires_in, now);
+        Ok(token)
+    }
+
+    /// Whether this key's tokens are fetched (and so may be fetched again).
+    pub fn refreshes(&self) -> bool {
+        matches!(self.auth, KeyAuth::Account { .. })
+    }
+
+    /// The upstream refused the token: the next request fetches another.
+    pub async fn forget(&self) {
+        if let KeyAuth::Account { cache, .. } = &self.auth {
+            cache.lock().await.clear();
+        }
+    }
+}
+
+/// A Claude request body for Vertex: Anthropic's Messages, with the model in
+/// the URL instead and the API version Vertex names in the body.
+pub fn anthropic_body(body: &[u8]) -> Option<bytes::Bytes> {
+    let mut v: serde_json::Map<String, serde_json::Value> = serde_json::from_slice(body).ok()?;
+    v.remove("model");
+    v.entry("anthropic_version")
+        .or_insert_with(|| ANTHROPIC_VERSION.into());
+    Some(bytes::Bytes::from(serde_json::Value::Object(v).to_string()))
+}
+
+/// The `anthropic_version` Claude on Vertex takes.
+pub const ANTHROPIC_VERSION: &str = "vertex-2023-10-16";
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -255,5 +388,82 @@ mod tests {
         assert_eq!(c.fresh(5000), Some("t2"));
         c.clear();
         assert_eq!(c.fresh(5000), None);
+    }
+
+    #[test]
+    fn keys_know_their_urls_and_need_a_project() {
+        let token = Secret::new("ya29.given");
+        let base = "https://{location}-aiplatform.googleapis.com";
+        let k = Key::new(&token, Some("p-1".into()), "us-east5", base).unwrap();
+        assert_eq!(
+            k.url("gemini-2.5-flash", false, true),
+            "https://us-east5-aiplatform.googleapis.com/v1/projects/p-1/locations/us-east5/publishers/google/models/gemini-2.5-flash:streamGenerateContent?alt=sse"
+        );
+        assert_eq!(
+            k.url("claude-sonnet-4-5@20250929", true, false),
+            "https://us-east5-aiplatform.googleapis.com/v1/projects/p-1/locations/us-east5/publishers/anthropic/models/claude-sonnet-4-5%4020250929:rawPredict"
+        );
+        let g = Key::new(&token, Some("p-1".into()), "global", base).unwrap();
+        assert!(
+            g.url("m", true, true).starts_with(
+                "https://aiplatform.googleapis.com/v1/projects/p-1/locations/global/publishers/anthropic/models/m:streamRawPredict"
+            ),
+            "{}",
+            g.url("m", true, true)
+        );
+        assert!(!k.refreshes());
+        assert!(
+            Key::new(&token, None, "us-east5", base).is_err(),
+            "a token names no project"
+        );
+        // A service account names its own.
+        let sa = Secret::new(
+            serde_json::json!({"client_email": "a@b", "private_key": KEY, "project_id": "from-file"})
+                .to_string(),
+        );
+        let k = Key::new(&sa, None, "europe-west1", base).unwrap();
+        assert_eq!(k.project, "from-file");
+        assert!(k.refreshes());
+    }
+
+    #[tokio::test]
+    async fn tokens_are_fetched_once_and_again_when_forgotten_or_near_expiry() {
+        let sa = Secret::new(
+            serde_json::json!({"client_email": "a@b", "private_key": KEY, "project_id": "p",
+                "token_uri": "http://127.0.0.1:9/token"})
+            .to_string(),
+        );
+        let k = Key::new(&sa, None, "us-central1", "http://{location}").unwrap();
+        let fetches = std::sync::atomic::AtomicU32::new(0);
+        let fetch = |url: String, form: String| {
+            let n = fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            async move {
+                assert_eq!(url, "http://127.0.0.1:9/token");
+                assert!(form.contains("jwt-bearer&assertion="), "{form}");
+                Ok(format!(r#"{{"access_token":"t{n}","expires_in":3600}}"#).into_bytes())
+            }
+        };
+        assert_eq!(k.token(1000, fetch).await.unwrap(), "t1");
+        assert_eq!(k.token(2000, fetch).await.unwrap(), "t1", "kept");
+        assert_eq!(
+            k.token(1000 + 3600 - REFRESH_BEFORE_SECS, fetch)
+                .await
+                .unwrap(),
+            "t2"
+        );
+        k.forget().await;
+        assert_eq!(k.token(5000, fetch).await.unwrap(), "t3");
+        let refused = |_: String, _: String| async { Ok(br#"{"error":"invalid_grant"}"#.to_vec()) };
+        k.forget().await;
+        assert!(k.token(6000, refused).await.is_err());
+    }
+
+    #[test]
+    fn claude_bodies_name_the_vertex_version_not_the_model() {
+        let b = anthropic_body(br#"{"model":"claude-x","max_tokens":5,"messages":[]}"#).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&b).unwrap();
+        assert!(v.get("model").is_none());
+        assert_eq!(v["anthropic_version"], ANTHROPIC_VERSION);
+        assert_eq!(v["max_tokens"], 5);
     }
 }

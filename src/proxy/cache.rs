@@ -323,10 +323,7 @@ pub(super) async fn lookup(
     targets: &[Target],
 ) -> Option<Hit> {
     let cfg = &gw.config.cache;
-    let named: Vec<(String, Format)> = targets
-        .iter()
-        .map(|t| (target_name(t), t.provider.wire))
-        .collect();
+    let named: Vec<(String, Format)> = targets.iter().map(|t| (target_name(t), t.wire)).collect();
     let force = in_force(cfg, gw.embeddings.is_some(), &named[0].0, caller, asked);
     if !force.enabled && asked.mode.is_none() && !cfg.enabled {
         // Off everywhere and not asked about: no cache status at all.

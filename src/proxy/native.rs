@@ -244,7 +244,7 @@ impl Translated {
         endpoint: Endpoint,
         body: &[u8],
     ) -> Result<(), ProxyError> {
-        if self.canonical.is_some() || targets.iter().all(|t| t.provider.wire == Format::OpenAi) {
+        if self.canonical.is_some() || targets.iter().all(|t| t.wire == Format::OpenAi) {
             return Ok(());
         }
         if endpoint != Endpoint::ChatCompletions {
@@ -284,7 +284,7 @@ impl Translated {
         target: &Target,
         ask_usage: bool,
     ) -> (String, Bytes, &[(HeaderName, HeaderValue)]) {
-        let wire = target.provider.wire;
+        let wire = target.wire;
         if let (Some(n), Some(c)) = (&self.native, &self.canonical)
             && n.format == wire
             && let Some(body) = translate::passthrough_body(wire, &n.body, &target.model)

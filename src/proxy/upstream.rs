@@ -15,6 +15,7 @@ use hyper_util::rt::TokioExecutor;
 
 use crate::providers::aws::{Auth, sigv4};
 use crate::providers::openai;
+use crate::providers::presets::Format;
 use crate::routing::Target;
 
 pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -159,6 +160,38 @@ impl Failure {
     }
 }
 
+/// The access token of a Vertex key, exchanged at the token endpoint with
+/// the provider's client when the kept one nears expiry.
+async fn vertex_token(
+    client: &HttpClient,
+    key: &crate::providers::vertex::Key,
+    timeout: Duration,
+) -> Result<String, Failure> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let fetch = |url: String, form: String| async move {
+        let req = Request::post(url)
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Full::new(Bytes::from(form)))
+            .map_err(|e| e.to_string())?;
+        let resp = tokio::time::timeout(timeout, client.request(req))
+            .await
+            .map_err(|_| format!("no answer within {timeout:?}"))?
+            .map_err(|e| error_chain(&e))?;
+        let body =
+            http_body_util::Limited::new(resp.into_body(), crate::providers::vertex::MAX_JSON)
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+        Ok(body.to_vec())
+    };
+    key.token(now, fetch)
+        .await
+        .map_err(|e| Failure::Network(format!("Vertex access token: {e}")))
+}
+
 /// Signs `req` for Bedrock (SigV4, service `bedrock`), as it will be sent:
 /// its host, path, `content-type`, the time and the session token.
 fn sign(
@@ -231,8 +264,36 @@ pub struct Outgoing<'a> {
 }
 
 /// Sends one attempt and waits for response headers. Non-success statuses are
-/// read whole and returned as [`Failure::Status`].
+/// read whole and returned as [`Failure::Status`]. A Vertex service
+/// account's token refused with 401 (expired early, revoked) is forgotten
+/// and the request sent once more with a new one.
 pub async fn send(
+    client: &HttpClient,
+    target: &Target,
+    key: Option<usize>,
+    out: Outgoing<'_>,
+) -> Result<Response<Incoming>, Failure> {
+    let again = Outgoing {
+        body: out.body.clone(),
+        ..out
+    };
+    match send_once(client, target, key, out).await {
+        Err(Failure::Status { status, .. })
+            if status == StatusCode::UNAUTHORIZED
+                && key.is_some_and(|k| {
+                    target.provider.keys[k]
+                        .vertex
+                        .as_ref()
+                        .is_some_and(|v| v.refreshes())
+                }) =>
+        {
+            send_once(client, target, key, again).await
+        }
+        other => other,
+    }
+}
+
+async fn send_once(
     client: &HttpClient,
     target: &Target,
     key: Option<usize>,
@@ -247,9 +308,15 @@ pub async fn send(
     } = out;
     let p = &target.provider;
     let aws = key.and_then(|k| p.keys[k].aws.as_ref());
-    let url = match aws {
-        Some(a) => format!("{}{path}", a.base_url),
-        None => p.url(path, &target.model),
+    let vertex = key.and_then(|k| p.keys[k].vertex.as_ref());
+    let url = match (aws, vertex) {
+        (Some(a), _) => format!("{}{path}", a.base_url),
+        (_, Some(v)) => v.url(&target.model, target.wire == Format::Anthropic, stream),
+        _ => p.url(path, &target.model),
+    };
+    let google_token = match vertex {
+        Some(v) => Some(vertex_token(client, v, p.upstream.first_byte_timeout).await?),
+        None => None,
     };
     let signed = aws.and_then(|a| match &a.auth {
         Auth::Keys(c) => Some((c, a.region.as_str(), sigv4::sha256_hex(&body))),
@@ -265,10 +332,8 @@ pub async fn send(
     );
     h.insert(
         header::ACCEPT,
-        HeaderValue::from_static(match (stream, p.wire) {
-            (true, crate::providers::presets::Format::Bedrock) => {
-                "application/vnd.amazon.eventstream"
-            }
+        HeaderValue::from_static(match (stream, target.wire) {
+            (true, Format::Bedrock) => "application/vnd.amazon.eventstream",
             (true, _) => "text/event-stream",
             (false, _) => "application/json",
         }),
@@ -277,7 +342,13 @@ pub async fn send(
         header::USER_AGENT,
         HeaderValue::from_static(concat!("tollgate/", env!("CARGO_PKG_VERSION"))),
     );
-    if let Some(k) = key
+    if let Some(token) = &google_token {
+        let mut v = HeaderValue::from_str(&format!("Bearer {token}")).map_err(|e| {
+            Failure::Connect(format!("the Vertex token is not a header value: {e}"))
+        })?;
+        v.set_sensitive(true);
+        h.insert(header::AUTHORIZATION, v);
+    } else if let Some(k) = key
         && signed.is_none()
     {
         h.insert(p.auth_header(), p.keys[k].header.clone());
@@ -304,6 +375,11 @@ pub async fn send(
         return Ok(resp);
     }
     let status = resp.status();
+    if status == StatusCode::UNAUTHORIZED
+        && let Some(v) = vertex
+    {
+        v.forget().await;
+    }
     let retry_after = retry_after(resp.headers());
     let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
     let body = read_body(resp.into_body(), p.upstream.idle_timeout)
