@@ -728,6 +728,22 @@ fn one() -> u32 {
     1
 }
 
+impl KeyConfig {
+    /// A key named `name` with `secret`, weight 1, every model, nothing else set.
+    pub fn new(name: &str, secret: Secret) -> KeyConfig {
+        KeyConfig {
+            name: Some(name.into()),
+            secret,
+            weight: 1,
+            models: Vec::new(),
+            access_key_id: None,
+            session_token: None,
+            region: None,
+            project: None,
+        }
+    }
+}
+
 impl Config {
     /// Defaults, then the file (if any), then `TOLLGATE_*` overrides, then
     /// providers found in the environment when none are configured; validated.
@@ -1011,16 +1027,7 @@ impl ProviderConfig {
     pub fn all_keys(&self) -> Vec<KeyConfig> {
         let mut keys = Vec::with_capacity(self.keys.len() + 1);
         if let Some(secret) = &self.api_key {
-            keys.push(KeyConfig {
-                name: Some("default".into()),
-                secret: secret.clone(),
-                weight: 1,
-                models: Vec::new(),
-                access_key_id: None,
-                session_token: None,
-                region: None,
-                project: None,
-            });
+            keys.push(KeyConfig::new("default", secret.clone()));
         }
         keys.extend(self.keys.iter().cloned());
         keys

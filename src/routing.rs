@@ -456,16 +456,10 @@ fn google_environment_key(provider: &str) -> Option<crate::config::KeyConfig> {
         tracing::error!(provider, %path, "GOOGLE_APPLICATION_CREDENTIALS cannot be read (or is over 64 KiB)");
         return None;
     };
-    Some(crate::config::KeyConfig {
-        name: Some("adc".into()),
-        secret: crate::config::Secret::new(text),
-        weight: 1,
-        models: Vec::new(),
-        access_key_id: None,
-        session_token: None,
-        region: None,
-        project: None,
-    })
+    Some(crate::config::KeyConfig::new(
+        "adc",
+        crate::config::Secret::new(text),
+    ))
 }
 
 fn env_nonempty(name: &str) -> Option<String> {
@@ -478,25 +472,11 @@ fn aws_environment_key(provider: &str) -> Option<crate::config::KeyConfig> {
     use crate::providers::aws::{self, Auth};
     match aws::resolve(None, |v| std::env::var(v).ok()) {
         Ok(Auth::Keys(c)) => Some(crate::config::KeyConfig {
-            name: Some("aws".into()),
-            secret: c.secret_access_key,
-            weight: 1,
-            models: Vec::new(),
             access_key_id: Some(c.access_key_id),
             session_token: c.session_token,
-            region: None,
-            project: None,
+            ..crate::config::KeyConfig::new("aws", c.secret_access_key)
         }),
-        Ok(Auth::Bearer(token)) => Some(crate::config::KeyConfig {
-            name: Some("aws".into()),
-            secret: token,
-            weight: 1,
-            models: Vec::new(),
-            access_key_id: None,
-            session_token: None,
-            region: None,
-            project: None,
-        }),
+        Ok(Auth::Bearer(token)) => Some(crate::config::KeyConfig::new("aws", token)),
         Err(e) => {
             tracing::error!(provider, error = %e, "Bedrock provider has no credentials; its requests will be refused");
             None

@@ -8,7 +8,7 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use common::*;
 use serde_json::{Value, json};
@@ -21,19 +21,6 @@ fn account(mock: &Proc) -> String {
         "private_key": KEY, "client_email": "gw@proj-1.iam.gserviceaccount.com",
         "token_uri": mock.url("/token")})
     .to_string()
-}
-
-/// `tollgate mock` at `addr` with `args`.
-async fn mock_at(addr: SocketAddr, args: &[&str]) -> Proc {
-    let mut child = Command::new(BIN)
-        .args(["mock", "--listen", &addr.to_string()])
-        .args(args)
-        .env("TOLLGATE_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_until_up(&format!("http://{addr}/v1/models"), &mut child).await;
-    Proc { child, addr }
 }
 
 fn free_addr() -> SocketAddr {
@@ -120,7 +107,7 @@ async fn a_service_account_reaches_gemini_and_claude_models_with_one_kept_token(
 /// margin is left: after two seconds the next request fetches another.
 #[tokio::test]
 async fn a_token_near_its_expiry_is_fetched_again() {
-    let mock = mock_at(free_addr(), &["--token-ttl", "302"]).await;
+    let mock = start_mock_at(free_addr(), &["--token-ttl", "302"]).await;
     let gw = gateway(&mock, &format!("api_key = '''{}'''", account(&mock))).await;
     assert_eq!(chat(&gw, "vx/gemini-2.5-flash", false).await.0, 200);
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
@@ -139,7 +126,7 @@ async fn a_token_near_its_expiry_is_fetched_again() {
 #[tokio::test]
 async fn a_refused_token_is_replaced_within_the_request() {
     let addr = free_addr();
-    let mock = mock_at(addr, &[]).await;
+    let mock = start_mock_at(addr, &[]).await;
     // No retries: only the resend with a new token can answer.
     let key = format!("max_retries = 0\napi_key = '''{}'''", account(&mock));
     let gw = gateway(&mock, &key).await;
@@ -147,7 +134,7 @@ async fn a_refused_token_is_replaced_within_the_request() {
     let first = tokens_used(&mock).await;
     mock.terminate();
     drop(mock);
-    let mock = mock_at(addr, &[]).await;
+    let mock = start_mock_at(addr, &[]).await;
     let (status, body) = chat(&gw, "vx/claude-sonnet-4-5@20250929", true).await;
     assert_eq!(status, 200, "{body}");
     let now = tokens_used(&mock).await;

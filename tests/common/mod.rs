@@ -63,6 +63,11 @@ impl Proc {
 
 pub async fn start_mock(args: &[&str]) -> Proc {
     let addr: SocketAddr = format!("127.0.0.1:{}", free_port()).parse().unwrap();
+    start_mock_at(addr, args).await
+}
+
+/// `tollgate mock` at `addr` (to start one again where another was).
+pub async fn start_mock_at(addr: SocketAddr, args: &[&str]) -> Proc {
     let mut child = Command::new(BIN)
         .arg("mock")
         .arg("--listen")
