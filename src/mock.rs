@@ -2,7 +2,8 @@
 //! (`tollgate mock`) that answers in the OpenAI format, and in Anthropic's
 //! (`/v1/messages`), Gemini's (`/v1beta/models/{model}:generateContent`) and
 //! Bedrock's Converse (`/model/{modelId}/converse[-stream]`, SigV4 checked:
-//! the secret of access key id `X` is `X-secret`).
+//! the secret of access key id `X` is `X-secret`), Cohere's v2 chat
+//! (`/v2/chat`) and Vertex AI's routes with a token endpoint.
 //!
 //! The gateway reaches it through the same provider code path as any real
 //! upstream (preset `mock`). Answers are deterministic functions of the
@@ -57,6 +58,7 @@ use serde_json::{Value, json};
 
 mod anthropic;
 mod bedrock;
+mod cohere;
 mod gemini;
 mod vertex;
 
@@ -161,6 +163,7 @@ pub fn router(opts: MockOptions) -> Router {
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1beta/models/{*call}", post(gemini::generate))
         .route("/model/{model}/{op}", post(bedrock::converse))
+        .route("/v2/chat", post(cohere::chat))
         .route("/token", post(vertex::token))
         .route(
             "/v1/projects/{project}/locations/{location}/publishers/{publisher}/models/{*call}",

@@ -276,6 +276,7 @@ impl Ctx {
             Format::Anthropic => "anthropic_messages",
             Format::Gemini => "gemini_generate_content",
             Format::Bedrock => "bedrock_converse",
+            Format::Cohere => "cohere_chat",
             Format::Responses => "responses",
         }
     }

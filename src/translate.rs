@@ -14,6 +14,7 @@
 pub mod anthropic;
 pub mod bedrock;
 pub mod canonical;
+pub mod cohere;
 pub mod gemini;
 pub mod openai;
 pub mod responses;
@@ -58,6 +59,11 @@ pub fn read_request(
     }
     let (mut previous, mut store) = (None, false);
     let mut request = match format {
+        Format::Cohere => {
+            return Err(canonical::invalid(
+                "requests in Cohere's format are not served (Cohere is an upstream only)",
+            ));
+        }
         Format::OpenAi => openai::request_from_openai(&v)?,
         Format::Responses => {
             let read = responses::request_from_responses(&v)?;
@@ -94,6 +100,7 @@ pub fn upstream_path(wire: Format, model: &str, stream: bool) -> String {
         // Nothing is reached through the Responses API: OpenAI chat instead.
         Format::OpenAi | Format::Responses => "/chat/completions".to_string(),
         Format::Anthropic => "/messages".to_string(),
+        Format::Cohere => "/chat".to_string(),
         Format::Gemini if stream => format!(
             "/models/{}:streamGenerateContent?alt=sse",
             crate::providers::openai::path_segment(model)
@@ -127,14 +134,19 @@ pub fn upstream_request(
     let v = match wire {
         Format::OpenAi | Format::Responses => {
             let mut v = openai::request_to_openai(r, model, ask_usage);
-            if !reasoning_effort && let Some(o) = v.as_object_mut() {
-                o.remove("reasoning_effort");
+            if let Some(o) = v.as_object_mut() {
+                // The gateway's own field: the pipeline read it already.
+                o.remove("fallbacks");
+                if !reasoning_effort {
+                    o.remove("reasoning_effort");
+                }
             }
             v
         }
         Format::Anthropic => anthropic::request_to_anthropic(r, model),
         Format::Gemini => gemini::request_to_gemini(r),
         Format::Bedrock => bedrock::request_to_bedrock(r, model),
+        Format::Cohere => cohere::request_to_cohere(r, model),
     };
     (
         upstream_path(wire, model, r.stream),
@@ -159,7 +171,7 @@ pub fn passthrough_body(format: Format, raw: &[u8], model: &str) -> Option<Bytes
                 .collect();
             Some(Bytes::from(Value::Object(kept).to_string()))
         }
-        Format::OpenAi | Format::Responses => None,
+        Format::OpenAi | Format::Responses | Format::Cohere => None,
     }
 }
 
@@ -172,6 +184,7 @@ pub fn upstream_response(wire: Format, body: &[u8]) -> Option<Bytes> {
         Format::Anthropic => anthropic::response_from_anthropic(&v),
         Format::Gemini => gemini::response_from_gemini(&v),
         Format::Bedrock => bedrock::response_from_bedrock(&v),
+        Format::Cohere => cohere::response_from_cohere(&v),
     };
     Some(Bytes::from(openai::response_to_openai(&r).to_string()))
 }
@@ -191,6 +204,7 @@ pub fn client_response(format: Format, r: &canonical::Response, id: &str) -> Byt
         Format::Anthropic => anthropic::response_to_anthropic(r),
         Format::Gemini => gemini::response_to_gemini(r),
         Format::Bedrock => bedrock::response_to_bedrock(r),
+        Format::Cohere => cohere::response_to_cohere(r),
         Format::Responses => responses::response_to_responses(r, id),
     };
     Bytes::from(out.to_string())
@@ -203,6 +217,7 @@ pub fn error_body(format: Format, status: u16, message: &str) -> Option<Bytes> {
         Format::Anthropic => anthropic::error_body(status, message),
         Format::Gemini => gemini::error_body(status, message),
         Format::Bedrock => bedrock::error_body(status, message),
+        Format::Cohere => serde_json::json!({"message": message}),
         Format::Responses => responses::error_body(status, message),
     };
     Some(Bytes::from(v.to_string()))
@@ -321,6 +336,7 @@ pub fn decoder(wire: Format) -> Option<Transcoder> {
         Format::Anthropic => Some(Transcoder::new(Box::<anthropic::Decoder>::default())),
         Format::Gemini => Some(Transcoder::new(Box::<gemini::Decoder>::default())),
         Format::Bedrock => Some(Transcoder::event_stream(Box::<bedrock::Decoder>::default())),
+        Format::Cohere => Some(Transcoder::new(Box::<cohere::Decoder>::default())),
     }
 }
 
@@ -341,6 +357,8 @@ pub fn encoder(
             model.to_string(),
         )))),
         Format::Bedrock => Some(Transcoder::new(Box::<bedrock::Encoder>::default())),
+        // No client speaks Cohere (`read_request` refuses it).
+        Format::Cohere => None,
         Format::Responses => Some(Transcoder::new(Box::new(responses::Encoder::new(
             id.to_string(),
             model.to_string(),

@@ -18,10 +18,16 @@ const TOKEN: &str = "bounds-admin-token-for-tests";
 /// Providers of each upstream format, all served by the mock.
 fn config(mock: &Proc) -> String {
     let greedy = "headers = { \"x-mock-words\" = \"50000\" }";
-    let pricing: String = ["mock-1", "claude-mock", "gemini-mock", "bedrock-mock"]
-        .iter()
-        .map(|m| format!("[pricing.\"{m}\"]\ninput = 0\noutput = 1000000\n"))
-        .collect();
+    let pricing: String = [
+        "mock-1",
+        "claude-mock",
+        "gemini-mock",
+        "bedrock-mock",
+        "cohere-mock",
+    ]
+    .iter()
+    .map(|m| format!("[pricing.\"{m}\"]\ninput = 0\noutput = 1000000\n"))
+    .collect();
     format!(
         "[server]\nadmin_token = \"{TOKEN}\"\n[client]\nenforce_auth = true\n{pricing}\
          [providers.oai]\nkind = \"mock\"\nbase_url = \"http://{a}/v1\"\n{greedy}\n\
@@ -29,6 +35,7 @@ fn config(mock: &Proc) -> String {
          [providers.gem]\nkind = \"gemini\"\nbase_url = \"http://{a}/v1beta\"\napi_key = \"mock-key\"\n{greedy}\n\
          [providers.bed]\nkind = \"bedrock\"\nbase_url = \"http://{a}\"\napi_key = \"a-bedrock-api-key\"\n{greedy}\n\
          [providers.vx]\nkind = \"vertex\"\nbase_url = \"http://{a}\"\nproject = \"p\"\napi_key = \"ya29.t\"\n{greedy}\n\
+         [providers.coh]\nkind = \"cohere\"\nbase_url = \"http://{a}/v2\"\napi_key = \"k\"\n{greedy}\n\
          [providers.local]\nkind = \"vllm\"\nbase_url = \"http://{a}/v1\"\nmodels = [\"unpriced-model\"]\n",
         a = mock.addr
     )
@@ -123,6 +130,7 @@ async fn requests_without_an_output_cap_cannot_overspend_on_any_surface_or_upstr
             "bed/bedrock-mock",
             "vx/gemini-mock",
             "vx/claude-mock",
+            "coh/cohere-mock",
         ] {
             // 100 output tokens per request (the key's default cap, or the
             // Anthropic client's own): 500 µ$ is room for exactly five.

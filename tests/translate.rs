@@ -25,15 +25,17 @@ enum Upstream {
     Bedrock,
     VertexGemini,
     VertexClaude,
+    Cohere,
 }
 
-const UPSTREAMS: [Upstream; 6] = [
+const UPSTREAMS: [Upstream; 7] = [
     Upstream::OpenAi,
     Upstream::Anthropic,
     Upstream::Gemini,
     Upstream::Bedrock,
     Upstream::VertexGemini,
     Upstream::VertexClaude,
+    Upstream::Cohere,
 ];
 const INBOUNDS: [Inbound; 4] = [
     Inbound::OpenAi,
@@ -51,7 +53,8 @@ fn config(mock: &Proc, extra: &str) -> String {
          [providers.bed]\nkind = \"bedrock\"\nbase_url = \"http://{a}\"\nregion = \"us-west-2\"\n\
          keys = [{{ name = \"signed\", access_key_id = \"AKIDMOCK\", secret = \"AKIDMOCK-secret\" }}]\n{extra}\n\
          [providers.vx]\nkind = \"vertex\"\nbase_url = \"http://{a}\"\nproject = \"proj-1\"\n\
-         api_key = \"ya29.matrix-token\"\n{extra}\n",
+         api_key = \"ya29.matrix-token\"\n{extra}\n\
+         [providers.coh]\nkind = \"cohere\"\nbase_url = \"http://{a}/v2\"\napi_key = \"cohere-key\"\n{extra}\n",
         a = mock.addr
     )
 }
@@ -66,6 +69,7 @@ fn model(up: Upstream) -> &'static str {
         Upstream::VertexGemini => "vx/gemini-2.5-flash",
         // Claude on Vertex: Anthropic's format, by rawPredict.
         Upstream::VertexClaude => "vx/claude-sonnet-4-5@20250929",
+        Upstream::Cohere => "coh/command-mock",
     }
 }
 
@@ -531,6 +535,7 @@ async fn every_inbound_format_reaches_every_upstream_format() {
     assert_eq!(stats["by_key"]["AKIDMOCK"], 24, "{stats}");
     // Vertex, both families, with its token.
     assert_eq!(stats["by_key"]["ya29.matrix-token"], 48, "{stats}");
+    assert_eq!(stats["by_key"]["cohere-key"], 24, "{stats}");
     // Every request was logged under its inbound endpoint with its usage.
     let page = logs_until(&gw, "?limit=100", None, |p| {
         p["data"].as_array().is_some_and(|d| d.len() >= 96)
@@ -596,6 +601,7 @@ async fn thinking_crosses_from_anthropic_and_gemini_upstreams() {
             Upstream::Bedrock,
             Upstream::VertexGemini,
             Upstream::VertexClaude,
+            Upstream::Cohere,
         ]
         .into_iter()
         .flat_map(|u| [(u, false), (u, true)])
@@ -739,7 +745,12 @@ async fn models_and_token_counting() {
         .iter()
         .map(|m| m["id"].as_str().unwrap())
         .collect();
-    assert_eq!(ids, ["oai/m-1", "ant/m-1", "gem/m-1", "bed/m-1", "vx/m-1"]);
+    assert_eq!(
+        ids,
+        [
+            "oai/m-1", "ant/m-1", "gem/m-1", "bed/m-1", "vx/m-1", "coh/m-1"
+        ]
+    );
     assert_eq!(v["data"][0]["type"], "model");
     let v = get_json(&gw.url("/genai/v1beta/models")).await;
     let names: Vec<&str> = v["models"]
@@ -755,7 +766,8 @@ async fn models_and_token_counting() {
             "models/ant/m-1",
             "models/gem/m-1",
             "models/bed/m-1",
-            "models/vx/m-1"
+            "models/vx/m-1",
+            "models/coh/m-1"
         ]
     );
     let count =

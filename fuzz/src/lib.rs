@@ -46,11 +46,12 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("traceparent", traceparent),
 ];
 
-const WIRES: [Format; 4] = [
+const WIRES: [Format; 5] = [
     Format::OpenAi,
     Format::Anthropic,
     Format::Gemini,
     Format::Bedrock,
+    Format::Cohere,
 ];
 const CLIENTS: [Format; 5] = [
     Format::OpenAi,

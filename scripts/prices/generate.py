@@ -39,6 +39,8 @@ GENERATED_BY = "scripts/prices/generate.py"
 # LiteLLM `litellm_provider` -> our provider kind. Anything else is dropped
 # (notably azure_ai, bedrock's region-pinned entries, vertex_ai's other families).
 PROVIDERS = {
+    "cohere_chat": "cohere",
+    "cohere": "cohere",
     "vertex_ai-language-models": "vertex",
     "vertex_ai-anthropic_models": "vertex",
     "bedrock": "bedrock",

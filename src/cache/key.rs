@@ -146,6 +146,7 @@ pub fn keys(format: Format, body: &[u8], scope: &Scope<'_>) -> Result<Keys, NotK
             residue::gemini(&v)?,
         ),
         Format::Bedrock => return Err(Uncacheable::Surface { surface: "Bedrock" }.into()),
+        Format::Cohere => return Err(Uncacheable::Surface { surface: "Cohere" }.into()),
     };
     normalize(&mut request, scope.upstream)?;
     let exact = Key(encode(&request, &residue, scope, EXACT, false));
@@ -176,7 +177,7 @@ fn normalize(r: &mut Request, upstream: Format) -> Result<(), Uncacheable> {
             r.temperature.get_or_insert(1.0);
             r.max_tokens.get_or_insert(anthropic::DEFAULT_MAX_TOKENS);
         }
-        Format::Gemini | Format::Bedrock => {}
+        Format::Gemini | Format::Bedrock | Format::Cohere => {}
     }
     if r.tools.is_empty() {
         // Without tools, `auto` and `none` mean the same, and parallel

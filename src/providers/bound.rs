@@ -56,6 +56,17 @@ pub struct Bound {
     pub web_search: Option<SearchContext>,
 }
 
+impl Bound {
+    /// A bound of tokens only.
+    pub fn of_tokens(prompt_tokens: u64, output_tokens: u64) -> Bound {
+        Bound {
+            prompt_tokens,
+            output_tokens,
+            web_search: None,
+        }
+    }
+}
+
 /// How much web context a search-backed request retrieves
 /// (`web_search_options.search_context_size`), which sets Perplexity's
 /// per-request fee. Absent, it is `low`, as Perplexity documents.
@@ -170,6 +181,7 @@ pub fn enforce(
         Format::Anthropic => anthropic(&mut v, cap)?,
         Format::Gemini => gemini(&mut v, cap)?,
         Format::Bedrock => bedrock(&mut v, cap)?,
+        Format::Cohere => cohere(&mut v, cap)?,
     };
     if changed {
         *body = Bytes::from(Value::Object(v).to_string());
@@ -230,19 +242,17 @@ fn openai(
             }
         }
     }
-    let mut prompt = tools_overhead(v);
-    for field in [
-        "messages",
-        "prompt",
-        "input",
-        "tools",
-        "functions",
-        "suffix",
-    ] {
-        if let Some(x) = v.get(field) {
-            prompt += text_bound(x, field)?;
-        }
-    }
+    let prompt = prompt_bound(
+        v,
+        &[
+            "messages",
+            "prompt",
+            "input",
+            "tools",
+            "functions",
+            "suffix",
+        ],
+    )?;
     if kind == Kind::Embeddings {
         return Ok((
             Bound {
@@ -313,22 +323,10 @@ fn anthropic(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unpr
             }
         }
     }
-    let mut prompt = tools_overhead(v);
-    for field in ["system", "messages", "tools"] {
-        if let Some(x) = v.get(field) {
-            prompt += text_bound(x, field)?;
-        }
-    }
+    let prompt = prompt_bound(v, &["system", "messages", "tools"])?;
     // Thinking's budget must be below max_tokens, so the cap covers it.
     let (each, changed) = capped(v, "max_tokens", cap);
-    Ok((
-        Bound {
-            prompt_tokens: prompt,
-            output_tokens: each,
-            web_search: None,
-        },
-        changed,
-    ))
+    Ok((Bound::of_tokens(prompt, each), changed))
 }
 
 fn gemini(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unpriceable> {
@@ -353,29 +351,33 @@ fn gemini(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unprice
             "its tokens are not in the request",
         ));
     }
-    let mut prompt = tools_overhead(v);
-    for field in [
-        "contents",
-        "systemInstruction",
-        "system_instruction",
-        "tools",
-    ] {
-        if let Some(x) = v.get(field) {
-            prompt += text_bound(x, field)?;
-        }
-    }
+    let prompt = prompt_bound(
+        v,
+        &[
+            "contents",
+            "systemInstruction",
+            "system_instruction",
+            "tools",
+        ],
+    )?;
     let config = section(v, "generationConfig")?;
     let candidates = count(config, "candidateCount")?;
     // Gemini's thinking tokens count inside maxOutputTokens.
     let (each, changed) = capped(config, "maxOutputTokens", cap);
     Ok((
-        Bound {
-            prompt_tokens: prompt,
-            output_tokens: each.saturating_mul(candidates),
-            web_search: None,
-        },
+        Bound::of_tokens(prompt, each.saturating_mul(candidates)),
         changed,
     ))
+}
+
+/// The prompt bound of `fields` of `v` (those present), tools' framing included.
+fn prompt_bound(v: &Map<String, Value>, fields: &[&str]) -> Result<u64, Unpriceable> {
+    fields
+        .iter()
+        .try_fold(tools_overhead(v), |n, field| match v.get(*field) {
+            Some(x) => Ok(n + text_bound(x, field)?),
+            None => Ok(n),
+        })
 }
 
 /// The object `name` of `v`, made when absent.
@@ -401,6 +403,13 @@ fn capped(o: &mut Map<String, Value>, field: &str, cap: u64) -> (u64, bool) {
     }
 }
 
+fn cohere(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unpriceable> {
+    let prompt = prompt_bound(v, &["messages", "tools", "documents"])?;
+    // A thinking budget counts inside max_tokens.
+    let (each, changed) = capped(v, "max_tokens", cap);
+    Ok((Bound::of_tokens(prompt, each), changed))
+}
+
 fn bedrock(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unpriceable> {
     if v.get("guardrailConfig").is_some_and(|x| !x.is_null()) {
         return Err(unpriceable(
@@ -419,22 +428,10 @@ fn bedrock(v: &mut Map<String, Value>, cap: u64) -> Result<(Bound, bool), Unpric
             "only 'standard' latency is priced",
         ));
     }
-    let mut prompt = tools_overhead(v);
-    for field in ["system", "messages", "toolConfig"] {
-        if let Some(x) = v.get(field) {
-            prompt += text_bound(x, field)?;
-        }
-    }
+    let prompt = prompt_bound(v, &["system", "messages", "toolConfig"])?;
     // Claude's thinking budget must be below maxTokens, so the cap covers it.
     let (each, changed) = capped(section(v, "inferenceConfig")?, "maxTokens", cap);
-    Ok((
-        Bound {
-            prompt_tokens: prompt,
-            output_tokens: each,
-            web_search: None,
-        },
-        changed,
-    ))
+    Ok((Bound::of_tokens(prompt, each), changed))
 }
 
 /// Prompt tokens `v` can be counted as: its strings' bytes (a token is at

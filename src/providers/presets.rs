@@ -19,6 +19,8 @@ pub enum Format {
     Gemini,
     /// Bedrock Converse (`ConverseStream` in the AWS event-stream framing).
     Bedrock,
+    /// Cohere's v2 Chat (upstreams only).
+    Cohere,
     /// OpenAI Responses (clients only).
     Responses,
 }
@@ -30,6 +32,7 @@ impl Format {
             Format::Anthropic => "anthropic",
             Format::Gemini => "gemini",
             Format::Bedrock => "bedrock",
+            Format::Cohere => "cohere",
             Format::Responses => "responses",
         }
     }
@@ -107,6 +110,7 @@ kinds! {
     Gemini = "gemini",
     Bedrock = "bedrock",
     Vertex = "vertex",
+    Cohere = "cohere",
     Groq = "groq",
     Mistral = "mistral",
     Cerebras = "cerebras",
@@ -283,6 +287,20 @@ static VERTEX: Preset = Preset {
     ],
     wire: Format::Gemini,
     reasoning_models: &[],
+};
+static COHERE: Preset = Preset {
+    // The v2 Chat API (`{base_url}/chat`), translated; its streams report usage.
+    wire: Format::Cohere,
+    ..bearer(
+        "cohere",
+        "https://api.cohere.com/v2",
+        "COHERE_API_KEY",
+        &[
+            "command-a-03-2025",
+            "command-r-plus-08-2024",
+            "command-r-08-2024",
+        ],
+    )
 };
 static GROQ: Preset = Preset {
     reasoning_models: &["openai/gpt-oss*", "qwen/*"],
@@ -479,6 +497,7 @@ impl ProviderKind {
             ProviderKind::Gemini => &GEMINI,
             ProviderKind::Bedrock => &BEDROCK,
             ProviderKind::Vertex => &VERTEX,
+            ProviderKind::Cohere => &COHERE,
             ProviderKind::Groq => &GROQ,
             ProviderKind::Mistral => &MISTRAL,
             ProviderKind::Cerebras => &CEREBRAS,
@@ -551,6 +570,6 @@ mod tests {
             .iter()
             .filter(|k| !matches!(k, ProviderKind::Mock | ProviderKind::OpenAiCompatible))
             .count();
-        assert_eq!(named, 29);
+        assert_eq!(named, 30);
     }
 }

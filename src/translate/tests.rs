@@ -527,3 +527,24 @@ fn cache_markers_are_checked_as_anthropic_would() {
         "content": vec![part(json!({"type": "ephemeral", "ttl": "2h"})); 5]}]});
     assert!(anthropic::request_from_anthropic(&own).is_ok());
 }
+
+/// `fallbacks` is the gateway's own field: the pipeline reads it from the
+/// internal body, and no upstream is sent it.
+#[test]
+fn no_upstream_body_carries_the_gateways_fallbacks() {
+    let v = fixture_json("openai_request.json");
+    let r = openai::request_from_openai(&v).unwrap();
+    assert!(!r.fallbacks.is_empty(), "the fixture names fallbacks");
+    for wire in [
+        Format::OpenAi,
+        Format::Anthropic,
+        Format::Gemini,
+        Format::Bedrock,
+        Format::Cohere,
+    ] {
+        let (_, body) = upstream_request(wire, &r, "m", false, true);
+        let sent: Value = serde_json::from_slice(&body).unwrap();
+        assert!(sent.get("fallbacks").is_none(), "{wire:?}: {sent}");
+    }
+    assert!(internal_body(&r).windows(9).any(|w| w == b"fallbacks"));
+}
