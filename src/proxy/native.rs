@@ -357,6 +357,10 @@ pub fn routes(gw: Arc<Gateway>) -> Router {
         .route("/anthropic/v1/messages/count_tokens", post(count_tokens))
         .route("/anthropic/v1/models", get(anthropic_models))
         .route("/bedrock/model/{*call}", post(converse))
+        .route(
+            "/vertex/{version}/projects/{project}/locations/{location}/publishers/{publisher}/models/{*call}",
+            post(vertex_predict),
+        )
         .with_state(gw)
 }
 
@@ -465,6 +469,68 @@ async fn generate_content(
     Path(call): Path<String>,
     req: Request,
 ) -> Response<Body> {
+    gemini_call(gw, &call, req).await
+}
+
+/// Vertex AI's shape of the Gemini and Anthropic surfaces, for the SDKs'
+/// Vertex clients given the gateway as their base URL:
+/// `/vertex/{v1,v1beta1}/projects/{p}/locations/{l}/publishers/google/models/
+/// {model}:generateContent` (and `:streamGenerateContent`, `:countTokens`),
+/// and `…/publishers/anthropic/models/{model}:rawPredict` (and
+/// `:streamRawPredict`), whose body is Anthropic's with
+/// `anthropic_version` and no model. Any other publisher names a provider
+/// of the gateway's: google-genai writes a model `provider/model` as
+/// `publishers/provider/models/model`. The project and location are the
+/// client's business: the gateway routes by model as on every surface. The
+/// virtual key comes as the access token (`Authorization: Bearer`).
+async fn vertex_predict(
+    State(gw): State<Arc<Gateway>>,
+    Path((version, _project, _location, publisher, call)): Path<(
+        String,
+        String,
+        String,
+        String,
+        String,
+    )>,
+    req: Request,
+) -> Response<Body> {
+    let format = if publisher == "anthropic" {
+        Format::Anthropic
+    } else {
+        Format::Gemini
+    };
+    let fail = |e: ProxyError| e.into_response_for(format);
+    if !matches!(version.as_str(), "v1" | "v1beta1") {
+        return fail(ProxyError::new(
+            ErrorKind::ModelNotFound,
+            format!("/vertex/{version}/… is not served (v1 or v1beta1)"),
+        ));
+    }
+    if format == Format::Gemini {
+        let call = match publisher.as_str() {
+            "google" => call,
+            provider => format!("{provider}/{call}"),
+        };
+        return gemini_call(gw, &call, req).await;
+    }
+    let (model, stream) = match call.rsplit_once(':') {
+        Some((m, "rawPredict")) => (m, false),
+        Some((m, "streamRawPredict")) => (m, true),
+        _ => {
+            return fail(ProxyError::new(
+                ErrorKind::ModelNotFound,
+                format!("'{call}' is not {{model}}:rawPredict or :streamRawPredict"),
+            ));
+        }
+    };
+    let (parts, body) = req.into_parts();
+    match with_path_fields(&gw, parts, body, model, stream).await {
+        Ok(req) => handle_in(gw, Endpoint::ChatCompletions, Format::Anthropic, req).await,
+        Err(e) => fail(e),
+    }
+}
+
+async fn gemini_call(gw: Arc<Gateway>, call: &str, req: Request) -> Response<Body> {
     let fail = |e: ProxyError| e.into_response_for(Format::Gemini);
     let Some((model, method)) = call.rsplit_once(':') else {
         return fail(ProxyError::new(
@@ -528,6 +594,10 @@ async fn with_path_fields(
     };
     v["model"] = json!(model);
     v["stream"] = json!(stream);
+    // Vertex's own field for Claude; the model is now in the body instead.
+    if let Some(o) = v.as_object_mut() {
+        o.remove("anthropic_version");
+    }
     parts.headers.remove(header::CONTENT_LENGTH);
     Ok(Request::from_parts(parts, Body::from(v.to_string())))
 }
