@@ -232,6 +232,55 @@ pub trait Transcode: Send {
     fn end(&mut self, out: &mut Vec<u8>);
 }
 
+/// The content blocks of a block-structured stream being written
+/// (Anthropic's, Bedrock's): one open at a time, numbered from 0.
+#[derive(Debug)]
+pub struct Blocks<K> {
+    open: Option<(u64, K)>,
+    next: u64,
+}
+
+impl<K> Default for Blocks<K> {
+    fn default() -> Self {
+        Blocks {
+            open: None,
+            next: 0,
+        }
+    }
+}
+
+/// What entering a block of a kind comes to.
+pub enum Entered {
+    /// A block of that kind is open: this one.
+    Open(u64),
+    /// A new block, after closing `closed` (if one was open).
+    New { closed: Option<u64>, index: u64 },
+}
+
+impl<K: Copy + PartialEq> Blocks<K> {
+    /// The block of `kind`: the open one, or a new one.
+    pub fn enter(&mut self, kind: K) -> Entered {
+        if let Some(i) = self.open_as(kind) {
+            return Entered::Open(i);
+        }
+        let closed = self.close();
+        let index = self.next;
+        self.next += 1;
+        self.open = Some((index, kind));
+        Entered::New { closed, index }
+    }
+
+    /// The open block's index, if it is of `kind`.
+    pub fn open_as(&self, kind: K) -> Option<u64> {
+        self.open.filter(|(_, k)| *k == kind).map(|(i, _)| i)
+    }
+
+    /// Closes the open block, if any: its index.
+    pub fn close(&mut self) -> Option<u64> {
+        self.open.take().map(|(i, _)| i)
+    }
+}
+
 /// The client side of a stream: what a format makes of each piece of an
 /// internal chunk. Its [`Transcode`] comes with it: once finished, the rest
 /// is ignored, and input that ends before the end marker fails the stream.

@@ -574,10 +574,7 @@ pub(super) fn replay(body: &[u8], usage: bool) -> Bytes {
     let v: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let model = v.get("model").and_then(Value::as_str).unwrap_or_default();
     let r = translate::read_response(body, model).unwrap_or_default();
-    let w = ChunkWriter {
-        id: r.id.clone(),
-        model: r.model.clone(),
-    };
+    let w = ChunkWriter::new(r.id.clone(), r.model.clone());
     let mut out = Vec::new();
     w.delta(json!({"role": "assistant", "content": ""}), None, &mut out);
     let mut calls = 0;

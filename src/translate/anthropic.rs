@@ -457,10 +457,10 @@ impl Transcode for Decoder {
             "message_start" => {
                 let m = v.get("message").unwrap_or(&Value::Null);
                 self.usage = usage_from(m.get("usage").unwrap_or(&Value::Null));
-                self.w = ChunkWriter {
-                    id: str_of(m, "id").unwrap_or_default(),
-                    model: str_of(m, "model").unwrap_or_default(),
-                };
+                self.w = ChunkWriter::new(
+                    str_of(m, "id").unwrap_or_default(),
+                    str_of(m, "model").unwrap_or_default(),
+                );
                 self.w
                     .delta(json!({"role": "assistant", "content": ""}), None, out);
             }
@@ -551,8 +551,7 @@ pub struct Encoder {
     /// The model name to report (the one the client asked for).
     pub model: String,
     started: bool,
-    open: Option<(u64, Block)>,
-    next_index: u64,
+    blocks: super::Blocks<Block>,
     stop: Option<StopReason>,
     usage: Usage,
     finished: bool,
@@ -582,26 +581,28 @@ impl Encoder {
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
-        if let Some((index, _)) = self.open.take() {
-            named_event(
-                "content_block_stop",
-                &json!({"type": "content_block_stop", "index": index}),
-                out,
-            );
+        if let Some(index) = self.blocks.close() {
+            Self::stop_block(index, out);
         }
+    }
+
+    fn stop_block(index: u64, out: &mut Vec<u8>) {
+        named_event(
+            "content_block_stop",
+            &json!({"type": "content_block_stop", "index": index}),
+            out,
+        );
     }
 
     /// The index of an open block of `kind`, opening it (and closing another) if needed.
     fn block(&mut self, kind: Block, start: Value, out: &mut Vec<u8>) -> u64 {
-        if let Some((i, k)) = self.open
-            && k == kind
-        {
-            return i;
+        let (closed, index) = match self.blocks.enter(kind) {
+            super::Entered::Open(i) => return i,
+            super::Entered::New { closed, index } => (closed, index),
+        };
+        if let Some(c) = closed {
+            Self::stop_block(c, out);
         }
-        self.close(out);
-        let index = self.next_index;
-        self.next_index += 1;
-        self.open = Some((index, kind));
         named_event(
             "content_block_start",
             &json!({"type": "content_block_start", "index": index, "content_block": start}),
@@ -668,7 +669,7 @@ impl Encode for Encoder {
         {
             let ordinal = c.get("index").and_then(Value::as_u64).unwrap_or(0);
             let kind = Block::Tool(ordinal);
-            if self.open.map(|(_, k)| k) != Some(kind) {
+            if self.blocks.open_as(kind).is_none() {
                 let start = json!({"type": "tool_use", "id": c.get("id").cloned().unwrap_or(json!(format!("toolu_{ordinal}"))),
                     "name": c.pointer("/function/name").cloned().unwrap_or(json!("")), "input": {}});
                 self.block(kind, start, out);
@@ -676,7 +677,7 @@ impl Encode for Encoder {
             if let Some(args) = c.pointer("/function/arguments").and_then(Value::as_str)
                 && !args.is_empty()
             {
-                let i = self.open.expect("opened above").0;
+                let i = self.blocks.open_as(kind).expect("opened above");
                 Self::delta(
                     i,
                     json!({"type": "input_json_delta", "partial_json": args}),

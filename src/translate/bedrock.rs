@@ -429,7 +429,6 @@ pub fn event_of(m: &eventstream::Message) -> SseEvent {
 #[derive(Default)]
 pub struct Decoder {
     w: ChunkWriter,
-    started: bool,
     usage: Usage,
     /// Content block index → tool-call ordinal, for blocks that are tool calls.
     tools: Vec<(u64, u64)>,
@@ -438,14 +437,6 @@ pub struct Decoder {
 }
 
 impl Decoder {
-    fn start(&mut self, out: &mut Vec<u8>) {
-        if !self.started {
-            self.started = true;
-            self.w
-                .delta(json!({"role": "assistant", "content": ""}), None, out);
-        }
-    }
-
     fn finish(&mut self, out: &mut Vec<u8>) {
         if self.done {
             return;
@@ -471,9 +462,9 @@ impl Transcode for Decoder {
             .and_then(Value::as_u64)
             .unwrap_or(0);
         match name.as_str() {
-            "messageStart" => self.start(out),
+            "messageStart" => self.w.begin(out),
             "contentBlockStart" => {
-                self.start(out);
+                self.w.begin(out);
                 if let Some(u) = v.pointer("/start/toolUse") {
                     let ordinal = self.tools.len() as u64;
                     self.tools.push((index, ordinal));
@@ -486,7 +477,7 @@ impl Transcode for Decoder {
                 }
             }
             "contentBlockDelta" => {
-                self.start(out);
+                self.w.begin(out);
                 let d = v.get("delta").unwrap_or(&Value::Null);
                 let delta = if let Some(t) = d.get("text") {
                     json!({"content": t})
@@ -535,7 +526,7 @@ impl Transcode for Decoder {
     /// The stream ended: complete if `messageStop` came (without usage if
     /// `metadata` did not).
     fn end(&mut self, out: &mut Vec<u8>) {
-        if self.stop.is_some() && self.started {
+        if self.stop.is_some() && self.w.begun() {
             self.finish(out);
         }
     }
@@ -555,8 +546,7 @@ enum Block {
 #[derive(Default)]
 pub struct Encoder {
     started: bool,
-    open: Option<(u64, Block)>,
-    next_index: u64,
+    blocks: super::Blocks<Block>,
     stop: Option<StopReason>,
     usage: Usage,
     finished: bool,
@@ -595,6 +585,14 @@ pub fn exception_frame(name: &str, message: &str, out: &mut Vec<u8>) {
     ));
 }
 
+fn stop_block(index: u64, out: &mut Vec<u8>) {
+    event_frame(
+        "contentBlockStop",
+        &json!({"contentBlockIndex": index}),
+        out,
+    );
+}
+
 impl Encoder {
     fn start(&mut self, out: &mut Vec<u8>) {
         if !self.started {
@@ -604,27 +602,21 @@ impl Encoder {
     }
 
     fn close(&mut self, out: &mut Vec<u8>) {
-        if let Some((index, _)) = self.open.take() {
-            event_frame(
-                "contentBlockStop",
-                &json!({"contentBlockIndex": index}),
-                out,
-            );
+        if let Some(index) = self.blocks.close() {
+            stop_block(index, out);
         }
     }
 
     /// The index of the open block of `kind`, opening one (and closing
-    /// another) as needed.
+    /// another) as needed; `start` is sent for a new one when given.
     fn block(&mut self, kind: Block, start: Option<Value>, out: &mut Vec<u8>) -> u64 {
-        if let Some((index, open)) = self.open
-            && open == kind
-        {
-            return index;
+        let (closed, index) = match self.blocks.enter(kind) {
+            super::Entered::Open(i) => return i,
+            super::Entered::New { closed, index } => (closed, index),
+        };
+        if let Some(c) = closed {
+            stop_block(c, out);
         }
-        self.close(out);
-        let index = self.next_index;
-        self.next_index += 1;
-        self.open = Some((index, kind));
         if let Some(s) = start {
             event_frame(
                 "contentBlockStart",

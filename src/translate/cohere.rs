@@ -153,20 +153,9 @@ pub fn response_from_cohere(v: &Value) -> Response {
 #[derive(Default)]
 pub struct Decoder {
     w: ChunkWriter,
-    started: bool,
     /// Cohere's tool-call index → the chunks' ordinal.
     calls: Vec<(u64, u64)>,
     done: bool,
-}
-
-impl Decoder {
-    fn start(&mut self, out: &mut Vec<u8>) {
-        if !self.started {
-            self.started = true;
-            self.w
-                .delta(json!({"role": "assistant", "content": ""}), None, out);
-        }
-    }
 }
 
 impl Transcode for Decoder {
@@ -189,10 +178,10 @@ impl Transcode for Decoder {
         match kind.as_str() {
             "message-start" => {
                 self.w.id = str_of(&v, "id").unwrap_or_default();
-                self.start(out);
+                self.w.begin(out);
             }
             "content-delta" => {
-                self.start(out);
+                self.w.begin(out);
                 if let Some(t) = m.pointer("/content/text").and_then(Value::as_str) {
                     self.w.delta(json!({"content": t}), None, out);
                 } else if let Some(t) = m.pointer("/content/thinking").and_then(Value::as_str) {
@@ -200,7 +189,7 @@ impl Transcode for Decoder {
                 }
             }
             "tool-call-start" => {
-                self.start(out);
+                self.w.begin(out);
                 let ordinal = self.calls.len() as u64;
                 self.calls.push((index, ordinal));
                 let c = m.get("tool_calls").unwrap_or(&Value::Null);
@@ -228,7 +217,7 @@ impl Transcode for Decoder {
                 }
             }
             "message-end" => {
-                self.start(out);
+                self.w.begin(out);
                 let d = v.get("delta").unwrap_or(&Value::Null);
                 let stop = d
                     .get("finish_reason")

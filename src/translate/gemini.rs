@@ -391,7 +391,6 @@ pub fn error_body(status: u16, message: &str) -> Value {
 #[derive(Default)]
 pub struct Decoder {
     w: ChunkWriter,
-    started: bool,
     calls: u64,
     usage: Usage,
     finish: Option<StopReason>,
@@ -407,12 +406,10 @@ impl Transcode for Decoder {
             ChunkWriter::error(msg, out);
             return;
         }
-        if !self.started {
-            self.started = true;
+        if !self.w.begun() {
             self.w.id = str_of(&v, "responseId").unwrap_or_default();
             self.w.model = str_of(&v, "modelVersion").unwrap_or_default();
-            self.w
-                .delta(json!({"role": "assistant", "content": ""}), None, out);
+            self.w.begin(out);
         }
         if let Some(u) = field(&v, "usageMetadata", "usage_metadata") {
             self.usage = usage_from(u);
@@ -452,7 +449,7 @@ impl Transcode for Decoder {
 
     /// The stream ended: complete only if a finish reason came.
     fn end(&mut self, out: &mut Vec<u8>) {
-        if self.finish.is_some() && self.started {
+        if self.finish.is_some() && self.w.begun() {
             self.w.usage(&self.usage, out);
             ChunkWriter::done(out);
         }

@@ -502,9 +502,31 @@ pub fn response_from_openai(v: &Value) -> Response {
 pub struct ChunkWriter {
     pub id: String,
     pub model: String,
+    /// Whether the first chunk (the assistant's role) was written.
+    begun: bool,
 }
 
 impl ChunkWriter {
+    pub fn new(id: String, model: String) -> ChunkWriter {
+        ChunkWriter {
+            id,
+            model,
+            begun: false,
+        }
+    }
+
+    /// Writes the first chunk, the assistant's role, unless it was written.
+    pub fn begin(&mut self, out: &mut Vec<u8>) {
+        if !self.begun {
+            self.begun = true;
+            self.delta(json!({"role": "assistant", "content": ""}), None, out);
+        }
+    }
+
+    pub fn begun(&self) -> bool {
+        self.begun
+    }
+
     pub fn delta(&self, delta: Value, finish: Option<&str>, out: &mut Vec<u8>) {
         let c = json!({"id": self.id, "object": "chat.completion.chunk", "created": 0,
             "model": self.model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]});
