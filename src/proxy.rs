@@ -309,10 +309,13 @@ impl Ctx {
             }
         }
         drop(attempt);
-        span.rename(if self.requested_model.is_empty() {
-            operation.to_string()
-        } else {
-            format!("{operation} {}", self.requested_model)
+        let model = &self.requested_model;
+        span.rename(|| {
+            if model.is_empty() {
+                operation.to_string()
+            } else {
+                format!("{operation} {model}")
+            }
         });
         span.set("gen_ai.operation.name", operation);
         if !self.requested_model.is_empty() {
@@ -1235,7 +1238,7 @@ fn attempt_span(ctx: &Ctx, target: &Target, retry: u32) -> Span {
     let operation = ctx.operation();
     let mut span = ctx
         .span
-        .child(format!("{operation} {}", target.model), Kind::Client);
+        .child(|| format!("{operation} {}", target.model), Kind::Client);
     if span.is_recording() {
         let p = &target.provider;
         span.set("gen_ai.operation.name", operation);

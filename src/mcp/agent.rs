@@ -141,7 +141,7 @@ pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Res
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    agent_span.rename(format!("agent {requested_model}"));
+    agent_span.rename(|| format!("agent {requested_model}"));
     agent_span.set("gen_ai.operation.name", "invoke_agent");
     agent_span.set("gen_ai.request.model", requested_model.clone());
     let trace = agent_span.context();

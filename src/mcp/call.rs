@@ -41,9 +41,11 @@ impl ToolCalls {
         trace: Option<SpanContext>,
     ) -> Result<CallToolResult, String> {
         // The call to the upstream server (MCP semantic conventions).
-        let mut span =
-            self.tracer
-                .start(format!("tools/call {}", tool.name()), Kind::Client, trace);
+        let mut span = self.tracer.start(
+            || format!("tools/call {}", tool.name()),
+            Kind::Client,
+            trace,
+        );
         if span.is_recording() {
             span.set("mcp.method.name", "tools/call");
             span.set("gen_ai.operation.name", "execute_tool");

@@ -356,7 +356,7 @@ fn request_span(
     let tool = (method == "tools/call")
         .then(|| params.get("name").and_then(Value::as_str))
         .flatten();
-    let name = match tool {
+    let name = || match tool {
         Some(t) => format!("{method} {t}"),
         None => method.to_string(),
     };

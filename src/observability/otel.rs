@@ -124,6 +124,24 @@ fn push_hex(s: &mut String, bytes: &[u8]) {
     }
 }
 
+/// A span's name: a constant, or a closure that makes it, called only when
+/// the span records (so a node with tracing off formats no names).
+pub trait Name {
+    fn make(self) -> Cow<'static, str>;
+}
+
+impl Name for &'static str {
+    fn make(self) -> Cow<'static, str> {
+        Cow::Borrowed(self)
+    }
+}
+
+impl<F: FnOnce() -> String> Name for F {
+    fn make(self) -> Cow<'static, str> {
+        Cow::Owned(self())
+    }
+}
+
 /// What a span does in its trace (OTLP's `SpanKind`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -273,9 +291,9 @@ impl Span {
         }
     }
 
-    pub fn rename(&mut self, name: impl Into<Cow<'static, str>>) {
+    pub fn rename(&mut self, name: impl Name) {
         if let Some(r) = self.recording.as_mut() {
-            r.data.name = name.into();
+            r.data.name = name.make();
         }
     }
 
@@ -292,7 +310,7 @@ impl Span {
     }
 
     /// A child of this span (recording when this one is).
-    pub fn child(&self, name: impl Into<Cow<'static, str>>, kind: Kind) -> Span {
+    pub fn child(&self, name: impl Name, kind: Kind) -> Span {
         match &self.recording {
             Some(r) => Tracer {
                 inner: Some(r.tracer.clone()),
@@ -421,12 +439,7 @@ impl Tracer {
 
     /// A span under `parent` (a client's `traceparent`, or a span of this
     /// node), or the root of a new trace. Whether it records is decided here.
-    pub fn start(
-        &self,
-        name: impl Into<Cow<'static, str>>,
-        kind: Kind,
-        parent: Option<SpanContext>,
-    ) -> Span {
+    pub fn start(&self, name: impl Name, kind: Kind, parent: Option<SpanContext>) -> Span {
         let Some(inner) = &self.inner else {
             // Off: the caller's context is passed on untouched.
             return Span {
@@ -448,7 +461,7 @@ impl Tracer {
                 data: SpanData {
                     context,
                     parent: parent.map(|p| p.span_id),
-                    name: name.into(),
+                    name: name.make(),
                     kind,
                     start_unix_nanos: unix_nanos(),
                     end_unix_nanos: 0,
