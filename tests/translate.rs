@@ -591,20 +591,15 @@ fn with_tool_result(inbound: Inbound, mut body: Value, id: &str, args: &Value) -
 }
 
 #[tokio::test]
-async fn thinking_crosses_from_anthropic_and_gemini_upstreams() {
+async fn thinking_crosses_from_every_upstream_format_that_has_it() {
     let mock = start_mock(&[]).await;
     let gw = Gateway::start(&config(&mock, "")).await;
     for inbound in INBOUNDS {
-        for (up, stream) in [
-            Upstream::Anthropic,
-            Upstream::Gemini,
-            Upstream::Bedrock,
-            Upstream::VertexGemini,
-            Upstream::VertexClaude,
-            Upstream::Cohere,
-        ]
-        .into_iter()
-        .flat_map(|u| [(u, false), (u, true)])
+        // Every upstream format but OpenAI's, whose mock answers carry no thinking.
+        for (up, stream) in UPSTREAMS
+            .into_iter()
+            .filter(|u| *u != Upstream::OpenAi)
+            .flat_map(|u| [(u, false), (u, true)])
         {
             let (path, mut body) = request(inbound, model(up), stream, false);
             match inbound {
