@@ -553,6 +553,7 @@ impl Governance {
                     cache_write_1h: o.cache_write_1h,
                     long_context: None,
                     request_fee: None,
+                    per: o.per,
                     open_ended: false,
                 };
                 prices.insert(o.id, price);
@@ -681,6 +682,11 @@ impl Governance {
         self.pricing.load().price(provider, kind, model)
     }
 
+    /// The price of the first of `ids` priced ([`Pricing::price_of_any`]).
+    pub fn price_of_any(&self, provider: &str, kind: &str, ids: &[&str]) -> Option<Price> {
+        self.pricing.load().price_of_any(provider, kind, ids)
+    }
+
     /// Sets (creates or replaces) the price override for `model`.
     pub fn set_price(
         &self,
@@ -695,6 +701,7 @@ impl Governance {
             cached_input: None,
             cache_write: None,
             cache_write_1h: None,
+            per: Default::default(),
         };
         let mut required = fields.clone();
         for f in ["input", "output"] {
@@ -705,6 +712,7 @@ impl Governance {
         for f in ["cached_input", "cache_write", "cache_write_1h"] {
             required.entry(f).or_insert(Value::Null);
         }
+        required.entry("per").or_insert(Value::Object(Map::new()));
         let (price, _) = overlay(&blank, required)?;
         self.write(&price, None)?;
         Ok(price)
@@ -1227,18 +1235,20 @@ impl Governance {
         self.ledger.spent(scope, b, self.now_ms())
     }
 
-    /// Cost of `usage` on `model` at `provider` of preset `kind`, with the
-    /// model's per-request fee at the request's `search` context (0 for
-    /// unpriced models, which only keys without budgets may use).
+    /// Cost of `usage` on the model priced as the first of `ids` priced
+    /// (the model's own id, or an image size's first) at `provider` of
+    /// preset `kind`, with the model's per-request fee at the request's
+    /// `search` context (0 for unpriced models, which only keys without
+    /// budgets may use).
     pub fn cost(
         &self,
         provider: &str,
         kind: &str,
-        model: &str,
+        ids: &[&str],
         usage: &Usage,
         search: SearchContext,
     ) -> Micros {
-        self.price(provider, kind, model)
+        self.price_of_any(provider, kind, ids)
             .map_or(0, |p| p.cost(usage).saturating_add(p.request_fee(search)))
     }
 }

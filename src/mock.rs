@@ -60,6 +60,7 @@ mod anthropic;
 mod bedrock;
 mod cohere;
 mod gemini;
+mod media;
 mod vertex;
 
 /// Server-wide defaults; headers override them per request.
@@ -159,6 +160,13 @@ pub fn router(opts: MockOptions) -> Router {
         .route("/v1/chat/completions", post(chat))
         .route("/v1/completions", post(completions))
         .route("/v1/embeddings", post(embeddings))
+        .route("/v1/rerank", post(media::rerank))
+        .route("/v1/images/generations", post(media::images))
+        .route("/v1/audio/speech", post(media::speech))
+        .route("/v1/audio/transcriptions", post(media::transcriptions))
+        .route("/v1/moderations", post(media::moderations))
+        .route("/v2/rerank", post(media::cohere_rerank))
+        .route("/v2/embed", post(media::cohere_embed))
         .route("/v1/models", get(models))
         .route("/v1/messages", post(anthropic::messages))
         .route("/v1beta/models/{*call}", post(gemini::generate))

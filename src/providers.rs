@@ -7,6 +7,8 @@
 
 pub mod aws;
 pub mod bound;
+pub mod endpoints;
+pub mod multipart;
 pub mod openai;
 pub mod presets;
 pub mod sse;

@@ -21,6 +21,7 @@
 //! reached the client it ends with an error event.
 
 mod cache;
+mod endpoints;
 pub mod error;
 pub mod http_api;
 mod native;
@@ -51,11 +52,13 @@ use crate::observability::metrics::usage::Spent;
 use crate::observability::otel::{self, Kind, Span, SpanContext, Tracer};
 use crate::observability::request_log::{Content, RequestLog, RequestLogs, now_ms};
 use crate::providers::bound::SearchContext;
+use crate::providers::endpoints::{self as unit, ImageSpec};
+use crate::providers::multipart::Form;
 use crate::providers::openai::{self, Endpoint, RawObject, RequestView, Usage};
 use crate::providers::presets::ProviderKind;
 use crate::providers::{bound, tokens};
 use crate::routing::{Catalog, NoKey, ResolveError, Target};
-use crate::translate::{self, Format};
+use crate::translate::Format;
 use upstream::{Failure, HttpClient, Next};
 
 /// Everything the request path needs, shared by all requests.
@@ -208,6 +211,10 @@ pub struct Ctx {
     /// The search context the request asks for, which prices a per-request
     /// search fee (`web_search_options`, as every target is sent it).
     search: SearchContext,
+    /// An image request's size and quality, which its price is looked up by.
+    image: Option<ImageSpec>,
+    /// A speech request's characters (its answer is audio).
+    characters: u64,
     ttft: Option<Duration>,
     status: u16,
     error: Option<String>,
@@ -249,6 +256,8 @@ impl Ctx {
             key: None,
             usage: Usage::default(),
             search: SearchContext::default(),
+            image: None,
+            characters: 0,
             ttft: None,
             status: 0,
             error: None,
@@ -288,6 +297,11 @@ impl Ctx {
             (_, Endpoint::ChatCompletions) => "chat",
             (_, Endpoint::Completions) => "text_completion",
             (_, Endpoint::Embeddings) => "embeddings",
+            (_, Endpoint::Rerank) => "rerank",
+            (_, Endpoint::ImageGenerations) => "image_generation",
+            (_, Endpoint::Speech) => "speech",
+            (_, Endpoint::Transcriptions) => "transcription",
+            (_, Endpoint::Moderations) => "moderation",
         }
     }
 
@@ -383,7 +397,9 @@ impl Finisher {
         let known_usage = ctx.usage != Usage::default();
         let mut cost = match (&ctx.provider, &ctx.model) {
             (Some(p), Some(model)) if known_usage => {
-                gov.cost(p, ctx.provider_kind, model, &ctx.usage, ctx.search)
+                let ids = price_ids(ctx.image.as_ref(), model);
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                gov.cost(p, ctx.provider_kind, &ids, &ctx.usage, ctx.search)
             }
             _ => 0,
         };
@@ -678,11 +694,25 @@ async fn serve(
     }
     let rules = gw.governance.rule_set();
     let rule_headers = (!rules.is_empty()).then(|| req.headers().clone());
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     let raw = read_body(req, gw.max_body_bytes).await?;
     if caller.as_ref().is_some_and(|k| k.log_content) {
         fin.ctx().content = Some(Content::of_request(&raw));
     }
-    let (body, mut translated) = native::prepare(gw, fin.ctx(), raw.clone(), forwarded)?;
+    let (mut body, mut translated) = native::prepare(gw, fin.ctx(), raw.clone(), forwarded)?;
+    if fin.ctx().endpoint == Endpoint::Transcriptions {
+        let form = Form::read(content_type.as_deref().unwrap_or_default(), body)
+            .await
+            .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
+        body = form
+            .view()
+            .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
+        translated.form = Some(endpoints::FormRequest::new(form));
+    }
     let obj = RawObject::parse(&body).map_err(|e| {
         ProxyError::new(
             ErrorKind::InvalidRequest,
@@ -704,6 +734,11 @@ async fn serve(
         .get("web_search_options")
         .and_then(|v| serde_json::from_str::<serde_json::Value>(v.get()).ok());
     ctx.search = SearchContext::of_options(options.as_ref());
+    match ctx.endpoint {
+        Endpoint::ImageGenerations => ctx.image = Some(ImageSpec::of(&obj)),
+        Endpoint::Speech => ctx.characters = unit::speech_characters(&obj),
+        _ => {}
+    }
     if let Some(headers) = rule_headers {
         apply_rules(gw, &rules, &headers, caller.as_deref(), &obj, &mut view);
     }
@@ -735,7 +770,14 @@ async fn serve(
     let (mut worst, mut admitted) = (None, None);
     if let Some(key) = &caller {
         check_access(key, &targets)?;
-        worst = worst_cost(gw, key, endpoint, &targets, &mut plans)?;
+        let audio_seconds = translated.audio_seconds_bound();
+        let request = Priced {
+            endpoint,
+            obj: &obj,
+            audio_seconds,
+            image: fin.ctx().image.as_ref(),
+        };
+        worst = worst_cost(gw, key, &request, &targets, &mut plans)?;
         admitted = gw.governance.admit(key, &providers).map_err(|e| {
             let mut err = ProxyError::new(ErrorKind::RateLimited, e.to_string());
             err.cause = Cause::Client;
@@ -884,7 +926,7 @@ const ALLOWANCE_PATIENCE: Duration = Duration::from_millis(250);
 fn worst_cost(
     gw: &Gateway,
     key: &KeyView,
-    endpoint: Endpoint,
+    request: &Priced<'_>,
     targets: &[Target],
     plans: &mut [Planned<'_>],
 ) -> Result<Option<Micros>, ProxyError> {
@@ -892,17 +934,21 @@ fn worst_cost(
         return Ok(None);
     }
     let cap = key.key.default_max_tokens.unwrap_or(DEFAULT_MAX_TOKENS);
-    let kind = match endpoint {
-        Endpoint::ChatCompletions => bound::Kind::Chat,
-        Endpoint::Completions => bound::Kind::Completions,
-        Endpoint::Embeddings => bound::Kind::Embeddings,
+    let kind = match request.endpoint {
+        Endpoint::ChatCompletions => Some(bound::Kind::Chat),
+        Endpoint::Completions => Some(bound::Kind::Completions),
+        Endpoint::Embeddings => Some(bound::Kind::Embeddings),
+        // Priced by what they make: one bound for every target.
+        _ => None,
     };
     let mut worst = 0;
     for (i, (t, plan)) in targets.iter().zip(plans.iter_mut()).enumerate() {
         let param = Some(if i == 0 { "model" } else { "fallbacks" });
         let p = &t.provider;
         let preset = p.kind.preset().name;
-        let Some(price) = gw.governance.price(&p.name, preset, &t.model) else {
+        let ids = price_ids(request.image, &t.model);
+        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+        let Some(price) = gw.governance.price_of_any(&p.name, preset, &ids) else {
             return Err(ProxyError::new(
                 ErrorKind::InvalidRequest,
                 format!(
@@ -917,14 +963,34 @@ fn worst_cost(
             ProviderKind::OpenAi | ProviderKind::Azure => bound::CapField::MaxCompletionTokens,
             _ => bound::CapField::MaxTokens,
         };
-        let b = bound::enforce(t.wire, kind, cap_field, &mut plan.body, cap)
-            .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.to_string()))?;
+        let b = match kind {
+            Some(kind) => bound::enforce(t.wire, kind, cap_field, &mut plan.body, cap),
+            None => unit::bound(request.endpoint, request.obj, request.audio_seconds),
+        }
+        .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.to_string()))?;
         let most = price
             .bound(&b)
             .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.to_string()))?;
         worst = worst.max(most);
     }
     Ok(Some(worst))
+}
+
+/// What the worst case of a request is read from.
+struct Priced<'a> {
+    endpoint: Endpoint,
+    obj: &'a RawObject<'a>,
+    /// The most seconds a transcription's audio can last.
+    audio_seconds: u64,
+    image: Option<&'a ImageSpec>,
+}
+
+/// The ids `model` is priced by: an image request's size first.
+fn price_ids(image: Option<&ImageSpec>, model: &str) -> Vec<String> {
+    match image {
+        Some(spec) => spec.price_ids(model),
+        None => vec![model.to_string()],
+    }
 }
 
 fn has_budgets(key: &KeyView) -> bool {
@@ -1064,6 +1130,7 @@ async fn attempt_all(
     plans: &[Planned<'_>],
 ) -> Result<Reply, ProxyError> {
     let mut last: Option<Exhausted> = None;
+    let endpoint = fin.ctx().endpoint;
     for index in health_order(gw, routes, targets) {
         let target = &targets[index];
         let p = &target.provider;
@@ -1132,12 +1199,19 @@ async fn attempt_all(
                     let status = resp.status();
                     let content_type = resp.headers().get(header::CONTENT_TYPE).cloned();
                     match upstream::read_body(resp.into_body(), p.upstream.idle_timeout).await {
-                        Ok(bytes) => match translate::upstream_response(target.wire, &bytes) {
+                        Ok(bytes) => match endpoints::answer(endpoint, target, obj, &bytes) {
                             Some(bytes) => {
                                 healthy(&route);
                                 let ctx = fin.ctx();
                                 ctx.upstream += sent.elapsed();
-                                ctx.usage = openai::usage_of(&bytes).unwrap_or_default();
+                                ctx.usage = match endpoint {
+                                    Endpoint::ChatCompletions
+                                    | Endpoint::Completions
+                                    | Endpoint::Embeddings => {
+                                        openai::usage_of(&bytes).unwrap_or_default()
+                                    }
+                                    _ => unit::usage(endpoint, &bytes, ctx.characters),
+                                };
                                 if status.is_success() {
                                     ctx.cache.keep_whole(&bytes);
                                 }

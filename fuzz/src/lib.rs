@@ -44,6 +44,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("session_cookie", session_cookie),
     ("audit_entries", audit_entries),
     ("traceparent", traceparent),
+    ("multipart_form", multipart_form),
 ];
 
 const WIRES: [Format; 5] = [
@@ -849,4 +850,39 @@ pub fn traceparent(data: &[u8]) {
     let written = c.header();
     assert_eq!(written.len(), 55);
     assert_eq!(SpanContext::parse(written.as_bytes()), Some(c));
+}
+
+/// A transcription's `multipart/form-data` body and its audio file: a form
+/// within the bounds or an error; a form the gateway rewrites with another
+/// model parses back with that model and every other part.
+pub fn multipart_form(data: &[u8]) {
+    use tollgate::providers::multipart::{Form, MAX_PARTS, audio_seconds_bound};
+    let bound = audio_seconds_bound(data);
+    assert!(bound <= (data.len() as u64).div_ceil(750).max(1) || data.starts_with(b"RIFF"));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let body = bytes::Bytes::copy_from_slice(data);
+    let Ok(form) = rt.block_on(Form::read("multipart/form-data; boundary=fz", body)) else {
+        return;
+    };
+    assert!(form.parts.len() <= MAX_PARTS);
+    let _ = form.view();
+    let written = form.encode_with("model", "m-1");
+    let again = rt
+        .block_on(Form::read(&form.content_type(), written))
+        .expect("a form the gateway writes parses");
+    assert_eq!(again.text("model"), Ok(Some("m-1")));
+    let others = |f: &Form| {
+        f.parts
+            .iter()
+            .filter(|p| p.name != "model")
+            .map(|p| p.data.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        others(&again),
+        others(&form),
+        "parts other than the model survive"
+    );
 }

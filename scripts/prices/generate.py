@@ -63,7 +63,20 @@ PROVIDERS = {
     "perplexity": "perplexity",
 }
 
-MODES = {"chat", "completion", "responses", "embedding"}
+MODES = {"chat", "completion", "responses", "embedding",
+         "rerank", "image_generation", "audio_speech", "audio_transcription", "moderation"}
+
+# Rates per unit billed besides tokens (`per` in the output), in micro-dollars
+# per unit, ceil(USD x 1e6): ours <- LiteLLM's, for the modes that bill them.
+UNIT_FIELDS = {
+    "rerank": (("search_unit", "input_cost_per_query"),),
+    "image_generation": (("image", "output_cost_per_image"), ("image", "input_cost_per_image")),
+    "audio_transcription": (("audio_second", "input_cost_per_second"),),
+    "audio_speech": (("character", "input_cost_per_character"),),
+}
+
+# An image model's size-and-quality entries: `[quality/]W-x-H/model`.
+IMAGE_KEY_RE = re.compile(r"^(?:(?P<quality>[a-z]+)/)?(?P<w>\d+)-x-(?P<h>\d+)/(?P<model>[^/].*)$")
 
 # Base price fields: ours <- LiteLLM's.
 BASE_FIELDS = (
@@ -128,6 +141,25 @@ def micros_per_request(value) -> int:
     if whole < 0:
         raise ValueError(f"negative fee: {value!r}")
     return int(whole)
+
+
+def unit_rates(entry: dict, mode, key: str) -> dict:
+    """The `per` rates of an entry: its listed per-unit prices, and for an
+    image size without one, its per-pixel price times the size's pixels."""
+    per = {}
+    for ours, theirs in UNIT_FIELDS.get(mode, ()):
+        v = entry.get(theirs)
+        if v is not None and ours not in per and micros_per_request(v) > 0:
+            per[ours] = micros_per_request(v)
+    if mode == "image_generation" and "image" not in per:
+        m = IMAGE_KEY_RE.match(key.split("/", 1)[1] if key.startswith("azure/") else key)
+        pixel = entry.get("input_cost_per_pixel") or entry.get("output_cost_per_pixel")
+        if m and pixel:
+            pixels = int(m.group("w")) * int(m.group("h"))
+            n = micros_per_request(Decimal(pixel) * pixels)
+            if n > 0:
+                per["image"] = n
+    return per
 
 
 def request_fee(entry: dict, kind: str):
@@ -274,13 +306,14 @@ def build(data: dict):
         if mode is not None and mode not in MODES:
             skipped[f"mode {mode}"] += 1
             continue
-        if entry.get("input_cost_per_token") is None:
+        per = unit_rates(entry, mode, key)
+        if entry.get("input_cost_per_token") is None and not per and mode != "moderation":
             skipped["no input_cost_per_token"] += 1
             continue
         m = {
             "id": f"{kind}/{model_id(key, provider)}",
             "mode": mode,
-            "input": micros_per_million(entry["input_cost_per_token"]),
+            "input": opt_price(entry, "input_cost_per_token") or 0,
             "output": opt_price(entry, "output_cost_per_token") or 0,
             "cached_input": opt_price(entry, "cache_read_input_token_cost"),
             "cache_write": opt_price(entry, "cache_creation_input_token_cost"),
@@ -291,21 +324,60 @@ def build(data: dict):
         fee = request_fee(entry, kind)
         if fee is not None:
             m["request_fee"] = fee
+        if per:
+            m["per"] = per
+        if mode == "moderation":
+            # Listed at 0 because the provider charges nothing: priced, free.
+            m["free"] = True
         mid = m["id"]
         if mid in models:
             prev = models[mid]
             keep = dearer(prev, m)
-            same = all(prev.get(k) == m.get(k) for k in (*TIER_KEYS, "above", "request_fee"))
+            same = all(prev.get(k) == m.get(k) for k in (*TIER_KEYS, "above", "request_fee", "per"))
             collisions.append((mid, origin[mid], key, origin[mid] if keep is prev else key, same))
             # Whichever entry's token prices are kept, the dearer fee is too.
             fee = dearer_fee(prev.get("request_fee"), m.get("request_fee"))
+            # Whichever entry's token prices are kept, the dearer unit rates too.
+            rates = dearer_rates(prev.get("per"), m.get("per"))
             if keep is m:
                 models[mid], origin[mid] = m, key
             if fee is not None:
                 models[mid]["request_fee"] = fee
+            if rates:
+                models[mid]["per"] = rates
         else:
             models[mid], origin[mid] = m, key
+    image_models(models)
     return [models[k] for k in sorted(models)], collisions, skipped
+
+
+def dearer_rates(a, b):
+    a, b = a or {}, b or {}
+    return {k: max(a.get(k, 0), b.get(k, 0)) for k in sorted(set(a) | set(b))}
+
+
+def image_models(models: dict) -> None:
+    """Gives each image model, as requested without a size or quality, the
+    dearest per-image rate of its sizes and qualities (the gateway charges a
+    request that names both at that size's rate): the bare entry is made
+    when the catalog lists only sizes."""
+    dearest: dict[str, int] = {}
+    for mid, m in models.items():
+        kind, rest = mid.split("/", 1)
+        hit = IMAGE_KEY_RE.match(rest)
+        image = (m.get("per") or {}).get("image")
+        if hit and image:
+            base = f"{kind}/{hit.group('model')}"
+            dearest[base] = max(dearest.get(base, 0), image)
+    for base, image in dearest.items():
+        m = models.setdefault(base, {
+            "id": base, "mode": "image_generation", "input": 0, "output": 0,
+            "cached_input": None, "cache_write": None, "cache_write_1h": None,
+            "max_output": None, "above": [],
+        })
+        per = dict(m.get("per") or {})
+        per["image"] = max(per.get("image", 0), image)
+        m["per"] = per
 
 
 def render(source: str, comment: str, models: list[dict]) -> str:

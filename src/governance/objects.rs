@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 
 use super::budgets::Budget;
 use super::limits::RateLimit;
+use super::pricing::UnitRates;
 use crate::state::hlc::Timestamp;
 use crate::state::lww::LwwMap;
 
@@ -134,6 +135,10 @@ pub struct PriceOverride {
     pub cache_write: Option<u64>,
     #[serde(default)]
     pub cache_write_1h: Option<u64>,
+    /// Rates per search unit, image, second of audio and character, in
+    /// micro-dollars per unit; unset ones keep the catalog's.
+    #[serde(default, skip_serializing_if = "UnitRates::is_none")]
+    pub per: UnitRates,
 }
 
 impl Object for PriceOverride {
@@ -145,6 +150,7 @@ impl Object for PriceOverride {
         "cached_input",
         "cache_write",
         "cache_write_1h",
+        "per",
     ];
     fn id(&self) -> &str {
         &self.id

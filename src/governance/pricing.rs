@@ -18,7 +18,7 @@ use std::sync::OnceLock;
 use serde::{Deserialize, Serialize};
 
 use crate::providers::bound::{Bound, SearchContext, Unpriceable};
-use crate::providers::openai::Usage;
+use crate::providers::openai::{Units, Usage};
 
 /// Micro-dollars (1 USD = 1,000,000).
 pub type Micros = u64;
@@ -47,12 +47,71 @@ pub struct Price {
     /// without one keeps the catalog's fee for the model.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_fee: Option<RequestFee>,
+    /// Rates per unit billed besides tokens, in micro-dollars per unit
+    /// (rounded up to a whole micro-dollar from the list price).
+    #[serde(default, skip_serializing_if = "UnitRates::is_none")]
+    pub per: UnitRates,
     /// The model bills work beyond tokens and fees that no reservation can
     /// bound (deep-research models run and bill searches and tool calls on
     /// their own): refused under a budget. Set only by the catalog; an
     /// operator's price for the model is their decision and clears it.
     #[serde(skip)]
     pub open_ended: bool,
+}
+
+/// Micro-dollars per unit of what a model bills besides tokens; absent, the
+/// model has no such price (and a request that would be billed for it is
+/// refused under a budget).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UnitRates {
+    /// A rerank query over up to 100 documents (Cohere's search unit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search_unit: Option<Micros>,
+    /// A generated image.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<Micros>,
+    /// A second of transcribed audio.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audio_second: Option<Micros>,
+    /// A character of synthesised speech.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub character: Option<Micros>,
+}
+
+impl UnitRates {
+    pub fn is_none(&self) -> bool {
+        *self == UnitRates::default()
+    }
+
+    /// `units` at these rates; units without a rate cost nothing (only a
+    /// key without a budget can be billed for them: [`Price::bound`]
+    /// refuses the rest).
+    fn cost(&self, units: &Units) -> Micros {
+        [
+            (units.search_units, self.search_unit),
+            (units.images, self.image),
+            (units.audio_seconds, self.audio_second),
+            (units.characters, self.character),
+        ]
+        .iter()
+        .map(|&(n, rate)| n.saturating_mul(rate.unwrap_or(0)))
+        .fold(0, Micros::saturating_add)
+    }
+
+    /// The first kind of unit in `units` without a rate here. Search units
+    /// are not among them: a reranker without a search-unit rate bills by
+    /// tokens, which the bound holds as well.
+    fn unpriced(&self, units: &Units) -> Option<&'static str> {
+        [
+            (units.images, self.image, "images"),
+            (units.audio_seconds, self.audio_second, "seconds of audio"),
+            (units.characters, self.character, "characters of speech"),
+        ]
+        .iter()
+        .find(|(n, rate, _)| *n > 0 && rate.is_none())
+        .map(|(_, _, what)| *what)
+    }
 }
 
 /// Micro-dollars per request, by `web_search_options.search_context_size`.
@@ -124,6 +183,12 @@ struct CatalogEntry {
     above: Vec<CatalogTier>,
     #[serde(default)]
     request_fee: Option<RequestFee>,
+    #[serde(default)]
+    per: UnitRates,
+    /// A model the provider lists as free (moderation): priced at 0, not
+    /// left unpriced.
+    #[serde(default)]
+    free: bool,
 }
 
 #[derive(Deserialize)]
@@ -165,6 +230,7 @@ impl CatalogEntry {
             cache_write_1h: self.cache_write_1h,
             long_context,
             request_fee: self.request_fee,
+            per: self.per,
             open_ended: self.id.contains("deep-research"),
         }
     }
@@ -180,7 +246,7 @@ fn catalog() -> &'static HashMap<String, Price> {
         // is free: such entries stay unpriced until an override says so.
         file.models
             .iter()
-            .filter(|m| m.input > 0 || m.output > 0)
+            .filter(|m| m.input > 0 || m.output > 0 || !m.per.is_none() || m.free)
             .map(|m| (m.id.clone(), m.price()))
             .collect()
     })
@@ -226,6 +292,14 @@ impl Pricing {
     /// prices as `gpt-4o`, but `o3-pro` never as `o3`). So an operator's
     /// price for a model also covers its snapshots.
     pub fn price(&self, provider: &str, kind: &str, model: &str) -> Option<Price> {
+        self.price_of_any(provider, kind, &[model])
+    }
+
+    /// The price of the first of `ids` (the most specific first) that has
+    /// one, an override of any of them winning over the catalog's of any:
+    /// images are priced by `quality/size/model`, then `size/model`, then
+    /// `model`, and an operator's price for `model` covers every size.
+    pub fn price_of_any(&self, provider: &str, kind: &str, ids: &[&str]) -> Option<Price> {
         let overridden = |m: &str| {
             self.overrides
                 .get(&format!("{provider}/{m}"))
@@ -233,12 +307,24 @@ impl Pricing {
                 .copied()
         };
         let listed = |m: &str| catalog().get(&format!("{kind}/{m}")).copied();
-        let listed_price = || snapshot_bases(model).find_map(listed);
-        match snapshot_bases(model).find_map(overridden) {
+        let listed_price = || {
+            ids.iter()
+                .find_map(|id| snapshot_bases(id).find_map(listed))
+        };
+        match ids
+            .iter()
+            .find_map(|id| snapshot_bases(id).find_map(overridden))
+        {
             // An override of token rates alone does not make the model's
-            // per-request fee go away.
+            // per-request fee or unit rates go away.
             Some(mut p) => {
-                p.request_fee = p.request_fee.or_else(|| listed_price()?.request_fee);
+                let listed = listed_price();
+                p.request_fee = p.request_fee.or(listed.and_then(|l| l.request_fee));
+                if p.per.is_none()
+                    && let Some(l) = listed
+                {
+                    p.per = l.per;
+                }
                 Some(p)
             }
             None => listed_price(),
@@ -307,6 +393,7 @@ impl Price {
             (hour, r.cache_write_1h),
             (usage.completion_tokens, r.output),
         ])
+        .saturating_add(self.per.cost(&usage.units))
     }
 
     /// The fee of one request asking for `size` of search context (0 for a
@@ -342,9 +429,22 @@ impl Price {
             }
             (None, None) => 0,
         };
+        if let Some(what) = self.per.unpriced(&b.units) {
+            return Err(Unpriceable {
+                field: "model".into(),
+                why: match what {
+                    "images" => "it is billed per image, and this model's price has none",
+                    "seconds of audio" => {
+                        "it is billed per second of audio, and this model's price has none"
+                    }
+                    _ => "it is billed per character, and this model's price has none",
+                },
+            });
+        }
         Ok(self
             .worst_case(b.prompt_tokens, b.output_tokens)
-            .saturating_add(fee))
+            .saturating_add(fee)
+            .saturating_add(self.per.cost(&b.units)))
     }
 
     /// The most `prompt_tokens` + `max_output` tokens can cost: every prompt
@@ -380,6 +480,7 @@ mod tests {
             cached_tokens: cached,
             cache_write_tokens: written,
             cache_write_1h_tokens: hour,
+            units: Units::default(),
         }
     }
 
@@ -416,6 +517,7 @@ mod tests {
                 cache_write: Some(7_500_000),
             }),
             request_fee: None,
+            per: UnitRates::default(),
             open_ended: false,
         };
         // 100 plain + 200 read + 300 written (100 of them for an hour) + 10 out.
@@ -470,6 +572,7 @@ mod tests {
                     prompt_tokens: prompt,
                     output_tokens: 1000,
                     web_search: None,
+                    ..Bound::default()
                 };
                 assert_eq!(p.bound(&b), Ok(p.worst_case(prompt, 1000)));
             }
@@ -482,6 +585,7 @@ mod tests {
             prompt_tokens: 100,
             output_tokens: 50,
             web_search: None,
+            ..Bound::default()
         };
         let pricing = Pricing::new(&HashMap::new());
         for (kind, model) in [
@@ -535,6 +639,7 @@ mod tests {
             prompt_tokens: 100,
             output_tokens: 50,
             web_search,
+            ..Bound::default()
         };
         let tokens = sonar.worst_case(100, 50);
         assert_eq!(sonar.bound(&b(None)), Ok(tokens + 5000), "low by default");
@@ -624,6 +729,127 @@ mod tests {
         assert!(
             pricing.price("azure-eu", "azure", "gpt-4o").is_some(),
             "a provider named freely is priced by its kind"
+        );
+    }
+
+    #[test]
+    fn units_beyond_tokens_are_priced_from_the_catalog_and_bounded() {
+        let pricing = Pricing::new(&HashMap::new());
+        let per = |kind, ids: &[&str]| pricing.price_of_any("p", kind, ids).unwrap().per;
+        assert_eq!(
+            per("openai", &["whisper-1"]).audio_second,
+            Some(100),
+            "$0.006 a minute"
+        );
+        assert_eq!(
+            per("openai", &["tts-1"]).character,
+            Some(15),
+            "$15 per million characters"
+        );
+        assert_eq!(
+            per("cohere", &["rerank-v3.5"]).search_unit,
+            Some(2_000),
+            "$2 per 1,000 searches"
+        );
+        let sized = [
+            "low/1024-x-1024/gpt-image-1",
+            "1024-x-1024/gpt-image-1",
+            "gpt-image-1",
+        ];
+        assert_eq!(per("openai", &sized).image, Some(11_000));
+        assert_eq!(
+            per("openai", &["gpt-image-1"]).image,
+            Some(250_000),
+            "unsized: the dearest size"
+        );
+        let moderation = pricing
+            .price("p", "openai", "omni-moderation-latest")
+            .expect("free, not unpriced");
+        assert_eq!(moderation.cost(&usage(1000, 0, 0, 0, 0)), 0);
+
+        // An override of the bare model wins over every size's catalog entry.
+        let mut o = HashMap::new();
+        o.insert(
+            "gpt-image-1".to_string(),
+            Price {
+                per: UnitRates {
+                    image: Some(1),
+                    ..UnitRates::default()
+                },
+                ..Price::default()
+            },
+        );
+        o.insert("whisper-1".to_string(), Price::default());
+        let p = Pricing::new(&o);
+        assert_eq!(
+            p.price_of_any("p", "openai", &sized).unwrap().per.image,
+            Some(1)
+        );
+        assert_eq!(
+            p.price("p", "openai", "whisper-1")
+                .unwrap()
+                .per
+                .audio_second,
+            Some(100),
+            "an override without rates keeps the catalog's"
+        );
+
+        // The bound holds every usage within it, and a unit without a rate
+        // is refused (search units excepted: token-priced rerankers).
+        let price = Price {
+            input: 1_000_000,
+            per: UnitRates {
+                search_unit: Some(2_000),
+                image: Some(40_000),
+                audio_second: Some(100),
+                character: Some(15),
+            },
+            ..Price::default()
+        };
+        let mut rng = fastrand::Rng::with_seed(11);
+        for _ in 0..2_000 {
+            let b = Bound {
+                prompt_tokens: rng.u64(0..10_000),
+                units: Units {
+                    search_units: rng.u64(0..10),
+                    images: rng.u64(0..11),
+                    audio_seconds: rng.u64(0..5_000),
+                    characters: rng.u64(0..4_096),
+                },
+                ..Bound::default()
+            };
+            let u = Usage {
+                prompt_tokens: rng.u64(0..=b.prompt_tokens),
+                units: Units {
+                    search_units: rng.u64(0..=b.units.search_units),
+                    images: rng.u64(0..=b.units.images),
+                    audio_seconds: rng.u64(0..=b.units.audio_seconds),
+                    characters: rng.u64(0..=b.units.characters),
+                },
+                ..Usage::default()
+            };
+            assert!(price.cost(&u) <= price.bound(&b).unwrap(), "{u:?} {b:?}");
+        }
+        let tokens_only = Price {
+            input: 1,
+            ..Price::default()
+        };
+        let b = |units| Bound {
+            units,
+            ..Bound::default()
+        };
+        let refused = tokens_only.bound(&b(Units {
+            characters: 5,
+            ..Units::default()
+        }));
+        assert!(refused.unwrap_err().why.contains("per character"));
+        assert!(
+            tokens_only
+                .bound(&b(Units {
+                    search_units: 1,
+                    ..Units::default()
+                }))
+                .is_ok()
         );
     }
 

@@ -21,6 +21,7 @@
 use bytes::Bytes;
 use serde_json::{Map, Value};
 
+use super::openai::Units;
 use super::presets::Format;
 
 /// Tokens assumed for one image part at least. Providers scale images down
@@ -54,6 +55,8 @@ pub struct Bound {
     /// asks for, when it has them. Only a price with a per-request search
     /// fee (Perplexity's) covers them; the caller refuses them otherwise.
     pub web_search: Option<SearchContext>,
+    /// The most of each unit billed besides tokens.
+    pub units: Units,
 }
 
 impl Bound {
@@ -62,7 +65,7 @@ impl Bound {
         Bound {
             prompt_tokens,
             output_tokens,
-            web_search: None,
+            ..Bound::default()
         }
     }
 }
@@ -259,6 +262,7 @@ fn openai(
                 prompt_tokens: prompt,
                 output_tokens: 0,
                 web_search: searched,
+                ..Bound::default()
             },
             false,
         ));
@@ -288,6 +292,7 @@ fn openai(
             prompt_tokens: prompt,
             output_tokens: each.saturating_mul(choices),
             web_search: searched,
+            ..Bound::default()
         },
         changed,
     ))

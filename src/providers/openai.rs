@@ -19,6 +19,14 @@ pub enum Endpoint {
     ChatCompletions,
     Completions,
     Embeddings,
+    /// `/v1/rerank`, in the request shape Cohere, Jina and vLLM share.
+    Rerank,
+    ImageGenerations,
+    /// Text to speech: JSON in, audio out.
+    Speech,
+    /// Speech to text: a multipart form in.
+    Transcriptions,
+    Moderations,
 }
 
 impl Endpoint {
@@ -28,6 +36,11 @@ impl Endpoint {
             Endpoint::ChatCompletions => "/chat/completions",
             Endpoint::Completions => "/completions",
             Endpoint::Embeddings => "/embeddings",
+            Endpoint::Rerank => "/rerank",
+            Endpoint::ImageGenerations => "/images/generations",
+            Endpoint::Speech => "/audio/speech",
+            Endpoint::Transcriptions => "/audio/transcriptions",
+            Endpoint::Moderations => "/moderations",
         }
     }
 
@@ -37,6 +50,29 @@ impl Endpoint {
             Endpoint::ChatCompletions => "chat",
             Endpoint::Completions => "completions",
             Endpoint::Embeddings => "embeddings",
+            Endpoint::Rerank => "rerank",
+            Endpoint::ImageGenerations => "images",
+            Endpoint::Speech => "speech",
+            Endpoint::Transcriptions => "transcriptions",
+            Endpoint::Moderations => "moderations",
+        }
+    }
+
+    /// Whether requests to it may stream (those of the others are refused
+    /// with `stream`).
+    pub fn streams(self) -> bool {
+        matches!(self, Endpoint::ChatCompletions | Endpoint::Completions)
+    }
+
+    /// The field without which a request to it means nothing.
+    fn required_field(self) -> &'static str {
+        match self {
+            Endpoint::ChatCompletions => "messages",
+            Endpoint::Completions => "prompt",
+            Endpoint::Rerank => "documents",
+            Endpoint::ImageGenerations => "prompt",
+            Endpoint::Transcriptions => "file",
+            Endpoint::Embeddings | Endpoint::Speech | Endpoint::Moderations => "input",
         }
     }
 }
@@ -172,8 +208,11 @@ impl RequestView {
             .decode("stream")
             .map_err(|e| invalid(format!("invalid {e}"), Some("stream")))?
             .unwrap_or(false);
-        if stream && endpoint == Endpoint::Embeddings {
-            return Err(invalid("embeddings cannot be streamed", Some("stream")));
+        if stream && !endpoint.streams() {
+            return Err(invalid(
+                format!("{} requests cannot be streamed", endpoint.label()),
+                Some("stream"),
+            ));
         }
         let include_usage = obj
             .decode::<StreamOptions>("stream_options")
@@ -196,26 +235,17 @@ impl RequestView {
             Ok(Some(n)) => Some(n),
             _ => obj.decode::<u64>("max_tokens").ok().flatten(),
         };
-        match endpoint {
-            Endpoint::ChatCompletions if obj.get("messages").is_none() => {
-                return Err(invalid(
-                    "you must provide a messages parameter",
-                    Some("messages"),
-                ));
-            }
-            Endpoint::Completions if obj.get("prompt").is_none() => {
-                return Err(invalid(
-                    "you must provide a prompt parameter",
-                    Some("prompt"),
-                ));
-            }
-            Endpoint::Embeddings if obj.get("input").is_none() => {
-                return Err(invalid(
-                    "you must provide an input parameter",
-                    Some("input"),
-                ));
-            }
-            _ => {}
+        let required = endpoint.required_field();
+        if obj.get(required).is_none() {
+            let article = if required.starts_with(['a', 'e', 'i', 'o', 'u']) {
+                "an"
+            } else {
+                "a"
+            };
+            return Err(invalid(
+                format!("you must provide {article} {required} parameter"),
+                Some(required),
+            ));
         }
         Ok(RequestView {
             model,
@@ -481,6 +511,30 @@ pub struct Usage {
     /// Of `cache_write_tokens`, those written for an hour (Anthropic's dearer rate).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub cache_write_1h_tokens: u64,
+    /// What the request was billed for besides tokens.
+    #[serde(default, skip_serializing_if = "Units::is_none")]
+    pub units: Units,
+}
+
+/// Billed units that are not tokens: rerank search units (a query over up
+/// to 100 documents), generated images, seconds of transcribed audio, and
+/// characters of synthesised speech.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Units {
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub search_units: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub images: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub audio_seconds: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub characters: u64,
+}
+
+impl Units {
+    pub fn is_none(&self) -> bool {
+        *self == Units::default()
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -536,6 +590,7 @@ impl From<WireUsage> for Usage {
                 .as_ref()
                 .and_then(|d| d.cache_write_1h_tokens)
                 .unwrap_or(0),
+            units: Units::default(),
         }
     }
 }

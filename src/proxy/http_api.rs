@@ -5,7 +5,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use bytes::Bytes;
 use http::{HeaderValue, Response, header};
 use serde::Serialize;
@@ -23,27 +23,27 @@ struct ApiState {
 pub fn routes(gw: Arc<Gateway>) -> Router {
     let state = ApiState { gw: gw.clone() };
     let v1 = Router::new()
-        .route("/chat/completions", post(chat))
-        .route("/completions", post(completions))
-        .route("/embeddings", post(embeddings))
+        .route("/chat/completions", serve(Endpoint::ChatCompletions))
+        .route("/completions", serve(Endpoint::Completions))
+        .route("/embeddings", serve(Endpoint::Embeddings))
+        .route("/rerank", serve(Endpoint::Rerank))
+        .route("/images/generations", serve(Endpoint::ImageGenerations))
+        .route("/audio/speech", serve(Endpoint::Speech))
+        .route("/audio/transcriptions", serve(Endpoint::Transcriptions))
+        .route("/moderations", serve(Endpoint::Moderations))
         .route("/models", get(models))
-        .with_state(state);
+        .with_state(state.clone());
     Router::new()
         .nest("/v1", v1.clone())
         .nest("/openai/v1", v1)
+        // Cohere's v2 SDK reranks here; the body is the same.
+        .route("/v2/rerank", serve(Endpoint::Rerank).with_state(state))
         .merge(super::native::routes(gw))
 }
 
-async fn chat(State(s): State<ApiState>, req: Request) -> Response<Body> {
-    handle(s.gw, Endpoint::ChatCompletions, req).await
-}
-
-async fn completions(State(s): State<ApiState>, req: Request) -> Response<Body> {
-    handle(s.gw, Endpoint::Completions, req).await
-}
-
-async fn embeddings(State(s): State<ApiState>, req: Request) -> Response<Body> {
-    handle(s.gw, Endpoint::Embeddings, req).await
+/// `POST` of `endpoint` through the pipeline.
+fn serve(endpoint: Endpoint) -> MethodRouter<ApiState> {
+    post(move |State(s): State<ApiState>, req: Request| handle(s.gw, endpoint, req))
 }
 
 async fn models(State(s): State<ApiState>) -> Response<Body> {

@@ -165,6 +165,8 @@ pub struct Translated {
     pub canonical: Option<canonical::Request>,
     /// The client's own body and headers, for targets of the client's format.
     pub native: Option<Native>,
+    /// A transcription's form.
+    pub form: Option<super::endpoints::FormRequest>,
 }
 
 /// A request as the client sent it.
@@ -232,6 +234,7 @@ pub(super) fn prepare(
     let translated = Translated {
         canonical: Some(read.request),
         native: Some(Native::new(format, raw, forwarded)),
+        form: None,
     };
     Ok((read.internal, translated))
 }
@@ -248,10 +251,7 @@ impl Translated {
             return Ok(());
         }
         if endpoint != Endpoint::ChatCompletions {
-            return Err(ProxyError::new(
-                ErrorKind::InvalidRequest,
-                "only chat requests are translated for providers of another wire format",
-            ));
+            return super::endpoints::check_targets(endpoint, targets, body);
         }
         let v: Value = serde_json::from_slice(body).map_err(|e| {
             ProxyError::new(ErrorKind::InvalidRequest, format!("invalid JSON: {e}"))
@@ -260,6 +260,11 @@ impl Translated {
             .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.0))?;
         self.canonical = Some(r);
         Ok(())
+    }
+
+    /// The most seconds a transcription's audio can last (0 for other requests).
+    pub(super) fn audio_seconds_bound(&self) -> u64 {
+        self.form.as_ref().map_or(0, |f| f.audio_seconds)
     }
 
     /// Gives a translated request the output cap a budget reserves by,
@@ -285,6 +290,9 @@ impl Translated {
         ask_usage: bool,
     ) -> (String, Bytes, &[(HeaderName, HeaderValue)]) {
         let wire = target.wire;
+        if !matches!(endpoint, Endpoint::ChatCompletions | Endpoint::Completions) {
+            return super::endpoints::request(endpoint, self.form.as_ref(), obj, target);
+        }
         if let (Some(n), Some(c)) = (&self.native, &self.canonical)
             && n.format == wire
             && let Some(body) = translate::passthrough_body(wire, &n.body, &target.model)

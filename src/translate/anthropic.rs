@@ -350,6 +350,7 @@ pub fn usage_from(u: &Value) -> Usage {
         cached_tokens: n("cache_read_input_tokens"),
         cache_write_tokens: n("cache_creation_input_tokens"),
         cache_write_1h_tokens: hour.min(n("cache_creation_input_tokens")),
+        ..Usage::default()
     }
 }
 

@@ -335,7 +335,7 @@ pub fn usage_from(u: &Value) -> Usage {
         total_tokens: prompt + n("outputTokens"),
         cached_tokens: read,
         cache_write_tokens: write,
-        cache_write_1h_tokens: 0,
+        ..Usage::default()
     }
 }
 
