@@ -309,6 +309,12 @@ fn parts(e: &mut Enc, parts: &[Part]) {
                 e.tag(b't');
                 e.str(t);
             }
+            Part::Document(d) => {
+                e.tag(b'd');
+                e.str(&d.media_type);
+                e.str(&d.data);
+                e.str(d.name.as_deref().unwrap_or_default());
+            }
             Part::Image(Image::Base64 { media_type, data }) => {
                 e.tag(b'i');
                 e.str(media_type);

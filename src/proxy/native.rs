@@ -681,6 +681,7 @@ fn size_of(messages: &[Message]) -> usize {
                 media_type.len() + data.len()
             }
             Part::Image(canonical::Image::Url(u)) => u.len(),
+            Part::Document(d) => d.media_type.len() + d.data.len(),
             Part::Thinking { text, signature } => {
                 text.len() + signature.as_ref().map_or(0, String::len)
             }

@@ -2,9 +2,11 @@
 
 use serde_json::{Map, Value, json};
 
+use base64::Engine as _;
+
 use super::canonical::{
-    CacheControl, Image, Invalid, Part, Request, Response, Role, StopReason, Thinking, Tool,
-    ToolCall, ToolChoice, Usage, error_message, invalid, mark_last, str_of, strings,
+    CacheControl, Document, Image, Invalid, Part, Request, Response, Role, StopReason, Thinking,
+    Tool, ToolCall, ToolChoice, Usage, error_message, invalid, mark_last, str_of, strings,
 };
 use super::openai::{ChunkWriter, Delta, named_event, push};
 use super::{Encode, Transcode};
@@ -54,6 +56,27 @@ fn block_from(b: &Value) -> Result<Option<Part>, Invalid> {
                 Some("url") => Part::Image(Image::Url(str_of(src, "url").unwrap_or_default())),
                 _ => return Err(invalid("image source must be base64 or url")),
             }
+        }
+        Some("document") => {
+            let src = b.get("source").unwrap_or(&Value::Null);
+            let (media_type, data) = match src.get("type").and_then(Value::as_str) {
+                Some("base64") => (
+                    str_of(src, "media_type").unwrap_or_default(),
+                    str_of(src, "data").unwrap_or_default(),
+                ),
+                Some("text") => (
+                    "text/plain".to_string(),
+                    base64::engine::general_purpose::STANDARD
+                        .encode(str_of(src, "data").unwrap_or_default()),
+                ),
+                // URL and file sources have no inline bytes to carry.
+                _ => return Ok(None),
+            };
+            Part::Document(Document {
+                media_type,
+                data,
+                name: str_of(b, "title"),
+            })
         }
         Some("thinking") => Part::Thinking {
             text: str_of(b, "thinking").unwrap_or_default(),
@@ -171,6 +194,20 @@ fn block_to(p: &Part) -> Option<Value> {
         Part::Text(t) if t.is_empty() => return None,
         Part::Text(t) => json!({"type": "text", "text": t}),
         Part::Image(i) => image_block(i),
+        // Plain text as a text source; every other type as base64 (Anthropic
+        // takes PDFs, and says so of any other type it refuses).
+        Part::Document(d) => {
+            let mut b = json!({"type": "document", "source": {"type": "base64", "media_type": d.media_type, "data": d.data}});
+            if d.media_type == "text/plain"
+                && let Some(text) = base64_text(&d.data)
+            {
+                b["source"] = json!({"type": "text", "media_type": "text/plain", "data": text});
+            }
+            if let Some(n) = &d.name {
+                b["title"] = json!(n);
+            }
+            b
+        }
         // Anthropic verifies thinking it is sent back; unsigned thinking
         // (from another provider) cannot be, so it is left out.
         Part::Thinking {
@@ -712,4 +749,12 @@ impl Encode for Encoder {
         self.finished = true;
         named_event("error", &error_body(502, message), out);
     }
+}
+
+/// Base64 that decodes to UTF-8 text, as that text.
+fn base64_text(data: &str) -> Option<String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .ok()?;
+    String::from_utf8(bytes).ok()
 }

@@ -12,8 +12,8 @@
 use serde_json::{Map, Value, json};
 
 use super::canonical::{
-    CacheControl, Image, Invalid, Part, Request, Response, Role, StopReason, Thinking, Tool,
-    ToolCall, ToolChoice, Usage, invalid, mark_last, str_of, strings,
+    CacheControl, DOCUMENT_FORMATS, Document, Image, Invalid, Part, Request, Response, Role,
+    StopReason, Thinking, Tool, ToolCall, ToolChoice, Usage, invalid, mark_last, str_of, strings,
 };
 use super::openai::{ChunkWriter, Delta, push};
 use super::{Encode, Transcode};
@@ -76,7 +76,19 @@ fn block_from(b: &Value) -> Option<Part> {
             signature: str_of(t, "signature"),
         });
     }
-    // Documents, videos, guardrail content, redacted reasoning: no
+    if let Some(d) = b.get("document") {
+        let format = str_of(d, "format").unwrap_or_default();
+        let media_type = DOCUMENT_FORMATS.iter().find(|(f, _)| *f == format)?.1;
+        return Some(Part::Document(Document {
+            media_type: media_type.to_string(),
+            data: d
+                .pointer("/source/bytes")
+                .and_then(Value::as_str)?
+                .to_string(),
+            name: str_of(d, "name"),
+        }));
+    }
+    // Videos, documents in S3, guardrail content, redacted reasoning: no
     // counterpart in the other formats.
     None
 }
@@ -197,6 +209,15 @@ fn block_to(p: &Part) -> Option<Value> {
         }
         // Converse takes images as bytes or S3 objects only.
         Part::Image(Image::Url(_)) => return None,
+        // A type Converse has no format for is left out.
+        Part::Document(d) => {
+            let format = DOCUMENT_FORMATS
+                .iter()
+                .find(|(_, t)| *t == d.media_type)
+                .map(|(f, _)| *f)?;
+            let name = document_name(d.name.as_deref());
+            json!({"document": {"format": format, "name": name, "source": {"bytes": d.data}}})
+        }
         Part::Thinking { text, signature } => {
             let mut t = json!({"text": text});
             if let Some(s) = signature {
@@ -715,3 +736,26 @@ impl Encode for Encoder {
 
 #[cfg(test)]
 mod tests;
+
+/// A document's name as Converse takes it: letters, digits, single spaces,
+/// hyphens, parentheses and square brackets, at most 200 characters; others
+/// become hyphens (and no name at all, `document`).
+fn document_name(name: Option<&str>) -> String {
+    let mut out = String::new();
+    for c in name.unwrap_or_default().chars().take(200) {
+        let c = if c.is_alphanumeric() || matches!(c, '-' | '(' | ')' | '[' | ']') {
+            c
+        } else if c == ' ' && !out.ends_with(' ') {
+            ' '
+        } else {
+            '-'
+        };
+        out.push(c);
+    }
+    let trimmed = out.trim().to_string();
+    if trimmed.is_empty() {
+        "document".into()
+    } else {
+        trimmed
+    }
+}

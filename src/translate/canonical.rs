@@ -49,6 +49,8 @@ pub struct Message {
 pub enum Part {
     Text(String),
     Image(Image),
+    /// A file the model reads (a PDF, plain text, an office document).
+    Document(Document),
     /// Model reasoning; the signature lets Anthropic verify it on the next turn.
     Thinking {
         text: String,
@@ -151,6 +153,57 @@ pub enum Image {
     Url(String),
 }
 
+/// A document given inline: its media type, its bytes as base64, and the
+/// name it was sent with (Bedrock requires one).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Document {
+    pub media_type: String,
+    pub data: String,
+    pub name: Option<String>,
+}
+
+/// The media types of the formats Bedrock's `document` block names
+/// (`format`), both ways.
+pub const DOCUMENT_FORMATS: [(&str, &str); 9] = [
+    ("pdf", "application/pdf"),
+    ("csv", "text/csv"),
+    ("doc", "application/msword"),
+    (
+        "docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ),
+    ("xls", "application/vnd.ms-excel"),
+    (
+        "xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ),
+    ("html", "text/html"),
+    ("txt", "text/plain"),
+    ("md", "text/markdown"),
+];
+
+/// Whether `media_type` is a document's rather than an image's (Gemini
+/// sends both as `inlineData`).
+pub fn is_document_type(media_type: &str) -> bool {
+    !media_type.starts_with("image/")
+}
+
+/// `data:<type>;base64,<data>` read into a document, or `None`.
+pub fn document_from_data_url(url: &str, name: Option<String>) -> Option<Document> {
+    let (media_type, data) = url.strip_prefix("data:")?.split_once(";base64,")?;
+    Some(Document {
+        media_type: media_type.to_string(),
+        data: data.to_string(),
+        name,
+    })
+}
+
+impl Document {
+    pub fn data_url(&self) -> String {
+        format!("data:{};base64,{}", self.media_type, self.data)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct ToolCall {
     pub id: String,
@@ -250,6 +303,19 @@ pub struct Response {
 }
 
 impl Request {
+    /// The request without its documents, when it has any.
+    pub fn without_documents(&self) -> Option<Request> {
+        let has = |m: &Message| m.content.iter().any(|p| matches!(p, Part::Document(_)));
+        if !self.messages.iter().any(has) {
+            return None;
+        }
+        let mut r = self.clone();
+        for m in &mut r.messages {
+            m.content.retain(|p| !matches!(p, Part::Document(_)));
+        }
+        Some(r)
+    }
+
     /// Every text of the prompt, for token counting.
     pub fn prompt_text(&self) -> String {
         fn part(p: &Part, out: &mut String) {
@@ -260,7 +326,7 @@ impl Request {
                     out.push_str(&c.arguments);
                 }
                 Part::ToolResult { content, .. } => content.iter().for_each(|p| part(p, out)),
-                Part::Image(_) => {}
+                Part::Image(_) | Part::Document(_) => {}
                 Part::CacheBreak(_) => return,
             }
             out.push('\n');

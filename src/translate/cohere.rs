@@ -18,6 +18,16 @@ use crate::providers::sse::SseEvent;
 
 /// The `/v2/chat` body for `r` to `model`.
 pub fn request_to_cohere(r: &Request, model: &str) -> Value {
+    // Cohere's chat reads documents from its own `documents` field, as text
+    // it is given, not files: they are left out.
+    let read;
+    let r = match r.without_documents() {
+        Some(stripped) => {
+            read = stripped;
+            &read
+        }
+        None => r,
+    };
     let Value::Object(mut v) = openai::request_to_openai(r, model, false) else {
         unreachable!("a request is an object")
     };

@@ -8,8 +8,8 @@
 use serde_json::{Map, Value, json};
 
 use super::canonical::{
-    Image, Invalid, Part, Request, Response, Role, StopReason, Thinking, Tool, ToolCall,
-    ToolChoice, Usage, error_message, invalid, str_of, strings,
+    Document, Image, Invalid, Part, Request, Response, Role, StopReason, Thinking, Tool, ToolCall,
+    ToolChoice, Usage, error_message, invalid, is_document_type, str_of, strings,
 };
 use super::openai::{ChunkWriter, Delta, data_event, push};
 use super::{Encode, Transcode};
@@ -33,13 +33,21 @@ fn part_from(p: &Value) -> Option<Part> {
         return Some(Part::Text(t.to_string()));
     }
     if let Some(d) = field(p, "inlineData", "inline_data") {
-        return Some(Part::Image(Image::Base64 {
-            media_type: field(d, "mimeType", "mime_type")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string(),
-            data: str_of(d, "data").unwrap_or_default(),
-        }));
+        let media_type = field(d, "mimeType", "mime_type")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let data = str_of(d, "data").unwrap_or_default();
+        if is_document_type(&media_type) {
+            return Some(Part::Document(Document {
+                media_type,
+                data,
+                name: field(d, "displayName", "display_name")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            }));
+        }
+        return Some(Part::Image(Image::Base64 { media_type, data }));
     }
     if let Some(d) = field(p, "fileData", "file_data") {
         return Some(Part::Image(Image::Url(
@@ -182,6 +190,7 @@ fn part_to(p: &Part, names: &[(&str, &str)]) -> Option<Value> {
             json!({"inlineData": {"mimeType": media_type, "data": data}})
         }
         Part::Image(Image::Url(u)) => json!({"fileData": {"fileUri": u}}),
+        Part::Document(d) => json!({"inlineData": {"mimeType": d.media_type, "data": d.data}}),
         Part::Thinking { text, signature } => {
             let mut v = json!({"text": text, "thought": true});
             if let Some(s) = signature.as_deref().filter(|s| is_base64(s)) {

@@ -9,7 +9,7 @@ use serde_json::{Map, Value, json};
 
 use super::canonical::{
     CacheControl, Image, Invalid, Message, Part, Request, Response, Role, StopReason, Thinking,
-    Tool, ToolCall, ToolChoice, Usage, invalid, mark_last, str_of, strings,
+    Tool, ToolCall, ToolChoice, Usage, document_from_data_url, invalid, mark_last, str_of, strings,
 };
 
 /// Text of an OpenAI `content`: a string or an array of parts. A part's
@@ -33,6 +33,18 @@ fn parts_of(content: &Value) -> Result<Vec<Part>, Invalid> {
                             .and_then(Value::as_str)
                             .ok_or_else(|| invalid("image_url part without a url"))?;
                         out.push(Part::Image(image_from_url(url)));
+                    }
+                    // A file inline as a data URL; uploaded file ids have no
+                    // counterpart elsewhere.
+                    Some("file") => {
+                        let f = it.get("file").unwrap_or(&Value::Null);
+                        if let Some(d) = f
+                            .get("file_data")
+                            .and_then(Value::as_str)
+                            .and_then(|u| document_from_data_url(u, str_of(f, "filename")))
+                        {
+                            out.push(Part::Document(d));
+                        }
                     }
                     // Audio, files and refusals have no counterpart: dropped.
                     _ => {}
@@ -306,6 +318,13 @@ fn content_value(parts: &[Part]) -> Value {
                 Part::Text(t) => Some(json!({"type": "text", "text": t})),
                 Part::Image(i) => {
                     Some(json!({"type": "image_url", "image_url": {"url": image_to_url(i)}}))
+                }
+                Part::Document(d) => {
+                    let mut file = json!({"file_data": d.data_url()});
+                    if let Some(n) = &d.name {
+                        file["filename"] = json!(n);
+                    }
+                    Some(json!({"type": "file", "file": file}))
                 }
                 _ => None,
             })

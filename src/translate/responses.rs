@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use super::Encode;
 use super::canonical::{
     CacheControl, Invalid, Message, Part, Request, Response, Role, StopReason, Thinking, ToolCall,
-    Usage, invalid, mark_last, str_of, strings,
+    Usage, document_from_data_url, invalid, mark_last, str_of, strings,
 };
 use super::openai::{
     Delta, image_from_url, named_event, push, push_system, tool_choice_from, tool_from,
@@ -40,7 +40,12 @@ fn content_parts(content: &Value) -> Result<Vec<Part>, Invalid> {
                 .get("image_url")
                 .and_then(Value::as_str)
                 .map(|u| Part::Image(image_from_url(u))),
-            // Files, refusals, audio: no counterpart.
+            Some("input_file") => it
+                .get("file_data")
+                .and_then(Value::as_str)
+                .and_then(|u| document_from_data_url(u, str_of(it, "filename")))
+                .map(Part::Document),
+            // File ids, refusals, audio: no counterpart.
             _ => None,
         };
         if let Some(p) = part {

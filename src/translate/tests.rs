@@ -5,6 +5,7 @@
 
 use serde_json::{Value, json};
 
+use super::canonical::{Document, Part};
 use super::*;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/golden/translate");
@@ -547,4 +548,105 @@ fn no_upstream_body_carries_the_gateways_fallbacks() {
         assert!(sent.get("fallbacks").is_none(), "{wire:?}: {sent}");
     }
     assert!(internal_body(&r).windows(9).any(|w| w == b"fallbacks"));
+}
+
+#[test]
+fn documents_cross_every_format_in_each_ones_own_form() {
+    const PDF: &str = "JVBERi0xLjQK";
+    let inbound = [
+        (
+            Format::OpenAi,
+            json!({"model": "m", "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "summarise"},
+                {"type": "file", "file": {"file_data": format!("data:application/pdf;base64,{PDF}"), "filename": "q3 report.pdf"}}]}]}),
+        ),
+        (
+            Format::Anthropic,
+            json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": [
+                {"type": "text", "text": "summarise"},
+                {"type": "document", "title": "q3 report.pdf", "source": {"type": "base64", "media_type": "application/pdf", "data": PDF}}]}]}),
+        ),
+        (
+            Format::Gemini,
+            json!({"model": "m", "contents": [{"role": "user", "parts": [
+                {"text": "summarise"},
+                {"inlineData": {"mimeType": "application/pdf", "data": PDF, "displayName": "q3 report.pdf"}}]}]}),
+        ),
+        (
+            Format::Bedrock,
+            json!({"model": "m", "messages": [{"role": "user", "content": [
+                {"text": "summarise"},
+                {"document": {"format": "pdf", "name": "q3 report.pdf", "source": {"bytes": PDF}}}]}]}),
+        ),
+        (
+            Format::Responses,
+            json!({"model": "m", "input": [{"role": "user", "content": [
+                {"type": "input_text", "text": "summarise"},
+                {"type": "input_file", "file_data": format!("data:application/pdf;base64,{PDF}"), "filename": "q3 report.pdf"}]}]}),
+        ),
+    ];
+    for (format, body) in inbound {
+        let read = read_request(format, body.to_string().as_bytes(), |_| None).unwrap();
+        let docs: Vec<&Document> = read.request.messages[0]
+            .content
+            .iter()
+            .filter_map(|p| match p {
+                Part::Document(d) => Some(d),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(docs.len(), 1, "{format:?}");
+        assert_eq!(
+            (docs[0].media_type.as_str(), docs[0].data.as_str()),
+            ("application/pdf", PDF),
+            "{format:?}"
+        );
+        let sent = |wire| {
+            let (_, b) = upstream_request(wire, &read.request, "m", false, false);
+            serde_json::from_slice::<Value>(&b).unwrap()
+        };
+        let openai = sent(Format::OpenAi);
+        assert_eq!(
+            openai["messages"][0]["content"][1]["file"]["file_data"],
+            format!("data:application/pdf;base64,{PDF}"),
+            "{format:?}: {openai}"
+        );
+        let anthropic = sent(Format::Anthropic);
+        assert_eq!(
+            anthropic["messages"][0]["content"][1]["source"],
+            json!({"type": "base64", "media_type": "application/pdf", "data": PDF}),
+            "{format:?}: {anthropic}"
+        );
+        let gemini = sent(Format::Gemini);
+        assert_eq!(
+            gemini["contents"][0]["parts"][1]["inlineData"],
+            json!({"mimeType": "application/pdf", "data": PDF}),
+            "{format:?}: {gemini}"
+        );
+        let bedrock = sent(Format::Bedrock);
+        let doc = &bedrock["messages"][0]["content"][1]["document"];
+        assert_eq!(doc["format"], "pdf", "{format:?}: {bedrock}");
+        assert_eq!(doc["source"]["bytes"], PDF);
+        let name = doc["name"].as_str().unwrap();
+        assert!(
+            name.chars()
+                .all(|c| c.is_alphanumeric() || " -()[]".contains(c)),
+            "Converse's name rules: {name}"
+        );
+        let cohere = sent(Format::Cohere);
+        assert!(
+            !cohere.to_string().contains(PDF),
+            "Cohere chat has no document part: {cohere}"
+        );
+    }
+    // A text document from Anthropic goes back to Anthropic as text.
+    let body = json!({"model": "m", "max_tokens": 10, "messages": [{"role": "user", "content": [
+        {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "hello"}}]}]});
+    let read = read_request(Format::Anthropic, body.to_string().as_bytes(), |_| None).unwrap();
+    let (_, b) = upstream_request(Format::Anthropic, &read.request, "m", false, false);
+    let v: Value = serde_json::from_slice(&b).unwrap();
+    assert_eq!(
+        v["messages"][0]["content"][0]["source"],
+        json!({"type": "text", "media_type": "text/plain", "data": "hello"})
+    );
 }

@@ -53,9 +53,12 @@ fn a_converse_request_reads_into_canonical_and_back() {
     assert_eq!(r.tool_choice, Some(ToolChoice::Tool("get_weather".into())));
     assert_eq!(r.tools[0].cache, Some(CacheControl { ttl: None }));
     let first = &r.messages[0].content;
-    assert_eq!(first.len(), 2, "the document has no counterpart: {first:?}");
+    assert_eq!(first.len(), 3, "{first:?}");
     assert!(
         matches!(&first[1], Part::Image(Image::Base64 { media_type, .. }) if media_type == "image/jpeg")
+    );
+    assert!(
+        matches!(&first[2], Part::Document(d) if d.media_type == "application/pdf" && d.name.as_deref() == Some("notes"))
     );
     golden_json(
         "bedrock_request.to_openai.json",
