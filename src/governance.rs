@@ -28,6 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::config::ProviderConfig;
 use crate::providers::bound::SearchContext;
+use crate::providers::endpoints::ImageSpec;
 use crate::providers::openai::Usage;
 use crate::routing::Pattern;
 use crate::state::hlc::{Clock, Hlc};
@@ -682,9 +683,24 @@ impl Governance {
         self.pricing.load().price(provider, kind, model)
     }
 
-    /// The price of the first of `ids` priced ([`Pricing::price_of_any`]).
-    pub fn price_of_any(&self, provider: &str, kind: &str, ids: &[&str]) -> Option<Price> {
-        self.pricing.load().price_of_any(provider, kind, ids)
+    /// The price of `model`, or for an image request of its size and
+    /// quality first ([`Pricing::price_of_any`]).
+    pub fn price_for(
+        &self,
+        provider: &str,
+        kind: &str,
+        model: &str,
+        image: Option<&ImageSpec>,
+    ) -> Option<Price> {
+        let pricing = self.pricing.load();
+        match image {
+            None => pricing.price(provider, kind, model),
+            Some(spec) => {
+                let ids = spec.price_ids(model);
+                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
+                pricing.price_of_any(provider, kind, &ids)
+            }
+        }
     }
 
     /// Sets (creates or replaces) the price override for `model`.
@@ -1235,20 +1251,20 @@ impl Governance {
         self.ledger.spent(scope, b, self.now_ms())
     }
 
-    /// Cost of `usage` on the model priced as the first of `ids` priced
-    /// (the model's own id, or an image size's first) at `provider` of
-    /// preset `kind`, with the model's per-request fee at the request's
-    /// `search` context (0 for unpriced models, which only keys without
-    /// budgets may use).
+    /// Cost of `usage` on `model` (an image request's at its size,
+    /// [`Governance::price_for`]) at `provider` of preset `kind`, with the
+    /// model's per-request fee at the request's `search` context (0 for
+    /// unpriced models, which only keys without budgets may use).
     pub fn cost(
         &self,
         provider: &str,
         kind: &str,
-        ids: &[&str],
+        model: &str,
+        image: Option<&ImageSpec>,
         usage: &Usage,
         search: SearchContext,
     ) -> Micros {
-        self.price_of_any(provider, kind, ids)
+        self.price_for(provider, kind, model, image)
             .map_or(0, |p| p.cost(usage).saturating_add(p.request_fee(search)))
     }
 }

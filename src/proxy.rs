@@ -397,9 +397,8 @@ impl Finisher {
         let known_usage = ctx.usage != Usage::default();
         let mut cost = match (&ctx.provider, &ctx.model) {
             (Some(p), Some(model)) if known_usage => {
-                let ids = price_ids(ctx.image.as_ref(), model);
-                let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-                gov.cost(p, ctx.provider_kind, &ids, &ctx.usage, ctx.search)
+                let image = ctx.image.as_ref();
+                gov.cost(p, ctx.provider_kind, model, image, &ctx.usage, ctx.search)
             }
             _ => 0,
         };
@@ -694,11 +693,16 @@ async fn serve(
     }
     let rules = gw.governance.rule_set();
     let rule_headers = (!rules.is_empty()).then(|| req.headers().clone());
-    let content_type = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(str::to_string);
+    // Only a form needs its content type (its boundary) past the body.
+    let content_type = (fin.ctx().endpoint == Endpoint::Transcriptions)
+        .then(|| {
+            req.headers()
+                .get(header::CONTENT_TYPE)?
+                .to_str()
+                .ok()
+                .map(str::to_string)
+        })
+        .flatten();
     let raw = read_body(req, gw.max_body_bytes).await?;
     if caller.as_ref().is_some_and(|k| k.log_content) {
         fin.ctx().content = Some(Content::of_request(&raw));
@@ -941,14 +945,17 @@ fn worst_cost(
         // Priced by what they make: one bound for every target.
         _ => None,
     };
+    // That one bound, read at the first target.
+    let mut made: Option<bound::Bound> = None;
     let mut worst = 0;
     for (i, (t, plan)) in targets.iter().zip(plans.iter_mut()).enumerate() {
         let param = Some(if i == 0 { "model" } else { "fallbacks" });
         let p = &t.provider;
         let preset = p.kind.preset().name;
-        let ids = price_ids(request.image, &t.model);
-        let ids: Vec<&str> = ids.iter().map(String::as_str).collect();
-        let Some(price) = gw.governance.price_of_any(&p.name, preset, &ids) else {
+        let Some(price) = gw
+            .governance
+            .price_for(&p.name, preset, &t.model, request.image)
+        else {
             return Err(ProxyError::new(
                 ErrorKind::InvalidRequest,
                 format!(
@@ -963,14 +970,20 @@ fn worst_cost(
             ProviderKind::OpenAi | ProviderKind::Azure => bound::CapField::MaxCompletionTokens,
             _ => bound::CapField::MaxTokens,
         };
-        let b = match kind {
-            Some(kind) => bound::enforce(t.wire, kind, cap_field, &mut plan.body, cap),
-            None => unit::bound(request.endpoint, request.obj, request.audio_seconds),
-        }
-        .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.to_string()))?;
-        let most = price
-            .bound(&b)
-            .map_err(|e| ProxyError::new(ErrorKind::InvalidRequest, e.to_string()))?;
+        let refused =
+            |e: bound::Unpriceable| ProxyError::new(ErrorKind::InvalidRequest, e.to_string());
+        let b = match (kind, made) {
+            (Some(kind), _) => {
+                bound::enforce(t.wire, kind, cap_field, &mut plan.body, cap).map_err(refused)?
+            }
+            (None, Some(b)) => b,
+            (None, None) => {
+                let b = unit::bound(request.endpoint, request.obj, request.audio_seconds)
+                    .map_err(refused)?;
+                *made.insert(b)
+            }
+        };
+        let most = price.bound(&b).map_err(refused)?;
         worst = worst.max(most);
     }
     Ok(Some(worst))
@@ -983,14 +996,6 @@ struct Priced<'a> {
     /// The most seconds a transcription's audio can last.
     audio_seconds: u64,
     image: Option<&'a ImageSpec>,
-}
-
-/// The ids `model` is priced by: an image request's size first.
-fn price_ids(image: Option<&ImageSpec>, model: &str) -> Vec<String> {
-    match image {
-        Some(spec) => spec.price_ids(model),
-        None => vec![model.to_string()],
-    }
 }
 
 fn has_budgets(key: &KeyView) -> bool {
@@ -1204,14 +1209,7 @@ async fn attempt_all(
                                 healthy(&route);
                                 let ctx = fin.ctx();
                                 ctx.upstream += sent.elapsed();
-                                ctx.usage = match endpoint {
-                                    Endpoint::ChatCompletions
-                                    | Endpoint::Completions
-                                    | Endpoint::Embeddings => {
-                                        openai::usage_of(&bytes).unwrap_or_default()
-                                    }
-                                    _ => unit::usage(endpoint, &bytes, ctx.characters),
-                                };
+                                ctx.usage = unit::usage(endpoint, &bytes, ctx.characters);
                                 if status.is_success() {
                                     ctx.cache.keep_whole(&bytes);
                                 }

@@ -139,9 +139,16 @@ pub fn speech_characters(obj: &RawObject<'_>) -> u64 {
 }
 
 /// What an answer of `endpoint` (in the OpenAI shape, or Cohere's rerank)
-/// says was billed. `characters` are the request's, for speech (whose
+/// says was billed: tokens for chat, completions and embeddings (their
+/// `usage`), and for the others what they make. `characters` are the request's, for speech (whose
 /// answer is audio).
 pub fn usage(endpoint: Endpoint, body: &[u8], characters: u64) -> Usage {
+    if matches!(
+        endpoint,
+        Endpoint::ChatCompletions | Endpoint::Completions | Endpoint::Embeddings
+    ) {
+        return super::openai::usage_of(body).unwrap_or_default();
+    }
     if endpoint == Endpoint::Speech {
         return Usage {
             units: Units {
