@@ -45,6 +45,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("audit_entries", audit_entries),
     ("traceparent", traceparent),
     ("multipart_form", multipart_form),
+    ("endpoint_answer", endpoint_answer),
 ];
 
 const WIRES: [Format; 5] = [
@@ -885,4 +886,42 @@ pub fn multipart_form(data: &[u8]) {
         others(&form),
         "parts other than the model survive"
     );
+}
+
+/// An upstream's answer to an endpoint beyond chat (the first byte picks
+/// which): the usage read from it, and a Cohere embeddings answer rewritten
+/// in OpenAI's shape, which is then JSON the gateway's own readers take.
+pub fn endpoint_answer(data: &[u8]) {
+    use tollgate::providers::endpoints::{embeddings_from_cohere, usage};
+    const ENDPOINTS: [Endpoint; 8] = [
+        Endpoint::ChatCompletions,
+        Endpoint::Completions,
+        Endpoint::Embeddings,
+        Endpoint::Rerank,
+        Endpoint::ImageGenerations,
+        Endpoint::Speech,
+        Endpoint::Transcriptions,
+        Endpoint::Moderations,
+    ];
+    let (which, body) = pick(data, ENDPOINTS.len() * 2);
+    let endpoint = ENDPOINTS[which / 2];
+    let u = usage(endpoint, body, 7);
+    if which / 2 >= 3 {
+        // Read by the gateway, not taken from the upstream: never wrapped.
+        assert_eq!(
+            u.total_tokens,
+            u.prompt_tokens.saturating_add(u.completion_tokens)
+        );
+    }
+    if endpoint == Endpoint::Speech {
+        assert_eq!(
+            u.units.characters, 7,
+            "speech bills the request's characters"
+        );
+    }
+    if let Some(out) = embeddings_from_cohere(body, "m", which % 2 == 1) {
+        let v: Value = serde_json::from_slice(&out).expect("the gateway writes JSON");
+        assert!(v["data"].is_array());
+        assert!(openai::usage_of(&out).is_some(), "its usage reads back");
+    }
 }

@@ -200,7 +200,8 @@ pub fn usage(endpoint: Endpoint, body: &[u8], characters: u64) -> Usage {
                 .unwrap_or(0);
         }
     }
-    u.total_tokens = u.prompt_tokens + u.completion_tokens;
+    // Upstream numbers are any u64.
+    u.total_tokens = u.prompt_tokens.saturating_add(u.completion_tokens);
     u
 }
 

@@ -573,7 +573,7 @@ impl From<WireUsage> for Usage {
             total_tokens: if w.total_tokens > 0 {
                 w.total_tokens
             } else {
-                w.prompt_tokens + w.completion_tokens
+                w.prompt_tokens.saturating_add(w.completion_tokens)
             },
             cached_tokens: w
                 .prompt_tokens_details

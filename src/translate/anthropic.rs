@@ -374,8 +374,9 @@ fn stop_from(s: &str) -> StopReason {
 /// counts the whole prompt, of which `cached_tokens` came from cache.
 pub fn usage_from(u: &Value) -> Usage {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
-    let prompt =
-        n("input_tokens") + n("cache_read_input_tokens") + n("cache_creation_input_tokens");
+    let prompt = n("input_tokens")
+        .saturating_add(n("cache_read_input_tokens"))
+        .saturating_add(n("cache_creation_input_tokens"));
     let hour = u
         .pointer("/cache_creation/ephemeral_1h_input_tokens")
         .and_then(Value::as_u64)
@@ -383,7 +384,7 @@ pub fn usage_from(u: &Value) -> Usage {
     Usage {
         prompt_tokens: prompt,
         completion_tokens: n("output_tokens"),
-        total_tokens: prompt + n("output_tokens"),
+        total_tokens: prompt.saturating_add(n("output_tokens")),
         cached_tokens: n("cache_read_input_tokens"),
         cache_write_tokens: n("cache_creation_input_tokens"),
         cache_write_1h_tokens: hour.min(n("cache_creation_input_tokens")),
@@ -555,8 +556,10 @@ impl Transcode for Decoder {
                         self.usage.cache_write_tokens = later.cache_write_tokens;
                         self.usage.cache_write_1h_tokens = later.cache_write_1h_tokens;
                     }
-                    self.usage.total_tokens =
-                        self.usage.prompt_tokens + self.usage.completion_tokens;
+                    self.usage.total_tokens = self
+                        .usage
+                        .prompt_tokens
+                        .saturating_add(self.usage.completion_tokens);
                 }
             }
             "message_stop" => {

@@ -349,11 +349,11 @@ fn stop_to(s: StopReason) -> &'static str {
 pub fn usage_from(u: &Value) -> Usage {
     let n = |k: &str| u.get(k).and_then(Value::as_u64).unwrap_or(0);
     let (read, write) = (n("cacheReadInputTokens"), n("cacheWriteInputTokens"));
-    let prompt = n("inputTokens") + read + write;
+    let prompt = n("inputTokens").saturating_add(read).saturating_add(write);
     Usage {
         prompt_tokens: prompt,
         completion_tokens: n("outputTokens"),
-        total_tokens: prompt + n("outputTokens"),
+        total_tokens: prompt.saturating_add(n("outputTokens")),
         cached_tokens: read,
         cache_write_tokens: write,
         ..Usage::default()
@@ -368,7 +368,10 @@ pub fn usage_to(u: &Usage) -> Value {
     json!({
         "inputTokens": input,
         "outputTokens": u.completion_tokens,
-        "totalTokens": input + u.completion_tokens + u.cached_tokens + u.cache_write_tokens,
+        "totalTokens": input
+            .saturating_add(u.completion_tokens)
+            .saturating_add(u.cached_tokens)
+            .saturating_add(u.cache_write_tokens),
         "cacheReadInputTokens": u.cached_tokens,
         "cacheWriteInputTokens": u.cache_write_tokens,
     })

@@ -97,7 +97,7 @@ pub fn usage_from(u: &Value) -> Usage {
     Usage {
         prompt_tokens: input,
         completion_tokens: output,
-        total_tokens: input + output,
+        total_tokens: input.saturating_add(output),
         cached_tokens: u.get("cached_tokens").and_then(Value::as_u64).unwrap_or(0),
         ..Usage::default()
     }

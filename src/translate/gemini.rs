@@ -320,11 +320,11 @@ pub fn usage_from(u: &Value) -> Usage {
     let n = |camel, snake| field(u, camel, snake).and_then(Value::as_u64).unwrap_or(0);
     let prompt = n("promptTokenCount", "prompt_token_count");
     let output = n("candidatesTokenCount", "candidates_token_count")
-        + n("thoughtsTokenCount", "thoughts_token_count");
+        .saturating_add(n("thoughtsTokenCount", "thoughts_token_count"));
     Usage {
         prompt_tokens: prompt,
         completion_tokens: output,
-        total_tokens: prompt + output,
+        total_tokens: prompt.saturating_add(output),
         cached_tokens: n("cachedContentTokenCount", "cached_content_token_count"),
         ..Usage::default()
     }
@@ -334,7 +334,7 @@ pub fn usage_to(u: &Usage) -> Value {
     json!({
         "promptTokenCount": u.prompt_tokens,
         "candidatesTokenCount": u.completion_tokens,
-        "totalTokenCount": u.prompt_tokens + u.completion_tokens,
+        "totalTokenCount": u.prompt_tokens.saturating_add(u.completion_tokens),
         "cachedContentTokenCount": u.cached_tokens,
     })
 }
