@@ -81,7 +81,7 @@ fn main() {
         let mut bytes = 0;
         for _ in 0..iters {
             let start = Instant::now();
-            let result = index.list_json(scope);
+            let result = index.list_json(scope, "");
             let body = serde_json::to_vec(&RpcResult::new(json!(1), result)).unwrap();
             samples.push(start.elapsed().as_nanos() as u64);
             visible = index.visible(scope).count();

@@ -75,8 +75,7 @@ venv "$VENV" tests/sdk/requirements.txt
 "$VENV/bin/python" -m pytest -q tests/sdk
 echo "--- python SDK tests, previous majors"
 venv "$VENV-previous" tests/sdk/requirements-previous.txt
-# MCP's pin is the same in both venvs: its suite runs once, above.
-"$VENV-previous/bin/python" -m pytest -q tests/sdk --ignore tests/sdk/test_mcp_sdk.py
+"$VENV-previous/bin/python" -m pytest -q tests/sdk
 echo "--- dashboard browser tests (headless Chromium)"
 ensure_chromium
 venv "$VENV-browser" tests/browser/requirements.txt

@@ -494,6 +494,10 @@ pub struct McpConfig {
     /// How long a `/mcp` session id stays valid after `initialize`.
     #[serde(deserialize_with = "duration")]
     pub session_ttl: Duration,
+    /// The `ttlMs` of 2026-07-28 list results (tools, resources, templates,
+    /// prompts): how long a client may reuse one before listing again.
+    #[serde(deserialize_with = "duration")]
+    pub list_ttl: Duration,
     /// Agent mode: most rounds of tool execution the gateway runs for one
     /// chat completion before it hands the tool calls to the client.
     pub agent_max_depth: u32,
@@ -597,6 +601,7 @@ impl Default for McpConfig {
             backoff_base: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             session_ttl: Duration::from_secs(24 * 3600),
+            list_ttl: Duration::from_secs(60),
             agent_max_depth: 5,
             code_mode: CodeModeConfig::default(),
             allow_stdio: false,

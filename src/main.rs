@@ -90,6 +90,12 @@ enum Command {
         /// Directory for write_file/read_file (default: a new temporary directory).
         #[arg(long)]
         dir: Option<PathBuf>,
+        /// Add the `count` tool, which reports progress.
+        #[arg(long)]
+        progress_tool: bool,
+        /// Speak only the protocol versions with the initialize handshake.
+        #[arg(long)]
+        legacy_only: bool,
     },
     /// Run a coding agent (claude, codex, gemini, opencode) through a gateway:
     /// its model API, a virtual key and the gateway's /mcp set in the agent's
@@ -245,6 +251,8 @@ fn main() -> anyhow::Result<()> {
             sse,
             tools,
             dir,
+            progress_tool,
+            legacy_only,
         } => {
             let dir = match dir {
                 Some(d) => d,
@@ -255,7 +263,13 @@ fn main() -> anyhow::Result<()> {
                     d
                 }
             };
-            let server = SampleServer::new(tools, dir);
+            let mut server = SampleServer::new(tools, dir);
+            if progress_tool {
+                server = server.with_progress_tool();
+            }
+            if legacy_only {
+                server = server.legacy_only();
+            }
             match (stdio, http, sse) {
                 (true, _, _) => runtime.block_on(sample::serve_stdio(server))?,
                 (_, Some(addr), _) => runtime.block_on(sample::serve_http(server, addr))?,

@@ -1,9 +1,10 @@
 //! The MCP gateway: clients of the upstream MCP servers the platform team
-//! registered ([`upstream`]), the tool index built from what they expose
-//! ([`index`]), and the `/mcp` endpoint agents connect to ([`server`]), with
-//! its self-contained sealed sessions ([`session`]), and MCP tools in chat
-//! completions with agent mode ([`agent`]). [`sample`] is a small
-//! MCP server for tests and demos.
+//! registered ([`upstream`]), the tool index and the catalog of resources and
+//! prompts built from what they expose ([`index`], [`catalog`]), and the
+//! `/mcp` endpoint agents connect to ([`server`]) in both protocol eras
+//! ([`era`]), with its self-contained sealed sessions ([`session`]), and MCP
+//! tools in chat completions with agent mode ([`agent`]). [`sample`] is a
+//! small MCP server for tests and demos.
 //!
 //! Which tools a key may call is governance's business ([`ToolScope`]); this
 //! module only applies it. It knows nothing about LLM wire formats.
@@ -12,6 +13,8 @@
 
 pub mod agent;
 pub mod call;
+pub mod catalog;
+pub mod era;
 pub mod index;
 pub mod sample;
 pub mod server;

@@ -309,6 +309,7 @@ pub async fn run(
                 .collect(),
         ),
         session_ttl: config.mcp.session_ttl,
+        list_ttl: config.mcp.list_ttl,
         closing: mcp_closing.clone(),
         agent_max_depth: config.mcp.agent_max_depth,
         max_body_bytes: config.server.max_body_bytes,

@@ -3,174 +3,14 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{BIN, Gateway, Proc, metrics_text};
-use rmcp::model::{CallToolRequestParams, CallToolResult, JsonObject};
-use rmcp::service::RunningService;
+use common::mcp::*;
+use common::{Gateway, Proc, metrics_text};
+use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
-use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
-
-/// Fast pings and reconnects, so failures show within a second or two.
-const CONFIG: &str = r#"
-[mcp]
-allow_stdio = true
-ping_interval = "200ms"
-backoff_base = "100ms"
-backoff_max = "400ms"
-call_timeout = "5s"
-"#;
-
-const SECRET: &str = "a shared cluster secret for tests";
-
-fn free_addr() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// Runs `tollgate sample-mcp` serving `mode` (`--http` or `--sse`) at `addr`.
-async fn start_sample(mode: &str, addr: SocketAddr) -> Proc {
-    let mut child = Command::new(BIN)
-        .args(["sample-mcp", mode, &addr.to_string()])
-        .env("TOLLGATE_LOG", "warn")
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    common::wait_until_up(&format!("http://{addr}/health"), &mut child).await;
-    Proc { child, addr }
-}
-
-/// A node of a cluster with secret `SECRET`, its QUIC endpoint on a free
-/// loopback port, joining through `seed` if given.
-async fn start_node(dir: tempfile::TempDir, secret: &str, seed: Option<&str>) -> Gateway {
-    Gateway::start_with_env(
-        CONFIG,
-        dir,
-        &[
-            ("TOLLGATE_CLUSTER_SECRET", secret),
-            ("TOLLGATE_CLUSTER__LISTEN", "127.0.0.1:0"),
-            ("TOLLGATE_SEEDS", seed.unwrap_or("")),
-            ("MCP_TEST_TOKEN", "a token for an MCP server"),
-        ],
-    )
-    .await
-}
-
-async fn start_gateway(dir: tempfile::TempDir) -> Gateway {
-    start_node(dir, SECRET, None).await
-}
-
-struct Admin {
-    base: String,
-    token: String,
-}
-
-impl Admin {
-    fn new(gw: &Gateway) -> Admin {
-        Admin {
-            base: gw.url(""),
-            token: gw.generated_admin_token(),
-        }
-    }
-
-    async fn send(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        common::admin_call(format!("{}{path}", self.base), &self.token, method, body).await
-    }
-
-    async fn put(&self, path: &str, body: Value) -> Value {
-        let (status, v) = self.send(reqwest::Method::PUT, path, Some(body)).await;
-        assert_eq!(status, 200, "PUT {path}: {v}");
-        v
-    }
-
-    async fn key(&self, body: Value) -> String {
-        let (status, v) = self
-            .send(reqwest::Method::POST, "/api/keys", Some(body))
-            .await;
-        assert_eq!(status, 201, "{v}");
-        v["secret"].as_str().unwrap().to_string()
-    }
-
-    async fn get(&self, path: &str) -> (u16, Value) {
-        self.send(reqwest::Method::GET, path, None).await
-    }
-
-    /// Polls a server's status until `pred` holds, failing after 30 s (a
-    /// server not there yet, as on a node it is replicating to, is waited for).
-    async fn server_until(&self, name: &str, what: &str, pred: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(30);
-        loop {
-            let (status, v) = self.get(&format!("/api/mcp/servers/{name}")).await;
-            if status == 200 && pred(&v) {
-                return v;
-            }
-            assert!(Instant::now() < deadline, "{name} never became {what}: {v}");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    }
-
-    async fn connected(&self, name: &str) -> Value {
-        self.server_until(name, "connected", |v| v["status"]["state"] == "connected")
-            .await
-    }
-}
-
-fn stdio_server(extra: &[&str]) -> Value {
-    let mut args = vec!["sample-mcp", "--stdio"];
-    args.extend_from_slice(extra);
-    json!({"transport": {"type": "stdio", "command": BIN, "args": args, "env": {"TOLLGATE_LOG": "warn"}}})
-}
-
-type Client = RunningService<RoleClient, ()>;
-
-async fn client(gw: &Gateway, secret: &str) -> Client {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let mut config = StreamableHttpClientTransportConfig::with_uri(gw.url("/mcp"));
-    config.auth_header = Some(secret.to_string());
-    ().serve(StreamableHttpClientTransport::from_config(config))
-        .await
-        .expect("the MCP handshake succeeds")
-}
-
-async fn tool_names(c: &Client) -> Vec<String> {
-    let mut names: Vec<String> = c
-        .list_all_tools()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|t| t.name.to_string())
-        .collect();
-    names.sort();
-    names
-}
-
-async fn call(c: &Client, tool: &str, args: Value) -> Result<CallToolResult, rmcp::ServiceError> {
-    let args: JsonObject = serde_json::from_value(args).unwrap();
-    c.call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(args))
-        .await
-}
-
-fn text(r: &CallToolResult) -> String {
-    r.content
-        .iter()
-        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
-        .collect()
-}
-
-const SAMPLE_TOOLS: [&str; 5] = ["add", "echo", "exit", "read_file", "write_file"];
-
-fn prefixed(server: &str) -> Vec<String> {
-    SAMPLE_TOOLS
-        .iter()
-        .map(|t| format!("{server}-{t}"))
-        .collect()
-}
 
 #[tokio::test]
 async fn keys_see_and_call_exactly_their_tools() {
@@ -483,45 +323,6 @@ async fn legacy_sse_servers_are_reached_through_our_transport() {
     assert_eq!(tool_names(&c).await, ["old-add"]);
     let r = call(&c, "old-add", json!({"a": 40, "b": 2})).await.unwrap();
     assert_eq!(text(&r), "42");
-}
-
-/// One raw JSON-RPC POST to `/mcp`: (status, session header, body).
-async fn post(
-    gw: &Gateway,
-    secret: &str,
-    session: Option<&str>,
-    body: Value,
-) -> (u16, Option<String>, Value) {
-    let mut req = reqwest::Client::new()
-        .post(gw.url("/mcp"))
-        .bearer_auth(secret)
-        .header("accept", "application/json, text/event-stream")
-        .json(&body);
-    if let Some(s) = session {
-        req = req.header("mcp-session-id", s);
-    }
-    let r = req.send().await.unwrap();
-    let status = r.status().as_u16();
-    let sid = r
-        .headers()
-        .get("mcp-session-id")
-        .map(|v| v.to_str().unwrap().to_string());
-    let text = r.text().await.unwrap();
-    (
-        status,
-        sid,
-        serde_json::from_str(&text).unwrap_or(Value::Null),
-    )
-}
-
-fn init_body() -> Value {
-    json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
-        "protocolVersion": "2025-06-18", "capabilities": {},
-        "clientInfo": {"name": "test", "version": "1"}}})
-}
-
-fn list_body() -> Value {
-    json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
 }
 
 /// Two nodes of one cluster: the server and keys written on the first reach
@@ -855,7 +656,7 @@ async fn agent_mode_answers_native_formats_in_their_own_shape() {
 }
 
 #[tokio::test]
-async fn the_get_stream_announces_tool_list_changes() {
+async fn the_get_stream_announces_list_changes() {
     let gw = start_gateway(tempfile::tempdir().unwrap()).await;
     let admin = Admin::new(&gw);
     let key = admin.key(json!({"name": "k"})).await;
@@ -874,7 +675,12 @@ async fn the_get_stream_announces_tool_list_changes() {
     admin.put("/api/mcp/servers/local", stdio_server(&[])).await;
     let deadline = Instant::now() + Duration::from_secs(30);
     let mut seen = String::new();
-    while !seen.contains("notifications/tools/list_changed") {
+    let every = |seen: &str| {
+        ["tools", "resources", "prompts"]
+            .iter()
+            .all(|k| seen.contains(&format!("notifications/{k}/list_changed")))
+    };
+    while !every(&seen) {
         let left = deadline.saturating_duration_since(Instant::now());
         let chunk = tokio::time::timeout(left, stream.chunk())
             .await

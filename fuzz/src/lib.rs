@@ -271,8 +271,40 @@ pub fn stream_translate(data: &[u8]) {
 /// messages, its tool list, which becomes the index and Code Mode stubs).
 pub fn mcp_message(data: &[u8]) {
     use rmcp::model::{CallToolRequestParams, ListToolsResult, ServerJsonRpcMessage};
+    use tollgate::mcp::catalog::template_matches;
+    use tollgate::mcp::era;
     use tollgate::mcp::server::{negotiate, read_message};
     if let Ok(Some(r)) = read_message(data) {
+        // The routing headers as a client sends them, from the message itself
+        // (so that the checks get past their first steps).
+        let mut headers = http::HeaderMap::new();
+        let named = r
+            .params
+            .get("name")
+            .or_else(|| r.params.get("uri"))
+            .and_then(Value::as_str);
+        let version = r
+            .params
+            .pointer("/_meta/io.modelcontextprotocol~1protocolVersion")
+            .and_then(Value::as_str);
+        for (header, value) in [
+            (era::VERSION_HEADER, version),
+            (era::METHOD_HEADER, Some(r.method.as_str())),
+            (era::NAME_HEADER, named),
+        ] {
+            if let Some(v) = value.and_then(|v| http::HeaderValue::from_str(v).ok()) {
+                headers.insert(header, v);
+            }
+        }
+        if era::is_stateless(&headers, &r.method, &r.params) {
+            let _ = era::check(&headers, &r.method, &r.params);
+        }
+        if r.method == "resources/read"
+            && let Some(uri) = r.params.get("uri").and_then(Value::as_str)
+        {
+            let _ = template_matches("sample://files/{+path}", uri);
+            let _ = template_matches("a://{x}/{y}{?q,r}", uri);
+        }
         match r.method.as_str() {
             "initialize" => {
                 let _ = negotiate(r.params.get("protocolVersion").and_then(Value::as_str));
@@ -287,11 +319,12 @@ pub fn mcp_message(data: &[u8]) {
         }
     }
     let _ = serde_json::from_slice::<ServerJsonRpcMessage>(data);
+    mcp_catalog(data);
     if let Ok(list) = serde_json::from_slice::<ListToolsResult>(data) {
         let server = mcp_server();
         let index = tollgate::mcp::index::ToolIndex::build([(&server, list.tools.as_slice())]);
         let everything = tollgate::governance::ToolScope::new(None, &[]);
-        let _ = index.list_json(&everything);
+        let _ = index.list_json(&everything, "");
         let schemas: Vec<Value> = list
             .tools
             .iter()
@@ -312,6 +345,50 @@ pub fn mcp_message(data: &[u8]) {
         for s in &specs {
             let _ = tollgate::codemode::stubs::docs(s);
         }
+    }
+}
+
+/// What an upstream server lists besides tools, as the catalog takes it:
+/// every kind built, listed, and each template matched against itself and
+/// against each listed URI (templates come from upstream servers, URIs from
+/// clients).
+fn mcp_catalog(data: &[u8]) {
+    use rmcp::model::{ListPromptsResult, ListResourceTemplatesResult, ListResourcesResult};
+    use tollgate::mcp::catalog::{Catalog, Kind as Listing, Listed, template_matches};
+    let mut listed = Listed::default();
+    if let Ok(r) = serde_json::from_slice::<ListResourcesResult>(data) {
+        listed.resources = r.resources;
+    }
+    if let Ok(t) = serde_json::from_slice::<ListResourceTemplatesResult>(data) {
+        listed.templates = t.resource_templates;
+    }
+    if let Ok(p) = serde_json::from_slice::<ListPromptsResult>(data) {
+        listed.prompts = p.prompts;
+    }
+    listed.bound();
+    let server = mcp_server();
+    let catalog = Catalog::build([(&server, &listed)]);
+    let everything = tollgate::governance::ToolScope::new(None, &[]);
+    for kind in Listing::ALL {
+        let listing = catalog.list_json(kind, &everything, "");
+        assert!(
+            serde_json::from_str::<Value>(listing.get()).is_ok(),
+            "listings are JSON"
+        );
+    }
+    for t in &listed.templates {
+        let _ = template_matches(&t.uri_template, &t.uri_template);
+        for r in &listed.resources {
+            let _ = template_matches(&t.uri_template, &r.uri);
+            let _ = catalog.resource(&everything, &r.uri);
+        }
+    }
+    for p in &listed.prompts {
+        let name = tollgate::mcp::tool_name("srv", &p.name);
+        assert!(
+            catalog.prompt(&everything, &name).is_some(),
+            "a listed prompt is found"
+        );
     }
 }
 

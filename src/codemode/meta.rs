@@ -553,6 +553,7 @@ async fn execute_code(
         virtual_key: Some(key.key.id.clone()),
         parent_request: c.parent,
         cost_micros: 0,
+        method: "tools/call".into(),
     });
     result
 }

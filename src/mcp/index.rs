@@ -130,8 +130,9 @@ impl ToolIndex {
 
     /// The `tools/list` result for `scope` as JSON: `{"tools": [...]}`: the
     /// direct tools, then the Code Mode meta-tools if the scope reaches any
-    /// Code Mode tool.
-    pub fn list_json(&self, scope: &ToolScope) -> Box<RawValue> {
+    /// Code Mode tool; `trailer` (empty, or starting with a comma) adds
+    /// fields after the list.
+    pub fn list_json(&self, scope: &ToolScope, trailer: &str) -> Box<RawValue> {
         let meta = &crate::codemode::meta::DEFINITIONS_JSON;
         let shown = self.direct(scope).map(|t| &*t.json);
         let meta = self
@@ -139,15 +140,18 @@ impl ToolIndex {
             .then(|| meta.iter().map(|m| &**m))
             .into_iter()
             .flatten();
-        let mut out = String::from(r#"{"tools":["#);
-        for (i, json) in shown.chain(meta).enumerate() {
-            if i > 0 {
-                out.push(',');
-            }
-            out.push_str(json.get());
-        }
-        out.push_str("]}");
-        RawValue::from_string(out).expect("joined JSON values are JSON")
+        super::catalog::join("tools", shown.chain(meta), trailer)
+    }
+
+    /// Whether both indexes expose the same tools in the same way.
+    pub fn same(&self, other: &ToolIndex) -> bool {
+        self.tools.len() == other.tools.len()
+            && self.tools.iter().zip(&other.tools).all(|(a, b)| {
+                a.json.get() == b.json.get()
+                    && a.code_mode == b.code_mode
+                    && a.price_micros == b.price_micros
+                    && a.server_auto_execute == b.server_auto_execute
+            })
     }
 
     /// How many tools `server` contributes.
@@ -228,11 +232,11 @@ mod tests {
         assert_eq!(index.visible(&nothing).count(), 0);
         assert_eq!(index.count_of("filesystem"), 2);
         let listed: rmcp::model::ListToolsResult =
-            serde_json::from_str(index.list_json(&git_all).get()).unwrap();
+            serde_json::from_str(index.list_json(&git_all, "").get()).unwrap();
         assert_eq!(listed.tools.len(), 1);
         assert_eq!(listed.tools[0].name, "git-status");
         assert_eq!(listed.tools[0].description.as_deref(), Some("d"));
-        let none: Value = serde_json::from_str(index.list_json(&nothing).get()).unwrap();
+        let none: Value = serde_json::from_str(index.list_json(&nothing, "").get()).unwrap();
         assert_eq!(none, serde_json::json!({"tools": []}));
     }
 }

@@ -3,14 +3,20 @@
 //!
 //! Real tools — `echo`, `add`, `write_file` and `read_file` (inside one
 //! directory), `exit` (ends the process, to exercise restarts) — plus `N`
-//! synthetic tools `synthetic_0..N` for scale tests. `--sse` speaks the
-//! legacy HTTP+SSE transport (2024-11-05), which rmcp no longer serves: the
-//! rmcp server runs over an in-memory pipe and this module frames it.
+//! synthetic tools `synthetic_0..N` for scale tests; with `--progress-tool`,
+//! `count` (reports progress, and notes a cancellation in its directory).
+//! Resources: `readme` (`sample://readme`) and the template `file`
+//! (`sample://files/{path}`, the directory's files); a prompt, `greet`. It
+//! speaks both protocol eras, or only the session one with `--legacy-only`.
+//! `--sse` speaks the legacy HTTP+SSE transport (2024-11-05), which rmcp no
+//! longer serves: the rmcp server runs over an in-memory pipe and this module
+//! frames it.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -19,8 +25,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http::{StatusCode, header};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    JsonObject, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool,
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, GetPromptRequestParams,
+    GetPromptResponse, GetPromptResult, Implementation, JsonObject, ListPromptsResult,
+    ListResourceTemplatesResult, ListResourcesResult, ListToolsResult, PaginatedRequestParams,
+    ProgressNotificationParam, Prompt, PromptMessage, ProtocolVersion, ReadResourceRequestParams,
+    ReadResourceResponse, ReadResourceResult, Resource, ResourceContents, ResourceTemplate, Role,
+    ServerCapabilities, ServerConfig, Tool,
 };
 use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -35,7 +45,11 @@ use tokio::sync::mpsc;
 pub struct SampleServer {
     tools: Arc<Vec<Tool>>,
     dir: Arc<PathBuf>,
+    legacy_only: bool,
 }
+
+/// The URI prefix of the `file` template's resources.
+const FILES_URI: &str = "sample://files/";
 
 fn schema(v: Value) -> Arc<JsonObject> {
     Arc::new(v.as_object().cloned().unwrap_or_default())
@@ -90,7 +104,59 @@ impl SampleServer {
         SampleServer {
             tools: Arc::new(tools),
             dir: Arc::new(dir),
+            legacy_only: false,
         }
+    }
+
+    /// Adds `count`, which reports `n` steps of progress `delay_ms` apart
+    /// and, if cancelled, writes `cancelled-count` in its directory.
+    pub fn with_progress_tool(mut self) -> SampleServer {
+        let mut tools = self.tools.as_ref().clone();
+        tools.push(Tool::new(
+            "count",
+            "Counts to n, reporting progress",
+            schema(json!({"type": "object", "properties": {
+                "n": {"type": "integer"}, "delay_ms": {"type": "integer"}}, "required": ["n"]})),
+        ));
+        self.tools = Arc::new(tools);
+        self
+    }
+
+    /// Speaks only the protocol versions with the `initialize` handshake.
+    pub fn legacy_only(mut self) -> SampleServer {
+        self.legacy_only = true;
+        self
+    }
+
+    /// `count`: progress notifications while it counts, unless cancelled.
+    async fn count(
+        &self,
+        args: &JsonObject,
+        ctx: &RequestContext<RoleServer>,
+    ) -> Result<String, String> {
+        let n = args
+            .get("n")
+            .and_then(Value::as_u64)
+            .ok_or("'n' must be a whole number")?;
+        let delay =
+            Duration::from_millis(args.get("delay_ms").and_then(Value::as_u64).unwrap_or(0));
+        let token = ctx.meta.get_progress_token();
+        for i in 1..=n.min(1000) {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = ctx.ct.cancelled() => {
+                    let _ = tokio::fs::write(self.dir.join("cancelled-count"), i.to_string()).await;
+                    return Err("cancelled".into());
+                }
+            }
+            if let Some(token) = &token {
+                let mut p = ProgressNotificationParam::new(token.clone(), i as f64);
+                p.total = Some(n as f64);
+                p.message = Some(format!("step {i}"));
+                let _ = ctx.peer.notify_progress(p).await;
+            }
+        }
+        Ok(format!("counted to {n}"))
     }
 
     /// `rel` inside the server's directory, refusing escapes.
@@ -135,9 +201,114 @@ impl SampleServer {
 
 impl ServerHandler for SampleServer {
     fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(ServerCapabilities::builder().enable_tools().build()).with_server_info(
-            Implementation::new("tollgate-sample", env!("CARGO_PKG_VERSION")),
-        )
+        let capabilities: ServerCapabilities =
+            serde_json::from_value(json!({"tools": {}, "resources": {}, "prompts": {}}))
+                .expect("capabilities decode");
+        ServerConfig::new(capabilities).with_server_info(Implementation::new(
+            "tollgate-sample",
+            env!("CARGO_PKG_VERSION"),
+        ))
+    }
+
+    fn supported_protocol_versions(&self) -> std::borrow::Cow<'static, [ProtocolVersion]> {
+        if self.legacy_only {
+            let old: Vec<ProtocolVersion> = ProtocolVersion::KNOWN_VERSIONS
+                .iter()
+                .filter(|v| v.has_initialize())
+                .cloned()
+                .collect();
+            return std::borrow::Cow::Owned(old);
+        }
+        std::borrow::Cow::Borrowed(ProtocolVersion::KNOWN_VERSIONS)
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, ErrorData> {
+        let readme: Resource = serde_json::from_value(json!({
+            "uri": "sample://readme", "name": "readme", "mimeType": "text/markdown"}))
+        .expect("resources decode");
+        Ok(ListResourcesResult {
+            resources: vec![readme],
+            ..Default::default()
+        })
+    }
+
+    async fn list_resource_templates(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourceTemplatesResult, ErrorData> {
+        let files: ResourceTemplate = serde_json::from_value(json!({
+            "uriTemplate": format!("{FILES_URI}{{path}}"), "name": "file",
+            "description": "A file of the server's directory"}))
+        .expect("templates decode");
+        Ok(ListResourceTemplatesResult {
+            resource_templates: vec![files],
+            ..Default::default()
+        })
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, ErrorData> {
+        let text = if request.uri == "sample://readme" {
+            "# The sample MCP server\n".to_string()
+        } else if let Some(rel) = request.uri.strip_prefix(FILES_URI) {
+            let path = self
+                .file(rel)
+                .map_err(|e| ErrorData::invalid_params(e, None))?;
+            tokio::fs::read_to_string(path)
+                .await
+                .map_err(|e| ErrorData::resource_not_found(e.to_string(), None))?
+        } else {
+            return Err(ErrorData::resource_not_found(
+                format!("no resource {}", request.uri),
+                None,
+            ));
+        };
+        let contents = ResourceContents::text(text, request.uri);
+        Ok(ReadResourceResult::new(vec![contents]).into())
+    }
+
+    async fn list_prompts(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListPromptsResult, ErrorData> {
+        let greet: Prompt = serde_json::from_value(json!({
+            "name": "greet", "description": "Greets someone",
+            "arguments": [{"name": "name", "required": true}]}))
+        .expect("prompts decode");
+        Ok(ListPromptsResult {
+            prompts: vec![greet],
+            ..Default::default()
+        })
+    }
+
+    async fn get_prompt(
+        &self,
+        request: GetPromptRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<GetPromptResponse, ErrorData> {
+        if request.name != "greet" {
+            return Err(ErrorData::invalid_params(
+                format!("unknown prompt {}", request.name),
+                None,
+            ));
+        }
+        let who = request
+            .arguments
+            .as_ref()
+            .and_then(|a| a.get("name"))
+            .and_then(Value::as_str)
+            .ok_or_else(|| ErrorData::invalid_params("'name' is required", None))?;
+        let message = PromptMessage::new_text(Role::User, format!("Say hello to {who}."));
+        Ok(GetPromptResult::new(vec![message]).into())
     }
 
     async fn list_tools(
@@ -158,7 +329,7 @@ impl ServerHandler for SampleServer {
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        _ctx: RequestContext<RoleServer>,
+        ctx: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         if self.get_tool(&request.name).is_none() {
             return Err(ErrorData::invalid_params(
@@ -167,7 +338,12 @@ impl ServerHandler for SampleServer {
             ));
         }
         let args = request.arguments.unwrap_or_default();
-        let result = match self.run(&request.name, &args).await {
+        let outcome = if request.name == "count" {
+            self.count(&args, &ctx).await
+        } else {
+            self.run(&request.name, &args).await
+        };
+        let result = match outcome {
             Ok(text) => CallToolResult::success(vec![ContentBlock::text(text)]),
             Err(e) => CallToolResult::error(vec![ContentBlock::text(e)]),
         };

@@ -1,17 +1,24 @@
 //! `/mcp`: the gateway as one MCP server (streamable HTTP: `POST`, `GET`
-//! stream, `DELETE`), showing each virtual key exactly the tools it may use.
+//! stream, `DELETE`), showing each virtual key exactly the tools, resources
+//! and prompts it may use.
 //!
 //! The endpoint is written over axum with rmcp's model types rather than
 //! rmcp's session manager, because its sessions must outlive the node that
 //! opened them: the session id is sealed ([`super::session`]) and every
 //! request carries everything needed to serve it, so any node behind the load
-//! balancer can answer any request of any session. Answers are plain JSON
-//! (`application/json`), which every streamable-HTTP client accepts; the
-//! `GET` stream carries `notifications/tools/list_changed`.
+//! balancer can answer any request of any session. Requests of the
+//! 2026-07-28 protocol carry no session at all ([`super::era`]): both eras
+//! are served side by side, chosen per request. Answers are plain JSON
+//! (`application/json`), except a `tools/call` that asks for progress, which
+//! is answered with an event stream of its progress and then its result; the
+//! `GET` stream carries the `list_changed` notifications.
 //!
 //! Phases of a request: check the `Host` → authenticate the virtual key →
-//! open the session (all but `initialize`) → dispatch the JSON-RPC method.
+//! tell the era → open the session (session era, all but `initialize`) or
+//! check the request's own protocol fields (stateless era) → dispatch the
+//! JSON-RPC method.
 
+use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,32 +29,40 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, Implementation, InitializeResult, ProtocolVersion,
+    CacheScope, CallToolRequestParams, CallToolResult, DiscoverResult, GetPromptRequestParams,
+    Implementation, InitializeResult, ProtocolVersion, ReadResourceRequestParams,
     ServerCapabilities,
 };
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
+use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::call::ToolCalls;
+use super::catalog::Kind as Listing;
+use super::era::{self, Fault};
 use super::session::{Sealer, Session};
-use super::upstream::Upstreams;
+use super::upstream::{Changes, Progress, Upstreams};
 use crate::codemode::meta::{self, CodeMode, MetaTool};
 use crate::governance::{Governance, KeyView};
 use crate::observability::otel::{Kind, Span, SpanContext, Tracer};
 use crate::observability::tool_log::ToolLogs;
 
-/// The header carrying the session id.
-pub const SESSION_HEADER: &str = "mcp-session-id";
-/// Results longer than this are cut in the tool log.
+pub use super::era::SESSION_HEADER;
+/// How often an idle event stream gets a comment, so proxies keep it open.
 const KEEPALIVE: Duration = Duration::from_secs(15);
 
 // JSON-RPC error codes.
-const PARSE_ERROR: i64 = -32700;
-const INVALID_REQUEST: i64 = -32600;
-const METHOD_NOT_FOUND: i64 = -32601;
-const INVALID_PARAMS: i64 = -32602;
+const PARSE_ERROR: i64 = era::PARSE_ERROR;
+const INVALID_REQUEST: i64 = era::INVALID_REQUEST;
+const METHOD_NOT_FOUND: i64 = era::METHOD_NOT_FOUND;
+const INVALID_PARAMS: i64 = era::INVALID_PARAMS;
 /// Refused by policy (budget, rate limit); in the implementation-defined range.
 const REFUSED: i64 = -32000;
+/// `resources/read` of a URI no server in the key's scope offers (MCP's code).
+const RESOURCE_NOT_FOUND: i64 = -32002;
+const INSTRUCTIONS: &str =
+    "Tools, resources and prompts of every MCP server this gateway connects, named server-name.";
 
 #[derive(Clone)]
 pub struct McpState {
@@ -59,6 +74,8 @@ pub struct McpState {
     /// Lower-case host names; `*` accepts any.
     pub allowed_hosts: Arc<Vec<String>>,
     pub session_ttl: Duration,
+    /// `[mcp] list_ttl`: the `ttlMs` of stateless list results.
+    pub list_ttl: Duration,
     /// Cancelled when the node starts draining: open `GET` streams end.
     pub closing: CancellationToken,
     /// `[mcp] agent_max_depth`.
@@ -216,8 +233,6 @@ impl McpState {
     }
 }
 
-/// The version to answer `initialize` with: the client's if this gateway
-/// knows it and it still has the handshake, else the newest that does.
 /// One JSON-RPC request of a POSTed body, as far as `/mcp` dispatches on it.
 pub struct RpcRequest {
     pub id: Value,
@@ -256,13 +271,39 @@ pub fn read_message(body: &[u8]) -> Result<Option<RpcRequest>, RpcError> {
     Ok(Some(RpcRequest { id, method, params }))
 }
 
-/// The session-based version a client's `initialize` settles on.
+/// The version to answer `initialize` with: the client's if this gateway
+/// knows it and it still has the handshake, else the newest that does.
 pub fn negotiate(requested: Option<&str>) -> ProtocolVersion {
     ProtocolVersion::KNOWN_VERSIONS
         .iter()
         .find(|v| Some(v.as_str()) == requested && v.has_initialize())
         .cloned()
         .unwrap_or(ProtocolVersion::LATEST_WITH_INITIALIZE)
+}
+
+/// Which protocol era a request is served in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Era {
+    /// `initialize` and a sealed `Mcp-Session-Id` (up to 2025-11-25).
+    Session,
+    /// Every request stands alone (2026-07-28).
+    Stateless,
+}
+
+/// A result as dispatch produces it: already encoded (listings), or a value.
+enum Reply {
+    Encoded(Box<RawValue>),
+    Value(Value),
+}
+
+type Answer = Result<Reply, Fault>;
+
+fn fault(code: i64, message: impl Into<String>) -> Fault {
+    Fault {
+        code,
+        message: message.into(),
+        data: None,
+    }
 }
 
 async fn post_mcp(
@@ -286,31 +327,243 @@ async fn post_mcp(
     if method == "initialize" {
         return initialize(&s, &key, id, &params);
     }
-    match s.session(&headers, &key, &id) {
-        Ok(session) => span.set("mcp.protocol.version", session.protocol_version),
-        Err(r) => {
-            span.fail("invalid_session", "unknown, expired or missing session");
-            return r.into_response();
-        }
-    }
-    match method {
-        "ping" => rpc_result(id, json!({})),
-        // Encoded when the index was built; a listing only joins bytes.
-        "tools/list" => rpc_result(id, s.upstreams.index().list_json(&key.tools)),
-        "tools/call" => match serde_json::from_value::<CallToolRequestParams>(params) {
-            Ok(p) => call_tool(&s, &key, id, p, &mut span).await,
-            Err(e) => {
-                span.fail(INVALID_PARAMS.to_string(), e.to_string());
-                rpc_error(StatusCode::OK, id, INVALID_PARAMS, e.to_string())
+    let era = if era::is_stateless(&headers, method, &params) {
+        match era::check(&headers, method, &params) {
+            Ok(version) => span.set("mcp.protocol.version", version),
+            Err(f) => {
+                span.fail(f.code.to_string(), f.message.clone());
+                return respond(Era::Stateless, id, Err(f));
             }
+        }
+        Era::Stateless
+    } else {
+        match s.session(&headers, &key, &id) {
+            Ok(session) => span.set("mcp.protocol.version", session.protocol_version),
+            Err(r) => {
+                span.fail("invalid_session", "unknown, expired or missing session");
+                return r.into_response();
+            }
+        }
+        Era::Session
+    };
+    if method == "tools/call"
+        && let Some(token) = params.pointer("/_meta/progressToken").cloned()
+        && accepts_event_stream(&headers)
+    {
+        return call_with_progress(s, key, era, id, params, token, span);
+    }
+    let answer = dispatch(&s, &key, era, method, params, &mut span, None).await;
+    respond(era, id, answer)
+}
+
+fn accepts_event_stream(headers: &HeaderMap) -> bool {
+    headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| v.contains("text/event-stream"))
+}
+
+fn parse<T: serde::de::DeserializeOwned>(params: Value) -> Result<T, Fault> {
+    serde_json::from_value(params).map_err(|e| fault(INVALID_PARAMS, e.to_string()))
+}
+
+/// Answers one method for a key (any era; the era decides what differs).
+async fn dispatch(
+    s: &McpState,
+    key: &KeyView,
+    era: Era,
+    method: &str,
+    params: Value,
+    span: &mut Span,
+    progress: Option<mpsc::Sender<Progress>>,
+) -> Answer {
+    let stateless = era == Era::Stateless;
+    // Stateless list results say how long they may be reused, by this key only.
+    let trailer = if stateless {
+        format!(
+            r#","ttlMs":{},"cacheScope":"private","resultType":"complete""#,
+            s.list_ttl.as_millis()
+        )
+    } else {
+        String::new()
+    };
+    let scope = &key.tools;
+    let listing = |kind: Listing| -> Answer {
+        Ok(Reply::Encoded(
+            s.upstreams.catalog().list_json(kind, scope, &trailer),
+        ))
+    };
+    let answer = match method {
+        // 2026-07-28 removed `ping`, and has `server/discover` instead.
+        "ping" if !stateless => Ok(Reply::Value(json!({}))),
+        "server/discover" if stateless => Ok(Reply::Value(discovery(s.list_ttl))),
+        // Encoded when the index was built; a listing only joins bytes.
+        "tools/list" => Ok(Reply::Encoded(
+            s.upstreams.index().list_json(scope, &trailer),
+        )),
+        "tools/call" => match parse::<CallToolRequestParams>(params) {
+            Ok(p) => call_tool(s, key, p, span, progress).await,
+            Err(f) => Err(f),
         },
-        other => rpc_error(
-            StatusCode::OK,
-            id,
+        "resources/list" => listing(Listing::Resources),
+        "resources/templates/list" => listing(Listing::Templates),
+        "prompts/list" => listing(Listing::Prompts),
+        "resources/read" => match parse::<ReadResourceRequestParams>(params) {
+            Ok(p) => read_resource(s, key, &p.uri, span, stateless).await,
+            Err(f) => Err(f),
+        },
+        "prompts/get" => match parse::<GetPromptRequestParams>(params) {
+            Ok(p) => get_prompt(s, key, p, span).await,
+            Err(f) => Err(f),
+        },
+        other => Err(fault(
             METHOD_NOT_FOUND,
             format!("method not found: {other}"),
-        ),
+        )),
+    };
+    if let Err(f) = &answer
+        && f.code != REFUSED
+    {
+        span.fail(f.code.to_string(), f.message.clone());
     }
+    answer
+}
+
+/// The answer's JSON-RPC message and its HTTP status: errors of the
+/// stateless era carry the status the specification gives their code; the
+/// session era answers every JSON-RPC error with 200. Results of the
+/// stateless era say `resultType`; the session era's versions have none.
+fn encode(era: Era, id: Value, answer: Answer) -> (StatusCode, Vec<u8>) {
+    let encoded = match answer {
+        Ok(Reply::Encoded(r)) => serde_json::to_vec(&RpcResult::new(id, r)),
+        Ok(Reply::Value(mut v)) => {
+            if let Some(o) = v.as_object_mut() {
+                match era {
+                    Era::Stateless => {
+                        o.entry("resultType").or_insert_with(|| json!("complete"));
+                    }
+                    Era::Session => {
+                        o.remove("resultType");
+                    }
+                }
+            }
+            serde_json::to_vec(&RpcResult::new(id, v))
+        }
+        Err(f) => {
+            let status = match era {
+                Era::Stateless => era::status_of(f.code),
+                Era::Session => StatusCode::OK,
+            };
+            let mut error = json!({"code": f.code, "message": f.message});
+            if let Some(data) = f.data {
+                error["data"] = data;
+            }
+            let body = json!({"jsonrpc": "2.0", "id": id, "error": error});
+            return (status, serde_json::to_vec(&body).expect("values encode"));
+        }
+    };
+    (StatusCode::OK, encoded.expect("results encode"))
+}
+
+fn respond(era: Era, id: Value, answer: Answer) -> Response {
+    let (status, body) = encode(era, id, answer);
+    (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+/// The `server/discover` result: every version served, what the gateway
+/// offers, the same for every key.
+fn discovery(ttl: Duration) -> Value {
+    let capabilities: ServerCapabilities =
+        serde_json::from_value(json!({"tools": {}, "resources": {}, "prompts": {}}))
+            .expect("capabilities decode");
+    let mut d = DiscoverResult::new(era::supported_versions(), capabilities)
+        .with_server_info(Implementation::new("tollgate", env!("CARGO_PKG_VERSION")))
+        .with_ttl_ms(ttl.as_millis() as u64)
+        .with_cache_scope(CacheScope::Public);
+    d.instructions = Some(INSTRUCTIONS.to_string());
+    serde_json::to_value(d).expect("discovery encodes")
+}
+
+/// A `tools/call` that asked for progress, answered as an event stream: the
+/// upstream's progress notifications under the client's token, then the
+/// result. The call runs inside the stream, so a client that goes away
+/// drops it, and the upstream server is told the call is cancelled.
+fn call_with_progress(
+    s: McpState,
+    key: Arc<KeyView>,
+    era: Era,
+    id: Value,
+    params: Value,
+    token: Value,
+    mut span: Span,
+) -> Response {
+    let (tx, rx) = mpsc::channel::<Progress>(PROGRESS_QUEUE);
+    let call: Pin<Box<dyn Future<Output = Bytes> + Send>> = Box::pin(async move {
+        let answer = dispatch(&s, &key, era, "tools/call", params, &mut span, Some(tx)).await;
+        let (_, body) = encode(era, id, answer);
+        sse_event(&body)
+    });
+    struct Relay {
+        call: Option<Pin<Box<dyn Future<Output = Bytes> + Send>>>,
+        progress: mpsc::Receiver<Progress>,
+        token: Value,
+    }
+    enum Next {
+        Progress(Progress),
+        Done(Bytes),
+    }
+    let relay = Relay {
+        call: Some(call),
+        progress: rx,
+        token,
+    };
+    let events = futures_util::stream::unfold(relay, |mut r| async move {
+        let next = {
+            let call = r.call.as_mut()?;
+            tokio::select! {
+                // What the upstream reported goes out before its result.
+                biased;
+                Some(p) = r.progress.recv() => Next::Progress(p),
+                last = call => Next::Done(last),
+            }
+        };
+        let chunk = match next {
+            Next::Progress(p) => {
+                let mut params = json!({"progressToken": r.token, "progress": p.progress});
+                if let Some(total) = p.total {
+                    params["total"] = json!(total);
+                }
+                if let Some(message) = p.message {
+                    params["message"] = json!(message);
+                }
+                let n =
+                    json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params});
+                sse_event(&serde_json::to_vec(&n).expect("values encode"))
+            }
+            Next::Done(last) => {
+                r.call = None;
+                last
+            }
+        };
+        Some((Ok::<_, std::convert::Infallible>(chunk), r))
+    });
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/event-stream")
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(events))
+        .expect("static headers are valid")
+}
+
+/// Progress notifications waiting for a slow client at most; more are dropped.
+const PROGRESS_QUEUE: usize = 64;
+
+fn sse_event(json: &[u8]) -> Bytes {
+    let mut out = Vec::with_capacity(json.len() + 24);
+    out.extend_from_slice(b"event: message\ndata: ");
+    out.extend_from_slice(json);
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
 }
 
 fn initialize(s: &McpState, key: &KeyView, id: Value, params: &Value) -> Response {
@@ -320,16 +573,16 @@ fn initialize(s: &McpState, key: &KeyView, id: Value, params: &Value) -> Respons
         issued_ms: s.governance.now_ms(),
         protocol_version: version.to_string(),
     });
-    let mut result = InitializeResult::new(
-        ServerCapabilities::builder()
-            .enable_tools()
-            .enable_tool_list_changed()
-            .build(),
-    );
+    let capabilities: ServerCapabilities = serde_json::from_value(json!({
+        "tools": {"listChanged": true},
+        "resources": {"listChanged": true},
+        "prompts": {"listChanged": true},
+    }))
+    .expect("capabilities decode");
+    let mut result = InitializeResult::new(capabilities);
     result.protocol_version = version;
     result.server_info = Implementation::new("tollgate", env!("CARGO_PKG_VERSION"));
-    result.instructions =
-        Some("Tools of every MCP server this gateway connects, named server-tool.".to_string());
+    result.instructions = Some(INSTRUCTIONS.to_string());
     let mut r = rpc_result(id, result);
     r.headers_mut().insert(
         SESSION_HEADER,
@@ -353,10 +606,12 @@ fn request_span(
             .and_then(Value::as_str)
             .and_then(|t| SpanContext::parse(t.as_bytes()))
     });
-    let tool = (method == "tools/call")
-        .then(|| params.get("name").and_then(Value::as_str))
-        .flatten();
-    let name = || match tool {
+    let target = match method {
+        "tools/call" | "prompts/get" => params.get("name").and_then(Value::as_str),
+        "resources/read" => params.get("uri").and_then(Value::as_str),
+        _ => None,
+    };
+    let name = || match target {
         Some(t) => format!("{method} {t}"),
         None => method.to_string(),
     };
@@ -370,9 +625,14 @@ fn request_span(
             Value::Number(n) => span.set("jsonrpc.request.id", n.to_string()),
             _ => {}
         }
-        if let Some(t) = tool {
-            span.set("gen_ai.tool.name", t.to_string());
-            span.set("gen_ai.operation.name", "execute_tool");
+        match (method, target) {
+            ("tools/call", Some(t)) => {
+                span.set("gen_ai.tool.name", t.to_string());
+                span.set("gen_ai.operation.name", "execute_tool");
+            }
+            ("prompts/get", Some(t)) => span.set("gen_ai.prompt.name", t.to_string()),
+            ("resources/read", Some(t)) => span.set("mcp.resource.uri", t.to_string()),
+            _ => {}
         }
     }
     span
@@ -382,10 +642,10 @@ fn request_span(
 async fn call_tool(
     s: &McpState,
     key: &KeyView,
-    id: Value,
     p: CallToolRequestParams,
     span: &mut Span,
-) -> Response {
+    progress: Option<mpsc::Sender<Progress>>,
+) -> Answer {
     let index = s.upstreams.index();
     if let Some(m) = MetaTool::offered(&p.name, &index, &key.tools) {
         let call = meta::Call {
@@ -395,40 +655,95 @@ async fn call_tool(
             auto_only: false,
         };
         let outcome = meta::call(&s.calls(), &s.code_mode, m, p.arguments, call).await;
-        return tool_answer(id, outcome, span);
+        return tool_answer(outcome, span);
     }
     // A tool outside the key's scope is refused exactly like one that does
     // not exist, so names cannot be probed. Code Mode tools are reached
     // through the meta-tools only.
     let Some(tool) = index.get_direct(&key.tools, &p.name) else {
-        span.fail(INVALID_PARAMS.to_string(), "unknown tool");
-        return rpc_error(
-            StatusCode::OK,
-            id,
-            INVALID_PARAMS,
-            format!("unknown tool: {}", p.name),
-        );
+        return Err(fault(INVALID_PARAMS, format!("unknown tool: {}", p.name)));
     };
     let outcome = s
         .calls()
-        .execute(key, tool, p.arguments, None, span.context())
+        .execute_relaying(key, tool, p.arguments, None, span.context(), progress)
         .await;
-    tool_answer(id, outcome, span)
+    tool_answer(outcome, span)
 }
 
-fn tool_answer(id: Value, outcome: Result<CallToolResult, String>, span: &mut Span) -> Response {
-    match &outcome {
-        Ok(r) if r.is_error == Some(true) => span.fail("tool_error", "the tool answered an error"),
-        Ok(_) => {}
-        Err(refused) => span.fail(REFUSED.to_string(), refused.clone()),
-    }
+fn tool_answer(outcome: Result<CallToolResult, String>, span: &mut Span) -> Answer {
     match outcome {
-        Ok(mut result) => {
-            // Sessions negotiate versions before 2026-07-28, which have no `resultType`.
-            result.result_type = None;
-            rpc_result(id, result)
+        Ok(result) => {
+            if result.is_error == Some(true) {
+                span.fail("tool_error", "the tool answered an error");
+            }
+            Ok(Reply::Value(
+                serde_json::to_value(result).expect("results encode"),
+            ))
         }
-        Err(refused) => rpc_error(StatusCode::OK, id, REFUSED, refused),
+        Err(refused) => {
+            span.fail(REFUSED.to_string(), refused.clone());
+            Err(fault(REFUSED, refused))
+        }
+    }
+}
+
+/// `resources/read`: the server that offers `uri` to this key (a listed
+/// resource, else a matching template), or -32002 as if none did.
+async fn read_resource(
+    s: &McpState,
+    key: &KeyView,
+    uri: &str,
+    span: &mut Span,
+    stateless: bool,
+) -> Answer {
+    let catalog = s.upstreams.catalog();
+    let Some(entry) = catalog.resource(&key.tools, uri) else {
+        let mut f = fault(RESOURCE_NOT_FOUND, format!("unknown resource: {uri}"));
+        f.data = Some(json!({"uri": uri}));
+        return Err(f);
+    };
+    match s
+        .calls()
+        .read_resource(key, entry, uri, span.context())
+        .await
+    {
+        Ok(mut read) => {
+            read.result_type = None;
+            let mut v = serde_json::to_value(read).expect("results encode");
+            if stateless {
+                v["ttlMs"] = json!(0);
+                v["cacheScope"] = json!("private");
+            } else if let Some(o) = v.as_object_mut() {
+                // Fields of 2026-07-28 that the session era's versions lack.
+                o.remove("ttlMs");
+                o.remove("cacheScope");
+            }
+            Ok(Reply::Value(v))
+        }
+        Err(e) => Err(fault(REFUSED, e)),
+    }
+}
+
+/// `prompts/get` of a `server-prompt` the key may use.
+async fn get_prompt(
+    s: &McpState,
+    key: &KeyView,
+    p: GetPromptRequestParams,
+    span: &mut Span,
+) -> Answer {
+    let catalog = s.upstreams.catalog();
+    let Some(entry) = catalog.prompt(&key.tools, &p.name) else {
+        return Err(fault(INVALID_PARAMS, format!("unknown prompt: {}", p.name)));
+    };
+    match s
+        .calls()
+        .get_prompt(key, entry, p.arguments, span.context())
+        .await
+    {
+        Ok(got) => Ok(Reply::Value(
+            serde_json::to_value(got).expect("results encode"),
+        )),
+        Err(e) => Err(fault(REFUSED, e)),
     }
 }
 
@@ -455,27 +770,29 @@ async fn get_mcp(State(s): State<McpState>, uri: Uri, headers: HeaderMap) -> Res
             return rpc_error(StatusCode::TOO_MANY_REQUESTS, Value::Null, REFUSED, why);
         }
     };
-    let changes = s.upstreams.subscribe();
+    let mut changes = s.upstreams.subscribe();
+    let seen = *changes.borrow_and_update();
     let closing = s.closing.clone();
     let mut keepalive =
         tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
     keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let events = futures_util::stream::unfold(
-        (changes, keepalive, closing, slot),
-        |(mut changes, mut keepalive, closing, slot)| async move {
-            let chunk = tokio::select! {
+        (changes, seen, keepalive, closing, slot),
+        |(mut changes, seen, mut keepalive, closing, slot)| async move {
+            let (chunk, seen) = tokio::select! {
                 r = changes.changed() => match r {
-                    Ok(()) => Bytes::from_static(
-                        b"event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/tools/list_changed\"}\n\n",
-                    ),
+                    Ok(()) => {
+                        let now = *changes.borrow_and_update();
+                        (list_changed(seen, now), now)
+                    }
                     Err(_) => return None,
                 },
-                _ = keepalive.tick() => Bytes::from_static(b": keep-alive\n\n"),
+                _ = keepalive.tick() => (Bytes::from_static(b": keep-alive\n\n"), seen),
                 _ = closing.cancelled() => return None,
             };
             Some((
                 Ok::<_, std::convert::Infallible>(chunk),
-                (changes, keepalive, closing, slot),
+                (changes, seen, keepalive, closing, slot),
             ))
         },
     );
@@ -484,6 +801,26 @@ async fn get_mcp(State(s): State<McpState>, uri: Uri, headers: HeaderMap) -> Res
         .header(header::CACHE_CONTROL, "no-cache")
         .body(Body::from_stream(events))
         .expect("static headers are valid")
+}
+
+/// The `list_changed` notifications for each kind of list that moved
+/// from `seen` to `now`.
+fn list_changed(seen: Changes, now: Changes) -> Bytes {
+    let mut out = Vec::new();
+    for (moved, kind) in [
+        (seen.tools != now.tools, "tools"),
+        (seen.resources != now.resources, "resources"),
+        (seen.prompts != now.prompts, "prompts"),
+    ] {
+        if moved {
+            let n = format!(r#"{{"jsonrpc":"2.0","method":"notifications/{kind}/list_changed"}}"#);
+            out.extend_from_slice(&sse_event(n.as_bytes()));
+        }
+    }
+    if out.is_empty() {
+        return Bytes::from_static(b": keep-alive\n\n");
+    }
+    Bytes::from(out)
 }
 
 /// Ends a session. Sessions are sealed, not stored, so there is nothing to

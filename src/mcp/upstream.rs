@@ -1,12 +1,14 @@
 //! Connections to the upstream MCP servers registered in governance.
 //!
 //! Each node connects to each enabled server itself, one task per server:
-//! connect, list tools, then ping and refresh until the connection fails,
-//! then reconnect with exponential backoff. A stdio server is one long-lived
-//! child process reused by every call; when it exits, the task sees the
-//! connection close and starts a new process. Every change of a server's
-//! tools rebuilds the [`ToolIndex`] and swaps it in. Nothing here decides who
-//! may call what.
+//! connect (speaking 2026-07-28 to a server that answers `server/discover`,
+//! else the `initialize` handshake), list tools, resources, resource
+//! templates and prompts, then check liveness and refresh until the
+//! connection fails, then reconnect with exponential backoff. A stdio server
+//! is one long-lived child process reused by every call; when it exits, the
+//! task sees the connection close and starts a new process. Every change of
+//! what a server lists rebuilds the [`ToolIndex`] and the [`Catalog`] and
+//! swaps them in. Nothing here decides who may call what.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -14,17 +16,21 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientConfig, ClientRequest, Implementation, JsonObject,
-    PingRequest, Tool,
+    CallToolRequest, CallToolRequestParams, CallToolResult, CancelledNotification,
+    CancelledNotificationParam, ClientConfig, ClientRequest, DiscoverRequest,
+    DiscoverRequestParams, GetPromptRequestParams, GetPromptResult, Implementation, JsonObject,
+    PingRequest, ProgressNotificationParam, ProgressToken, ProtocolVersion,
+    ReadResourceRequestParams, ReadResourceResult, RequestId, ServerResult, Tool,
 };
-use rmcp::service::{NotificationContext, Peer, RunningService};
+use rmcp::service::{NotificationContext, Peer, PeerRequestOptions, RunningService};
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use rmcp::transport::{StreamableHttpClientTransport, TokioChildProcess};
-use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use rmcp::{ClientHandler, ClientLifecycleMode, ClientServiceExt, RoleClient, ServiceExt};
 use serde::Serialize;
-use tokio::sync::Notify;
+use tokio::sync::{Notify, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use super::catalog::{Catalog, Kind, Listed};
 use super::index::{IndexedTool, ToolIndex};
 use crate::config::{McpConfig, Secret};
 use crate::governance::Governance;
@@ -47,7 +53,12 @@ pub enum ConnState {
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerStatus {
     pub state: ConnState,
+    /// The protocol version spoken with it on this node, once connected.
+    pub protocol_version: Option<String>,
     pub tools: usize,
+    pub resources: usize,
+    pub resource_templates: usize,
+    pub prompts: usize,
     pub last_error: Option<String>,
     /// Connections made so far (a stdio server's process starts).
     pub connects: u64,
@@ -67,9 +78,27 @@ struct Live {
     server: McpServer,
     status: ServerStatus,
     tools: Vec<Tool>,
+    listed: Listed,
     peer: Option<Peer<RoleClient>>,
     stop: CancellationToken,
 }
+
+/// How many times each kind of list has changed on this node: `/mcp`
+/// streams announce a kind whose count moved.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub tools: u64,
+    /// Resources or resource templates.
+    pub resources: u64,
+    pub prompts: u64,
+}
+
+/// A progress notification of an upstream call, as the caller relays it.
+pub type Progress = ProgressNotificationParam;
+
+/// Where each in-flight call's progress notifications go, by the progress
+/// token the gateway sent upstream.
+type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, mpsc::Sender<Progress>>>>;
 
 /// Every upstream connection of this node, and the index of their tools.
 pub struct Upstreams {
@@ -77,20 +106,48 @@ pub struct Upstreams {
     config: McpConfig,
     live: Mutex<HashMap<String, Live>>,
     index: ArcSwap<ToolIndex>,
-    /// Bumped whenever the index is swapped (for `/mcp` list_changed notices).
-    changes: tokio::sync::watch::Sender<u64>,
+    catalog: ArcSwap<Catalog>,
+    /// Moves whenever the index or the catalog does (for `/mcp` list_changed notices).
+    changes: tokio::sync::watch::Sender<Changes>,
+    progress: ProgressRoutes,
     tasks: Tasks,
 }
 
-/// The gateway as an MCP client: notes `tools/list_changed`.
+/// The gateway as an MCP client: notes list changes and routes progress.
 #[derive(Clone)]
 struct Client {
     list_changed: Arc<Notify>,
+    progress: ProgressRoutes,
 }
 
 impl ClientHandler for Client {
     async fn on_tool_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
         self.list_changed.notify_one();
+    }
+
+    async fn on_resource_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        self.list_changed.notify_one();
+    }
+
+    async fn on_prompt_list_changed(&self, _ctx: NotificationContext<RoleClient>) {
+        self.list_changed.notify_one();
+    }
+
+    async fn on_progress(
+        &self,
+        p: ProgressNotificationParam,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        let route = self
+            .progress
+            .lock()
+            .expect("progress lock")
+            .get(&p.progress_token)
+            .cloned();
+        // A caller that cannot keep up misses notices rather than slowing the connection.
+        if let Some(tx) = route {
+            let _ = tx.try_send(p);
+        }
     }
 
     fn get_info(&self) -> ClientConfig {
@@ -107,7 +164,9 @@ impl Upstreams {
             config,
             live: Mutex::new(HashMap::new()),
             index: ArcSwap::from_pointee(ToolIndex::default()),
-            changes: tokio::sync::watch::Sender::new(0),
+            catalog: ArcSwap::from_pointee(Catalog::default()),
+            changes: tokio::sync::watch::Sender::new(Changes::default()),
+            progress: Default::default(),
             tasks,
         })
     }
@@ -117,8 +176,13 @@ impl Upstreams {
         self.index.load_full()
     }
 
-    /// Changes whenever the tool index does.
-    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+    /// The current resources, templates and prompts.
+    pub fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.load_full()
+    }
+
+    /// Changes whenever the tool index or the catalog does.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Changes> {
         self.changes.subscribe()
     }
 
@@ -190,11 +254,16 @@ impl Upstreams {
                     server: server.clone(),
                     status: ServerStatus {
                         state: ConnState::Connecting,
+                        protocol_version: None,
                         tools: 0,
+                        resources: 0,
+                        resource_templates: 0,
+                        prompts: 0,
                         last_error: None,
                         connects: 0,
                     },
                     tools: Vec::new(),
+                    listed: Listed::default(),
                     peer: None,
                     stop: stop.clone(),
                 },
@@ -232,13 +301,26 @@ impl Upstreams {
     }
 
     fn store_index(&self, live: &HashMap<String, Live>) {
-        let index = ToolIndex::build(
+        let connected = || {
             live.values()
                 .filter(|l| l.status.state == ConnState::Connected)
-                .map(|l| (&l.server, &l.tools[..])),
-        );
+        };
+        let index = ToolIndex::build(connected().map(|l| (&l.server, &l.tools[..])));
+        let catalog = Catalog::build(connected().map(|l| (&l.server, &l.listed)));
+        let (old_index, old_catalog) = (self.index.load(), self.catalog.load());
+        let tools = !old_index.same(&index);
+        let resources = !old_catalog.same(&catalog, Kind::Resources)
+            || !old_catalog.same(&catalog, Kind::Templates);
+        let prompts = !old_catalog.same(&catalog, Kind::Prompts);
         self.index.store(Arc::new(index));
-        self.changes.send_modify(|v| *v += 1);
+        self.catalog.store(Arc::new(catalog));
+        if tools || resources || prompts {
+            self.changes.send_modify(|c| {
+                c.tools += u64::from(tools);
+                c.resources += u64::from(resources);
+                c.prompts += u64::from(prompts);
+            });
+        }
     }
 
     /// One server's connection, for as long as it stays registered unchanged.
@@ -248,7 +330,7 @@ impl Upstreams {
             self.update(&server, |l| l.status.state = ConnState::Connecting);
             let list_changed = Arc::new(Notify::new());
             let attempt = tokio::select! {
-                r = tokio::time::timeout(self.config.call_timeout, connect(&server, &self.config, list_changed.clone())) => r,
+                r = tokio::time::timeout(self.config.call_timeout, connect(&server, &self.config, self.client(list_changed.clone()))) => r,
                 _ = stop.cancelled() => return,
             };
             match attempt {
@@ -269,8 +351,12 @@ impl Upstreams {
                         l.status.state = ConnState::Disconnected;
                         l.status.last_error = Some(why);
                         l.status.tools = 0;
+                        l.status.resources = 0;
+                        l.status.resource_templates = 0;
+                        l.status.prompts = 0;
                         l.peer = None;
                         l.tools.clear();
+                        l.listed = Listed::default();
                         true
                     });
                 }
@@ -294,8 +380,15 @@ impl Upstreams {
         }
     }
 
-    /// Lists tools, then pings and refreshes until the connection fails or
-    /// `stop`; returns why it ended.
+    fn client(&self, list_changed: Arc<Notify>) -> Client {
+        Client {
+            list_changed,
+            progress: self.progress.clone(),
+        }
+    }
+
+    /// Lists what the server offers, then checks it is alive and lists again
+    /// until the connection fails or `stop`; returns why it ended.
     async fn serve(
         &self,
         server: &McpServer,
@@ -308,6 +401,8 @@ impl Upstreams {
         let waiting = service.waiting();
         tokio::pin!(waiting);
         let timeout = self.config.call_timeout;
+        let version = peer.peer_info().map(|i| i.protocol_version.clone());
+        let stateless = version.as_ref().is_some_and(|v| !v.has_initialize());
         let mut ping = tokio::time::interval(self.config.ping_interval);
         ping.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut refresh = tokio::time::interval(self.config.tool_refresh_interval);
@@ -326,9 +421,8 @@ impl Upstreams {
                     _ = list_changed.notified() => true,
                     _ = refresh.tick() => true,
                     _ = ping.tick() => {
-                        let ping = peer.send_request(ClientRequest::PingRequest(PingRequest::default()));
-                        match tokio::time::timeout(timeout, ping).await {
-                            Ok(Ok(_)) => false,
+                        match tokio::time::timeout(timeout, alive(&peer, stateless)).await {
+                            Ok(Ok(())) => false,
                             Ok(Err(e)) => break (format!("ping failed: {e}"), false),
                             Err(_) => break ("ping timed out".to_string(), false),
                         }
@@ -336,23 +430,40 @@ impl Upstreams {
                 }
             };
             if list {
-                match tokio::time::timeout(timeout, peer.list_all_tools()).await {
-                    Ok(Ok(tools)) => {
-                        tracing::info!(server = %server.id, tools = tools.len(), "MCP server tools listed");
+                let listing = async {
+                    let tools = peer
+                        .list_all_tools()
+                        .await
+                        .map_err(|e| format!("listing tools failed: {e}"))?;
+                    Ok::<_, String>((tools, list_catalog(&peer).await))
+                };
+                match tokio::time::timeout(timeout, listing).await {
+                    Ok(Ok((tools, mut listed))) => {
+                        if listed.bound() {
+                            tracing::warn!(server = %server.id, most = super::catalog::MAX_PER_SERVER, "MCP server lists too many resources or prompts: cut");
+                        }
+                        tracing::info!(server = %server.id, tools = tools.len(), resources = listed.resources.len(), prompts = listed.prompts.len(), "MCP server listed");
                         self.update_indexed(server, |l| {
-                            // A refresh that found the same tools changes nothing
+                            // A refresh that found the same lists changes nothing
                             // (and sends no list_changed to `/mcp` clients).
-                            let same = l.status.state == ConnState::Connected && l.tools == tools;
+                            let same = l.status.state == ConnState::Connected
+                                && l.tools == tools
+                                && l.listed == listed;
                             l.status.state = ConnState::Connected;
+                            l.status.protocol_version = version.as_ref().map(|v| v.to_string());
                             l.status.last_error = None;
                             l.status.tools = tools.len();
+                            l.status.resources = listed.resources.len();
+                            l.status.resource_templates = listed.templates.len();
+                            l.status.prompts = listed.prompts.len();
                             l.tools = tools;
+                            l.listed = listed;
                             l.peer = Some(peer.clone());
                             !same
                         });
                     }
-                    Ok(Err(e)) => break (format!("listing tools failed: {e}"), false),
-                    Err(_) => break ("listing tools timed out".to_string(), false),
+                    Ok(Err(e)) => break (e, false),
+                    Err(_) => break ("listing timed out".to_string(), false),
                 }
             }
         };
@@ -363,27 +474,190 @@ impl Upstreams {
         why
     }
 
-    /// Calls `tool` at its server with `arguments`.
+    fn peer_of(&self, server: &str) -> Result<Peer<RoleClient>, CallError> {
+        let live = self.live.lock().expect("upstreams lock");
+        live.get(server)
+            .and_then(|l| l.peer.clone())
+            .ok_or_else(|| CallError::NotConnected(server.to_string()))
+    }
+
+    /// Calls `tool` at its server with `arguments`. Progress the server
+    /// reports goes to `progress`; dropping the future tells the server the
+    /// call is cancelled.
     pub async fn call(
         &self,
         tool: &IndexedTool,
         arguments: Option<JsonObject>,
+        progress: Option<mpsc::Sender<Progress>>,
     ) -> Result<CallToolResult, CallError> {
         let server = tool.server.to_string();
-        let peer = {
-            let live = self.live.lock().expect("upstreams lock");
-            live.get(&server).and_then(|l| l.peer.clone())
-        }
-        .ok_or_else(|| CallError::NotConnected(server.clone()))?;
+        let peer = self.peer_of(&server)?;
         let mut params = CallToolRequestParams::new(tool.tool.clone());
         params.arguments = arguments;
-        match tokio::time::timeout(self.config.call_timeout, peer.call_tool(params)).await {
+        let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
+        let upstream_error = |e: rmcp::ServiceError| CallError::Upstream {
+            server: server.clone(),
+            message: e.to_string(),
+        };
+        let answered = async {
+            let handle = peer
+                .send_request_with_option(request, PeerRequestOptions::no_options())
+                .await
+                .map_err(upstream_error)?;
+            let _route = progress
+                .map(|tx| ProgressRoute::open(&self.progress, handle.progress_token.clone(), tx));
+            let mut abandoned = Abandoned::new(&peer, handle.id.clone());
+            let answer = handle.await_response().await;
+            abandoned.disarm();
+            answer.map_err(upstream_error)
+        };
+        match tokio::time::timeout(self.config.call_timeout, answered).await {
+            Ok(Ok(ServerResult::CallToolResult(r))) => Ok(r),
+            Ok(Ok(_)) => Err(CallError::Upstream {
+                server,
+                message: "answered tools/call with something other than a tool result".into(),
+            }),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(CallError::Timeout(server)),
+        }
+    }
+
+    /// `resources/read` of `uri` at `server`.
+    pub async fn read_resource(
+        &self,
+        server: &str,
+        uri: &str,
+    ) -> Result<ReadResourceResult, CallError> {
+        let peer = self.peer_of(server)?;
+        let read = peer.read_resource(ReadResourceRequestParams::new(uri));
+        self.bounded(server, read).await
+    }
+
+    /// `prompts/get` of the prompt `name` at `server`.
+    pub async fn get_prompt(
+        &self,
+        server: &str,
+        name: &str,
+        arguments: Option<JsonObject>,
+    ) -> Result<GetPromptResult, CallError> {
+        let peer = self.peer_of(server)?;
+        let mut params = GetPromptRequestParams::new(name);
+        params.arguments = arguments;
+        self.bounded(server, peer.get_prompt(params)).await
+    }
+
+    async fn bounded<T>(
+        &self,
+        server: &str,
+        call: impl Future<Output = Result<T, rmcp::ServiceError>>,
+    ) -> Result<T, CallError> {
+        match tokio::time::timeout(self.config.call_timeout, call).await {
             Ok(Ok(r)) => Ok(r),
             Ok(Err(e)) => Err(CallError::Upstream {
-                server,
+                server: server.to_string(),
                 message: e.to_string(),
             }),
-            Err(_) => Err(CallError::Timeout(server)),
+            Err(_) => Err(CallError::Timeout(server.to_string())),
+        }
+    }
+}
+
+/// Whether the server still answers: `ping` in the session era, which
+/// 2026-07-28 removed; there, `server/discover` (sent as a request of its
+/// own, not served from the client's cache).
+async fn alive(peer: &Peer<RoleClient>, stateless: bool) -> Result<(), rmcp::ServiceError> {
+    let request = if stateless {
+        ClientRequest::DiscoverRequest(DiscoverRequest::new(DiscoverRequestParams {}))
+    } else {
+        ClientRequest::PingRequest(PingRequest::default())
+    };
+    peer.send_request(request).await.map(|_| ())
+}
+
+/// Resources, templates and prompts of a server that offers them. A server
+/// that says it offers them but fails to list them contributes none: its
+/// tools still work.
+async fn list_catalog(peer: &Peer<RoleClient>) -> Listed {
+    let caps = peer
+        .peer_info()
+        .map(|i| i.capabilities.clone())
+        .unwrap_or_default();
+    let mut listed = Listed::default();
+    if caps.resources.is_some() {
+        listed.resources = peer.list_all_resources().await.unwrap_or_default();
+        listed.templates = peer.list_all_resource_templates().await.unwrap_or_default();
+    }
+    if caps.prompts.is_some() {
+        listed.prompts = peer.list_all_prompts().await.unwrap_or_default();
+    }
+    listed
+}
+
+/// A call's progress route, removed when the call ends.
+struct ProgressRoute {
+    routes: ProgressRoutes,
+    token: ProgressToken,
+}
+
+impl ProgressRoute {
+    fn open(
+        routes: &ProgressRoutes,
+        token: ProgressToken,
+        tx: mpsc::Sender<Progress>,
+    ) -> ProgressRoute {
+        routes
+            .lock()
+            .expect("progress lock")
+            .insert(token.clone(), tx);
+        ProgressRoute {
+            routes: routes.clone(),
+            token,
+        }
+    }
+}
+
+impl Drop for ProgressRoute {
+    fn drop(&mut self) {
+        self.routes
+            .lock()
+            .expect("progress lock")
+            .remove(&self.token);
+    }
+}
+
+/// Sends `notifications/cancelled` for a request abandoned before its answer
+/// (the caller went away, or the call timed out).
+struct Abandoned {
+    peer: Option<Peer<RoleClient>>,
+    id: RequestId,
+}
+
+impl Abandoned {
+    fn new(peer: &Peer<RoleClient>, id: RequestId) -> Abandoned {
+        Abandoned {
+            peer: Some(peer.clone()),
+            id,
+        }
+    }
+
+    fn disarm(&mut self) {
+        self.peer = None;
+    }
+}
+
+impl Drop for Abandoned {
+    fn drop(&mut self) {
+        let Some(peer) = self.peer.take() else {
+            return;
+        };
+        let cancelled = CancelledNotification::new(CancelledNotificationParam::new(
+            Some(self.id.clone()),
+            Some("the gateway's caller went away".to_string()),
+        ));
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            rt.spawn(async move {
+                let _ = peer.send_notification(cancelled.into()).await;
+            });
         }
     }
 }
@@ -405,16 +679,78 @@ fn resolved(
 }
 
 /// Opens a connection and runs the MCP handshake.
+/// Opens a connection in the server's era: 2026-07-28 if it answers
+/// `server/discover` with it, else the `initialize` handshake — also when it
+/// answers discovery by naming only handshake-era versions, which rmcp's own
+/// fallback does not cover (the connection is then opened again).
 async fn connect(
     server: &McpServer,
     config: &McpConfig,
-    list_changed: Arc<Notify>,
+    client: Client,
 ) -> Result<RunningService<RoleClient, Client>, String> {
-    let client = Client { list_changed };
+    let either = ClientLifecycleMode::Auto {
+        preferred_versions: vec![ProtocolVersion::V_2026_07_28],
+        legacy_version: None,
+    };
+    match open(server, config, client.clone(), either).await {
+        Err(Opening::HandshakeOnly) => {
+            open(server, config, client, ClientLifecycleMode::Initialize)
+                .await
+                .map_err(Opening::into_message)
+        }
+        r => r.map_err(Opening::into_message),
+    }
+}
+
+/// Why a connection did not open.
+enum Opening {
+    /// The server speaks only session-era versions.
+    HandshakeOnly,
+    Failed(String),
+}
+
+impl Opening {
+    fn into_message(self) -> String {
+        match self {
+            Opening::HandshakeOnly => "the server refused every protocol version offered".into(),
+            Opening::Failed(why) => why,
+        }
+    }
+}
+
+impl From<String> for Opening {
+    fn from(why: String) -> Opening {
+        Opening::Failed(why)
+    }
+}
+
+impl From<rmcp::service::ClientInitializeError> for Opening {
+    fn from(e: rmcp::service::ClientInitializeError) -> Opening {
+        match e {
+            rmcp::service::ClientInitializeError::NoCompatibleProtocolVersion {
+                server_supported,
+                ..
+            } if server_supported.iter().any(ProtocolVersion::has_initialize) => {
+                Opening::HandshakeOnly
+            }
+            e => Opening::Failed(e.to_string()),
+        }
+    }
+}
+
+/// Opens a connection with one lifecycle.
+async fn open(
+    server: &McpServer,
+    config: &McpConfig,
+    client: Client,
+    lifecycle: ClientLifecycleMode,
+) -> Result<RunningService<RoleClient, Client>, Opening> {
     match &server.transport {
         McpTransport::Stdio { command, args, env } => {
             if !config.allow_stdio {
-                return Err("stdio servers are not allowed on this node (mcp.allow_stdio)".into());
+                return Err(Opening::Failed(
+                    "stdio servers are not allowed on this node (mcp.allow_stdio)".into(),
+                ));
             }
             // A clean environment: the command gets its listed variables and
             // what finding programs needs, never the node's own secrets.
@@ -431,7 +767,7 @@ async fn connect(
                 .stderr(std::process::Stdio::null())
                 .spawn()
                 .map_err(|e| format!("cannot start '{command}': {e}"))?;
-            client.serve(transport).await.map_err(|e| e.to_string())
+            Ok(client.serve_with_lifecycle(transport, lifecycle).await?)
         }
         McpTransport::Http { url, headers } => {
             let mut config = StreamableHttpClientTransportConfig::with_uri(url.as_str());
@@ -448,14 +784,15 @@ async fn connect(
                 config.custom_headers.insert(name, value);
             }
             let transport = StreamableHttpClientTransport::with_client(http_client()?, config);
-            client.serve(transport).await.map_err(|e| e.to_string())
+            Ok(client.serve_with_lifecycle(transport, lifecycle).await?)
         }
         McpTransport::Sse { url, headers } => {
             let transport =
                 super::sse_client::SseClientTransport::connect(url, &resolved(headers)?)
                     .await
                     .map_err(|e| e.to_string())?;
-            client.serve(transport).await.map_err(|e| e.to_string())
+            // The HTTP+SSE transport is of 2024-11-05: the handshake only.
+            Ok(client.serve(transport).await?)
         }
     }
 }

@@ -18,7 +18,8 @@ use super::request_log::{
 };
 use crate::store::{self, CF_TOOL_LOGS, Store, StoreError};
 
-const RECORD_VERSION: u8 = 1;
+/// 2 added `method`; records of 1 read as `tools/call`.
+const RECORD_VERSION: u8 = 2;
 const CHANNEL_CAPACITY: usize = 4096;
 
 /// One tool execution.
@@ -43,12 +44,51 @@ pub struct ToolLog {
     pub parent_request: Option<String>,
     /// What the key was charged, micro-dollars.
     pub cost_micros: u64,
+    /// `tools/call`, `resources/read` or `prompts/get`; `tool` is then the
+    /// tool's, the resource's (or template's) or the prompt's `server-name`.
+    pub method: String,
+}
+
+/// A record as version 1 wrote it.
+#[derive(Deserialize)]
+struct ToolLogV1 {
+    id: String,
+    ts_ms: u64,
+    tool: String,
+    server: String,
+    arguments: String,
+    result: String,
+    is_error: bool,
+    latency_us: u64,
+    virtual_key: Option<String>,
+    parent_request: Option<String>,
+    cost_micros: u64,
+}
+
+impl From<ToolLogV1> for ToolLog {
+    fn from(v: ToolLogV1) -> ToolLog {
+        ToolLog {
+            id: v.id,
+            ts_ms: v.ts_ms,
+            tool: v.tool,
+            server: v.server,
+            arguments: v.arguments,
+            result: v.result,
+            is_error: v.is_error,
+            latency_us: v.latency_us,
+            virtual_key: v.virtual_key,
+            parent_request: v.parent_request,
+            cost_micros: v.cost_micros,
+            method: "tools/call".to_string(),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolLogQuery {
     pub tool: Option<String>,
+    pub method: Option<String>,
     pub server: Option<String>,
     pub virtual_key: Option<String>,
     pub parent_request: Option<String>,
@@ -69,6 +109,7 @@ impl ToolLogQuery {
             filter.as_ref().is_none_or(|f| value == Some(f))
         }
         eq(&self.tool, Some(&r.tool))
+            && eq(&self.method, Some(&r.method))
             && eq(&self.server, Some(&r.server))
             && eq(&self.virtual_key, r.virtual_key.as_ref())
             && eq(&self.parent_request, r.parent_request.as_ref())
@@ -186,8 +227,10 @@ impl Logged for ToolLog {
 }
 
 fn decode(v: &[u8]) -> Result<ToolLog, StoreError> {
-    let (_version, body) = store::versioned(v, RECORD_VERSION)?;
-    store::decode(body)
+    match store::versioned(v, RECORD_VERSION)? {
+        (1, body) => store::decode::<ToolLogV1>(body).map(ToolLog::from),
+        (_, body) => store::decode(body),
+    }
 }
 
 #[cfg(test)]
@@ -209,7 +252,37 @@ mod tests {
             virtual_key: Some(key.into()),
             parent_request: None,
             cost_micros: 5,
+            method: "tools/call".into(),
         }
+    }
+
+    #[test]
+    fn records_of_version_1_read_as_tool_calls() {
+        let old = (
+            String::new(),
+            7u64,
+            "files-echo".to_string(),
+            "files".to_string(),
+            "{}".to_string(),
+            "[]".to_string(),
+            false,
+            10u64,
+            Some("k".to_string()),
+            None::<String>,
+            5u64,
+        );
+        let mut bytes = vec![1];
+        bytes.extend(postcard::to_allocvec(&old).unwrap());
+        let r = decode(&bytes).unwrap();
+        assert_eq!(
+            (r.tool.as_str(), r.method.as_str(), r.cost_micros),
+            ("files-echo", "tools/call", 5)
+        );
+        let mut now = rec(8, "files-echo", "k");
+        now.method = "prompts/get".into();
+        let mut bytes = vec![RECORD_VERSION];
+        bytes.extend(postcard::to_allocvec(&now).unwrap());
+        assert_eq!(decode(&bytes).unwrap(), now);
     }
 
     #[tokio::test]

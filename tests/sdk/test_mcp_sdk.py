@@ -1,9 +1,16 @@
-"""The official MCP Python SDK against /mcp of the real binary, with the
-sample MCP server (stdio) registered through the admin API twice: as `local`
-(tools listed directly) and as `coded` (in Code Mode, behind the four
-meta-tools)."""
+"""The official MCP Python SDK against /mcp of the real binary: two nodes of
+one cluster behind a load balancer with no stickiness (each HTTP request goes
+to the other node), with the sample MCP server (stdio) registered through the
+admin API twice: as `local` (tools listed directly) and as `coded` (in Code
+Mode, behind the four meta-tools).
+
+On the SDK's current major (2.x) every test runs in each way it connects:
+pinned to 2026-07-28 (stateless), `auto` (probes `server/discover`) and
+`legacy` (the `initialize` handshake and a session). On a 1.x SDK (the
+previous-majors suite) only the handshake exists."""
 
 import asyncio
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -12,11 +19,25 @@ import time
 import urllib.request
 
 import pytest
-from mcp import ClientSession
-from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
-from mcp.shared.exceptions import McpError
 
 from conftest import BIN, free_port, wait_up
+
+MCP_MAJOR = int(importlib.metadata.version("mcp").split(".")[0])
+if MCP_MAJOR >= 2:
+    import httpx2 as httpx
+    from mcp import Client
+    from mcp.shared.exceptions import MCPError as McpError
+
+    MODES = ["2026-07-28", "auto", "legacy"]
+else:
+    import httpx
+    from mcp import ClientSession
+    from mcp.shared.exceptions import McpError
+
+    MODES = ["legacy"]
+from mcp.client.streamable_http import streamable_http_client
+
+SECRET = "a cluster secret for the MCP SDK tests"
 
 
 def admin(base: str, token: str, method: str, path: str, body=None):
@@ -30,91 +51,206 @@ def admin(base: str, token: str, method: str, path: str, body=None):
         return json.loads(r.read() or b"null")
 
 
+def start_node(data: str, seed: str | None):
+    port = free_port()
+    os.makedirs(data, exist_ok=True)
+    config = os.path.join(data, "tollgate.toml")
+    with open(config, "w") as f:
+        f.write(f'[server]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{data}/data"\n'
+                '[mcp]\nallow_stdio = true\n')
+    env = dict(os.environ, TOLLGATE_LOG="warn", TOLLGATE_CLUSTER_SECRET=SECRET,
+               TOLLGATE_CLUSTER__LISTEN="127.0.0.1:0", TOLLGATE_SEEDS=seed or "")
+    gw = subprocess.Popen([BIN, "serve", "--config", config], env=env)
+    base = f"http://127.0.0.1:{port}"
+    wait_up(f"{base}/ready", gw)
+    with open(f"{data}/data/admin-token") as t:
+        token = t.read().strip()
+    return gw, port, base, token
+
+
+def connected(base: str, token: str, names):
+    deadline = time.time() + 30
+    for name in names:
+        while True:
+            try:
+                state = admin(base, token, "GET", f"/api/mcp/servers/{name}")["status"]["state"]
+            except urllib.error.HTTPError:
+                state = None
+            if state == "connected":
+                break
+            assert time.time() < deadline, f"the sample server {name} never connected on {base}"
+            time.sleep(0.05)
+
+
 @pytest.fixture(scope="module")
 def mcp_gateway():
-    port = free_port()
-    env = dict(os.environ, TOLLGATE_LOG="warn")
     with tempfile.TemporaryDirectory() as data:
-        config = os.path.join(data, "tollgate.toml")
-        with open(config, "w") as f:
-            f.write(f'[server]\nlisten = "127.0.0.1:{port}"\ndata_dir = "{data}/data"\n'
-                    '[mcp]\nallow_stdio = true\n')
-        gw = subprocess.Popen([BIN, "serve", "--config", config], env=env)
+        gw1, port1, base1, token1 = start_node(f"{data}/n1", None)
+        procs = [gw1]
         try:
-            base = f"http://127.0.0.1:{port}"
-            wait_up(f"{base}/ready", gw)
-            with open(f"{data}/data/admin-token") as t:
-                token = t.read().strip()
+            seed = admin(base1, token1, "GET", "/api/cluster")["quic"]
+            gw2, port2, base2, token2 = start_node(f"{data}/n2", seed)
+            procs.append(gw2)
+            # Every sample process (two servers on each node) serves one
+            # directory, as a deployment's nodes share what a server serves.
+            files = f"{data}/files"
+            os.makedirs(files)
             server = {"transport": {"type": "stdio", "command": os.path.abspath(BIN),
-                                    "args": ["sample-mcp", "--stdio"]}}
-            admin(base, token, "PUT", "/api/mcp/servers/local", server)
-            admin(base, token, "PUT", "/api/mcp/servers/coded", dict(server, code_mode=True))
-            deadline = time.time() + 30
-            for name in ["local", "coded"]:
-                while admin(base, token, "GET", f"/api/mcp/servers/{name}")["status"]["state"] != "connected":
-                    assert time.time() < deadline, f"the sample server {name} never connected"
-                    time.sleep(0.05)
-            everything = admin(base, token, "POST", "/api/keys", {"name": "all"})["secret"]
-            echo_only = admin(base, token, "POST", "/api/keys",
-                              {"name": "echo", "tools": ["local-echo"]})["secret"]
-            coder = admin(base, token, "POST", "/api/keys",
-                          {"name": "coder", "tools": ["coded-*"]})["secret"]
-            yield base, everything, echo_only, coder
+                                    "args": ["sample-mcp", "--stdio", "--dir", files]}}
+            admin(base1, token1, "PUT", "/api/mcp/servers/local", server)
+            admin(base1, token1, "PUT", "/api/mcp/servers/coded", dict(server, code_mode=True))
+            connected(base1, token1, ["local", "coded"])
+            connected(base2, token2, ["local", "coded"])
+            keys = {
+                "everything": {"name": "all"},
+                "echo_only": {"name": "echo", "tools": ["local-echo"]},
+                "coder": {"name": "coder", "tools": ["coded-*"]},
+            }
+            secrets = {k: admin(base1, token1, "POST", "/api/keys", v)["secret"] for k, v in keys.items()}
+            # Written on node 1; wait until node 2 knows them too.
+            deadline = time.time() + 10
+            for secret in secrets.values():
+                while True:
+                    req = urllib.request.Request(
+                        f"{base2}/mcp", method="POST", headers={
+                            "Authorization": f"Bearer {secret}", "Content-Type": "application/json",
+                            "Accept": "application/json, text/event-stream"},
+                        data=json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                            "protocolVersion": "2025-06-18", "capabilities": {},
+                            "clientInfo": {"name": "probe", "version": "1"}}}).encode())
+                    try:
+                        with urllib.request.urlopen(req, timeout=10):
+                            break
+                    except urllib.error.HTTPError:
+                        assert time.time() < deadline, "a key never reached node 2"
+                        time.sleep(0.05)
+            yield [port1, port2], secrets
         finally:
-            gw.terminate()
-            gw.wait(timeout=30)
+            for p in procs:
+                p.terminate()
+            for p in procs:
+                p.wait(timeout=30)
 
 
-async def with_session(base: str, key: str, work):
-    http = create_mcp_http_client(headers={"Authorization": f"Bearer {key}"})
+class Alternating(httpx.AsyncBaseTransport):
+    """A load balancer with no stickiness: each request to the other node."""
+
+    def __init__(self, ports):
+        self.ports = ports
+        self.sent = 0
+        self.inner = httpx.AsyncHTTPTransport()
+
+    async def handle_async_request(self, request):
+        request.url = request.url.copy_with(port=self.ports[self.sent % len(self.ports)])
+        self.sent += 1
+        return await self.inner.handle_async_request(request)
+
+    async def aclose(self):
+        await self.inner.aclose()
+
+
+def attr(obj, snake: str, camel: str):
+    """A field of an SDK model: snake_case on 2.x, camelCase on 1.x."""
+    return getattr(obj, snake) if hasattr(obj, snake) else getattr(obj, camel)
+
+
+async def with_client(ports, key: str, mode: str, work):
+    balancer = Alternating(ports)
+    http = httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, transport=balancer,
+                             timeout=httpx.Timeout(30, read=300))
+    url = f"http://127.0.0.1:{ports[0]}/mcp"
     async with http:
-        async with streamable_http_client(f"{base}/mcp", http_client=http) as (read, write, _):
-            async with ClientSession(read, write) as session:
-                init = await session.initialize()
-                assert init.serverInfo.name == "tollgate"
-                return await work(session)
+        if MCP_MAJOR >= 2:
+            async with Client(streamable_http_client(url, http_client=http), mode=mode) as client:
+                if mode != "2026-07-28":  # pinned: no discovery, so no server info
+                    assert client.server_info.name == "tollgate"
+                stateless = client.protocol_version == "2026-07-28"
+                assert stateless == (mode != "legacy"), (mode, client.protocol_version)
+                result = await work(client)
+        else:
+            async with streamable_http_client(url, http_client=http) as (read, write, _):
+                async with ClientSession(read, write) as session:
+                    init = await session.initialize()
+                    assert init.serverInfo.name == "tollgate"
+                    result = await work(session)
+    # Requests went to both nodes.
+    assert balancer.sent >= 2
+    return result
 
 
 META_TOOLS = ["executeToolCode", "getToolDocs", "listToolFiles", "readToolFile"]
 
 
-def test_initialize_list_and_call(mcp_gateway):
-    base, everything, _, _ = mcp_gateway
+@pytest.mark.parametrize("mode", MODES)
+def test_list_and_call(mcp_gateway, mode):
+    ports, keys = mcp_gateway
 
-    async def work(s: ClientSession):
+    async def work(s):
         names = sorted(t.name for t in (await s.list_tools()).tools)
         assert names == sorted(["local-add", "local-echo", "local-exit", "local-read_file",
                                 "local-write_file"] + META_TOOLS)
         r = await s.call_tool("local-add", {"a": 1, "b": 2})
-        assert not r.isError
+        assert not attr(r, "is_error", "isError")
         assert r.content[0].text == "3"
         failed = await s.call_tool("local-read_file", {"path": "does-not-exist"})
-        assert failed.isError
+        assert attr(failed, "is_error", "isError")
 
-    asyncio.run(with_session(base, everything, work))
+    asyncio.run(with_client(ports, keys["everything"], mode, work))
 
 
-def test_a_scoped_key_sees_and_calls_only_its_tools(mcp_gateway):
-    base, _, echo_only, _ = mcp_gateway
+@pytest.mark.parametrize("mode", MODES)
+def test_resources_and_prompts(mcp_gateway, mode):
+    ports, keys = mcp_gateway
 
-    async def work(s: ClientSession):
+    async def work(s):
+        resources = (await s.list_resources()).resources
+        assert sorted(r.name for r in resources) == ["coded-readme", "local-readme"]
+        assert {str(r.uri) for r in resources} == {"sample://readme"}
+        templates = attr(await s.list_resource_templates(), "resource_templates", "resourceTemplates")
+        assert sorted(t.name for t in templates) == ["coded-file", "local-file"]
+        assert attr(templates[0], "uri_template", "uriTemplate") == "sample://files/{path}"
+        read = await s.read_resource("sample://readme")
+        assert read.contents[0].text == "# The sample MCP server\n"
+        await s.call_tool("local-write_file", {"path": "sdk.txt", "content": "written by the SDK"})
+        read = await s.read_resource("sample://files/sdk.txt")
+        assert read.contents[0].text == "written by the SDK"
+        prompts = (await s.list_prompts()).prompts
+        assert sorted(p.name for p in prompts) == ["coded-greet", "local-greet"]
+        got = await s.get_prompt("local-greet", {"name": "Ada"})
+        assert got.messages[0].content.text == "Say hello to Ada."
+        with pytest.raises(McpError, match="unknown prompt"):
+            await s.get_prompt("nowhere-greet", {"name": "Ada"})
+
+    asyncio.run(with_client(ports, keys["everything"], mode, work))
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_scoped_key_sees_and_calls_only_its_tools(mcp_gateway, mode):
+    ports, keys = mcp_gateway
+
+    async def work(s):
         assert [t.name for t in (await s.list_tools()).tools] == ["local-echo"]
         r = await s.call_tool("local-echo", {"text": "hi"})
         assert r.content[0].text == "hi"
         with pytest.raises(McpError, match="unknown tool"):
             await s.call_tool("local-add", {"a": 1, "b": 2})
+        assert (await s.list_resources()).resources == []
+        assert (await s.list_prompts()).prompts == []
+        with pytest.raises(McpError, match="unknown resource"):
+            await s.read_resource("sample://readme")
 
-    asyncio.run(with_session(base, echo_only, work))
+    asyncio.run(with_client(ports, keys["echo_only"], mode, work))
 
 
-def test_code_mode_reads_stubs_and_runs_a_script(mcp_gateway):
-    base, _, _, coder = mcp_gateway
+@pytest.mark.parametrize("mode", MODES)
+def test_code_mode_reads_stubs_and_runs_a_script(mcp_gateway, mode):
+    ports, keys = mcp_gateway
 
-    async def work(s: ClientSession):
+    async def work(s):
         tools = {t.name: t for t in (await s.list_tools()).tools}
         assert sorted(tools) == META_TOOLS
-        assert sorted(tools["readToolFile"].inputSchema["properties"]) == [
-            "endLine", "fileName", "startLine"]
+        schema = attr(tools["readToolFile"], "input_schema", "inputSchema")
+        assert sorted(schema["properties"]) == ["endLine", "fileName", "startLine"]
         files = await s.call_tool("listToolFiles", {})
         assert files.content[0].text == "servers/coded.pyi  (5 tools)\n"
         stub = await s.call_tool("readToolFile", {"fileName": "servers/coded.pyi"})
@@ -123,11 +259,10 @@ def test_code_mode_reads_stubs_and_runs_a_script(mcp_gateway):
         assert "text (str, required)" in docs.content[0].text
         script = "total = 0\nfor i in range(3):\n    total += int(coded.add(a = i, b = 10))\nprint(coded.echo(text = 'sum'))\nresult = total\n"
         run = await s.call_tool("executeToolCode", {"code": script})
-        assert not run.isError, run.content[0].text
+        assert not attr(run, "is_error", "isError"), run.content[0].text
         assert run.content[0].text == "sum\nresult = 33\n"
         bad = await s.call_tool("executeToolCode", {"code": "import os\n"})
-        assert bad.isError
+        assert attr(bad, "is_error", "isError")
         assert bad.content[0].text.startswith("compile error:")
 
-    asyncio.run(with_session(base, coder, work))
-
+    asyncio.run(with_client(ports, keys["coder"], mode, work))
