@@ -15,6 +15,7 @@ pub mod agent;
 pub mod call;
 pub mod catalog;
 pub mod era;
+pub mod events;
 pub mod index;
 pub mod sample;
 pub mod server;

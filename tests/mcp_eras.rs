@@ -223,6 +223,18 @@ async fn stateless_requests_are_served_on_any_node_beside_sessions() {
         .await
         .unwrap();
     assert_eq!(note.status(), 202);
+    // That era has no event stream and no session to end.
+    for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        let r = reqwest::Client::new()
+            .request(method.clone(), &url)
+            .bearer_auth(&all)
+            .header("mcp-protocol-version", "2026-07-28")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 405, "{method}");
+        assert_eq!(r.headers()["allow"], "POST");
+    }
     // Without a key, nothing.
     let r = reqwest::Client::new()
         .post(&url)
@@ -307,6 +319,32 @@ fn messages(body: &str) -> Vec<Value> {
         .collect()
 }
 
+/// Checks a relayed call's frames: progress under `token` only, counting up
+/// within 1..=n (a notification that races the result may be dropped, as
+/// rmcp hands each to a task of its own; none may follow the result), then
+/// the result, last. Returns the result.
+fn progress_then_result(msgs: &[Value], token: &Value, n: u64) -> Value {
+    let (last, progress) = msgs.split_last().expect("frames");
+    assert!(
+        !progress.is_empty() && progress.len() as u64 <= n,
+        "{msgs:?}"
+    );
+    let mut before = 0.0;
+    for m in progress {
+        assert_eq!(m["method"], "notifications/progress", "{msgs:?}");
+        assert_eq!(&m["params"]["progressToken"], token, "{msgs:?}");
+        assert_eq!(m["params"]["total"], n as f64, "{msgs:?}");
+        let done = m["params"]["progress"].as_f64().unwrap();
+        assert!(done > before && done <= n as f64, "{msgs:?}");
+        before = done;
+    }
+    assert!(
+        last.get("method").is_none(),
+        "the result comes last: {msgs:?}"
+    );
+    last.clone()
+}
+
 #[tokio::test]
 async fn progress_is_relayed_and_a_caller_that_goes_away_cancels_the_call() {
     let dir = tempfile::tempdir().unwrap();
@@ -331,17 +369,10 @@ async fn progress_is_relayed_and_a_caller_that_goes_away_cancels_the_call() {
         (200, "text/event-stream"),
         "{body}"
     );
-    let msgs = messages(&body);
-    assert_eq!(msgs.len(), 4, "{body}");
-    for (i, m) in msgs[..3].iter().enumerate() {
-        assert_eq!(m["method"], "notifications/progress");
-        assert_eq!(m["params"]["progressToken"], "p-1");
-        assert_eq!(m["params"]["progress"], (i + 1) as f64);
-        assert_eq!(m["params"]["total"], 3.0);
-    }
-    assert_eq!(msgs[3]["id"], 1);
-    assert_eq!(msgs[3]["result"]["content"][0]["text"], "counted to 3");
-    assert_eq!(msgs[3]["result"]["resultType"], "complete");
+    let result = progress_then_result(&messages(&body), &json!("p-1"), 3);
+    assert_eq!(result["id"], 1);
+    assert_eq!(result["result"]["content"][0]["text"], "counted to 3");
+    assert_eq!(result["result"]["resultType"], "complete");
 
     // A session, with a numeric token.
     let (_, sid, _) = post(&gw1, &key, None, init_body()).await;
@@ -351,16 +382,40 @@ async fn progress_is_relayed_and_a_caller_that_goes_away_cancels_the_call() {
         .header("accept", "application/json, text/event-stream")
         .header("mcp-session-id", sid.unwrap())
         .json(&json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
-                      "params": {"name": "local-count", "arguments": {"n": 2},
+                      "params": {"name": "local-count", "arguments": {"n": 2, "delay_ms": 20},
                                  "_meta": {"progressToken": 7}}}))
         .send()
         .await
         .unwrap();
-    let msgs = messages(&r.text().await.unwrap());
-    assert_eq!(msgs.len(), 3);
-    assert_eq!(msgs[1]["params"]["progressToken"], 7);
-    assert_eq!(msgs[2]["result"]["content"][0]["text"], "counted to 2");
-    assert!(msgs[2]["result"].get("resultType").is_none());
+    let result = progress_then_result(&messages(&r.text().await.unwrap()), &json!(7), 2);
+    assert_eq!(result["result"]["content"][0]["text"], "counted to 2");
+    assert!(result["result"].get("resultType").is_none());
+
+    // Two servers' calls at once: each stream carries its own server's
+    // progress only (their connections number progress tokens alike).
+    admin
+        .put("/api/mcp/servers/other", stdio_server(&["--progress-tool"]))
+        .await;
+    admin.connected("other").await;
+    let count = |server: &'static str, n: u64| {
+        let (url, key) = (gw1.url("/mcp"), key.clone());
+        async move {
+            let mut meta = stateless_meta();
+            meta["progressToken"] = json!(server);
+            let params = json!({"name": format!("{server}-count"),
+                                "arguments": {"n": n, "delay_ms": 15}, "_meta": meta});
+            let (_, _, body) = stateless_raw(&url, &key, "tools/call", params, &[]).await;
+            messages(&body)
+        }
+    };
+    let (a, b) = tokio::join!(count("local", 4), count("other", 7));
+    for (msgs, server, n) in [(a, "local", 4), (b, "other", 7)] {
+        let result = progress_then_result(&msgs, &json!(server), n);
+        assert_eq!(
+            result["result"]["content"][0]["text"],
+            format!("counted to {n}")
+        );
+    }
 
     // A long count whose caller hangs up after the first step: the upstream
     // server is told, and stops.
@@ -537,4 +592,77 @@ async fn rmcp_clients_of_both_eras_work_through_two_nodes_without_stickiness() {
         assert_eq!(got.messages.len(), 1, "{label}");
         c.cancel().await.unwrap();
     }
+}
+
+/// 2026-07-28's `subscriptions/listen`: acknowledged with what it will send,
+/// then each asked-for kind of list change, stamped with the subscription.
+#[tokio::test]
+async fn a_listen_stream_announces_the_changes_it_was_asked_for() {
+    let gw = start_gateway(tempfile::tempdir().unwrap()).await;
+    let admin = Admin::new(&gw);
+    let key = admin.key(json!({"name": "k"})).await;
+    let params = json!({"notifications": {"toolsListChanged": true, "promptsListChanged": true,
+                                          "resourceSubscriptions": ["sample://readme"]},
+                        "_meta": stateless_meta()});
+    let mut stream = reqwest::Client::new()
+        .post(gw.url("/mcp"))
+        .bearer_auth(&key)
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .json(&json!({"jsonrpc": "2.0", "id": "l-1", "method": "subscriptions/listen", "params": params}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.headers()["content-type"], "text/event-stream");
+    let mut seen = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut read_until = async |seen: &mut String, what: &str| {
+        while !seen.contains(what) {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let chunk = tokio::time::timeout(left, stream.chunk())
+                .await
+                .unwrap_or_else(|_| panic!("no {what} in time: {seen}"))
+                .unwrap()
+                .expect("the stream stays open");
+            seen.push_str(std::str::from_utf8(&chunk).unwrap());
+        }
+    };
+    read_until(&mut seen, "\n\n").await;
+    let ack: Value = serde_json::from_str(&sse_data(&seen)[0]).unwrap();
+    assert_eq!(
+        ack,
+        json!({"jsonrpc": "2.0", "method": "notifications/subscriptions/acknowledged",
+               "params": {"notifications": {"toolsListChanged": true, "promptsListChanged": true},
+                          "_meta": {"io.modelcontextprotocol/subscriptionId": "l-1"}}})
+    );
+    admin.put("/api/mcp/servers/local", stdio_server(&[])).await;
+    read_until(&mut seen, "notifications/tools/list_changed").await;
+    read_until(&mut seen, "notifications/prompts/list_changed").await;
+    let frames: Vec<Value> = sse_data(&seen)
+        .iter()
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    assert!(
+        frames[1..]
+            .iter()
+            .all(|f| f["params"]["_meta"]["io.modelcontextprotocol/subscriptionId"] == "l-1"),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains("resources/list_changed"),
+        "resources were not asked for: {seen}"
+    );
+
+    // Only the stateless era has it; a session-era client is told so.
+    let (_, sid, _) = post(&gw, &key, None, init_body()).await;
+    let (_, _, r) = post(
+        &gw,
+        &key,
+        sid.as_deref(),
+        json!({"jsonrpc": "2.0", "id": 3, "method": "subscriptions/listen", "params": {"notifications": {}}}),
+    )
+    .await;
+    assert_eq!(r["error"]["code"], -32601, "{r}");
 }

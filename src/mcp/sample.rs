@@ -156,6 +156,11 @@ impl SampleServer {
                 let _ = ctx.peer.notify_progress(p).await;
             }
         }
+        // Finishing takes a step too, as real work does.
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = ctx.ct.cancelled() => return Err("cancelled".into()),
+        }
         Ok(format!("counted to {n}"))
     }
 

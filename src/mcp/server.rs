@@ -41,16 +41,15 @@ use tokio_util::sync::CancellationToken;
 use super::call::ToolCalls;
 use super::catalog::Kind as Listing;
 use super::era::{self, Fault};
+use super::events;
 use super::session::{Sealer, Session};
-use super::upstream::{Changes, Progress, Upstreams};
+use super::upstream::{Progress, Upstreams};
 use crate::codemode::meta::{self, CodeMode, MetaTool};
 use crate::governance::{Governance, KeyView};
 use crate::observability::otel::{Kind, Span, SpanContext, Tracer};
 use crate::observability::tool_log::ToolLogs;
 
 pub use super::era::SESSION_HEADER;
-/// How often an idle event stream gets a comment, so proxies keep it open.
-const KEEPALIVE: Duration = Duration::from_secs(15);
 
 // JSON-RPC error codes.
 const PARSE_ERROR: i64 = era::PARSE_ERROR;
@@ -130,10 +129,6 @@ fn refusal(status: StatusCode, id: Value, code: i64, message: impl Into<String>)
     }
 }
 
-fn rpc_error(status: StatusCode, id: Value, code: i64, message: impl Into<String>) -> Response {
-    refusal(status, id, code, message).into_response()
-}
-
 /// A JSON-RPC result. Encoded straight from `result` (no `Value` tree in
 /// between), so pre-encoded parts pass through as they are.
 #[derive(serde::Serialize)]
@@ -179,6 +174,22 @@ fn request_host(headers: &HeaderMap, uri: &Uri) -> Option<String> {
 }
 
 impl McpState {
+    /// One of the node's and the key's event streams, held by the stream
+    /// until the client goes away; 429 when either has its most open.
+    fn stream_slot(&self, key: &KeyView) -> Result<crate::governance::slots::Slot, RpcError> {
+        self.streams.take(&key.key.id).map_err(|full| {
+            let why = match full {
+                crate::governance::slots::Full::Node(n) => {
+                    format!("{n} event streams are open on this node, its most (mcp.max_streams)")
+                }
+                crate::governance::slots::Full::Key(n) => format!(
+                    "this key has {n} event streams open, its most (mcp.max_streams_per_key)"
+                ),
+            };
+            refusal(StatusCode::TOO_MANY_REQUESTS, Value::Null, REFUSED, why)
+        })
+    }
+
     /// Host check and authentication, common to every method.
     fn admit(&self, headers: &HeaderMap, uri: &Uri) -> Result<Arc<KeyView>, RpcError> {
         let host_ok = self.allowed_hosts.iter().any(|h| h == "*")
@@ -346,6 +357,18 @@ async fn post_mcp(
         }
         Era::Session
     };
+    if method == "subscriptions/listen" && era == Era::Stateless {
+        if !accepts_event_stream(&headers) {
+            return StatusCode::NOT_ACCEPTABLE.into_response();
+        }
+        let wanted = events::Wanted::from_filter(&params["notifications"]);
+        return match s.stream_slot(&key) {
+            Ok(slot) => {
+                events::listen_stream(s.upstreams.subscribe(), s.closing.clone(), slot, wanted, id)
+            }
+            Err(full) => full.into_response(),
+        };
+    }
     if method == "tools/call"
         && let Some(token) = params.pointer("/_meta/progressToken").cloned()
         && accepts_event_stream(&headers)
@@ -475,8 +498,9 @@ fn respond(era: Era, id: Value, answer: Answer) -> Response {
 /// offers, the same for every key.
 fn discovery(ttl: Duration) -> Value {
     let capabilities: ServerCapabilities =
-        serde_json::from_value(json!({"tools": {}, "resources": {}, "prompts": {}}))
-            .expect("capabilities decode");
+        serde_json::from_value(json!({"tools": {"listChanged": true},
+            "resources": {"listChanged": true}, "prompts": {"listChanged": true}}))
+        .expect("capabilities decode");
     let mut d = DiscoverResult::new(era::supported_versions(), capabilities)
         .with_server_info(Implementation::new("tollgate", env!("CARGO_PKG_VERSION")))
         .with_ttl_ms(ttl.as_millis() as u64)
@@ -502,10 +526,12 @@ fn call_with_progress(
     let call: Pin<Box<dyn Future<Output = Bytes> + Send>> = Box::pin(async move {
         let answer = dispatch(&s, &key, era, "tools/call", params, &mut span, Some(tx)).await;
         let (_, body) = encode(era, id, answer);
-        sse_event(&body)
+        events::sse_event(&body)
     });
     struct Relay {
         call: Option<Pin<Box<dyn Future<Output = Bytes> + Send>>>,
+        /// The result, once the call has answered.
+        last: Option<Bytes>,
         progress: mpsc::Receiver<Progress>,
         token: Value,
     }
@@ -515,56 +541,71 @@ fn call_with_progress(
     }
     let relay = Relay {
         call: Some(call),
+        last: None,
         progress: rx,
         token,
     };
-    let events = futures_util::stream::unfold(relay, |mut r| async move {
-        let next = {
-            let call = r.call.as_mut()?;
-            tokio::select! {
+    let frames = futures_util::stream::unfold(relay, |mut r| async move {
+        loop {
+            let Some(call) = r.call.as_mut() else {
+                // The result is in. rmcp hands each notification to a task of
+                // its own, so progress the server sent before its result can
+                // reach us just after it: let those tasks run, relay what they
+                // bring, then the result (progress after it is dropped).
+                let last = r.last.take()?;
+                for _ in 0..STRAGGLER_YIELDS {
+                    if let Ok(p) = r.progress.try_recv() {
+                        r.last = Some(last);
+                        let frame = progress_frame(&r.token, p);
+                        return Some((Ok::<_, std::convert::Infallible>(frame), r));
+                    }
+                    tokio::task::yield_now().await;
+                }
+                return Some((Ok(last), r));
+            };
+            let next = tokio::select! {
                 // What the upstream reported goes out before its result.
                 biased;
                 Some(p) = r.progress.recv() => Next::Progress(p),
                 last = call => Next::Done(last),
-            }
-        };
-        let chunk = match next {
-            Next::Progress(p) => {
-                let mut params = json!({"progressToken": r.token, "progress": p.progress});
-                if let Some(total) = p.total {
-                    params["total"] = json!(total);
+            };
+            match next {
+                Next::Progress(p) => {
+                    let frame = progress_frame(&r.token, p);
+                    return Some((Ok(frame), r));
                 }
-                if let Some(message) = p.message {
-                    params["message"] = json!(message);
+                Next::Done(last) => {
+                    r.call = None;
+                    r.last = Some(last);
                 }
-                let n =
-                    json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params});
-                sse_event(&serde_json::to_vec(&n).expect("values encode"))
             }
-            Next::Done(last) => {
-                r.call = None;
-                last
-            }
-        };
-        Some((Ok::<_, std::convert::Infallible>(chunk), r))
+        }
     });
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(events))
+        .body(Body::from_stream(frames))
         .expect("static headers are valid")
 }
 
+/// One `notifications/progress` frame under the client's token.
+fn progress_frame(token: &Value, p: Progress) -> Bytes {
+    let mut params = json!({"progressToken": token, "progress": p.progress});
+    if let Some(total) = p.total {
+        params["total"] = json!(total);
+    }
+    if let Some(message) = p.message {
+        params["message"] = json!(message);
+    }
+    let n = json!({"jsonrpc": "2.0", "method": "notifications/progress", "params": params});
+    events::sse_event(&serde_json::to_vec(&n).expect("values encode"))
+}
+
+/// Scheduler turns a finished call waits for progress that raced its result.
+const STRAGGLER_YIELDS: usize = 8;
+
 /// Progress notifications waiting for a slow client at most; more are dropped.
 const PROGRESS_QUEUE: usize = 64;
-
-fn sse_event(json: &[u8]) -> Bytes {
-    let mut out = Vec::with_capacity(json.len() + 24);
-    out.extend_from_slice(b"event: message\ndata: ");
-    out.extend_from_slice(json);
-    out.extend_from_slice(b"\n\n");
-    Bytes::from(out)
-}
 
 fn initialize(s: &McpState, key: &KeyView, id: Value, params: &Value) -> Response {
     let version = negotiate(params.get("protocolVersion").and_then(Value::as_str));
@@ -752,75 +793,22 @@ async fn get_mcp(State(s): State<McpState>, uri: Uri, headers: HeaderMap) -> Res
         Ok(k) => k,
         Err(r) => return r.into_response(),
     };
+    if era::is_stateless(&headers, "", &Value::Null) {
+        return only_post();
+    }
     if let Err(r) = s.session(&headers, &key, &Value::Null) {
         return r.into_response();
     }
-    // Held by the stream: given back when the client goes away.
-    let slot = match s.streams.take(&key.key.id) {
-        Ok(slot) => slot,
-        Err(full) => {
-            let why = match full {
-                crate::governance::slots::Full::Node(n) => {
-                    format!("{n} event streams are open on this node, its most (mcp.max_streams)")
-                }
-                crate::governance::slots::Full::Key(n) => format!(
-                    "this key has {n} event streams open, its most (mcp.max_streams_per_key)"
-                ),
-            };
-            return rpc_error(StatusCode::TOO_MANY_REQUESTS, Value::Null, REFUSED, why);
-        }
-    };
-    let mut changes = s.upstreams.subscribe();
-    let seen = *changes.borrow_and_update();
-    let closing = s.closing.clone();
-    let mut keepalive =
-        tokio::time::interval_at(tokio::time::Instant::now() + KEEPALIVE, KEEPALIVE);
-    keepalive.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let events = futures_util::stream::unfold(
-        (changes, seen, keepalive, closing, slot),
-        |(mut changes, seen, mut keepalive, closing, slot)| async move {
-            let (chunk, seen) = tokio::select! {
-                r = changes.changed() => match r {
-                    Ok(()) => {
-                        let now = *changes.borrow_and_update();
-                        (list_changed(seen, now), now)
-                    }
-                    Err(_) => return None,
-                },
-                _ = keepalive.tick() => (Bytes::from_static(b": keep-alive\n\n"), seen),
-                _ = closing.cancelled() => return None,
-            };
-            Some((
-                Ok::<_, std::convert::Infallible>(chunk),
-                (changes, seen, keepalive, closing, slot),
-            ))
-        },
-    );
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(events))
-        .expect("static headers are valid")
+    match s.stream_slot(&key) {
+        Ok(slot) => events::get_stream(s.upstreams.subscribe(), s.closing.clone(), slot),
+        Err(full) => full.into_response(),
+    }
 }
 
-/// The `list_changed` notifications for each kind of list that moved
-/// from `seen` to `now`.
-fn list_changed(seen: Changes, now: Changes) -> Bytes {
-    let mut out = Vec::new();
-    for (moved, kind) in [
-        (seen.tools != now.tools, "tools"),
-        (seen.resources != now.resources, "resources"),
-        (seen.prompts != now.prompts, "prompts"),
-    ] {
-        if moved {
-            let n = format!(r#"{{"jsonrpc":"2.0","method":"notifications/{kind}/list_changed"}}"#);
-            out.extend_from_slice(&sse_event(n.as_bytes()));
-        }
-    }
-    if out.is_empty() {
-        return Bytes::from_static(b": keep-alive\n\n");
-    }
-    Bytes::from(out)
+/// `GET` and `DELETE` of a 2026-07-28 client: that era has neither (no
+/// session to end, no stream to open).
+fn only_post() -> Response {
+    (StatusCode::METHOD_NOT_ALLOWED, [(header::ALLOW, "POST")]).into_response()
 }
 
 /// Ends a session. Sessions are sealed, not stored, so there is nothing to
@@ -830,6 +818,9 @@ async fn delete_mcp(State(s): State<McpState>, uri: Uri, headers: HeaderMap) -> 
         Ok(k) => k,
         Err(r) => return r.into_response(),
     };
+    if era::is_stateless(&headers, "", &Value::Null) {
+        return only_post();
+    }
     match s.session(&headers, &key, &Value::Null) {
         Ok(_) => StatusCode::NO_CONTENT.into_response(),
         Err(r) => r.into_response(),

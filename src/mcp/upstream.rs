@@ -96,9 +96,11 @@ pub struct Changes {
 /// A progress notification of an upstream call, as the caller relays it.
 pub type Progress = ProgressNotificationParam;
 
-/// Where each in-flight call's progress notifications go, by the progress
-/// token the gateway sent upstream.
-type ProgressRoutes = Arc<Mutex<HashMap<ProgressToken, mpsc::Sender<Progress>>>>;
+/// Where each in-flight call's progress notifications go, by the server and
+/// the progress token the gateway sent it (tokens are numbered per
+/// connection, so two servers use the same ones; neither can reach the
+/// other's calls).
+type ProgressRoutes = Arc<Mutex<HashMap<(Arc<str>, ProgressToken), mpsc::Sender<Progress>>>>;
 
 /// Every upstream connection of this node, and the index of their tools.
 pub struct Upstreams {
@@ -116,6 +118,7 @@ pub struct Upstreams {
 /// The gateway as an MCP client: notes list changes and routes progress.
 #[derive(Clone)]
 struct Client {
+    server: Arc<str>,
     list_changed: Arc<Notify>,
     progress: ProgressRoutes,
 }
@@ -142,7 +145,7 @@ impl ClientHandler for Client {
             .progress
             .lock()
             .expect("progress lock")
-            .get(&p.progress_token)
+            .get(&(self.server.clone(), p.progress_token.clone()))
             .cloned();
         // A caller that cannot keep up misses notices rather than slowing the connection.
         if let Some(tx) = route {
@@ -330,7 +333,7 @@ impl Upstreams {
             self.update(&server, |l| l.status.state = ConnState::Connecting);
             let list_changed = Arc::new(Notify::new());
             let attempt = tokio::select! {
-                r = tokio::time::timeout(self.config.call_timeout, connect(&server, &self.config, self.client(list_changed.clone()))) => r,
+                r = tokio::time::timeout(self.config.call_timeout, connect(&server, &self.config, self.client(&server, list_changed.clone()))) => r,
                 _ = stop.cancelled() => return,
             };
             match attempt {
@@ -380,8 +383,9 @@ impl Upstreams {
         }
     }
 
-    fn client(&self, list_changed: Arc<Notify>) -> Client {
+    fn client(&self, server: &McpServer, list_changed: Arc<Notify>) -> Client {
         Client {
+            server: Arc::from(server.id.as_str()),
             list_changed,
             progress: self.progress.clone(),
         }
@@ -504,8 +508,13 @@ impl Upstreams {
                 .send_request_with_option(request, PeerRequestOptions::no_options())
                 .await
                 .map_err(upstream_error)?;
-            let _route = progress
-                .map(|tx| ProgressRoute::open(&self.progress, handle.progress_token.clone(), tx));
+            let _route = progress.map(|tx| {
+                ProgressRoute::open(
+                    &self.progress,
+                    (tool.server.clone(), handle.progress_token.clone()),
+                    tx,
+                )
+            });
             let mut abandoned = Abandoned::new(&peer, handle.id.clone());
             let answer = handle.await_response().await;
             abandoned.disarm();
@@ -596,13 +605,13 @@ async fn list_catalog(peer: &Peer<RoleClient>) -> Listed {
 /// A call's progress route, removed when the call ends.
 struct ProgressRoute {
     routes: ProgressRoutes,
-    token: ProgressToken,
+    token: (Arc<str>, ProgressToken),
 }
 
 impl ProgressRoute {
     fn open(
         routes: &ProgressRoutes,
-        token: ProgressToken,
+        token: (Arc<str>, ProgressToken),
         tx: mpsc::Sender<Progress>,
     ) -> ProgressRoute {
         routes

@@ -97,7 +97,9 @@ def mcp_gateway():
             os.makedirs(files)
             server = {"transport": {"type": "stdio", "command": os.path.abspath(BIN),
                                     "args": ["sample-mcp", "--stdio", "--dir", files]}}
-            admin(base1, token1, "PUT", "/api/mcp/servers/local", server)
+            local = {"transport": dict(server["transport"],
+                                       args=server["transport"]["args"] + ["--progress-tool"])}
+            admin(base1, token1, "PUT", "/api/mcp/servers/local", local)
             admin(base1, token1, "PUT", "/api/mcp/servers/coded", dict(server, code_mode=True))
             connected(base1, token1, ["local", "coded"])
             connected(base2, token2, ["local", "coded"])
@@ -124,7 +126,7 @@ def mcp_gateway():
                     except urllib.error.HTTPError:
                         assert time.time() < deadline, "a key never reached node 2"
                         time.sleep(0.05)
-            yield [port1, port2], secrets
+            yield [port1, port2], secrets, (base1, token1, server)
         finally:
             for p in procs:
                 p.terminate()
@@ -183,12 +185,12 @@ META_TOOLS = ["executeToolCode", "getToolDocs", "listToolFiles", "readToolFile"]
 
 @pytest.mark.parametrize("mode", MODES)
 def test_list_and_call(mcp_gateway, mode):
-    ports, keys = mcp_gateway
+    ports, keys, _ = mcp_gateway
 
     async def work(s):
         names = sorted(t.name for t in (await s.list_tools()).tools)
-        assert names == sorted(["local-add", "local-echo", "local-exit", "local-read_file",
-                                "local-write_file"] + META_TOOLS)
+        assert names == sorted(["local-add", "local-count", "local-echo", "local-exit",
+                                "local-read_file", "local-write_file"] + META_TOOLS)
         r = await s.call_tool("local-add", {"a": 1, "b": 2})
         assert not attr(r, "is_error", "isError")
         assert r.content[0].text == "3"
@@ -199,8 +201,28 @@ def test_list_and_call(mcp_gateway, mode):
 
 
 @pytest.mark.parametrize("mode", MODES)
+def test_progress_of_a_tool_reaches_the_callback(mcp_gateway, mode):
+    ports, keys, _ = mcp_gateway
+
+    async def work(s):
+        seen = []
+
+        async def progress(done, total, message):
+            seen.append((done, total, message))
+
+        r = await s.call_tool("local-count", {"n": 3, "delay_ms": 20}, progress_callback=progress)
+        assert r.content[0].text == "counted to 3"
+        # In order, under this call; one racing the result may be dropped.
+        expected = [(1.0, 3.0, "step 1"), (2.0, 3.0, "step 2"), (3.0, 3.0, "step 3")]
+        assert seen and all(step in expected for step in seen), seen
+        assert seen == sorted(seen), seen
+
+    asyncio.run(with_client(ports, keys["everything"], mode, work))
+
+
+@pytest.mark.parametrize("mode", MODES)
 def test_resources_and_prompts(mcp_gateway, mode):
-    ports, keys = mcp_gateway
+    ports, keys, _ = mcp_gateway
 
     async def work(s):
         resources = (await s.list_resources()).resources
@@ -226,7 +248,7 @@ def test_resources_and_prompts(mcp_gateway, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_a_scoped_key_sees_and_calls_only_its_tools(mcp_gateway, mode):
-    ports, keys = mcp_gateway
+    ports, keys, _ = mcp_gateway
 
     async def work(s):
         assert [t.name for t in (await s.list_tools()).tools] == ["local-echo"]
@@ -244,7 +266,7 @@ def test_a_scoped_key_sees_and_calls_only_its_tools(mcp_gateway, mode):
 
 @pytest.mark.parametrize("mode", MODES)
 def test_code_mode_reads_stubs_and_runs_a_script(mcp_gateway, mode):
-    ports, keys = mcp_gateway
+    ports, keys, _ = mcp_gateway
 
     async def work(s):
         tools = {t.name: t for t in (await s.list_tools()).tools}
@@ -266,3 +288,33 @@ def test_code_mode_reads_stubs_and_runs_a_script(mcp_gateway, mode):
         assert bad.content[0].text.startswith("compile error:")
 
     asyncio.run(with_client(ports, keys["coder"], mode, work))
+
+
+@pytest.mark.skipif(MCP_MAJOR < 2, reason="subscriptions/listen is of 2026-07-28")
+def test_a_listen_stream_tells_of_new_tools(mcp_gateway):
+    ports, keys, (base, token, server) = mcp_gateway
+
+    async def work(client):
+        async with client.listen(tools_list_changed=True) as sub:
+            assert sub.honored.tools_list_changed is True
+            admin(base, token, "PUT", "/api/mcp/servers/extra", server)
+            try:
+                event = await asyncio.wait_for(sub.__anext__(), timeout=30)
+                assert type(event).__name__ == "ToolsListChanged"
+                # The other node may connect a moment later: ask past the cache.
+                deadline = time.time() + 30
+                while True:
+                    listed = await client.list_tools(cache_mode="bypass")
+                    if "extra-echo" in {t.name for t in listed.tools}:
+                        break
+                    assert time.time() < deadline, "the new server's tools never showed"
+                    await asyncio.sleep(0.1)
+            finally:
+                admin(base, token, "DELETE", "/api/mcp/servers/extra")
+                connected_gone = time.time() + 30
+                while any(t.name.startswith("extra-")
+                          for t in (await client.list_tools(cache_mode="bypass")).tools):
+                    assert time.time() < connected_gone, "the removed server's tools stayed"
+                    await asyncio.sleep(0.1)
+
+    asyncio.run(with_client(ports, keys["everything"], "2026-07-28", work))
