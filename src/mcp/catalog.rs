@@ -85,19 +85,23 @@ pub struct Catalog {
     by_prompt: HashMap<String, usize>,
 }
 
-fn entry<T: serde::Serialize>(
+/// `item` as the catalog shows it: renamed `server-name` by `rename`, encoded.
+fn entry<T: serde::Serialize + Clone>(
     server: &Arc<str>,
+    item: &T,
     original: &str,
     uri: &str,
-    renamed: T,
-    name: String,
+    rename: impl Fn(&mut T, String),
 ) -> Entry {
+    let name = super::tool_name(server, original);
+    let mut shown = item.clone();
+    rename(&mut shown, name.clone());
     Entry {
         server: server.clone(),
         name,
         original: original.to_string(),
         uri: uri.to_string(),
-        json: serde_json::value::to_raw_value(&renamed).expect("MCP definitions encode"),
+        json: serde_json::value::to_raw_value(&shown).expect("MCP definitions encode"),
     }
 }
 
@@ -127,23 +131,16 @@ impl Catalog {
         for (server, listed) in servers {
             let id: Arc<str> = Arc::from(server.id.as_str());
             for r in &listed.resources {
-                let name = super::tool_name(&server.id, &r.name);
-                let mut shown = r.clone();
-                shown.name = name.clone();
-                c.resources.push(entry(&id, &r.name, &r.uri, shown, name));
+                c.resources
+                    .push(entry(&id, r, &r.name, &r.uri, |r, n| r.name = n));
             }
             for t in &listed.templates {
-                let name = super::tool_name(&server.id, &t.name);
-                let mut shown = t.clone();
-                shown.name = name.clone();
                 c.templates
-                    .push(entry(&id, &t.name, &t.uri_template, shown, name));
+                    .push(entry(&id, t, &t.name, &t.uri_template, |t, n| t.name = n));
             }
             for p in &listed.prompts {
-                let name = super::tool_name(&server.id, &p.name);
-                let mut shown = p.clone();
-                shown.name = name.clone();
-                c.prompts.push(entry(&id, &p.name, "", shown, name));
+                c.prompts
+                    .push(entry(&id, p, &p.name, "", |p, n| p.name = n));
             }
         }
         for list in [&mut c.resources, &mut c.templates, &mut c.prompts] {

@@ -224,10 +224,15 @@ fn stream(
             return Some((Ok(chunk), st));
         }
     });
+    event_stream(Body::from_stream(events))
+}
+
+/// An answer whose body is a stream of server-sent events.
+pub fn event_stream(body: Body) -> Response {
     Response::builder()
         .header(header::CONTENT_TYPE, "text/event-stream")
         .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(events))
+        .body(body)
         .expect("static headers are valid")
 }
 

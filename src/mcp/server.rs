@@ -403,19 +403,20 @@ async fn dispatch(
 ) -> Answer {
     let stateless = era == Era::Stateless;
     // Stateless list results say how long they may be reused, by this key only.
-    let trailer = if stateless {
-        format!(
+    let trailer = || match era {
+        Era::Stateless => format!(
             r#","ttlMs":{},"cacheScope":"private","resultType":"complete""#,
             s.list_ttl.as_millis()
-        )
-    } else {
-        String::new()
+        ),
+        Era::Session => String::new(),
     };
     let scope = &key.tools;
     let listing = |kind: Listing| -> Answer {
-        Ok(Reply::Encoded(
-            s.upstreams.catalog().list_json(kind, scope, &trailer),
-        ))
+        Ok(Reply::Encoded(s.upstreams.catalog().list_json(
+            kind,
+            scope,
+            &trailer(),
+        )))
     };
     let answer = match method {
         // 2026-07-28 removed `ping`, and has `server/discover` instead.
@@ -423,7 +424,7 @@ async fn dispatch(
         "server/discover" if stateless => Ok(Reply::Value(discovery(s.list_ttl))),
         // Encoded when the index was built; a listing only joins bytes.
         "tools/list" => Ok(Reply::Encoded(
-            s.upstreams.index().list_json(scope, &trailer),
+            s.upstreams.index().list_json(scope, &trailer()),
         )),
         "tools/call" => match parse::<CallToolRequestParams>(params) {
             Ok(p) => call_tool(s, key, p, span, progress).await,
@@ -433,7 +434,7 @@ async fn dispatch(
         "resources/templates/list" => listing(Listing::Templates),
         "prompts/list" => listing(Listing::Prompts),
         "resources/read" => match parse::<ReadResourceRequestParams>(params) {
-            Ok(p) => read_resource(s, key, &p.uri, span, stateless).await,
+            Ok(p) => read_resource(s, key, &p.uri, span, era).await,
             Err(f) => Err(f),
         },
         "prompts/get" => match parse::<GetPromptRequestParams>(params) {
@@ -467,7 +468,9 @@ fn encode(era: Era, id: Value, answer: Answer) -> (StatusCode, Vec<u8>) {
                         o.entry("resultType").or_insert_with(|| json!("complete"));
                     }
                     Era::Session => {
-                        o.remove("resultType");
+                        for field in STATELESS_ONLY_FIELDS {
+                            o.remove(field);
+                        }
                     }
                 }
             }
@@ -489,19 +492,27 @@ fn encode(era: Era, id: Value, answer: Answer) -> (StatusCode, Vec<u8>) {
     (StatusCode::OK, encoded.expect("results encode"))
 }
 
+/// Result fields of 2026-07-28 that the session era's versions lack (an
+/// upstream of that era may send them).
+const STATELESS_ONLY_FIELDS: [&str; 3] = ["resultType", "ttlMs", "cacheScope"];
+
 fn respond(era: Era, id: Value, answer: Answer) -> Response {
     let (status, body) = encode(era, id, answer);
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
+/// What `/mcp` offers, in either era: tools, resources and prompts, with
+/// their `list_changed` notifications (the `GET` stream, or listen).
+fn capabilities() -> ServerCapabilities {
+    serde_json::from_value(json!({"tools": {"listChanged": true},
+        "resources": {"listChanged": true}, "prompts": {"listChanged": true}}))
+    .expect("capabilities decode")
+}
+
 /// The `server/discover` result: every version served, what the gateway
 /// offers, the same for every key.
 fn discovery(ttl: Duration) -> Value {
-    let capabilities: ServerCapabilities =
-        serde_json::from_value(json!({"tools": {"listChanged": true},
-            "resources": {"listChanged": true}, "prompts": {"listChanged": true}}))
-        .expect("capabilities decode");
-    let mut d = DiscoverResult::new(era::supported_versions(), capabilities)
+    let mut d = DiscoverResult::new(era::supported_versions(), capabilities())
         .with_server_info(Implementation::new("tollgate", env!("CARGO_PKG_VERSION")))
         .with_ttl_ms(ttl.as_millis() as u64)
         .with_cache_scope(CacheScope::Public);
@@ -581,11 +592,7 @@ fn call_with_progress(
             }
         }
     });
-    Response::builder()
-        .header(header::CONTENT_TYPE, "text/event-stream")
-        .header(header::CACHE_CONTROL, "no-cache")
-        .body(Body::from_stream(frames))
-        .expect("static headers are valid")
+    events::event_stream(Body::from_stream(frames))
 }
 
 /// One `notifications/progress` frame under the client's token.
@@ -614,13 +621,7 @@ fn initialize(s: &McpState, key: &KeyView, id: Value, params: &Value) -> Respons
         issued_ms: s.governance.now_ms(),
         protocol_version: version.to_string(),
     });
-    let capabilities: ServerCapabilities = serde_json::from_value(json!({
-        "tools": {"listChanged": true},
-        "resources": {"listChanged": true},
-        "prompts": {"listChanged": true},
-    }))
-    .expect("capabilities decode");
-    let mut result = InitializeResult::new(capabilities);
+    let mut result = InitializeResult::new(capabilities());
     result.protocol_version = version;
     result.server_info = Implementation::new("tollgate", env!("CARGO_PKG_VERSION"));
     result.instructions = Some(INSTRUCTIONS.to_string());
@@ -735,7 +736,7 @@ async fn read_resource(
     key: &KeyView,
     uri: &str,
     span: &mut Span,
-    stateless: bool,
+    era: Era,
 ) -> Answer {
     let catalog = s.upstreams.catalog();
     let Some(entry) = catalog.resource(&key.tools, uri) else {
@@ -748,16 +749,12 @@ async fn read_resource(
         .read_resource(key, entry, uri, span.context())
         .await
     {
-        Ok(mut read) => {
-            read.result_type = None;
+        Ok(read) => {
             let mut v = serde_json::to_value(read).expect("results encode");
-            if stateless {
+            if era == Era::Stateless {
+                // What this key read: not to be reused, nor shared.
                 v["ttlMs"] = json!(0);
                 v["cacheScope"] = json!("private");
-            } else if let Some(o) = v.as_object_mut() {
-                // Fields of 2026-07-28 that the session era's versions lack.
-                o.remove("ttlMs");
-                o.remove("cacheScope");
             }
             Ok(Reply::Value(v))
         }

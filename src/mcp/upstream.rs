@@ -76,11 +76,25 @@ pub enum CallError {
 
 struct Live {
     server: McpServer,
+    /// Its counts are read off `tools` and `listed` (see [`Live::status`]).
     status: ServerStatus,
     tools: Vec<Tool>,
     listed: Listed,
     peer: Option<Peer<RoleClient>>,
     stop: CancellationToken,
+}
+
+impl Live {
+    /// The status as shown, with what is listed now counted.
+    fn status(&self) -> ServerStatus {
+        ServerStatus {
+            tools: self.tools.len(),
+            resources: self.listed.resources.len(),
+            resource_templates: self.listed.templates.len(),
+            prompts: self.listed.prompts.len(),
+            ..self.status.clone()
+        }
+    }
 }
 
 /// How many times each kind of list has changed on this node: `/mcp`
@@ -192,10 +206,8 @@ impl Upstreams {
     /// This node's view of every registered server, in name order.
     pub fn statuses(&self) -> Vec<(String, ServerStatus)> {
         let live = self.live.lock().expect("upstreams lock");
-        let mut out: Vec<(String, ServerStatus)> = live
-            .iter()
-            .map(|(n, l)| (n.clone(), l.status.clone()))
-            .collect();
+        let mut out: Vec<(String, ServerStatus)> =
+            live.iter().map(|(n, l)| (n.clone(), l.status())).collect();
         out.sort_by(|a, b| a.0.cmp(&b.0));
         out
     }
@@ -207,7 +219,7 @@ impl Upstreams {
         let live = self.live.lock().expect("upstreams lock");
         live.get(&server.id)
             .filter(|l| l.server == *server)
-            .map(|l| l.status.clone())
+            .map(Live::status)
     }
 
     /// Follows governance: starts, restarts and stops server tasks as
@@ -353,10 +365,6 @@ impl Upstreams {
                     self.update_indexed(&server, |l| {
                         l.status.state = ConnState::Disconnected;
                         l.status.last_error = Some(why);
-                        l.status.tools = 0;
-                        l.status.resources = 0;
-                        l.status.resource_templates = 0;
-                        l.status.prompts = 0;
                         l.peer = None;
                         l.tools.clear();
                         l.listed = Listed::default();
@@ -456,10 +464,6 @@ impl Upstreams {
                             l.status.state = ConnState::Connected;
                             l.status.protocol_version = version.as_ref().map(|v| v.to_string());
                             l.status.last_error = None;
-                            l.status.tools = tools.len();
-                            l.status.resources = listed.resources.len();
-                            l.status.resource_templates = listed.templates.len();
-                            l.status.prompts = listed.prompts.len();
                             l.tools = tools;
                             l.listed = listed;
                             l.peer = Some(peer.clone());
@@ -499,15 +503,10 @@ impl Upstreams {
         let mut params = CallToolRequestParams::new(tool.tool.clone());
         params.arguments = arguments;
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
-        let upstream_error = |e: rmcp::ServiceError| CallError::Upstream {
-            server: server.clone(),
-            message: e.to_string(),
-        };
         let answered = async {
             let handle = peer
                 .send_request_with_option(request, PeerRequestOptions::no_options())
-                .await
-                .map_err(upstream_error)?;
+                .await?;
             let _route = progress.map(|tx| {
                 ProgressRoute::open(
                     &self.progress,
@@ -518,16 +517,14 @@ impl Upstreams {
             let mut abandoned = Abandoned::new(&peer, handle.id.clone());
             let answer = handle.await_response().await;
             abandoned.disarm();
-            answer.map_err(upstream_error)
+            answer
         };
-        match tokio::time::timeout(self.config.call_timeout, answered).await {
-            Ok(Ok(ServerResult::CallToolResult(r))) => Ok(r),
-            Ok(Ok(_)) => Err(CallError::Upstream {
+        match self.bounded(&server, answered).await? {
+            ServerResult::CallToolResult(r) => Ok(r),
+            _ => Err(CallError::Upstream {
                 server,
                 message: "answered tools/call with something other than a tool result".into(),
             }),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(CallError::Timeout(server)),
         }
     }
 
@@ -687,7 +684,6 @@ fn resolved(
         .collect()
 }
 
-/// Opens a connection and runs the MCP handshake.
 /// Opens a connection in the server's era: 2026-07-28 if it answers
 /// `server/discover` with it, else the `initialize` handshake — also when it
 /// answers discovery by naming only handshake-era versions, which rmcp's own
