@@ -44,6 +44,7 @@ fn main() {
             tool_prices: Default::default(),
             auto_execute: vec![],
             code_mode: false,
+            oauth: None,
             enabled: true,
             created_at: 0,
         })

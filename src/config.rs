@@ -517,6 +517,15 @@ pub struct McpConfig {
     pub max_streams: usize,
     /// Open `GET /mcp` event streams per virtual key at most.
     pub max_streams_per_key: usize,
+    /// The gateway's address as browsers and authorization servers reach
+    /// it (`https://gateway.example.com`, the load balancer's): OAuth
+    /// redirect URIs and the client ID metadata document are under it.
+    /// Empty: `http://` this node's `server.listen` (one node, or tests).
+    pub public_url: String,
+    /// Per-user OAuth servers: a header naming the end user of a virtual
+    /// key (`x-tollgate-user`, say); each named user then authorises for
+    /// themselves. Empty: every key is one user.
+    pub user_header: String,
 }
 
 /// `[mcp.code_mode]`.
@@ -608,6 +617,8 @@ impl Default for McpConfig {
             env_prefix: "MCP_".into(),
             max_streams: 1024,
             max_streams_per_key: 4,
+            public_url: String::new(),
+            user_header: String::new(),
         }
     }
 }

@@ -11,6 +11,7 @@ pub mod admin_tokens;
 pub mod authorship;
 pub mod budgets;
 pub mod collect;
+mod credentials;
 mod escrow;
 pub mod hold;
 pub mod limits;
@@ -39,8 +40,8 @@ use crate::store::{CF_META, Store, StoreError};
 use budgets::{Budget, Ledger, Refusal, Reservation, Scope};
 use limits::{Admitted, Limiter, RateLimit, RateLimited};
 use objects::{
-    AdminToken, Customer, McpServer, Object, PriceOverride, ProviderObject, RoutingRule, Team,
-    ToolGroup, VirtualKey,
+    AdminToken, Customer, McpCredential, McpServer, Object, PriceOverride, ProviderObject,
+    RoutingRule, Team, ToolGroup, VirtualKey,
 };
 use pricing::{Micros, Price, Pricing};
 pub use validate::{Blank, Validate};
@@ -63,7 +64,7 @@ pub enum GovError {
     Store(#[from] StoreError),
 }
 
-fn invalid(field: &str, reason: impl Into<String>) -> GovError {
+pub fn invalid(field: &str, reason: impl Into<String>) -> GovError {
     GovError::Invalid {
         field: field.to_string(),
         reason: reason.into(),
@@ -131,6 +132,17 @@ impl ToolScope {
             .is_none_or(|ps| ps.iter().any(|p| p.matches(tool)))
     }
 
+    /// Whether some tool of `server` (some `server-…` name) may be allowed.
+    pub fn reaches_server(&self, server: &str) -> bool {
+        let prefix = format!("{server}{}", crate::mcp::SEPARATOR);
+        self.allowed.as_ref().is_none_or(|ps| {
+            ps.iter().any(|p| match p.as_str().split_once('*') {
+                Some((fixed, _)) => prefix.starts_with(fixed) || fixed.starts_with(&prefix),
+                None => p.as_str().starts_with(&prefix),
+            })
+        })
+    }
+
     /// Whether the key lists `tool` for the gateway to execute itself.
     pub fn auto_executes(&self, tool: &str) -> bool {
         self.auto_execute.iter().any(|p| p.matches(tool))
@@ -185,6 +197,8 @@ pub struct Governance {
     mcp_servers: Table,
     tool_groups: Table,
     admin_tokens: Table,
+    /// OAuth tokens to MCP servers, sealed (`mcp::oauth`).
+    mcp_credentials: Table,
     /// Bumped after every rebuild, for those who follow changes (the MCP
     /// upstream manager).
     changes: tokio::sync::watch::Sender<u64>,
@@ -396,6 +410,7 @@ impl Governance {
             mcp_servers: Table::open(McpServer::KIND, store.clone())?,
             tool_groups: Table::open(ToolGroup::KIND, store.clone())?,
             admin_tokens: Table::open(AdminToken::KIND, store.clone())?,
+            mcp_credentials: Table::open(McpCredential::KIND, store.clone())?,
             changes: tokio::sync::watch::Sender::new(0),
             config_providers: config.providers.keys().cloned().collect(),
             providers_version: Default::default(),
@@ -425,7 +440,7 @@ impl Governance {
     }
 
     /// Every replicated governance table, by name.
-    pub fn tables(&self) -> [(&'static str, &Table); 9] {
+    pub fn tables(&self) -> [(&'static str, &Table); 10] {
         [
             (Customer::KIND, &self.customers),
             (Team::KIND, &self.teams),
@@ -436,6 +451,7 @@ impl Governance {
             (ToolGroup::KIND, &self.tool_groups),
             (RoutingRule::KIND, &self.rules),
             (AdminToken::KIND, &self.admin_tokens),
+            (McpCredential::KIND, &self.mcp_credentials),
         ]
     }
 

@@ -96,6 +96,10 @@ enum Command {
         /// Speak only the protocol versions with the initialize handshake.
         #[arg(long)]
         legacy_only: bool,
+        /// Streamable HTTP only: require OAuth tokens of this authorization
+        /// server (its issuer URL), checked by introspection; adds `whoami`.
+        #[arg(long, requires = "http")]
+        oauth_issuer: Option<String>,
     },
     /// Run a coding agent (claude, codex, gemini, opencode) through a gateway:
     /// its model API, a virtual key and the gateway's /mcp set in the agent's
@@ -253,6 +257,7 @@ fn main() -> anyhow::Result<()> {
             dir,
             progress_tool,
             legacy_only,
+            oauth_issuer,
         } => {
             let dir = match dir {
                 Some(d) => d,
@@ -272,7 +277,17 @@ fn main() -> anyhow::Result<()> {
             }
             match (stdio, http, sse) {
                 (true, _, _) => runtime.block_on(sample::serve_stdio(server))?,
-                (_, Some(addr), _) => runtime.block_on(sample::serve_http(server, addr))?,
+                (_, Some(addr), _) => runtime.block_on(async {
+                    let guard = match &oauth_issuer {
+                        Some(issuer) => Some(sample::guard::Guard::new(issuer)?),
+                        None => None,
+                    };
+                    if guard.is_some() {
+                        server = server.with_whoami();
+                    }
+                    let listener = tokio::net::TcpListener::bind(addr).await?;
+                    sample::serve_http_guarded(server, listener, guard).await
+                })?,
                 (_, _, Some(addr)) => runtime.block_on(sample::serve_sse(server, addr))?,
                 _ => anyhow::bail!("choose one of --stdio, --http ADDR, --sse ADDR"),
             }

@@ -17,6 +17,7 @@ pub mod catalog;
 pub mod era;
 pub mod events;
 pub mod index;
+pub mod oauth;
 pub mod sample;
 pub mod server;
 pub mod session;

@@ -62,6 +62,8 @@ pub enum NodeError {
     Cluster(#[from] crate::cluster::ClusterError),
     #[error("cannot start the cache's indexing thread: {0}")]
     Thread(std::io::Error),
+    #[error("cannot make the HTTP client of MCP OAuth: {0}")]
+    Http(String),
     #[error("cannot find this program's own executable (Code Mode runs it): {0}")]
     Executable(std::io::Error),
     #[error(
@@ -278,23 +280,36 @@ pub async fn run(
     // rmcp's HTTP client (reqwest) uses rustls without a provider of its
     // own: give the process the one the rest of the node uses.
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let upstreams = Upstreams::new(governance.clone(), config.mcp.clone(), tasks.clone());
-    tasks.spawn({
-        let u = upstreams.clone();
-        move |cancel| u.run(cancel)
-    });
     let sealer = Sealer::for_node(data_dir, config.cluster.secret.as_ref()).map_err(|source| {
         NodeError::DataDir {
             path: data_dir.display().to_string(),
             source,
         }
     })?;
+    let oauth = Arc::new(crate::mcp::oauth::Broker::new(
+        governance.clone(),
+        sealer.subkey("tollgate mcp oauth v1"),
+        crate::mcp::upstream::http_client().map_err(NodeError::Http)?,
+        Some(config.mcp.public_url.as_str()),
+        config.server.listen,
+    ));
+    let upstreams = Upstreams::new(
+        governance.clone(),
+        config.mcp.clone(),
+        tasks.clone(),
+        oauth.clone(),
+    );
+    tasks.spawn({
+        let u = upstreams.clone();
+        move |cancel| u.run(cancel)
+    });
     let mcp_closing = CancellationToken::new();
     let mcp = McpState {
         streams: Arc::new(crate::governance::slots::Slots::new(
             config.mcp.max_streams,
             config.mcp.max_streams_per_key,
         )),
+        user_header: Arc::from(config.mcp.user_header.to_ascii_lowercase()),
         upstreams: upstreams.clone(),
         governance: governance.clone(),
         tool_logs: tool_logs.clone(),
@@ -429,6 +444,7 @@ fn router(gateway: Arc<Gateway>, admin: AdminState, ops: OpsState, mcp: McpState
             proxy::http_api::routes(gateway)
                 .layer(axum::middleware::from_fn_with_state(agent, agent::layer)),
         )
+        .merge(crate::mcp::oauth::routes(admin.upstreams.oauth().clone()))
         .merge(crate::mcp::server::routes(mcp))
         .merge(admin::self_service(admin.governance.clone()))
         .merge(admin::routes(admin))

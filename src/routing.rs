@@ -130,6 +130,10 @@ impl Pattern {
     pub fn matches(&self, s: &str) -> bool {
         glob(self.0.as_bytes(), s.as_bytes())
     }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
 }
 
 fn glob(p: &[u8], s: &[u8]) -> bool {

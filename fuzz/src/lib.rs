@@ -46,6 +46,7 @@ pub const TARGETS: &[(&str, Target)] = &[
     ("traceparent", traceparent),
     ("multipart_form", multipart_form),
     ("endpoint_answer", endpoint_answer),
+    ("oauth_answer", oauth_answer),
 ];
 
 const WIRES: [Format; 5] = [
@@ -1000,5 +1001,51 @@ pub fn endpoint_answer(data: &[u8]) {
         let v: Value = serde_json::from_slice(&out).expect("the gateway writes JSON");
         assert!(v["data"].is_array());
         assert!(openai::usage_of(&out).is_some(), "its usage reads back");
+    }
+}
+
+/// What the OAuth client of upstream MCP servers reads from the network: a
+/// `WWW-Authenticate` challenge, protected-resource and authorization-server
+/// metadata, a token answer; and the sealed `state` a callback brings back,
+/// which opens only unaltered and only if this cluster sealed it (asserted).
+pub fn oauth_answer(data: &[u8]) {
+    use tollgate::mcp::oauth::{protocol, vault::Vault};
+    let text = String::from_utf8_lossy(data);
+    let _ = protocol::challenge_params(&text);
+    if let Ok(v) = serde_json::from_slice::<serde_json::Value>(data) {
+        if let Ok(issuer) = protocol::issuer_of("https://mcp.example/.well-known/x", &v) {
+            let _ = protocol::discovered(
+                "https://mcp.example/mcp",
+                &v,
+                issuer,
+                "https://as",
+                &v,
+                None,
+            );
+        }
+        if let Ok(g) = protocol::granted(v) {
+            assert!(http::HeaderValue::try_from(format!("Bearer {}", g.access_token)).is_ok());
+        }
+    }
+    let vault = Vault::new([3; 32]);
+    assert!(
+        vault.open("state", &text).is_err(),
+        "opened what it never sealed"
+    );
+    let sealed = vault.seal("state", data);
+    let mut altered = sealed.clone().into_bytes();
+    if let [at, flip, ..] = data
+        && *flip != 0
+    {
+        let i = usize::from(*at) % altered.len();
+        altered[i] ^= flip;
+    }
+    let altered = String::from_utf8_lossy(&altered);
+    match vault.open("state", &altered) {
+        Ok(plain) => assert!(
+            altered == sealed && plain == data,
+            "an altered state opened"
+        ),
+        Err(_) => assert_ne!(altered, sealed, "a sealed state did not open"),
     }
 }

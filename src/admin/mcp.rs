@@ -28,6 +28,10 @@ pub fn routes() -> Router<AdminState> {
                 .patch(patch_server)
                 .delete(objects::delete::<McpServer>),
         )
+        .route(
+            "/api/mcp/servers/{name}/oauth",
+            get(oauth_standing).post(oauth_start).delete(oauth_forget),
+        )
         .route("/api/mcp/tool-groups", get(objects::list::<ToolGroup>))
         .route(
             "/api/mcp/tool-groups/{name}",
@@ -49,6 +53,11 @@ impl Shown for McpServer {
                 m.values_mut().for_each(hide);
             }
         }
+        if let Some(secret) = v.get_mut("oauth").and_then(|o| o.get_mut("client_secret"))
+            && !secret.is_null()
+        {
+            hide(secret);
+        }
         v
     }
 }
@@ -58,6 +67,10 @@ fn with_status(s: &AdminState, server: &McpServer) -> Value {
     let mut v = server.shown();
     v["status"] = match s.upstreams.status(server) {
         Some(st) => serde_json::to_value(st).expect("statuses serialize"),
+        // Connected per user, on demand: the gateway has no connection of its own.
+        None if server.enabled && crate::mcp::upstream::per_user(server) => {
+            json!({"state": "per_user", "tools": 0, "last_error": null})
+        }
         None if !server.enabled => json!({"state": "disabled", "tools": 0, "last_error": null}),
         // Registered or changed a moment ago: its task has not started yet.
         None => json!({"state": "connecting", "tools": 0, "last_error": null}),
@@ -115,6 +128,98 @@ async fn patch_server(
 ) -> Answer {
     let server = s.governance.patch::<McpServer>(&name, body_object(body)?)?;
     Ok(Json(with_status(&s, &server)).into_response())
+}
+
+fn oauth_server(s: &AdminState, name: &str) -> Result<McpServer, GovError> {
+    let server = s
+        .governance
+        .get::<McpServer>(name)
+        .ok_or(GovError::NotFound {
+            kind: McpServer::KIND,
+            id: name.to_string(),
+        })?;
+    if server.oauth.is_none() {
+        return Err(crate::governance::invalid(
+            "oauth",
+            "this server has no oauth settings",
+        ));
+    }
+    Ok(server)
+}
+
+#[derive(serde::Deserialize)]
+struct Subject {
+    subject: Option<String>,
+}
+
+/// `?subject=`, the gateway's own tokens without one.
+fn subject_of(q: Result<Query<Subject>, QueryRejection>) -> Result<String, super::ApiError> {
+    Ok(query(q)?
+        .subject
+        .unwrap_or_else(|| crate::mcp::oauth::GATEWAY.into()))
+}
+
+/// `GET /api/mcp/servers/{name}/oauth[?subject=]`: whether the gateway (or
+/// the subject) holds a token, when it expires, and why it must authorise
+/// again if it must. Never the token.
+async fn oauth_standing(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+    q: Result<Query<Subject>, QueryRejection>,
+) -> Answer {
+    let server = oauth_server(&s, &name)?;
+    let subject = subject_of(q)?;
+    let standing = s.upstreams.oauth().standing(&server.id, &subject);
+    let (authorised, expires_at_ms, problem) = standing.unwrap_or((false, 0, String::new()));
+    Ok(Json(json!({
+        "server": server.id,
+        "mode": server.oauth.as_ref().map(|o| o.mode),
+        "subject": subject,
+        "authorised": authorised,
+        "expires_at_ms": (expires_at_ms > 0).then_some(expires_at_ms),
+        "problem": (!problem.is_empty()).then_some(problem),
+    }))
+    .into_response())
+}
+
+/// `POST /api/mcp/servers/{name}/oauth`: the link at which an admin
+/// authorises the gateway (gateway mode; per-user servers are authorised
+/// by each user through the link `/mcp` gives them).
+async fn oauth_start(State(s): State<AdminState>, Path(name): Path<String>) -> Answer {
+    let server = oauth_server(&s, &name)?;
+    if crate::mcp::upstream::per_user(&server) {
+        return Err(crate::governance::invalid(
+            "oauth.mode",
+            "a per-user server is authorised by each user: /mcp answers their calls with their link",
+        )
+        .into());
+    }
+    match s
+        .upstreams
+        .oauth()
+        .authorization_url(&server, crate::mcp::oauth::GATEWAY)
+        .await
+    {
+        Ok(url) => Ok(Json(json!({"authorization_url": url})).into_response()),
+        Err(e) => Ok((
+            http::StatusCode::BAD_GATEWAY,
+            Json(json!({"error": {"type": "oauth_discovery", "message": e.to_string()}})),
+        )
+            .into_response()),
+    }
+}
+
+/// `DELETE /api/mcp/servers/{name}/oauth[?subject=]`: forgets the tokens
+/// (the gateway's, or a user's); the next use asks for a new authorisation.
+async fn oauth_forget(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+    q: Result<Query<Subject>, QueryRejection>,
+) -> Answer {
+    let server = oauth_server(&s, &name)?;
+    let subject = subject_of(q)?;
+    s.upstreams.oauth().forget(&server.id, &subject)?;
+    Ok(http::StatusCode::NO_CONTENT.into_response())
 }
 
 /// Every tool this node currently exposes (whoever may call it).

@@ -648,6 +648,7 @@ mod tests {
             tool_prices: Default::default(),
             auto_execute: Vec::new(),
             code_mode,
+            oauth: None,
             enabled: true,
             created_at: 0,
         };

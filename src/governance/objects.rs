@@ -412,6 +412,10 @@ pub struct McpServer {
     /// reached through the four Code Mode meta-tools instead (`docs/mcp.md`).
     #[serde(default)]
     pub code_mode: bool,
+    /// OAuth to the server (streamable HTTP only): `None` sends only the
+    /// transport's own headers.
+    #[serde(default)]
+    pub oauth: Option<McpOAuth>,
     /// A disabled server is disconnected and shows no tools.
     #[serde(default = "enabled")]
     pub enabled: bool,
@@ -420,6 +424,86 @@ pub struct McpServer {
 
 fn enabled() -> bool {
     true
+}
+
+/// How the gateway authorises itself to an OAuth-protected MCP server
+/// (`docs/mcp.md#oauth-to-upstream-servers`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct McpOAuth {
+    #[serde(default)]
+    pub mode: OAuthMode,
+    /// Scopes to ask for; empty asks for what the server's challenge or
+    /// metadata names.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// A client registered beforehand at the authorization server; without
+    /// one the gateway registers itself (see `registration`).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// The secret of `client_id`, if it is a confidential client (`env.VAR` allowed).
+    #[serde(default)]
+    pub client_secret: Option<crate::config::Secret>,
+    #[serde(default)]
+    pub registration: Registration,
+}
+
+/// Whose token a call to the server carries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OAuthMode {
+    /// One token for the whole gateway, authorised once by an admin.
+    #[default]
+    Gateway,
+    /// Each virtual key (or end user of a key, by `mcp.user_header`)
+    /// authorises for itself; nobody's token is used for anyone else.
+    PerUser,
+}
+
+/// How the gateway becomes a client of the authorization server when no
+/// `client_id` is given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    /// A client ID metadata document where the server supports them and
+    /// `mcp.public_url` is set, else dynamic registration.
+    #[default]
+    Auto,
+    MetadataDocument,
+    Dynamic,
+}
+
+/// An OAuth credential of the gateway at one MCP server for one subject
+/// (`gateway`, `key:<id>` or `key:<id>:user:<name>`), its tokens sealed
+/// with the cluster's key (`mcp::oauth::vault`); replicated like every
+/// governance object, never shown by the admin API. Id: `<server>|<subject>`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct McpCredential {
+    pub id: String,
+    /// The sealed tokens; empty when there are none (never authorised,
+    /// forgotten, or refused on refresh: authorise again).
+    #[serde(default)]
+    pub sealed: String,
+    /// When the access token expires (0: not said).
+    #[serde(default)]
+    pub expires_at_ms: u64,
+    /// `<node id>:<until ms>`: the node refreshing it now; the others wait.
+    #[serde(default)]
+    pub lease: String,
+    /// Why the subject must authorise again, if it must.
+    #[serde(default)]
+    pub problem: String,
+    pub updated_ms: u64,
+    pub created_at: u64,
+}
+
+impl Object for McpCredential {
+    const KIND: &'static str = "mcp_credentials";
+    const ID_PREFIX: &'static str = "";
+    const PATCHABLE: &'static [&'static str] = &[];
+    fn id(&self) -> &str {
+        &self.id
+    }
 }
 
 /// How a node reaches an upstream MCP server.
@@ -458,6 +542,7 @@ impl Object for McpServer {
         "tool_prices",
         "auto_execute",
         "code_mode",
+        "oauth",
         "enabled",
     ];
     fn id(&self) -> &str {

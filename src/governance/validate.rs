@@ -142,6 +142,7 @@ impl Blank for McpServer {
             tool_prices: Default::default(),
             auto_execute: Vec::new(),
             code_mode: false,
+            oauth: None,
             enabled: true,
             created_at: now_ms,
         }
@@ -236,8 +237,56 @@ impl Validate for McpServer {
         if self.auto_execute.iter().any(|p| p.trim().is_empty()) {
             return Err(invalid("auto_execute", "patterns must not be empty"));
         }
+        if let Some(oauth) = &self.oauth {
+            check_oauth(gov, self, oauth)?;
+        }
         Ok(())
     }
+}
+
+/// OAuth is for streamable-HTTP servers; a secret needs its client id and
+/// follows the transport's rules for `env.VAR`.
+fn check_oauth(
+    gov: &Governance,
+    server: &McpServer,
+    oauth: &super::objects::McpOAuth,
+) -> Result<(), GovError> {
+    if !matches!(server.transport, McpTransport::Http { .. }) {
+        return Err(invalid(
+            "oauth",
+            "OAuth is available for streamable-HTTP servers (transport type \"http\") only",
+        ));
+    }
+    if oauth
+        .client_id
+        .as_deref()
+        .is_some_and(|c| c.trim().is_empty())
+    {
+        return Err(invalid("oauth.client_id", "must not be empty"));
+    }
+    if oauth.scopes.iter().any(|s| s.is_empty() || s.contains(' ')) {
+        return Err(invalid(
+            "oauth.scopes",
+            "one scope per item, without spaces",
+        ));
+    }
+    if let Some(secret) = &oauth.client_secret {
+        if oauth.client_id.is_none() {
+            return Err(invalid("oauth.client_secret", "needs oauth.client_id"));
+        }
+        if let Some(var) = secret.env_var()
+            && !var.starts_with(gov.mcp_env_prefix.as_str())
+        {
+            return Err(invalid(
+                "oauth.client_secret",
+                format!(
+                    "env.{var}: must start with '{}' (mcp.env_prefix)",
+                    gov.mcp_env_prefix
+                ),
+            ));
+        }
+    }
+    Ok(())
 }
 
 impl Validate for ToolGroup {

@@ -292,6 +292,7 @@ mod tests {
             tool_prices: Default::default(),
             auto_execute: Default::default(),
             code_mode: false,
+            oauth: None,
             enabled: true,
             created_at: 0,
         }

@@ -30,6 +30,9 @@ pub struct IndexedTool {
     pub server_auto_execute: bool,
     /// Its server is in Code Mode: reached through the meta-tools only.
     pub code_mode: bool,
+    /// Whose connection it is called over, for a per-user OAuth server
+    /// (`None`: the gateway's own connection to its server).
+    pub subject: Option<Arc<str>>,
 }
 
 impl IndexedTool {
@@ -48,6 +51,18 @@ pub struct ToolIndex {
 impl ToolIndex {
     /// The index of `servers`, each with the tools it listed.
     pub fn build<'a>(servers: impl IntoIterator<Item = (&'a McpServer, &'a [Tool])>) -> ToolIndex {
+        Self::build_for(servers, None)
+    }
+
+    /// The index of one subject's connection to a per-user OAuth server.
+    pub fn personal(server: &McpServer, listed: &[Tool], subject: &str) -> ToolIndex {
+        Self::build_for([(server, listed)], Some(Arc::from(subject)))
+    }
+
+    fn build_for<'a>(
+        servers: impl IntoIterator<Item = (&'a McpServer, &'a [Tool])>,
+        subject: Option<Arc<str>>,
+    ) -> ToolIndex {
         let mut tools = Vec::new();
         for (server, listed) in servers {
             let name: Arc<str> = Arc::from(server.id.as_str());
@@ -64,7 +79,9 @@ impl ToolIndex {
                         .copied()
                         .unwrap_or(0),
                     server_auto_execute: auto.iter().any(|p| p.matches(&t.name)),
-                    code_mode: server.code_mode,
+                    // A per-user server's tools are called directly.
+                    code_mode: server.code_mode && subject.is_none(),
+                    subject: subject.clone(),
                     json: serde_json::value::to_raw_value(&shown).expect("tools encode"),
                     shown,
                 }));
@@ -133,8 +150,21 @@ impl ToolIndex {
     /// Code Mode tool; `trailer` (empty, or starting with a comma) adds
     /// fields after the list.
     pub fn list_json(&self, scope: &ToolScope, trailer: &str) -> Box<RawValue> {
+        self.list_json_with(scope, &[], trailer)
+    }
+
+    /// [`Self::list_json`] with `more` tools (already in the scope) after the direct ones.
+    pub fn list_json_with(
+        &self,
+        scope: &ToolScope,
+        more: &[Box<RawValue>],
+        trailer: &str,
+    ) -> Box<RawValue> {
         let meta = &crate::codemode::meta::DEFINITIONS_JSON;
-        let shown = self.direct(scope).map(|t| &*t.json);
+        let shown = self
+            .direct(scope)
+            .map(|t| &*t.json)
+            .chain(more.iter().map(|m| &**m));
         let meta = self
             .has_code_mode(scope)
             .then(|| meta.iter().map(|m| &**m))
@@ -177,6 +207,7 @@ mod tests {
             tool_prices: prices.iter().map(|(t, p)| (t.to_string(), *p)).collect(),
             auto_execute: auto.iter().map(|s| s.to_string()).collect(),
             code_mode: false,
+            oauth: None,
             enabled: true,
             created_at: 0,
         }

@@ -8,6 +8,8 @@
 //! Resources: `readme` (`sample://readme`) and the template `file`
 //! (`sample://files/{path}`, the directory's files); a prompt, `greet`. It
 //! speaks both protocol eras, or only the session one with `--legacy-only`.
+//! With `--oauth-issuer URL` its streamable HTTP is an OAuth-protected
+//! resource of that authorization server ([`guard`]) and it has `whoami`.
 //! `--sse` speaks the legacy HTTP+SSE transport (2024-11-05), which rmcp no
 //! longer serves: the rmcp server runs over an in-memory pipe and this module
 //! frames it.
@@ -39,6 +41,8 @@ use rmcp::{ErrorData, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
+
+pub mod guard;
 
 /// The sample server's tools and where its files live.
 #[derive(Clone)]
@@ -117,6 +121,18 @@ impl SampleServer {
             "Counts to n, reporting progress",
             schema(json!({"type": "object", "properties": {
                 "n": {"type": "integer"}, "delay_ms": {"type": "integer"}}, "required": ["n"]})),
+        ));
+        self.tools = Arc::new(tools);
+        self
+    }
+
+    /// Adds `whoami`, which answers the user of the request's OAuth token.
+    pub fn with_whoami(mut self) -> SampleServer {
+        let mut tools = self.tools.as_ref().clone();
+        tools.push(Tool::new(
+            "whoami",
+            "The user whose OAuth token the request carried",
+            schema(json!({"type": "object", "properties": {}})),
         ));
         self.tools = Arc::new(tools);
         self
@@ -345,6 +361,13 @@ impl ServerHandler for SampleServer {
         let args = request.arguments.unwrap_or_default();
         let outcome = if request.name == "count" {
             self.count(&args, &ctx).await
+        } else if request.name == "whoami" {
+            ctx.extensions
+                .get::<http::request::Parts>()
+                .and_then(|p| p.headers.get(guard::USER_HEADER))
+                .and_then(|u| u.to_str().ok())
+                .map(str::to_string)
+                .ok_or_else(|| "no user: this server is not protected".to_string())
         } else {
             self.run(&request.name, &args).await
         };
@@ -376,6 +399,15 @@ pub async fn serve_http_on(
     server: SampleServer,
     listener: tokio::net::TcpListener,
 ) -> std::io::Result<()> {
+    serve_http_guarded(server, listener, None).await
+}
+
+/// [`serve_http_on`], behind `guard` when there is one.
+pub async fn serve_http_guarded(
+    server: SampleServer,
+    listener: tokio::net::TcpListener,
+    guard: Option<guard::Guard>,
+) -> std::io::Result<()> {
     let service = StreamableHttpService::new(
         move || Ok(server.clone()),
         LocalSessionManager::default().into(),
@@ -383,9 +415,25 @@ pub async fn serve_http_on(
         // browser: any Host is fine.
         StreamableHttpServerConfig::default().disable_allowed_hosts(),
     );
-    let app = Router::new()
-        .nest_service("/mcp", service)
-        .route("/health", get(|| async { "ok" }));
+    let mcp = Router::new().nest_service("/mcp", service);
+    let app = match guard {
+        Some(g) => mcp
+            .layer(axum::middleware::from_fn_with_state(
+                g.clone(),
+                guard::require_token,
+            ))
+            .merge(
+                Router::new()
+                    .route(guard::METADATA_PATH, get(guard::metadata))
+                    .route(
+                        "/.well-known/oauth-protected-resource",
+                        get(guard::metadata),
+                    )
+                    .with_state(g),
+            ),
+        None => mcp,
+    };
+    let app = app.route("/health", get(|| async { "ok" }));
     axum::serve(listener, app).await
 }
 

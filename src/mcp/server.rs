@@ -84,7 +84,11 @@ pub struct McpState {
     pub code_mode: Arc<CodeMode>,
     /// Open `GET /mcp` streams, bounded on the node and per key.
     pub streams: Arc<crate::governance::slots::Slots>,
+    /// `[mcp] user_header`, lower-case (empty: none).
+    pub user_header: Arc<str>,
 }
+
+mod personal;
 
 impl McpState {
     /// What a governed tool call needs of this state.
@@ -334,6 +338,12 @@ async fn post_mcp(
         Err(e) => return e.into_response(),
     };
     let method = method.as_str();
+    let subject = match personal::subject(&s, &headers, &key) {
+        Ok(subject) => subject,
+        Err(why) => {
+            return refusal(StatusCode::BAD_REQUEST, id, INVALID_PARAMS, why).into_response();
+        }
+    };
     let mut span = request_span(&s.tracer, &headers, method, &id, &params);
     if method == "initialize" {
         return initialize(&s, &key, id, &params);
@@ -373,9 +383,9 @@ async fn post_mcp(
         && let Some(token) = params.pointer("/_meta/progressToken").cloned()
         && accepts_event_stream(&headers)
     {
-        return call_with_progress(s, key, era, id, params, token, span);
+        return call_with_progress(s, key, subject, era, id, params, token, span);
     }
-    let answer = dispatch(&s, &key, era, method, params, &mut span, None).await;
+    let answer = dispatch(&s, &key, &subject, era, method, params, &mut span, None).await;
     respond(era, id, answer)
 }
 
@@ -392,9 +402,11 @@ fn parse<T: serde::de::DeserializeOwned>(params: Value) -> Result<T, Fault> {
 }
 
 /// Answers one method for a key (any era; the era decides what differs).
+#[allow(clippy::too_many_arguments)]
 async fn dispatch(
     s: &McpState,
     key: &KeyView,
+    subject: &str,
     era: Era,
     method: &str,
     params: Value,
@@ -423,11 +435,16 @@ async fn dispatch(
         "ping" if !stateless => Ok(Reply::Value(json!({}))),
         "server/discover" if stateless => Ok(Reply::Value(discovery(s.list_ttl))),
         // Encoded when the index was built; a listing only joins bytes.
-        "tools/list" => Ok(Reply::Encoded(
-            s.upstreams.index().list_json(scope, &trailer()),
-        )),
+        "tools/list" => {
+            let more = s.upstreams.personal_listing(scope, subject).await;
+            Ok(Reply::Encoded(s.upstreams.index().list_json_with(
+                scope,
+                &more,
+                &trailer(),
+            )))
+        }
         "tools/call" => match parse::<CallToolRequestParams>(params) {
-            Ok(p) => call_tool(s, key, p, span, progress).await,
+            Ok(p) => call_tool(s, key, subject, p, span, progress).await,
             Err(f) => Err(f),
         },
         "resources/list" => listing(Listing::Resources),
@@ -524,9 +541,11 @@ fn discovery(ttl: Duration) -> Value {
 /// upstream's progress notifications under the client's token, then the
 /// result. The call runs inside the stream, so a client that goes away
 /// drops it, and the upstream server is told the call is cancelled.
+#[allow(clippy::too_many_arguments)]
 fn call_with_progress(
     s: McpState,
     key: Arc<KeyView>,
+    subject: String,
     era: Era,
     id: Value,
     params: Value,
@@ -535,7 +554,17 @@ fn call_with_progress(
 ) -> Response {
     let (tx, rx) = mpsc::channel::<Progress>(PROGRESS_QUEUE);
     let call: Pin<Box<dyn Future<Output = Bytes> + Send>> = Box::pin(async move {
-        let answer = dispatch(&s, &key, era, "tools/call", params, &mut span, Some(tx)).await;
+        let answer = dispatch(
+            &s,
+            &key,
+            &subject,
+            era,
+            "tools/call",
+            params,
+            &mut span,
+            Some(tx),
+        )
+        .await;
         let (_, body) = encode(era, id, answer);
         events::sse_event(&body)
     });
@@ -684,6 +713,7 @@ fn request_span(
 async fn call_tool(
     s: &McpState,
     key: &KeyView,
+    subject: &str,
     p: CallToolRequestParams,
     span: &mut Span,
     progress: Option<mpsc::Sender<Progress>>,
@@ -703,7 +733,7 @@ async fn call_tool(
     // not exist, so names cannot be probed. Code Mode tools are reached
     // through the meta-tools only.
     let Some(tool) = index.get_direct(&key.tools, &p.name) else {
-        return Err(fault(INVALID_PARAMS, format!("unknown tool: {}", p.name)));
+        return personal::call(s, key, subject, p, span, progress).await;
     };
     let outcome = s
         .calls()

@@ -73,6 +73,12 @@ impl Sealer {
         ))
     }
 
+    /// A key of its own for `purpose`, derived from this one: every node
+    /// that shares the session key derives the same.
+    pub fn subkey(&self, purpose: &str) -> [u8; 32] {
+        crate::config::derive_key(&self.key, purpose)
+    }
+
     pub fn seal(&self, s: &Session) -> String {
         let body = format!(
             "{VERSION}.{}.{}.{}",

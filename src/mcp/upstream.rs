@@ -32,9 +32,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::catalog::{Catalog, Kind, Listed};
 use super::index::{IndexedTool, ToolIndex};
+use super::oauth::bearer::{Bearer, Presented};
+use super::oauth::{Broker, GATEWAY, Needed};
 use crate::config::{McpConfig, Secret};
 use crate::governance::Governance;
-use crate::governance::objects::{McpServer, McpTransport};
+use crate::governance::objects::{McpServer, McpTransport, OAuthMode};
 use crate::tasks::Tasks;
 
 /// Where a node stands with one upstream server.
@@ -47,6 +49,9 @@ pub enum ConnState {
     Disconnected,
     /// The last attempt to connect failed.
     Error,
+    /// An OAuth server the gateway holds no usable token for: an admin must
+    /// authorise it (`POST /api/mcp/servers/{name}/oauth`).
+    NeedsAuthorisation,
 }
 
 /// What the admin API shows about one server on this node.
@@ -127,6 +132,27 @@ pub struct Upstreams {
     changes: tokio::sync::watch::Sender<Changes>,
     progress: ProgressRoutes,
     tasks: Tasks,
+    oauth: Arc<Broker>,
+    /// Per-user OAuth servers' connections, one per (server, subject).
+    personal: personal::Personal,
+}
+
+pub mod personal;
+
+/// Whether each user of `server` authorises for themselves (so the server
+/// has no connection of the gateway's own).
+pub fn per_user(server: &McpServer) -> bool {
+    server
+        .oauth
+        .as_ref()
+        .is_some_and(|o| o.mode == OAuthMode::PerUser)
+}
+
+/// The token of an OAuth connection and when to refresh it.
+struct Auth {
+    subject: String,
+    presented: Arc<Presented>,
+    refresh_at_ms: u64,
 }
 
 /// The gateway as an MCP client: notes list changes and routes progress.
@@ -175,8 +201,15 @@ impl ClientHandler for Client {
 }
 
 impl Upstreams {
-    pub fn new(governance: Arc<Governance>, config: McpConfig, tasks: Tasks) -> Arc<Upstreams> {
+    pub fn new(
+        governance: Arc<Governance>,
+        config: McpConfig,
+        tasks: Tasks,
+        oauth: Arc<Broker>,
+    ) -> Arc<Upstreams> {
         Arc::new(Upstreams {
+            oauth,
+            personal: personal::Personal::default(),
             governance,
             config,
             live: Mutex::new(HashMap::new()),
@@ -186,6 +219,11 @@ impl Upstreams {
             progress: Default::default(),
             tasks,
         })
+    }
+
+    /// The OAuth side of this node.
+    pub fn oauth(&self) -> &Arc<Broker> {
+        &self.oauth
     }
 
     /// The current tool index.
@@ -243,7 +281,7 @@ impl Upstreams {
         let (servers, _) = self.governance.list::<McpServer>(None, usize::MAX);
         let wanted: HashMap<String, McpServer> = servers
             .into_iter()
-            .filter(|s| s.enabled)
+            .filter(|s| s.enabled && !per_user(s))
             .map(|s| (s.id.clone(), s))
             .collect();
         let mut live = self.live.lock().expect("upstreams lock");
@@ -343,16 +381,60 @@ impl Upstreams {
         let mut backoff = self.config.backoff_base;
         loop {
             self.update(&server, |l| l.status.state = ConnState::Connecting);
-            let list_changed = Arc::new(Notify::new());
-            let attempt = tokio::select! {
-                r = tokio::time::timeout(self.config.call_timeout, connect(&server, &self.config, self.client(&server, list_changed.clone()))) => r,
-                _ = stop.cancelled() => return,
+            let auth = match self.authorise(&server, GATEWAY).await {
+                Ok(auth) => Ok(auth),
+                Err(Needed::Authorisation { why, .. }) => {
+                    self.update(&server, |l| {
+                        l.status.state = ConnState::NeedsAuthorisation;
+                        l.status.last_error = Some(format!(
+                            "{why}: an admin must authorise the gateway (POST /api/mcp/servers/{}/oauth)",
+                            server.id
+                        ));
+                    });
+                    // Until a credential is written (on any node), or a while;
+                    // at most four looks a second, however busy governance is.
+                    let mut changes = self.governance.subscribe();
+                    tokio::select! {
+                        _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                    tokio::select! {
+                        _ = changes.changed() => {}
+                        _ = tokio::time::sleep(self.config.backoff_max) => {}
+                        _ = stop.cancelled() => return,
+                    }
+                    continue;
+                }
+                Err(Needed::Failed(why)) => Err(why),
             };
+            let list_changed = Arc::new(Notify::new());
+            let attempt = match &auth {
+                Err(why) => Ok(Err(why.clone())),
+                Ok(auth) => {
+                    let presented = auth.as_ref().map(|a| a.presented.clone());
+                    let client = self.client(&server, list_changed.clone());
+                    tokio::select! {
+                        r = tokio::time::timeout(self.config.call_timeout, connect(&server, &self.config, client, presented)) => r,
+                        _ = stop.cancelled() => return,
+                    }
+                }
+            };
+            if let Ok(Some(a)) = &auth
+                && attempt.as_ref().is_ok_and(|r| r.is_err())
+                && a.presented.rejected()
+            {
+                // Refused although not expired: revoked. Refresh, or ask again.
+                self.oauth.rejected(&server.id, &a.subject);
+                continue;
+            }
             match attempt {
                 Ok(Ok(service)) => {
                     self.update(&server, |l| l.status.connects += 1);
                     let since = tokio::time::Instant::now();
-                    let why = self.serve(&server, service, list_changed, &stop).await;
+                    let auth = auth.ok().flatten();
+                    let why = self
+                        .serve(&server, service, list_changed, auth, &stop)
+                        .await;
                     // A connection that lasted is a fresh start; one that dies
                     // at once (a server crashing on start-up) keeps backing off.
                     if since.elapsed() >= self.config.backoff_max {
@@ -399,13 +481,52 @@ impl Upstreams {
         }
     }
 
+    /// The token to connect to an OAuth server with, for `subject`
+    /// (`None` for a server without OAuth).
+    async fn authorise(&self, server: &McpServer, subject: &str) -> Result<Option<Auth>, Needed> {
+        if server.oauth.is_none() {
+            return Ok(None);
+        }
+        let token = self.oauth.token(server, subject).await?;
+        Ok(Some(Auth {
+            subject: subject.to_string(),
+            presented: Presented::new(token.access),
+            refresh_at_ms: token.refresh_at_ms,
+        }))
+    }
+
+    /// Refreshes `auth`'s token if it is due; `Err` when the connection
+    /// cannot go on (the subject must authorise again).
+    async fn keep_fresh(&self, server: &McpServer, auth: &mut Auth) -> Result<(), String> {
+        let now = self.governance.now_ms();
+        if auth.refresh_at_ms == 0 || now < auth.refresh_at_ms {
+            return Ok(());
+        }
+        match self.oauth.token(server, &auth.subject).await {
+            Ok(t) => {
+                auth.presented.replace(t.access);
+                auth.refresh_at_ms = t.refresh_at_ms;
+                Ok(())
+            }
+            Err(Needed::Authorisation { why, .. }) => Err(format!("authorisation needed: {why}")),
+            Err(Needed::Failed(why)) => {
+                // Tried again in a moment; the token may still be good.
+                auth.refresh_at_ms = now + 1_000;
+                tracing::warn!(server = %server.id, error = %why, "OAuth refresh failed");
+                Ok(())
+            }
+        }
+    }
+
     /// Lists what the server offers, then checks it is alive and lists again
-    /// until the connection fails or `stop`; returns why it ended.
+    /// until the connection fails or `stop`; returns why it ended. An OAuth
+    /// connection's token is refreshed when due, in place.
     async fn serve(
         &self,
         server: &McpServer,
         service: RunningService<RoleClient, Client>,
         list_changed: Arc<Notify>,
+        mut auth: Option<Auth>,
         stop: &CancellationToken,
     ) -> String {
         let peer = service.peer().clone();
@@ -427,15 +548,33 @@ impl Upstreams {
                 first = false;
                 true
             } else {
+                let due = auth.as_ref().map_or(u64::MAX, |a| a.refresh_at_ms).max(1);
+                let until_due = Duration::from_millis(due.saturating_sub(self.governance.now_ms()));
                 tokio::select! {
                     _ = stop.cancelled() => break ("stopped".to_string(), false),
                     _ = &mut waiting => break ("the connection closed".to_string(), true),
                     _ = list_changed.notified() => true,
                     _ = refresh.tick() => true,
+                    _ = tokio::time::sleep(until_due), if due != u64::MAX => {
+                        match self.keep_fresh(server, auth.as_mut().expect("due only with auth")).await {
+                            Ok(()) => false,
+                            Err(why) => break (why, false),
+                        }
+                    }
                     _ = ping.tick() => {
+                        if let Some(a) = &auth
+                            && !self.oauth.holds(&server.id, &a.subject)
+                        {
+                            break ("its OAuth tokens were forgotten or refused".to_string(), false);
+                        }
                         match tokio::time::timeout(timeout, alive(&peer, stateless)).await {
                             Ok(Ok(())) => false,
-                            Ok(Err(e)) => break (format!("ping failed: {e}"), false),
+                            Ok(Err(e)) => {
+                                if let Some(a) = auth.as_ref().filter(|a| a.presented.rejected()) {
+                                    self.oauth.rejected(&server.id, &a.subject);
+                                }
+                                break (format!("ping failed: {e}"), false)
+                            }
                             Err(_) => break ("ping timed out".to_string(), false),
                         }
                     }
@@ -499,7 +638,10 @@ impl Upstreams {
         progress: Option<mpsc::Sender<Progress>>,
     ) -> Result<CallToolResult, CallError> {
         let server = tool.server.to_string();
-        let peer = self.peer_of(&server)?;
+        let peer = match &tool.subject {
+            Some(subject) => self.personal_peer(&server, subject).await?,
+            None => self.peer_of(&server)?,
+        };
         let mut params = CallToolRequestParams::new(tool.tool.clone());
         params.arguments = arguments;
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
@@ -692,17 +834,22 @@ async fn connect(
     server: &McpServer,
     config: &McpConfig,
     client: Client,
+    token: Option<Arc<Presented>>,
 ) -> Result<RunningService<RoleClient, Client>, String> {
     let either = ClientLifecycleMode::Auto {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
         legacy_version: None,
     };
-    match open(server, config, client.clone(), either).await {
-        Err(Opening::HandshakeOnly) => {
-            open(server, config, client, ClientLifecycleMode::Initialize)
-                .await
-                .map_err(Opening::into_message)
-        }
+    match open(server, config, client.clone(), either, token.clone()).await {
+        Err(Opening::HandshakeOnly) => open(
+            server,
+            config,
+            client,
+            ClientLifecycleMode::Initialize,
+            token,
+        )
+        .await
+        .map_err(Opening::into_message),
         r => r.map_err(Opening::into_message),
     }
 }
@@ -749,6 +896,7 @@ async fn open(
     config: &McpConfig,
     client: Client,
     lifecycle: ClientLifecycleMode,
+    token: Option<Arc<Presented>>,
 ) -> Result<RunningService<RoleClient, Client>, Opening> {
     match &server.transport {
         McpTransport::Stdio { command, args, env } => {
@@ -788,6 +936,14 @@ async fn open(
                     .map_err(|e| format!("header {name}: {e}"))?;
                 config.custom_headers.insert(name, value);
             }
+            if let Some(token) = token {
+                let bearer = Bearer {
+                    inner: http_client()?,
+                    token,
+                };
+                let transport = StreamableHttpClientTransport::with_client(bearer, config);
+                return Ok(client.serve_with_lifecycle(transport, lifecycle).await?);
+            }
             let transport = StreamableHttpClientTransport::with_client(http_client()?, config);
             Ok(client.serve_with_lifecycle(transport, lifecycle).await?)
         }
@@ -805,7 +961,7 @@ async fn open(
 /// The HTTP client for streamable-HTTP servers: rustls with the `ring`
 /// provider and the built-in web roots, so the node needs no system
 /// certificate store (rmcp's default client refuses to start without one).
-fn http_client() -> Result<reqwest_rmcp::Client, String> {
+pub fn http_client() -> Result<reqwest_rmcp::Client, String> {
     let roots = rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
     };

@@ -156,9 +156,10 @@ def attr(obj, snake: str, camel: str):
     return getattr(obj, snake) if hasattr(obj, snake) else getattr(obj, camel)
 
 
-async def with_client(ports, key: str, mode: str, work):
+async def with_client(ports, key: str, mode: str, work, headers=None):
     balancer = Alternating(ports)
-    http = httpx.AsyncClient(headers={"Authorization": f"Bearer {key}"}, transport=balancer,
+    http = httpx.AsyncClient(headers={"Authorization": f"Bearer {key}", **(headers or {})},
+                             transport=balancer,
                              timeout=httpx.Timeout(30, read=300))
     url = f"http://127.0.0.1:{ports[0]}/mcp"
     async with http:
