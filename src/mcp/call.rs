@@ -133,7 +133,9 @@ impl ToolCalls {
         uri: &str,
         trace: Option<SpanContext>,
     ) -> Result<ReadResourceResult, String> {
-        let read = self.upstreams.read_resource(&entry.server, uri);
+        let read = self
+            .upstreams
+            .read_resource(&entry.server, entry.subject.as_deref(), uri);
         let args = serde_json::json!({"uri": uri});
         self.fetch("resources/read", key, entry, args, trace, read, |r| {
             logged(&r.contents)
@@ -150,9 +152,12 @@ impl ToolCalls {
         trace: Option<SpanContext>,
     ) -> Result<GetPromptResult, String> {
         let args = arguments.clone().map(Value::Object).unwrap_or(Value::Null);
-        let get = self
-            .upstreams
-            .get_prompt(&entry.server, &entry.original, arguments);
+        let get = self.upstreams.get_prompt(
+            &entry.server,
+            entry.subject.as_deref(),
+            &entry.original,
+            arguments,
+        );
         self.fetch("prompts/get", key, entry, args, trace, get, |r| {
             logged(&r.messages)
         })

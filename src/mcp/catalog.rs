@@ -53,6 +53,9 @@ pub struct Entry {
     pub uri: String,
     /// The definition renamed, encoded once.
     pub json: Box<RawValue>,
+    /// Whose connection reads it, for a per-user OAuth server (`None`: the
+    /// gateway's own connection).
+    pub subject: Option<Arc<str>>,
 }
 
 /// The three kinds of things the catalog lists.
@@ -102,6 +105,7 @@ fn entry<T: serde::Serialize + Clone>(
         original: original.to_string(),
         uri: uri.to_string(),
         json: serde_json::value::to_raw_value(&shown).expect("MCP definitions encode"),
+        subject: None,
     }
 }
 
@@ -126,6 +130,17 @@ pub fn join<'a>(
 }
 
 impl Catalog {
+    /// The catalog of one subject's connection to a per-user OAuth server.
+    pub fn personal(server: &McpServer, listed: &Listed, subject: &str) -> Catalog {
+        let mut c = Catalog::build([(server, listed)]);
+        let subject: Arc<str> = Arc::from(subject);
+        for list in [&mut c.resources, &mut c.templates, &mut c.prompts] {
+            list.iter_mut()
+                .for_each(|e| e.subject = Some(subject.clone()));
+        }
+        c
+    }
+
     pub fn build<'a>(servers: impl IntoIterator<Item = (&'a McpServer, &'a Listed)>) -> Catalog {
         let mut c = Catalog::default();
         for (server, listed) in servers {
@@ -169,9 +184,20 @@ impl Catalog {
 
     /// The list result of `kind` for `scope`.
     pub fn list_json(&self, kind: Kind, scope: &ToolScope, trailer: &str) -> Box<RawValue> {
-        let shown = self
-            .entries(kind)
-            .iter()
+        self.list_json_with(kind, scope, &[], trailer)
+    }
+
+    /// [`Self::list_json`], followed by what the catalogs in `more` list.
+    pub fn list_json_with(
+        &self,
+        kind: Kind,
+        scope: &ToolScope,
+        more: &[Arc<Catalog>],
+        trailer: &str,
+    ) -> Box<RawValue> {
+        let shown = std::iter::once(self)
+            .chain(more.iter().map(|c| &**c))
+            .flat_map(|c| c.entries(kind))
             .filter(|e| scope.allows(&e.name))
             .map(|e| &*e.json);
         join(kind.field(), shown, trailer)

@@ -423,10 +423,12 @@ async fn dispatch(
         Era::Session => String::new(),
     };
     let scope = &key.tools;
-    let listing = |kind: Listing| -> Answer {
-        Ok(Reply::Encoded(s.upstreams.catalog().list_json(
+    let listing = async |kind: Listing| -> Answer {
+        let more = s.upstreams.personal_catalogs(scope, subject).await;
+        Ok(Reply::Encoded(s.upstreams.catalog().list_json_with(
             kind,
             scope,
+            &more,
             &trailer(),
         )))
     };
@@ -447,15 +449,15 @@ async fn dispatch(
             Ok(p) => call_tool(s, key, subject, p, span, progress).await,
             Err(f) => Err(f),
         },
-        "resources/list" => listing(Listing::Resources),
-        "resources/templates/list" => listing(Listing::Templates),
-        "prompts/list" => listing(Listing::Prompts),
+        "resources/list" => listing(Listing::Resources).await,
+        "resources/templates/list" => listing(Listing::Templates).await,
+        "prompts/list" => listing(Listing::Prompts).await,
         "resources/read" => match parse::<ReadResourceRequestParams>(params) {
-            Ok(p) => read_resource(s, key, &p.uri, span, era).await,
+            Ok(p) => read_resource(s, key, subject, &p.uri, span, era).await,
             Err(f) => Err(f),
         },
         "prompts/get" => match parse::<GetPromptRequestParams>(params) {
-            Ok(p) => get_prompt(s, key, p, span).await,
+            Ok(p) => get_prompt(s, key, subject, p, span).await,
             Err(f) => Err(f),
         },
         other => Err(fault(
@@ -764,12 +766,20 @@ fn tool_answer(outcome: Result<CallToolResult, String>, span: &mut Span) -> Answ
 async fn read_resource(
     s: &McpState,
     key: &KeyView,
+    subject: &str,
     uri: &str,
     span: &mut Span,
     era: Era,
 ) -> Answer {
     let catalog = s.upstreams.catalog();
-    let Some(entry) = catalog.resource(&key.tools, uri) else {
+    let personal = match catalog.resource(&key.tools, uri) {
+        Some(_) => Vec::new(),
+        None => s.upstreams.personal_catalogs(&key.tools, subject).await,
+    };
+    let found = std::iter::once(&catalog)
+        .chain(&personal)
+        .find_map(|c| c.resource(&key.tools, uri));
+    let Some(entry) = found else {
         let mut f = fault(RESOURCE_NOT_FOUND, format!("unknown resource: {uri}"));
         f.data = Some(json!({"uri": uri}));
         return Err(f);
@@ -796,11 +806,19 @@ async fn read_resource(
 async fn get_prompt(
     s: &McpState,
     key: &KeyView,
+    subject: &str,
     p: GetPromptRequestParams,
     span: &mut Span,
 ) -> Answer {
     let catalog = s.upstreams.catalog();
-    let Some(entry) = catalog.prompt(&key.tools, &p.name) else {
+    let personal = match catalog.prompt(&key.tools, &p.name) {
+        Some(_) => Vec::new(),
+        None => s.upstreams.personal_catalogs(&key.tools, subject).await,
+    };
+    let found = std::iter::once(&catalog)
+        .chain(&personal)
+        .find_map(|c| c.prompt(&key.tools, &p.name));
+    let Some(entry) = found else {
         return Err(fault(INVALID_PARAMS, format!("unknown prompt: {}", p.name)));
     };
     match s

@@ -628,6 +628,18 @@ impl Upstreams {
             .ok_or_else(|| CallError::NotConnected(server.to_string()))
     }
 
+    /// The gateway's connection to `server`, or `subject`'s for a per-user server.
+    async fn peer_for(
+        &self,
+        server: &str,
+        subject: Option<&str>,
+    ) -> Result<Peer<RoleClient>, CallError> {
+        match subject {
+            Some(subject) => self.personal_peer(server, subject).await,
+            None => self.peer_of(server),
+        }
+    }
+
     /// Calls `tool` at its server with `arguments`. Progress the server
     /// reports goes to `progress`; dropping the future tells the server the
     /// call is cancelled.
@@ -638,10 +650,7 @@ impl Upstreams {
         progress: Option<mpsc::Sender<Progress>>,
     ) -> Result<CallToolResult, CallError> {
         let server = tool.server.to_string();
-        let peer = match &tool.subject {
-            Some(subject) => self.personal_peer(&server, subject).await?,
-            None => self.peer_of(&server)?,
-        };
+        let peer = self.peer_for(&server, tool.subject.as_deref()).await?;
         let mut params = CallToolRequestParams::new(tool.tool.clone());
         params.arguments = arguments;
         let request = ClientRequest::CallToolRequest(CallToolRequest::new(params));
@@ -674,9 +683,10 @@ impl Upstreams {
     pub async fn read_resource(
         &self,
         server: &str,
+        subject: Option<&str>,
         uri: &str,
     ) -> Result<ReadResourceResult, CallError> {
-        let peer = self.peer_of(server)?;
+        let peer = self.peer_for(server, subject).await?;
         let read = peer.read_resource(ReadResourceRequestParams::new(uri));
         self.bounded(server, read).await
     }
@@ -685,10 +695,11 @@ impl Upstreams {
     pub async fn get_prompt(
         &self,
         server: &str,
+        subject: Option<&str>,
         name: &str,
         arguments: Option<JsonObject>,
     ) -> Result<GetPromptResult, CallError> {
-        let peer = self.peer_of(server)?;
+        let peer = self.peer_for(server, subject).await?;
         let mut params = GetPromptRequestParams::new(name);
         params.arguments = arguments;
         self.bounded(server, peer.get_prompt(params)).await

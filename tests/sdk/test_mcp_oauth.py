@@ -134,6 +134,19 @@ def names(w: World, key: str, user: str | None = None):
     return asyncio.run(with_client(w.ports, key, MODE, work, headers=user_header(user)))
 
 
+def catalog(w: World, key: str, read_it: bool = True):
+    """Resources and prompts listed; the readme read and `greet` got, if asked."""
+    async def work(s):
+        listed = {"resources": sorted(r.name for r in (await s.list_resources()).resources),
+                  "prompts": sorted(p.name for p in (await s.list_prompts()).prompts)}
+        if not read_it:
+            return listed, None, None
+        read = await s.read_resource("sample://readme")
+        prompt = await s.get_prompt("me-greet", {"name": "Ada"})
+        return listed, read, prompt
+    return asyncio.run(with_client(w.ports, key, MODE, work))
+
+
 def user_header(user):
     return {"x-tollgate-user": user} if user else {}
 
@@ -246,6 +259,15 @@ def test_per_user_tokens_are_never_used_for_another_user(world):
     assert w.stats()["registrations"] == registrations + 1, "dynamic registration"
     assert text(call(w, alice, "me-whoami")) == "alice"
     assert "me-whoami" in names(w, alice) and "me-authorize" not in names(w, alice)
+    # Its resources and prompts too, over alice's connection ("gw" serves the
+    # same URIs: off for this test, so that only "me" can answer them).
+    assert w.admin("PATCH", "/api/mcp/servers/gw", {"enabled": False})[0] == 200
+    listed, read, prompt = catalog(w, alice)
+    assert "me-readme" in listed["resources"] and "me-greet" in listed["prompts"], listed
+    assert read.contents[0].text.startswith("# The sample MCP server")
+    assert "Ada" in prompt.messages[0].content.text
+    # Bob holds no token: none of it.
+    assert catalog(w, bob, read_it=False)[0] == {"resources": [], "prompts": []}
     # Bob has no token yet: he gets his own link, not alice's connection.
     r = call(w, bob, "me-whoami")
     w.authorise(link_in(r), "bob")

@@ -32,6 +32,7 @@ pub(super) struct Conn {
     server: McpServer,
     peer: Peer<RoleClient>,
     index: Arc<ToolIndex>,
+    catalog: Arc<Catalog>,
     auth: tokio::sync::Mutex<Auth>,
     closer: CancellationToken,
     used_ms: AtomicU64,
@@ -84,6 +85,20 @@ impl Upstreams {
                 Err(Needed::Failed(why)) => {
                     tracing::warn!(server = %server.id, error = %why, "per-user MCP server unavailable")
                 }
+            }
+        }
+        out
+    }
+
+    /// The resources, templates and prompts of the per-user servers `scope`
+    /// reaches that `subject` holds a token for.
+    pub async fn personal_catalogs(&self, scope: &ToolScope, subject: &str) -> Vec<Arc<Catalog>> {
+        let mut out = Vec::new();
+        for server in self.per_user_servers() {
+            if scope.reaches_server(&server.id)
+                && let Ok(c) = self.personal_conn(&server, subject).await
+            {
+                out.push(c.catalog.clone());
             }
         }
         out
@@ -153,16 +168,23 @@ impl Upstreams {
                 }
             };
             let peer = service.peer().clone();
-            let tools =
-                match tokio::time::timeout(self.config.call_timeout, peer.list_all_tools()).await {
-                    Ok(Ok(tools)) => tools,
-                    Ok(Err(e)) => return Err(Needed::Failed(format!("listing tools failed: {e}"))),
-                    Err(_) => return Err(Needed::Failed("listing tools timed out".into())),
+            let listing = async {
+                let tools = peer.list_all_tools().await?;
+                let mut listed = list_catalog(&peer).await;
+                listed.bound();
+                Ok::<_, rmcp::ServiceError>((tools, listed))
+            };
+            let (tools, listed) =
+                match tokio::time::timeout(self.config.call_timeout, listing).await {
+                    Ok(Ok(lists)) => lists,
+                    Ok(Err(e)) => return Err(Needed::Failed(format!("listing failed: {e}"))),
+                    Err(_) => return Err(Needed::Failed("listing timed out".into())),
                 };
             let conn = Arc::new(Conn {
                 server: server.clone(),
                 peer,
                 index: Arc::new(ToolIndex::personal(server, &tools, subject)),
+                catalog: Arc::new(Catalog::personal(server, &listed, subject)),
                 auth: tokio::sync::Mutex::new(auth),
                 closer: CancellationToken::new(),
                 used_ms: AtomicU64::new(self.governance.now_ms()),
