@@ -1,34 +1,42 @@
 //! Load benchmark: the gateway in front of the mock provider vs the mock
-//! provider direct, in the same run on the same machine.
+//! provider direct and HAProxy, in the same run on the same machine.
 //!
 //! ```text
 //! cargo bench --bench load                       # defaults below
-//! LOAD_SECONDS=10 LOAD_CONCURRENCY=1,16,64 cargo bench --bench load
+//! LOAD_SECONDS=10 LOAD_CONCURRENCY=1,16,64 LOAD_RATE=2000 cargo bench --bench load
 //! ```
 //!
-//! For each concurrency and mode (JSON, SSE stream) it drives closed-loop load
-//! (each worker sends its next request when the previous one finished) for
-//! `LOAD_SECONDS` after a one-second warm-up, first straight at the mock, then
-//! through the gateway, and reports p50/p99 latency (to the last byte),
-//! throughput, the added latency, and the gateway's peak RSS (VmHWM).
+//! Three tables (`benches/README.md` says how to read them):
 //!
-//! As a reference for what any proxy adds on the same machine, when
-//! `haproxy` is installed (or `LOAD_HAPROXY` names its binary) the same load
-//! also goes through HAProxy in HTTP mode with keep-alive to the mock, and
-//! its added latency and throughput ratio are reported beside the gateway's.
+//! 1. JSON and SSE chat completions at each of `LOAD_CONCURRENCY`, closed
+//!    loop (each worker sends its next request when the last one has been
+//!    read to the last byte) for `LOAD_SECONDS` after a one-second warm-up:
+//!    the mock direct, through HAProxy, through the gateway with defaults
+//!    (no key), and through the gateway with governance on (an enforced
+//!    virtual key whose team has a budget and a rate limit; request logging
+//!    is on in both, as it always is).
+//! 2. At `LOAD_CASE_CONCURRENCY` (16): 16 KiB request bodies; Anthropic
+//!    Messages in to an OpenAI-format upstream, and OpenAI in to an
+//!    Anthropic upstream, each beside the same format end to end.
+//! 3. An open loop at `LOAD_RATE` requests/s (2,000), below saturation, so
+//!    that latency is what each hop adds rather than queueing.
+//!
+//! Each cell gives throughput, its ratio to direct, p50/p99 latency added to
+//! direct, the gateway's CPU per request (`/proc/<pid>/stat`) and its peak
+//! RSS (`VmHWM`). HAProxy runs when `haproxy` is installed (or
+//! `LOAD_HAPROXY` names its binary), in HTTP mode with keep-alive.
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 
+#[path = "load/drive.rs"]
+mod drive;
 mod support;
 
+use drive::{Stats, Target};
 use support::{Proc, free_addr, status_kib};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tollgate");
@@ -43,83 +51,21 @@ fn peak_rss_kib(pid: u32) -> u64 {
     status_kib(pid, "VmHWM:").unwrap_or(0)
 }
 
-struct Stats {
-    p50: Duration,
-    p99: Duration,
-    rps: f64,
-    errors: u64,
-}
-
-async fn drive(url: &str, body: Bytes, concurrency: usize, seconds: u64) -> Stats {
-    let mut http = HttpConnector::new();
-    http.set_nodelay(true);
-    let client: Client<HttpConnector, Full<Bytes>> = Client::builder(TokioExecutor::new())
-        .pool_max_idle_per_host(concurrency * 2)
-        .build(http);
-    let uri: http::Uri = url.parse().unwrap();
-    let run = |dur: Duration| {
-        let client = client.clone();
-        let uri = uri.clone();
-        let body = body.clone();
-        async move {
-            let stop = Instant::now() + dur;
-            let workers: Vec<_> = (0..concurrency)
-                .map(|_| {
-                    let client = client.clone();
-                    let uri = uri.clone();
-                    let body = body.clone();
-                    tokio::spawn(async move {
-                        let mut lat = Vec::with_capacity(100_000);
-                        let mut errors = 0u64;
-                        while Instant::now() < stop {
-                            let t = Instant::now();
-                            let req = http::Request::post(uri.clone())
-                                .header("content-type", "application/json")
-                                .body(Full::new(body.clone()))
-                                .unwrap();
-                            match client.request(req).await {
-                                Ok(resp) => {
-                                    let ok = resp.status().is_success();
-                                    let drained = resp.into_body().collect().await.is_ok();
-                                    if ok && drained {
-                                        lat.push(t.elapsed());
-                                    } else {
-                                        errors += 1;
-                                    }
-                                }
-                                Err(_) => errors += 1,
-                            }
-                        }
-                        (lat, errors)
-                    })
-                })
-                .collect();
-            let mut all = Vec::new();
-            let mut errors = 0;
-            for w in workers {
-                let (l, e) = w.await.unwrap();
-                all.extend(l);
-                errors += e;
-            }
-            (all, errors)
-        }
-    };
-    run(Duration::from_secs(1)).await; // warm-up: connections, caches
-    let started = Instant::now();
-    let (mut lat, errors) = run(Duration::from_secs(seconds)).await;
-    let elapsed = started.elapsed();
-    lat.sort();
-    let pct = |p: f64| {
-        lat.get(((lat.len() as f64 * p) as usize).min(lat.len().saturating_sub(1)))
-            .copied()
-            .unwrap_or_default()
-    };
-    Stats {
-        p50: pct(0.50),
-        p99: pct(0.99),
-        rps: lat.len() as f64 / elapsed.as_secs_f64(),
-        errors,
-    }
+/// `POST path` on `addr` with an admin `token` and a JSON `body`; the answer's body.
+fn http_post(addr: SocketAddr, path: &str, token: &str, body: &str) -> String {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST {path} HTTP/1.0\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    out.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default()
 }
 
 /// `GET path` on `addr`, the body as text.
@@ -189,38 +135,141 @@ fn us(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
-fn main() {
-    // `cargo bench` passes `--bench`; nothing else to parse.
-    let seconds: u64 = std::env::var("LOAD_SECONDS")
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(5);
-    let levels: Vec<usize> = std::env::var("LOAD_CONCURRENCY")
-        .unwrap_or_else(|_| "1,16,64".into())
-        .split(',')
-        .filter_map(|s| s.trim().parse().ok())
-        .collect();
-    let mock_addr = free_addr();
-    let gw_addr = free_addr();
-    let data = tempfile::tempdir().unwrap();
-    let _mock = Proc(
+        .unwrap_or(default)
+}
+
+/// A chat completion body in OpenAI's format (`stream`, and a user message of
+/// `pad` extra bytes), and the same in Anthropic's.
+fn bodies(model: &str, stream: bool, pad: usize) -> (Bytes, Bytes) {
+    let text = format!(
+        "Write a haiku about gateways and budgets.{}",
+        " ".repeat(pad)
+    );
+    let openai = format!(
+        r#"{{"model":"{model}","stream":{stream},"messages":[{{"role":"system","content":"You are a helpful assistant."}},{{"role":"user","content":"{text}"}}]}}"#
+    );
+    let anthropic = format!(
+        r#"{{"model":"{model}","stream":{stream},"max_tokens":64,"system":"You are a helpful assistant.","messages":[{{"role":"user","content":"{text}"}}]}}"#
+    );
+    (Bytes::from(openai), Bytes::from(anthropic))
+}
+
+/// `+p50 / +p99` of `s` over `base`, µs.
+fn added(s: &Stats, base: &Stats) -> String {
+    format!(
+        "{:.0} | {:.0}",
+        us(s.p50) - us(base.p50),
+        us(s.p99) - us(base.p99)
+    )
+}
+
+fn ratio(s: &Stats, base: &Stats) -> String {
+    format!("{:.2}", s.rps / base.rps.max(1.0))
+}
+
+fn cpu(s: &Stats) -> String {
+    s.cpu_us.map_or(String::new(), |c| format!("{c:.0}"))
+}
+
+/// A row of table 2 for a translated case `t`, beside direct `d` and the
+/// same format end to end through the gateway, `same`.
+fn translated(case: &str, d: &Stats, same: &Stats, t: &Stats) {
+    println!(
+        "| {case} | {:.0} | | {:.0} | {} | {} | {} | {:.0} | {:.2} | {} |",
+        d.rps,
+        t.rps,
+        ratio(t, d),
+        added(t, d),
+        cpu(t),
+        same.rps,
+        t.rps / same.rps.max(1.0),
+        d.errors + same.errors + t.errors,
+    );
+}
+
+struct Bench {
+    rt: tokio::runtime::Runtime,
+    seconds: u64,
+    mock: SocketAddr,
+    gateway: SocketAddr,
+    gw_pid: u32,
+    haproxy: Option<(SocketAddr, Proc)>,
+    /// `Authorization` of the governed key.
+    governed: String,
+}
+
+impl Bench {
+    fn closed(&self, t: &Target, c: usize) -> Stats {
+        self.rt.block_on(drive::closed(t, c, self.seconds))
+    }
+
+    fn open(&self, t: &Target, rate: u64) -> Stats {
+        self.rt.block_on(drive::open(t, rate, self.seconds))
+    }
+
+    fn direct(&self, path: &str, body: &Bytes) -> Target {
+        Target {
+            url: format!("http://{}{path}", self.mock),
+            body: body.clone(),
+            headers: Vec::new(),
+            pid: None,
+        }
+    }
+
+    fn haproxy(&self, path: &str, body: &Bytes) -> Option<Target> {
+        let (addr, proc) = self.haproxy.as_ref()?;
+        Some(Target {
+            url: format!("http://{addr}{path}"),
+            body: body.clone(),
+            headers: Vec::new(),
+            pid: Some(proc.0.id()),
+        })
+    }
+
+    fn through(&self, path: &str, body: &Bytes, governed: bool) -> Target {
+        Target {
+            url: format!("http://{}{path}", self.gateway),
+            body: body.clone(),
+            headers: if governed {
+                vec![("authorization", self.governed.clone())]
+            } else {
+                Vec::new()
+            },
+            pid: Some(self.gw_pid),
+        }
+    }
+
+    fn rss(&self) -> String {
+        format!("{:.1}", peak_rss_kib(self.gw_pid) as f64 / 1024.0)
+    }
+}
+
+/// The mock, the gateway in front of it (as `mock`, OpenAI format, and as
+/// `ant`, Anthropic format), a governed key, and HAProxy if installed.
+fn start(dir: &std::path::Path, seconds: u64) -> (Bench, Vec<Proc>) {
+    let (mock, gateway) = (free_addr(), free_addr());
+    let mut procs = vec![Proc(
         Command::new(BIN)
-            .args(["mock", "--listen", &mock_addr.to_string()])
+            .args(["mock", "--listen", &mock.to_string()])
             .env("TOLLGATE_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .unwrap(),
-    );
-    let config = data.path().join("tollgate.toml");
+    )];
+    let config = dir.join("tollgate.toml");
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"{gw_addr}\"\ndata_dir = \"{}\"\n[providers.mock]\nbase_url = \"http://{mock_addr}/v1\"\n",
-            data.path().join("data").display()
+            "[server]\nlisten = \"{gateway}\"\ndata_dir = \"{}\"\n[providers.mock]\nbase_url = \"http://{mock}/v1\"\n[providers.ant]\nkind = \"anthropic\"\napi_key = \"mock-key\"\nbase_url = \"http://{mock}/v1\"\n",
+            dir.join("data").display()
         ),
     )
     .unwrap();
-    let gateway = Proc(
+    let gw = Proc(
         Command::new(BIN)
             .args(["serve", "--config"])
             .arg(&config)
@@ -229,74 +278,185 @@ fn main() {
             .spawn()
             .unwrap(),
     );
-    wait_up(mock_addr, "/v1/models");
-    wait_up(gw_addr, "/ready");
-    let gw_pid = gateway.0.id();
+    wait_up(mock, "/v1/models");
+    wait_up(gateway, "/ready");
+    let gw_pid = gw.0.id();
+    procs.push(gw);
+    let token = std::fs::read_to_string(dir.join("data/admin-token")).unwrap();
+    let token = token.trim();
+    // A team budget and a rate limit far above what the bench spends: every
+    // request reserves, is counted and settles, and none is refused.
+    let team = http_post(
+        gateway,
+        "/api/teams",
+        token,
+        r#"{"name":"bench","budgets":[{"limit_usd":1000000,"period":"1d"}],"rate_limits":[{"requests":1000000000,"window":"1m"}]}"#,
+    );
+    let team: serde_json::Value = serde_json::from_str(&team).expect("a team");
+    let key = http_post(
+        gateway,
+        "/api/keys",
+        token,
+        &format!(
+            r#"{{"name":"bench","team_id":"{}"}}"#,
+            team["id"].as_str().unwrap()
+        ),
+    );
+    let key: serde_json::Value = serde_json::from_str(&key).expect("a key");
     let haproxy_addr = free_addr();
-    let haproxy = start_haproxy(data.path(), haproxy_addr, mock_addr);
-
+    let haproxy = start_haproxy(dir, haproxy_addr, mock).map(|p| (haproxy_addr, p));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
         .enable_all()
         .build()
         .unwrap();
-    let direct = format!("http://{mock_addr}/v1/chat/completions");
-    let through = format!("http://{gw_addr}/v1/chat/completions");
+    let bench = Bench {
+        rt,
+        seconds,
+        mock,
+        gateway,
+        gw_pid,
+        haproxy,
+        governed: format!("Bearer {}", key["secret"].as_str().unwrap()),
+    };
+    (bench, procs)
+}
+
+const CHAT: &str = "/v1/chat/completions";
+const MESSAGES: &str = "/v1/messages";
+const GW_MESSAGES: &str = "/anthropic/v1/messages";
+
+fn main() {
+    // `cargo bench` passes `--bench`; nothing else to parse.
+    let seconds: u64 = env_or("LOAD_SECONDS", 5);
+    let levels: Vec<usize> = std::env::var("LOAD_CONCURRENCY")
+        .unwrap_or_else(|_| "1,16,64".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let case_c: usize = env_or("LOAD_CASE_CONCURRENCY", 16);
+    let rate: u64 = env_or("LOAD_RATE", 2000);
+    let data = tempfile::tempdir().unwrap();
+    let (b, _procs) = start(data.path(), seconds);
     println!(
-        "load benchmark: {seconds}s per cell after 1s warm-up, closed loop, 1 load-generator thread"
+        "load benchmark: {seconds}s per cell after 1s warm-up, 1 load-generator thread, {} cores; gateway pid {}",
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        b.gw_pid
     );
-    println!(
-        "{} cores; gateway pid {gw_pid}\n",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
-    let reference = format!("http://{haproxy_addr}/v1/chat/completions");
-    match &haproxy {
+    match &b.haproxy {
         Some(_) => println!("reference: HAProxy (HTTP mode, keep-alive) in front of the mock\n"),
         None => println!("reference: haproxy is not installed, its columns are empty\n"),
     }
+    let none = || String::from(" | ");
+
     println!(
-        "| mode | conc | direct p50 µs | direct p99 µs | direct rps | gateway p50 µs | gateway p99 µs | gateway rps | added p50 µs | added p99 µs | rps ratio | errors | gateway peak RSS MiB | haproxy added p50 µs | haproxy added p99 µs | haproxy rps ratio |"
+        "| mode | conc | direct rps | direct p50 µs | haproxy ratio | haproxy +p50 µs | haproxy +p99 µs | haproxy CPU µs/req | gateway ratio | gateway +p50 µs | gateway +p99 µs | gateway CPU µs/req | governed ratio | governed +p50 µs | governed +p99 µs | governed CPU µs/req | governed / defaults | errors | gateway peak RSS MiB |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for (mode, stream) in [("json", false), ("stream", true)] {
-        let body = Bytes::from(format!(
-            "{{\"model\":\"mock-1\",\"stream\":{stream},\"messages\":[{{\"role\":\"system\",\"content\":\"You are a helpful assistant.\"}},{{\"role\":\"user\",\"content\":\"Write a haiku about gateways and budgets.\"}}]}}"
-        ));
-        let gw_body =
-            Bytes::from(String::from_utf8_lossy(&body).replace("\"mock-1\"", "\"mock/mock-1\""));
+        let (direct_body, _) = bodies("mock-1", stream, 0);
+        let (gw_body, _) = bodies("mock/mock-1", stream, 0);
         for &c in &levels {
-            let d = rt.block_on(drive(&direct, body.clone(), c, seconds));
-            let g = rt.block_on(drive(&through, gw_body.clone(), c, seconds));
-            let h = haproxy.as_ref().map_or_else(
-                || " | | ".to_string(),
-                |_| {
-                    let h = rt.block_on(drive(&reference, body.clone(), c, seconds));
-                    format!(
-                        "{:.0} | {:.0} | {:.2}",
-                        us(h.p50) - us(d.p50),
-                        us(h.p99) - us(d.p99),
-                        h.rps / d.rps.max(1.0)
-                    )
-                },
-            );
+            let d = b.closed(&b.direct(CHAT, &direct_body), c);
+            let h = b.haproxy(CHAT, &direct_body).map(|t| b.closed(&t, c));
+            let g = b.closed(&b.through(CHAT, &gw_body, false), c);
+            let v = b.closed(&b.through(CHAT, &gw_body, true), c);
+            let hcols = h.as_ref().map_or(format!("{} | ", none()), |h| {
+                format!("{} | {} | {}", ratio(h, &d), added(h, &d), cpu(h))
+            });
             println!(
-                "| {mode} | {c} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {:.2} | {} | {:.1} | {h} |",
-                us(d.p50),
-                us(d.p99),
+                "| {mode} | {c} | {:.0} | {:.0} | {hcols} | {} | {} | {} | {} | {} | {} | {:.2} | {} | {} |",
                 d.rps,
-                us(g.p50),
-                us(g.p99),
-                g.rps,
-                us(g.p50) - us(d.p50),
-                us(g.p99) - us(d.p99),
-                g.rps / d.rps.max(1.0),
-                d.errors + g.errors,
-                peak_rss_kib(gw_pid) as f64 / 1024.0,
+                us(d.p50),
+                ratio(&g, &d),
+                added(&g, &d),
+                cpu(&g),
+                ratio(&v, &d),
+                added(&v, &d),
+                cpu(&v),
+                v.rps / g.rps.max(1.0),
+                d.errors + g.errors + v.errors + h.as_ref().map_or(0, |h| h.errors),
+                b.rss(),
             );
         }
     }
-    let (p50, p99, n) = overhead_quantiles(&http_get(gw_addr, "/metrics"));
+
+    println!("\nAt concurrency {case_c}:\n");
     println!(
-        "\ngateway's own time per request (x-tollgate-overhead-us: handler entry to response ready, upstream wait excluded), over all {n} requests: p50 <= {p50} µs, p99 <= {p99} µs (histogram bucket bounds)"
+        "| case | direct rps | haproxy ratio | gateway rps | gateway ratio | gateway +p50 µs | gateway +p99 µs | gateway CPU µs/req | same format through the gateway, rps | translated / same format | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    {
+        let (direct_body, _) = bodies("mock-1", false, 16 * 1024);
+        let (gw_body, _) = bodies("mock/mock-1", false, 16 * 1024);
+        let d = b.closed(&b.direct(CHAT, &direct_body), case_c);
+        let h = b.haproxy(CHAT, &direct_body).map(|t| b.closed(&t, case_c));
+        let g = b.closed(&b.through(CHAT, &gw_body, true), case_c);
+        println!(
+            "| JSON, 16 KiB request body, governed | {:.0} | {} | {:.0} | {} | {} | {} | | | {} |",
+            d.rps,
+            h.as_ref().map_or(String::new(), |h| ratio(h, &d)),
+            g.rps,
+            ratio(&g, &d),
+            added(&g, &d),
+            cpu(&g),
+            d.errors + g.errors,
+        );
+    }
+    for stream in [false, true] {
+        let kind = if stream { "SSE" } else { "JSON" };
+        // Anthropic Messages in, the OpenAI-format mock out; beside OpenAI in and out.
+        let (openai_direct, _) = bodies("mock-1", stream, 0);
+        let (openai_gw, anthropic_gw) = bodies("mock/mock-1", stream, 0);
+        let d = b.closed(&b.direct(CHAT, &openai_direct), case_c);
+        let same = b.closed(&b.through(CHAT, &openai_gw, false), case_c);
+        let t = b.closed(&b.through(GW_MESSAGES, &anthropic_gw, false), case_c);
+        translated(
+            &format!("{kind}, Anthropic in → OpenAI upstream"),
+            &d,
+            &same,
+            &t,
+        );
+        // OpenAI in, the mock's Anthropic surface out; beside Anthropic in and out.
+        let (_, anthropic_direct) = bodies("mock-1", stream, 0);
+        let (openai_gw, anthropic_gw) = bodies("ant/mock-1", stream, 0);
+        let d = b.closed(&b.direct(MESSAGES, &anthropic_direct), case_c);
+        let same = b.closed(&b.through(GW_MESSAGES, &anthropic_gw, false), case_c);
+        let t = b.closed(&b.through(CHAT, &openai_gw, false), case_c);
+        translated(
+            &format!("{kind}, OpenAI in → Anthropic upstream"),
+            &d,
+            &same,
+            &t,
+        );
+    }
+
+    println!("\nOpen loop at {rate} requests/s (JSON), latency from when each request was due:\n");
+    println!(
+        "| direct p50 µs | direct p99 µs | haproxy +p50 µs | haproxy +p99 µs | gateway +p50 µs | gateway +p99 µs | governed +p50 µs | governed +p99 µs | gateway CPU µs/req | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|");
+    {
+        let (direct_body, _) = bodies("mock-1", false, 0);
+        let (gw_body, _) = bodies("mock/mock-1", false, 0);
+        let d = b.open(&b.direct(CHAT, &direct_body), rate);
+        let h = b.haproxy(CHAT, &direct_body).map(|t| b.open(&t, rate));
+        let g = b.open(&b.through(CHAT, &gw_body, false), rate);
+        let v = b.open(&b.through(CHAT, &gw_body, true), rate);
+        println!(
+            "| {:.0} | {:.0} | {} | {} | {} | {} | {} |",
+            us(d.p50),
+            us(d.p99),
+            h.as_ref().map_or(none(), |h| added(h, &d)),
+            added(&g, &d),
+            added(&v, &d),
+            cpu(&g),
+            d.errors + g.errors + v.errors + h.as_ref().map_or(0, |h| h.errors),
+        );
+    }
+    let (p50, p99, n) = overhead_quantiles(&http_get(b.gateway, "/metrics"));
+    println!(
+        "\ngateway's own time per request (x-tollgate-overhead-us: handler entry to response ready, upstream wait excluded), over all {n} requests: p50 <= {p50} µs, p99 <= {p99} µs (histogram bucket bounds); peak RSS {} MiB",
+        b.rss()
     );
 }
