@@ -290,7 +290,7 @@ pub async fn run(
         governance.clone(),
         sealer.subkey("tollgate mcp oauth v1"),
         crate::mcp::upstream::http_client().map_err(NodeError::Http)?,
-        Some(config.mcp.public_url.as_str()),
+        &config.mcp.public_url,
         config.server.listen,
     ));
     let upstreams = Upstreams::new(

@@ -121,14 +121,16 @@ impl Broker {
         governance: Arc<Governance>,
         key: [u8; 32],
         http: reqwest_rmcp::Client,
-        public_url: Option<&str>,
+        public_url: &str,
         listen: std::net::SocketAddr,
     ) -> Broker {
-        let published = public_url.is_some_and(|u| !u.is_empty());
-        let public_url = match public_url.filter(|u| !u.is_empty()) {
-            Some(u) => u.trim_end_matches('/').to_string(),
-            None if listen.ip().is_unspecified() => format!("http://127.0.0.1:{}", listen.port()),
-            None => format!("http://{listen}"),
+        let published = !public_url.is_empty();
+        let public_url = if published {
+            public_url.trim_end_matches('/').to_string()
+        } else if listen.ip().is_unspecified() {
+            format!("http://127.0.0.1:{}", listen.port())
+        } else {
+            format!("http://{listen}")
         };
         Broker {
             governance,
@@ -179,17 +181,12 @@ impl Broker {
     async fn client(&self, server: &McpServer, d: &Discovered) -> Result<ClientId, OAuthError> {
         let oauth = server.oauth.as_ref().expect("called for OAuth servers");
         if let Some(id) = &oauth.client_id {
-            let secret = match &oauth.client_secret {
-                Some(s) => {
-                    let mut s = s.clone();
-                    let vars: Vec<(String, String)> = std::env::vars().collect();
-                    s.resolve(&vars).map_err(|var| {
-                        OAuthError::Discovery(format!("environment variable {var} is not set"))
-                    })?;
-                    Some(s.expose().to_string())
-                }
-                None => None,
-            };
+            let secret = oauth
+                .client_secret
+                .as_ref()
+                .map(crate::mcp::upstream::resolve_secret)
+                .transpose()
+                .map_err(OAuthError::Discovery)?;
             return Ok(ClientId {
                 id: id.clone(),
                 secret,
@@ -385,9 +382,8 @@ impl Broker {
     /// Whether `subject` still holds tokens at `server` (an admin may have
     /// forgotten them, or a refresh was refused).
     pub fn holds(&self, server: &str, subject: &str) -> bool {
-        self.governance
-            .get::<McpCredential>(&credential_id(server, subject))
-            .is_some_and(|c| !c.sealed.is_empty())
+        self.standing(server, subject)
+            .is_some_and(|(held, _, _)| held)
     }
 
     /// Whether `subject` holds tokens at `server`, and their expiry.

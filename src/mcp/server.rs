@@ -772,13 +772,14 @@ async fn read_resource(
     era: Era,
 ) -> Answer {
     let catalog = s.upstreams.catalog();
-    let personal = match catalog.resource(&key.tools, uri) {
-        Some(_) => Vec::new(),
-        None => s.upstreams.personal_catalogs(&key.tools, subject).await,
+    let personal;
+    let found = match catalog.resource(&key.tools, uri) {
+        Some(e) => Some(e),
+        None => {
+            personal = s.upstreams.personal_catalogs(&key.tools, subject).await;
+            personal.iter().find_map(|c| c.resource(&key.tools, uri))
+        }
     };
-    let found = std::iter::once(&catalog)
-        .chain(&personal)
-        .find_map(|c| c.resource(&key.tools, uri));
     let Some(entry) = found else {
         let mut f = fault(RESOURCE_NOT_FOUND, format!("unknown resource: {uri}"));
         f.data = Some(json!({"uri": uri}));
@@ -811,13 +812,14 @@ async fn get_prompt(
     span: &mut Span,
 ) -> Answer {
     let catalog = s.upstreams.catalog();
-    let personal = match catalog.prompt(&key.tools, &p.name) {
-        Some(_) => Vec::new(),
-        None => s.upstreams.personal_catalogs(&key.tools, subject).await,
+    let personal;
+    let found = match catalog.prompt(&key.tools, &p.name) {
+        Some(e) => Some(e),
+        None => {
+            personal = s.upstreams.personal_catalogs(&key.tools, subject).await;
+            personal.iter().find_map(|c| c.prompt(&key.tools, &p.name))
+        }
     };
-    let found = std::iter::once(&catalog)
-        .chain(&personal)
-        .find_map(|c| c.prompt(&key.tools, &p.name));
     let Some(entry) = found else {
         return Err(fault(INVALID_PARAMS, format!("unknown prompt: {}", p.name)));
     };

@@ -135,6 +135,9 @@ pub struct Upstreams {
     oauth: Arc<Broker>,
     /// Per-user OAuth servers' connections, one per (server, subject).
     personal: personal::Personal,
+    /// The enabled per-user servers, as of the last reconcile (so that
+    /// `/mcp` listings do not read the servers table).
+    per_user_servers: ArcSwap<Vec<McpServer>>,
 }
 
 pub mod personal;
@@ -210,6 +213,7 @@ impl Upstreams {
         Arc::new(Upstreams {
             oauth,
             personal: personal::Personal::default(),
+            per_user_servers: ArcSwap::from_pointee(Vec::new()),
             governance,
             config,
             live: Mutex::new(HashMap::new()),
@@ -279,11 +283,13 @@ impl Upstreams {
 
     fn reconcile(self: &Arc<Self>, cancel: &CancellationToken) {
         let (servers, _) = self.governance.list::<McpServer>(None, usize::MAX);
-        let wanted: HashMap<String, McpServer> = servers
+        let (personal, wanted): (Vec<McpServer>, Vec<McpServer>) = servers
             .into_iter()
-            .filter(|s| s.enabled && !per_user(s))
-            .map(|s| (s.id.clone(), s))
-            .collect();
+            .filter(|s| s.enabled)
+            .partition(per_user);
+        self.per_user_servers.store(Arc::new(personal));
+        let wanted: HashMap<String, McpServer> =
+            wanted.into_iter().map(|s| (s.id.clone(), s)).collect();
         let mut live = self.live.lock().expect("upstreams lock");
         let before = live.len();
         live.retain(|name, l| {
@@ -825,16 +831,19 @@ impl Drop for Abandoned {
 fn resolved(
     secrets: &std::collections::BTreeMap<String, Secret>,
 ) -> Result<Vec<(String, String)>, String> {
-    let vars: Vec<(String, String)> = std::env::vars().collect();
     secrets
         .iter()
-        .map(|(k, v)| {
-            let mut v = v.clone();
-            v.resolve(&vars)
-                .map_err(|var| format!("environment variable {var} is not set on this node"))?;
-            Ok((k.clone(), v.expose().to_string()))
-        })
+        .map(|(k, v)| Ok((k.clone(), resolve_secret(v)?)))
         .collect()
+}
+
+/// A secret's value, an `env.VAR` one read from this node's environment.
+pub fn resolve_secret(secret: &Secret) -> Result<String, String> {
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let mut v = secret.clone();
+    v.resolve(&vars)
+        .map_err(|var| format!("environment variable {var} is not set on this node"))?;
+    Ok(v.expose().to_string())
 }
 
 /// Opens a connection in the server's era: 2026-07-28 if it answers

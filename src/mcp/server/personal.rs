@@ -54,8 +54,9 @@ pub(super) async fn call(
     let server = s
         .upstreams
         .per_user_servers()
-        .into_iter()
-        .find(|x| x.id == server_name);
+        .iter()
+        .find(|x| x.id == server_name)
+        .cloned();
     let (true, Some(server)) = (allowed, server) else {
         return unknown();
     };

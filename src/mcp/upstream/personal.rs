@@ -48,12 +48,8 @@ pub enum Reach {
 
 impl Upstreams {
     /// The per-user servers registered and enabled now.
-    pub fn per_user_servers(&self) -> Vec<McpServer> {
-        let (servers, _) = self.governance.list::<McpServer>(None, usize::MAX);
-        servers
-            .into_iter()
-            .filter(|s| s.enabled && per_user(s))
-            .collect()
+    pub fn per_user_servers(&self) -> Arc<Vec<McpServer>> {
+        self.per_user_servers.load_full()
     }
 
     /// `subject`'s reach of `server`, connecting over its token if needed.
@@ -75,11 +71,11 @@ impl Upstreams {
     /// `authorize` tool. A server that fails contributes nothing.
     pub async fn personal_listing(&self, scope: &ToolScope, subject: &str) -> Vec<Box<RawValue>> {
         let mut out = Vec::new();
-        for server in self.per_user_servers() {
+        for server in self.per_user_servers().iter() {
             if !scope.reaches_server(&server.id) {
                 continue;
             }
-            match self.personal_conn(&server, subject).await {
+            match self.personal_conn(server, subject).await {
                 Ok(c) => out.extend(c.index.direct(scope).map(|t| t.json.clone())),
                 Err(Needed::Authorisation { .. }) => out.push(authorize_tool(&server.id)),
                 Err(Needed::Failed(why)) => {
@@ -94,9 +90,9 @@ impl Upstreams {
     /// reaches that `subject` holds a token for.
     pub async fn personal_catalogs(&self, scope: &ToolScope, subject: &str) -> Vec<Arc<Catalog>> {
         let mut out = Vec::new();
-        for server in self.per_user_servers() {
+        for server in self.per_user_servers().iter() {
             if scope.reaches_server(&server.id)
-                && let Ok(c) = self.personal_conn(&server, subject).await
+                && let Ok(c) = self.personal_conn(server, subject).await
             {
                 out.push(c.catalog.clone());
             }
@@ -264,10 +260,11 @@ impl Upstreams {
         server: &str,
         subject: &str,
     ) -> Result<Peer<RoleClient>, CallError> {
-        let Some(registered) = self.governance.get::<McpServer>(server).filter(per_user) else {
+        let servers = self.per_user_servers();
+        let Some(registered) = servers.iter().find(|s| s.id == server) else {
             return Err(CallError::NotConnected(server.to_string()));
         };
-        match self.personal_conn(&registered, subject).await {
+        match self.personal_conn(registered, subject).await {
             Ok(c) => Ok(c.peer.clone()),
             Err(e) => Err(CallError::Upstream {
                 server: server.to_string(),
