@@ -189,6 +189,13 @@ pub struct ServerConfig {
     /// Default 12h.
     #[serde(deserialize_with = "duration")]
     pub session_ttl: Duration,
+    /// How often journal rows and settled spend are synced to disk, for
+    /// every governed request of the interval at once (a killed process
+    /// loses none of them; a power loss, at most one interval's). `0s`
+    /// syncs each write before the request goes on. Default 10ms, at most
+    /// 1s.
+    #[serde(deserialize_with = "duration")]
+    pub spend_sync_interval: Duration,
 }
 
 impl Default for ServerConfig {
@@ -206,6 +213,7 @@ impl Default for ServerConfig {
             body_read_timeout: Duration::from_secs(60),
             max_in_flight: 4096,
             session_ttl: Duration::from_secs(12 * 3600),
+            spend_sync_interval: Duration::from_millis(10),
         }
     }
 }
@@ -863,6 +871,9 @@ impl Config {
             || self.server.session_ttl > Duration::from_secs(30 * 86_400)
         {
             return Err(invalid("server.session_ttl", "must be between 1m and 30d"));
+        }
+        if self.server.spend_sync_interval > Duration::from_secs(1) {
+            return Err(invalid("server.spend_sync_interval", "must be at most 1s"));
         }
         let u = &self.upstream;
         durations(

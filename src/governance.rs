@@ -18,6 +18,7 @@ pub mod limits;
 pub mod objects;
 pub mod pricing;
 pub mod slots;
+mod spend_sync;
 mod validate;
 
 use std::collections::HashMap;
@@ -224,6 +225,31 @@ pub struct Governance {
     feed: std::sync::OnceLock<ChangeFeed>,
     allowance_requests: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<budgets::Shortfall>>,
     allowance_changed: tokio::sync::Notify,
+    /// Syncs journal rows and settled spend in groups, and sends settled
+    /// spend to peers after; `None` when each write is synced itself
+    /// (`server.spend_sync_interval = "0s"`).
+    spend_sync: Option<spend_sync::SpendSync>,
+}
+
+/// The ledger, and the thread that syncs its spend in groups unless
+/// `sync_interval` is zero (or no thread can be started: then each write is
+/// synced, as with zero).
+fn open_ledger(
+    node: NodeId,
+    store: Store,
+    sync_interval: std::time::Duration,
+) -> Result<(Ledger, Option<spend_sync::SpendSync>), StoreError> {
+    let ledger = Ledger::open(node, store.clone())?;
+    if sync_interval.is_zero() {
+        return Ok((ledger, None));
+    }
+    match spend_sync::SpendSync::start(store, sync_interval) {
+        Ok(sync) => Ok((ledger.sync_in_groups(), Some(sync))),
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot start the spend sync thread: syncing each write");
+            Ok((ledger, None))
+        }
+    }
 }
 
 /// Receives every change this node makes to replicated state.
@@ -353,17 +379,31 @@ pub fn hash_secret(secret: &str) -> String {
         .collect()
 }
 
-/// `len` random letters and digits from the OS's random source.
+/// `len` random letters and digits from the OS's random source: for
+/// secrets (keys, tokens).
 pub fn random_token(bytes: usize) -> String {
+    token_from(bytes, |b| {
+        getrandom::fill(b).expect("the OS random source works");
+    })
+}
+
+/// `len` random letters and digits from this thread's CSPRNG (ChaCha,
+/// seeded and reseeded from the OS's source): for unguessable ids made on
+/// every request, without a system call each.
+pub fn random_id(bytes: usize) -> String {
+    token_from(bytes, |b| rand::Rng::fill_bytes(&mut rand::rng(), b))
+}
+
+fn token_from(bytes: usize, mut fill: impl FnMut(&mut [u8])) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut raw = vec![0u8; bytes];
-    getrandom::fill(&mut raw).expect("the OS random source works");
+    fill(&mut raw);
     // 62 symbols: reject bytes ≥ 248 to keep the distribution uniform.
     let mut out = String::with_capacity(bytes);
     let mut i = 0;
     while out.len() < bytes {
         if i == raw.len() {
-            getrandom::fill(&mut raw).expect("the OS random source works");
+            fill(&mut raw);
             i = 0;
         }
         let b = raw[i];
@@ -396,6 +436,8 @@ impl Governance {
     ) -> Result<Governance, StoreError> {
         let price_overrides = &config.pricing;
         let node = node_id(&store)?;
+        let (ledger, spend_sync) =
+            open_ledger(node, store.clone(), config.server.spend_sync_interval)?;
         let gov = Governance {
             clock,
             hlc: Hlc::new(node),
@@ -417,7 +459,8 @@ impl Governance {
             providers_seen: Default::default(),
             rebuilding: Default::default(),
             disk_failing: Default::default(),
-            ledger: Ledger::open(node, store)?,
+            ledger,
+            spend_sync,
             limiter: Limiter::new(node),
             config_prices: price_overrides.clone(),
             mcp_allow_stdio: config.mcp.allow_stdio,
@@ -875,6 +918,9 @@ impl Governance {
 
     /// Sends every later local change to `feed`. Set once, by the cluster layer.
     pub fn set_feed(&self, feed: ChangeFeed) {
+        if let Some(sync) = &self.spend_sync {
+            sync.set_feed(feed.clone());
+        }
         if self.feed.set(feed).is_err() {
             tracing::warn!("governance change feed set twice; keeping the first");
         }
@@ -968,6 +1014,15 @@ impl Governance {
                     counter,
                 });
             }
+        }
+        // Counters read above may hold spend only logged so far: peers get
+        // them once they are on stable storage.
+        if let Some(sync) = &self.spend_sync
+            && out.iter().any(|c| matches!(c, Change::Counter { .. }))
+            && let Err(e) = sync.sync_now()
+        {
+            tracing::error!(error = %e, "cannot sync spend to disk: not sending counters");
+            out.retain(|c| !matches!(c, Change::Counter { .. }));
         }
         out
     }
@@ -1130,6 +1185,9 @@ impl Governance {
         }
         self.disk_failing
             .store(false, std::sync::atomic::Ordering::SeqCst);
+        if let Some(sync) = &self.spend_sync {
+            sync.logged();
+        }
         Ok(Some(r))
     }
 
@@ -1231,7 +1289,10 @@ impl Governance {
             None => true,
         };
         match self.ledger.settle(r, actual, charged) {
-            Ok(changes) => self.publish(changes),
+            Ok(changes) => match &self.spend_sync {
+                Some(sync) => sync.publish_after(changes),
+                None => self.publish(changes),
+            },
             Err(e) => {
                 // Its journal row stays: the next start charges the whole
                 // reservation, which is never less than the actual cost.

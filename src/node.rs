@@ -428,12 +428,13 @@ fn generated_admin_token(data_dir: &std::path::Path) -> Result<Secret, NodeError
 }
 
 fn router(gateway: Arc<Gateway>, admin: AdminState, ops: OpsState, mcp: McpState) -> Router {
-    let agent = AgentState {
+    // Shared, not cloned per request: the layer sees every proxied request.
+    let agent = Arc::new(AgentState {
         gateway: gateway.clone(),
         mcp: mcp.clone(),
         max_depth: mcp.agent_max_depth,
         max_body_bytes: mcp.max_body_bytes,
-    };
+    });
     let ops_routes = Router::new()
         .route("/health", get(|| async { "ok" }))
         .route("/ready", get(ready))

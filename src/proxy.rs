@@ -233,7 +233,7 @@ impl Ctx {
     fn new(endpoint: Endpoint, inbound: Format) -> Ctx {
         Ctx {
             // Unguessable (a Responses answer's id is derived from it).
-            id: format!("req_{}", crate::governance::random_token(22)),
+            id: format!("req_{}", crate::governance::random_id(22)),
             started: Instant::now(),
             ts_ms: now_ms(),
             endpoint,

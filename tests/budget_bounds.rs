@@ -434,6 +434,58 @@ async fn a_kill_9_with_twenty_streams_in_flight_charges_them_all() {
     assert_eq!(spent, 20 * 100, "each stream charged at its reservation");
 }
 
+/// Spend is synced to disk in groups (`server.spend_sync_interval`), so a
+/// settled request's spend may not be synced yet when the process dies: it
+/// is in the write-ahead log, which a killed process does not lose. With a
+/// 1 s interval, a `kill -9` right after 60 requests settled: every one
+/// charged after the restart, none twice (their journal rows went with
+/// their spend).
+#[tokio::test]
+async fn a_kill_9_before_the_group_sync_loses_no_settled_spend() {
+    let mock = start_mock(&[]).await;
+    let config = format!(
+        "[server]\nadmin_token = \"{TOKEN}\"\nspend_sync_interval = \"1s\"\n\
+         [pricing.\"mock-1\"]\ninput = 0\noutput = 1000000\n{}",
+        mock_provider("mock", &mock, "headers = { \"x-mock-words\" = \"50000\" }")
+    );
+    let gw = Gateway::start(&config).await;
+    let secret = key(
+        &gw,
+        json!({"name": "s", "budgets": [{"limit_usd": "1", "period": "1d"}]}),
+    )
+    .await;
+    let mut billed = 0;
+    for i in 0..60u64 {
+        let cap = 3 + i % 5;
+        let (status, v) = chat_as(
+            &gw,
+            &secret,
+            &json!({"model": "mock/mock-1", "max_tokens": cap,
+                    "messages": [{"role": "user", "content": "count"}]}),
+        )
+        .await;
+        assert_eq!(status, 200, "{v}");
+        billed += v["usage"]["completion_tokens"].as_u64().unwrap();
+    }
+    assert!(billed >= 60 * 3, "the mock answered at each cap: {billed}");
+    // Settled on this node (its own view of the counters)...
+    let mut spent = 0;
+    for _ in 0..100 {
+        spent = spent_micros(&gw, &secret).await.0;
+        if spent == billed {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    }
+    assert_eq!(spent, billed, "settled before the kill");
+    // ...then killed before the next sync of the log.
+    let Gateway { proc, dir } = gw;
+    drop(proc);
+    let gw = Gateway::start_in(&config, dir).await;
+    let (spent, _) = spent_micros(&gw, &secret).await;
+    assert_eq!(spent, billed, "every settled request charged once");
+}
+
 /// Random traffic against budgets at every level: each request picks its
 /// surface and upstream format, a cap or none, `n`, streaming, and whether
 /// the client walks away after the first chunk; waves of ten run at once.

@@ -543,6 +543,10 @@ pub struct Ledger {
     /// Windows that ended before this (Unix ms) were collected: a peer's
     /// counter of one is dropped rather than brought back.
     collected_before: std::sync::atomic::AtomicU64,
+    /// Whether each journal row and each settlement waits for its own sync
+    /// of the write-ahead log (`server.spend_sync_interval = "0s"`), or is
+    /// only logged, for `SpendSync` to sync with those of other requests.
+    each_synced: bool,
 }
 
 /// Format version of persisted spend counters.
@@ -593,7 +597,35 @@ impl Ledger {
             books: Mutex::new(books),
             next_held: std::sync::atomic::AtomicU64::new(0),
             collected_before: std::sync::atomic::AtomicU64::new(0),
+            each_synced: true,
         })
+    }
+
+    /// From now on journal rows and settlements are written to the log
+    /// without a sync of their own; the caller syncs them in groups
+    /// (`SpendSync`) and tells peers of settled spend only after.
+    pub fn sync_in_groups(mut self) -> Ledger {
+        self.each_synced = false;
+        self
+    }
+
+    /// Whether settled spend is on stable storage when `settle` returns.
+    pub fn synced_on_settle(&self) -> bool {
+        self.each_synced
+    }
+
+    /// A write of the journal or of settled spend, synced now or logged for
+    /// the next group sync.
+    fn write_spend<'a>(
+        &self,
+        puts: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        deletes: impl IntoIterator<Item = &'a [u8]>,
+    ) -> Result<(), StoreError> {
+        if self.each_synced {
+            self.store.write_durable(CF_STATE, puts, deletes)
+        } else {
+            self.store.write_logged(CF_STATE, puts, deletes)
+        }
     }
 
     /// A durable write and its removal: whether the disk takes writes.
@@ -606,16 +638,16 @@ impl Ledger {
         self.store.write_durable(CF_STATE, [], [key.as_slice()])
     }
 
-    /// Writes `r` to the journal of reservations in flight, durably, before
-    /// the request it holds for is sent. On failure the reservation is
-    /// released and the caller must refuse the request.
+    /// Writes `r` to the journal of reservations in flight before the
+    /// request it holds for is sent (synced, or logged for the next group
+    /// sync). On failure the reservation is released and the caller must
+    /// refuse the request.
     pub fn journal(&self, r: &mut Reservation) -> Result<(), StoreError> {
         let id = self
             .next_held
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let row = store::encode(COUNTER_VERSION, &(&r.keys, r.amount))?;
-        self.store
-            .write_durable(CF_STATE, [(held_key(id).as_slice(), row.as_slice())], [])?;
+        self.write_spend([(held_key(id).as_slice(), row.as_slice())], [])?;
         r.journal = Some(id);
         Ok(())
     }
@@ -751,10 +783,9 @@ impl Ledger {
             return Ok(changes);
         }
         // Persisted under the lock (a later write never carries an older
-        // value), durably and with the journal row's removal, before any
-        // peer can hear of it.
-        let written = self.store.write_durable(
-            CF_STATE,
+        // value), with the journal row's removal, before any peer can hear
+        // of it (in groups: after the sync that covers this write).
+        let written = self.write_spend(
             rows.iter().map(|(k, v)| (k.as_bytes(), v.as_slice())),
             deletes,
         );

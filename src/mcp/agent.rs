@@ -71,7 +71,7 @@ fn refuse(message: &str) -> Response {
 
 /// The layer over the proxy's routes: chat completions asking for MCP tools
 /// come here, everything else passes.
-pub async fn layer(State(s): State<AgentState>, req: Request, next: Next) -> Response {
+pub async fn layer(State(s): State<Arc<AgentState>>, req: Request, next: Next) -> Response {
     let Some(raw) = req.headers().get(MODE_HEADER) else {
         return next.run(req).await;
     };

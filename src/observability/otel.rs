@@ -502,7 +502,7 @@ impl Tracer {
 fn random_nonzero<const N: usize>() -> [u8; N] {
     loop {
         let mut b = [0u8; N];
-        getrandom::fill(&mut b).expect("the OS random source works");
+        rand::Rng::fill_bytes(&mut rand::rng(), &mut b);
         if b != [0; N] {
             return b;
         }
