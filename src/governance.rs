@@ -373,10 +373,13 @@ fn tool_scope<'a>(
 
 /// Hex SHA-256 of a secret.
 pub fn hash_secret(secret: &str) -> String {
-    Sha256::digest(secret.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(64);
+    for b in Sha256::digest(secret.as_bytes()) {
+        out.push(HEX[usize::from(b >> 4)] as char);
+        out.push(HEX[usize::from(b & 15)] as char);
+    }
+    out
 }
 
 /// `len` random letters and digits from the OS's random source: for
@@ -1351,6 +1354,14 @@ mod tests {
     use super::*;
     use crate::state::hlc::ManualClock;
     use serde_json::json;
+
+    #[test]
+    fn secrets_hash_to_lower_case_hex_sha256() {
+        assert_eq!(
+            hash_secret("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+    }
 
     fn fields(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()
