@@ -6,7 +6,7 @@
 //! LOAD_SECONDS=10 LOAD_CONCURRENCY=1,16,64 LOAD_RATE=2000 cargo bench --bench load
 //! ```
 //!
-//! Three tables (`benches/README.md` says how to read them):
+//! Four tables (`benches/README.md` says how to read them):
 //!
 //! 1. JSON and SSE chat completions at each of `LOAD_CONCURRENCY`, closed
 //!    loop (each worker sends its next request when the last one has been
@@ -20,6 +20,9 @@
 //!    Anthropic upstream, each beside the same format end to end.
 //! 3. An open loop at `LOAD_RATE` requests/s (2,000), below saturation, so
 //!    that latency is what each hop adds rather than queueing.
+//! 4. At `LOAD_CASE_CONCURRENCY`: governed JSON and SSE with spend synced
+//!    in groups (the default) and through a second gateway that syncs each
+//!    journal row and settlement on its own (`spend_sync_interval = "0s"`).
 //!
 //! Each cell gives throughput, its ratio to direct, p50/p99 latency added to
 //! direct, the gateway's CPU per request (`/proc/<pid>/stat`) and its peak
@@ -200,6 +203,9 @@ struct Bench {
     haproxy: Option<(SocketAddr, Proc)>,
     /// `Authorization` of the governed key.
     governed: String,
+    /// A second gateway that syncs each spend write on its own: address,
+    /// pid, its governed key's `Authorization`.
+    strict: (SocketAddr, u32, String),
 }
 
 impl Bench {
@@ -243,6 +249,16 @@ impl Bench {
         }
     }
 
+    fn strict(&self, path: &str, body: &Bytes) -> Target {
+        let (addr, pid, auth) = &self.strict;
+        Target {
+            url: format!("http://{addr}{path}"),
+            body: body.clone(),
+            headers: vec![("authorization", auth.clone())],
+            pid: Some(*pid),
+        }
+    }
+
     fn rss(&self) -> String {
         format!("{:.1}", peak_rss_kib(self.gw_pid) as f64 / 1024.0)
     }
@@ -251,7 +267,7 @@ impl Bench {
 /// The mock, the gateway in front of it (as `mock`, OpenAI format, and as
 /// `ant`, Anthropic format), a governed key, and HAProxy if installed.
 fn start(dir: &std::path::Path, seconds: u64) -> (Bench, Vec<Proc>) {
-    let (mock, gateway) = (free_addr(), free_addr());
+    let mock = free_addr();
     let mut procs = vec![Proc(
         Command::new(BIN)
             .args(["mock", "--listen", &mock.to_string()])
@@ -260,11 +276,52 @@ fn start(dir: &std::path::Path, seconds: u64) -> (Bench, Vec<Proc>) {
             .spawn()
             .unwrap(),
     )];
+    wait_up(mock, "/v1/models");
+    let (gateway, gw, governed) = start_gateway(&dir.join("gw"), mock, "");
+    let gw_pid = gw.0.id();
+    procs.push(gw);
+    // The same, each journal row and settlement synced on its own (as
+    // before group commit): table 4.
+    let (strict, strict_gw, strict_key) =
+        start_gateway(&dir.join("strict"), mock, "spend_sync_interval = \"0s\"\n");
+    let strict = (strict, strict_gw.0.id(), strict_key);
+    procs.push(strict_gw);
+    let haproxy_addr = free_addr();
+    let haproxy = start_haproxy(dir, haproxy_addr, mock).map(|p| (haproxy_addr, p));
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .unwrap();
+    let bench = Bench {
+        rt,
+        seconds,
+        mock,
+        gateway,
+        gw_pid,
+        haproxy,
+        governed,
+        strict,
+    };
+    (bench, procs)
+}
+
+/// A gateway in `dir` in front of `mock` (as `mock`, OpenAI format, and as
+/// `ant`, Anthropic format), with `server` lines added to its `[server]`
+/// table; returns its address, process and a governed key's
+/// `Authorization`.
+fn start_gateway(
+    dir: &std::path::Path,
+    mock: SocketAddr,
+    server: &str,
+) -> (SocketAddr, Proc, String) {
+    std::fs::create_dir_all(dir).unwrap();
+    let gateway = free_addr();
     let config = dir.join("tollgate.toml");
     std::fs::write(
         &config,
         format!(
-            "[server]\nlisten = \"{gateway}\"\ndata_dir = \"{}\"\n[providers.mock]\nbase_url = \"http://{mock}/v1\"\n[providers.ant]\nkind = \"anthropic\"\napi_key = \"mock-key\"\nbase_url = \"http://{mock}/v1\"\n",
+            "[server]\nlisten = \"{gateway}\"\ndata_dir = \"{}\"\n{server}[providers.mock]\nbase_url = \"http://{mock}/v1\"\n[providers.ant]\nkind = \"anthropic\"\napi_key = \"mock-key\"\nbase_url = \"http://{mock}/v1\"\n",
             dir.join("data").display()
         ),
     )
@@ -278,10 +335,7 @@ fn start(dir: &std::path::Path, seconds: u64) -> (Bench, Vec<Proc>) {
             .spawn()
             .unwrap(),
     );
-    wait_up(mock, "/v1/models");
     wait_up(gateway, "/ready");
-    let gw_pid = gw.0.id();
-    procs.push(gw);
     let token = std::fs::read_to_string(dir.join("data/admin-token")).unwrap();
     let token = token.trim();
     // A team budget and a rate limit far above what the bench spends: every
@@ -303,23 +357,11 @@ fn start(dir: &std::path::Path, seconds: u64) -> (Bench, Vec<Proc>) {
         ),
     );
     let key: serde_json::Value = serde_json::from_str(&key).expect("a key");
-    let haproxy_addr = free_addr();
-    let haproxy = start_haproxy(dir, haproxy_addr, mock).map(|p| (haproxy_addr, p));
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
-        .enable_all()
-        .build()
-        .unwrap();
-    let bench = Bench {
-        rt,
-        seconds,
-        mock,
+    (
         gateway,
-        gw_pid,
-        haproxy,
-        governed: format!("Bearer {}", key["secret"].as_str().unwrap()),
-    };
-    (bench, procs)
+        gw,
+        format!("Bearer {}", key["secret"].as_str().unwrap()),
+    )
 }
 
 const CHAT: &str = "/v1/chat/completions";
@@ -452,6 +494,32 @@ fn main() {
             added(&v, &d),
             cpu(&g),
             d.errors + g.errors + v.errors + h.as_ref().map_or(0, |h| h.errors),
+        );
+    }
+    println!(
+        "\nGovernance's durability at concurrency {case_c}: governed requests with spend synced in groups (server.spend_sync_interval, default 10ms) and with each write synced (0s), each beside the same run's direct:\n"
+    );
+    println!(
+        "| mode | direct rps | groups ratio | groups +p50 µs | groups +p99 µs | groups CPU µs/req | each write ratio | each write +p50 µs | each write +p99 µs | each write CPU µs/req | groups / each write | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|");
+    for (mode, stream) in [("json", false), ("stream", true)] {
+        let (direct_body, _) = bodies("mock-1", stream, 0);
+        let (gw_body, _) = bodies("mock/mock-1", stream, 0);
+        let d = b.closed(&b.direct(CHAT, &direct_body), case_c);
+        let v = b.closed(&b.through(CHAT, &gw_body, true), case_c);
+        let e = b.closed(&b.strict(CHAT, &gw_body), case_c);
+        println!(
+            "| {mode} | {:.0} | {} | {} | {} | {} | {} | {} | {:.2} | {} |",
+            d.rps,
+            ratio(&v, &d),
+            added(&v, &d),
+            cpu(&v),
+            ratio(&e, &d),
+            added(&e, &d),
+            cpu(&e),
+            v.rps / e.rps.max(1.0),
+            d.errors + v.errors + e.errors,
         );
     }
     let (p50, p99, n) = overhead_quantiles(&http_get(b.gateway, "/metrics"));
