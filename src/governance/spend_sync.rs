@@ -27,6 +27,9 @@ use crate::store::Store;
 /// Settled changes held back past this many are dropped unpublished while
 /// syncs fail: peers learn those counters by anti-entropy once syncs work.
 const MAX_PENDING: usize = 1 << 16;
+/// After a sync fails (a full or failing disk), the next is tried this much
+/// later rather than every interval.
+const RETRY: Duration = Duration::from_secs(1);
 
 /// The thread that syncs spend in groups, and the changes waiting for it.
 pub struct SpendSync {
@@ -119,6 +122,7 @@ impl Drop for SpendSync {
 }
 
 fn run(shared: &Shared) {
+    let mut failing = false;
     let mut state = shared.state.lock().expect("spend sync lock");
     loop {
         while !state.dirty && !state.stop {
@@ -131,7 +135,7 @@ fn run(shared: &Shared) {
         drop(state);
         if !stopping {
             // Gathers the interval's writers into this sync.
-            std::thread::sleep(shared.interval);
+            std::thread::sleep(if failing { RETRY } else { shared.interval });
         }
         state = shared.state.lock().expect("spend sync lock");
         state.dirty = false;
@@ -143,6 +147,9 @@ fn run(shared: &Shared) {
         state = shared.state.lock().expect("spend sync lock");
         match synced {
             Ok(()) => {
+                if std::mem::take(&mut failing) {
+                    tracing::info!("spend is synced to disk again");
+                }
                 if let Some(feed) = shared.feed.get() {
                     for c in group {
                         // A closed feed means the cluster layer stopped.
@@ -151,7 +158,9 @@ fn run(shared: &Shared) {
                 }
             }
             Err(e) => {
-                tracing::error!(error = %e, "cannot sync spend to disk; retrying");
+                if !std::mem::replace(&mut failing, true) {
+                    tracing::error!(error = %e, "cannot sync spend to disk; retrying every second");
+                }
                 if stopping {
                     return;
                 }
