@@ -1183,7 +1183,9 @@ impl Governance {
             tracing::error!(error = %e, "cannot journal a reservation: refusing the request");
             self.disk_failing
                 .store(true, std::sync::atomic::Ordering::SeqCst);
-            let _ = self.ledger.settle(r, 0, |_| false);
+            // Through `settle`, so that rows it writes (those of requests
+            // settled while writes failed) are synced with the next group.
+            self.settle(r, 0, None);
             return Err(Refusal::Unavailable(e));
         }
         self.disk_failing

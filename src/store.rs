@@ -183,7 +183,7 @@ impl Store {
         family: &str,
         rows: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
     ) -> Result<(), StoreError> {
-        self.write_with(family, rows, [], &rocksdb::WriteOptions::default())
+        self.write_logged(family, rows, [])
     }
 
     /// Writes `puts` and `deletes` of one column family in one batch, with

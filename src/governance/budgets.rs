@@ -609,11 +609,6 @@ impl Ledger {
         self
     }
 
-    /// Whether settled spend is on stable storage when `settle` returns.
-    pub fn synced_on_settle(&self) -> bool {
-        self.each_synced
-    }
-
     /// A write of the journal or of settled spend, synced now or logged for
     /// the next group sync.
     fn write_spend<'a>(
